@@ -1,0 +1,178 @@
+//! Parse + resolve of CSDL beside a bare quick-xml event scan of the same bytes.
+//!
+//! `cargo bench -p dynamics-codegen --bench csdl`. Inputs: the largest document of
+//! `$DYNAMICS_METADATA_CORPUS` (when set) and a synthetic Dataverse-shaped document of 1,000
+//! entity types generated here. Peak heap memory of one parse + resolve is printed as a
+//! multiple of the input size, measured with a counting allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dynamics_codegen::csdl::Metadata;
+use quick_xml::events::Event;
+use quick_xml::reader::Reader;
+
+/// Counts live and peak heap bytes.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only adds bookkeeping.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The baseline: every event read, nothing kept.
+fn bare_scan(text: &str) -> usize {
+    let mut reader = Reader::from_str(text);
+    let mut events = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Eof) => return events,
+            Ok(_) => events += 1,
+            Err(e) => panic!("scan failed: {e}"),
+        }
+    }
+}
+
+/// A deterministic document shaped like a large Dataverse environment's.
+fn synthetic(entity_types: usize) -> String {
+    let mut xml = String::with_capacity(entity_types * 12_000);
+    xml.push_str(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">
+  <edmx:DataServices>
+    <Schema Namespace="Microsoft.Dynamics.CRM" Alias="mscrm" xmlns="http://docs.oasis-open.org/odata/ns/edm">
+      <EntityType Name="crmbaseentity" Abstract="true"/>
+"#,
+    );
+    let kinds = [
+        ("Edm.String", " MaxLength=\"100\""),
+        ("Edm.Int32", ""),
+        ("Edm.Decimal", " Scale=\"Variable\""),
+        ("Edm.DateTimeOffset", " Precision=\"0\""),
+        ("Edm.Boolean", ""),
+        ("Edm.Double", ""),
+        ("Edm.Int64", ""),
+    ];
+    for i in 0..entity_types {
+        let name = format!("new_table{i:04}");
+        let _ = write!(
+            xml,
+            "      <EntityType Name=\"{name}\" BaseType=\"mscrm.crmbaseentity\">\n        <Key>\n          <PropertyRef Name=\"{name}id\"/>\n        </Key>\n        <Property Name=\"{name}id\" Type=\"Edm.Guid\"/>\n"
+        );
+        for p in 0..48 {
+            let (ty, facets) = kinds[(i + p) % kinds.len()];
+            let _ = writeln!(
+                xml,
+                "        <Property Name=\"new_column{p:02}\" Type=\"{ty}\"{facets}>\n          <Annotation Term=\"Org.OData.Core.V1.Description\" String=\"Column {p} of table {i} &amp; more.\"/>\n        </Property>"
+            );
+        }
+        for l in 0..6 {
+            let target = (i * 7 + l * 13) % entity_types;
+            let _ = writeln!(
+                xml,
+                "        <Property Name=\"_new_lookup{l}_value\" Type=\"Edm.Guid\"/>\n        <NavigationProperty Name=\"new_lookup{l}\" Type=\"mscrm.new_table{target:04}\" Nullable=\"false\" Partner=\"new_table{i:04}_lookup{l}\">\n          <ReferentialConstraint Property=\"_new_lookup{l}_value\" ReferencedProperty=\"new_table{target:04}id\"/>\n        </NavigationProperty>"
+            );
+        }
+        for c in 0..6 {
+            let source = (i * 11 + c * 17) % entity_types;
+            let _ = writeln!(
+                xml,
+                "        <NavigationProperty Name=\"new_table{source:04}_lookup{c}\" Type=\"Collection(mscrm.new_table{source:04})\" Partner=\"new_lookup{c}\"/>"
+            );
+        }
+        xml.push_str("      </EntityType>\n");
+    }
+    xml.push_str("      <EntityContainer Name=\"System\">\n");
+    for i in 0..entity_types {
+        let _ = writeln!(
+            xml,
+            "        <EntitySet Name=\"new_table{i:04}s\" EntityType=\"Microsoft.Dynamics.CRM.new_table{i:04}\">"
+        );
+        for l in 0..6 {
+            let target = (i * 7 + l * 13) % entity_types;
+            let _ = writeln!(
+                xml,
+                "          <NavigationPropertyBinding Path=\"new_lookup{l}\" Target=\"new_table{target:04}s\"/>"
+            );
+        }
+        xml.push_str("        </EntitySet>\n");
+    }
+    xml.push_str("      </EntityContainer>\n    </Schema>\n  </edmx:DataServices>\n</edmx:Edmx>\n");
+    xml
+}
+
+fn largest_corpus_document() -> Option<(String, String)> {
+    let dir = std::env::var_os("DYNAMICS_METADATA_CORPUS")?;
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "xml"))
+        .filter_map(|e| Some((e.metadata().ok()?.len(), e.path())))
+        .collect();
+    files.sort();
+    let (_, path) = files.pop()?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    Some((path.file_name()?.to_string_lossy().into_owned(), text))
+}
+
+/// Peak heap bytes above the starting level during one parse + resolve.
+fn peak_memory(text: &str) -> usize {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let metadata = Metadata::parse(text).expect("document parses");
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    drop(black_box(metadata));
+    peak
+}
+
+fn bench_document(c: &mut Criterion, label: &str, text: &str) {
+    let peak = peak_memory(text);
+    eprintln!(
+        "{label}: {} bytes; peak heap during parse + resolve {} bytes = {:.2}x the document",
+        text.len(),
+        peak,
+        peak as f64 / text.len() as f64
+    );
+    let mut group = c.benchmark_group(label);
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.sample_size(20);
+    group.bench_function("bare quick-xml scan", |b| b.iter(|| bare_scan(black_box(text))));
+    group.bench_function("parse + resolve", |b| {
+        b.iter(|| Metadata::parse(black_box(text)).expect("document parses"))
+    });
+    group.finish();
+}
+
+fn csdl(c: &mut Criterion) {
+    if let Some((name, text)) = largest_corpus_document() {
+        bench_document(c, &format!("corpus/{name}"), &text);
+    } else {
+        eprintln!("corpus: skipped (set DYNAMICS_METADATA_CORPUS)");
+    }
+    let text = synthetic(1_000);
+    assert!(text.len() >= 10_000_000, "synthetic document is {} bytes", text.len());
+    bench_document(c, "synthetic-1000-tables", &text);
+}
+
+criterion_group!(benches, csdl);
+criterion_main!(benches);

@@ -1,0 +1,987 @@
+//! The streaming reader: CSDL XML → unresolved items.
+//!
+//! One recursive-descent function per element kind, each reading events until its end tag.
+//! Element names are matched on their local name, so `edmx:` prefixes and default namespaces
+//! both work. Type names are kept as written here; [`super::resolve`] resolves them.
+
+use std::borrow::Cow;
+
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+
+use super::annotation::{Annotation, AnnotationValue};
+use super::model::*;
+use crate::error::{Error, Location, Result, Warning};
+
+/// Everything one document declares, before resolution.
+#[derive(Default)]
+pub(crate) struct Document {
+    pub includes: Vec<Include>,
+    pub schemas: Vec<Schema>,
+    pub entity_types: Vec<EntityType>,
+    pub complex_types: Vec<ComplexType>,
+    pub enum_types: Vec<EnumType>,
+    pub type_definitions: Vec<TypeDefinition>,
+    pub operations: Vec<Operation>,
+    pub terms: Vec<Term>,
+    pub containers: Vec<(EntityContainer, usize)>,
+    pub annotations: Vec<OutOfLineAnnotations>,
+    pub warnings: Vec<Warning>,
+    /// Byte offsets of items that resolution may need to report on, keyed by kind.
+    pub entity_set_offsets: Vec<usize>,
+    pub type_definition_offsets: Vec<usize>,
+}
+
+/// Reads a whole CSDL document. `text` must not start with a byte-order mark.
+pub(crate) fn parse(text: &str) -> Result<Document> {
+    let mut parser = Parser {
+        reader: Reader::from_str(text),
+        text,
+        doc: Document::default(),
+    };
+    parser.reader.config_mut().check_end_names = true;
+    parser.document()?;
+    Ok(parser.doc)
+}
+
+/// A start tag with its attributes decoded.
+struct Element {
+    name: Cow<'static, str>,
+    attrs: Vec<(&'static str, String)>,
+    offset: usize,
+    /// `<X/>`: no children, no end tag.
+    empty: bool,
+}
+
+impl Element {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the next event means to a parent reading its children.
+enum Child<'a> {
+    Element(Element),
+    Text(Cow<'a, str>),
+    End,
+}
+
+struct Parser<'a> {
+    reader: Reader<&'a [u8]>,
+    text: &'a str,
+    doc: Document,
+}
+
+impl<'a> Parser<'a> {
+    fn location(&self, offset: usize) -> Location {
+        Location::at(self.text, offset)
+    }
+
+    fn warn(&mut self, offset: usize, message: String) {
+        let location = self.location(offset);
+        self.doc.warnings.push(Warning { location, message });
+    }
+
+    fn xml_error(&self, offset: usize, message: impl std::fmt::Display) -> Error {
+        Error::Xml {
+            location: self.location(offset),
+            message: message.to_string(),
+        }
+    }
+
+    fn element(&self, start: &BytesStart<'a>, offset: usize, empty: bool) -> Result<Element> {
+        let name = match known_name(start.local_name().into_inner()) {
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(start.local_name().into_inner().to_owned()),
+        };
+        let mut attrs = Vec::new();
+        for attr in start.attributes() {
+            let attr = attr.map_err(|e| self.xml_error(offset, e))?;
+            // Attributes CSDL does not define (and namespace declarations) carry nothing we use.
+            let Some(key) = known_name(attr.key.local_name().into_inner()) else {
+                continue;
+            };
+            if attr.key.prefix().is_some_and(|p| p.into_inner() == "xmlns") {
+                continue;
+            }
+            let value = attr
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|e| self.xml_error(offset, e))?;
+            attrs.push((key, value.into_owned()));
+        }
+        Ok(Element {
+            name,
+            attrs,
+            offset,
+            empty,
+        })
+    }
+
+    /// The next child of the element being read, skipping comments and white space.
+    fn next_child(&mut self, parent: &str, parent_offset: usize) -> Result<Child<'a>> {
+        loop {
+            let offset = self.reader.buffer_position() as usize;
+            let event = self
+                .reader
+                .read_event()
+                .map_err(|e| self.xml_error(self.reader.error_position() as usize, e))?;
+            return Ok(match event {
+                Event::Start(start) => Child::Element(self.element(&start, offset, false)?),
+                Event::Empty(start) => Child::Element(self.element(&start, offset, true)?),
+                Event::End(_) => Child::End,
+                Event::Text(text) => {
+                    let text = text.xml_content(XmlVersion::Implicit1_0);
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    Child::Text(text)
+                }
+                Event::CData(data) => Child::Text(Cow::Owned(data.into_inner().into_owned())),
+                Event::GeneralRef(reference) => {
+                    let resolved = match reference.resolve_char_ref() {
+                        Ok(Some(c)) => c.to_string(),
+                        Ok(None) => quick_xml::escape::resolve_predefined_entity(&reference)
+                            .ok_or_else(|| {
+                                self.xml_error(
+                                    offset,
+                                    format!("unknown entity reference `&{};`", &*reference),
+                                )
+                            })?
+                            .to_string(),
+                        Err(e) => return Err(self.xml_error(offset, e)),
+                    };
+                    Child::Text(Cow::Owned(resolved))
+                }
+                Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => continue,
+                Event::Eof => {
+                    return Err(self.xml_error(
+                        offset,
+                        format!(
+                            "document ends inside <{parent}> opened at {}",
+                            self.location(parent_offset)
+                        ),
+                    ));
+                }
+            });
+        }
+    }
+
+    /// Reads the children of `parent`, handing each element to `on_element`. Text is ignored
+    /// with a warning (CSDL structure elements have none).
+    fn children(
+        &mut self,
+        parent: &Element,
+        mut on_element: impl FnMut(&mut Self, Element) -> Result<()>,
+    ) -> Result<()> {
+        if parent.empty {
+            return Ok(());
+        }
+        loop {
+            match self.next_child(&parent.name, parent.offset)? {
+                Child::End => return Ok(()),
+                Child::Element(child) => on_element(self, child)?,
+                Child::Text(_) => {
+                    let message = format!("text inside <{}> ignored", parent.name);
+                    self.warn(parent.offset, message);
+                }
+            }
+        }
+    }
+
+    /// Skips an element we do not model, with a warning.
+    fn unmodelled(&mut self, parent: &str, element: Element) -> Result<()> {
+        let message = format!(
+            "<{}> inside <{parent}> is not modelled; ignored",
+            element.name
+        );
+        self.warn(element.offset, message);
+        self.skip(&element)
+    }
+
+    fn skip(&mut self, element: &Element) -> Result<()> {
+        if element.empty {
+            return Ok(());
+        }
+        let mut depth = 0usize;
+        loop {
+            match self.next_child(&element.name, element.offset)? {
+                Child::Element(e) if !e.empty => depth += 1,
+                Child::End if depth == 0 => return Ok(()),
+                Child::End => depth -= 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn required(&self, element: &Element, attribute: &str) -> Result<String> {
+        element
+            .get(attribute)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::MissingAttribute {
+                location: self.location(element.offset),
+                element: element.name.to_string(),
+                attribute: attribute.to_owned(),
+            })
+    }
+
+    fn invalid(
+        &self,
+        element: &Element,
+        attribute: &str,
+        value: &str,
+        expected: &'static str,
+    ) -> Error {
+        Error::InvalidAttribute {
+            location: self.location(element.offset),
+            element: element.name.to_string(),
+            attribute: attribute.to_owned(),
+            value: value.to_owned(),
+            expected,
+        }
+    }
+
+    fn bool_attr(&self, element: &Element, attribute: &str, default: bool) -> Result<bool> {
+        match element.get(attribute) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(self.invalid(element, attribute, other, "`true` or `false`")),
+        }
+    }
+
+    fn number_attr<T: std::str::FromStr>(
+        &self,
+        element: &Element,
+        attribute: &str,
+    ) -> Result<Option<T>> {
+        element
+            .get(attribute)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| self.invalid(element, attribute, v, "a whole number"))
+            })
+            .transpose()
+    }
+
+    fn facets(&self, element: &Element) -> Result<Facets> {
+        let max_length = match element.get("MaxLength") {
+            None => None,
+            Some(v) if v.eq_ignore_ascii_case("max") => Some(MaxLength::Max),
+            Some(v) => Some(MaxLength::Length(v.parse().map_err(|_| {
+                self.invalid(element, "MaxLength", v, "a whole number or `max`")
+            })?)),
+        };
+        let scale = match element.get("Scale") {
+            None => None,
+            Some(v) if v.eq_ignore_ascii_case("variable") || v.eq_ignore_ascii_case("floating") => {
+                Some(Scale::Variable)
+            }
+            Some(v) => Some(Scale::Digits(v.parse().map_err(|_| {
+                self.invalid(element, "Scale", v, "a whole number or `variable`")
+            })?)),
+        };
+        Ok(Facets {
+            nullable: self.bool_attr(element, "Nullable", true)?,
+            max_length,
+            precision: self.number_attr(element, "Precision")?,
+            scale,
+            srid: element.get("SRID").map(str::to_owned),
+            unicode: match element.get("Unicode") {
+                None => None,
+                Some(_) => Some(self.bool_attr(element, "Unicode", true)?),
+            },
+        })
+    }
+
+    fn document(&mut self) -> Result<()> {
+        // The root element, after the declaration and any comments.
+        let root = loop {
+            let offset = self.reader.buffer_position() as usize;
+            let event = self
+                .reader
+                .read_event()
+                .map_err(|e| self.xml_error(self.reader.error_position() as usize, e))?;
+            match event {
+                Event::Start(start) => break self.element(&start, offset, false)?,
+                Event::Empty(start) => break self.element(&start, offset, true)?,
+                Event::Text(t) if t.xml_content(XmlVersion::Implicit1_0).trim().is_empty() => {}
+                Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {}
+                Event::Eof => {
+                    return Err(Error::NotCsdl {
+                        location: self.location(offset),
+                        message: "the document has no root element".into(),
+                    });
+                }
+                _ => {
+                    return Err(Error::NotCsdl {
+                        location: self.location(offset),
+                        message: "content before the root element".into(),
+                    });
+                }
+            }
+        };
+        if root.name != "Edmx" {
+            return Err(Error::NotCsdl {
+                location: self.location(root.offset),
+                message: format!("the root element is <{}>, not <edmx:Edmx>", root.name),
+            });
+        }
+        let root_offset = root.offset;
+        self.children(&root, |p, child| match child.name.as_ref() {
+            "Reference" => p.reference(child),
+            "DataServices" => p.children(&child, |p, schema| match schema.name.as_ref() {
+                "Schema" => p.schema(schema),
+                _ => p.unmodelled("DataServices", schema),
+            }),
+            _ => p.unmodelled("Edmx", child),
+        })?;
+        if self.doc.schemas.is_empty() {
+            return Err(Error::NotCsdl {
+                location: self.location(root_offset),
+                message: "<edmx:Edmx> holds no <Schema> inside <edmx:DataServices>".into(),
+            });
+        }
+        // Anything after the root other than comments and white space is malformed.
+        loop {
+            let offset = self.reader.buffer_position() as usize;
+            match self
+                .reader
+                .read_event()
+                .map_err(|e| self.xml_error(self.reader.error_position() as usize, e))?
+            {
+                Event::Eof => return Ok(()),
+                Event::Comment(_) | Event::PI(_) => {}
+                Event::Text(t) if t.xml_content(XmlVersion::Implicit1_0).trim().is_empty() => {}
+                _ => return Err(self.xml_error(offset, "content after the root element")),
+            }
+        }
+    }
+
+    fn reference(&mut self, element: Element) -> Result<()> {
+        let uri = element.get("Uri").unwrap_or_default().to_owned();
+        self.children(&element, |p, child| match child.name.as_ref() {
+            "Include" => {
+                let include = Include {
+                    namespace: p.required(&child, "Namespace")?,
+                    alias: child.get("Alias").map(str::to_owned),
+                    uri: uri.clone(),
+                };
+                p.doc.includes.push(include);
+                p.skip(&child)
+            }
+            "IncludeAnnotations" => p.skip(&child),
+            _ => p.unmodelled("Reference", child),
+        })
+    }
+
+    fn schema(&mut self, element: Element) -> Result<()> {
+        let namespace = self.required(&element, "Namespace")?;
+        self.doc.schemas.push(Schema {
+            namespace: namespace.clone(),
+            alias: element.get("Alias").map(str::to_owned),
+        });
+        let ns = namespace.as_str();
+        self.children(&element, |p, child| match child.name.as_ref() {
+            "EntityType" => {
+                let s = p.structured(&child, ns)?;
+                p.doc.entity_types.push(EntityType {
+                    name: s.name,
+                    namespace: ns.to_owned(),
+                    base_type: child.get("BaseType").map(str::to_owned),
+                    is_abstract: s.is_abstract,
+                    open_type: s.open_type,
+                    has_stream: p.bool_attr(&child, "HasStream", false)?,
+                    key: s.key,
+                    declared_properties: s.properties.len(),
+                    declared_navigation_properties: s.navigation.len(),
+                    properties: s.properties,
+                    navigation_properties: s.navigation,
+                    annotations: s.annotations,
+                    entity_set: None,
+                    lookups: Vec::new(),
+                    alternate_keys: Vec::new(),
+                    offset: child.offset,
+                });
+                Ok(())
+            }
+            "ComplexType" => {
+                let s = p.structured(&child, ns)?;
+                p.doc.complex_types.push(ComplexType {
+                    name: s.name,
+                    namespace: ns.to_owned(),
+                    base_type: child.get("BaseType").map(str::to_owned),
+                    is_abstract: s.is_abstract,
+                    open_type: s.open_type,
+                    declared_properties: s.properties.len(),
+                    declared_navigation_properties: s.navigation.len(),
+                    properties: s.properties,
+                    navigation_properties: s.navigation,
+                    annotations: s.annotations,
+                    offset: child.offset,
+                });
+                Ok(())
+            }
+            "EnumType" => p.enum_type(child, ns),
+            "Action" => p.operation(child, ns, OperationKind::Action),
+            "Function" => p.operation(child, ns, OperationKind::Function),
+            "TypeDefinition" => p.type_definition(child, ns),
+            "Term" => p.term(child, ns),
+            "EntityContainer" => p.container(child, ns),
+            "Annotations" => p.out_of_line(child),
+            // Annotations of the schema itself are legal but carry nothing we use.
+            "Annotation" => p.annotation(child).map(drop),
+            "Property" | "NavigationProperty" | "Key" | "Member" | "Parameter" | "EntitySet" => {
+                Err(p.misplaced(&child, "Schema"))
+            }
+            _ => p.unmodelled("Schema", child),
+        })
+    }
+
+    fn misplaced(&self, element: &Element, parent: &str) -> Error {
+        Error::Misplaced {
+            location: self.location(element.offset),
+            element: element.name.to_string(),
+            parent: parent.to_owned(),
+        }
+    }
+
+    /// The common part of entity and complex types.
+    fn structured(&mut self, element: &Element, namespace: &str) -> Result<Structured> {
+        let name = self.required(element, "Name")?;
+        let owner = format!("{namespace}.{name}");
+        let mut s = Structured {
+            name,
+            is_abstract: self.bool_attr(element, "Abstract", false)?,
+            open_type: self.bool_attr(element, "OpenType", false)?,
+            key: Vec::new(),
+            properties: Vec::new(),
+            navigation: Vec::new(),
+            annotations: Vec::new(),
+        };
+        let is_entity = element.name == "EntityType";
+        let kind = element.name.clone();
+        self.children(element, |p, child| match child.name.as_ref() {
+            "Property" => {
+                s.properties.push(p.property(child, &owner)?);
+                Ok(())
+            }
+            "NavigationProperty" => {
+                s.navigation.push(p.navigation_property(child, &owner)?);
+                Ok(())
+            }
+            "Key" if is_entity => p.children(&child, |p, r| match r.name.as_ref() {
+                "PropertyRef" => {
+                    s.key.push(p.required(&r, "Name")?);
+                    p.skip(&r)
+                }
+                _ => p.unmodelled("Key", r),
+            }),
+            "Annotation" => {
+                s.annotations.push(p.annotation(child)?);
+                Ok(())
+            }
+            "EntityType" | "ComplexType" | "EntitySet" | "Schema" => {
+                Err(p.misplaced(&child, &kind))
+            }
+            _ => p.unmodelled(&kind, child),
+        })?;
+        Ok(s)
+    }
+
+    fn annotations_only(&mut self, element: &Element) -> Result<Vec<Annotation>> {
+        let mut annotations = Vec::new();
+        let parent = element.name.clone();
+        self.children(element, |p, child| match child.name.as_ref() {
+            "Annotation" => {
+                annotations.push(p.annotation(child)?);
+                Ok(())
+            }
+            _ => p.unmodelled(&parent, child),
+        })?;
+        Ok(annotations)
+    }
+
+    fn property(&mut self, element: Element, owner: &str) -> Result<Property> {
+        Ok(Property {
+            name: self.required(&element, "Name")?,
+            type_name: self.required(&element, "Type")?,
+            ty: TypeRef::unresolved(),
+            facets: self.facets(&element)?,
+            default_value: element.get("DefaultValue").map(str::to_owned),
+            concurrency_fixed: element.get("ConcurrencyMode") == Some("Fixed"),
+            declared_in: owner.to_owned(),
+            annotations: self.annotations_only(&element)?,
+            offset: element.offset,
+        })
+    }
+
+    fn navigation_property(&mut self, element: Element, owner: &str) -> Result<NavigationProperty> {
+        let mut nav = NavigationProperty {
+            name: self.required(&element, "Name")?,
+            type_name: self.required(&element, "Type")?,
+            target: String::new(),
+            collection: false,
+            nullable: self.bool_attr(&element, "Nullable", true)?,
+            partner: element.get("Partner").map(str::to_owned),
+            contains_target: self.bool_attr(&element, "ContainsTarget", false)?,
+            referential_constraints: Vec::new(),
+            on_delete: None,
+            declared_in: owner.to_owned(),
+            annotations: Vec::new(),
+            offset: element.offset,
+        };
+        self.children(&element, |p, child| match child.name.as_ref() {
+            "ReferentialConstraint" => {
+                nav.referential_constraints.push(ReferentialConstraint {
+                    property: p.required(&child, "Property")?,
+                    referenced_property: p.required(&child, "ReferencedProperty")?,
+                });
+                p.skip(&child)
+            }
+            "OnDelete" => {
+                nav.on_delete = Some(p.required(&child, "Action")?);
+                p.skip(&child)
+            }
+            "Annotation" => {
+                nav.annotations.push(p.annotation(child)?);
+                Ok(())
+            }
+            _ => p.unmodelled("NavigationProperty", child),
+        })?;
+        Ok(nav)
+    }
+
+    fn enum_type(&mut self, element: Element, namespace: &str) -> Result<()> {
+        let underlying = match element.get("UnderlyingType") {
+            None => Primitive::Int32,
+            Some(t) => t
+                .strip_prefix("Edm.")
+                .and_then(Primitive::from_edm_name)
+                .filter(|p| {
+                    matches!(
+                        p,
+                        Primitive::Byte
+                            | Primitive::SByte
+                            | Primitive::Int16
+                            | Primitive::Int32
+                            | Primitive::Int64
+                    )
+                })
+                .ok_or_else(|| {
+                    self.invalid(&element, "UnderlyingType", t, "an Edm integer type")
+                })?,
+        };
+        let mut enum_type = EnumType {
+            name: self.required(&element, "Name")?,
+            namespace: namespace.to_owned(),
+            underlying_type: underlying,
+            is_flags: self.bool_attr(&element, "IsFlags", false)?,
+            members: Vec::new(),
+            annotations: Vec::new(),
+            offset: element.offset,
+        };
+        self.children(&element, |p, child| match child.name.as_ref() {
+            "Member" => {
+                let name = p.required(&child, "Name")?;
+                // Without `Value`, members count up from 0 (or from the previous value).
+                let value = match p.number_attr::<i64>(&child, "Value")? {
+                    Some(v) => v,
+                    None => enum_type
+                        .members
+                        .last()
+                        .map_or(0, |m| m.value.saturating_add(1)),
+                };
+                let annotations = p.annotations_only(&child)?;
+                enum_type.members.push(EnumMember {
+                    name,
+                    value,
+                    annotations,
+                });
+                Ok(())
+            }
+            "Annotation" => {
+                enum_type.annotations.push(p.annotation(child)?);
+                Ok(())
+            }
+            _ => p.unmodelled("EnumType", child),
+        })?;
+        self.doc.enum_types.push(enum_type);
+        Ok(())
+    }
+
+    fn operation(&mut self, element: Element, namespace: &str, kind: OperationKind) -> Result<()> {
+        let mut op = Operation {
+            kind,
+            name: self.required(&element, "Name")?,
+            namespace: namespace.to_owned(),
+            is_bound: self.bool_attr(&element, "IsBound", false)?,
+            is_composable: self.bool_attr(&element, "IsComposable", false)?,
+            entity_set_path: element.get("EntitySetPath").map(str::to_owned),
+            parameters: Vec::new(),
+            return_type: None,
+            annotations: Vec::new(),
+            offset: element.offset,
+        };
+        let parent = element.name.clone();
+        self.children(&element, |p, child| match child.name.as_ref() {
+            "Parameter" => {
+                let parameter = Parameter {
+                    name: p.required(&child, "Name")?,
+                    type_name: p.required(&child, "Type")?,
+                    ty: TypeRef::unresolved(),
+                    facets: p.facets(&child)?,
+                    annotations: Vec::new(),
+                    offset: child.offset,
+                };
+                let annotations = p.annotations_only(&child)?;
+                op.parameters.push(Parameter {
+                    annotations,
+                    ..parameter
+                });
+                Ok(())
+            }
+            "ReturnType" => {
+                op.return_type = Some(ReturnType {
+                    type_name: p.required(&child, "Type")?,
+                    ty: TypeRef::unresolved(),
+                    facets: p.facets(&child)?,
+                });
+                p.annotations_only(&child).map(drop)
+            }
+            "Annotation" => {
+                op.annotations.push(p.annotation(child)?);
+                Ok(())
+            }
+            _ => p.unmodelled(&parent, child),
+        })?;
+        if op.is_bound && op.parameters.is_empty() {
+            return Err(Error::InvalidAttribute {
+                location: self.location(op.offset),
+                element: parent.to_string(),
+                attribute: "IsBound".into(),
+                value: "true".into(),
+                expected: "a binding parameter (a bound operation needs at least one Parameter)",
+            });
+        }
+        self.doc.operations.push(op);
+        Ok(())
+    }
+
+    fn type_definition(&mut self, element: Element, namespace: &str) -> Result<()> {
+        let underlying = self.required(&element, "UnderlyingType")?;
+        let underlying_type = underlying
+            .strip_prefix("Edm.")
+            .and_then(Primitive::from_edm_name)
+            .ok_or_else(|| {
+                self.invalid(
+                    &element,
+                    "UnderlyingType",
+                    &underlying,
+                    "an Edm primitive type",
+                )
+            })?;
+        let definition = TypeDefinition {
+            name: self.required(&element, "Name")?,
+            namespace: namespace.to_owned(),
+            underlying_type,
+            facets: self.facets(&element)?,
+            annotations: Vec::new(),
+        };
+        self.doc.type_definition_offsets.push(element.offset);
+        let annotations = self.annotations_only(&element)?;
+        self.doc.type_definitions.push(TypeDefinition {
+            annotations,
+            ..definition
+        });
+        Ok(())
+    }
+
+    fn term(&mut self, element: Element, namespace: &str) -> Result<()> {
+        let term = Term {
+            name: self.required(&element, "Name")?,
+            namespace: namespace.to_owned(),
+            type_name: self.required(&element, "Type")?,
+            applies_to: element.get("AppliesTo").map(str::to_owned),
+            base_term: element.get("BaseTerm").map(str::to_owned),
+            default_value: element.get("DefaultValue").map(str::to_owned),
+            nullable: self.bool_attr(&element, "Nullable", true)?,
+        };
+        self.annotations_only(&element)?;
+        self.doc.terms.push(term);
+        Ok(())
+    }
+
+    fn container(&mut self, element: Element, namespace: &str) -> Result<()> {
+        let mut container = EntityContainer {
+            name: self.required(&element, "Name")?,
+            namespace: namespace.to_owned(),
+            ..EntityContainer::default()
+        };
+        self.children(&element, |p, child| match child.name.as_ref() {
+            "EntitySet" => {
+                let set = p.entity_set(child)?;
+                container.entity_sets.push(set);
+                Ok(())
+            }
+            "Singleton" => {
+                let (bindings, annotations) = p.bindings(&child)?;
+                container.singletons.push(Singleton {
+                    name: p.required(&child, "Name")?,
+                    entity_type: p.required(&child, "Type")?,
+                    navigation_property_bindings: bindings,
+                    annotations,
+                });
+                Ok(())
+            }
+            "ActionImport" | "FunctionImport" => {
+                let is_action = child.name == "ActionImport";
+                let import = OperationImport {
+                    kind: if is_action {
+                        OperationKind::Action
+                    } else {
+                        OperationKind::Function
+                    },
+                    name: p.required(&child, "Name")?,
+                    operation: p.required(&child, if is_action { "Action" } else { "Function" })?,
+                    entity_set: child.get("EntitySet").map(str::to_owned),
+                    include_in_service_document: p.bool_attr(
+                        &child,
+                        "IncludeInServiceDocument",
+                        false,
+                    )?,
+                };
+                container.operation_imports.push(import);
+                p.annotations_only(&child).map(drop)
+            }
+            "Annotation" => {
+                container.annotations.push(p.annotation(child)?);
+                Ok(())
+            }
+            _ => p.unmodelled("EntityContainer", child),
+        })?;
+        self.doc.containers.push((container, element.offset));
+        Ok(())
+    }
+
+    fn entity_set(&mut self, element: Element) -> Result<EntitySet> {
+        self.doc.entity_set_offsets.push(element.offset);
+        let (bindings, annotations) = self.bindings(&element)?;
+        Ok(EntitySet {
+            name: self.required(&element, "Name")?,
+            entity_type: self.required(&element, "EntityType")?,
+            navigation_property_bindings: bindings,
+            include_in_service_document: self.bool_attr(
+                &element,
+                "IncludeInServiceDocument",
+                true,
+            )?,
+            annotations,
+        })
+    }
+
+    fn bindings(
+        &mut self,
+        element: &Element,
+    ) -> Result<(Vec<NavigationPropertyBinding>, Vec<Annotation>)> {
+        let mut bindings = Vec::new();
+        let mut annotations = Vec::new();
+        let parent = element.name.clone();
+        self.children(element, |p, child| match child.name.as_ref() {
+            "NavigationPropertyBinding" => {
+                bindings.push(NavigationPropertyBinding {
+                    path: p.required(&child, "Path")?,
+                    target: p.required(&child, "Target")?,
+                });
+                p.skip(&child)
+            }
+            "Annotation" => {
+                annotations.push(p.annotation(child)?);
+                Ok(())
+            }
+            _ => p.unmodelled(&parent, child),
+        })?;
+        Ok((bindings, annotations))
+    }
+
+    fn out_of_line(&mut self, element: Element) -> Result<()> {
+        let target = self.required(&element, "Target")?;
+        let qualifier = element.get("Qualifier").map(str::to_owned);
+        let annotations = self.annotations_only(&element)?;
+        self.doc.annotations.push(OutOfLineAnnotations {
+            target,
+            qualifier,
+            annotations,
+        });
+        Ok(())
+    }
+
+    fn annotation(&mut self, element: Element) -> Result<Annotation> {
+        let term = self.required(&element, "Term")?;
+        let qualifier = element.get("Qualifier").map(str::to_owned);
+        let mut value = self.attribute_expression(&element)?;
+        self.children(&element, |p, child| {
+            if child.name == "Annotation" {
+                // Annotations of annotations carry nothing we use.
+                return p.skip(&child);
+            }
+            let parsed = p.expression(child)?;
+            if matches!(value, AnnotationValue::Empty) {
+                value = parsed;
+            }
+            Ok(())
+        })?;
+        Ok(Annotation {
+            term,
+            qualifier,
+            value,
+        })
+    }
+
+    /// The constant expression given as an attribute (`String="..."`, `Bool="true"`).
+    fn attribute_expression(&self, element: &Element) -> Result<AnnotationValue> {
+        for (key, value) in &element.attrs {
+            if let Some(v) = self.constant(element, key, value)? {
+                return Ok(v);
+            }
+        }
+        Ok(AnnotationValue::Empty)
+    }
+
+    fn constant(
+        &self,
+        element: &Element,
+        kind: &str,
+        value: &str,
+    ) -> Result<Option<AnnotationValue>> {
+        Ok(Some(match kind {
+            "String" => AnnotationValue::String(value.to_owned()),
+            "Bool" => AnnotationValue::Bool(match value.trim() {
+                "true" => true,
+                "false" => false,
+                other => return Err(self.invalid(element, kind, other, "`true` or `false`")),
+            }),
+            "Int" => AnnotationValue::Int(
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|_| self.invalid(element, kind, value, "a whole number"))?,
+            ),
+            "EnumMember" => AnnotationValue::EnumMember(value.trim().to_owned()),
+            "Path"
+            | "PropertyPath"
+            | "NavigationPropertyPath"
+            | "AnnotationPath"
+            | "ModelElementPath" => AnnotationValue::Path {
+                kind: kind.to_owned(),
+                path: value.trim().to_owned(),
+            },
+            "Decimal" | "Float" | "Date" | "DateTimeOffset" | "Guid" | "Duration" | "TimeOfDay"
+            | "Binary" => AnnotationValue::Literal {
+                kind: kind.to_owned(),
+                value: value.trim().to_owned(),
+            },
+            _ => return Ok(None),
+        }))
+    }
+
+    /// An expression written as an element.
+    fn expression(&mut self, element: Element) -> Result<AnnotationValue> {
+        match element.name.as_ref() {
+            "Collection" => {
+                let mut items = Vec::new();
+                self.children(&element, |p, child| {
+                    items.push(p.expression(child)?);
+                    Ok(())
+                })?;
+                Ok(AnnotationValue::Collection(items))
+            }
+            "Record" => {
+                let type_name = element.get("Type").map(str::to_owned);
+                let mut properties = Vec::new();
+                self.children(&element, |p, child| match child.name.as_ref() {
+                    "PropertyValue" => {
+                        let name = p.required(&child, "Property")?;
+                        let mut value = p.attribute_expression(&child)?;
+                        p.children(&child, |p, inner| {
+                            if inner.name == "Annotation" {
+                                return p.skip(&inner);
+                            }
+                            value = p.expression(inner)?;
+                            Ok(())
+                        })?;
+                        properties.push((name, value));
+                        Ok(())
+                    }
+                    "Annotation" => p.skip(&child),
+                    _ => p.unmodelled("Record", child),
+                })?;
+                Ok(AnnotationValue::Record {
+                    type_name,
+                    properties,
+                })
+            }
+            name => {
+                let kind = name.to_owned();
+                let text = self.text_content(&element)?;
+                match self.constant(&element, &kind, &text)? {
+                    Some(value) => Ok(value),
+                    None => Ok(AnnotationValue::Other(kind)),
+                }
+            }
+        }
+    }
+
+    /// The text of an element, nested elements skipped.
+    fn text_content(&mut self, element: &Element) -> Result<String> {
+        let mut text = String::new();
+        if element.empty {
+            return Ok(text);
+        }
+        loop {
+            match self.next_child(&element.name, element.offset)? {
+                Child::End => return Ok(text),
+                Child::Text(t) => text.push_str(&t),
+                Child::Element(child) => self.skip(&child)?,
+            }
+        }
+    }
+}
+
+/// The common part of entity and complex types.
+struct Structured {
+    name: String,
+    is_abstract: bool,
+    open_type: bool,
+    key: Vec<String>,
+    properties: Vec<Property>,
+    navigation: Vec<NavigationProperty>,
+    annotations: Vec<Annotation>,
+}
+
+/// The element and attribute names of CSDL, so that the hot path allocates no names.
+fn known_name(name: &str) -> Option<&'static str> {
+    macro_rules! names {
+        ($($n:literal)*) => {
+            match name { $($n => Some($n),)* _ => None }
+        };
+    }
+    names!(
+        "Edmx" "Reference" "Include" "IncludeAnnotations" "DataServices" "Schema" "EntityType"
+        "ComplexType" "EnumType" "Member" "Key" "PropertyRef" "Property" "NavigationProperty"
+        "ReferentialConstraint" "OnDelete" "Action" "Function" "Parameter" "ReturnType"
+        "TypeDefinition" "Term" "EntityContainer" "EntitySet" "Singleton" "ActionImport"
+        "FunctionImport" "NavigationPropertyBinding" "Annotations" "Annotation" "Collection"
+        "Record" "PropertyValue" "String" "Bool" "Int" "Decimal" "Float" "Date" "DateTimeOffset"
+        "Guid" "Duration" "TimeOfDay" "Binary" "EnumMember" "Path" "PropertyPath"
+        "NavigationPropertyPath" "AnnotationPath" "ModelElementPath" "Null"
+        "Name" "Namespace" "Alias" "Uri" "Type" "BaseType" "Abstract" "OpenType" "HasStream"
+        "Nullable" "MaxLength" "Precision" "Scale" "SRID" "Unicode" "DefaultValue"
+        "ConcurrencyMode" "Partner" "ContainsTarget" "ReferencedProperty" "UnderlyingType"
+        "IsFlags" "Value" "IsBound" "IsComposable" "EntitySetPath" "AppliesTo" "BaseTerm"
+        "Target" "Qualifier" "IncludeInServiceDocument" "TermNamespace" "Version"
+    )
+}
