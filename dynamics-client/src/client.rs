@@ -1,0 +1,414 @@
+//! The client: construction, and the request pipeline every operation goes through.
+//!
+//! Each try fetches a bearer token (from the cache), sends, and on failure asks the
+//! [`RetryPolicy`] whether and how long to wait. A 401 invalidates the token and replays once.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use tracing::Instrument as _;
+use url::Url;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::credential::{CredentialOptions, EnvironmentCredential, TokenCredential};
+use crate::endpoint;
+use crate::error::{ApiError, Error, Result, ThrottledError};
+use crate::odata;
+use crate::options::ClientOptions;
+use crate::retry::{
+    Decision, Failure, Kind, Progress, RetryPolicy, parse_retry_after, random_jitter,
+};
+use crate::token_cache::TokenCache;
+
+/// A Dataverse Web API client for one environment. Cheap to clone; clones share the HTTP
+/// connection pool and the token cache.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    environment: Url,
+    base: Url,
+    scope: String,
+    http: reqwest::Client,
+    tokens: TokenCache,
+    retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
+    default_headers: HeaderMap,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("environment", &self.inner.environment.as_str())
+            .field("web_api", &self.inner.base.as_str())
+            .field("scope", &self.inner.scope)
+            .field("credential", self.inner.tokens.credential())
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Creates a client for the environment at `environment_url`
+    /// (e.g. `https://contoso.crm.dynamics.com`).
+    ///
+    /// The token scope is the environment's origin plus `/.default`. `https` is required, except
+    /// for loopback hosts (local emulators).
+    pub fn new(
+        environment_url: &str,
+        credential: Arc<dyn TokenCredential>,
+        options: ClientOptions,
+    ) -> Result<Self> {
+        let environment = endpoint::parse_secure_url("environment URL", environment_url)?;
+        let base = endpoint::web_api_base(&environment, &options.api_version)?;
+        let scope = endpoint::scope_for(&environment);
+        let http = match options.http_client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .timeout(options.timeout)
+                .connect_timeout(options.connect_timeout)
+                .build()
+                .map_err(Error::Transport)?,
+        };
+        let mut default_headers = HeaderMap::new();
+        default_headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        default_headers.insert("OData-MaxVersion", HeaderValue::from_static("4.0"));
+        default_headers.insert("OData-Version", HeaderValue::from_static("4.0"));
+        let agent = HeaderValue::from_str(&options.user_agent).map_err(|_| {
+            Error::invalid_input(format!(
+                "user agent `{}` is not a valid header value",
+                options.user_agent
+            ))
+        })?;
+        default_headers.insert(header::USER_AGENT, agent);
+        if let Some(caller) = options.caller_object_id {
+            let value = HeaderValue::from_str(&caller.hyphenated().to_string())
+                .map_err(|_| Error::invalid_input("caller object id is not a valid header"))?;
+            default_headers.insert(odata::CALLER_OBJECT_ID, value);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tokens: TokenCache::new(credential, options.clock.clone()),
+                environment,
+                base,
+                scope,
+                http,
+                retry: options.retry,
+                clock: options.clock,
+                default_headers,
+            }),
+        })
+    }
+
+    /// Starts a [`ClientBuilder`].
+    pub fn builder(environment_url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            environment_url: environment_url.into(),
+            credential: None,
+            options: ClientOptions::default(),
+        }
+    }
+
+    /// Creates a client from the environment: `DYNAMICS_URL` names the environment and the
+    /// [`EnvironmentCredential`] variables (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, …) the
+    /// application.
+    pub fn from_env() -> Result<Self> {
+        let url = std::env::var("DYNAMICS_URL")
+            .map_err(|_| Error::invalid_input("DYNAMICS_URL is not set"))?;
+        let credential = EnvironmentCredential::new(CredentialOptions::default())?;
+        Self::new(&url, Arc::new(credential), ClientOptions::default())
+    }
+
+    /// The Web API root, e.g. `https://contoso.crm.dynamics.com/api/data/v9.2/`.
+    pub fn web_api_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// The OAuth scope tokens are requested for.
+    pub fn scope(&self) -> &str {
+        &self.inner.scope
+    }
+
+    /// A URL under the Web API root. `relative` must not escape it.
+    pub(crate) fn url(&self, relative: &str) -> Result<Url> {
+        let url = self
+            .inner
+            .base
+            .join(relative)
+            .map_err(|e| Error::invalid_input(format!("bad request path `{relative}`: {e}")))?;
+        self.check_same_service(&url)?;
+        Ok(url)
+    }
+
+    /// Refuses URLs outside this environment's Web API, so the bearer token never leaves it.
+    pub(crate) fn check_same_service(&self, url: &Url) -> Result<()> {
+        let base = &self.inner.base;
+        if url.origin() != base.origin() || !url.path().starts_with(base.path()) {
+            return Err(Error::invalid_input(format!(
+                "URL `{url}` is outside the Web API at `{base}`"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sends a request through the retry and authentication pipeline.
+    pub(crate) async fn send(&self, request: Request<'_>) -> Result<Response> {
+        let span = tracing::info_span!(
+            "dynamics.request",
+            method = %request.method,
+            entity_set = request.entity_set,
+            path = request.url.path(),
+            status = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        self.send_with_retries(request).instrument(span).await
+    }
+
+    async fn send_with_retries(&self, request: Request<'_>) -> Result<Response> {
+        let inner = &self.inner;
+        let started = inner.clock.now();
+        let mut attempt: u32 = 0;
+        let mut retries: u32 = 0;
+        let mut waited = Duration::ZERO;
+        let mut refreshed_after_401 = false;
+        loop {
+            attempt += 1;
+            let span = tracing::Span::current();
+            span.record("attempt", attempt);
+            let token = inner.tokens.get(&inner.scope).await?;
+            let mut builder = inner
+                .http
+                .request(request.method.clone(), request.url.clone())
+                .headers(inner.default_headers.clone())
+                .bearer_auth(token.token.expose());
+            for (name, value) in &request.headers {
+                builder = builder.header(*name, value);
+            }
+            if let Some(body) = &request.body {
+                builder = builder
+                    .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+                    .body(body.clone());
+            }
+            let outcome = match builder.send().await {
+                Ok(response) => read(response).await,
+                Err(e) => Err(e),
+            };
+            let elapsed = inner
+                .clock
+                .now()
+                .duration_since(started)
+                .unwrap_or_default();
+            span.record("elapsed_ms", elapsed.as_millis() as u64);
+            let progress = Progress {
+                retries,
+                waited,
+                idempotent: request.idempotent,
+            };
+            let (decision, error) = match outcome {
+                Ok(response) => {
+                    span.record("status", response.status.as_u16());
+                    if response.status.is_success() {
+                        return Ok(response);
+                    }
+                    if response.status == StatusCode::UNAUTHORIZED && !refreshed_after_401 {
+                        tracing::debug!("401 from Dataverse: refreshing the token once");
+                        inner.tokens.invalidate(&inner.scope, &token);
+                        refreshed_after_401 = true;
+                        continue;
+                    }
+                    let status = response.status.as_u16();
+                    let api = odata::parse_api_error(status, &response.headers, &response.body);
+                    let retry_after = response
+                        .headers
+                        .get(header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, inner.clock.now()));
+                    let failure = Failure::Status {
+                        status,
+                        retry_after,
+                        code: &api.code,
+                    };
+                    let decision = inner.retry.decide(&failure, progress, random_jitter());
+                    (decision, Pending::Api(api, retry_after))
+                }
+                Err(e) => {
+                    let failure = Failure::Transport {
+                        connect: e.is_connect(),
+                    };
+                    let decision = inner.retry.decide(&failure, progress, random_jitter());
+                    (decision, Pending::Transport(e))
+                }
+            };
+            match decision {
+                Decision::Retry { delay, .. } => {
+                    tracing::debug!(delay_ms = delay.as_millis() as u64, "retrying");
+                    inner.clock.sleep(delay).await;
+                    waited += delay;
+                    retries += 1;
+                }
+                Decision::GiveUp(kind) => {
+                    return Err(error.into_error(kind, attempt, waited));
+                }
+            }
+        }
+    }
+}
+
+/// A failure held until the retry policy has decided.
+enum Pending {
+    Api(ApiError, Option<Duration>),
+    Transport(reqwest::Error),
+}
+
+impl Pending {
+    fn into_error(self, kind: Kind, attempts: u32, waited: Duration) -> Error {
+        match self {
+            Pending::Transport(e) => Error::Transport(e),
+            Pending::Api(api, retry_after) => match kind {
+                Kind::Throttled { limit, .. } => ThrottledError {
+                    status: api.status,
+                    attempts,
+                    waited,
+                    retry_after,
+                    limit,
+                    last: api,
+                }
+                .into(),
+                _ => match api.status {
+                    404 => Error::NotFound(Box::new(api)),
+                    412 => Error::ConcurrencyConflict(Box::new(api)),
+                    _ => Error::Api(Box::new(api)),
+                },
+            },
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> Result<Response, reqwest::Error> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?.to_vec();
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// One logical request (possibly sent several times).
+pub(crate) struct Request<'a> {
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<Vec<u8>>,
+    pub headers: Vec<(&'static str, String)>,
+    /// Safe to send twice (everything but a create without a client-chosen id).
+    pub idempotent: bool,
+    /// For tracing.
+    pub entity_set: &'a str,
+}
+
+/// A successful answer.
+pub(crate) struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Builds a [`Client`] step by step.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use dynamics_client::{Client, ClientCertificateCredential, CredentialOptions};
+///
+/// # fn run() -> dynamics_client::Result<()> {
+/// let credential = ClientCertificateCredential::from_file(
+///     "contoso.onmicrosoft.com",
+///     "00000000-0000-0000-0000-000000000001",
+///     "app.pem",
+///     None,
+///     CredentialOptions::default(),
+/// )?;
+/// let client = Client::builder("https://contoso.crm.dynamics.com")
+///     .credential(Arc::new(credential))
+///     .user_agent("my-service/1.0")
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct ClientBuilder {
+    environment_url: String,
+    credential: Option<Arc<dyn TokenCredential>>,
+    options: ClientOptions,
+}
+
+impl ClientBuilder {
+    /// The credential to authenticate with (required).
+    pub fn credential(mut self, credential: Arc<dyn TokenCredential>) -> Self {
+        self.credential = Some(credential);
+        self
+    }
+
+    /// Replaces all options at once.
+    pub fn options(mut self, options: ClientOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Web API version, e.g. `v9.2`.
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.options.api_version = version.into();
+        self
+    }
+
+    /// Timeout for one try of a request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = timeout;
+        self
+    }
+
+    /// Retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.options.retry = retry;
+        self
+    }
+
+    /// `User-Agent` header.
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.options.user_agent = agent.into();
+        self
+    }
+
+    /// Act on behalf of the user with this Microsoft Entra object id (`CallerObjectId`).
+    pub fn impersonate(mut self, caller_object_id: Uuid) -> Self {
+        self.options.caller_object_id = Some(caller_object_id);
+        self
+    }
+
+    /// Use this HTTP client.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.options.http_client = Some(client);
+        self
+    }
+
+    /// Clock for retries and token expiry.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.options.clock = clock;
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<Client> {
+        let credential = self
+            .credential
+            .ok_or_else(|| Error::invalid_input("a credential is required"))?;
+        Client::new(&self.environment_url, credential, self.options)
+    }
+}

@@ -1,0 +1,121 @@
+//! Credentials: where access tokens come from.
+//!
+//! [`TokenCredential`] is the object-safe trait the client asks for tokens; this module ships
+//! [`ClientCertificateCredential`], [`ClientSecretCredential`] and [`EnvironmentCredential`].
+//! Credentials do not cache: the client keeps one token per scope (see the crate docs).
+
+mod assertion;
+mod certificate;
+mod client_secret;
+mod environment;
+mod token_endpoint;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub use assertion::AssertionAlgorithm;
+pub use certificate::ClientCertificateCredential;
+pub use client_secret::ClientSecretCredential;
+pub use environment::EnvironmentCredential;
+
+use crate::clock::{BoxFuture, Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// A source of OAuth access tokens.
+///
+/// Object-safe so that `Arc<dyn TokenCredential>` can hold any implementation, including your
+/// own. Implementations return a boxed future:
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use dynamics_client::{AccessToken, BoxFuture, Result, Secret, TokenCredential};
+///
+/// #[derive(Debug)]
+/// struct Fixed;
+///
+/// impl TokenCredential for Fixed {
+///     fn get_token<'a>(&'a self, _scope: &'a str) -> BoxFuture<'a, Result<AccessToken>> {
+///         Box::pin(async {
+///             Ok(AccessToken::new(
+///                 Secret::new("token"),
+///                 SystemTime::now() + Duration::from_secs(3600),
+///             ))
+///         })
+///     }
+/// }
+/// ```
+pub trait TokenCredential: Send + Sync + fmt::Debug {
+    /// Gets a fresh token for `scope` (for Dataverse, `https://{org}.crm.dynamics.com/.default`).
+    fn get_token<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Result<AccessToken>>;
+}
+
+impl<T: TokenCredential + ?Sized> TokenCredential for Arc<T> {
+    fn get_token<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Result<AccessToken>> {
+        (**self).get_token(scope)
+    }
+}
+
+/// A bearer token and the time it stops being valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessToken {
+    /// The token itself.
+    pub token: Secret,
+    /// When the token expires.
+    pub expires_on: SystemTime,
+}
+
+impl AccessToken {
+    /// Builds a token.
+    pub fn new(token: Secret, expires_on: SystemTime) -> Self {
+        Self { token, expires_on }
+    }
+}
+
+/// Settings shared by the credentials that talk to Microsoft Entra ID.
+#[derive(Clone)]
+pub struct CredentialOptions {
+    /// Authority host, e.g. `https://login.microsoftonline.com` (the default),
+    /// `https://login.microsoftonline.us`, `https://login.chinacloudapi.cn`, or a local emulator.
+    /// `https` is required except for loopback hosts.
+    pub authority_host: String,
+    /// HTTP client for token requests; by default one with a 30 s timeout and no redirects.
+    pub http_client: Option<reqwest::Client>,
+    /// Clock for assertion timestamps and token expiry.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for CredentialOptions {
+    fn default() -> Self {
+        Self {
+            authority_host: crate::endpoint::DEFAULT_AUTHORITY_HOST.to_owned(),
+            http_client: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl fmt::Debug for CredentialOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialOptions")
+            .field("authority_host", &self.authority_host)
+            .field("http_client", &self.http_client.is_some())
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+/// Timeout for token requests made with the default HTTP client.
+const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The HTTP client a credential uses when none was supplied.
+fn default_http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(TOKEN_REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(10))
+        // A redirected token request would carry the assertion or secret to another host.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(Error::Transport)
+}

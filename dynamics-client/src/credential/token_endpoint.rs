@@ -1,0 +1,216 @@
+//! Posting a client-credentials request to an Entra ID v2 token endpoint and reading the answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tracing::Instrument as _;
+use url::Url;
+
+use super::{AccessToken, CredentialOptions, default_http_client};
+use crate::clock::Clock;
+use crate::error::{AuthError, Error, Result, or_status_reason};
+use crate::secret::Secret;
+
+/// A token endpoint plus the client and clock used to reach it.
+#[derive(Clone)]
+pub(crate) struct TokenEndpoint {
+    pub url: Url,
+    http: reqwest::Client,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Pause before the single retry of a token request that failed with 5xx or a transport error.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Secret,
+    #[serde(default)]
+    token_type: Option<String>,
+    expires_in: Seconds,
+}
+
+/// `expires_in` is a number from Entra and a string from some older authorities.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorResponse {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_description: String,
+    #[serde(default)]
+    error_codes: Vec<u64>,
+    #[serde(default)]
+    trace_id: Option<String>,
+    #[serde(default)]
+    correlation_id: Option<String>,
+}
+
+impl TokenEndpoint {
+    pub fn new(tenant_id: &str, options: &CredentialOptions) -> Result<Self> {
+        let host = crate::endpoint::parse_secure_url("authority host", &options.authority_host)?;
+        let url = crate::endpoint::token_endpoint(&host, tenant_id)?;
+        let http = match &options.http_client {
+            Some(client) => client.clone(),
+            None => default_http_client()?,
+        };
+        Ok(Self {
+            url,
+            http,
+            clock: options.clock.clone(),
+        })
+    }
+
+    /// Requests a token. `form` is built per try, so each try can carry a freshly signed assertion.
+    pub async fn request(&self, mut form: impl FnMut() -> Result<String>) -> Result<AccessToken> {
+        let span = tracing::debug_span!(
+            "dynamics.token",
+            endpoint = %self.url,
+            status = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+        );
+        async {
+            let mut attempt = 1;
+            loop {
+                tracing::Span::current().record("attempt", attempt);
+                let result = self.try_once(form()?).await;
+                let transient = match &result {
+                    Err(Error::Auth(e)) => matches!(e.status, Some(500..=599)),
+                    Err(Error::Transport(_)) => true,
+                    _ => false,
+                };
+                if transient && attempt == 1 {
+                    attempt += 1;
+                    self.clock.sleep(RETRY_PAUSE).await;
+                    continue;
+                }
+                return result;
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn try_once(&self, body: String) -> Result<AccessToken> {
+        let started = self.clock.now();
+        let response = self
+            .http
+            .post(self.url.clone())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(Error::Transport)?;
+        let status = response.status().as_u16();
+        tracing::Span::current().record("status", status);
+        let bytes = response.bytes().await.map_err(Error::Transport)?;
+        if !(200..300).contains(&status) {
+            return Err(parse_error(status, &bytes));
+        }
+        let parsed: TokenResponse = Error::decode_secret_json("token response", &bytes)?;
+        if let Some(kind) = &parsed.token_type
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            return Err(Error::from(AuthError {
+                status: Some(status),
+                error: "unsupported_token_type".into(),
+                description: format!("expected a Bearer token, got `{kind}`"),
+                codes: Vec::new(),
+                trace_id: None,
+                correlation_id: None,
+            }));
+        }
+        let seconds = match parsed.expires_in {
+            Seconds::Number(n) => n,
+            Seconds::Text(t) => t.trim().parse().map_err(|_| {
+                Error::from(AuthError {
+                    status: Some(status),
+                    error: "invalid_response".into(),
+                    description: format!("`expires_in` is not a number of seconds: `{t}`"),
+                    codes: Vec::new(),
+                    trace_id: None,
+                    correlation_id: None,
+                })
+            })?,
+        };
+        // Expiry counts from when the request was sent, so network time only shortens it.
+        Ok(AccessToken::new(
+            parsed.access_token,
+            started + Duration::from_secs(seconds),
+        ))
+    }
+}
+
+/// Reads an Entra error body; a body that is not one still gives a typed error with the status.
+pub(crate) fn parse_error(status: u16, body: &[u8]) -> Error {
+    let parsed: ErrorResponse = serde_json::from_slice(body).unwrap_or_default();
+    let error = or_status_reason(parsed.error, status);
+    Error::from(AuthError {
+        status: Some(status),
+        error,
+        description: parsed.error_description,
+        codes: parsed.error_codes,
+        trace_id: parsed.trace_id,
+        correlation_id: parsed.correlation_id,
+    })
+}
+
+/// Form-encodes key/value pairs.
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        serializer.append_pair(k, v);
+    }
+    serializer.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entra_error_is_typed() {
+        let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: t\r\n","error_codes":[7000215],"timestamp":"2025-01-01 00:00:00Z","trace_id":"0b3d-trace","correlation_id":"9f1c-corr","error_uri":"https://login.microsoftonline.com/error?code=7000215"}"#;
+        let Error::Auth(e) = parse_error(401, body) else {
+            panic!("expected Auth")
+        };
+        assert_eq!(e.status, Some(401));
+        assert_eq!(e.error, "invalid_client");
+        assert_eq!(e.codes, vec![7000215]);
+        assert!(e.description.starts_with("AADSTS7000215"));
+        assert_eq!(e.trace_id.as_deref(), Some("0b3d-trace"));
+        assert_eq!(e.correlation_id.as_deref(), Some("9f1c-corr"));
+    }
+
+    #[test]
+    fn non_json_error_keeps_status() {
+        let Error::Auth(e) = parse_error(503, b"<html>down</html>") else {
+            panic!("expected Auth")
+        };
+        assert_eq!(e.status, Some(503));
+        assert_eq!(e.error, "Service Unavailable");
+        assert!(e.codes.is_empty());
+    }
+
+    #[test]
+    fn form_encoding() {
+        assert_eq!(
+            form(&[
+                ("scope", "https://o.crm.dynamics.com/.default"),
+                ("a", "b c")
+            ]),
+            "scope=https%3A%2F%2Fo.crm.dynamics.com%2F.default&a=b+c"
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! Generic create, retrieve, update, upsert, delete and query for any [`Entity`].
+
+use reqwest::Method;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::client::{Client, Request, Response};
+use crate::entity::Entity;
+use crate::error::{Error, Result};
+use crate::odata;
+use crate::page::{Page, PageBody};
+
+/// Which way an upsert may go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpsertMode {
+    /// Create the record if it is missing, update it otherwise (plain `PATCH`).
+    #[default]
+    CreateOrUpdate,
+    /// Only create: `If-None-Match: *`. An existing record gives
+    /// [`Error::ConcurrencyConflict`] (HTTP 412).
+    CreateOnly,
+    /// Only update: `If-Match: *`. A missing record gives [`Error::NotFound`].
+    UpdateOnly,
+}
+
+impl Client {
+    /// Creates a record and returns its id (from the `OData-EntityId` header).
+    ///
+    /// Fields that serialize as absent are not sent. Set the primary key to choose the id
+    /// yourself; that also makes the create safe to retry after a gateway error or timeout.
+    pub async fn create<T: Entity>(&self, record: &T) -> Result<Uuid> {
+        let response = self.post_record(record, false).await?;
+        if let Some(id) = response
+            .headers
+            .get(odata::ODATA_ENTITY_ID)
+            .and_then(|v| v.to_str().ok())
+            .and_then(odata::entity_id_from_url)
+        {
+            return Ok(id);
+        }
+        record.id().ok_or_else(|| {
+            Error::invalid_input(format!(
+                "create of {} succeeded with HTTP {} but the answer has no readable OData-EntityId",
+                T::ENTITY_SET_NAME,
+                response.status.as_u16()
+            ))
+        })
+    }
+
+    /// Creates a record and returns it as stored (`Prefer: return=representation`), with
+    /// server-set columns filled in.
+    pub async fn create_and_return<T: Entity>(&self, record: &T) -> Result<T> {
+        let response = self.post_record(record, true).await?;
+        Error::decode_json(
+            &format!("created {} record", T::ENTITY_SET_NAME),
+            &response.body,
+        )
+    }
+
+    /// Reads one record. `columns` become `$select`; an empty slice reads every column.
+    pub async fn retrieve<T: Entity>(&self, id: Uuid, columns: &[&str]) -> Result<T> {
+        let mut url = self.url(&record_path::<T>(id))?;
+        if !columns.is_empty() {
+            for column in columns {
+                check_name("column", column)?;
+            }
+            url.query_pairs_mut()
+                .append_pair("$select", &columns.join(","));
+        }
+        let response = self.send(self.request::<T>(Method::GET, url)).await?;
+        Error::decode_json(&format!("{} record", T::ENTITY_SET_NAME), &response.body)
+    }
+
+    /// Updates an existing record with exactly the fields set in `changes`.
+    ///
+    /// Sends `If-Match: *`, so a missing record gives [`Error::NotFound`] instead of being
+    /// created (use [`upsert`](Self::upsert) for that).
+    pub async fn update<T: Entity>(&self, id: Uuid, changes: &T) -> Result<()> {
+        self.patch(id, changes, Some(("If-Match", "*".to_owned())))
+            .await
+    }
+
+    /// Updates a record only if its ETag is still `etag` (e.g. `W/"536530"`); otherwise
+    /// fails with [`Error::ConcurrencyConflict`].
+    pub async fn update_if_match<T: Entity>(
+        &self,
+        id: Uuid,
+        changes: &T,
+        etag: &str,
+    ) -> Result<()> {
+        self.patch(id, changes, Some(("If-Match", etag.to_owned())))
+            .await
+    }
+
+    /// Creates or updates the record with this id, as `mode` allows.
+    pub async fn upsert<T: Entity>(&self, id: Uuid, record: &T, mode: UpsertMode) -> Result<()> {
+        let condition = match mode {
+            UpsertMode::CreateOrUpdate => None,
+            UpsertMode::CreateOnly => Some(("If-None-Match", "*".to_owned())),
+            UpsertMode::UpdateOnly => Some(("If-Match", "*".to_owned())),
+        };
+        self.patch(id, record, condition).await
+    }
+
+    /// Deletes a record.
+    pub async fn delete<T: Entity>(&self, id: Uuid) -> Result<()> {
+        let url = self.url(&record_path::<T>(id))?;
+        self.send(self.request::<T>(Method::DELETE, url)).await?;
+        Ok(())
+    }
+
+    /// Runs a raw OData query on the entity set and returns the first page.
+    ///
+    /// `query` is the query string without the leading `?`, e.g.
+    /// `$select=name&$filter=revenue gt 1000&$top=10`. It is sent as written (characters
+    /// not allowed in a URL are percent-encoded), so quote and escape literals yourself:
+    /// a `'` inside a string literal is written `''`.
+    pub async fn query<T: Entity>(&self, query: &str) -> Result<Page<T>> {
+        let mut url = self.url(T::ENTITY_SET_NAME)?;
+        let query = query.trim_start_matches('?');
+        if !query.is_empty() {
+            url.set_query(Some(query));
+        }
+        self.fetch_page(url).await
+    }
+
+    /// Follows a page's `@odata.nextLink` unchanged; `None` after the last page.
+    pub async fn next_page<T: Entity>(&self, page: &Page<T>) -> Result<Option<Page<T>>> {
+        let Some(link) = &page.next_link else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(link)
+            .map_err(|e| Error::invalid_input(format!("next link `{link}` is not a URL: {e}")))?;
+        self.check_same_service(&url)?;
+        self.fetch_page(url).await.map(Some)
+    }
+
+    async fn fetch_page<T: Entity>(&self, url: url::Url) -> Result<Page<T>> {
+        let response = self.send(self.request::<T>(Method::GET, url)).await?;
+        let body: PageBody<T> =
+            Error::decode_json(&format!("{} page", T::ENTITY_SET_NAME), &response.body)?;
+        Ok(body.into())
+    }
+
+    async fn post_record<T: Entity>(&self, record: &T, return_record: bool) -> Result<Response> {
+        let url = self.url(T::ENTITY_SET_NAME)?;
+        let mut request = self.request::<T>(Method::POST, url);
+        request.body = Some(write_body(record, None)?);
+        // A retried POST could create the record twice, unless the id was chosen here.
+        request.idempotent = record.id().is_some();
+        if return_record {
+            request
+                .headers
+                .push(("Prefer", "return=representation".to_owned()));
+        }
+        self.send(request).await
+    }
+
+    async fn patch<T: Entity>(
+        &self,
+        id: Uuid,
+        record: &T,
+        condition: Option<(&'static str, String)>,
+    ) -> Result<()> {
+        let url = self.url(&record_path::<T>(id))?;
+        let mut request = self.request::<T>(Method::PATCH, url);
+        request.body = Some(write_body(record, Some(T::PRIMARY_KEY))?);
+        request.headers.extend(condition);
+        self.send(request).await?;
+        Ok(())
+    }
+
+    fn request<T: Entity>(&self, method: Method, url: url::Url) -> Request<'static> {
+        Request {
+            method,
+            url,
+            body: None,
+            headers: Vec::new(),
+            idempotent: true,
+            entity_set: T::ENTITY_SET_NAME,
+        }
+    }
+}
+
+fn record_path<T: Entity>(id: Uuid) -> String {
+    format!("{}({})", T::ENTITY_SET_NAME, id.hyphenated())
+}
+
+/// Column and set names are plain identifiers; anything else could rewrite the URL.
+fn check_name(what: &str, name: &str) -> Result<()> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(format!(
+            "{what} name `{name}` may hold only letters, digits and `_`"
+        )))
+    }
+}
+
+/// Serializes a record for writing.
+///
+/// Drops what Dataverse refuses on write: instance annotations (`@odata.etag`), property
+/// annotations (`name@OData.Community.Display.V1.FormattedValue`), read-only lookup values
+/// (`_parentaccountid_value`) and, for `PATCH`, the primary key (the id is in the URL).
+/// `nav@odata.bind` entries are kept: they are how lookups are set.
+fn write_body<T: Entity>(record: &T, drop_key: Option<&str>) -> Result<Vec<u8>> {
+    let value = serde_json::to_value(record).map_err(|e| {
+        Error::invalid_input(format!(
+            "could not serialize {} record: {e}",
+            T::ENTITY_SET_NAME
+        ))
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(Error::invalid_input(format!(
+            "{} record must serialize as a JSON object",
+            T::ENTITY_SET_NAME
+        )));
+    };
+    let fields: Map<String, Value> = fields
+        .into_iter()
+        .filter(|(name, _)| is_writable(name) && Some(name.as_str()) != drop_key)
+        .collect();
+    serde_json::to_vec(&fields)
+        .map_err(|e| Error::invalid_input(format!("could not serialize record: {e}")))
+}
+
+fn is_writable(name: &str) -> bool {
+    if name.ends_with("@odata.bind") {
+        return true;
+    }
+    let lookup_value = name.starts_with('_') && name.ends_with("_value");
+    !name.contains('@') && !lookup_value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    struct Account {
+        #[serde(rename = "accountid", skip_serializing_if = "Option::is_none")]
+        id: Option<Uuid>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        revenue: Option<f64>,
+        #[serde(rename = "@odata.etag", skip_serializing_if = "Option::is_none")]
+        etag: Option<String>,
+        #[serde(
+            rename = "_parentaccountid_value",
+            skip_serializing_if = "Option::is_none"
+        )]
+        parent: Option<Uuid>,
+        #[serde(
+            rename = "parentaccountid@odata.bind",
+            skip_serializing_if = "Option::is_none"
+        )]
+        parent_bind: Option<String>,
+    }
+
+    impl Entity for Account {
+        const LOGICAL_NAME: &'static str = "account";
+        const ENTITY_SET_NAME: &'static str = "accounts";
+        const PRIMARY_KEY: &'static str = "accountid";
+        fn id(&self) -> Option<Uuid> {
+            self.id
+        }
+    }
+
+    #[test]
+    fn patch_body_has_exactly_the_set_fields() {
+        let a = Account {
+            id: Some(Uuid::nil()),
+            name: Some("Contoso".into()),
+            revenue: None,
+            etag: Some("W/\"1\"".into()),
+            parent: Some(Uuid::nil()),
+            parent_bind: Some("/accounts(00000000-0000-0000-0000-000000000000)".into()),
+        };
+        let body = write_body(&a, Some("accountid")).unwrap();
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"name":"Contoso","parentaccountid@odata.bind":"/accounts(00000000-0000-0000-0000-000000000000)"}"#
+        );
+        let body = write_body(&a, None).unwrap();
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains(r#""accountid":"00000000-0000-0000-0000-000000000000""#));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("column", "name").is_ok());
+        assert!(check_name("column", "_parentaccountid_value").is_ok());
+        assert!(check_name("column", "name&$filter=x").is_err());
+        assert!(check_name("column", "").is_err());
+    }
+}

@@ -1,0 +1,444 @@
+//! The error type of every fallible operation in this crate.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to Dataverse.
+///
+/// Secrets (keys, passwords, assertions, tokens) never appear in any variant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Dataverse answered with an error status not covered by a more specific variant.
+    #[error("Dataverse request failed with HTTP {}: {}", .0.status, .0)]
+    Api(Box<ApiError>),
+    /// The token endpoint refused to issue a token.
+    #[error(transparent)]
+    Auth(Box<AuthError>),
+    /// A credential could not be built from the given certificate, key, password or settings.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    /// Dataverse kept throttling the request until the retry budget ran out.
+    #[error(transparent)]
+    Throttled(Box<ThrottledError>),
+    /// HTTP 412: an `If-Match` or `If-None-Match` condition did not hold.
+    #[error("concurrency conflict (HTTP 412): {0}")]
+    ConcurrencyConflict(Box<ApiError>),
+    /// HTTP 404: the record or resource does not exist.
+    #[error("not found (HTTP 404): {0}")]
+    NotFound(Box<ApiError>),
+    /// The request could not be sent or its answer not read (connection, TLS, timeout).
+    #[error("HTTP transport error: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// A response body did not have the expected shape.
+    #[error("could not decode {what}: at `{path}`: {source}; body starts with: {excerpt}")]
+    Decode {
+        /// What was being decoded, e.g. `"accounts record"`.
+        what: String,
+        /// JSON path of the value that failed, e.g. `value[3].revenue` (`.` for the root).
+        path: String,
+        /// The serde_json error.
+        #[source]
+        source: serde_json::Error,
+        /// The first characters of the body, or a placeholder where the body may hold secrets.
+        excerpt: String,
+    },
+    /// An argument or setting was rejected before any request was sent.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}
+
+impl Error {
+    /// The HTTP status behind this error, if there is one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api(e) | Error::ConcurrencyConflict(e) | Error::NotFound(e) => Some(e.status),
+            Error::Auth(e) => e.status,
+            Error::Throttled(e) => Some(e.status),
+            Error::Transport(e) => e.status().map(|s| s.as_u16()),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same request again later may succeed.
+    ///
+    /// True for throttling, 502/503/504, timeouts and connection failures.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Throttled(_) => true,
+            Error::Api(e) => matches!(e.status, 429 | 502 | 503 | 504),
+            Error::Auth(e) => matches!(e.status, Some(429 | 500..=599)),
+            Error::Transport(e) => e.is_timeout() || e.is_connect(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
+        Error::InvalidInput(message.into())
+    }
+
+    /// Decodes JSON, naming the failing path and quoting the start of the body on error.
+    pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+        what: &str,
+        body: &[u8],
+    ) -> Result<T> {
+        decode_with_excerpt(what, body, Some(excerpt(body)))
+    }
+
+    /// Decodes JSON whose body may hold secrets (token responses): no excerpt is kept.
+    pub(crate) fn decode_secret_json<T: serde::de::DeserializeOwned>(
+        what: &str,
+        body: &[u8],
+    ) -> Result<T> {
+        decode_with_excerpt(what, body, None)
+    }
+}
+
+fn decode_with_excerpt<T: serde::de::DeserializeOwned>(
+    what: &str,
+    body: &[u8],
+    excerpt: Option<String>,
+) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        Error::Decode {
+            what: what.to_owned(),
+            path,
+            source: e.into_inner(),
+            excerpt: excerpt.unwrap_or_else(|| "<withheld: may contain credentials>".to_owned()),
+        }
+    })
+}
+
+/// `text`, or the status's reason phrase (e.g. `Bad Gateway`) when the server sent none.
+pub(crate) fn or_status_reason(text: String, status: u16) -> String {
+    if !text.is_empty() {
+        return text;
+    }
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("error")
+        .to_owned()
+}
+
+/// Characters of a body quoted in decode errors.
+const EXCERPT_CHARS: usize = 200;
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text.chars().take(EXCERPT_CHARS).collect();
+    if text.chars().count() > EXCERPT_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+/// An error answer from the Dataverse Web API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// HTTP status code.
+    pub status: u16,
+    /// Dataverse error code such as `0x80040265`; often empty.
+    pub code: String,
+    /// Human-readable message from Dataverse (or the status text when the body had none).
+    pub message: String,
+    /// Server request id (`x-ms-service-request-id` or `REQ_ID`), for support cases.
+    pub request_id: Option<String>,
+}
+
+impl ApiError {
+    /// Builds an API error from its parts.
+    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.code.is_empty() {
+            write!(f, "{}: ", self.code)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A refusal from the Microsoft Entra ID token endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthError {
+    /// HTTP status of the token response, when there was one.
+    pub status: Option<u16>,
+    /// OAuth error code, e.g. `invalid_client`.
+    pub error: String,
+    /// `error_description`, e.g. `AADSTS700027: Client assertion contains an invalid signature…`.
+    pub description: String,
+    /// The `AADSTS` numbers from `error_codes`. Diagnostic only: Microsoft changes them over time.
+    pub codes: Vec<u64>,
+    /// Entra trace id, for support cases.
+    pub trace_id: Option<String>,
+    /// Entra correlation id, for support cases.
+    pub correlation_id: Option<String>,
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("token request failed")?;
+        if let Some(status) = self.status {
+            write!(f, " with HTTP {status}")?;
+        }
+        write!(f, ": {}", self.error)?;
+        for code in &self.codes {
+            write!(f, " AADSTS{code}")?;
+        }
+        if !self.description.is_empty() {
+            write!(f, ": {}", self.description)?;
+        }
+        if let Some(id) = &self.trace_id {
+            write!(f, " (trace id {id}")?;
+            match &self.correlation_id {
+                Some(c) => write!(f, ", correlation id {c})")?,
+                None => f.write_str(")")?,
+            }
+        } else if let Some(c) = &self.correlation_id {
+            write!(f, " (correlation id {c})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// Which Dataverse service-protection limit was hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ThrottleLimit {
+    /// Too many requests in the sliding window (`0x80072322`).
+    Requests,
+    /// Too much combined execution time in the sliding window (`0x80072321`).
+    ExecutionTime,
+    /// Too many concurrent requests (`0x80072326`).
+    ConcurrentRequests,
+}
+
+/// The request was throttled and the retry budget ran out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ThrottledError {
+    /// Status of the last answer (429, or 503).
+    pub status: u16,
+    /// How many times the request was sent.
+    pub attempts: u32,
+    /// Total time spent waiting between attempts.
+    pub waited: Duration,
+    /// The last `Retry-After` the server asked for.
+    pub retry_after: Option<Duration>,
+    /// The service-protection limit named by the last answer, if recognised.
+    pub limit: Option<ThrottleLimit>,
+    /// The last error answer.
+    pub last: ApiError,
+}
+
+impl fmt::Display for ThrottledError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "throttled by Dataverse (HTTP {}): gave up after {} attempt(s) and {:.1?} of waiting",
+            self.status, self.attempts, self.waited
+        )?;
+        if let Some(after) = self.retry_after {
+            write!(f, "; server last asked to wait {after:?}")?;
+        }
+        if let Some(limit) = self.limit {
+            write!(f, "; limit: {limit:?}")?;
+        }
+        write!(f, "; last error: {}", self.last)
+    }
+}
+
+impl std::error::Error for ThrottledError {}
+
+/// A credential could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// The private key is encrypted and no password was given.
+    #[error("the private key is encrypted but no password was given")]
+    PasswordRequired,
+    /// The password did not decrypt the key or the PKCS#12 archive.
+    #[error("wrong password for the {what}")]
+    BadPassword {
+        /// `"private key"` or `"PKCS#12 archive"`.
+        what: &'static str,
+    },
+    /// The key is not an RSA key (PS256 and RS256 need RSA).
+    #[error("unsupported private key type {key_type}: client assertions need an RSA key")]
+    UnsupportedKey {
+        /// The key type as OpenSSL names it.
+        key_type: String,
+    },
+    /// The private key does not belong to the certificate.
+    #[error("the private key does not match the certificate's public key")]
+    KeyMismatch,
+    /// The certificate's validity period has ended.
+    #[error("the certificate expired on {not_after}")]
+    Expired {
+        /// End of validity as written in the certificate.
+        not_after: String,
+    },
+    /// The certificate's validity period has not started.
+    #[error("the certificate is not valid before {not_before}")]
+    NotYetValid {
+        /// Start of validity as written in the certificate.
+        not_before: String,
+    },
+    /// A certificate, key or archive could not be parsed.
+    #[error("could not read the {what}: {source}")]
+    Parse {
+        /// What was being parsed.
+        what: &'static str,
+        /// The OpenSSL error (names the failing routine, never key material).
+        #[source]
+        source: openssl::error::ErrorStack,
+    },
+    /// Signing the client assertion failed.
+    #[error("could not sign the client assertion: {0}")]
+    Signing(#[source] openssl::error::ErrorStack),
+    /// A certificate file could not be read.
+    #[error("could not read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A required setting (such as an environment variable) is missing or malformed.
+    #[error("{0}")]
+    Configuration(String),
+}
+
+impl From<AuthError> for Error {
+    fn from(e: AuthError) -> Self {
+        Error::Auth(Box::new(e))
+    }
+}
+
+impl From<ThrottledError> for Error {
+    fn from(e: ThrottledError) -> Self {
+        Error::Throttled(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Row {
+        name: String,
+        revenue: f64,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Rows {
+        value: Vec<Row>,
+    }
+
+    #[test]
+    fn decode_error_names_path_and_quotes_body() {
+        let body = br#"{"value":[{"name":"a","revenue":1.0},{"name":"b","revenue":"lots"}]}"#;
+        let err = Error::decode_json::<Rows>("accounts page", body).unwrap_err();
+        match &err {
+            Error::Decode { path, excerpt, .. } => {
+                assert_eq!(path, "value[1].revenue");
+                assert!(excerpt.starts_with(r#"{"value":[{"name":"a""#));
+            }
+            other => panic!("expected Decode, got {other:?}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains("accounts page"), "{text}");
+        assert!(text.contains("value[1].revenue"), "{text}");
+    }
+
+    #[test]
+    fn decode_excerpt_is_bounded() {
+        let body = format!("[{}]", "1,".repeat(500));
+        let err = Error::decode_json::<Rows>("page", body.as_bytes()).unwrap_err();
+        let Error::Decode { excerpt, .. } = err else {
+            panic!("expected Decode")
+        };
+        assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 1);
+    }
+
+    #[test]
+    fn secret_decode_has_no_excerpt() {
+        let body = br#"{"access_token": 5, "token_type": "SENTINEL-TOKEN"}"#;
+        let err = Error::decode_secret_json::<Rows>("token response", body).unwrap_err();
+        assert!(!err.to_string().contains("SENTINEL"), "{err}");
+    }
+
+    #[test]
+    fn status_and_retryable() {
+        let api = |s| Error::Api(Box::new(ApiError::new(s, "", "x")));
+        assert_eq!(api(502).status(), Some(502));
+        assert!(api(502).is_retryable());
+        assert!(api(503).is_retryable());
+        assert!(!api(400).is_retryable());
+        let conflict = Error::ConcurrencyConflict(Box::new(ApiError::new(412, "", "x")));
+        assert_eq!(conflict.status(), Some(412));
+        assert!(!conflict.is_retryable());
+        assert!(!Error::invalid_input("bad").is_retryable());
+        assert_eq!(Error::invalid_input("bad").status(), None);
+    }
+
+    #[test]
+    fn auth_error_display_has_codes_and_ids() {
+        let e = AuthError {
+            status: Some(401),
+            error: "invalid_client".into(),
+            description: "AADSTS700027: bad signature".into(),
+            codes: vec![700027],
+            trace_id: Some("t-1".into()),
+            correlation_id: Some("c-2".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "token request failed with HTTP 401: invalid_client AADSTS700027: \
+             AADSTS700027: bad signature (trace id t-1, correlation id c-2)"
+        );
+    }
+
+    #[test]
+    fn throttled_display_says_how_long_it_waited() {
+        let e = ThrottledError {
+            status: 429,
+            attempts: 3,
+            waited: Duration::from_secs(40),
+            retry_after: Some(Duration::from_secs(20)),
+            limit: Some(ThrottleLimit::Requests),
+            last: ApiError::new(429, "0x80072322", "Number of requests exceeded"),
+        };
+        let text = Error::from(e).to_string();
+        assert!(text.contains("throttled"), "{text}");
+        assert!(text.contains("40.0s of waiting"), "{text}");
+        assert!(text.contains("3 attempt"), "{text}");
+    }
+}

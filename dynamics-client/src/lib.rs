@@ -1,0 +1,52 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod client;
+mod clock;
+mod credential;
+mod crud;
+mod endpoint;
+mod entity;
+mod error;
+mod odata;
+mod options;
+mod page;
+mod retry;
+mod secret;
+mod token_cache;
+
+pub use client::{Client, ClientBuilder};
+pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
+pub use credential::{
+    AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
+    CredentialOptions, EnvironmentCredential, TokenCredential,
+};
+pub use crud::UpsertMode;
+pub use entity::Entity;
+pub use error::{
+    ApiError, AuthError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
+};
+pub use options::ClientOptions;
+pub use page::Page;
+pub use retry::RetryPolicy;
+pub use secret::Secret;
+
+/// Includes the entity code that `dynamics-codegen` wrote to `$OUT_DIR/dynamics_entities.rs`
+/// from a build script.
+#[macro_export]
+macro_rules! include_entities {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/dynamics_entities.rs"));
+    };
+}
+
+/// Used by generated code. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use reqwest;
+    pub use rust_decimal;
+    pub use serde;
+    pub use serde_json;
+    pub use time;
+    pub use uuid;
+}

@@ -1,0 +1,57 @@
+//! Client settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::clock::{Clock, SystemClock};
+use crate::retry::RetryPolicy;
+
+/// Settings for a [`Client`](crate::Client). Fields are public, so set what you need and
+/// take the rest from [`Default`]:
+///
+/// ```
+/// use std::time::Duration;
+/// use dynamics_client::ClientOptions;
+///
+/// let options = ClientOptions {
+///     timeout: Duration::from_secs(30),
+///     ..ClientOptions::default()
+/// };
+/// assert_eq!(options.api_version, "v9.2");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Web API version in the URL. Default `v9.2`.
+    pub api_version: String,
+    /// Timeout for one try of a request. Default 120 s, Dataverse's own limit for a message.
+    pub timeout: Duration,
+    /// Timeout for establishing a connection. Default 10 s.
+    pub connect_timeout: Duration,
+    /// How failed requests are retried.
+    pub retry: RetryPolicy,
+    /// `User-Agent` header. Default `dynamics-rs/<version>`.
+    pub user_agent: String,
+    /// Impersonate this user: their Microsoft Entra object id, sent as `CallerObjectId`.
+    pub caller_object_id: Option<Uuid>,
+    /// Use this HTTP client instead of building one (its own timeouts then apply).
+    pub http_client: Option<reqwest::Client>,
+    /// Clock for retries and token expiry; tests install a [`ManualClock`](crate::ManualClock).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            api_version: "v9.2".to_owned(),
+            timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            user_agent: concat!("dynamics-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
+            caller_object_id: None,
+            http_client: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
