@@ -156,7 +156,9 @@ fn bench_document(c: &mut Criterion, label: &str, text: &str) {
     let mut group = c.benchmark_group(label);
     group.throughput(Throughput::Bytes(text.len() as u64));
     group.sample_size(20);
-    group.bench_function("bare quick-xml scan", |b| b.iter(|| bare_scan(black_box(text))));
+    group.bench_function("bare quick-xml scan", |b| {
+        b.iter(|| bare_scan(black_box(text)))
+    });
     group.bench_function("parse + resolve", |b| {
         b.iter(|| Metadata::parse(black_box(text)).expect("document parses"))
     });
@@ -170,7 +172,11 @@ fn csdl(c: &mut Criterion) {
         eprintln!("corpus: skipped (set DYNAMICS_METADATA_CORPUS)");
     }
     let text = synthetic(1_000);
-    assert!(text.len() >= 10_000_000, "synthetic document is {} bytes", text.len());
+    assert!(
+        text.len() >= 10_000_000,
+        "synthetic document is {} bytes",
+        text.len()
+    );
     bench_document(c, "synthetic-1000-tables", &text);
 }
 

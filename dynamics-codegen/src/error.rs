@@ -273,17 +273,21 @@ mod tests {
                 column: 1
             }
         );
-        // 'é' is two bytes; offset 6 is the start of line 3.
-        assert_eq!(Location::at(text, 5).line, 2);
-        assert_eq!(Location::at(text, 5).column, 3);
+        // 'é' takes bytes 4 and 5; the newline at byte 6 is the third character of line 2.
         assert_eq!(
-            Location::at(text, 6),
+            (Location::at(text, 6).line, Location::at(text, 6).column),
+            (2, 3)
+        );
+        assert_eq!(
+            Location::at(text, 7),
             Location {
                 file: None,
                 line: 3,
                 column: 1
             }
         );
+        // An offset inside a character counts from that character's start.
+        assert_eq!(Location::at(text, 5).column, 2);
         // Offsets past the end or inside a character never panic.
         assert_eq!(Location::at(text, 100).line, 3);
         assert_eq!(Location::at(text, 4).column, 2);

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use quick_xml::XmlVersion;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
@@ -93,6 +94,23 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Attribute errors count positions from just after the element's `<`.
+    fn attribute_error(&self, element_offset: usize, error: AttrError) -> Error {
+        let position = match error {
+            AttrError::ExpectedEq(p)
+            | AttrError::ExpectedValue(p)
+            | AttrError::UnquotedValue(p)
+            | AttrError::ExpectedQuote(p, _)
+            | AttrError::Duplicated(p, _) => p,
+        };
+        let message = error.to_string();
+        let message = match message.split_once(": ") {
+            Some((prefix, rest)) if prefix.starts_with("position ") => rest.to_owned(),
+            _ => message,
+        };
+        self.xml_error(element_offset + 1 + position, message)
+    }
+
     fn element(&self, start: &BytesStart<'a>, offset: usize, empty: bool) -> Result<Element> {
         let name = match known_name(start.local_name().into_inner()) {
             Some(known) => Cow::Borrowed(known),
@@ -100,7 +118,7 @@ impl<'a> Parser<'a> {
         };
         let mut attrs = Vec::new();
         for attr in start.attributes() {
-            let attr = attr.map_err(|e| self.xml_error(offset, e))?;
+            let attr = attr.map_err(|e| self.attribute_error(offset, e))?;
             // Attributes CSDL does not define (and namespace declarations) carry nothing we use.
             let Some(key) = known_name(attr.key.local_name().into_inner()) else {
                 continue;
@@ -121,7 +139,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// The next child of the element being read, skipping comments and white space.
+    /// The next child of the element being read, skipping comments.
     fn next_child(&mut self, parent: &str, parent_offset: usize) -> Result<Child<'a>> {
         loop {
             let offset = self.reader.buffer_position() as usize;
@@ -133,13 +151,7 @@ impl<'a> Parser<'a> {
                 Event::Start(start) => Child::Element(self.element(&start, offset, false)?),
                 Event::Empty(start) => Child::Element(self.element(&start, offset, true)?),
                 Event::End(_) => Child::End,
-                Event::Text(text) => {
-                    let text = text.xml_content(XmlVersion::Implicit1_0);
-                    if text.trim().is_empty() {
-                        continue;
-                    }
-                    Child::Text(text)
-                }
+                Event::Text(text) => Child::Text(text.xml_content(XmlVersion::Implicit1_0)),
                 Event::CData(data) => Child::Text(Cow::Owned(data.into_inner().into_owned())),
                 Event::GeneralRef(reference) => {
                     let resolved = match reference.resolve_char_ref() {
@@ -184,6 +196,7 @@ impl<'a> Parser<'a> {
             match self.next_child(&parent.name, parent.offset)? {
                 Child::End => return Ok(()),
                 Child::Element(child) => on_element(self, child)?,
+                Child::Text(text) if text.trim().is_empty() => {}
                 Child::Text(_) => {
                     let message = format!("text inside <{}> ignored", parent.name);
                     self.warn(parent.offset, message);
