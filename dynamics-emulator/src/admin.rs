@@ -1,0 +1,163 @@
+//! `/_emulator/`: the test controls over HTTP, for the binary and non-Rust tests. The server
+//! answers it on loopback connections only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::controls::ServiceProtectionLimit;
+use crate::server::Shared;
+use crate::webapi::ApiError;
+
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/throttle", post(throttle))
+        .route("/fail", post(fail))
+        .route("/drop", post(drop_connections))
+        .route("/latency", post(latency))
+        .route("/reset", post(reset))
+        .route("/requests", get(requests))
+        .route("/requests", delete(reset_requests))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Throttle {
+    count: u64,
+    #[serde(default = "one")]
+    retry_after_seconds: u64,
+    #[serde(default)]
+    limit: ServiceProtectionLimit,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum Target {
+    Api,
+    Token,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fail {
+    count: u64,
+    status: u16,
+    #[serde(default = "api")]
+    target: Target,
+}
+
+fn api() -> Target {
+    Target::Api
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Count {
+    count: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Latency {
+    milliseconds: u64,
+}
+
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("Invalid control request: {e}")))
+}
+
+pub(crate) fn json(status: StatusCode, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn done() -> Response {
+    json(StatusCode::OK, &json!({"ok": true}))
+}
+
+async fn throttle(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match parse::<Throttle>(&body) {
+        Ok(t) => {
+            shared.controls.throttle_next_with(
+                t.count,
+                Duration::from_secs(t.retry_after_seconds),
+                t.limit,
+            );
+            done()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn fail(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let request = match parse::<Fail>(&body) {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    let Ok(status) = StatusCode::from_u16(request.status) else {
+        return ApiError::bad_request("status must be an HTTP status code").into_response();
+    };
+    match request.target {
+        Target::Api => shared.controls.fail_next(request.count, status),
+        Target::Token => shared
+            .controls
+            .fail_next_token_requests(request.count, status),
+    }
+    done()
+}
+
+async fn drop_connections(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match parse::<Count>(&body) {
+        Ok(c) => {
+            shared.controls.drop_next(c.count);
+            done()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn latency(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match parse::<Latency>(&body) {
+        Ok(l) => {
+            shared
+                .controls
+                .set_latency(Duration::from_millis(l.milliseconds));
+            done()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    shared.controls.reset_faults();
+    done()
+}
+
+async fn requests(State(shared): State<Arc<Shared>>) -> Response {
+    let counts = shared.controls.request_counts();
+    json(StatusCode::OK, &json!(counts))
+}
+
+async fn reset_requests(State(shared): State<Arc<Shared>>) -> Response {
+    shared.controls.reset_counts();
+    done()
+}

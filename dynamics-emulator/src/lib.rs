@@ -1,0 +1,308 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod admin;
+mod cert;
+mod controls;
+mod discovery;
+mod jws;
+mod server;
+mod token;
+mod webapi;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub use cert::{Certificate, TestCertificate};
+pub use controls::{Controls, RequestCounts, ServiceProtectionLimit};
+pub use jws::SigningAlgorithm;
+
+use crate::server::Shared;
+use crate::token::{RegisteredApp, TokenService};
+
+/// The tenant used when none is set.
+pub const DEFAULT_TENANT: &str = "00000000-0000-0000-0000-00000000e7a0";
+
+/// Why the emulator could not start or a control call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The `$metadata` document is missing, unreadable or invalid.
+    #[error("metadata: {0}")]
+    Metadata(String),
+    /// A certificate could not be read or generated.
+    #[error("certificate: {0}")]
+    Certificate(String),
+    /// Seed data does not fit the metadata.
+    #[error("seed: {0}")]
+    Seed(String),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+enum MetadataSource {
+    File(PathBuf),
+    Text(String),
+}
+
+/// Configures and starts an [`Emulator`]; made by [`Emulator::builder`].
+pub struct EmulatorBuilder {
+    metadata: Option<MetadataSource>,
+    tenant: String,
+    apps: Vec<(String, Certificate)>,
+    token_lifetime: Duration,
+    max_assertion_lifetime: Option<Duration>,
+    address: SocketAddr,
+}
+
+impl std::fmt::Debug for EmulatorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorBuilder")
+            .field("tenant", &self.tenant)
+            .field("apps", &self.apps.len())
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmulatorBuilder {
+    /// Reads `$metadata` from a file (CSDL XML, as `GET $metadata` returns it).
+    pub fn metadata_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.metadata = Some(MetadataSource::File(path.as_ref().to_owned()));
+        self
+    }
+
+    /// Uses `$metadata` given as text.
+    pub fn metadata_str(mut self, xml: impl Into<String>) -> Self {
+        self.metadata = Some(MetadataSource::Text(xml.into()));
+        self
+    }
+
+    /// The tenant id (or domain) in the token endpoint path; [`DEFAULT_TENANT`] otherwise.
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = tenant.into();
+        self
+    }
+
+    /// Registers an application that may get tokens with a client assertion signed by the key
+    /// of `certificate`. Call again to give an app several certificates, or to add apps.
+    pub fn register_app(
+        mut self,
+        client_id: impl Into<String>,
+        certificate: impl Into<Certificate>,
+    ) -> Self {
+        self.apps.push((client_id.into(), certificate.into()));
+        self
+    }
+
+    /// How long issued access tokens last (`expires_in`); 3599 s by default, as Entra's.
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// The longest `exp - nbf` accepted in a client assertion; 10 minutes by default, which is
+    /// Entra's recommendation (Entra itself does not enforce it). `None` lifts the limit.
+    pub fn max_assertion_lifetime(mut self, max: Option<Duration>) -> Self {
+        self.max_assertion_lifetime = max;
+        self
+    }
+
+    /// The port to listen on; 0 (the default) picks a free one.
+    pub fn port(mut self, port: u16) -> Self {
+        self.address.set_port(port);
+        self
+    }
+
+    /// The address to listen on; `127.0.0.1:0` by default. The test controls under
+    /// `/_emulator/` answer loopback clients only, whatever the address.
+    pub fn address(mut self, address: SocketAddr) -> Self {
+        self.address = address;
+        self
+    }
+
+    /// Loads the metadata, binds the socket and starts serving on the current tokio runtime.
+    pub async fn start(self) -> Result<Emulator, Error> {
+        let metadata_xml = match self.metadata {
+            Some(MetadataSource::Text(xml)) => xml,
+            Some(MetadataSource::File(path)) => std::fs::read_to_string(&path)
+                .map_err(|e| Error::Metadata(format!("cannot read {}: {e}", path.display())))?,
+            None => {
+                return Err(Error::Metadata(
+                    "no metadata: call metadata_file or metadata_str".into(),
+                ));
+            }
+        };
+        let listener = TcpListener::bind(self.address)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.address,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| Error::Bind {
+            addr: self.address,
+            source,
+        })?;
+        let host = match local.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip => ip,
+        };
+        let base_url = match host {
+            IpAddr::V4(ip) => format!("http://{ip}:{}", local.port()),
+            IpAddr::V6(ip) => format!("http://[{ip}]:{}", local.port()),
+        };
+        let mut apps: HashMap<String, RegisteredApp> = HashMap::new();
+        for (client_id, certificate) in self.apps {
+            apps.entry(client_id)
+                .or_insert_with(|| RegisteredApp {
+                    certificates: Vec::new(),
+                    user_id: Uuid::new_v4(),
+                })
+                .certificates
+                .push(certificate);
+        }
+        let organization_id = Uuid::new_v4();
+        let tokens = TokenService::new(
+            self.tenant.clone(),
+            base_url.clone(),
+            apps,
+            self.token_lifetime,
+            self.max_assertion_lifetime,
+        )?;
+        let controls = Controls::default();
+        let shared = Arc::new(Shared {
+            tokens,
+            controls: controls.clone(),
+            api: webapi::WebApi::new(&base_url, metadata_xml, organization_id),
+            discovery: discovery::Discovery::new(&base_url, organization_id, &self.tenant),
+        });
+        let (shutdown, watch_shutdown) = watch::channel(false);
+        let task = tokio::spawn(server::serve(
+            listener,
+            server::router(shared.clone()),
+            controls,
+            watch_shutdown,
+        ));
+        Ok(Emulator {
+            base_url,
+            tenant: self.tenant,
+            shared,
+            shutdown,
+            task: Some(task),
+        })
+    }
+}
+
+/// A running emulator. Dropping it stops the server; [`Emulator::shutdown`] also waits for it.
+pub struct Emulator {
+    base_url: String,
+    tenant: String,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("base_url", &self.base_url)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Starts configuring an emulator.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder {
+            metadata: None,
+            tenant: DEFAULT_TENANT.to_owned(),
+            apps: Vec::new(),
+            token_lifetime: Duration::from_secs(3599),
+            max_assertion_lifetime: Some(Duration::from_secs(600)),
+            address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, with no trailing slash; every endpoint lives under it.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The environment URL, which is the base URL (as `https://org.crm.dynamics.com` is).
+    pub fn environment_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The Web API root, `{base}/api/data/v9.2/`.
+    pub fn web_api_url(&self) -> String {
+        format!("{}/api/data/v9.2/", self.base_url)
+    }
+
+    /// The token endpoint, `{base}/{tenant}/oauth2/v2.0/token`; also the assertion's `aud`.
+    pub fn token_endpoint(&self) -> String {
+        self.shared.tokens.endpoint()
+    }
+
+    /// The authority host to give an Entra client in place of `https://login.microsoftonline.com`.
+    pub fn authority_host(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The scope to ask tokens for: `{environment}/.default`.
+    pub fn scope(&self) -> String {
+        format!("{}/.default", self.base_url)
+    }
+
+    /// The tenant in the token endpoint path.
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant
+    }
+
+    /// Global Discovery's `Instances` URL.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/api/discovery/v2.0/Instances", self.base_url)
+    }
+
+    /// The test controls.
+    pub fn controls(&self) -> &Controls {
+        &self.shared.controls
+    }
+
+    /// Loads records: `{"<entity set>": [{record}, ...], ...}`.
+    pub fn seed(&self, json: &serde_json::Value) -> Result<(), Error> {
+        let _ = json;
+        Err(Error::Seed(
+            "seeding needs the Web API store, which is not built yet".into(),
+        ))
+    }
+
+    /// Stops accepting, closes open connections and waits for the server to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}

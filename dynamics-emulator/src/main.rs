@@ -1,0 +1,99 @@
+//! `dynamics-emulator`: runs the emulator until interrupted.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use dynamics_emulator::{Certificate, Emulator};
+
+/// A local Dataverse Web API, Entra ID token endpoint and Global Discovery, driven by $metadata.
+#[derive(Parser, Debug)]
+#[command(name = "dynamics-emulator", version, about)]
+struct Args {
+    /// The CSDL $metadata document to serve.
+    #[arg(long, value_name = "FILE")]
+    metadata: PathBuf,
+    /// Port on 127.0.0.1; 0 or none picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Tenant id in the token endpoint path.
+    #[arg(long, value_name = "TENANT_ID")]
+    tenant: Option<String>,
+    /// Registers an app and the PEM certificate its client assertions are signed with.
+    #[arg(long = "app", value_name = "CLIENT_ID=CERT_PEM_PATH", value_parser = parse_app)]
+    apps: Vec<(String, PathBuf)>,
+    /// Lifetime of issued access tokens.
+    #[arg(long, value_name = "SECONDS")]
+    token_lifetime: Option<u64>,
+    /// JSON file of records to load: {"<entity set>": [ {record}, ... ], ...}.
+    #[arg(long, value_name = "FILE.json")]
+    seed: Option<PathBuf>,
+}
+
+fn parse_app(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((id, path)) if !id.is_empty() && !path.is_empty() => {
+            Ok((id.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err("expected CLIENT_ID=CERT_PEM_PATH".to_owned()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dynamics-emulator: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut builder = Emulator::builder()
+        .metadata_file(&args.metadata)
+        .port(args.port);
+    if let Some(tenant) = args.tenant {
+        builder = builder.tenant(tenant);
+    }
+    for (client_id, path) in &args.apps {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("--app {client_id}: cannot read {}: {e}", path.display()))?;
+        let certificate =
+            Certificate::from_pem(&pem).map_err(|e| format!("--app {client_id}: {e}"))?;
+        builder = builder.register_app(client_id.clone(), certificate);
+    }
+    if let Some(seconds) = args.token_lifetime {
+        builder = builder.token_lifetime(Duration::from_secs(seconds));
+    }
+    let emulator = builder.start().await.map_err(|e| e.to_string())?;
+    if let Some(path) = &args.seed {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--seed: cannot read {}: {e}", path.display()))?;
+        let json = serde_json::from_str(&text)
+            .map_err(|e| format!("--seed {}: not JSON: {e}", path.display()))?;
+        emulator.seed(&json).map_err(|e| e.to_string())?;
+    }
+    println!("dynamics-emulator listening on {}", emulator.base_url());
+    wait_for_interrupt().await;
+    emulator.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_interrupt() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,189 @@
+//! The HTTP server: an accept loop on hyper (so a connection can be dropped on purpose), test
+//! controls applied before routing, and the axum router for every endpoint.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower::ServiceExt as _;
+
+use crate::admin;
+use crate::controls::{Controls, RouteKind, Verdict, route_key};
+use crate::discovery::Discovery;
+use crate::token::{self, TokenService};
+use crate::webapi::{ApiError, WebApi};
+
+/// Everything the handlers share.
+pub(crate) struct Shared {
+    pub(crate) tokens: TokenService,
+    pub(crate) controls: Controls,
+    pub(crate) api: WebApi,
+    pub(crate) discovery: Discovery,
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
+        .route("/api/data/v9.2", any(web_api))
+        .route("/api/data/v9.2/", any(web_api))
+        .route("/api/data/v9.2/{*rest}", any(web_api))
+        .route("/api/discovery/v2.0/{*rest}", get(discovery))
+        .nest("/_emulator", admin::router())
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+async fn token_endpoint(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    shared.tokens.handle(&tenant, &body)
+}
+
+async fn web_api(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
+    let caller = match shared.tokens.check_bearer(request.headers()) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    shared.api.handle(&caller, request).await
+}
+
+async fn discovery(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
+    if let Err(response) = shared.tokens.check_bearer(request.headers()) {
+        return *response;
+    }
+    shared.discovery.handle(request.uri())
+}
+
+async fn not_found(request: Request<Body>) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "0x80060888",
+        format!(
+            "Resource not found for the segment '{}'.",
+            request.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+/// Returned by the connection service to make hyper close the connection without replying.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by test control")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// Accepts connections until `shutdown` flips, then closes every open connection.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    controls: Controls,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let Ok((stream, peer)) = accepted else {
+            // Accept errors (e.g. too many open files) are transient; back off briefly.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let controls = controls.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                respond(router.clone(), controls.clone(), peer, request)
+            });
+            // A failed connection concerns that client alone.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+    connections.shutdown().await;
+}
+
+async fn respond(
+    router: Router,
+    controls: Controls,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response, DropConnection> {
+    let request = request.map(Body::new);
+    let path = request.uri().path();
+    if path.starts_with("/_emulator/") {
+        if !peer.ip().is_loopback() {
+            return Ok(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "0x80040220",
+                "The test controls only answer on loopback.",
+            )
+            .into_response());
+        }
+        return Ok(route(router, request).await);
+    }
+    let method = request.method().as_str();
+    let (kind, key) = if path.ends_with("/oauth2/v2.0/token") {
+        (
+            RouteKind::Token,
+            format!("{method} /{{tenant}}/oauth2/v2.0/token"),
+        )
+    } else {
+        (RouteKind::Api, route_key(method, path))
+    };
+    let (verdict, latency) = controls.admit(kind, key);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match verdict {
+        Verdict::Serve => Ok(route(router, request).await),
+        Verdict::Drop => Err(DropConnection),
+        Verdict::Fail(status) if kind == RouteKind::Token => Ok(token::injected_failure(status)),
+        Verdict::Fail(status) => Ok(ApiError::new(
+            status,
+            "0x80040216",
+            format!("Injected failure with status {}.", status.as_u16()),
+        )
+        .into_response()),
+        Verdict::Throttle { retry_after, limit } => {
+            let mut response =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, limit.code(), limit.message())
+                    .into_response();
+            // Retry-After is whole seconds; round up so a client never retries early.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            Ok(response)
+        }
+    }
+}
+
+async fn route(router: Router, request: Request<Body>) -> Response {
+    match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}

@@ -1,0 +1,100 @@
+//! The `dynamics-emulator` binary: its first line, a token over HTTP, and clear failures.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use dynamics_emulator::{SigningAlgorithm, TestCertificate};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dynamics-emulator");
+
+/// Kills the child even when an assertion fails.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serves_tokens_after_announcing_its_url() {
+    let dir = std::env::temp_dir().join(format!("emulator-bin-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = TestCertificate::generate("CN=binary").unwrap();
+    let cert_path = dir.join("cert.pem");
+    std::fs::write(&cert_path, cert.cert_pem()).unwrap();
+    let mut child = Running(
+        Command::new(BIN)
+            .arg("--metadata")
+            .arg(common::sample_metadata())
+            .args([
+                "--port",
+                "0",
+                "--tenant",
+                "contoso",
+                "--token-lifetime",
+                "600",
+            ])
+            .arg("--app")
+            .arg(format!("{}={}", common::CLIENT_ID, cert_path.display()))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim_end()
+        .strip_prefix("dynamics-emulator listening on ")
+        .unwrap()
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+
+    let endpoint = format!("{base}/contoso/oauth2/v2.0/token");
+    let now = common::now();
+    let assertion = cert
+        .sign_assertion(
+            SigningAlgorithm::Ps256,
+            &json!({"aud": endpoint, "iss": common::CLIENT_ID, "sub": common::CLIENT_ID,
+                    "jti": "binary-1", "nbf": now, "exp": now + 300}),
+        )
+        .unwrap();
+    let body = common::assertion_form(common::CLIENT_ID, &format!("{base}/.default"), &assertion);
+    let (status, reply) = common::post_form(&reqwest::Client::new(), &endpoint, body).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{reply}");
+    assert_eq!(reply["expires_in"], 600);
+    drop(child);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "nothing is announced on failure");
+}
+
+#[test]
+fn bad_arguments_exit_non_zero_with_a_reason() {
+    let metadata = common::sample_metadata();
+    let metadata = metadata.to_str().unwrap();
+    fails_with(&[], "--metadata");
+    fails_with(&["--metadata", "/nonexistent/metadata.xml"], "cannot read");
+    fails_with(
+        &["--metadata", metadata, "--app", "no-equals-sign"],
+        "CLIENT_ID=CERT_PEM_PATH",
+    );
+    fails_with(
+        &["--metadata", metadata, "--app", "id=/nonexistent.pem"],
+        "cannot read",
+    );
+    fails_with(&["--metadata", metadata, "--port", "http"], "--port");
+}

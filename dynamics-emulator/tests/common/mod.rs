@@ -1,0 +1,147 @@
+//! Helpers shared by the integration tests: an emulator with one registered app, valid
+//! assertion claims, and form posts to the token endpoint.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use dynamics_emulator::{Emulator, EmulatorBuilder, SigningAlgorithm, TestCertificate};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub const CLIENT_ID: &str = "6f1c4b9e-3a52-4c1e-9d0b-2f7e8a1c5d34";
+
+pub fn sample_metadata() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../dynamics-codegen/tests/fixtures/sample.xml"
+    ))
+}
+
+pub struct Fixture {
+    pub emulator: Emulator,
+    pub cert: TestCertificate,
+    pub http: reqwest::Client,
+}
+
+pub fn builder(cert: &TestCertificate) -> EmulatorBuilder {
+    Emulator::builder()
+        .metadata_file(sample_metadata())
+        .register_app(CLIENT_ID, cert)
+}
+
+pub async fn start() -> Fixture {
+    start_with(|b| b).await
+}
+
+pub async fn start_with(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder) -> Fixture {
+    let cert = TestCertificate::generate("CN=emulator-tests").unwrap();
+    let emulator = configure(builder(&cert)).start().await.unwrap();
+    Fixture {
+        emulator,
+        cert,
+        http: reqwest::Client::new(),
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Claims Entra would accept from `CLIENT_ID`.
+pub fn claims(emulator: &Emulator) -> Value {
+    let now = now();
+    json!({
+        "aud": emulator.token_endpoint(),
+        "iss": CLIENT_ID,
+        "sub": CLIENT_ID,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "nbf": now,
+        "iat": now,
+        "exp": now + 300,
+    })
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        serializer.append_pair(k, v);
+    }
+    serializer.finish()
+}
+
+/// The form body of a certificate client-credentials request.
+pub fn assertion_form(client_id: &str, scope: &str, assertion: &str) -> String {
+    form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("scope", scope),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion),
+    ])
+}
+
+pub async fn post_form(http: &reqwest::Client, url: &str, body: String) -> (StatusCode, Value) {
+    let response = http
+        .post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+impl Fixture {
+    /// Posts a client-credentials request carrying `assertion`.
+    pub async fn request_token(&self, assertion: &str) -> (StatusCode, Value) {
+        self.request_token_as(CLIENT_ID, &self.emulator.scope(), assertion)
+            .await
+    }
+
+    /// Posts a client-credentials request with the given client id and scope.
+    pub async fn request_token_as(
+        &self,
+        client_id: &str,
+        scope: &str,
+        assertion: &str,
+    ) -> (StatusCode, Value) {
+        let body = assertion_form(client_id, scope, assertion);
+        post_form(&self.http, &self.emulator.token_endpoint(), body).await
+    }
+
+    /// `GET` a Web API path with a bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.api(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A valid access token.
+    pub async fn access_token(&self) -> String {
+        let assertion = self
+            .cert
+            .sign_assertion(SigningAlgorithm::Ps256, &claims(&self.emulator))
+            .unwrap();
+        let (status, body) = self.request_token(&assertion).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}{}", self.emulator.web_api_url(), path)
+    }
+}
