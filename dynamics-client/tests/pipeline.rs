@@ -1,0 +1,622 @@
+//! The request pipeline against a scripted local server: headers, CRUD request shapes,
+//! retries on virtual time, 401 refresh, error mapping.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use dynamics_client::{
+    Client, ClientOptions, ClientSecretCredential, CredentialOptions, Error, ManualClock,
+    RetryPolicy, Secret, ThrottleLimit, UpsertMode,
+};
+use support::stub::{Recorded, Reply, Stub, token_json};
+use support::{Account, CountingCredential};
+use uuid::Uuid;
+
+const ID: &str = "7eb682f1-ca75-e511-80d4-00155d2a68d1";
+
+fn id() -> Uuid {
+    Uuid::parse_str(ID).unwrap()
+}
+
+struct Setup {
+    stub: Stub,
+    client: Client,
+    clock: Arc<ManualClock>,
+    credential: Arc<CountingCredential>,
+}
+
+async fn setup(
+    options: ClientOptions,
+    responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+) -> Setup {
+    let stub = Stub::start(responder).await;
+    let clock = Arc::new(ManualClock::default());
+    let credential = CountingCredential::new();
+    let client = Client::new(
+        &stub.url,
+        credential.clone(),
+        ClientOptions {
+            clock: clock.clone(),
+            ..options
+        },
+    )
+    .unwrap();
+    Setup {
+        stub,
+        client,
+        clock,
+        credential,
+    }
+}
+
+/// Answers the first `n` requests with `first`, then with `then`.
+fn first_n(
+    n: usize,
+    first: impl Fn() -> Reply + Send + Sync + 'static,
+    then: impl Fn() -> Reply + Send + Sync + 'static,
+) -> impl Fn(&Recorded) -> Reply + Send + Sync + 'static {
+    let count = AtomicUsize::new(0);
+    move |_| {
+        if count.fetch_add(1, Ordering::SeqCst) < n {
+            first()
+        } else {
+            then()
+        }
+    }
+}
+
+fn record_json() -> String {
+    format!(r#"{{"@odata.etag":"W/\"1\"","accountid":"{ID}","name":"Contoso","revenue":10.5}}"#)
+}
+
+#[tokio::test]
+async fn standard_headers_and_create() {
+    let s = setup(ClientOptions::default(), |_| {
+        Reply::new(204).header(
+            "OData-EntityId",
+            &format!("http://127.0.0.1/api/data/v9.2/accounts({ID})"),
+        )
+    })
+    .await;
+    let created = s
+        .client
+        .create(&Account {
+            name: Some("Contoso".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created, id());
+    let requests = s.stub.requests();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/api/data/v9.2/accounts");
+    assert_eq!(r.body, r#"{"name":"Contoso"}"#);
+    assert_eq!(r.header("accept"), Some("application/json"));
+    assert_eq!(r.header("odata-maxversion"), Some("4.0"));
+    assert_eq!(r.header("odata-version"), Some("4.0"));
+    assert_eq!(r.header("authorization"), Some("Bearer token-1"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    assert!(r.header("user-agent").unwrap().starts_with("dynamics-rs/"));
+    assert_eq!(r.header("callerobjectid"), None);
+}
+
+#[tokio::test]
+async fn impersonation_header() {
+    let caller = Uuid::new_v4();
+    let s = setup(
+        ClientOptions {
+            caller_object_id: Some(caller),
+            user_agent: "svc/1".into(),
+            ..ClientOptions::default()
+        },
+        |_| Reply::json(200, record_json()),
+    )
+    .await;
+    s.client.retrieve::<Account>(id(), &[]).await.unwrap();
+    let r = &s.stub.requests()[0];
+    assert_eq!(
+        r.header("callerobjectid"),
+        Some(caller.to_string().as_str())
+    );
+    assert_eq!(r.header("user-agent"), Some("svc/1"));
+}
+
+#[tokio::test]
+async fn create_and_return_and_retrieve() {
+    let s = setup(ClientOptions::default(), |r| {
+        if r.method == "POST" {
+            Reply::json(201, record_json())
+        } else {
+            Reply::json(200, record_json())
+        }
+    })
+    .await;
+    let created = s
+        .client
+        .create_and_return(&Account {
+            name: Some("Contoso".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.id, Some(id()));
+    assert_eq!(created.etag.as_deref(), Some("W/\"1\""));
+    let got: Account = s.client.retrieve(id(), &["name", "revenue"]).await.unwrap();
+    assert_eq!(got.revenue, Some(10.5));
+    let requests = s.stub.requests();
+    assert_eq!(requests[0].header("prefer"), Some("return=representation"));
+    assert_eq!(requests[1].method, "GET");
+    assert_eq!(requests[1].path, format!("/api/data/v9.2/accounts({ID})"));
+    assert_eq!(
+        requests[1].query.as_deref(),
+        Some("%24select=name%2Crevenue")
+    );
+    let err = s
+        .client
+        .retrieve::<Account>(id(), &["name&$expand=x"])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)));
+    assert_eq!(s.stub.requests().len(), 2, "bad input sends nothing");
+}
+
+#[tokio::test]
+async fn update_upsert_delete_shapes() {
+    let s = setup(ClientOptions::default(), |_| Reply::new(204)).await;
+    let changes = Account {
+        id: Some(id()),
+        name: Some("New".into()),
+        etag: Some("W/\"9\"".into()),
+        ..Default::default()
+    };
+    s.client.update(id(), &changes).await.unwrap();
+    s.client
+        .update_if_match(id(), &changes, "W/\"9\"")
+        .await
+        .unwrap();
+    s.client
+        .upsert(id(), &changes, UpsertMode::CreateOrUpdate)
+        .await
+        .unwrap();
+    s.client
+        .upsert(id(), &changes, UpsertMode::CreateOnly)
+        .await
+        .unwrap();
+    s.client
+        .upsert(id(), &changes, UpsertMode::UpdateOnly)
+        .await
+        .unwrap();
+    s.client.delete::<Account>(id()).await.unwrap();
+    let r = s.stub.requests();
+    let path = format!("/api/data/v9.2/accounts({ID})");
+    for patch in &r[..5] {
+        assert_eq!(patch.method, "PATCH");
+        assert_eq!(patch.path, path);
+        assert_eq!(
+            patch.body, r#"{"name":"New"}"#,
+            "only the set, writable fields"
+        );
+    }
+    assert_eq!(r[0].header("if-match"), Some("*"));
+    assert_eq!(r[1].header("if-match"), Some("W/\"9\""));
+    assert_eq!(r[2].header("if-match"), None);
+    assert_eq!(r[2].header("if-none-match"), None);
+    assert_eq!(r[3].header("if-none-match"), Some("*"));
+    assert_eq!(r[4].header("if-match"), Some("*"));
+    assert_eq!(r[5].method, "DELETE");
+    assert_eq!(r[5].path, path);
+}
+
+#[tokio::test]
+async fn precondition_failed_is_a_conflict_and_not_retried() {
+    let s = setup(ClientOptions::default(), |_| {
+        Reply::error(
+            412,
+            "0x80060882",
+            "The version of the existing record doesn't match",
+        )
+    })
+    .await;
+    let err = s
+        .client
+        .update_if_match(id(), &Account::default(), "W/\"1\"")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConcurrencyConflict(_)), "{err:?}");
+    assert_eq!(err.status(), Some(412));
+    assert!(!err.is_retryable());
+    assert_eq!(s.stub.requests().len(), 1);
+    assert!(s.clock.sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried_and_are_typed() {
+    for (status, check) in [
+        (
+            400,
+            (|e: &Error| matches!(e, Error::Api(a) if a.code == "0x80040265"))
+                as fn(&Error) -> bool,
+        ),
+        (403, |e| matches!(e, Error::Api(a) if a.status == 403)),
+        (404, |e| matches!(e, Error::NotFound(_))),
+    ] {
+        let s = setup(ClientOptions::default(), move |_| {
+            Reply::error(status, "0x80040265", "nope").header("REQ_ID", "req-42")
+        })
+        .await;
+        let err = s.client.delete::<Account>(id()).await.unwrap_err();
+        assert!(check(&err), "status {status}: {err:?}");
+        assert!(err.to_string().contains("req-42"), "{err}");
+        assert_eq!(s.stub.requests().len(), 1, "status {status}");
+    }
+}
+
+#[tokio::test]
+async fn throttled_request_waits_retry_after_seconds() {
+    let s = setup(
+        ClientOptions::default(),
+        first_n(
+            2,
+            || {
+                Reply::error(429, "0x80072322", "Number of requests exceeded")
+                    .header("Retry-After", "7")
+            },
+            || Reply::json(200, record_json()),
+        ),
+    )
+    .await;
+    s.client.retrieve::<Account>(id(), &[]).await.unwrap();
+    assert_eq!(
+        s.clock.sleeps(),
+        vec![Duration::from_secs(7), Duration::from_secs(7)]
+    );
+    assert_eq!(s.stub.requests().len(), 3);
+    assert_eq!(
+        s.credential.count(),
+        1,
+        "the token is reused across retries"
+    );
+}
+
+#[tokio::test]
+async fn throttled_request_waits_until_retry_after_date() {
+    let clock_start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000);
+    let retry_at = time::OffsetDateTime::from(clock_start + Duration::from_secs(42));
+    let date = retry_at
+        .format(time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        ))
+        .unwrap();
+    let stub = Stub::start(first_n(
+        1,
+        move || Reply::error(503, "", "busy").header("Retry-After", &date),
+        || Reply::json(200, record_json()),
+    ))
+    .await;
+    let clock = Arc::new(ManualClock::starting_at(clock_start));
+    let client = Client::builder(&stub.url)
+        .credential(CountingCredential::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    client.retrieve::<Account>(id(), &[]).await.unwrap();
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(42)]);
+}
+
+#[tokio::test]
+async fn throttling_budget_exhaustion_says_how_long_it_waited() {
+    let s = setup(
+        ClientOptions {
+            retry: RetryPolicy {
+                max_retries: 10,
+                max_elapsed: Duration::from_secs(100),
+                ..RetryPolicy::default()
+            },
+            ..ClientOptions::default()
+        },
+        |_| {
+            Reply::error(429, "-2147015898", "Number of concurrent requests exceeded")
+                .header("Retry-After", "30")
+        },
+    )
+    .await;
+    let err = s.client.retrieve::<Account>(id(), &[]).await.unwrap_err();
+    let Error::Throttled(t) = &err else {
+        panic!("expected Throttled, got {err:?}")
+    };
+    assert_eq!(t.attempts, 4);
+    assert_eq!(t.waited, Duration::from_secs(90));
+    assert_eq!(t.retry_after, Some(Duration::from_secs(30)));
+    assert_eq!(t.limit, Some(ThrottleLimit::ConcurrentRequests));
+    assert_eq!(err.status(), Some(429));
+    assert!(err.is_retryable());
+    let text = err.to_string();
+    assert!(text.contains("throttled"), "{text}");
+    assert!(text.contains("90.0s of waiting"), "{text}");
+    assert_eq!(s.clock.sleeps(), vec![Duration::from_secs(30); 3]);
+}
+
+#[tokio::test]
+async fn gateway_errors_are_retried_with_backoff() {
+    let s = setup(
+        ClientOptions::default(),
+        first_n(2, || Reply::new(502), || Reply::json(200, record_json())),
+    )
+    .await;
+    s.client.retrieve::<Account>(id(), &[]).await.unwrap();
+    let sleeps = s.clock.sleeps();
+    assert_eq!(sleeps.len(), 2);
+    assert!(sleeps[0] >= Duration::from_millis(500) && sleeps[0] <= Duration::from_secs(1));
+    assert!(sleeps[1] >= Duration::from_secs(1) && sleeps[1] <= Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn gateway_error_on_create_is_not_retried_unless_id_is_chosen() {
+    let s = setup(
+        ClientOptions::default(),
+        first_n(1, || Reply::new(504), || Reply::new(204)),
+    )
+    .await;
+    let err = s.client.create(&Account::default()).await.unwrap_err();
+    assert_eq!(err.status(), Some(504));
+    assert_eq!(s.stub.requests().len(), 1);
+
+    let s = setup(
+        ClientOptions::default(),
+        first_n(1, || Reply::new(504), || Reply::new(204)),
+    )
+    .await;
+    let with_id = Account {
+        id: Some(id()),
+        ..Default::default()
+    };
+    assert_eq!(s.client.create(&with_id).await.unwrap(), id());
+    assert_eq!(s.stub.requests().len(), 2);
+    assert!(
+        s.stub.requests()[0].body.contains(ID),
+        "client-chosen id is sent"
+    );
+}
+
+#[tokio::test]
+async fn unauthorized_refreshes_the_token_once() {
+    let s = setup(
+        ClientOptions::default(),
+        first_n(1, || Reply::new(401), || Reply::json(200, record_json())),
+    )
+    .await;
+    s.client.retrieve::<Account>(id(), &[]).await.unwrap();
+    let r = s.stub.requests();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0].header("authorization"), Some("Bearer token-1"));
+    assert_eq!(r[1].header("authorization"), Some("Bearer token-2"));
+    assert_eq!(s.credential.count(), 2);
+
+    let s = setup(ClientOptions::default(), |_| Reply::new(401)).await;
+    let err = s.client.retrieve::<Account>(id(), &[]).await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert_eq!(
+        s.stub.requests().len(),
+        2,
+        "one replay, then the 401 surfaces"
+    );
+    assert_eq!(s.credential.count(), 2);
+}
+
+#[tokio::test]
+async fn one_token_for_many_requests() {
+    let s = setup(ClientOptions::default(), |_| {
+        Reply::json(200, record_json())
+    })
+    .await;
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let client = s.client.clone();
+            tokio::spawn(async move { client.retrieve::<Account>(id(), &[]).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(s.credential.count(), 1);
+    assert_eq!(s.stub.requests().len(), 200);
+}
+
+#[tokio::test]
+async fn query_pages_and_next_link() {
+    let stub = Stub::start(|r| {
+        if r.query.as_deref().unwrap_or("").contains("skiptoken") {
+            Reply::json(200, format!(r#"{{"value":[{}]}}"#, record_json()))
+        } else {
+            Reply::json(
+                200,
+                format!(
+                    r#"{{"@odata.context":"x","value":[{},{}],"@odata.nextLink":"http://{}/api/data/v9.2/accounts?$select=name&$skiptoken=%3Ccookie%20page=%222%22%3E"}}"#,
+                    record_json(),
+                    record_json(),
+                    r.header("host").unwrap()
+                ),
+            )
+        }
+    })
+    .await;
+    let client = Client::new(
+        &stub.url,
+        CountingCredential::new(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let page = client
+        .query::<Account>("$select=name&$filter=name eq 'O''Neil'")
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+    let next = client.next_page(&page).await.unwrap().unwrap();
+    assert_eq!(next.items.len(), 1);
+    assert!(next.next_link.is_none());
+    assert!(client.next_page(&next).await.unwrap().is_none());
+    let r = stub.requests();
+    assert_eq!(r[0].path, "/api/data/v9.2/accounts");
+    assert_eq!(
+        r[0].query.as_deref(),
+        Some("$select=name&$filter=name%20eq%20%27O%27%27Neil%27")
+    );
+    assert_eq!(
+        r[1].query.as_deref(),
+        Some("$select=name&$skiptoken=%3Ccookie%20page=%222%22%3E"),
+        "next link followed unchanged"
+    );
+    assert_eq!(page.into_iter().count(), 2);
+}
+
+#[tokio::test]
+async fn next_link_to_another_host_is_refused() {
+    let stub = Stub::start(|_| {
+        Reply::json(
+            200,
+            r#"{"value":[],"@odata.nextLink":"https://evil.example.com/api/data/v9.2/accounts?x=1"}"#,
+        )
+    })
+    .await;
+    let client = Client::new(
+        &stub.url,
+        CountingCredential::new(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let page = client.query::<Account>("").await.unwrap();
+    let err = client.next_page(&page).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert_eq!(stub.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn decode_errors_name_the_field() {
+    let s = setup(ClientOptions::default(), |_| {
+        Reply::json(
+            200,
+            r#"{"value":[{"name":"a"},{"name":"b","revenue":"lots"}]}"#,
+        )
+    })
+    .await;
+    let err = s.client.query::<Account>("").await.unwrap_err();
+    let Error::Decode { path, excerpt, .. } = &err else {
+        panic!("expected Decode, got {err:?}")
+    };
+    assert_eq!(path, "value[1].revenue");
+    assert!(excerpt.contains("lots"));
+}
+
+#[tokio::test]
+async fn connection_errors_are_retried_on_virtual_time() {
+    // Bind and drop a listener to get a port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let clock = Arc::new(ManualClock::default());
+    let client = Client::builder(format!("http://127.0.0.1:{port}"))
+        .credential(CountingCredential::new())
+        .clock(clock.clone())
+        .retry(RetryPolicy {
+            max_retries: 2,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let err = client.retrieve::<Account>(id(), &[]).await.unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(clock.sleeps().len(), 2);
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused() {
+    for url in ["http://contoso.crm.dynamics.com", "http://192.0.2.1:8080"] {
+        let err =
+            Client::new(url, CountingCredential::new(), ClientOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        assert!(err.to_string().contains("https is required"), "{err}");
+    }
+    assert!(
+        Client::new(
+            "https://contoso.crm.dynamics.com",
+            CountingCredential::new(),
+            ClientOptions::default()
+        )
+        .is_ok()
+    );
+    let err = Client::builder("https://contoso.crm.dynamics.com")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("credential is required"), "{err}");
+}
+
+#[tokio::test]
+async fn secret_credential_token_request_and_entra_errors() {
+    let stub = Stub::start(|r| {
+        if r.body.contains("client_secret=good") {
+            Reply::json(200, token_json("issued-token"))
+        } else {
+            Reply::json(
+                401,
+                r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215],"trace_id":"tr-1","correlation_id":"co-2"}"#,
+            )
+        }
+    })
+    .await;
+    let options = || CredentialOptions {
+        authority_host: stub.url.clone(),
+        ..CredentialOptions::default()
+    };
+    let good = ClientSecretCredential::new("tenant-1", "client-1", Secret::new("good"), options())
+        .unwrap();
+    let client = Client::new(
+        "https://contoso.crm.dynamics.com",
+        Arc::new(good),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    use dynamics_client::TokenCredential as _;
+    let token = ClientSecretCredential::new("tenant-1", "client-1", Secret::new("good"), options())
+        .unwrap()
+        .get_token(client.scope())
+        .await
+        .unwrap();
+    assert_eq!(token.token.expose(), "issued-token");
+    let r = &stub.requests()[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/tenant-1/oauth2/v2.0/token");
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        r.body,
+        "grant_type=client_credentials&client_id=client-1&scope=https%3A%2F%2Fcontoso.crm.dynamics.com%2F.default&client_secret=good"
+    );
+
+    let bad =
+        ClientSecretCredential::new("tenant-1", "client-1", Secret::new("bad"), options()).unwrap();
+    let err = bad.get_token("s/.default").await.unwrap_err();
+    let Error::Auth(auth) = &err else {
+        panic!("expected Auth, got {err:?}")
+    };
+    assert_eq!(auth.status, Some(401));
+    assert_eq!(auth.error, "invalid_client");
+    assert_eq!(auth.codes, vec![7000215]);
+    assert_eq!(auth.trace_id.as_deref(), Some("tr-1"));
+    assert_eq!(auth.correlation_id.as_deref(), Some("co-2"));
+    assert!(!err.is_retryable());
+    assert_eq!(stub.requests().len(), 2, "4xx token errors are not retried");
+}

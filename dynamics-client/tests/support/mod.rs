@@ -1,0 +1,65 @@
+//! Shared test helpers: certificates made at test time, a scripted HTTP stub, a counting
+//! credential.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+pub mod certs;
+pub mod stub;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use dynamics_client::{AccessToken, BoxFuture, Entity, Result, Secret, TokenCredential};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Hands out `token-1`, `token-2`, … valid for an hour, counting requests.
+#[derive(Debug, Default)]
+pub struct CountingCredential {
+    pub calls: AtomicUsize,
+}
+
+impl CountingCredential {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn count(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl TokenCredential for CountingCredential {
+    fn get_token<'a>(&'a self, _scope: &'a str) -> BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(async move {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(AccessToken::new(
+                Secret::new(format!("token-{n}")),
+                SystemTime::now() + Duration::from_secs(3600),
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+/// A hand-written `account` record type.
+pub struct Account {
+    #[serde(rename = "accountid", skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<f64>,
+    #[serde(rename = "@odata.etag", skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+impl Entity for Account {
+    const LOGICAL_NAME: &'static str = "account";
+    const ENTITY_SET_NAME: &'static str = "accounts";
+    const PRIMARY_KEY: &'static str = "accountid";
+    fn id(&self) -> Option<Uuid> {
+        self.id
+    }
+}
