@@ -1,6 +1,7 @@
 //! Generic create, retrieve, update, upsert, delete and query for any [`Entity`].
 
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -134,6 +135,22 @@ impl Client {
             .map_err(|e| Error::invalid_input(format!("next link `{link}` is not a URL: {e}")))?;
         self.check_same_service(&url)?;
         self.fetch_page(url).await.map(Some)
+    }
+
+    /// Sends a `GET` to a path under the Web API root and decodes the JSON answer: for
+    /// functions and resources without an [`Entity`] type, e.g. `client.get("WhoAmI")`.
+    pub async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T> {
+        let url = self.url(path_and_query)?;
+        let request = Request {
+            method: Method::GET,
+            url,
+            body: None,
+            headers: Vec::new(),
+            idempotent: true,
+            entity_set: "",
+        };
+        let response = self.send(request).await?;
+        Error::decode_json(path_and_query, &response.body)
     }
 
     async fn fetch_page<T: Entity>(&self, url: url::Url) -> Result<Page<T>> {
