@@ -620,3 +620,43 @@ async fn secret_credential_token_request_and_entra_errors() {
     assert!(!err.is_retryable());
     assert_eq!(stub.requests().len(), 2, "4xx token errors are not retried");
 }
+
+#[tokio::test]
+async fn dropping_the_future_cancels_the_wait() {
+    // The real clock: the request must be cut short, not waited out.
+    let stub =
+        Stub::start(|_| Reply::error(429, "0x80072322", "slow down").header("Retry-After", "60"))
+            .await;
+    let client = Client::new(
+        &stub.url,
+        CountingCredential::new(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(
+        Duration::from_millis(300),
+        client.retrieve::<Account>(id(), &[]),
+    )
+    .await;
+    assert!(outcome.is_err(), "still waiting when dropped");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(stub.requests().len(), 1, "nothing is sent after the drop");
+}
+
+#[tokio::test]
+async fn retry_after_beyond_the_budget_fails_at_once() {
+    let s = setup(ClientOptions::default(), |_| {
+        Reply::error(429, "0x80072322", "slow down").header("Retry-After", "3600")
+    })
+    .await;
+    let err = s.client.retrieve::<Account>(id(), &[]).await.unwrap_err();
+    let Error::Throttled(t) = &err else {
+        panic!("expected Throttled, got {err:?}")
+    };
+    assert_eq!(t.attempts, 1);
+    assert_eq!(t.waited, Duration::ZERO);
+    assert_eq!(t.retry_after, Some(Duration::from_secs(3600)));
+    assert!(s.clock.sleeps().is_empty());
+}
