@@ -173,6 +173,27 @@ pub enum Error {
         type_name: String,
     },
 
+    /// Generated code could not be formatted (a bug in the generator: please report it).
+    #[error("generated code does not parse as Rust: {message}")]
+    Format {
+        /// What the Rust parser said.
+        message: String,
+    },
+
+    /// A generated file could not be written.
+    #[error("cannot write generated code to {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The generator was asked for something it cannot do (no metadata, no tables, a bad path).
+    #[error("{0}")]
+    Settings(String),
+
     /// A table was asked for by a name the metadata does not have.
     #[error("{}", unknown_entity_message(.name, .suggestions))]
     UnknownEntity {
@@ -211,7 +232,11 @@ impl Error {
             | Error::MissingKey { location, .. }
             | Error::Duplicate { location, .. }
             | Error::InheritanceCycle { location, .. } => Some(location),
-            Error::Io { .. } | Error::UnknownEntity { .. } => None,
+            Error::Io { .. }
+            | Error::UnknownEntity { .. }
+            | Error::Format { .. }
+            | Error::Write { .. }
+            | Error::Settings(_) => None,
         }
     }
 
@@ -235,7 +260,11 @@ impl Error {
             | Error::MissingKey { location, .. }
             | Error::Duplicate { location, .. }
             | Error::InheritanceCycle { location, .. } => Some(location),
-            Error::Io { .. } | Error::UnknownEntity { .. } => None,
+            Error::Io { .. }
+            | Error::UnknownEntity { .. }
+            | Error::Format { .. }
+            | Error::Write { .. }
+            | Error::Settings(_) => None,
         }
     }
 }

@@ -2,7 +2,15 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod builder;
 pub mod csdl;
 mod error;
+#[cfg(feature = "format")]
+mod format;
+mod generate;
 
+pub use builder::{Builder, generate};
 pub use error::{Error, Location, Result, Warning};
+#[cfg(feature = "format")]
+pub use format::{HEADER, format};
+pub use generate::{Generator, GeneratorSettings};

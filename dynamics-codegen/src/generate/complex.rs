@@ -1,0 +1,105 @@
+//! The complex and enum types the selected tables need, in modules of their own so that their
+//! names never clash with the tables' (`solution` the table, `Solution` the complex type).
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::ident::{self, Names};
+use super::{Context, doc_lines};
+
+impl Context<'_> {
+    pub(crate) fn complex_types(&self) -> TokenStream {
+        if self.selection.complex_types.is_empty() {
+            return TokenStream::new();
+        }
+        let serde_crate = &self.serde_crate;
+        let rt = &self.runtime;
+        let mut items = TokenStream::new();
+        for t in &self.selection.complex_types {
+            let Some(name) = self.complex_names.get(&t.qualified_name()) else {
+                continue;
+            };
+            let name = ident::ident(name);
+            let mut fields = Names::default();
+            let mut field_tokens = TokenStream::new();
+            for p in &t.properties {
+                let field = ident::ident(&fields.unique(ident::field_name(&p.name)));
+                let rust = self.rust_type(&p.ty);
+                let ty = &rust.ty;
+                let wire = &p.name;
+                let with = rust.codec.map(|c| {
+                    let path = format!("{}::__private::codec::{c}", self.runtime_path);
+                    quote!(, with = #path)
+                });
+                let doc = format!(" `{wire}`: `{}`.", p.type_name);
+                field_tokens.extend(quote! {
+                    #[doc = #doc]
+                    #[serde(rename = #wire, default, skip_serializing_if = "::core::option::Option::is_none" #with)]
+                    pub #field: ::core::option::Option<#ty>,
+                });
+            }
+            let doc = format!(" The `{}` complex type.", t.name);
+            items.extend(quote! {
+                #[doc = #doc]
+                #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq,
+                    #rt::__private::serde::Serialize, #rt::__private::serde::Deserialize)]
+                #[serde(crate = #serde_crate)]
+                pub struct #name {
+                    #field_tokens
+                }
+            });
+        }
+        quote! {
+            /// Complex types used by the generated tables.
+            pub mod complex_types {
+                #[allow(unused_imports)]
+                use super::{complex_types, enum_types};
+                #items
+            }
+        }
+    }
+
+    pub(crate) fn enum_types(&self) -> TokenStream {
+        let serde_crate = &self.serde_crate;
+        let rt = &self.runtime;
+        let mut items = TokenStream::new();
+        for t in &self.selection.enum_types {
+            let Some(name) = self.enum_names.get(&t.qualified_name()) else {
+                continue;
+            };
+            let name = ident::ident(name);
+            let mut variants = Names::default();
+            let mut variant_tokens = TokenStream::new();
+            for m in &t.members {
+                let variant = ident::ident(&variants.unique(ident::type_name(&m.name)));
+                let wire = &m.name;
+                let doc = format!(" `{wire}` ({}).", m.value);
+                variant_tokens.extend(quote! {
+                    #[doc = #doc]
+                    #[serde(rename = #wire)]
+                    #variant,
+                });
+            }
+            let docs = doc_lines(&[format!("The `{}` enum type.", t.name)]);
+            items.extend(quote! {
+                #docs
+                #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash,
+                    #rt::__private::serde::Serialize, #rt::__private::serde::Deserialize)]
+                #[serde(crate = #serde_crate)]
+                pub enum #name {
+                    #variant_tokens
+                }
+            });
+        }
+        // The module exists whenever complex types do, since they import it.
+        if items.is_empty() && self.selection.complex_types.is_empty() {
+            return TokenStream::new();
+        }
+        quote! {
+            /// Enum types used by the generated tables.
+            pub mod enum_types {
+                #items
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! One table: its record struct, typed columns, lookup setters and `Entity` implementation.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::ident::{self, Names};
+use super::{Context, doc_lines};
+use crate::csdl::{EntityType, Lookup, Primitive, Property, TypeRef};
+
+/// What one table contributes.
+pub(crate) struct GeneratedEntity {
+    pub tokens: TokenStream,
+    /// `(method name, (entity set, struct name))` for the `EntitySets` trait.
+    pub entity_set: Option<(String, (String, String))>,
+}
+
+/// Associated items the generator adds to every record struct.
+const RESERVED_FIELDS: &[&str] = &["etag", "__binds"];
+const RESERVED_CONSTS: &[&str] = &["LOGICAL_NAME", "ENTITY_SET_NAME", "PRIMARY_KEY"];
+
+/// One settable target of a lookup.
+struct Target {
+    variant: String,
+    navigation_property: String,
+    entity_set: String,
+    logical_name: String,
+}
+
+impl Context<'_> {
+    pub(crate) fn entity(&self, t: &EntityType, top: &mut Names) -> GeneratedEntity {
+        let rt = &self.runtime;
+        let serde_crate = &self.serde_crate;
+        let struct_name = self
+            .entity_names
+            .get(&t.qualified_name())
+            .cloned()
+            .unwrap_or_else(|| ident::type_name(&t.name));
+        let struct_ident = ident::ident(&struct_name);
+
+        let mut fields = Names::reserving(RESERVED_FIELDS);
+        let mut consts = Names::reserving(RESERVED_CONSTS);
+        let mut field_tokens = TokenStream::new();
+        let mut column_tokens = TokenStream::new();
+        let mut setters = TokenStream::new();
+        let mut lookup_enums = TokenStream::new();
+        let mut key_field = None;
+
+        for p in &t.properties {
+            if p.ty == TypeRef::Primitive(Primitive::Stream) {
+                continue; // streams have no JSON form
+            }
+            let lookup = t.lookup(&p.name).filter(|l| l.property == p.name);
+            let field = fields.unique(ident::field_name(
+                lookup.map_or(p.name.as_str(), |l| l.name.as_str()),
+            ));
+            let field_ident = ident::ident(&field);
+            let rust = self.rust_type(&p.ty);
+            let ty = &rust.ty;
+            let wire = &p.name;
+            let codec = rust
+                .codec
+                .map(|c| format!("{}::__private::codec::{c}", self.runtime_path));
+            let with = codec.map(|c| quote!(, with = #c));
+            // Lookup ids are read-only: writes go through `@odata.bind` (the setters below).
+            let write = if lookup.is_some() {
+                quote!(skip_serializing)
+            } else {
+                quote!(skip_serializing_if = "::core::option::Option::is_none")
+            };
+            let docs = doc_lines(&property_doc(p, lookup));
+            field_tokens.extend(quote! {
+                #docs
+                #[serde(rename = #wire, default, #write #with)]
+                pub #field_ident: ::core::option::Option<#ty>,
+            });
+
+            let column = ident::ident(&consts.unique(ident::const_name(&field)));
+            let column_doc =
+                format!(" The `{wire}` column, for `$select`, `$orderby` and filters.");
+            let constructor = match lookup.and_then(|l| l.targets.first()) {
+                Some(target) => {
+                    let nav = &target.navigation_property;
+                    quote!(#rt::Column::lookup(#wire, #nav))
+                }
+                None => quote!(#rt::Column::new(#wire)),
+            };
+            column_tokens.extend(quote! {
+                #[doc = #column_doc]
+                pub const #column: #rt::Column<#struct_ident, #ty> = #constructor;
+            });
+
+            if t.primary_key() == Some(p.name.as_str())
+                && p.ty == TypeRef::Primitive(Primitive::Guid)
+            {
+                key_field = Some(field_ident.clone());
+            }
+            if let Some(lookup) = lookup {
+                let (setter, enumeration) = self.lookup_setter(&struct_name, &field, lookup, top);
+                setters.extend(setter);
+                lookup_enums.extend(enumeration);
+            }
+        }
+
+        let has_binds = !setters.is_empty();
+        let binds_field = has_binds.then(|| {
+            quote! {
+                /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
+                #[serde(skip)]
+                #[doc(hidden)]
+                pub __binds: #rt::Binds,
+            }
+        });
+
+        let docs = doc_lines(&entity_doc(t));
+        let mut tokens = quote! {
+            #docs
+            #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq,
+                #rt::__private::serde::Serialize, #rt::__private::serde::Deserialize)]
+            #[serde(crate = #serde_crate)]
+            pub struct #struct_ident {
+                #field_tokens
+                /// The record's version (`@odata.etag`), for optimistic concurrency.
+                #[serde(rename = "@odata.etag", default, skip_serializing)]
+                pub etag: ::core::option::Option<::std::string::String>,
+                #binds_field
+            }
+
+            impl #struct_ident {
+                #column_tokens
+                #setters
+            }
+
+            #lookup_enums
+        };
+
+        let mut entity_set = None;
+        if let (Some(set), Some(key_field), Some(key)) = (&t.entity_set, key_field, t.primary_key())
+        {
+            let logical = &t.name;
+            let binds = has_binds.then(|| {
+                quote! {
+                    fn binds(&self) -> ::core::option::Option<&#rt::Binds> {
+                        ::core::option::Option::Some(&self.__binds)
+                    }
+                }
+            });
+            tokens.extend(quote! {
+                impl #rt::Entity for #struct_ident {
+                    const LOGICAL_NAME: &'static str = #logical;
+                    const ENTITY_SET_NAME: &'static str = #set;
+                    const PRIMARY_KEY: &'static str = #key;
+                    fn id(&self) -> ::core::option::Option<#rt::__private::uuid::Uuid> {
+                        self.#key_field
+                    }
+                    #binds
+                }
+            });
+            entity_set = Some((ident::field_name(set), (set.clone(), struct_name.clone())));
+        }
+        GeneratedEntity { tokens, entity_set }
+    }
+
+    /// The setter of a lookup, and the enum of its targets when there are several.
+    fn lookup_setter(
+        &self,
+        struct_name: &str,
+        field: &str,
+        lookup: &Lookup,
+        top: &mut Names,
+    ) -> (TokenStream, TokenStream) {
+        let rt = &self.runtime;
+        let targets = self.settable_targets(lookup);
+        let setter = ident::ident(&format!("set_{field}"));
+        match targets.as_slice() {
+            [] => (TokenStream::new(), TokenStream::new()),
+            [one] => {
+                let nav = &one.navigation_property;
+                let set = &one.entity_set;
+                let doc = format!(
+                    " Sets the `{}` lookup to a `{}` record: sends `\"{nav}@odata.bind\": \"/{set}(<id>)\"`.",
+                    lookup.name, one.logical_name
+                );
+                let setter_tokens = quote! {
+                    #[doc = #doc]
+                    pub fn #setter(&mut self, id: #rt::__private::uuid::Uuid) -> &mut Self {
+                        self.__binds.set(#rt::Bind::new(#nav, #set, id));
+                        self
+                    }
+                };
+                (setter_tokens, TokenStream::new())
+            }
+            many => {
+                let enum_name =
+                    top.unique(format!("{struct_name}{}", ident::type_name(&lookup.name)));
+                let enum_ident = ident::ident(&enum_name);
+                let mut variants = Names::default();
+                let mut variant_tokens = TokenStream::new();
+                let mut arms = TokenStream::new();
+                for target in many {
+                    let variant = ident::ident(&variants.unique(target.variant.clone()));
+                    let nav = &target.navigation_property;
+                    let set = &target.entity_set;
+                    let doc = format!(" A `{}` record (`{nav}`).", target.logical_name);
+                    variant_tokens.extend(quote! {
+                        #[doc = #doc]
+                        #variant(#rt::__private::uuid::Uuid),
+                    });
+                    arms.extend(quote! {
+                        #enum_ident::#variant(id) => #rt::Bind::new(#nav, #set, id),
+                    });
+                }
+                let enum_doc = format!(
+                    " The tables the `{}` lookup of [`{struct_name}`] can point at.",
+                    lookup.name
+                );
+                let setter_doc = format!(
+                    " Sets the `{}` lookup: sends `\"<navigation property>@odata.bind\": \"/<set>(<id>)\"` for the target's table.",
+                    lookup.name
+                );
+                let enumeration = quote! {
+                    #[doc = #enum_doc]
+                    #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
+                    pub enum #enum_ident {
+                        #variant_tokens
+                    }
+
+                    impl ::core::convert::From<#enum_ident> for #rt::Bind {
+                        fn from(target: #enum_ident) -> Self {
+                            match target {
+                                #arms
+                            }
+                        }
+                    }
+                };
+                let setter_tokens = quote! {
+                    #[doc = #setter_doc]
+                    pub fn #setter(&mut self, target: #enum_ident) -> &mut Self {
+                        self.__binds.set(::core::convert::From::from(target));
+                        self
+                    }
+                };
+                (setter_tokens, enumeration)
+            }
+        }
+    }
+
+    /// Targets with an entity set. A target without one (the abstract `principal` of owner
+    /// lookups) stands for the tables deriving from it that have one (`systemuser`, `team`).
+    fn settable_targets(&self, lookup: &Lookup) -> Vec<Target> {
+        let mut out: Vec<Target> = Vec::new();
+        for target in &lookup.targets {
+            let tables: Vec<&EntityType> = match &target.entity_set {
+                Some(_) => self
+                    .metadata
+                    .entity_type(&target.entity_type)
+                    .into_iter()
+                    .collect(),
+                None => self
+                    .metadata
+                    .entity_types()
+                    .iter()
+                    .filter(|t| t.entity_set.is_some() && self.derives_from(t, &target.entity_type))
+                    .collect(),
+            };
+            for table in tables {
+                let Some(set) = &table.entity_set else {
+                    continue;
+                };
+                if out.iter().any(|t| &t.entity_set == set) {
+                    continue;
+                }
+                out.push(Target {
+                    variant: ident::type_name(&table.name),
+                    navigation_property: target.navigation_property.clone(),
+                    entity_set: set.clone(),
+                    logical_name: table.name.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    fn derives_from(&self, t: &EntityType, ancestor: &str) -> bool {
+        let mut current = t.base_type.as_deref();
+        let mut steps = 0;
+        while let Some(base) = current {
+            if base == ancestor {
+                return true;
+            }
+            steps += 1;
+            if steps > 64 {
+                return false;
+            }
+            current = self
+                .metadata
+                .entity_type(base)
+                .and_then(|b| b.base_type.as_deref());
+        }
+        false
+    }
+}
+
+fn entity_doc(t: &EntityType) -> Vec<String> {
+    let mut lines = vec![match t.description() {
+        Some(d) => d.to_owned(),
+        None => format!("A record of the `{}` table.", t.name),
+    }];
+    lines.push(String::new());
+    match (&t.entity_set, t.primary_key()) {
+        (Some(set), Some(key)) => lines.push(format!(
+            "Logical name `{}`, entity set `{set}`, primary key `{key}`.",
+            t.name
+        )),
+        _ => lines.push(format!(
+            "Logical name `{}`; no entity set of its own, so it is read through other tables.",
+            t.name
+        )),
+    }
+    lines
+}
+
+fn property_doc(p: &Property, lookup: Option<&Lookup>) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(d) = p.description() {
+        lines.push(d.to_owned());
+        lines.push(String::new());
+    }
+    match lookup {
+        Some(l) => {
+            let targets: Vec<&str> = l.targets.iter().map(|t| t.logical_name.as_str()).collect();
+            lines.push(format!(
+                "Lookup `{}` (`{}`) to {}: the id of the record it points at. Read-only here: set it with `set_{}`.",
+                l.name,
+                p.name,
+                targets.join(", "),
+                ident::field_name(&l.name)
+            ));
+        }
+        None => lines.push(format!("`{}`: `{}`.", p.name, p.type_name)),
+    }
+    lines
+}

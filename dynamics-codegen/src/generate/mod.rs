@@ -1,0 +1,258 @@
+//! Typed Rust from the resolved model: one struct per selected table, typed columns, lookup
+//! setters, the complex and enum types they need, and an extension trait giving typed CRUD per
+//! entity set. Generated code is thin: everything with logic lives in `dynamics-client`.
+
+mod complex;
+mod entity;
+mod ident;
+mod types;
+
+use std::collections::{BTreeMap, HashMap};
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::csdl::{Metadata, Selection};
+use crate::error::{Error, Result};
+use ident::Names;
+
+/// What to generate and how. Methods take `&mut self` so settings can be built up
+/// conditionally (in a build script, or from macro arguments).
+#[derive(Debug, Clone)]
+pub struct GeneratorSettings {
+    runtime_path: String,
+    entities: Vec<String>,
+}
+
+impl Default for GeneratorSettings {
+    fn default() -> Self {
+        GeneratorSettings {
+            runtime_path: "::dynamics_client".to_owned(),
+            entities: Vec::new(),
+        }
+    }
+}
+
+impl GeneratorSettings {
+    /// The defaults: runtime `::dynamics_client`, no tables selected yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The path through which generated code names the runtime, `::dynamics_client` by default.
+    /// Crates that re-export the client set their own (`::my_sdk::dynamics_client`).
+    pub fn with_runtime_path(&mut self, path: impl Into<String>) -> &mut Self {
+        self.runtime_path = path.into();
+        self
+    }
+
+    /// The tables to generate, by logical name; `"*"` selects every table.
+    pub fn with_entities<I, S>(&mut self, entities: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.entities = entities.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Every table of the metadata.
+    pub fn with_all_entities(&mut self) -> &mut Self {
+        self.entities = vec!["*".to_owned()];
+        self
+    }
+
+    /// The runtime path.
+    pub fn runtime_path(&self) -> &str {
+        &self.runtime_path
+    }
+
+    /// The tables selected.
+    pub fn entities(&self) -> &[String] {
+        &self.entities
+    }
+}
+
+/// Turns a [`Metadata`] into Rust tokens for the selected tables.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    settings: GeneratorSettings,
+}
+
+impl Generator {
+    /// A generator with these settings.
+    pub fn new(settings: &GeneratorSettings) -> Self {
+        Generator {
+            settings: settings.clone(),
+        }
+    }
+
+    /// The code for the selected tables and the complex and enum types they need. Unknown
+    /// table names are errors with suggestions.
+    pub fn generate_tokens(&mut self, metadata: &Metadata) -> Result<TokenStream> {
+        if self.settings.entities.is_empty() {
+            return Err(Error::Settings(
+                "no tables selected: name them (`entities([\"account\"])`) or select all with \"*\""
+                    .to_owned(),
+            ));
+        }
+        let runtime: TokenStream = self.settings.runtime_path.parse().map_err(|_| {
+            Error::Settings(format!(
+                "runtime path `{}` is not a Rust path",
+                self.settings.runtime_path
+            ))
+        })?;
+        let selection = metadata.select(&self.settings.entities)?;
+        let context = Context::new(metadata, &selection, runtime, &self.settings.runtime_path);
+        Ok(context.generate())
+    }
+}
+
+/// The names given to everything generated, decided once before any code is emitted so that
+/// references between items always agree.
+pub(crate) struct Context<'m> {
+    metadata: &'m Metadata,
+    selection: &'m Selection<'m>,
+    runtime: TokenStream,
+    /// The runtime path as text, for serde's string attributes.
+    runtime_path: String,
+    /// `::dynamics_client::__private::serde`, as serde's `crate = "..."` wants it.
+    serde_crate: String,
+    /// Qualified entity type name → struct name, for the selected tables.
+    entity_names: HashMap<String, String>,
+    /// Qualified complex type name → struct name inside `complex_types`.
+    complex_names: HashMap<String, String>,
+    /// Qualified enum type name → enum name inside `enum_types` (flags enums have none).
+    enum_names: HashMap<String, String>,
+}
+
+/// Names the generator itself puts at the top level.
+const TOP_LEVEL: &[&str] = &["complex_types", "enum_types", "EntitySets"];
+
+impl<'m> Context<'m> {
+    fn new(
+        metadata: &'m Metadata,
+        selection: &'m Selection<'m>,
+        runtime: TokenStream,
+        runtime_path: &str,
+    ) -> Self {
+        let mut top = Names::reserving(TOP_LEVEL);
+        let entity_names = selection
+            .entity_types
+            .iter()
+            .map(|t| (t.qualified_name(), top.unique(ident::type_name(&t.name))))
+            .collect();
+        let mut complex = Names::default();
+        let complex_names = selection
+            .complex_types
+            .iter()
+            .map(|t| {
+                (
+                    t.qualified_name(),
+                    complex.unique(ident::type_name(&t.name)),
+                )
+            })
+            .collect();
+        let mut enums = Names::default();
+        let enum_names = selection
+            .enum_types
+            .iter()
+            .filter(|t| !t.is_flags)
+            .map(|t| (t.qualified_name(), enums.unique(ident::type_name(&t.name))))
+            .collect();
+        let runtime_path = runtime_path.trim();
+        Context {
+            metadata,
+            selection,
+            runtime,
+            serde_crate: format!("{runtime_path}::__private::serde"),
+            runtime_path: runtime_path.to_owned(),
+            entity_names,
+            complex_names,
+            enum_names,
+        }
+    }
+
+    fn complex_path(&self, qualified: &str) -> Option<TokenStream> {
+        let name = ident::ident(self.complex_names.get(qualified)?);
+        Some(quote!(complex_types::#name))
+    }
+
+    fn enum_path(&self, qualified: &str) -> Option<TokenStream> {
+        let name = ident::ident(self.enum_names.get(qualified)?);
+        Some(quote!(enum_types::#name))
+    }
+
+    fn generate(&self) -> TokenStream {
+        // Lookup enums share the top-level namespace with the structs.
+        let mut top = Names::reserving(TOP_LEVEL);
+        for name in self.entity_names.values() {
+            top.unique(name.clone());
+        }
+        let mut entities = TokenStream::new();
+        let mut sets = BTreeMap::new();
+        for t in &self.selection.entity_types {
+            let generated = self.entity(t, &mut top);
+            entities.extend(generated.tokens);
+            if let Some((method, set)) = generated.entity_set {
+                sets.insert(method, set);
+            }
+        }
+        let complex = self.complex_types();
+        let enums = self.enum_types();
+        let sets = self.entity_sets_trait(sets);
+        quote! {
+            #entities
+            #sets
+            #complex
+            #enums
+        }
+    }
+
+    /// The extension trait that gives `client.accounts()`.
+    fn entity_sets_trait(&self, sets: BTreeMap<String, (String, String)>) -> TokenStream {
+        if sets.is_empty() {
+            return TokenStream::new();
+        }
+        let rt = &self.runtime;
+        let mut declarations = TokenStream::new();
+        let mut implementations = TokenStream::new();
+        for (method, (set, structure)) in &sets {
+            let method = ident::ident(method);
+            let structure = ident::ident(structure);
+            let doc = format!(
+                "The `{set}` entity set: typed create, retrieve, update, upsert, delete and query of [`{structure}`] records."
+            );
+            declarations.extend(quote! {
+                #[doc = #doc]
+                fn #method(&self) -> #rt::EntitySet<'_, #structure>;
+            });
+            implementations.extend(quote! {
+                fn #method(&self) -> #rt::EntitySet<'_, #structure> {
+                    self.entity_set::<#structure>()
+                }
+            });
+        }
+        quote! {
+            /// Typed access to the entity sets of the generated tables: bring this trait into
+            /// scope and call `client.<entity set>()`.
+            pub trait EntitySets {
+                #declarations
+            }
+
+            impl EntitySets for #rt::Client {
+                #implementations
+            }
+        }
+    }
+}
+
+/// Escapes nothing: doc text goes through `#[doc = "..."]`, which takes any string.
+pub(crate) fn doc_lines(lines: &[String]) -> TokenStream {
+    let mut out = TokenStream::new();
+    for line in lines {
+        let line = format!(" {line}");
+        out.extend(quote!(#[doc = #line]));
+    }
+    out
+}

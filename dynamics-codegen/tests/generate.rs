@@ -1,0 +1,106 @@
+//! Generated code for the sample metadata, compared with reviewed snapshots in `tests/output/`.
+//! Accept a change with `EXPECTORATE=overwrite cargo test -p dynamics-codegen --test generate`
+//! and review it in `git diff`.
+
+use dynamics_codegen::csdl::Metadata;
+use dynamics_codegen::{Builder, Error, Generator, GeneratorSettings};
+
+fn sample() -> Metadata {
+    Metadata::parse(include_str!("fixtures/sample.xml")).unwrap()
+}
+
+fn generate(entities: &[&str], runtime: Option<&str>) -> String {
+    let mut settings = GeneratorSettings::new();
+    settings.with_entities(entities.iter().copied());
+    if let Some(runtime) = runtime {
+        settings.with_runtime_path(runtime);
+    }
+    let tokens = Generator::new(&settings)
+        .generate_tokens(&sample())
+        .unwrap();
+    dynamics_codegen::format(tokens).unwrap()
+}
+
+#[test]
+fn sample_all_tables() {
+    expectorate::assert_contents("tests/output/sample_all.rs", &generate(&["*"], None));
+}
+
+#[test]
+fn sample_account_and_contact_with_renamed_runtime() {
+    expectorate::assert_contents(
+        "tests/output/sample_account_contact_reexported.rs",
+        &generate(&["account", "contact"], Some("::my_sdk::dynamics_client")),
+    );
+}
+
+#[test]
+fn output_is_deterministic() {
+    assert_eq!(generate(&["*"], None), generate(&["*"], None));
+    // The order of the names asked for does not matter.
+    assert_eq!(
+        generate(&["contact", "account"], None),
+        generate(&["account", "contact"], None)
+    );
+}
+
+#[test]
+fn unknown_table_is_an_error_with_suggestions() {
+    let mut settings = GeneratorSettings::new();
+    settings.with_entities(["acount"]);
+    match Generator::new(&settings).generate_tokens(&sample()) {
+        Err(Error::UnknownEntity { suggestions, .. }) => assert_eq!(suggestions, ["account"]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn no_selection_and_bad_runtime_path_are_errors() {
+    let settings = GeneratorSettings::new();
+    assert!(matches!(
+        Generator::new(&settings).generate_tokens(&sample()),
+        Err(Error::Settings(_))
+    ));
+    let mut settings = GeneratorSettings::new();
+    settings
+        .with_all_entities()
+        .with_runtime_path("not a path (");
+    assert!(matches!(
+        Generator::new(&settings).generate_tokens(&sample()),
+        Err(Error::Settings(_))
+    ));
+}
+
+#[test]
+fn builder_writes_only_when_content_changes() {
+    let dir = std::env::temp_dir().join(format!("dynamics-codegen-builder-{}", std::process::id()));
+    let metadata = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sample.xml");
+    let build = || {
+        Builder::new()
+            .metadata(metadata)
+            .entities(["account"])
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .generate()
+            .unwrap()
+    };
+    let path = build();
+    let first = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with(dynamics_codegen::HEADER),
+        "{}",
+        &text[..80]
+    );
+    assert!(text.contains("pub struct Account"));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    build();
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), first);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let missing = Builder::new()
+        .entities(["account"])
+        .out_dir("/tmp")
+        .generate();
+    assert!(matches!(missing, Err(Error::Settings(_))));
+}
