@@ -1,0 +1,170 @@
+//! The macro's arguments, `metadata = "..", entities = [..], runtime = ..`, and its expansion.
+
+use std::path::{Path, PathBuf};
+
+use dynamics_codegen::{Error as CodegenError, Generator, GeneratorSettings};
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Ident, LitStr, Token, bracketed};
+
+/// One table named in `entities = [...]`: an identifier, or `*`.
+enum Table {
+    Name(Ident),
+    All,
+}
+
+struct Args {
+    metadata: LitStr,
+    entities: Vec<Table>,
+    /// The `entities` key, for errors about an empty or missing list.
+    entities_key: Option<Ident>,
+    runtime: Option<syn::Path>,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut metadata = None;
+        let mut entities = None;
+        let mut runtime = None;
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            match key.to_string().as_str() {
+                "metadata" if metadata.is_none() => metadata = Some(input.parse::<LitStr>()?),
+                "entities" if entities.is_none() => {
+                    let content;
+                    bracketed!(content in input);
+                    let list =
+                        Punctuated::<Table, Token![,]>::parse_terminated_with(&content, |input| {
+                            if input.peek(Token![*]) {
+                                input.parse::<Token![*]>().map(|_| Table::All)
+                            } else {
+                                input.parse().map(Table::Name)
+                            }
+                        })?;
+                    entities = Some((key.clone(), list.into_iter().collect::<Vec<_>>()));
+                }
+                "runtime" if runtime.is_none() => runtime = Some(input.parse::<syn::Path>()?),
+                "metadata" | "entities" | "runtime" => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("`{key}` is given twice"),
+                    ));
+                }
+                _ => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "unknown key `{key}`: expected `metadata`, `entities` or `runtime`"
+                        ),
+                    ));
+                }
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        let metadata = metadata.ok_or_else(|| {
+            input.error("missing `metadata = \"path/to/metadata.xml\"` (relative to Cargo.toml)")
+        })?;
+        let (entities_key, entities) = match entities {
+            Some((key, list)) => (Some(key), list),
+            None => (None, Vec::new()),
+        };
+        Ok(Args {
+            metadata,
+            entities,
+            entities_key,
+            runtime,
+        })
+    }
+}
+
+/// The metadata path, resolved against the crate being compiled.
+fn resolve_path(literal: &LitStr) -> syn::Result<PathBuf> {
+    let written = literal.value();
+    let path = Path::new(&written);
+    if path.is_absolute() {
+        return Err(syn::Error::new(
+            literal.span(),
+            "the metadata path must be relative to the crate's Cargo.toml, not absolute, so that \
+             the build does not depend on where the checkout lives",
+        ));
+    }
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").ok_or_else(|| {
+        syn::Error::new(
+            literal.span(),
+            "CARGO_MANIFEST_DIR is not set: build with Cargo",
+        )
+    })?;
+    Ok(PathBuf::from(manifest_dir).join(path))
+}
+
+pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+    let args: Args = syn::parse2(input)?;
+    if args.entities.is_empty() {
+        let message = "name the tables to generate: `entities = [account, contact]` (or `[*]`)";
+        return Err(match &args.entities_key {
+            Some(key) => syn::Error::new(key.span(), message),
+            None => syn::Error::new(args.metadata.span(), message),
+        });
+    }
+    let path = resolve_path(&args.metadata)?;
+    let metadata = crate::cache::load(&path).map_err(|e| {
+        // Name the file as the user wrote it: absolute paths differ between machines.
+        let written = args.metadata.value();
+        let message = match &e {
+            CodegenError::Io { source, .. } => {
+                format!("cannot read metadata file `{written}` (relative to Cargo.toml): {source}")
+            }
+            other => other
+                .to_string()
+                .replace(path.to_string_lossy().as_ref(), &written),
+        };
+        syn::Error::new(args.metadata.span(), message)
+    })?;
+
+    // Unknown tables are reported at their own name, all of them at once.
+    let mut names = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    for table in &args.entities {
+        match table {
+            Table::All => names.push("*".to_owned()),
+            Table::Name(ident) => {
+                let name = ident.to_string();
+                let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+                if let Err(e) = metadata.find_entity_type(&name) {
+                    let error = syn::Error::new(ident.span(), e.to_string());
+                    match &mut errors {
+                        Some(all) => all.combine(error),
+                        None => errors = Some(error),
+                    }
+                }
+                names.push(name);
+            }
+        }
+    }
+    if let Some(errors) = errors {
+        return Err(errors);
+    }
+
+    let mut settings = GeneratorSettings::new();
+    settings.with_entities(names);
+    if let Some(runtime) = &args.runtime {
+        settings.with_runtime_path(quote!(#runtime).to_string().replace(' ', ""));
+    }
+    let generated = Generator::new(&settings)
+        .generate_tokens(&metadata)
+        .map_err(|e| match e {
+            CodegenError::Settings(message) => syn::Error::new(args.metadata.span(), message),
+            other => syn::Error::new(args.metadata.span(), other.to_string()),
+        })?;
+    // Rebuild when the metadata changes: Cargo tracks files that `include_bytes!` reads.
+    let tracked = path.to_string_lossy().into_owned();
+    Ok(quote! {
+        const _: &[u8] = ::core::include_bytes!(#tracked);
+        #generated
+    })
+}

@@ -1,0 +1,6 @@
+dynamics_macros::dynamics_entities! {
+    metadata = "/etc/metadata.xml",
+    entities = [account],
+}
+
+fn main() {}

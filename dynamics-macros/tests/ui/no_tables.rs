@@ -1,0 +1,6 @@
+dynamics_macros::dynamics_entities! {
+    metadata = "tests/fixtures/tables.xml",
+    entities = [],
+}
+
+fn main() {}
