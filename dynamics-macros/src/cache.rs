@@ -9,9 +9,11 @@ use std::time::SystemTime;
 
 use dynamics_codegen::csdl::Metadata;
 
+/// Modification time and size: what tells a changed file apart.
 type Stamp = (Option<SystemTime>, u64);
+type Parsed = HashMap<PathBuf, (Stamp, Arc<Metadata>)>;
 
-static CACHE: Mutex<Option<HashMap<PathBuf, (Stamp, Arc<Metadata>)>>> = Mutex::new(None);
+static CACHE: Mutex<Option<Parsed>> = Mutex::new(None);
 
 /// The parsed document at `path`, from the cache when the file has not changed.
 pub(crate) fn load(path: &Path) -> Result<Arc<Metadata>, dynamics_codegen::Error> {
