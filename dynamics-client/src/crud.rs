@@ -138,7 +138,7 @@ impl Client {
     }
 
     /// Sends a `GET` to a path under the Web API root and decodes the JSON answer: for
-    /// functions and resources without an [`Entity`] type, e.g. `client.get("WhoAmI")`.
+    /// functions and resources without an [`Entity`] type, e.g. `client.get("WhoAmI()")`.
     pub async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T> {
         let url = self.url(path_and_query)?;
         let request = Request {

@@ -1,12 +1,13 @@
 //! One cached token per scope, refreshed by a single caller at a time.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::clock::Clock;
 use crate::credential::{AccessToken, TokenCredential};
-use crate::error::Result;
+use crate::error::{AuthError, Error, Result};
 
 /// Refresh this long before expiry (as MSAL and azure_identity do).
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
@@ -16,7 +17,8 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// A token is reused until 5 minutes before it expires (or half its lifetime, for tokens that
 /// live less than 10 minutes). On a cold or stale cache, the first caller fetches while the
 /// others wait on the same refresh lock and then read its result, so any number of concurrent
-/// callers cause one token request.
+/// callers cause one token request. When that request is refused by the token endpoint, the
+/// callers that were waiting for it get the same refusal instead of each asking again.
 pub(crate) struct TokenCache {
     credential: Arc<dyn TokenCredential>,
     clock: Arc<dyn Clock>,
@@ -26,7 +28,10 @@ pub(crate) struct TokenCache {
 #[derive(Default)]
 struct Slot {
     current: RwLock<Option<Cached>>,
-    refresh: tokio::sync::Mutex<()>,
+    /// Counts finished fetches, so a waiter can tell whether one finished while it waited.
+    fetches: AtomicU64,
+    /// Held while fetching; holds the token endpoint's refusal if the last fetch was refused.
+    refresh: tokio::sync::Mutex<Option<AuthError>>,
 }
 
 #[derive(Clone)]
@@ -54,13 +59,25 @@ impl TokenCache {
         if let Some(token) = self.fresh(&slot) {
             return Ok(token);
         }
-        let _refreshing = slot.refresh.lock().await;
-        // Whoever held the lock before us may have refreshed already.
+        let seen = slot.fetches.load(Ordering::Acquire);
+        let mut refused = slot.refresh.lock().await;
+        // Whoever held the lock before us may have refreshed already, or been refused.
         if let Some(token) = self.fresh(&slot) {
             return Ok(token);
         }
+        if slot.fetches.load(Ordering::Acquire) != seen
+            && let Some(refusal) = refused.as_ref()
+        {
+            return Err(Error::from(refusal.clone()));
+        }
         let fetched_at = self.clock.now();
-        let token = self.credential.get_token(scope).await?;
+        let result = self.credential.get_token(scope).await;
+        slot.fetches.fetch_add(1, Ordering::Release);
+        *refused = match &result {
+            Err(Error::Auth(e)) => Some((**e).clone()),
+            _ => None,
+        };
+        let token = result?;
         let lifetime = token
             .expires_on
             .duration_since(fetched_at)
@@ -104,7 +121,7 @@ mod tests {
     use crate::clock::BoxFuture;
     use crate::clock::ManualClock as VirtualClock;
     use crate::secret::Secret;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     #[derive(Debug)]
     struct Counting {
@@ -186,6 +203,59 @@ mod tests {
             assert_eq!(task.await.unwrap().unwrap().token.expose(), "s#1");
         }
         assert_eq!(cred.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[derive(Debug, Default)]
+    struct Refusing {
+        calls: AtomicUsize,
+    }
+
+    impl TokenCredential for Refusing {
+        fn get_token<'a>(&'a self, _scope: &'a str) -> BoxFuture<'a, Result<AccessToken>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                // Slow enough that every caller is queued before the refusal arrives.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(Error::from(AuthError {
+                    status: Some(401),
+                    error: "invalid_client".into(),
+                    description: String::new(),
+                    codes: vec![7000215],
+                    trace_id: None,
+                    correlation_id: None,
+                }))
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_share_a_refusal() {
+        let credential = Arc::new(Refusing::default());
+        let cache = Arc::new(TokenCache::new(
+            credential.clone(),
+            Arc::new(VirtualClock::default()),
+        ));
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.get("s").await })
+            })
+            .collect();
+        for task in tasks {
+            let err = task.await.unwrap().unwrap_err();
+            assert!(
+                matches!(&err, Error::Auth(e) if e.error == "invalid_client"),
+                "{err:?}"
+            );
+        }
+        let calls = credential.calls.load(Ordering::SeqCst);
+        assert!(
+            calls < 5,
+            "{calls} token requests for 200 concurrent callers"
+        );
+        // A later call, after the refusal, asks again.
+        cache.get("s").await.unwrap_err();
+        assert_eq!(credential.calls.load(Ordering::SeqCst), calls + 1);
     }
 
     #[tokio::test]

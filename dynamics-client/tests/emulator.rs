@@ -118,12 +118,12 @@ async fn certificate_authentication_both_algorithms() {
     let env = start().await;
     let (client, _) = env.client();
     assert_eq!(client.scope(), env.emulator.scope());
-    let me: WhoAmI = client.get("WhoAmI").await.unwrap();
+    let me: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert!(!me.user_id.is_nil());
 
     let rs256 = env.credential().with_algorithm(AssertionAlgorithm::Rs256);
     let client = env.client_with(rs256, ClientOptions::default());
-    let again: WhoAmI = client.get("WhoAmI").await.unwrap();
+    let again: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(again.user_id, me.user_id, "same app, same application user");
     assert_eq!(env.token_requests(), 2);
 }
@@ -133,7 +133,7 @@ async fn one_token_for_many_requests() {
     let env = start().await;
     let (client, _) = env.client();
     for _ in 0..20 {
-        let _: WhoAmI = client.get("WhoAmI").await.unwrap();
+        let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     }
     assert_eq!(env.token_requests(), 1);
     assert_eq!(env.emulator.controls().request_counts().api, 20);
@@ -146,7 +146,7 @@ async fn one_token_for_a_thousand_concurrent_first_calls() {
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let client = client.clone();
-            tokio::spawn(async move { client.get::<WhoAmI>("WhoAmI").await })
+            tokio::spawn(async move { client.get::<WhoAmI>("WhoAmI()").await })
         })
         .collect();
     for task in tasks {
@@ -160,18 +160,18 @@ async fn one_token_for_a_thousand_concurrent_first_calls() {
 async fn unauthorized_causes_exactly_one_refresh() {
     let env = start().await;
     let (client, _) = env.client();
-    let _: WhoAmI = client.get("WhoAmI").await.unwrap();
+    let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     env.emulator
         .controls()
         .fail_next(1, StatusCode::UNAUTHORIZED);
-    let _: WhoAmI = client.get("WhoAmI").await.unwrap();
+    let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(env.token_requests(), 2);
     assert_eq!(env.emulator.controls().request_counts().api, 3);
 
     env.emulator
         .controls()
         .fail_next(2, StatusCode::UNAUTHORIZED);
-    let err = client.get::<WhoAmI>("WhoAmI").await.unwrap_err();
+    let err = client.get::<WhoAmI>("WhoAmI()").await.unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert_eq!(
         env.token_requests(),
@@ -200,7 +200,7 @@ async fn each_auth_failure_is_typed() {
     );
     let err = env
         .client_with(unknown, ClientOptions::default())
-        .get::<WhoAmI>("WhoAmI")
+        .get::<WhoAmI>("WhoAmI()")
         .await
         .unwrap_err();
     let e = auth_error(err);
@@ -220,7 +220,7 @@ async fn each_auth_failure_is_typed() {
     );
     let e = auth_error(
         env.client_with(wrong_cert, ClientOptions::default())
-            .get::<WhoAmI>("WhoAmI")
+            .get::<WhoAmI>("WhoAmI()")
             .await
             .unwrap_err(),
     );
@@ -236,7 +236,7 @@ async fn each_auth_failure_is_typed() {
     );
     let e = auth_error(
         env.client_with(other_tenant, ClientOptions::default())
-            .get::<WhoAmI>("WhoAmI")
+            .get::<WhoAmI>("WhoAmI()")
             .await
             .unwrap_err(),
     );
@@ -256,7 +256,7 @@ async fn each_auth_failure_is_typed() {
     );
     let e = auth_error(
         env.client_with(late, ClientOptions::default())
-            .get::<WhoAmI>("WhoAmI")
+            .get::<WhoAmI>("WhoAmI()")
             .await
             .unwrap_err(),
     );
@@ -298,7 +298,7 @@ async fn token_endpoint_5xx_is_retried_once() {
         .controls()
         .fail_next_token_requests(1, StatusCode::SERVICE_UNAVAILABLE);
     let client = env.client_with(credential, ClientOptions::default());
-    let _: WhoAmI = client.get("WhoAmI").await.unwrap();
+    let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(env.token_requests(), 2);
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(1)]);
 }
@@ -310,7 +310,7 @@ async fn throttling_waits_retry_after_on_virtual_time() {
     env.emulator
         .controls()
         .throttle_next(2, Duration::from_secs(12));
-    let _: WhoAmI = client.get("WhoAmI").await.unwrap();
+    let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(12); 2]);
     assert_eq!(env.emulator.controls().request_counts().api, 3);
 
@@ -332,7 +332,7 @@ async fn throttling_waits_retry_after_on_virtual_time() {
         Duration::from_secs(5),
         dynamics_emulator::ServiceProtectionLimit::ExecutionTime,
     );
-    let err = client.get::<WhoAmI>("WhoAmI").await.unwrap_err();
+    let err = client.get::<WhoAmI>("WhoAmI()").await.unwrap_err();
     let Error::Throttled(t) = &err else {
         panic!("expected Throttled, got {err:?}")
     };
@@ -349,20 +349,20 @@ async fn server_errors_retried_precondition_failures_not() {
     env.emulator
         .controls()
         .fail_next(2, StatusCode::BAD_GATEWAY);
-    let _: WhoAmI = client.get("WhoAmI").await.unwrap();
+    let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(clock.sleeps().len(), 2);
 
     env.emulator
         .controls()
         .fail_next(1, StatusCode::GATEWAY_TIMEOUT);
-    let _: WhoAmI = client.get("WhoAmI").await.unwrap();
+    let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(clock.sleeps().len(), 3);
 
     env.emulator.controls().reset_counts();
     env.emulator
         .controls()
         .fail_next(1, StatusCode::PRECONDITION_FAILED);
-    let err = client.get::<WhoAmI>("WhoAmI").await.unwrap_err();
+    let err = client.get::<WhoAmI>("WhoAmI()").await.unwrap_err();
     assert!(matches!(err, Error::ConcurrencyConflict(_)), "{err:?}");
     assert_eq!(env.emulator.controls().request_counts().api, 1);
     assert_eq!(clock.sleeps().len(), 3);
@@ -389,5 +389,5 @@ async fn pkcs12_with_password_authenticates() {
     )
     .unwrap();
     let client = env.client_with(credential, ClientOptions::default());
-    let _: WhoAmI = client.get("WhoAmI").await.unwrap();
+    let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
 }
