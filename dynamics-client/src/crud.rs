@@ -118,12 +118,22 @@ impl Client {
     /// not allowed in a URL are percent-encoded), so quote and escape literals yourself:
     /// a `'` inside a string literal is written `''`.
     pub async fn query<T: Entity>(&self, query: &str) -> Result<Page<T>> {
-        let mut url = self.url(T::ENTITY_SET_NAME)?;
-        let query = query.trim_start_matches('?');
-        if !query.is_empty() {
-            url.set_query(Some(query));
+        self.query_pages(query, None).await
+    }
+
+    /// Like [`query`](Self::query), asking for pages of at most `max_page_size` records
+    /// (`Prefer: odata.maxpagesize`, 1 to 5,000). [`next_page`](Self::next_page) keeps the size.
+    pub async fn query_with_page_size<T: Entity>(
+        &self,
+        query: &str,
+        max_page_size: u32,
+    ) -> Result<Page<T>> {
+        if !(1..=MAX_PAGE_SIZE).contains(&max_page_size) {
+            return Err(Error::invalid_input(format!(
+                "page size {max_page_size} is outside 1..={MAX_PAGE_SIZE}"
+            )));
         }
-        self.fetch_page(url).await
+        self.query_pages(query, Some(max_page_size)).await
     }
 
     /// Follows a page's `@odata.nextLink` unchanged; `None` after the last page.
@@ -134,7 +144,20 @@ impl Client {
         let url = url::Url::parse(link)
             .map_err(|e| Error::invalid_input(format!("next link `{link}` is not a URL: {e}")))?;
         self.check_same_service(&url)?;
-        self.fetch_page(url).await.map(Some)
+        self.fetch_page(url, page.max_page_size).await.map(Some)
+    }
+
+    async fn query_pages<T: Entity>(
+        &self,
+        query: &str,
+        max_page_size: Option<u32>,
+    ) -> Result<Page<T>> {
+        let mut url = self.url(T::ENTITY_SET_NAME)?;
+        let query = query.trim_start_matches('?');
+        if !query.is_empty() {
+            url.set_query(Some(query));
+        }
+        self.fetch_page(url, max_page_size).await
     }
 
     /// Sends a `GET` to a path under the Web API root and decodes the JSON answer: for
@@ -153,11 +176,22 @@ impl Client {
         Error::decode_json(path_and_query, &response.body)
     }
 
-    async fn fetch_page<T: Entity>(&self, url: url::Url) -> Result<Page<T>> {
-        let response = self.send(self.request::<T>(Method::GET, url)).await?;
+    async fn fetch_page<T: Entity>(
+        &self,
+        url: url::Url,
+        max_page_size: Option<u32>,
+    ) -> Result<Page<T>> {
+        let mut request = self.request::<T>(Method::GET, url);
+        if let Some(size) = max_page_size {
+            // Every page of one query must ask for the same size.
+            request
+                .headers
+                .push(("Prefer", format!("odata.maxpagesize={size}")));
+        }
+        let response = self.send(request).await?;
         let body: PageBody<T> =
             Error::decode_json(&format!("{} page", T::ENTITY_SET_NAME), &response.body)?;
-        Ok(body.into())
+        Ok(body.into_page(max_page_size))
     }
 
     async fn post_record<T: Entity>(&self, record: &T, return_record: bool) -> Result<Response> {
@@ -199,6 +233,9 @@ impl Client {
         }
     }
 }
+
+/// Dataverse's largest page.
+const MAX_PAGE_SIZE: u32 = 5000;
 
 fn record_path<T: Entity>(id: Uuid) -> String {
     format!("{}({})", T::ENTITY_SET_NAME, id.hyphenated())

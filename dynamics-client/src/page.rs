@@ -10,6 +10,8 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// `@odata.nextLink`, to be followed unchanged with [`Client::next_page`](crate::Client::next_page).
     pub next_link: Option<String>,
+    /// The `odata.maxpagesize` the query asked for, resent for the next page.
+    pub(crate) max_page_size: Option<u32>,
 }
 
 impl<T> IntoIterator for Page<T> {
@@ -30,11 +32,12 @@ pub(crate) struct PageBody<T> {
     next_link: Option<String>,
 }
 
-impl<T> From<PageBody<T>> for Page<T> {
-    fn from(body: PageBody<T>) -> Self {
+impl<T> PageBody<T> {
+    pub(crate) fn into_page(self, max_page_size: Option<u32>) -> Page<T> {
         Page {
-            items: body.value,
-            next_link: body.next_link,
+            items: self.value,
+            next_link: self.next_link,
+            max_page_size,
         }
     }
 }

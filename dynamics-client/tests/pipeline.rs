@@ -457,7 +457,7 @@ async fn query_pages_and_next_link() {
     )
     .unwrap();
     let page = client
-        .query::<Account>("$select=name&$filter=name eq 'O''Neil'")
+        .query_with_page_size::<Account>("$select=name&$filter=name eq 'O''Neil'", 2)
         .await
         .unwrap();
     assert_eq!(page.items.len(), 2);
@@ -476,7 +476,21 @@ async fn query_pages_and_next_link() {
         Some("$select=name&$skiptoken=%3Ccookie%20page=%222%22%3E"),
         "next link followed unchanged"
     );
+    assert_eq!(r[0].header("prefer"), Some("odata.maxpagesize=2"));
+    assert_eq!(
+        r[1].header("prefer"),
+        Some("odata.maxpagesize=2"),
+        "same page size on every page"
+    );
     assert_eq!(page.into_iter().count(), 2);
+    for bad in [0, 5001] {
+        let err = client
+            .query_with_page_size::<Account>("", bad)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    }
+    assert_eq!(stub.requests().len(), 2);
 }
 
 #[tokio::test]
