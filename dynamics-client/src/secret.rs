@@ -2,11 +2,13 @@
 
 use std::fmt;
 
+use zeroize::Zeroize;
+
 /// Secret text (a password, client secret, client assertion or access token).
 ///
 /// `Debug` prints `Secret(REDACTED)` and there is no `Display`, so a secret cannot end up in a log
 /// line, an error message or a panic by accident. Read it with [`Secret::expose`] at the one place
-/// that has to send it.
+/// that has to send it. The memory is overwritten when the secret is dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -19,6 +21,12 @@ impl Secret {
     /// The secret value, for the code that has to send it over the wire.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
 
