@@ -6,7 +6,10 @@ mod cert;
 mod controls;
 mod discovery;
 mod jws;
+mod odata;
+mod schema;
 mod server;
+mod store;
 mod token;
 mod webapi;
 
@@ -16,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use dynamics_codegen::csdl::Metadata;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,7 +30,7 @@ pub use controls::{Controls, RequestCounts, ServiceProtectionLimit};
 pub use jws::SigningAlgorithm;
 
 use crate::server::Shared;
-use crate::token::{RegisteredApp, TokenService};
+use crate::token::{Caller, RegisteredApp, TokenService};
 
 /// The tenant used when none is set.
 pub const DEFAULT_TENANT: &str = "00000000-0000-0000-0000-00000000e7a0";
@@ -148,6 +152,8 @@ impl EmulatorBuilder {
                 ));
             }
         };
+        let metadata =
+            Metadata::parse(&metadata_xml).map_err(|e| Error::Metadata(e.to_string()))?;
         let listener = TcpListener::bind(self.address)
             .await
             .map_err(|source| Error::Bind {
@@ -176,6 +182,10 @@ impl EmulatorBuilder {
                 .certificates
                 .push(certificate);
         }
+        let principals: Vec<(String, Uuid)> = apps
+            .iter()
+            .map(|(client_id, app)| (client_id.clone(), app.user_id))
+            .collect();
         let organization_id = Uuid::new_v4();
         let tokens = TokenService::new(
             self.tenant.clone(),
@@ -188,9 +198,16 @@ impl EmulatorBuilder {
         let shared = Arc::new(Shared {
             tokens,
             controls: controls.clone(),
-            api: webapi::WebApi::new(&base_url, metadata_xml, organization_id),
+            api: webapi::WebApi::new(&base_url, metadata_xml, &metadata, organization_id),
             discovery: discovery::Discovery::new(&base_url, organization_id, &self.tenant),
         });
+        let system = Caller {
+            user_id: Uuid::new_v4(),
+        };
+        shared
+            .api
+            .seed_principals(&system, &principals)
+            .map_err(Error::Seed)?;
         let (shutdown, watch_shutdown) = watch::channel(false);
         let task = tokio::spawn(server::serve(
             listener,
@@ -200,6 +217,7 @@ impl EmulatorBuilder {
         ));
         Ok(Emulator {
             base_url,
+            system,
             tenant: self.tenant,
             shared,
             shutdown,
@@ -211,6 +229,8 @@ impl EmulatorBuilder {
 /// A running emulator. Dropping it stops the server; [`Emulator::shutdown`] also waits for it.
 pub struct Emulator {
     base_url: String,
+    /// Who seeded records are created by.
+    system: Caller,
     tenant: String,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
@@ -285,11 +305,25 @@ impl Emulator {
     }
 
     /// Loads records: `{"<entity set>": [{record}, ...], ...}`.
+    ///
+    /// Records are written as a client would send them to `POST /{set}`, checked against the
+    /// metadata, and may carry `nav@odata.bind` references to each other in any order.
     pub fn seed(&self, json: &serde_json::Value) -> Result<(), Error> {
-        let _ = json;
-        Err(Error::Seed(
-            "seeding needs the Web API store, which is not built yet".into(),
-        ))
+        self.shared
+            .api
+            .seed(&self.system, json)
+            .map_err(Error::Seed)
+    }
+
+    /// Every record of an entity set as `GET` returns it (with all annotations), in creation
+    /// order; `None` for an unknown set.
+    pub fn records(&self, entity_set: &str) -> Option<Vec<serde_json::Value>> {
+        self.shared.api.snapshot(entity_set, None)
+    }
+
+    /// One record as `GET` returns it (with all annotations).
+    pub fn record(&self, entity_set: &str, id: Uuid) -> Option<serde_json::Value> {
+        self.shared.api.snapshot(entity_set, Some(id))?.pop()
     }
 
     /// Stops accepting, closes open connections and waits for the server to finish.

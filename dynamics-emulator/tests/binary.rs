@@ -28,6 +28,8 @@ async fn serves_tokens_after_announcing_its_url() {
     let cert = TestCertificate::generate("CN=binary").unwrap();
     let cert_path = dir.join("cert.pem");
     std::fs::write(&cert_path, cert.cert_pem()).unwrap();
+    let seed_path = dir.join("seed.json");
+    std::fs::write(&seed_path, r#"{"accounts": [{"name": "From seed"}]}"#).unwrap();
     let mut child = Running(
         Command::new(BIN)
             .arg("--metadata")
@@ -42,6 +44,8 @@ async fn serves_tokens_after_announcing_its_url() {
             ])
             .arg("--app")
             .arg(format!("{}={}", common::CLIENT_ID, cert_path.display()))
+            .arg("--seed")
+            .arg(&seed_path)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -70,6 +74,16 @@ async fn serves_tokens_after_announcing_its_url() {
     let (status, reply) = common::post_form(&reqwest::Client::new(), &endpoint, body).await;
     assert_eq!(status, reqwest::StatusCode::OK, "{reply}");
     assert_eq!(reply["expires_in"], 600);
+    let accounts: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/data/v9.2/accounts?$select=name"))
+        .bearer_auth(reply["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accounts["value"][0]["name"], "From seed");
     drop(child);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -97,4 +111,16 @@ fn bad_arguments_exit_non_zero_with_a_reason() {
         "cannot read",
     );
     fails_with(&["--metadata", metadata, "--port", "http"], "--port");
+    let dir = std::env::temp_dir().join(format!("emulator-bad-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("garbage.xml");
+    std::fs::write(&garbage, "<edmx:Edmx><unclosed>").unwrap();
+    fails_with(&["--metadata", garbage.to_str().unwrap()], "metadata");
+    let bad_seed = dir.join("seed.json");
+    std::fs::write(&bad_seed, r#"{"nosuch": []}"#).unwrap();
+    fails_with(
+        &["--metadata", metadata, "--seed", bad_seed.to_str().unwrap()],
+        "nosuch",
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -4,6 +4,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+use super::protocol::ApiResponse;
+
 /// A Web API error reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ApiError {
@@ -23,7 +25,18 @@ impl ApiError {
 
     /// 400 for a request the schema or the protocol does not allow.
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "0x80048d19", message)
+        Self::new(StatusCode::BAD_REQUEST, "0x80060888", message)
+    }
+
+    /// 400 for a body value that does not fit its property.
+    pub(crate) fn bad_payload(set: &str, inner: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "0x80048d19",
+            format!(
+                "Error identified in Payload provided by the user for Entity :'{set}' ----> InnerException : Microsoft.OData.ODataException: {inner}"
+            ),
+        )
     }
 
     /// 404 for a path segment that names nothing in the metadata.
@@ -35,8 +48,30 @@ impl ApiError {
         )
     }
 
-    pub(crate) fn into_response(self) -> Response {
+    /// 404 for a record that does not exist, in Dataverse's wording.
+    pub(crate) fn record_missing(logical_name: &str, id: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "0x80040217",
+            format!("{logical_name} With Id = {id} Does Not Exist"),
+        )
+    }
+
+    /// 405 for a method the addressed resource does not take.
+    pub(crate) fn method_not_allowed(method: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "0x80060888",
+            format!("The requested resource does not support http method '{method}'."),
+        )
+    }
+
+    pub(crate) fn into_api(self) -> ApiResponse {
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        super::json_response(self.status, &body)
+        ApiResponse::json(self.status, body)
+    }
+
+    pub(crate) fn into_response(self) -> Response {
+        self.into_api().into_response()
     }
 }

@@ -1,81 +1,276 @@
-//! The Dataverse Web API (v9.2) under `/api/data/v9.2/`.
+//! The Dataverse Web API (v9.2) under `/api/data/v9.2/`, for every entity set of the metadata.
 
 mod error;
+mod meta;
+mod protocol;
+mod read;
+mod write;
 
 pub(crate) use error::ApiError;
+pub(crate) use protocol::{ApiRequest, ApiResponse};
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode};
 use axum::response::Response;
-use serde_json::{Value, json};
+use dynamics_codegen::csdl::Metadata;
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::odata::filter::{Comparable, comparable_json};
+use crate::odata::path::{self, Key, Segment};
+use crate::schema::{Column, Nav, Schema, Table};
+use crate::store::{Store, Tables};
 use crate::token::Caller;
+
+/// Bodies larger than this are refused (Dataverse's own limit is far lower for JSON).
+const MAX_BODY: usize = 128 * 1024 * 1024;
 
 /// The Web API of one environment.
 pub(crate) struct WebApi {
-    base_url: String,
+    root: String,
     metadata_xml: String,
+    pub(crate) schema: Schema,
+    pub(crate) store: Store,
     organization_id: Uuid,
     business_unit_id: Uuid,
 }
 
+/// What a path addresses.
+enum Target<'a> {
+    ServiceDocument,
+    Metadata,
+    WhoAmI,
+    EntityDefinitions(Option<String>),
+    Batch,
+    Collection(&'a Table),
+    Count(&'a Table),
+    Entity(&'a Table, Key),
+    Property(&'a Table, Key, &'a Column),
+    Navigation {
+        table: &'a Table,
+        key: Key,
+        nav: &'a Nav,
+        reference: bool,
+        target_key: Option<Key>,
+    },
+}
+
 impl WebApi {
-    pub(crate) fn new(base_url: &str, metadata_xml: String, organization_id: Uuid) -> Self {
+    pub(crate) fn new(
+        base_url: &str,
+        metadata_xml: String,
+        metadata: &Metadata,
+        organization_id: Uuid,
+    ) -> Self {
         Self {
-            base_url: base_url.to_owned(),
+            root: format!("{base_url}/api/data/v9.2/"),
             metadata_xml,
+            schema: Schema::new(metadata),
+            store: Store::default(),
             organization_id,
             business_unit_id: Uuid::new_v4(),
         }
     }
 
-    fn service_root(&self) -> String {
-        format!("{}/api/data/v9.2/", self.base_url)
+    pub(crate) fn business_unit_id(&self) -> Uuid {
+        self.business_unit_id
+    }
+
+    /// `{root}{set}({id})`, as `OData-EntityId` and `@odata.id` carry it.
+    pub(crate) fn entity_url(&self, set: &str, id: Uuid) -> String {
+        format!("{}{set}({id})", self.root)
     }
 
     pub(crate) async fn handle(&self, caller: &Caller, request: Request<Body>) -> Response {
-        let path = request
-            .uri()
+        let (parts, body) = request.into_parts();
+        let body = match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(body) => body,
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "0x80040216",
+                    "The request body is too large.",
+                )
+                .into_response();
+            }
+        };
+        let raw_path = parts
+            .uri
             .path()
             .strip_prefix("/api/data/v9.2")
-            .unwrap_or_default()
-            .trim_start_matches('/');
-        match (request.method(), path) {
-            (&Method::GET, "$metadata") => {
-                let mut response = Response::new(Body::from(self.metadata_xml.clone()));
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/xml"),
-                );
-                response
-            }
-            (&Method::GET, "WhoAmI()" | "WhoAmI") => json_response(
-                StatusCode::OK,
-                &json!({
-                    "@odata.context": format!(
-                        "{}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
-                        self.service_root()
-                    ),
-                    "BusinessUnitId": self.business_unit_id,
-                    "UserId": caller.user_id,
-                    "OrganizationId": self.organization_id,
-                }),
-            ),
-            _ => ApiError::no_segment(path).into_response(),
+            .unwrap_or_default();
+        let request = ApiRequest {
+            method: parts.method,
+            path: percent_decode_str(raw_path.trim_start_matches('/'))
+                .decode_utf8_lossy()
+                .into_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            headers: parts.headers,
+            body,
+        };
+        self.execute(caller, &request).into_response()
+    }
+
+    /// Runs one request under the lock it needs.
+    pub(crate) fn execute(&self, caller: &Caller, request: &ApiRequest) -> ApiResponse {
+        let result = if request.method == Method::GET {
+            self.read(caller, request, &self.store.read())
+        } else {
+            self.write(caller, request, &mut self.store.write())
+        };
+        result.unwrap_or_else(ApiError::into_api)
+    }
+
+    fn target(&self, path: &str) -> Result<Target<'_>, ApiError> {
+        let segments = path::segments(path).map_err(ApiError::bad_request)?;
+        let Some(first) = segments.first() else {
+            return Ok(Target::ServiceDocument);
+        };
+        match (first.name.as_str(), &first.key, segments.len()) {
+            ("$metadata", None, 1) => return Ok(Target::Metadata),
+            ("$batch", None, 1) => return Ok(Target::Batch),
+            ("WhoAmI", Some(k), 1) if k.is_empty() => return Ok(Target::WhoAmI),
+            ("EntityDefinitions", key, 1) => return Ok(Target::EntityDefinitions(key.clone())),
+            _ => {}
         }
+        let table = self
+            .schema
+            .table(&first.name)
+            .ok_or_else(|| ApiError::no_segment(&first.name))?;
+        let Some(key_text) = &first.key else {
+            return match &segments[1..] {
+                [] => Ok(Target::Collection(table)),
+                [Segment { name, key: None }] if name == "$count" => Ok(Target::Count(table)),
+                [other, ..] => Err(ApiError::no_segment(&other.name)),
+            };
+        };
+        let key = path::parse_key(key_text).map_err(|_| bad_key(table))?;
+        let Some(second) = segments.get(1) else {
+            return Ok(Target::Entity(table, key));
+        };
+        let rest = &segments[2..];
+        if let Some(nav) = table.navs.get(&second.name) {
+            let target_key = match &second.key {
+                Some(k) => Some(path::parse_key(k).map_err(ApiError::bad_request)?),
+                None => None,
+            };
+            let reference = match rest {
+                [] => false,
+                [Segment { name, key: None }] if name == "$ref" => true,
+                [other, ..] => return Err(ApiError::no_segment(&other.name)),
+            };
+            return Ok(Target::Navigation {
+                table,
+                key,
+                nav,
+                reference,
+                target_key,
+            });
+        }
+        match (table.column(&second.name), &second.key, rest) {
+            (Some(column), None, []) => Ok(Target::Property(table, key, column)),
+            _ => Err(ApiError::no_segment(&second.name)),
+        }
+    }
+
+    /// The id a key stands for, when such a record exists.
+    fn find(&self, tables: &Tables, table: &Table, key: &Key) -> Result<Option<Uuid>, ApiError> {
+        let named = match key {
+            Key::Id(id) => return Ok(tables.contains(&table.set, id).then_some(*id)),
+            Key::Named(named) => named,
+        };
+        if let [(name, crate::odata::filter::Literal::Guid(id))] = named.as_slice()
+            && (*name == table.key || *name == table.primary_id)
+        {
+            return Ok(tables.contains(&table.set, id).then_some(*id));
+        }
+        let properties = alternate_key(table, named)?;
+        let wanted: Vec<(&str, Comparable)> = properties
+            .iter()
+            .map(|(property, literal)| {
+                let kind = table.column(property).map(|c| c.kind);
+                (*property, comparable_json(&literal.to_json(), kind))
+            })
+            .collect();
+        Ok(tables
+            .rows(&table.set)
+            .into_iter()
+            .find_map(|(id, record)| {
+                wanted
+                    .iter()
+                    .all(|(property, value)| {
+                        let kind = table.column(property).map(|c| c.kind);
+                        comparable_json(record.fields.get(*property).unwrap_or(&Value::Null), kind)
+                            == *value
+                    })
+                    .then_some(id)
+            }))
+    }
+
+    /// Like [`WebApi::find`], but a missing record is a 404.
+    fn existing(&self, tables: &Tables, table: &Table, key: &Key) -> Result<Uuid, ApiError> {
+        self.find(tables, table, key)?
+            .ok_or_else(|| ApiError::record_missing(&table.logical_name, describe_key(key)))
     }
 }
 
-/// A JSON reply with the OData headers every Web API answer carries.
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; odata.metadata=minimal"),
-    );
-    headers.insert("OData-Version", HeaderValue::from_static("4.0"));
-    response
+/// The (property, value) pairs of the alternate key `named` matches.
+fn alternate_key<'k>(
+    table: &'k Table,
+    named: &'k [(String, crate::odata::filter::Literal)],
+) -> Result<Vec<(&'k str, &'k crate::odata::filter::Literal)>, ApiError> {
+    table
+        .alternate_keys
+        .iter()
+        .find(|parts| {
+            parts.len() == named.len()
+                && parts
+                    .iter()
+                    .all(|(alias, _)| named.iter().any(|(n, _)| n == alias))
+        })
+        .map(|parts| {
+            parts
+                .iter()
+                .filter_map(|(alias, property)| {
+                    let literal = named.iter().find(|(n, _)| n == alias).map(|(_, l)| l)?;
+                    Some((property.as_str(), literal))
+                })
+                .collect()
+        })
+        .ok_or_else(|| bad_key(table))
+}
+
+fn bad_key(table: &Table) -> ApiError {
+    ApiError::bad_request(format!(
+        "The key in the request URI is not valid for resource '{0}'. Ensure that the names and number of key properties match the declared or alternate key properties for the resource '{0}'.",
+        table.qualified_name
+    ))
+}
+
+fn describe_key(key: &Key) -> String {
+    match key {
+        Key::Id(id) => id.to_string(),
+        Key::Named(parts) => parts
+            .iter()
+            .map(|(n, l)| format!("{n}={}", l.to_json()))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+/// A JSON object body, or the Dataverse error for anything else.
+fn json_object(request: &ApiRequest) -> Result<Map<String, Value>, ApiError> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "The request body is empty; a JSON object is expected.",
+        ));
+    }
+    match serde_json::from_slice::<Value>(&request.body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!("Invalid JSON. {e}"))),
+    }
 }

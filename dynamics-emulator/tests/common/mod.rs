@@ -17,6 +17,32 @@ pub fn sample_metadata() -> PathBuf {
     ))
 }
 
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a Dataverse-shaped error with this status and code.
+    pub fn assert_error(&self, status: StatusCode, code: &str) -> &str {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.body["error"]["code"], code, "{}", self.body);
+        self.body["error"]["message"].as_str().unwrap()
+    }
+
+    /// The id at the end of `OData-EntityId`.
+    pub fn entity_id(&self) -> uuid::Uuid {
+        let url = self.header("OData-EntityId").unwrap();
+        let inner = url.rsplit_once('(').unwrap().1.trim_end_matches(')');
+        uuid::Uuid::parse_str(inner).unwrap()
+    }
+}
+
 pub struct Fixture {
     pub emulator: Emulator,
     pub cert: TestCertificate,
@@ -139,6 +165,50 @@ impl Fixture {
         let (status, body) = self.request_token(&assertion).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a Web API request without body or extra headers.
+    pub async fn call(&self, method: reqwest::Method, path: &str, token: &str) -> Reply {
+        self.send(method, path, token, None, &[]).await
+    }
+
+    /// Sends a Web API request and returns status, headers and the body as JSON (or text).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            self.api(path)
+        };
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(token)
+            .header("Accept", "application/json")
+            .header("OData-MaxVersion", "4.0")
+            .header("OData-Version", "4.0");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn api(&self, path: &str) -> String {

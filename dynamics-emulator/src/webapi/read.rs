@@ -1,0 +1,596 @@
+//! Reads: retrieve, query with paging, navigation, `$ref` and `$count`, rendering records with
+//! `$select`, `$expand` and the annotations `Prefer: odata.include-annotations` asks for.
+
+use std::cmp::Ordering;
+
+use axum::http::{HeaderName, StatusCode};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::protocol::{ApiRequest, ApiResponse, Prefer};
+use super::{ApiError, Target, WebApi};
+use crate::odata::filter::comparable_json;
+use crate::odata::query::{self, Query};
+use crate::schema::{Column, Kind, Nav, Table};
+use crate::store::{Record, Tables};
+use crate::token::Caller;
+
+/// Dataverse's page size ceiling and default, and the cap on `@odata.count`.
+pub(super) const MAX_PAGE: usize = 5000;
+
+const FORMATTED: &str = "OData.Community.Display.V1.FormattedValue";
+const LOOKUP_LOGICAL_NAME: &str = "Microsoft.Dynamics.CRM.lookuplogicalname";
+const ASSOCIATED_NAVIGATION: &str = "Microsoft.Dynamics.CRM.associatednavigationproperty";
+const TOTAL_COUNT: &str = "Microsoft.Dynamics.CRM.totalrecordcount";
+const TOTAL_COUNT_EXCEEDED: &str = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded";
+
+/// Renders records for one request.
+pub(super) struct View<'a> {
+    pub(super) api: &'a WebApi,
+    pub(super) tables: &'a Tables,
+    pub(super) prefer: &'a Prefer,
+}
+
+impl WebApi {
+    pub(super) fn read(
+        &self,
+        caller: &Caller,
+        request: &ApiRequest,
+        tables: &Tables,
+    ) -> Result<ApiResponse, ApiError> {
+        let target = self.target(&request.path)?;
+        let query = query::parse(&request.query).map_err(ApiError::bad_request)?;
+        let prefer = request.prefer();
+        let view = View {
+            api: self,
+            tables,
+            prefer: &prefer,
+        };
+        match target {
+            Target::ServiceDocument => Ok(self.service_document()),
+            Target::Metadata => Ok(self.metadata()),
+            Target::WhoAmI => Ok(self.who_am_i(caller)),
+            Target::EntityDefinitions(key) => self.entity_definitions(key.as_deref(), &query),
+            Target::Batch => Err(ApiError::method_not_allowed("GET")),
+            Target::Collection(table) => {
+                view.collection(table, tables.rows(&table.set), &query, &request.path)
+            }
+            Target::Count(table) => {
+                let rows = view.query_rows(table, tables.rows(&table.set), &query)?;
+                let count = rows.len().min(MAX_PAGE);
+                Ok(ApiResponse::text(
+                    StatusCode::OK,
+                    count.to_string(),
+                    "text/plain",
+                ))
+            }
+            Target::Entity(table, key) => {
+                let id = self.existing(tables, table, &key)?;
+                let Some(record) = tables.get(&table.set, &id) else {
+                    return Err(ApiError::record_missing(&table.logical_name, id));
+                };
+                // 304 is never given with $expand or annotations, as Dataverse documents.
+                if query.expand.is_empty()
+                    && prefer.annotations.is_none()
+                    && request.header("If-None-Match") == Some(record.etag().as_str())
+                {
+                    return Ok(ApiResponse::empty(StatusCode::NOT_MODIFIED));
+                }
+                let mut body = view.entity(table, id, record, &query)?;
+                body.insert(
+                    "@odata.context".into(),
+                    json!(self.context(&table.set, query.select.as_deref(), "/$entity")),
+                );
+                Ok(view.with_preferences(ApiResponse::json(StatusCode::OK, Value::Object(body))))
+            }
+            Target::Property(table, key, column) => {
+                let id = self.existing(tables, table, &key)?;
+                let value = tables
+                    .get(&table.set, &id)
+                    .and_then(|r| r.fields.get(&column.name))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                if value.is_null() {
+                    return Ok(ApiResponse::empty(StatusCode::NO_CONTENT));
+                }
+                Ok(ApiResponse::json(
+                    StatusCode::OK,
+                    json!({
+                        "@odata.context": format!("{}$metadata#{}({id})/{}", self.root, table.set, column.name),
+                        "value": value,
+                    }),
+                ))
+            }
+            Target::Navigation {
+                table,
+                key,
+                nav,
+                reference,
+                target_key: None,
+            } => {
+                let id = self.existing(tables, table, &key)?;
+                view.navigation(table, id, nav, reference, &query, &request.path)
+            }
+            Target::Navigation { nav, .. } => Err(ApiError::bad_request(format!(
+                "A key after '{}' is only valid with DELETE .../$ref.",
+                nav.name
+            ))),
+        }
+    }
+
+    /// `{root}$metadata#set(select)suffix`.
+    pub(super) fn context(&self, set: &str, select: Option<&[String]>, suffix: &str) -> String {
+        match select {
+            Some(columns) => format!(
+                "{}$metadata#{set}({}){suffix}",
+                self.root,
+                columns.join(",")
+            ),
+            None => format!("{}$metadata#{set}{suffix}", self.root),
+        }
+    }
+}
+
+impl View<'_> {
+    /// Adds `Preference-Applied` for the preferences this reply honoured.
+    pub(super) fn with_preferences(&self, mut response: ApiResponse) -> ApiResponse {
+        if let Some(annotations) = &self.prefer.annotations {
+            response = response.with_header(
+                HeaderName::from_static("preference-applied"),
+                format!("odata.include-annotations=\"{annotations}\""),
+            );
+        }
+        response
+    }
+
+    /// One record as the Web API shows it.
+    pub(super) fn entity(
+        &self,
+        table: &Table,
+        id: Uuid,
+        record: &Record,
+        query: &Query,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let select = query.select.as_deref();
+        if let Some(select) = select {
+            for name in select {
+                if table.column(name).is_none() {
+                    return Err(unknown_property(table, name));
+                }
+            }
+        }
+        let mut out = Map::new();
+        out.insert("@odata.etag".into(), json!(record.etag()));
+        for column in &table.columns {
+            let keep = select.is_none_or(|s| {
+                s.contains(&column.name)
+                    || column.name == table.key
+                    || column.name == table.primary_id
+            });
+            if !keep {
+                continue;
+            }
+            let value = record
+                .fields
+                .get(&column.name)
+                .cloned()
+                .unwrap_or(Value::Null);
+            self.annotate(&mut out, column, record, &value);
+            out.insert(column.name.clone(), value);
+        }
+        if !table.columns.iter().any(|c| c.name == table.primary_id) {
+            out.insert(table.primary_id.clone(), json!(id));
+        }
+        for item in &query.expand {
+            let nav = table
+                .navs
+                .get(&item.navigation)
+                .ok_or_else(|| unknown_property(table, &item.navigation))?;
+            let value = if nav.collection {
+                let (target, rows) = self.related(table, nav, id);
+                match target {
+                    Some(target) => {
+                        let mut rows = self.query_rows(target, rows, &item.query)?;
+                        rows.truncate(item.query.top.unwrap_or(usize::MAX));
+                        let mut items = Vec::with_capacity(rows.len());
+                        for (rid, r) in rows {
+                            items.push(Value::Object(self.entity(target, rid, r, &item.query)?));
+                        }
+                        Value::Array(items)
+                    }
+                    None => Value::Array(Vec::new()),
+                }
+            } else {
+                match self.single(nav, record) {
+                    Some((target, tid, t)) => {
+                        Value::Object(self.entity(target, tid, t, &item.query)?)
+                    }
+                    None => Value::Null,
+                }
+            };
+            out.insert(nav.name.clone(), value);
+        }
+        Ok(out)
+    }
+
+    /// The annotations of one value, as far as the request asked for them.
+    fn annotate(
+        &self,
+        out: &mut Map<String, Value>,
+        column: &Column,
+        record: &Record,
+        value: &Value,
+    ) {
+        if value.is_null() || self.prefer.annotations.is_none() {
+            return;
+        }
+        let name = &column.name;
+        if let Some(lookup) = record.lookups.get(name) {
+            if self.prefer.wants(FORMATTED)
+                && let Some(text) = self.lookup_name(lookup, value)
+            {
+                out.insert(format!("{name}@{FORMATTED}"), json!(text));
+            }
+            if self.prefer.wants(ASSOCIATED_NAVIGATION) {
+                out.insert(
+                    format!("{name}@{ASSOCIATED_NAVIGATION}"),
+                    json!(lookup.navigation),
+                );
+            }
+            if self.prefer.wants(LOOKUP_LOGICAL_NAME) {
+                out.insert(
+                    format!("{name}@{LOOKUP_LOGICAL_NAME}"),
+                    json!(lookup.logical_name),
+                );
+            }
+        } else if self.prefer.wants(FORMATTED)
+            && let Some(text) = formatted(column.kind, value)
+        {
+            out.insert(format!("{name}@{FORMATTED}"), json!(text));
+        }
+    }
+
+    /// The primary name of the record a lookup points at.
+    fn lookup_name(&self, lookup: &crate::store::LookupRef, value: &Value) -> Option<String> {
+        let table = self.api.schema.by_logical_name(&lookup.logical_name)?;
+        let id = Uuid::parse_str(value.as_str()?).ok()?;
+        let record = self.tables.get(&table.set, &id)?;
+        primary_name(table).and_then(|c| record.fields.get(c)?.as_str().map(str::to_owned))
+    }
+
+    /// The record a single-valued navigation property points at.
+    pub(super) fn single<'t>(
+        &'t self,
+        nav: &Nav,
+        record: &Record,
+    ) -> Option<(&'t Table, Uuid, &'t Record)> {
+        let property = nav.lookup_property.as_deref()?;
+        let id = Uuid::parse_str(record.fields.get(property)?.as_str()?).ok()?;
+        let target = match record.lookups.get(property) {
+            Some(lookup) => self.api.schema.by_logical_name(&lookup.logical_name)?,
+            None => self.api.schema.set_of_type(&nav.target)?,
+        };
+        // A polymorphic lookup answers only through the navigation properties that fit its table.
+        if !self
+            .api
+            .schema
+            .derives_from(&target.qualified_name, &nav.target)
+        {
+            return None;
+        }
+        let found = self.tables.get(&target.set, &id)?;
+        Some((target, id, found))
+    }
+
+    /// The records a collection-valued navigation property of record `id` holds.
+    pub(super) fn related<'t>(
+        &'t self,
+        table: &Table,
+        nav: &Nav,
+        id: Uuid,
+    ) -> (Option<&'t Table>, Vec<(Uuid, &'t Record)>) {
+        related(self.api, self.tables, table, nav, id)
+    }
+
+    /// Filters and sorts `rows` by `query` (`$top` is left to the caller).
+    pub(super) fn query_rows<'r>(
+        &self,
+        table: &Table,
+        mut rows: Vec<(Uuid, &'r Record)>,
+        query: &Query,
+    ) -> Result<Vec<(Uuid, &'r Record)>, ApiError> {
+        let kind_of = |p: &str| table.column(p).map(|c| c.kind);
+        if let Some(filter) = &query.filter {
+            filter.check(&kind_of).map_err(|e| {
+                ApiError::bad_request(format!("{e} (type '{}')", table.qualified_name))
+            })?;
+            rows.retain(|(_, r)| filter.matches(&r.fields, &kind_of));
+        }
+        for (property, _) in &query.orderby {
+            if table.column(property).is_none() {
+                return Err(unknown_property(table, property));
+            }
+        }
+        if !query.orderby.is_empty() {
+            rows.sort_by(|(_, a), (_, b)| {
+                for (property, descending) in &query.orderby {
+                    let kind = kind_of(property);
+                    let x = comparable_json(a.fields.get(property).unwrap_or(&Value::Null), kind);
+                    let y = comparable_json(b.fields.get(property).unwrap_or(&Value::Null), kind);
+                    let order = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+                    let order = if *descending { order.reverse() } else { order };
+                    if order != Ordering::Equal {
+                        return order;
+                    }
+                }
+                Ordering::Equal
+            });
+        }
+        Ok(rows)
+    }
+
+    /// A collection reply: filtered, sorted, paged, with `@odata.count` and `@odata.nextLink`.
+    pub(super) fn collection(
+        &self,
+        table: &Table,
+        rows: Vec<(Uuid, &Record)>,
+        query: &Query,
+        path: &str,
+    ) -> Result<ApiResponse, ApiError> {
+        let mut rows = self.query_rows(table, rows, query)?;
+        // @odata.count counts every match; $top then limits, unless a page size was asked for
+        // (Dataverse ignores $top with odata.maxpagesize).
+        let total = rows.len();
+        if let Some(top) = query.top
+            && self.prefer.max_page_size.is_none()
+        {
+            rows.truncate(top);
+        }
+        let page_size = self
+            .prefer
+            .max_page_size
+            .unwrap_or(MAX_PAGE)
+            .clamp(1, MAX_PAGE);
+        let offset = query.skip.unwrap_or(0);
+        let mut values = Vec::with_capacity(page_size.min(total));
+        for (id, record) in rows.iter().skip(offset).take(page_size) {
+            values.push(Value::Object(self.entity(table, *id, record, query)?));
+        }
+        let mut body = Map::new();
+        body.insert(
+            "@odata.context".into(),
+            json!(self.api.context(&table.set, query.select.as_deref(), "")),
+        );
+        if self.prefer.wants(TOTAL_COUNT) {
+            let count = if query.count {
+                total.min(MAX_PAGE) as i64
+            } else {
+                -1
+            };
+            body.insert(format!("@{TOTAL_COUNT}"), json!(count));
+            body.insert(format!("@{TOTAL_COUNT_EXCEEDED}"), json!(total > MAX_PAGE));
+        }
+        if query.count {
+            body.insert("@odata.count".into(), json!(total.min(MAX_PAGE)));
+        }
+        body.insert("value".into(), Value::Array(values));
+        if offset + page_size < rows.len() {
+            let token = query::skiptoken(offset + page_size, (offset + page_size) / page_size + 1);
+            let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+            let separator = if query.raw_without_skiptoken.is_empty() {
+                ""
+            } else {
+                "&"
+            };
+            body.insert(
+                "@odata.nextLink".into(),
+                json!(format!(
+                    "{}{path}?{}{separator}$skiptoken={token}",
+                    self.api.root, query.raw_without_skiptoken
+                )),
+            );
+        }
+        let mut response =
+            self.with_preferences(ApiResponse::json(StatusCode::OK, Value::Object(body)));
+        if let Some(size) = self.prefer.max_page_size {
+            response = response.with_header(
+                HeaderName::from_static("preference-applied"),
+                format!("odata.maxpagesize={}", size.clamp(1, MAX_PAGE)),
+            );
+        }
+        Ok(response)
+    }
+
+    fn navigation(
+        &self,
+        table: &Table,
+        id: Uuid,
+        nav: &Nav,
+        reference: bool,
+        query: &Query,
+        path: &str,
+    ) -> Result<ApiResponse, ApiError> {
+        let api = self.api;
+        let record = self
+            .tables
+            .get(&table.set, &id)
+            .ok_or_else(|| ApiError::record_missing(&table.logical_name, id))?;
+        if nav.collection {
+            let (target, rows) = self.related(table, nav, id);
+            let Some(target) = target else {
+                return Ok(ApiResponse::json(StatusCode::OK, json!({"value": []})));
+            };
+            if reference {
+                let refs: Vec<Value> = self
+                    .query_rows(target, rows, query)?
+                    .iter()
+                    .map(|(rid, _)| json!({"@odata.id": api.entity_url(&target.set, *rid)}))
+                    .collect();
+                return Ok(ApiResponse::json(
+                    StatusCode::OK,
+                    json!({"@odata.context": format!("{}$metadata#Collection($ref)", api.root), "value": refs}),
+                ));
+            }
+            return self.collection(target, rows, query, path);
+        }
+        let Some((target, tid, found)) = self.single(nav, record) else {
+            return Ok(ApiResponse::empty(StatusCode::NO_CONTENT));
+        };
+        let body = if reference {
+            json!({"@odata.context": format!("{}$metadata#$ref", api.root), "@odata.id": api.entity_url(&target.set, tid)})
+        } else {
+            let mut body = self.entity(target, tid, found, query)?;
+            body.insert(
+                "@odata.context".into(),
+                json!(api.context(&target.set, query.select.as_deref(), "/$entity")),
+            );
+            Value::Object(body)
+        };
+        Ok(self.with_preferences(ApiResponse::json(StatusCode::OK, body)))
+    }
+}
+
+/// The records a collection-valued navigation property of record `id` of `table` holds: the
+/// rows of the target whose partner lookup points back here, or the N:N links.
+pub(super) fn related<'t>(
+    api: &'t WebApi,
+    tables: &'t Tables,
+    table: &Table,
+    nav: &Nav,
+    id: Uuid,
+) -> (Option<&'t Table>, Vec<(Uuid, &'t Record)>) {
+    let Some(target) = api.schema.set_of_type(&nav.target) else {
+        return (None, Vec::new());
+    };
+    let partner = nav
+        .partner
+        .as_deref()
+        .and_then(|p| target.navs.get(p))
+        .filter(|p| p.lookup_property.is_some());
+    let rows = match partner {
+        Some(partner) => {
+            let property = partner.lookup_property.as_deref().unwrap_or_default();
+            let wanted = id.to_string();
+            tables
+                .rows(&target.set)
+                .into_iter()
+                .filter(|(_, r)| {
+                    r.fields.get(property).and_then(Value::as_str) == Some(wanted.as_str())
+                        && r.lookups.get(property).is_none_or(|l| {
+                            l.navigation == partner.name || l.logical_name == table.logical_name
+                        })
+                })
+                .collect()
+        }
+        None => tables
+            .linked(&nav.name, id)
+            .into_iter()
+            .filter_map(|rid| Some((rid, tables.get(&target.set, &rid)?)))
+            .collect(),
+    };
+    (Some(target), rows)
+}
+
+fn unknown_property(table: &Table, name: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "Could not find a property named '{name}' on type '{}'.",
+        table.qualified_name
+    ))
+}
+
+/// The column Dataverse would use as the record's name, guessed from common names since the
+/// CSDL does not say which one it is.
+pub(super) fn primary_name(table: &Table) -> Option<&str> {
+    ["name", "fullname", "subject", "title"]
+        .into_iter()
+        .find(|n| table.column(n).is_some())
+        .or_else(|| {
+            table
+                .columns
+                .iter()
+                .find(|c| c.kind == Kind::String && c.name.ends_with("_name"))
+                .map(|c| c.name.as_str())
+        })
+}
+
+/// A formatted value in the en-US style Dataverse uses for a user with default settings.
+fn formatted(kind: Kind, value: &Value) -> Option<String> {
+    match (kind, value) {
+        (Kind::Boolean, Value::Bool(b)) => Some(if *b { "Yes" } else { "No" }.into()),
+        (Kind::Integer(..), Value::Number(n)) => n.as_i64().map(|i| group(&i.to_string())),
+        (Kind::Decimal | Kind::Double, Value::Number(n)) => n.as_f64().map(|f| {
+            let fixed = format!("{f:.2}");
+            let (int, frac) = fixed.split_once('.').unwrap_or((&fixed, "00"));
+            format!("{}.{frac}", group(int))
+        }),
+        (Kind::DateTimeOffset, Value::String(s)) => {
+            let t = crate::odata::filter::parse_datetime(s)?;
+            let (hour, am) = match t.hour() {
+                0 => (12, "AM"),
+                h @ 1..=11 => (h, "AM"),
+                12 => (12, "PM"),
+                h => (h - 12, "PM"),
+            };
+            Some(format!(
+                "{}/{}/{} {hour}:{:02} {am}",
+                u8::from(t.month()),
+                t.day(),
+                t.year(),
+                t.minute()
+            ))
+        }
+        (Kind::Date, Value::String(s)) => {
+            let d = crate::odata::filter::parse_date(s)?;
+            Some(format!("{}/{}/{}", u8::from(d.month()), d.day(), d.year()))
+        }
+        _ => None,
+    }
+}
+
+/// `1234567` → `1,234,567` (keeps a leading minus sign).
+fn group(digits: &str) -> String {
+    let (sign, digits) = match digits.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", digits),
+    };
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_dataverse_en_us() {
+        let int = Kind::Integer(0, 1 << 30);
+        assert_eq!(
+            formatted(int, &json!(1234567)).as_deref(),
+            Some("1,234,567")
+        );
+        assert_eq!(formatted(int, &json!(-12)).as_deref(), Some("-12"));
+        assert_eq!(
+            formatted(Kind::Decimal, &json!(20000)).as_deref(),
+            Some("20,000.00")
+        );
+        assert_eq!(
+            formatted(Kind::Boolean, &json!(true)).as_deref(),
+            Some("Yes")
+        );
+        assert_eq!(
+            formatted(Kind::DateTimeOffset, &json!("2024-03-05T15:04:00Z")).as_deref(),
+            Some("3/5/2024 3:04 PM")
+        );
+        assert_eq!(
+            formatted(Kind::Date, &json!("2024-12-01")).as_deref(),
+            Some("12/1/2024")
+        );
+        assert_eq!(formatted(Kind::String, &json!("x")), None);
+    }
+}
