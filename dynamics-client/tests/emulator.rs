@@ -11,10 +11,11 @@ use std::time::{Duration, SystemTime};
 use axum::http::StatusCode;
 use dynamics_client::{
     AssertionAlgorithm, Client, ClientCertificateCredential, ClientOptions, CredentialOptions,
-    Error, ManualClock, RetryPolicy, Secret, ThrottleLimit,
+    Entity, Error, ManualClock, RetryPolicy, Secret, ThrottleLimit, UpsertMode,
 };
 use dynamics_emulator::{Emulator, TestCertificate};
-use serde::Deserialize;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 const CLIENT_ID: &str = "3c5e1a2b-9f4d-4e61-8a7b-0c1d2e3f4a5b";
@@ -390,4 +391,330 @@ async fn pkcs12_with_password_authenticates() {
     .unwrap();
     let client = env.client_with(credential, ClientOptions::default());
     let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
+}
+
+// ---- CRUD with hand-written entity types ----
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Account {
+    #[serde(rename = "accountid", skip_serializing_if = "Option::is_none")]
+    id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accountnumber: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::arbitrary_precision_option"
+    )]
+    revenue: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    numberofemployees: Option<i32>,
+    #[serde(rename = "@odata.etag", skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    #[serde(
+        rename = "_primarycontactid_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    primary_contact: Option<Uuid>,
+    #[serde(
+        rename = "primarycontactid@odata.bind",
+        skip_serializing_if = "Option::is_none"
+    )]
+    set_primary_contact: Option<String>,
+}
+
+impl Entity for Account {
+    const LOGICAL_NAME: &'static str = "account";
+    const ENTITY_SET_NAME: &'static str = "accounts";
+    const PRIMARY_KEY: &'static str = "accountid";
+    fn id(&self) -> Option<Uuid> {
+        self.id
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Contact {
+    #[serde(rename = "contactid", skip_serializing_if = "Option::is_none")]
+    id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    firstname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lastname: Option<String>,
+}
+
+impl Entity for Contact {
+    const LOGICAL_NAME: &'static str = "contact";
+    const ENTITY_SET_NAME: &'static str = "contacts";
+    const PRIMARY_KEY: &'static str = "contactid";
+    fn id(&self) -> Option<Uuid> {
+        self.id
+    }
+}
+
+fn named(name: &str) -> Account {
+    Account {
+        name: Some(name.to_owned()),
+        ..Account::default()
+    }
+}
+
+#[tokio::test]
+async fn full_crud() {
+    let env = start().await;
+    let (client, _) = env.client();
+
+    // Create: the id comes from OData-EntityId.
+    let id = client
+        .create(&Account {
+            name: Some("Contoso".into()),
+            accountnumber: Some("C-1".into()),
+            revenue: Some(Decimal::new(1_234_567, 2)),
+            numberofemployees: Some(40),
+            ..Account::default()
+        })
+        .await
+        .unwrap();
+
+    // Retrieve with a column selection.
+    let got: Account = client.retrieve(id, &["name", "revenue"]).await.unwrap();
+    assert_eq!(got.id, Some(id), "the key always comes back");
+    assert_eq!(got.name.as_deref(), Some("Contoso"));
+    assert_eq!(got.revenue, Some(Decimal::new(1_234_567, 2)));
+    assert_eq!(got.numberofemployees, None, "not selected");
+    let first_etag = got.etag.clone().unwrap();
+
+    // Update sends only the fields that are set; the rest stays.
+    client.update(id, &named("Contoso Ltd")).await.unwrap();
+    let all: Account = client.retrieve(id, &[]).await.unwrap();
+    assert_eq!(all.name.as_deref(), Some("Contoso Ltd"));
+    assert_eq!(all.numberofemployees, Some(40));
+    assert_eq!(all.accountnumber.as_deref(), Some("C-1"));
+    let etag = all.etag.clone().unwrap();
+    assert_ne!(etag, first_etag);
+
+    // Optimistic concurrency.
+    let err = client
+        .update_if_match(id, &named("stale"), &first_etag)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConcurrencyConflict(_)), "{err:?}");
+    client
+        .update_if_match(id, &named("fresh"), &etag)
+        .await
+        .unwrap();
+
+    // Reading back a whole record and sending it as an update is accepted: read-only
+    // properties and annotations are left out.
+    let mut round_trip: Account = client.retrieve(id, &[]).await.unwrap();
+    round_trip.numberofemployees = Some(41);
+    client.update(id, &round_trip).await.unwrap();
+
+    // Delete, then it is gone.
+    client.delete::<Account>(id).await.unwrap();
+    let err = client.retrieve::<Account>(id, &[]).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    assert_eq!(err.status(), Some(404));
+    let err = client.delete::<Account>(id).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    // Update never creates.
+    let err = client.update(id, &named("ghost")).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn create_returning_the_record_and_with_a_chosen_id() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let created = client.create_and_return(&named("Fabrikam")).await.unwrap();
+    assert!(created.id.is_some());
+    assert!(created.etag.is_some());
+    assert_eq!(created.name.as_deref(), Some("Fabrikam"));
+
+    let chosen = Uuid::new_v4();
+    let id = client
+        .create(&Account {
+            id: Some(chosen),
+            ..named("Chosen")
+        })
+        .await
+        .unwrap();
+    assert_eq!(id, chosen);
+}
+
+#[tokio::test]
+async fn upsert_variants() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let id = Uuid::new_v4();
+
+    let err = client
+        .upsert(id, &named("nobody"), UpsertMode::UpdateOnly)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound(_)),
+        "If-Match: * never creates: {err:?}"
+    );
+
+    client
+        .upsert(id, &named("Upserted"), UpsertMode::CreateOrUpdate)
+        .await
+        .unwrap();
+    let got: Account = client.retrieve(id, &["name"]).await.unwrap();
+    assert_eq!(got.name.as_deref(), Some("Upserted"));
+
+    let err = client
+        .upsert(id, &named("again"), UpsertMode::CreateOnly)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ConcurrencyConflict(_)),
+        "If-None-Match: * never updates: {err:?}"
+    );
+
+    client
+        .upsert(id, &named("Updated"), UpsertMode::UpdateOnly)
+        .await
+        .unwrap();
+    client
+        .upsert(id, &named("Updated twice"), UpsertMode::CreateOrUpdate)
+        .await
+        .unwrap();
+    let got: Account = client.retrieve(id, &["name"]).await.unwrap();
+    assert_eq!(got.name.as_deref(), Some("Updated twice"));
+
+    let fresh = Uuid::new_v4();
+    client
+        .upsert(fresh, &named("Brand new"), UpsertMode::CreateOnly)
+        .await
+        .unwrap();
+    assert!(client.retrieve::<Account>(fresh, &[]).await.is_ok());
+}
+
+#[tokio::test]
+async fn lookups_are_set_with_odata_bind() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let contact = client
+        .create(&Contact {
+            firstname: Some("Ada".into()),
+            lastname: Some("Lovelace".into()),
+            ..Contact::default()
+        })
+        .await
+        .unwrap();
+    let account = client
+        .create(&Account {
+            set_primary_contact: Some(format!("/contacts({contact})")),
+            ..named("With contact")
+        })
+        .await
+        .unwrap();
+    let got: Account = client
+        .retrieve(account, &["name", "_primarycontactid_value"])
+        .await
+        .unwrap();
+    assert_eq!(got.primary_contact, Some(contact));
+}
+
+#[tokio::test]
+async fn query_first_page_and_next_pages() {
+    let env = start().await;
+    let (client, _) = env.client();
+    for i in 0..5 {
+        client.create(&named(&format!("Paged {i}"))).await.unwrap();
+    }
+    client.create(&named("O'Neil")).await.unwrap();
+
+    let page = client
+        .query::<Account>("$select=name&$filter=startswith(name,'Paged')&$orderby=name")
+        .await
+        .unwrap();
+    let names: Vec<_> = page.items.iter().filter_map(|a| a.name.clone()).collect();
+    assert_eq!(
+        names,
+        ["Paged 0", "Paged 1", "Paged 2", "Paged 3", "Paged 4"]
+    );
+    assert!(page.next_link.is_none());
+
+    let quoted = client
+        .query::<Account>("$select=name&$filter=name eq 'O''Neil'")
+        .await
+        .unwrap();
+    assert_eq!(quoted.items.len(), 1);
+
+    let mut page = client
+        .query_with_page_size::<Account>("$select=name&$filter=startswith(name,'Paged')", 2)
+        .await
+        .unwrap();
+    let mut seen = page.items.len();
+    let mut pages = 1;
+    while let Some(next) = client.next_page(&page).await.unwrap() {
+        assert!(next.items.len() <= 2);
+        seen += next.items.len();
+        pages += 1;
+        page = next;
+    }
+    assert_eq!((seen, pages), (5, 3));
+}
+
+#[tokio::test]
+async fn bad_data_is_a_decode_error_with_the_path() {
+    #[derive(Debug, Serialize, Deserialize)]
+    struct WrongAccount {
+        #[serde(rename = "accountid")]
+        id: Option<Uuid>,
+        numberofemployees: Option<String>,
+    }
+    impl Entity for WrongAccount {
+        const LOGICAL_NAME: &'static str = "account";
+        const ENTITY_SET_NAME: &'static str = "accounts";
+        const PRIMARY_KEY: &'static str = "accountid";
+        fn id(&self) -> Option<Uuid> {
+            self.id
+        }
+    }
+    let env = start().await;
+    let (client, _) = env.client();
+    let id = client
+        .create(&Account {
+            numberofemployees: Some(7),
+            ..named("Typed")
+        })
+        .await
+        .unwrap();
+    let err = client
+        .retrieve::<WrongAccount>(id, &["numberofemployees"])
+        .await
+        .unwrap_err();
+    let Error::Decode { path, .. } = &err else {
+        panic!("expected Decode, got {err:?}")
+    };
+    assert_eq!(path, "numberofemployees");
+    let err = client
+        .query::<WrongAccount>("$select=numberofemployees")
+        .await
+        .unwrap_err();
+    let Error::Decode { path, .. } = &err else {
+        panic!("expected Decode, got {err:?}")
+    };
+    assert_eq!(path, "value[0].numberofemployees");
+}
+
+#[tokio::test]
+async fn dataverse_errors_are_typed() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let err = client
+        .query::<Account>("$filter=nosuchcolumn eq 1")
+        .await
+        .unwrap_err();
+    let Error::Api(api) = &err else {
+        panic!("expected Api, got {err:?}")
+    };
+    assert_eq!(api.status, 400);
+    assert!(!api.message.is_empty());
+    assert!(!err.is_retryable());
 }
