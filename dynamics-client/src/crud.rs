@@ -271,10 +271,13 @@ fn write_body<T: Entity>(record: &T, drop_key: Option<&str>) -> Result<Vec<u8>> 
             T::ENTITY_SET_NAME
         )));
     };
-    let fields: Map<String, Value> = fields
+    let mut fields: Map<String, Value> = fields
         .into_iter()
         .filter(|(name, _)| is_writable(name) && Some(name.as_str()) != drop_key)
         .collect();
+    for bind in record.binds().into_iter().flat_map(|b| b.iter()) {
+        fields.insert(bind.key(), Value::String(bind.value()));
+    }
     serde_json::to_vec(&fields)
         .map_err(|e| Error::invalid_input(format!("could not serialize record: {e}")))
 }

@@ -54,4 +54,10 @@ pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
 
     /// The record's id, when it is known.
     fn id(&self) -> Option<Uuid>;
+
+    /// Lookups set on the record, sent as `"<navigation property>@odata.bind"` on create and
+    /// update. Generated records keep them beside their columns; `None` for records without.
+    fn binds(&self) -> Option<&crate::Binds> {
+        None
+    }
 }

@@ -14,6 +14,7 @@ mod page;
 mod retry;
 mod secret;
 mod token_cache;
+mod typed;
 
 pub use client::{Client, ClientBuilder};
 pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
@@ -30,6 +31,23 @@ pub use options::ClientOptions;
 pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
+pub use typed::{
+    ASSOCIATED_NAVIGATION_PROPERTY, Annotated, Bind, Binds, Column, Columns, EntitySet,
+    FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, OrderBy, Query, literal,
+};
+
+/// Generates typed Rust for the named tables of a `$metadata` document, at compile time.
+///
+/// ```ignore
+/// dynamics_client::dynamics_entities! {
+///     metadata = "metadata/dataverse.xml",
+///     entities = [account, contact],
+/// }
+/// ```
+///
+/// See the `dynamics-macros` crate for the keys it takes.
+#[cfg(feature = "macros")]
+pub use dynamics_macros::dynamics_entities;
 
 /// Includes the entity code that `dynamics-codegen` wrote to `$OUT_DIR/dynamics_entities.rs`
 /// from a build script.
@@ -49,4 +67,6 @@ pub mod __private {
     pub use serde_json;
     pub use time;
     pub use uuid;
+
+    pub use crate::typed::codec;
 }

@@ -269,7 +269,8 @@ mod tests {
     struct Account;
     const NAME: Column<Account, String> = Column::new("name");
     const EMPLOYEES: Column<Account, i32> = Column::new("numberofemployees");
-    const PARENT: Column<Account, Uuid> = Column::lookup("_parentaccountid_value", "parentaccountid");
+    const PARENT: Column<Account, Uuid> =
+        Column::lookup("_parentaccountid_value", "parentaccountid");
 
     #[test]
     fn filters_are_built_and_escaped() {

@@ -124,7 +124,10 @@ mod tests {
 
     #[test]
     fn other_types() {
-        assert_eq!(literal(&Uuid::nil()), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            literal(&Uuid::nil()),
+            "00000000-0000-0000-0000-000000000000"
+        );
         assert_eq!(literal(&true), "true");
         assert_eq!(literal(&-5i32), "-5");
         assert_eq!(

@@ -1,0 +1,20 @@
+//! The typed layer that generated code stands on: columns, filters, queries, lookups and
+//! entity sets. Everything with logic lives here, tested once, so that generated code stays
+//! thin.
+
+mod annotated;
+mod bind;
+pub mod codec;
+mod column;
+mod entity_set;
+mod literal;
+mod query;
+
+pub use annotated::{
+    ASSOCIATED_NAVIGATION_PROPERTY, Annotated, FORMATTED_VALUE, LOOKUP_LOGICAL_NAME,
+};
+pub use bind::{Bind, Binds};
+pub use column::{Column, Filter, OrderBy};
+pub use entity_set::EntitySet;
+pub use literal::{Literal, literal};
+pub use query::{Columns, Query};
