@@ -232,9 +232,16 @@ impl Context<'_> {
                         }
                     }
                 };
+                // A new target replaces the old one, whichever table it was in.
+                let mut navs: Vec<&str> = many
+                    .iter()
+                    .map(|t| t.navigation_property.as_str())
+                    .collect();
+                navs.dedup();
                 let setter_tokens = quote! {
                     #[doc = #setter_doc]
                     pub fn #setter(&mut self, target: #enum_ident) -> &mut Self {
+                        self.__binds.unset(&[#(#navs),*]);
                         self.__binds.set(::core::convert::From::from(target));
                         self
                     }

@@ -396,6 +396,7 @@ impl Account {
     }
     /// Sets the `ownerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_ownerid(&mut self, target: AccountOwnerid) -> &mut Self {
+        self.__binds.unset(&["ownerid"]);
         self.__binds.set(::core::convert::From::from(target));
         self
     }
@@ -734,11 +735,13 @@ impl Contact {
         &mut self,
         target: ContactParentcustomerid,
     ) -> &mut Self {
+        self.__binds.unset(&["parentcustomerid_account", "parentcustomerid_contact"]);
         self.__binds.set(::core::convert::From::from(target));
         self
     }
     /// Sets the `ownerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_ownerid(&mut self, target: ContactOwnerid) -> &mut Self {
+        self.__binds.unset(&["ownerid"]);
         self.__binds.set(::core::convert::From::from(target));
         self
     }

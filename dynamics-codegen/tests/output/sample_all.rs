@@ -376,6 +376,7 @@ impl Account {
     }
     /// Sets the `ownerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_ownerid(&mut self, target: AccountOwnerid) -> &mut Self {
+        self.__binds.unset(&["ownerid"]);
         self.__binds.set(::core::convert::From::from(target));
         self
     }
@@ -612,6 +613,7 @@ impl Activitypointer {
     > = ::dynamics_client::Column::lookup("_ownerid_value", "ownerid");
     /// Sets the `ownerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_ownerid(&mut self, target: ActivitypointerOwnerid) -> &mut Self {
+        self.__binds.unset(&["ownerid"]);
         self.__binds.set(::core::convert::From::from(target));
         self
     }
@@ -1019,11 +1021,13 @@ impl Contact {
         &mut self,
         target: ContactParentcustomerid,
     ) -> &mut Self {
+        self.__binds.unset(&["parentcustomerid_account", "parentcustomerid_contact"]);
         self.__binds.set(::core::convert::From::from(target));
         self
     }
     /// Sets the `ownerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_ownerid(&mut self, target: ContactOwnerid) -> &mut Self {
+        self.__binds.unset(&["ownerid"]);
         self.__binds.set(::core::convert::From::from(target));
         self
     }
@@ -1324,11 +1328,13 @@ impl NewProject {
     > = ::dynamics_client::Column::lookup("_ownerid_value", "ownerid");
     /// Sets the `new_customerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_new_customerid(&mut self, target: NewProjectNewCustomerid) -> &mut Self {
+        self.__binds.unset(&["new_customerid_account", "new_customerid_contact"]);
         self.__binds.set(::core::convert::From::from(target));
         self
     }
     /// Sets the `ownerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_ownerid(&mut self, target: NewProjectOwnerid) -> &mut Self {
+        self.__binds.unset(&["ownerid"]);
         self.__binds.set(::core::convert::From::from(target));
         self
     }
@@ -1765,11 +1771,20 @@ impl Task {
     );
     /// Sets the `regardingobjectid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_regardingobjectid(&mut self, target: TaskRegardingobjectid) -> &mut Self {
+        self.__binds
+            .unset(
+                &[
+                    "regardingobjectid_account_task",
+                    "regardingobjectid_contact_task",
+                    "regardingobjectid_new_project_task",
+                ],
+            );
         self.__binds.set(::core::convert::From::from(target));
         self
     }
     /// Sets the `ownerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_ownerid(&mut self, target: TaskOwnerid) -> &mut Self {
+        self.__binds.unset(&["ownerid"]);
         self.__binds.set(::core::convert::From::from(target));
         self
     }
