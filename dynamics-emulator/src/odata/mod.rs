@@ -1,5 +1,6 @@
 //! OData URL and body syntax: resource paths and keys, query options, `$filter`, `$batch`.
 
+pub(crate) mod batch;
 pub(crate) mod filter;
 pub(crate) mod path;
 pub(crate) mod query;

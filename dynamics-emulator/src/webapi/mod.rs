@@ -1,5 +1,6 @@
 //! The Dataverse Web API (v9.2) under `/api/data/v9.2/`, for every entity set of the metadata.
 
+mod batch;
 mod error;
 mod meta;
 mod protocol;
@@ -109,6 +110,9 @@ impl WebApi {
             headers: parts.headers,
             body,
         };
+        if request.path == "$batch" {
+            return self.batch(caller, &request).into_response();
+        }
         self.execute(caller, &request).into_response()
     }
 

@@ -100,7 +100,13 @@ impl ApiResponse {
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
         for (name, value) in self.headers {
-            if let Ok(value) = HeaderValue::from_str(&value) {
+            let Ok(value) = HeaderValue::from_str(&value) else {
+                continue;
+            };
+            // An explicit content type (a multipart boundary) replaces the default one.
+            if name == header::CONTENT_TYPE {
+                headers.insert(name, value);
+            } else {
                 headers.append(name, value);
             }
         }
