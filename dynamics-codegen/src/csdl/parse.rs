@@ -8,7 +8,9 @@ use std::borrow::Cow;
 
 use quick_xml::XmlVersion;
 use quick_xml::events::attributes::AttrError;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::attributes::Attribute;
+use quick_xml::events::{BytesStart, BytesText, Event};
+use quick_xml::name::QName;
 use quick_xml::reader::Reader;
 
 use super::annotation::{Annotation, AnnotationValue};
@@ -46,29 +48,92 @@ pub(crate) fn parse(text: &str) -> Result<Document> {
     Ok(parser.doc)
 }
 
-/// A start tag with its attributes decoded.
-struct Element {
+/// Attributes kept inline per element; more spill to the heap (rare: CSDL elements have few).
+const INLINE_ATTRIBUTES: usize = 8;
+/// Attribute keys remembered for the duplicate check of the fast path; more take the slow path.
+const FAST_KEYS: usize = 16;
+
+/// A start tag with the CSDL attributes it has, in document order.
+///
+/// Values borrow from the document unless normalization (entities, tabs, line ends) changed
+/// them. One `Element` is reused for every child of a parent, so reading allocates nothing.
+struct Element<'a> {
     name: Cow<'static, str>,
-    attrs: Vec<(&'static str, String)>,
+    len: usize,
+    inline: [(&'static str, Cow<'a, str>); INLINE_ATTRIBUTES],
+    spill: Vec<(&'static str, Cow<'a, str>)>,
     offset: usize,
     /// `<X/>`: no children, no end tag.
     empty: bool,
 }
 
-impl Element {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.attrs
+impl<'a> Element<'a> {
+    fn new() -> Self {
+        Element {
+            name: Cow::Borrowed(""),
+            len: 0,
+            inline: std::array::from_fn(|_| ("", Cow::Borrowed(""))),
+            spill: Vec::new(),
+            offset: 0,
+            empty: true,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.spill.clear();
+    }
+
+    fn push(&mut self, key: &'static str, value: Cow<'a, str>) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = (key, value);
+                self.len += 1;
+            }
+            None => self.spill.push((key, value)),
+        }
+    }
+
+    /// The attributes, in document order.
+    fn attrs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.inline
+            .get(..self.len)
+            .unwrap_or_default()
             .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+            .chain(&self.spill)
+            .map(|(k, v)| (*k, v.as_ref()))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.attrs().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 }
 
 /// What the next event means to a parent reading its children.
 enum Child<'a> {
-    Element(Element),
+    /// A start or empty tag, decoded into the caller's [`Element`].
+    Element,
+    /// Text as the document has it, line ends not yet normalized.
+    Raw(BytesText<'a>),
+    /// Text already decoded (CDATA, a character or entity reference).
     Text(Cow<'a, str>),
     End,
+}
+
+impl Child<'_> {
+    /// Whether this is text with nothing but white space.
+    fn is_blank(&self) -> bool {
+        match self {
+            // Almost all text between CSDL elements is indentation: check the raw bytes first.
+            Child::Raw(raw) => {
+                raw.bytes()
+                    .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                    || raw.xml_content(XmlVersion::Implicit1_0).trim().is_empty()
+            }
+            Child::Text(text) => text.trim().is_empty(),
+            Child::Element | Child::End => false,
+        }
+    }
 }
 
 struct Parser<'a> {
@@ -111,12 +176,35 @@ impl<'a> Parser<'a> {
         self.xml_error(element_offset + 1 + position, message)
     }
 
-    fn element(&self, start: &BytesStart<'a>, offset: usize, empty: bool) -> Result<Element> {
-        let name = match known_name(start.local_name().into_inner()) {
+    /// `part` re-sliced from the document, with the document's lifetime, when it lies in it.
+    fn in_text(&self, part: &str) -> Option<&'a str> {
+        let start = (part.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        self.text.get(start..start.checked_add(part.len())?)
+    }
+
+    /// Decodes a start tag into `out`.
+    fn element(
+        &self,
+        start: &BytesStart<'_>,
+        offset: usize,
+        empty: bool,
+        out: &mut Element<'a>,
+    ) -> Result<()> {
+        let local = start.local_name().into_inner();
+        out.name = match known_name(local) {
             Some(known) => Cow::Borrowed(known),
-            None => Cow::Owned(start.local_name().into_inner().to_owned()),
+            None => Cow::Owned(local.to_owned()),
         };
-        let mut attrs = Vec::new();
+        out.offset = offset;
+        out.empty = empty;
+        out.clear();
+        if let Some(raw) = self.in_text(start.attributes_raw())
+            && self.fast_attributes(raw, offset, out)?
+        {
+            return Ok(());
+        }
+        // The general path: quick-xml's attribute reader, which also words every error.
+        out.clear();
         for attr in start.attributes() {
             let attr = attr.map_err(|e| self.attribute_error(offset, e))?;
             // Attributes CSDL does not define (and namespace declarations) carry nothing we use.
@@ -129,18 +217,103 @@ impl<'a> Parser<'a> {
             let value = attr
                 .normalized_value(XmlVersion::Implicit1_0)
                 .map_err(|e| self.xml_error(offset, e))?;
-            attrs.push((key, value.into_owned()));
+            let value = match value {
+                Cow::Borrowed(v) => match self.in_text(v) {
+                    Some(v) => Cow::Borrowed(v),
+                    None => Cow::Owned(v.to_owned()),
+                },
+                Cow::Owned(v) => Cow::Owned(v),
+            };
+            out.push(key, value);
         }
-        Ok(Element {
-            name,
-            attrs,
-            offset,
-            empty,
-        })
+        Ok(())
     }
 
-    /// The next child of the element being read, skipping comments.
-    fn next_child(&mut self, parent: &str, parent_offset: usize) -> Result<Child<'a>> {
+    /// Reads well-formed attributes (`key="value"`, keys unique) straight from the document,
+    /// borrowing their values. Returns `false`, leaving the rest to the general path, at the
+    /// first thing it does not expect, so that every error is worded by quick-xml.
+    fn fast_attributes(&self, raw: &'a str, offset: usize, out: &mut Element<'a>) -> Result<bool> {
+        let bytes = raw.as_bytes();
+        let is_space = |b: u8| matches!(b, b' ' | b'\r' | b'\n' | b'\t');
+        let mut keys: [&str; FAST_KEYS] = [""; FAST_KEYS];
+        let mut count = 0usize;
+        let mut pos = 0usize;
+        loop {
+            while bytes.get(pos).is_some_and(|&b| is_space(b)) {
+                pos += 1;
+            }
+            if pos >= bytes.len() {
+                return Ok(true);
+            }
+            let key_start = pos;
+            while bytes.get(pos).is_some_and(|&b| b != b'=' && !is_space(b)) {
+                pos += 1;
+            }
+            let key_end = pos;
+            while bytes.get(pos).is_some_and(|&b| is_space(b)) {
+                pos += 1;
+            }
+            if key_end == key_start || bytes.get(pos) != Some(&b'=') {
+                return Ok(false);
+            }
+            pos += 1;
+            while bytes.get(pos).is_some_and(|&b| is_space(b)) {
+                pos += 1;
+            }
+            let quote = match bytes.get(pos) {
+                Some(&q @ (b'"' | b'\'')) => q,
+                _ => return Ok(false),
+            };
+            let value_start = pos + 1;
+            let Some(len) = bytes
+                .get(value_start..)
+                .and_then(|rest| rest.iter().position(|&b| b == quote))
+            else {
+                return Ok(false);
+            };
+            pos = value_start + len + 1;
+            let (Some(key), Some(value)) = (
+                raw.get(key_start..key_end),
+                raw.get(value_start..value_start + len),
+            ) else {
+                return Ok(false);
+            };
+            if count == FAST_KEYS || keys.get(..count).unwrap_or_default().contains(&key) {
+                return Ok(false);
+            }
+            if let Some(slot) = keys.get_mut(count) {
+                *slot = key;
+            }
+            count += 1;
+            let (prefix, local) = match key.split_once(':') {
+                Some((prefix, local)) => (Some(prefix), local),
+                None => (None, key),
+            };
+            let Some(known) = known_name(local) else {
+                continue;
+            };
+            if prefix == Some("xmlns") {
+                continue;
+            }
+            let attribute = Attribute {
+                key: QName(key),
+                value: Cow::Borrowed(value),
+            };
+            let value = attribute
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|e| self.xml_error(offset, e))?;
+            out.push(known, value);
+        }
+    }
+
+    /// The next child of the element being read, skipping comments. A start or empty tag is
+    /// decoded into `out`.
+    fn next_child(
+        &mut self,
+        parent: &str,
+        parent_offset: usize,
+        out: &mut Element<'a>,
+    ) -> Result<Child<'a>> {
         loop {
             let offset = self.reader.buffer_position() as usize;
             let event = self
@@ -148,10 +321,16 @@ impl<'a> Parser<'a> {
                 .read_event()
                 .map_err(|e| self.xml_error(self.reader.error_position() as usize, e))?;
             return Ok(match event {
-                Event::Start(start) => Child::Element(self.element(&start, offset, false)?),
-                Event::Empty(start) => Child::Element(self.element(&start, offset, true)?),
+                Event::Start(start) => {
+                    self.element(&start, offset, false, out)?;
+                    Child::Element
+                }
+                Event::Empty(start) => {
+                    self.element(&start, offset, true, out)?;
+                    Child::Element
+                }
                 Event::End(_) => Child::End,
-                Event::Text(text) => Child::Text(text.xml_content(XmlVersion::Implicit1_0)),
+                Event::Text(text) => Child::Raw(text),
                 Event::CData(data) => Child::Text(Cow::Owned(data.into_inner().into_owned())),
                 Event::GeneralRef(reference) => {
                     let resolved = match reference.resolve_char_ref() {
@@ -186,18 +365,19 @@ impl<'a> Parser<'a> {
     /// with a warning (CSDL structure elements have none).
     fn children(
         &mut self,
-        parent: &Element,
-        mut on_element: impl FnMut(&mut Self, Element) -> Result<()>,
+        parent: &Element<'a>,
+        mut on_element: impl FnMut(&mut Self, &Element<'a>) -> Result<()>,
     ) -> Result<()> {
         if parent.empty {
             return Ok(());
         }
+        let mut child = Element::new();
         loop {
-            match self.next_child(&parent.name, parent.offset)? {
+            match self.next_child(&parent.name, parent.offset, &mut child)? {
                 Child::End => return Ok(()),
-                Child::Element(child) => on_element(self, child)?,
-                Child::Text(text) if text.trim().is_empty() => {}
-                Child::Text(_) => {
+                Child::Element => on_element(self, &child)?,
+                text if text.is_blank() => {}
+                _ => {
                     let message = format!("text inside <{}> ignored", parent.name);
                     self.warn(parent.offset, message);
                 }
@@ -206,23 +386,24 @@ impl<'a> Parser<'a> {
     }
 
     /// Skips an element we do not model, with a warning.
-    fn unmodelled(&mut self, parent: &str, element: Element) -> Result<()> {
+    fn unmodelled(&mut self, parent: &str, element: &Element<'a>) -> Result<()> {
         let message = format!(
             "<{}> inside <{parent}> is not modelled; ignored",
             element.name
         );
         self.warn(element.offset, message);
-        self.skip(&element)
+        self.skip(element)
     }
 
-    fn skip(&mut self, element: &Element) -> Result<()> {
+    fn skip(&mut self, element: &Element<'a>) -> Result<()> {
         if element.empty {
             return Ok(());
         }
         let mut depth = 0usize;
+        let mut child = Element::new();
         loop {
-            match self.next_child(&element.name, element.offset)? {
-                Child::Element(e) if !e.empty => depth += 1,
+            match self.next_child(&element.name, element.offset, &mut child)? {
+                Child::Element if !child.empty => depth += 1,
                 Child::End if depth == 0 => return Ok(()),
                 Child::End => depth -= 1,
                 _ => {}
@@ -230,7 +411,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn required(&self, element: &Element, attribute: &str) -> Result<String> {
+    fn required(&self, element: &Element<'a>, attribute: &str) -> Result<String> {
         element
             .get(attribute)
             .map(str::to_owned)
@@ -243,7 +424,7 @@ impl<'a> Parser<'a> {
 
     fn invalid(
         &self,
-        element: &Element,
+        element: &Element<'a>,
         attribute: &str,
         value: &str,
         expected: &'static str,
@@ -257,7 +438,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn bool_attr(&self, element: &Element, attribute: &str, default: bool) -> Result<bool> {
+    fn bool_attr(&self, element: &Element<'a>, attribute: &str, default: bool) -> Result<bool> {
         match element.get(attribute) {
             None => Ok(default),
             Some("true") => Ok(true),
@@ -268,7 +449,7 @@ impl<'a> Parser<'a> {
 
     fn number_attr<T: std::str::FromStr>(
         &self,
-        element: &Element,
+        element: &Element<'a>,
         attribute: &str,
     ) -> Result<Option<T>> {
         element
@@ -280,7 +461,7 @@ impl<'a> Parser<'a> {
             .transpose()
     }
 
-    fn facets(&self, element: &Element) -> Result<Facets> {
+    fn facets(&self, element: &Element<'a>) -> Result<Facets> {
         let max_length = match element.get("MaxLength") {
             None => None,
             Some(v) if v.eq_ignore_ascii_case("max") => Some(MaxLength::Max),
@@ -312,15 +493,16 @@ impl<'a> Parser<'a> {
 
     fn document(&mut self) -> Result<()> {
         // The root element, after the declaration and any comments.
-        let root = loop {
+        let mut root = Element::new();
+        loop {
             let offset = self.reader.buffer_position() as usize;
             let event = self
                 .reader
                 .read_event()
                 .map_err(|e| self.xml_error(self.reader.error_position() as usize, e))?;
             match event {
-                Event::Start(start) => break self.element(&start, offset, false)?,
-                Event::Empty(start) => break self.element(&start, offset, true)?,
+                Event::Start(start) => break self.element(&start, offset, false, &mut root)?,
+                Event::Empty(start) => break self.element(&start, offset, true, &mut root)?,
                 Event::Text(t) if t.xml_content(XmlVersion::Implicit1_0).trim().is_empty() => {}
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {}
                 Event::Eof => {
@@ -336,7 +518,7 @@ impl<'a> Parser<'a> {
                     });
                 }
             }
-        };
+        }
         if root.name != "Edmx" {
             return Err(Error::NotCsdl {
                 location: self.location(root.offset),
@@ -346,7 +528,7 @@ impl<'a> Parser<'a> {
         let root_offset = root.offset;
         self.children(&root, |p, child| match child.name.as_ref() {
             "Reference" => p.reference(child),
-            "DataServices" => p.children(&child, |p, schema| match schema.name.as_ref() {
+            "DataServices" => p.children(child, |p, schema| match schema.name.as_ref() {
                 "Schema" => p.schema(schema),
                 _ => p.unmodelled("DataServices", schema),
             }),
@@ -374,40 +556,40 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn reference(&mut self, element: Element) -> Result<()> {
+    fn reference(&mut self, element: &Element<'a>) -> Result<()> {
         let uri = element.get("Uri").unwrap_or_default().to_owned();
-        self.children(&element, |p, child| match child.name.as_ref() {
+        self.children(element, |p, child| match child.name.as_ref() {
             "Include" => {
                 let include = Include {
-                    namespace: p.required(&child, "Namespace")?,
+                    namespace: p.required(child, "Namespace")?,
                     alias: child.get("Alias").map(str::to_owned),
                     uri: uri.clone(),
                 };
                 p.doc.includes.push(include);
-                p.skip(&child)
+                p.skip(child)
             }
-            "IncludeAnnotations" => p.skip(&child),
+            "IncludeAnnotations" => p.skip(child),
             _ => p.unmodelled("Reference", child),
         })
     }
 
-    fn schema(&mut self, element: Element) -> Result<()> {
-        let namespace = self.required(&element, "Namespace")?;
+    fn schema(&mut self, element: &Element<'a>) -> Result<()> {
+        let namespace = self.required(element, "Namespace")?;
         self.doc.schemas.push(Schema {
             namespace: namespace.clone(),
             alias: element.get("Alias").map(str::to_owned),
         });
         let ns = namespace.as_str();
-        self.children(&element, |p, child| match child.name.as_ref() {
+        self.children(element, |p, child| match child.name.as_ref() {
             "EntityType" => {
-                let s = p.structured(&child, ns)?;
+                let s = p.structured(child, ns)?;
                 p.doc.entity_types.push(EntityType {
                     name: s.name,
                     namespace: ns.to_owned(),
                     base_type: child.get("BaseType").map(str::to_owned),
                     is_abstract: s.is_abstract,
                     open_type: s.open_type,
-                    has_stream: p.bool_attr(&child, "HasStream", false)?,
+                    has_stream: p.bool_attr(child, "HasStream", false)?,
                     key: s.key,
                     declared_properties: s.properties.len(),
                     declared_navigation_properties: s.navigation.len(),
@@ -422,7 +604,7 @@ impl<'a> Parser<'a> {
                 Ok(())
             }
             "ComplexType" => {
-                let s = p.structured(&child, ns)?;
+                let s = p.structured(child, ns)?;
                 p.doc.complex_types.push(ComplexType {
                     name: s.name,
                     namespace: ns.to_owned(),
@@ -448,13 +630,13 @@ impl<'a> Parser<'a> {
             // Annotations of the schema itself are legal but carry nothing we use.
             "Annotation" => p.annotation(child).map(drop),
             "Property" | "NavigationProperty" | "Key" | "Member" | "Parameter" | "EntitySet" => {
-                Err(p.misplaced(&child, "Schema"))
+                Err(p.misplaced(child, "Schema"))
             }
             _ => p.unmodelled("Schema", child),
         })
     }
 
-    fn misplaced(&self, element: &Element, parent: &str) -> Error {
+    fn misplaced(&self, element: &Element<'a>, parent: &str) -> Error {
         Error::Misplaced {
             location: self.location(element.offset),
             element: element.name.to_string(),
@@ -463,7 +645,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The common part of entity and complex types.
-    fn structured(&mut self, element: &Element, namespace: &str) -> Result<Structured> {
+    fn structured(&mut self, element: &Element<'a>, namespace: &str) -> Result<Structured> {
         let name = self.required(element, "Name")?;
         let owner = format!("{namespace}.{name}");
         let mut s = Structured {
@@ -486,10 +668,10 @@ impl<'a> Parser<'a> {
                 s.navigation.push(p.navigation_property(child, &owner)?);
                 Ok(())
             }
-            "Key" if is_entity => p.children(&child, |p, r| match r.name.as_ref() {
+            "Key" if is_entity => p.children(child, |p, r| match r.name.as_ref() {
                 "PropertyRef" => {
-                    s.key.push(p.required(&r, "Name")?);
-                    p.skip(&r)
+                    s.key.push(p.required(r, "Name")?);
+                    p.skip(r)
                 }
                 _ => p.unmodelled("Key", r),
             }),
@@ -497,15 +679,13 @@ impl<'a> Parser<'a> {
                 s.annotations.push(p.annotation(child)?);
                 Ok(())
             }
-            "EntityType" | "ComplexType" | "EntitySet" | "Schema" => {
-                Err(p.misplaced(&child, &kind))
-            }
+            "EntityType" | "ComplexType" | "EntitySet" | "Schema" => Err(p.misplaced(child, &kind)),
             _ => p.unmodelled(&kind, child),
         })?;
         Ok(s)
     }
 
-    fn annotations_only(&mut self, element: &Element) -> Result<Vec<Annotation>> {
+    fn annotations_only(&mut self, element: &Element<'a>) -> Result<Vec<Annotation>> {
         let mut annotations = Vec::new();
         let parent = element.name.clone();
         self.children(element, |p, child| match child.name.as_ref() {
@@ -518,46 +698,50 @@ impl<'a> Parser<'a> {
         Ok(annotations)
     }
 
-    fn property(&mut self, element: Element, owner: &str) -> Result<Property> {
+    fn property(&mut self, element: &Element<'a>, owner: &str) -> Result<Property> {
         Ok(Property {
-            name: self.required(&element, "Name")?,
-            type_name: self.required(&element, "Type")?,
+            name: self.required(element, "Name")?,
+            type_name: self.required(element, "Type")?,
             ty: TypeRef::unresolved(),
-            facets: self.facets(&element)?,
+            facets: self.facets(element)?,
             default_value: element.get("DefaultValue").map(str::to_owned),
             concurrency_fixed: element.get("ConcurrencyMode") == Some("Fixed"),
             declared_in: owner.to_owned(),
-            annotations: self.annotations_only(&element)?,
+            annotations: self.annotations_only(element)?,
             offset: element.offset,
         })
     }
 
-    fn navigation_property(&mut self, element: Element, owner: &str) -> Result<NavigationProperty> {
+    fn navigation_property(
+        &mut self,
+        element: &Element<'a>,
+        owner: &str,
+    ) -> Result<NavigationProperty> {
         let mut nav = NavigationProperty {
-            name: self.required(&element, "Name")?,
-            type_name: self.required(&element, "Type")?,
+            name: self.required(element, "Name")?,
+            type_name: self.required(element, "Type")?,
             target: String::new(),
             collection: false,
-            nullable: self.bool_attr(&element, "Nullable", true)?,
+            nullable: self.bool_attr(element, "Nullable", true)?,
             partner: element.get("Partner").map(str::to_owned),
-            contains_target: self.bool_attr(&element, "ContainsTarget", false)?,
+            contains_target: self.bool_attr(element, "ContainsTarget", false)?,
             referential_constraints: Vec::new(),
             on_delete: None,
             declared_in: owner.to_owned(),
             annotations: Vec::new(),
             offset: element.offset,
         };
-        self.children(&element, |p, child| match child.name.as_ref() {
+        self.children(element, |p, child| match child.name.as_ref() {
             "ReferentialConstraint" => {
                 nav.referential_constraints.push(ReferentialConstraint {
-                    property: p.required(&child, "Property")?,
-                    referenced_property: p.required(&child, "ReferencedProperty")?,
+                    property: p.required(child, "Property")?,
+                    referenced_property: p.required(child, "ReferencedProperty")?,
                 });
-                p.skip(&child)
+                p.skip(child)
             }
             "OnDelete" => {
-                nav.on_delete = Some(p.required(&child, "Action")?);
-                p.skip(&child)
+                nav.on_delete = Some(p.required(child, "Action")?);
+                p.skip(child)
             }
             "Annotation" => {
                 nav.annotations.push(p.annotation(child)?);
@@ -568,7 +752,7 @@ impl<'a> Parser<'a> {
         Ok(nav)
     }
 
-    fn enum_type(&mut self, element: Element, namespace: &str) -> Result<()> {
+    fn enum_type(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
         let underlying = match element.get("UnderlyingType") {
             None => Primitive::Int32,
             Some(t) => t
@@ -584,31 +768,29 @@ impl<'a> Parser<'a> {
                             | Primitive::Int64
                     )
                 })
-                .ok_or_else(|| {
-                    self.invalid(&element, "UnderlyingType", t, "an Edm integer type")
-                })?,
+                .ok_or_else(|| self.invalid(element, "UnderlyingType", t, "an Edm integer type"))?,
         };
         let mut enum_type = EnumType {
-            name: self.required(&element, "Name")?,
+            name: self.required(element, "Name")?,
             namespace: namespace.to_owned(),
             underlying_type: underlying,
-            is_flags: self.bool_attr(&element, "IsFlags", false)?,
+            is_flags: self.bool_attr(element, "IsFlags", false)?,
             members: Vec::new(),
             annotations: Vec::new(),
             offset: element.offset,
         };
-        self.children(&element, |p, child| match child.name.as_ref() {
+        self.children(element, |p, child| match child.name.as_ref() {
             "Member" => {
-                let name = p.required(&child, "Name")?;
+                let name = p.required(child, "Name")?;
                 // Without `Value`, members count up from 0 (or from the previous value).
-                let value = match p.number_attr::<i64>(&child, "Value")? {
+                let value = match p.number_attr::<i64>(child, "Value")? {
                     Some(v) => v,
                     None => enum_type
                         .members
                         .last()
                         .map_or(0, |m| m.value.saturating_add(1)),
                 };
-                let annotations = p.annotations_only(&child)?;
+                let annotations = p.annotations_only(child)?;
                 enum_type.members.push(EnumMember {
                     name,
                     value,
@@ -626,13 +808,18 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn operation(&mut self, element: Element, namespace: &str, kind: OperationKind) -> Result<()> {
+    fn operation(
+        &mut self,
+        element: &Element<'a>,
+        namespace: &str,
+        kind: OperationKind,
+    ) -> Result<()> {
         let mut op = Operation {
             kind,
-            name: self.required(&element, "Name")?,
+            name: self.required(element, "Name")?,
             namespace: namespace.to_owned(),
-            is_bound: self.bool_attr(&element, "IsBound", false)?,
-            is_composable: self.bool_attr(&element, "IsComposable", false)?,
+            is_bound: self.bool_attr(element, "IsBound", false)?,
+            is_composable: self.bool_attr(element, "IsComposable", false)?,
             entity_set_path: element.get("EntitySetPath").map(str::to_owned),
             parameters: Vec::new(),
             return_type: None,
@@ -640,17 +827,17 @@ impl<'a> Parser<'a> {
             offset: element.offset,
         };
         let parent = element.name.clone();
-        self.children(&element, |p, child| match child.name.as_ref() {
+        self.children(element, |p, child| match child.name.as_ref() {
             "Parameter" => {
                 let parameter = Parameter {
-                    name: p.required(&child, "Name")?,
-                    type_name: p.required(&child, "Type")?,
+                    name: p.required(child, "Name")?,
+                    type_name: p.required(child, "Type")?,
                     ty: TypeRef::unresolved(),
-                    facets: p.facets(&child)?,
+                    facets: p.facets(child)?,
                     annotations: Vec::new(),
                     offset: child.offset,
                 };
-                let annotations = p.annotations_only(&child)?;
+                let annotations = p.annotations_only(child)?;
                 op.parameters.push(Parameter {
                     annotations,
                     ..parameter
@@ -659,11 +846,11 @@ impl<'a> Parser<'a> {
             }
             "ReturnType" => {
                 op.return_type = Some(ReturnType {
-                    type_name: p.required(&child, "Type")?,
+                    type_name: p.required(child, "Type")?,
                     ty: TypeRef::unresolved(),
-                    facets: p.facets(&child)?,
+                    facets: p.facets(child)?,
                 });
-                p.annotations_only(&child).map(drop)
+                p.annotations_only(child).map(drop)
             }
             "Annotation" => {
                 op.annotations.push(p.annotation(child)?);
@@ -684,28 +871,28 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn type_definition(&mut self, element: Element, namespace: &str) -> Result<()> {
-        let underlying = self.required(&element, "UnderlyingType")?;
+    fn type_definition(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
+        let underlying = self.required(element, "UnderlyingType")?;
         let underlying_type = underlying
             .strip_prefix("Edm.")
             .and_then(Primitive::from_edm_name)
             .ok_or_else(|| {
                 self.invalid(
-                    &element,
+                    element,
                     "UnderlyingType",
                     &underlying,
                     "an Edm primitive type",
                 )
             })?;
         let definition = TypeDefinition {
-            name: self.required(&element, "Name")?,
+            name: self.required(element, "Name")?,
             namespace: namespace.to_owned(),
             underlying_type,
-            facets: self.facets(&element)?,
+            facets: self.facets(element)?,
             annotations: Vec::new(),
         };
         self.doc.type_definition_offsets.push(element.offset);
-        let annotations = self.annotations_only(&element)?;
+        let annotations = self.annotations_only(element)?;
         self.doc.type_definitions.push(TypeDefinition {
             annotations,
             ..definition
@@ -713,38 +900,38 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn term(&mut self, element: Element, namespace: &str) -> Result<()> {
+    fn term(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
         let term = Term {
-            name: self.required(&element, "Name")?,
+            name: self.required(element, "Name")?,
             namespace: namespace.to_owned(),
-            type_name: self.required(&element, "Type")?,
+            type_name: self.required(element, "Type")?,
             applies_to: element.get("AppliesTo").map(str::to_owned),
             base_term: element.get("BaseTerm").map(str::to_owned),
             default_value: element.get("DefaultValue").map(str::to_owned),
-            nullable: self.bool_attr(&element, "Nullable", true)?,
+            nullable: self.bool_attr(element, "Nullable", true)?,
         };
-        self.annotations_only(&element)?;
+        self.annotations_only(element)?;
         self.doc.terms.push(term);
         Ok(())
     }
 
-    fn container(&mut self, element: Element, namespace: &str) -> Result<()> {
+    fn container(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
         let mut container = EntityContainer {
-            name: self.required(&element, "Name")?,
+            name: self.required(element, "Name")?,
             namespace: namespace.to_owned(),
             ..EntityContainer::default()
         };
-        self.children(&element, |p, child| match child.name.as_ref() {
+        self.children(element, |p, child| match child.name.as_ref() {
             "EntitySet" => {
                 let set = p.entity_set(child)?;
                 container.entity_sets.push(set);
                 Ok(())
             }
             "Singleton" => {
-                let (bindings, annotations) = p.bindings(&child)?;
+                let (bindings, annotations) = p.bindings(child)?;
                 container.singletons.push(Singleton {
-                    name: p.required(&child, "Name")?,
-                    entity_type: p.required(&child, "Type")?,
+                    name: p.required(child, "Name")?,
+                    entity_type: p.required(child, "Type")?,
                     navigation_property_bindings: bindings,
                     annotations,
                 });
@@ -758,17 +945,17 @@ impl<'a> Parser<'a> {
                     } else {
                         OperationKind::Function
                     },
-                    name: p.required(&child, "Name")?,
-                    operation: p.required(&child, if is_action { "Action" } else { "Function" })?,
+                    name: p.required(child, "Name")?,
+                    operation: p.required(child, if is_action { "Action" } else { "Function" })?,
                     entity_set: child.get("EntitySet").map(str::to_owned),
                     include_in_service_document: p.bool_attr(
-                        &child,
+                        child,
                         "IncludeInServiceDocument",
                         false,
                     )?,
                 };
                 container.operation_imports.push(import);
-                p.annotations_only(&child).map(drop)
+                p.annotations_only(child).map(drop)
             }
             "Annotation" => {
                 container.annotations.push(p.annotation(child)?);
@@ -780,15 +967,15 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn entity_set(&mut self, element: Element) -> Result<EntitySet> {
+    fn entity_set(&mut self, element: &Element<'a>) -> Result<EntitySet> {
         self.doc.entity_set_offsets.push(element.offset);
-        let (bindings, annotations) = self.bindings(&element)?;
+        let (bindings, annotations) = self.bindings(element)?;
         Ok(EntitySet {
-            name: self.required(&element, "Name")?,
-            entity_type: self.required(&element, "EntityType")?,
+            name: self.required(element, "Name")?,
+            entity_type: self.required(element, "EntityType")?,
             navigation_property_bindings: bindings,
             include_in_service_document: self.bool_attr(
-                &element,
+                element,
                 "IncludeInServiceDocument",
                 true,
             )?,
@@ -798,7 +985,7 @@ impl<'a> Parser<'a> {
 
     fn bindings(
         &mut self,
-        element: &Element,
+        element: &Element<'a>,
     ) -> Result<(Vec<NavigationPropertyBinding>, Vec<Annotation>)> {
         let mut bindings = Vec::new();
         let mut annotations = Vec::new();
@@ -806,10 +993,10 @@ impl<'a> Parser<'a> {
         self.children(element, |p, child| match child.name.as_ref() {
             "NavigationPropertyBinding" => {
                 bindings.push(NavigationPropertyBinding {
-                    path: p.required(&child, "Path")?,
-                    target: p.required(&child, "Target")?,
+                    path: p.required(child, "Path")?,
+                    target: p.required(child, "Target")?,
                 });
-                p.skip(&child)
+                p.skip(child)
             }
             "Annotation" => {
                 annotations.push(p.annotation(child)?);
@@ -820,10 +1007,10 @@ impl<'a> Parser<'a> {
         Ok((bindings, annotations))
     }
 
-    fn out_of_line(&mut self, element: Element) -> Result<()> {
-        let target = self.required(&element, "Target")?;
+    fn out_of_line(&mut self, element: &Element<'a>) -> Result<()> {
+        let target = self.required(element, "Target")?;
         let qualifier = element.get("Qualifier").map(str::to_owned);
-        let annotations = self.annotations_only(&element)?;
+        let annotations = self.annotations_only(element)?;
         self.doc.annotations.push(OutOfLineAnnotations {
             target,
             qualifier,
@@ -832,14 +1019,14 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn annotation(&mut self, element: Element) -> Result<Annotation> {
-        let term = self.required(&element, "Term")?;
+    fn annotation(&mut self, element: &Element<'a>) -> Result<Annotation> {
+        let term = self.required(element, "Term")?;
         let qualifier = element.get("Qualifier").map(str::to_owned);
-        let mut value = self.attribute_expression(&element)?;
-        self.children(&element, |p, child| {
+        let mut value = self.attribute_expression(element)?;
+        self.children(element, |p, child| {
             if child.name == "Annotation" {
                 // Annotations of annotations carry nothing we use.
-                return p.skip(&child);
+                return p.skip(child);
             }
             let parsed = p.expression(child)?;
             if matches!(value, AnnotationValue::Empty) {
@@ -855,8 +1042,8 @@ impl<'a> Parser<'a> {
     }
 
     /// The constant expression given as an attribute (`String="..."`, `Bool="true"`).
-    fn attribute_expression(&self, element: &Element) -> Result<AnnotationValue> {
-        for (key, value) in &element.attrs {
+    fn attribute_expression(&self, element: &Element<'a>) -> Result<AnnotationValue> {
+        for (key, value) in element.attrs() {
             if let Some(v) = self.constant(element, key, value)? {
                 return Ok(v);
             }
@@ -866,7 +1053,7 @@ impl<'a> Parser<'a> {
 
     fn constant(
         &self,
-        element: &Element,
+        element: &Element<'a>,
         kind: &str,
         value: &str,
     ) -> Result<Option<AnnotationValue>> {
@@ -902,11 +1089,11 @@ impl<'a> Parser<'a> {
     }
 
     /// An expression written as an element.
-    fn expression(&mut self, element: Element) -> Result<AnnotationValue> {
+    fn expression(&mut self, element: &Element<'a>) -> Result<AnnotationValue> {
         match element.name.as_ref() {
             "Collection" => {
                 let mut items = Vec::new();
-                self.children(&element, |p, child| {
+                self.children(element, |p, child| {
                     items.push(p.expression(child)?);
                     Ok(())
                 })?;
@@ -915,13 +1102,13 @@ impl<'a> Parser<'a> {
             "Record" => {
                 let type_name = element.get("Type").map(str::to_owned);
                 let mut properties = Vec::new();
-                self.children(&element, |p, child| match child.name.as_ref() {
+                self.children(element, |p, child| match child.name.as_ref() {
                     "PropertyValue" => {
-                        let name = p.required(&child, "Property")?;
-                        let mut value = p.attribute_expression(&child)?;
-                        p.children(&child, |p, inner| {
+                        let name = p.required(child, "Property")?;
+                        let mut value = p.attribute_expression(child)?;
+                        p.children(child, |p, inner| {
                             if inner.name == "Annotation" {
-                                return p.skip(&inner);
+                                return p.skip(inner);
                             }
                             value = p.expression(inner)?;
                             Ok(())
@@ -929,7 +1116,7 @@ impl<'a> Parser<'a> {
                         properties.push((name, value));
                         Ok(())
                     }
-                    "Annotation" => p.skip(&child),
+                    "Annotation" => p.skip(child),
                     _ => p.unmodelled("Record", child),
                 })?;
                 Ok(AnnotationValue::Record {
@@ -939,8 +1126,8 @@ impl<'a> Parser<'a> {
             }
             name => {
                 let kind = name.to_owned();
-                let text = self.text_content(&element)?;
-                match self.constant(&element, &kind, &text)? {
+                let text = self.text_content(element)?;
+                match self.constant(element, &kind, &text)? {
                     Some(value) => Ok(value),
                     None => Ok(AnnotationValue::Other(kind)),
                 }
@@ -949,16 +1136,18 @@ impl<'a> Parser<'a> {
     }
 
     /// The text of an element, nested elements skipped.
-    fn text_content(&mut self, element: &Element) -> Result<String> {
+    fn text_content(&mut self, element: &Element<'a>) -> Result<String> {
         let mut text = String::new();
         if element.empty {
             return Ok(text);
         }
+        let mut child = Element::new();
         loop {
-            match self.next_child(&element.name, element.offset)? {
+            match self.next_child(&element.name, element.offset, &mut child)? {
                 Child::End => return Ok(text),
+                Child::Raw(t) => text.push_str(&t.xml_content(XmlVersion::Implicit1_0)),
                 Child::Text(t) => text.push_str(&t),
-                Child::Element(child) => self.skip(&child)?,
+                Child::Element => self.skip(&child)?,
             }
         }
     }
@@ -976,25 +1165,132 @@ struct Structured {
 }
 
 /// The element and attribute names of CSDL, so that the hot path allocates no names.
-fn known_name(name: &str) -> Option<&'static str> {
-    macro_rules! names {
-        ($($n:literal)*) => {
-            match name { $($n => Some($n),)* _ => None }
-        };
+const NAMES: [&str; 84] = [
+    "Edmx",
+    "Reference",
+    "Include",
+    "IncludeAnnotations",
+    "DataServices",
+    "Schema",
+    "EntityType",
+    "ComplexType",
+    "EnumType",
+    "Member",
+    "Key",
+    "PropertyRef",
+    "Property",
+    "NavigationProperty",
+    "ReferentialConstraint",
+    "OnDelete",
+    "Action",
+    "Function",
+    "Parameter",
+    "ReturnType",
+    "TypeDefinition",
+    "Term",
+    "EntityContainer",
+    "EntitySet",
+    "Singleton",
+    "ActionImport",
+    "FunctionImport",
+    "NavigationPropertyBinding",
+    "Annotations",
+    "Annotation",
+    "Collection",
+    "Record",
+    "PropertyValue",
+    "String",
+    "Bool",
+    "Int",
+    "Decimal",
+    "Float",
+    "Date",
+    "DateTimeOffset",
+    "Guid",
+    "Duration",
+    "TimeOfDay",
+    "Binary",
+    "EnumMember",
+    "Path",
+    "PropertyPath",
+    "NavigationPropertyPath",
+    "AnnotationPath",
+    "ModelElementPath",
+    "Null",
+    "Name",
+    "Namespace",
+    "Alias",
+    "Uri",
+    "Type",
+    "BaseType",
+    "Abstract",
+    "OpenType",
+    "HasStream",
+    "Nullable",
+    "MaxLength",
+    "Precision",
+    "Scale",
+    "SRID",
+    "Unicode",
+    "DefaultValue",
+    "ConcurrencyMode",
+    "Partner",
+    "ContainsTarget",
+    "ReferencedProperty",
+    "UnderlyingType",
+    "IsFlags",
+    "Value",
+    "IsBound",
+    "IsComposable",
+    "EntitySetPath",
+    "AppliesTo",
+    "BaseTerm",
+    "Target",
+    "Qualifier",
+    "IncludeInServiceDocument",
+    "TermNamespace",
+    "Version",
+];
+
+/// Slots of the open-addressing table of [`NAMES`]: a power of two, under half full.
+const NAME_SLOTS: usize = 512;
+
+const fn name_hash(name: &[u8]) -> usize {
+    let n = name.len();
+    if n == 0 {
+        return 0;
     }
-    names!(
-        "Edmx" "Reference" "Include" "IncludeAnnotations" "DataServices" "Schema" "EntityType"
-        "ComplexType" "EnumType" "Member" "Key" "PropertyRef" "Property" "NavigationProperty"
-        "ReferentialConstraint" "OnDelete" "Action" "Function" "Parameter" "ReturnType"
-        "TypeDefinition" "Term" "EntityContainer" "EntitySet" "Singleton" "ActionImport"
-        "FunctionImport" "NavigationPropertyBinding" "Annotations" "Annotation" "Collection"
-        "Record" "PropertyValue" "String" "Bool" "Int" "Decimal" "Float" "Date" "DateTimeOffset"
-        "Guid" "Duration" "TimeOfDay" "Binary" "EnumMember" "Path" "PropertyPath"
-        "NavigationPropertyPath" "AnnotationPath" "ModelElementPath" "Null"
-        "Name" "Namespace" "Alias" "Uri" "Type" "BaseType" "Abstract" "OpenType" "HasStream"
-        "Nullable" "MaxLength" "Precision" "Scale" "SRID" "Unicode" "DefaultValue"
-        "ConcurrencyMode" "Partner" "ContainsTarget" "ReferencedProperty" "UnderlyingType"
-        "IsFlags" "Value" "IsBound" "IsComposable" "EntitySetPath" "AppliesTo" "BaseTerm"
-        "Target" "Qualifier" "IncludeInServiceDocument" "TermNamespace" "Version"
-    )
+    (n.wrapping_mul(113)
+        ^ (name[0] as usize).wrapping_mul(31)
+        ^ (name[n - 1] as usize) << 2
+        ^ (name[n / 2] as usize).wrapping_mul(7))
+        & (NAME_SLOTS - 1)
+}
+
+/// Index + 1 of each name in [`NAMES`], at its hash or the first free slot after it.
+const NAME_TABLE: [u8; NAME_SLOTS] = {
+    let mut table = [0u8; NAME_SLOTS];
+    let mut i = 0;
+    while i < NAMES.len() {
+        let mut slot = name_hash(NAMES[i].as_bytes());
+        while table[slot] != 0 {
+            slot = (slot + 1) & (NAME_SLOTS - 1);
+        }
+        table[slot] = (i + 1) as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The CSDL name equal to `name`, as a `'static` string.
+fn known_name(name: &str) -> Option<&'static str> {
+    let mut slot = name_hash(name.as_bytes());
+    loop {
+        let index = usize::from(*NAME_TABLE.get(slot)?);
+        let known = NAMES.get(index.checked_sub(1)?)?;
+        if *known == name {
+            return Some(known);
+        }
+        slot = (slot + 1) & (NAME_SLOTS - 1);
+    }
 }
