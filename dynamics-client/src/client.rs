@@ -22,6 +22,7 @@ use crate::options::ClientOptions;
 use crate::retry::{
     Decision, Failure, Kind, Progress, RetryPolicy, parse_retry_after, random_jitter,
 };
+use crate::throttle_gate::ThrottleGate;
 use crate::token_cache::TokenCache;
 
 /// A Dataverse Web API client for one environment. Cheap to clone; clones share the HTTP
@@ -40,6 +41,7 @@ struct Inner {
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
     default_headers: HeaderMap,
+    gate: ThrottleGate,
 }
 
 impl fmt::Debug for Client {
@@ -102,6 +104,7 @@ impl Client {
                 retry: options.retry,
                 clock: options.clock,
                 default_headers,
+                gate: ThrottleGate::default(),
             }),
         })
     }
@@ -179,6 +182,23 @@ impl Client {
         let mut waited = Duration::ZERO;
         let mut refreshed_after_401 = false;
         loop {
+            // Another request of this client may have been told to wait: so does this one.
+            if let Some((wait, closed)) = inner.gate.remaining(inner.clock.now()) {
+                if waited.saturating_add(wait) > inner.retry.max_elapsed {
+                    return Err(ThrottledError {
+                        status: closed.last.status,
+                        attempts: attempt,
+                        waited,
+                        retry_after: Some(wait),
+                        limit: closed.limit,
+                        last: closed.last,
+                    }
+                    .into());
+                }
+                tracing::debug!(delay_ms = wait.as_millis() as u64, "waiting out throttling");
+                inner.clock.sleep(wait).await;
+                waited += wait;
+            }
             attempt += 1;
             let span = tracing::Span::current();
             span.record("attempt", attempt);
@@ -236,6 +256,11 @@ impl Client {
                         code: &api.code,
                     };
                     let decision = inner.retry.decide(&failure, progress, random_jitter());
+                    if let (Kind::Throttled { limit, .. }, Some(after)) =
+                        (decision.kind(), retry_after)
+                    {
+                        inner.gate.close(inner.clock.now() + after, &api, limit);
+                    }
                     (decision, Pending::Api(api, retry_after))
                 }
                 Err(e) => {

@@ -13,6 +13,7 @@ mod options;
 mod page;
 mod retry;
 mod secret;
+mod throttle_gate;
 mod token_cache;
 mod typed;
 

@@ -184,6 +184,14 @@ pub(crate) enum Decision {
     GiveUp(Kind),
 }
 
+impl Decision {
+    pub(crate) fn kind(&self) -> Kind {
+        match *self {
+            Decision::Retry { kind, .. } | Decision::GiveUp(kind) => kind,
+        }
+    }
+}
+
 /// IMF-fixdate, the HTTP-date form servers send: `Sun, 06 Nov 1994 08:49:37 GMT`.
 const HTTP_DATE: &[FormatItem<'static>] = format_description!(
     "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"

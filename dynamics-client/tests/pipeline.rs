@@ -674,3 +674,60 @@ async fn retry_after_beyond_the_budget_fails_at_once() {
     assert_eq!(t.retry_after, Some(Duration::from_secs(3600)));
     assert!(s.clock.sleeps().is_empty());
 }
+
+#[tokio::test]
+async fn other_requests_wait_out_a_retry_after() {
+    // No retries: the throttled request fails at once, but the next one still waits.
+    let s = setup(
+        ClientOptions {
+            retry: RetryPolicy::none(),
+            ..ClientOptions::default()
+        },
+        first_n(
+            1,
+            || Reply::error(429, "0x80072322", "slow down").header("Retry-After", "10"),
+            || Reply::json(200, record_json()),
+        ),
+    )
+    .await;
+    let err = s.client.retrieve::<Account>(id(), &[]).await.unwrap_err();
+    assert!(matches!(err, Error::Throttled(_)), "{err:?}");
+    assert!(s.clock.sleeps().is_empty());
+    s.client
+        .clone()
+        .retrieve::<Account>(id(), &[])
+        .await
+        .unwrap();
+    assert_eq!(s.clock.sleeps(), vec![Duration::from_secs(10)]);
+    // Once the time has passed, nothing more is waited.
+    s.client.retrieve::<Account>(id(), &[]).await.unwrap();
+    assert_eq!(s.clock.sleeps().len(), 1);
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_the_budget_fails_without_sending() {
+    let s = setup(
+        ClientOptions {
+            retry: RetryPolicy {
+                max_retries: 0,
+                max_elapsed: Duration::from_secs(30),
+                ..RetryPolicy::default()
+            },
+            ..ClientOptions::default()
+        },
+        |_| Reply::error(429, "0x80072321", "slow down").header("Retry-After", "60"),
+    )
+    .await;
+    s.client.retrieve::<Account>(id(), &[]).await.unwrap_err();
+    let err = s.client.retrieve::<Account>(id(), &[]).await.unwrap_err();
+    let Error::Throttled(t) = &err else {
+        panic!("expected Throttled, got {err:?}")
+    };
+    assert_eq!(t.attempts, 0);
+    assert_eq!(t.limit, Some(ThrottleLimit::ExecutionTime));
+    assert_eq!(
+        s.stub.requests().len(),
+        1,
+        "the second request was never sent"
+    );
+}

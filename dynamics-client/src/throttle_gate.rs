@@ -1,0 +1,66 @@
+//! Shared "throttled until" state: after Dataverse answers `Retry-After`, no request of the same
+//! client is sent before that time, because requests sent while throttled extend the penalty.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use crate::error::{ApiError, ThrottleLimit};
+
+#[derive(Default)]
+pub(crate) struct ThrottleGate {
+    closed: Mutex<Option<Closed>>,
+}
+
+/// Why and until when the gate is closed.
+#[derive(Clone, Debug)]
+pub(crate) struct Closed {
+    pub until: SystemTime,
+    pub last: ApiError,
+    pub limit: Option<ThrottleLimit>,
+}
+
+impl ThrottleGate {
+    /// Keeps requests back until `until`, unless an earlier answer asked for longer.
+    pub fn close(&self, until: SystemTime, last: &ApiError, limit: Option<ThrottleLimit>) {
+        let mut closed = self.closed.lock().unwrap_or_else(PoisonError::into_inner);
+        if closed.as_ref().is_none_or(|c| c.until < until) {
+            *closed = Some(Closed {
+                until,
+                last: last.clone(),
+                limit,
+            });
+        }
+    }
+
+    /// How long a request must still wait at `now`, and why; `None` when it may go.
+    pub fn remaining(&self, now: SystemTime) -> Option<(Duration, Closed)> {
+        let closed = self.closed.lock().unwrap_or_else(PoisonError::into_inner);
+        let c = closed.as_ref()?;
+        let wait = c.until.duration_since(now).ok()?;
+        (!wait.is_zero()).then(|| (wait, c.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_latest_time() {
+        let gate = ThrottleGate::default();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let api = ApiError::new(429, "0x80072322", "busy");
+        assert!(gate.remaining(t0).is_none());
+        gate.close(t0 + Duration::from_secs(10), &api, None);
+        gate.close(t0 + Duration::from_secs(4), &api, None);
+        let (wait, closed) = gate.remaining(t0).unwrap();
+        assert_eq!(wait, Duration::from_secs(10));
+        assert_eq!(closed.last.code, "0x80072322");
+        assert_eq!(
+            gate.remaining(t0 + Duration::from_secs(7)).unwrap().0,
+            Duration::from_secs(3)
+        );
+        assert!(gate.remaining(t0 + Duration::from_secs(10)).is_none());
+        assert!(gate.remaining(t0 + Duration::from_secs(11)).is_none());
+    }
+}
