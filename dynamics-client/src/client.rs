@@ -122,9 +122,15 @@ impl Client {
     /// [`EnvironmentCredential`] variables (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, …) the
     /// application.
     pub fn from_env() -> Result<Self> {
-        let url = std::env::var("DYNAMICS_URL")
-            .map_err(|_| Error::invalid_input("DYNAMICS_URL is not set"))?;
-        let credential = EnvironmentCredential::new(CredentialOptions::default())?;
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) reading variables through `lookup`.
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let url = lookup("DYNAMICS_URL")
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| Error::invalid_input("DYNAMICS_URL is not set"))?;
+        let credential = EnvironmentCredential::from_lookup(lookup, CredentialOptions::default())?;
         Self::new(&url, Arc::new(credential), ClientOptions::default())
     }
 
@@ -435,5 +441,41 @@ impl ClientBuilder {
             .credential
             .ok_or_else(|| Error::invalid_input("a credential is required"))?;
         Client::new(&self.environment_url, credential, self.options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn from_environment_variables() {
+        let client = Client::from_lookup(vars(&[
+            ("DYNAMICS_URL", "https://contoso.crm4.dynamics.com"),
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ]))
+        .unwrap();
+        assert_eq!(client.scope(), "https://contoso.crm4.dynamics.com/.default");
+        assert_eq!(
+            client.web_api_url().as_str(),
+            "https://contoso.crm4.dynamics.com/api/data/v9.2/"
+        );
+
+        let err = Client::from_lookup(vars(&[("AZURE_TENANT_ID", "t")])).unwrap_err();
+        assert!(err.to_string().contains("DYNAMICS_URL"), "{err}");
+        let err = Client::from_lookup(vars(&[("DYNAMICS_URL", "https://x.crm.dynamics.com")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("AZURE_TENANT_ID"), "{err}");
     }
 }

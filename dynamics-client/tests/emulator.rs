@@ -718,3 +718,46 @@ async fn dataverse_errors_are_typed() {
     assert!(!api.message.is_empty());
     assert!(!err.is_retryable());
 }
+
+#[tokio::test]
+async fn environment_credential_with_a_certificate_file() {
+    let env = start().await;
+    let dir = std::env::temp_dir().join(format!("dynamics-client-e2e-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.pem");
+    std::fs::write(
+        &path,
+        format!("{}{}", env.cert.cert_pem(), env.cert.key_pem()),
+    )
+    .unwrap();
+    let vars = [
+        ("AZURE_TENANT_ID", env.emulator.tenant_id().to_owned()),
+        ("AZURE_CLIENT_ID", CLIENT_ID.to_owned()),
+        (
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            path.to_string_lossy().into_owned(),
+        ),
+        (
+            "AZURE_AUTHORITY_HOST",
+            env.emulator.authority_host().to_owned(),
+        ),
+    ];
+    let credential = dynamics_client::EnvironmentCredential::from_lookup(
+        |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        },
+        CredentialOptions::default(),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let client = Client::new(
+        env.emulator.environment_url(),
+        Arc::new(credential),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
+    assert_eq!(env.token_requests(), 1);
+}
