@@ -264,8 +264,9 @@ impl Client {
                     let decision = inner.retry.decide(&failure, progress, random_jitter());
                     if let (Kind::Throttled { limit, .. }, Some(after)) =
                         (decision.kind(), retry_after)
+                        && let Some(until) = inner.clock.now().checked_add(after)
                     {
-                        inner.gate.close(inner.clock.now() + after, &api, limit);
+                        inner.gate.close(until, &api, limit);
                     }
                     (decision, Pending::Api(api, retry_after))
                 }

@@ -77,7 +77,8 @@ impl ManualClock {
 
     /// Moves time forward without recording a sleep.
     pub fn advance(&self, by: Duration) {
-        self.lock().now += by;
+        let mut state = self.lock();
+        state.now = state.now.checked_add(by).unwrap_or(state.now);
     }
 
     /// Every duration passed to [`Clock::sleep`] so far, in order.
@@ -97,7 +98,7 @@ impl Clock for ManualClock {
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         let mut state = self.lock();
-        state.now += duration;
+        state.now = state.now.checked_add(duration).unwrap_or(state.now);
         state.sleeps.push(duration);
         Box::pin(std::future::ready(()))
     }

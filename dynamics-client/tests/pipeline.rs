@@ -731,3 +731,38 @@ async fn a_wait_longer_than_the_budget_fails_without_sending() {
         "the second request was never sent"
     );
 }
+
+#[tokio::test]
+async fn absurd_server_values_do_not_panic() {
+    let stub = Stub::start(|r| {
+        if r.path.ends_with("/oauth2/v2.0/token") {
+            Reply::json(
+                200,
+                r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"t"}"#,
+            )
+        } else {
+            Reply::error(429, "", "busy").header("Retry-After", "1000000000000000")
+        }
+    })
+    .await;
+    let credential = ClientSecretCredential::new(
+        "tenant",
+        "client",
+        Secret::new("s"),
+        CredentialOptions {
+            authority_host: stub.url.clone(),
+            ..CredentialOptions::default()
+        },
+    )
+    .unwrap();
+    let client = Client::new(&stub.url, Arc::new(credential), ClientOptions::default()).unwrap();
+    for _ in 0..2 {
+        let err = client.retrieve::<Account>(id(), &[]).await.unwrap_err();
+        assert!(matches!(err, Error::Throttled(_)), "{err:?}");
+    }
+    assert_eq!(
+        stub.requests_to(&format!("accounts({ID})")).len(),
+        1,
+        "the second request waits for nothing it cannot afford"
+    );
+}

@@ -23,6 +23,9 @@ pub(crate) struct TokenEndpoint {
 /// Pause before the single retry of a token request that failed with 5xx or a transport error.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
+/// Longest token lifetime believed; Entra issues 60 to 90 minutes.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: Secret,
@@ -145,10 +148,10 @@ impl TokenEndpoint {
             })?,
         };
         // Expiry counts from when the request was sent, so network time only shortens it.
-        Ok(AccessToken::new(
-            parsed.access_token,
-            started + Duration::from_secs(seconds),
-        ))
+        // An absurd lifetime is capped rather than trusted (or allowed to overflow).
+        let lifetime = Duration::from_secs(seconds.min(MAX_TOKEN_LIFETIME.as_secs()));
+        let expires_on = started.checked_add(lifetime).unwrap_or(started);
+        Ok(AccessToken::new(parsed.access_token, expires_on))
     }
 }
 
