@@ -136,7 +136,7 @@ fn corpus_inheritance_keys_and_lookups_resolve() {
     let user = metadata.entity_type("systemuser").unwrap();
     assert_eq!(user.key, ["ownerid"]);
     let ownerid = user.property("ownerid").unwrap();
-    assert_eq!(ownerid.declared_in, "Microsoft.Dynamics.CRM.principal");
+    assert_eq!(&*ownerid.declared_in, "Microsoft.Dynamics.CRM.principal");
     assert_eq!(
         metadata.entity_type_by_set("systemusers").unwrap().name,
         "systemuser"

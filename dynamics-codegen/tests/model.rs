@@ -51,7 +51,7 @@ fn sample_entity_types_sets_and_keys() {
     let task = m.entity_type("task").unwrap();
     assert_eq!(task.key, ["activityid"]);
     assert_eq!(
-        task.property("subject").unwrap().declared_in,
+        &*task.property("subject").unwrap().declared_in,
         "Microsoft.Dynamics.CRM.activitypointer"
     );
     assert_eq!(task.declared_properties().len(), 2);

@@ -1,5 +1,7 @@
 //! Vocabulary annotations: `<Annotation Term=".." ...>` with their constant or structured values.
 
+use std::borrow::Cow;
+
 /// `Org.OData.Core.V1.Description`.
 pub const CORE_DESCRIPTION: &str = "Org.OData.Core.V1.Description";
 /// `Org.OData.Core.V1.Computed`.
@@ -15,8 +17,9 @@ pub const KEYS_ALTERNATE_KEYS: &str = "OData.Community.Keys.V1.AlternateKeys";
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Annotation {
-    /// The qualified term (`Org.OData.Core.V1.Description`).
-    pub term: String,
+    /// The qualified term (`Org.OData.Core.V1.Description`); the common terms are shared, not
+    /// allocated.
+    pub term: Cow<'static, str>,
     /// `Qualifier`.
     pub qualifier: Option<String>,
     /// The value.
@@ -103,4 +106,36 @@ pub(crate) fn bool_term(annotations: &[Annotation], term: &str) -> bool {
                 AnnotationValue::Bool(true) | AnnotationValue::Empty
             )
     })
+}
+
+/// The terms Dataverse writes most, so that annotations share them instead of allocating.
+const COMMON_TERMS: [&str; 12] = [
+    CORE_DESCRIPTION,
+    CORE_PERMISSIONS,
+    CORE_COMPUTED,
+    CORE_OPTIONAL_PARAMETER,
+    KEYS_ALTERNATE_KEYS,
+    "Org.OData.Capabilities.V1.SkipSupported",
+    "Org.OData.Capabilities.V1.SearchRestrictions",
+    "Org.OData.Capabilities.V1.NavigationRestrictions",
+    "Org.OData.Capabilities.V1.IndexableByKey",
+    "Org.OData.Capabilities.V1.CountRestrictions",
+    "Org.OData.Capabilities.V1.ChangeTracking",
+    "Org.OData.Core.V1.LongDescription",
+];
+
+/// A term as written or qualified: a shared `'static` string when it is a common one.
+pub(crate) fn term(name: &str) -> Cow<'static, str> {
+    match COMMON_TERMS.iter().find(|t| **t == name) {
+        Some(t) => Cow::Borrowed(t),
+        None => Cow::Owned(name.to_owned()),
+    }
+}
+
+/// Like [`term`], keeping the string already allocated when the term is not a common one.
+pub(crate) fn term_owned(name: String) -> Cow<'static, str> {
+    match COMMON_TERMS.iter().find(|t| **t == name) {
+        Some(t) => Cow::Borrowed(t),
+        None => Cow::Owned(name),
+    }
 }

@@ -25,12 +25,13 @@
 //! ```
 
 mod annotation;
+mod hash;
 mod model;
 mod parse;
 mod resolve;
 mod suggest;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 pub use annotation::{
@@ -40,6 +41,7 @@ pub use annotation::{
 pub use model::*;
 
 use crate::error::{Error, Result, Warning};
+use hash::FastMap;
 
 /// Where a named type lives in the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +68,9 @@ pub struct Metadata {
     container: Option<EntityContainer>,
     annotations: Vec<OutOfLineAnnotations>,
     warnings: Vec<Warning>,
-    by_qualified: HashMap<String, TypeSlot>,
-    by_name: HashMap<String, usize>,
-    by_set: HashMap<String, usize>,
+    by_qualified: FastMap<String, TypeSlot>,
+    by_name: FastMap<String, usize>,
+    by_set: FastMap<String, usize>,
 }
 
 impl Metadata {
@@ -114,8 +116,8 @@ impl Metadata {
         let mut type_definitions = doc.type_definitions;
         type_definitions.sort_by(|a, b| (&a.name, &a.namespace).cmp(&(&b.name, &b.namespace)));
 
-        let mut by_qualified = HashMap::new();
-        let mut by_name = HashMap::new();
+        let mut by_qualified = FastMap::default();
+        let mut by_name = FastMap::default();
         for (i, t) in entity_types.iter().enumerate() {
             by_qualified.insert(t.qualified_name(), TypeSlot::Entity(i));
             by_name.entry(t.name.clone()).or_insert(i);

@@ -4,6 +4,9 @@
 //! (`customerid_account`, `FK_CanvasApp_Solution`). Type references keep the text as written
 //! ([`Property::type_name`]) beside the resolved [`TypeRef`].
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use super::annotation::Annotation;
 
 /// An EDM primitive type (`Edm.*`).
@@ -197,8 +200,9 @@ pub struct Facets {
 pub struct Property {
     /// The name on the wire (`accountid`, `_parentaccountid_value`, `type`).
     pub name: String,
-    /// The type as written in the document (`Edm.Guid`, `Collection(mscrm.Label)`).
-    pub type_name: String,
+    /// The type as written in the document (`Edm.Guid`, `Collection(mscrm.Label)`); the common
+    /// `Edm.*` names are shared, not allocated.
+    pub type_name: Cow<'static, str>,
     /// The resolved type.
     pub ty: TypeRef,
     /// Nullable, MaxLength, Precision, Scale, SRID, Unicode.
@@ -207,8 +211,9 @@ pub struct Property {
     pub default_value: Option<String>,
     /// `ConcurrencyMode="Fixed"`.
     pub concurrency_fixed: bool,
-    /// The qualified name of the type that declares it (differs from the owner when inherited).
-    pub declared_in: String,
+    /// The qualified name of the type that declares it (differs from the owner when inherited),
+    /// shared by all the members the type declares.
+    pub declared_in: Arc<str>,
     /// Inline annotations, and out-of-line ones that target this property.
     pub annotations: Vec<Annotation>,
     pub(crate) offset: usize,
@@ -255,7 +260,7 @@ pub struct NavigationProperty {
     /// The name, exactly as written (used in `$expand` and `@odata.bind`).
     pub name: String,
     /// The type as written (`mscrm.account`, `Collection(mscrm.contact)`).
-    pub type_name: String,
+    pub type_name: Cow<'static, str>,
     /// The qualified name of the target entity type.
     pub target: String,
     /// Whether it is collection-valued.
@@ -270,8 +275,8 @@ pub struct NavigationProperty {
     pub referential_constraints: Vec<ReferentialConstraint>,
     /// `OnDelete Action`, if any.
     pub on_delete: Option<String>,
-    /// The qualified name of the type that declares it.
-    pub declared_in: String,
+    /// The qualified name of the type that declares it, shared by all the members it declares.
+    pub declared_in: Arc<str>,
     /// Inline annotations.
     pub annotations: Vec<Annotation>,
     pub(crate) offset: usize,
@@ -517,7 +522,7 @@ pub struct Parameter {
     /// The name.
     pub name: String,
     /// The type as written.
-    pub type_name: String,
+    pub type_name: Cow<'static, str>,
     /// The resolved type.
     pub ty: TypeRef,
     /// Facets.
@@ -541,7 +546,7 @@ impl Parameter {
 #[non_exhaustive]
 pub struct ReturnType {
     /// The type as written.
-    pub type_name: String,
+    pub type_name: Cow<'static, str>,
     /// The resolved type.
     pub ty: TypeRef,
     /// Facets.

@@ -5,6 +5,7 @@
 //! both work. Type names are kept as written here; [`super::resolve`] resolves them.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use quick_xml::XmlVersion;
 use quick_xml::events::attributes::AttrError;
@@ -42,6 +43,7 @@ pub(crate) fn parse(text: &str) -> Result<Document> {
         reader: Reader::from_str(text),
         text,
         doc: Document::default(),
+        stacks: Stacks::default(),
     };
     parser.reader.config_mut().check_end_names = true;
     parser.document()?;
@@ -140,6 +142,15 @@ struct Parser<'a> {
     reader: Reader<&'a [u8]>,
     text: &'a str,
     doc: Document,
+    stacks: Stacks,
+}
+
+/// Members being collected, innermost element last; each element takes its own off the top.
+#[derive(Default)]
+struct Stacks {
+    properties: Vec<Property>,
+    navigation: Vec<NavigationProperty>,
+    annotations: Vec<Annotation>,
 }
 
 impl<'a> Parser<'a> {
@@ -412,9 +423,12 @@ impl<'a> Parser<'a> {
     }
 
     fn required(&self, element: &Element<'a>, attribute: &str) -> Result<String> {
+        self.required_str(element, attribute).map(str::to_owned)
+    }
+
+    fn required_str<'e>(&self, element: &'e Element<'a>, attribute: &str) -> Result<&'e str> {
         element
             .get(attribute)
-            .map(str::to_owned)
             .ok_or_else(|| Error::MissingAttribute {
                 location: self.location(element.offset),
                 element: element.name.to_string(),
@@ -647,7 +661,12 @@ impl<'a> Parser<'a> {
     /// The common part of entity and complex types.
     fn structured(&mut self, element: &Element<'a>, namespace: &str) -> Result<Structured> {
         let name = self.required(element, "Name")?;
-        let owner = format!("{namespace}.{name}");
+        let owner: Arc<str> = Arc::from(format!("{namespace}.{name}"));
+        let (props, navs, annotations) = (
+            self.stacks.properties.len(),
+            self.stacks.navigation.len(),
+            self.stacks.annotations.len(),
+        );
         let mut s = Structured {
             name,
             is_abstract: self.bool_attr(element, "Abstract", false)?,
@@ -661,11 +680,13 @@ impl<'a> Parser<'a> {
         let kind = element.name.clone();
         self.children(element, |p, child| match child.name.as_ref() {
             "Property" => {
-                s.properties.push(p.property(child, &owner)?);
+                let property = p.property(child, &owner)?;
+                p.stacks.properties.push(property);
                 Ok(())
             }
             "NavigationProperty" => {
-                s.navigation.push(p.navigation_property(child, &owner)?);
+                let navigation = p.navigation_property(child, &owner)?;
+                p.stacks.navigation.push(navigation);
                 Ok(())
             }
             "Key" if is_entity => p.children(child, |p, r| match r.name.as_ref() {
@@ -676,37 +697,46 @@ impl<'a> Parser<'a> {
                 _ => p.unmodelled("Key", r),
             }),
             "Annotation" => {
-                s.annotations.push(p.annotation(child)?);
+                let annotation = p.annotation(child)?;
+                p.stacks.annotations.push(annotation);
                 Ok(())
             }
             "EntityType" | "ComplexType" | "EntitySet" | "Schema" => Err(p.misplaced(child, &kind)),
             _ => p.unmodelled(&kind, child),
         })?;
+        // Collected on the stacks so that each list is allocated once, at its exact size.
+        s.properties = self.stacks.properties.drain(props..).collect();
+        s.navigation = self.stacks.navigation.drain(navs..).collect();
+        s.annotations = self.stacks.annotations.drain(annotations..).collect();
         Ok(s)
     }
 
     fn annotations_only(&mut self, element: &Element<'a>) -> Result<Vec<Annotation>> {
-        let mut annotations = Vec::new();
+        if element.empty {
+            return Ok(Vec::new());
+        }
+        let base = self.stacks.annotations.len();
         let parent = element.name.clone();
         self.children(element, |p, child| match child.name.as_ref() {
             "Annotation" => {
-                annotations.push(p.annotation(child)?);
+                let annotation = p.annotation(child)?;
+                p.stacks.annotations.push(annotation);
                 Ok(())
             }
             _ => p.unmodelled(&parent, child),
         })?;
-        Ok(annotations)
+        Ok(self.stacks.annotations.drain(base..).collect())
     }
 
-    fn property(&mut self, element: &Element<'a>, owner: &str) -> Result<Property> {
+    fn property(&mut self, element: &Element<'a>, owner: &Arc<str>) -> Result<Property> {
         Ok(Property {
             name: self.required(element, "Name")?,
-            type_name: self.required(element, "Type")?,
+            type_name: type_name(self.required_str(element, "Type")?),
             ty: TypeRef::unresolved(),
             facets: self.facets(element)?,
             default_value: element.get("DefaultValue").map(str::to_owned),
             concurrency_fixed: element.get("ConcurrencyMode") == Some("Fixed"),
-            declared_in: owner.to_owned(),
+            declared_in: Arc::clone(owner),
             annotations: self.annotations_only(element)?,
             offset: element.offset,
         })
@@ -715,11 +745,11 @@ impl<'a> Parser<'a> {
     fn navigation_property(
         &mut self,
         element: &Element<'a>,
-        owner: &str,
+        owner: &Arc<str>,
     ) -> Result<NavigationProperty> {
         let mut nav = NavigationProperty {
             name: self.required(element, "Name")?,
-            type_name: self.required(element, "Type")?,
+            type_name: type_name(self.required_str(element, "Type")?),
             target: String::new(),
             collection: false,
             nullable: self.bool_attr(element, "Nullable", true)?,
@@ -727,7 +757,7 @@ impl<'a> Parser<'a> {
             contains_target: self.bool_attr(element, "ContainsTarget", false)?,
             referential_constraints: Vec::new(),
             on_delete: None,
-            declared_in: owner.to_owned(),
+            declared_in: Arc::clone(owner),
             annotations: Vec::new(),
             offset: element.offset,
         };
@@ -831,7 +861,7 @@ impl<'a> Parser<'a> {
             "Parameter" => {
                 let parameter = Parameter {
                     name: p.required(child, "Name")?,
-                    type_name: p.required(child, "Type")?,
+                    type_name: type_name(p.required_str(child, "Type")?),
                     ty: TypeRef::unresolved(),
                     facets: p.facets(child)?,
                     annotations: Vec::new(),
@@ -846,7 +876,7 @@ impl<'a> Parser<'a> {
             }
             "ReturnType" => {
                 op.return_type = Some(ReturnType {
-                    type_name: p.required(child, "Type")?,
+                    type_name: type_name(p.required_str(child, "Type")?),
                     ty: TypeRef::unresolved(),
                     facets: p.facets(child)?,
                 });
@@ -1020,7 +1050,7 @@ impl<'a> Parser<'a> {
     }
 
     fn annotation(&mut self, element: &Element<'a>) -> Result<Annotation> {
-        let term = self.required(element, "Term")?;
+        let term = super::annotation::term(self.required_str(element, "Term")?);
         let qualifier = element.get("Qualifier").map(str::to_owned);
         let mut value = self.attribute_expression(element)?;
         self.children(element, |p, child| {
@@ -1293,4 +1323,18 @@ fn known_name(name: &str) -> Option<&'static str> {
         }
         slot = (slot + 1) & (NAME_SLOTS - 1);
     }
+}
+
+/// A type as written: a shared `'static` string for the common `Edm.*` names.
+fn type_name(written: &str) -> Cow<'static, str> {
+    macro_rules! common {
+        ($($n:literal)*) => {
+            match written { $($n => Cow::Borrowed($n),)* _ => Cow::Owned(written.to_owned()) }
+        };
+    }
+    common!(
+        "Edm.Guid" "Edm.String" "Edm.Int32" "Edm.Boolean" "Edm.DateTimeOffset" "Edm.Decimal"
+        "Edm.Int64" "Edm.Double" "Edm.Binary" "Edm.Date" "Edm.Int16" "Edm.Byte" "Edm.Single"
+        "Edm.Duration" "Edm.TimeOfDay" "Edm.Stream" "Edm.SByte" "Edm.Untyped"
+    )
 }

@@ -1,7 +1,9 @@
 //! Resolution: aliases to namespaces, type references to types, inheritance flattened,
 //! entity sets tied to their types, lookups grouped, alternate keys read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use super::hash::{BuildFastHasher, FastMap};
 
 use super::annotation::{Annotation, AnnotationValue, KEYS_ALTERNATE_KEYS};
 use super::model::*;
@@ -17,13 +19,13 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
     for_each_annotation_list(&mut doc, |list| {
         for a in list {
             if let Some(q) = aliases.qualify(&a.term) {
-                a.term = q;
+                a.term = super::annotation::term_owned(q);
             }
         }
     });
 
     // The type index, with clashes of exact names reported.
-    let mut index: HashMap<String, (TypeSlot, usize)> = HashMap::new();
+    let mut index: FastMap<String, (TypeSlot, usize)> = FastMap::default();
     let mut declare = |name: String, slot: TypeSlot, offset: usize| -> Result<()> {
         if let Some((_, first)) = index.get(&name) {
             return Err(Error::Duplicate {
@@ -92,7 +94,7 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
                 .ok_or_else(|| Error::DanglingType {
                     location: at(p.offset),
                     referrer: format!("parameter `{}` of {owner}", p.name),
-                    type_name: p.type_name.clone(),
+                    type_name: p.type_name.to_string(),
                 })?;
         }
         if let Some(r) = &mut op.return_type {
@@ -101,7 +103,7 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
                 .ok_or_else(|| Error::DanglingType {
                     location: at(op.offset),
                     referrer: format!("the return type of {owner}"),
-                    type_name: r.type_name.clone(),
+                    type_name: r.type_name.to_string(),
                 })?;
         }
     }
@@ -139,8 +141,8 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
             first_line: at(container_offset).line,
         });
     }
-    let mut set_of_type: HashMap<String, String> = HashMap::new();
-    let mut set_index: HashMap<String, usize> = HashMap::new();
+    let mut set_of_type: FastMap<String, String> = FastMap::default();
+    let mut set_index: FastMap<String, usize> = FastMap::default();
     if let Some(container) = &mut container {
         for (i, set) in container.entity_sets.iter_mut().enumerate() {
             let offset = doc.entity_set_offsets.get(i).copied().unwrap_or(0);
@@ -190,7 +192,7 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
     }
 
     // Per entity type: its set, its lookups and its alternate keys.
-    let logical_of: HashMap<String, String> = doc
+    let logical_of: FastMap<String, String> = doc
         .entity_types
         .iter()
         .map(|t| (t.qualified_name(), t.name.clone()))
@@ -213,12 +215,12 @@ fn kind_name(kind: OperationKind) -> &'static str {
 
 /// Alias → namespace, from the schemas and the referenced vocabularies.
 struct Aliases {
-    map: HashMap<String, String>,
+    map: FastMap<String, String>,
 }
 
 impl Aliases {
     fn new(doc: &Document) -> Self {
-        let mut map = HashMap::new();
+        let mut map = FastMap::default();
         for s in &doc.schemas {
             if let Some(alias) = &s.alias {
                 map.insert(alias.clone(), s.namespace.clone());
@@ -242,7 +244,7 @@ impl Aliases {
 
 struct TypeResolver<'a> {
     aliases: &'a Aliases,
-    index: &'a HashMap<String, (TypeSlot, usize)>,
+    index: &'a FastMap<String, (TypeSlot, usize)>,
 }
 
 impl TypeResolver<'_> {
@@ -284,7 +286,7 @@ fn resolve_members(
                 return Err(Error::DanglingType {
                     location: Location::at(text, p.offset),
                     referrer: format!("property `{}` of {owner}", p.name),
-                    type_name: p.type_name.clone(),
+                    type_name: p.type_name.to_string(),
                 });
             }
             Some(t) => t,
@@ -303,7 +305,7 @@ fn resolve_members(
             return Err(Error::DanglingType {
                 location: Location::at(text, n.offset),
                 referrer: format!("navigation property `{}` of {owner}", n.name),
-                type_name: n.type_name.clone(),
+                type_name: n.type_name.to_string(),
             });
         }
         n.target = target;
@@ -374,7 +376,7 @@ fn for_each_annotation_list(doc: &mut Document, mut f: impl FnMut(&mut Vec<Annot
 fn apply_out_of_line(
     doc: &mut Document,
     aliases: &Aliases,
-    index: &HashMap<String, (TypeSlot, usize)>,
+    index: &FastMap<String, (TypeSlot, usize)>,
 ) {
     let targets: Vec<(String, Option<String>, Vec<Annotation>)> = doc
         .annotations
@@ -418,7 +420,7 @@ fn apply_out_of_line(
 fn flatten_entities(
     text: &str,
     types: &mut [EntityType],
-    index: &HashMap<String, (TypeSlot, usize)>,
+    index: &FastMap<String, (TypeSlot, usize)>,
 ) -> Result<()> {
     let order = inheritance_order(
         text,
@@ -464,7 +466,7 @@ fn flatten_entities(
 fn flatten_complex(
     text: &str,
     types: &mut [ComplexType],
-    index: &HashMap<String, (TypeSlot, usize)>,
+    index: &FastMap<String, (TypeSlot, usize)>,
 ) -> Result<()> {
     let order = inheritance_order(
         text,
@@ -555,7 +557,8 @@ fn check_unique<T>(
     members: &[T],
     name: impl Fn(&T) -> (&String, usize),
 ) -> Result<()> {
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(members.len());
+    let mut seen: FastMap<&str, usize> =
+        FastMap::with_capacity_and_hasher(members.len(), BuildFastHasher);
     for m in members {
         let (n, offset) = name(m);
         if let Some(first) = seen.insert(n.as_str(), offset) {
@@ -574,8 +577,8 @@ fn check_unique<T>(
 /// constraint names.
 fn lookups(
     t: &EntityType,
-    set_of_type: &HashMap<String, String>,
-    logical_of: &HashMap<String, String>,
+    set_of_type: &FastMap<String, String>,
+    logical_of: &FastMap<String, String>,
 ) -> Vec<Lookup> {
     let mut groups: BTreeMap<&str, Vec<LookupTarget>> = BTreeMap::new();
     for n in t.navigation_properties.iter().filter(|n| !n.collection) {
