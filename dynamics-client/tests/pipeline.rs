@@ -766,3 +766,51 @@ async fn absurd_server_values_do_not_panic() {
         "the second request waits for nothing it cannot afford"
     );
 }
+
+#[tokio::test]
+async fn token_endpoint_throttling_is_waited_out_once() {
+    let stub = Stub::start(first_n(
+        1,
+        || {
+            Reply::json(
+                429,
+                r#"{"error":"temporarily_unavailable","error_description":"AADSTS50196: too many requests"}"#,
+            )
+            .header("Retry-After", "45")
+        },
+        || Reply::json(200, token_json("after-wait")),
+    ))
+    .await;
+    let clock = Arc::new(ManualClock::default());
+    let options = || CredentialOptions {
+        authority_host: stub.url.clone(),
+        clock: clock.clone(),
+        ..CredentialOptions::default()
+    };
+    use dynamics_client::TokenCredential as _;
+    let credential = ClientSecretCredential::new("t", "c", Secret::new("s"), options()).unwrap();
+    let token = credential.get_token("x/.default").await.unwrap();
+    assert_eq!(token.token.expose(), "after-wait");
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(45)]);
+
+    // A long Retry-After is not waited inside the credential: the caller sees it.
+    let stub = Stub::start(|_| {
+        Reply::json(429, r#"{"error":"temporarily_unavailable"}"#).header("Retry-After", "600")
+    })
+    .await;
+    let credential = ClientSecretCredential::new(
+        "t",
+        "c",
+        Secret::new("s"),
+        CredentialOptions {
+            authority_host: stub.url.clone(),
+            clock: clock.clone(),
+            ..CredentialOptions::default()
+        },
+    )
+    .unwrap();
+    let err = credential.get_token("x/.default").await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert!(err.is_retryable());
+    assert_eq!(stub.requests().len(), 1);
+}

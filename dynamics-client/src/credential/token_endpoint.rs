@@ -10,6 +10,7 @@ use url::Url;
 use super::{AccessToken, CredentialOptions, default_http_client};
 use crate::clock::Clock;
 use crate::error::{AuthError, Error, Result, or_status_reason};
+use crate::retry::parse_retry_after;
 use crate::secret::Secret;
 
 /// A token endpoint plus the client and clock used to reach it.
@@ -22,6 +23,8 @@ pub(crate) struct TokenEndpoint {
 
 /// Pause before the single retry of a token request that failed with 5xx or a transport error.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// Longest `Retry-After` waited out inside a token request; longer ones surface as errors.
+const MAX_THROTTLE_PAUSE: Duration = Duration::from_secs(60);
 
 /// Longest token lifetime believed; Entra issues 60 to 90 minutes.
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -83,25 +86,37 @@ impl TokenEndpoint {
             let mut attempt = 1;
             loop {
                 tracing::Span::current().record("attempt", attempt);
-                let result = self.try_once(form()?).await;
-                let transient = match &result {
-                    Err(Error::Auth(e)) => matches!(e.status, Some(500..=599)),
-                    Err(Error::Transport(_)) => true,
-                    _ => false,
+                let mut retry_after = None;
+                let result = self.try_once(form()?, &mut retry_after).await;
+                // One more try: after a 5xx or a transport error (as MSAL does), or after a
+                // 429 whose Retry-After is short (Entra's answer to too many token requests).
+                let pause = match &result {
+                    Err(Error::Auth(e)) if e.status == Some(429) => {
+                        retry_after.filter(|d| *d <= MAX_THROTTLE_PAUSE)
+                    }
+                    Err(Error::Auth(e)) if matches!(e.status, Some(500..=599)) => Some(RETRY_PAUSE),
+                    Err(Error::Transport(_)) => Some(RETRY_PAUSE),
+                    _ => None,
                 };
-                if transient && attempt == 1 {
-                    attempt += 1;
-                    self.clock.sleep(RETRY_PAUSE).await;
-                    continue;
+                match pause {
+                    Some(pause) if attempt == 1 => {
+                        attempt += 1;
+                        self.clock.sleep(pause).await;
+                    }
+                    _ => return result,
                 }
-                return result;
             }
         }
         .instrument(span)
         .await
     }
 
-    async fn try_once(&self, body: String) -> Result<AccessToken> {
+    /// One token request; on an error answer, `retry_after` receives its `Retry-After`.
+    async fn try_once(
+        &self,
+        body: String,
+        retry_after: &mut Option<Duration>,
+    ) -> Result<AccessToken> {
         let started = self.clock.now();
         let response = self
             .http
@@ -117,8 +132,13 @@ impl TokenEndpoint {
             .map_err(Error::Transport)?;
         let status = response.status().as_u16();
         tracing::Span::current().record("status", status);
+        let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(Error::Transport)?;
         if !(200..300).contains(&status) {
+            *retry_after = headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, self.clock.now()));
             return Err(parse_error(status, &bytes));
         }
         let parsed: TokenResponse = Error::decode_secret_json("token response", &bytes)?;
