@@ -222,7 +222,7 @@ impl Client {
         Ok(())
     }
 
-    fn request<T: Entity>(&self, method: Method, url: url::Url) -> Request<'static> {
+    pub(crate) fn request<T: Entity>(&self, method: Method, url: url::Url) -> Request<'static> {
         Request {
             method,
             url,
