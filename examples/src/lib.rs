@@ -1,6 +1,11 @@
-//! Shared setup for the examples of dynamics-rs.
+//! Shared setup for the examples of dynamics-rs: a client for a real environment when
+//! `DYNAMICS_URL` is set, otherwise an emulated environment started in this process.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use dynamics_client::{Client, ClientCertificateCredential, ClientOptions, CredentialOptions};
+use dynamics_emulator::{Emulator, TestCertificate};
 
 /// The project's sample `$metadata` document: a small Dataverse-shaped environment
 /// (account, contact, systemuser, team, businessunit, activitypointer, task, new_project).
@@ -11,4 +16,93 @@ pub fn sample_metadata_path() -> PathBuf {
         .join("tests")
         .join("fixtures")
         .join("sample.xml")
+}
+
+/// The help text shared by the examples: where they run and what they read.
+pub const ENVIRONMENT_HELP: &str = "\
+Runs on an emulated Dataverse environment started in this process, offline, unless
+DYNAMICS_URL is set. Then it runs, unchanged, against that environment, authenticating with:
+  AZURE_TENANT_ID                    the Microsoft Entra tenant
+  AZURE_CLIENT_ID                    the application (client) id
+  AZURE_CLIENT_CERTIFICATE_PATH      PEM (certificate and key) or PKCS#12 (.pfx/.p12) file
+  AZURE_CLIENT_CERTIFICATE_PASSWORD  its password, if any
+  AZURE_CLIENT_SECRET                a client secret, instead of a certificate
+  AZURE_AUTHORITY_HOST               the authority (https://login.microsoftonline.com by default)
+It uses only standard tables and columns that every environment has.";
+
+/// A client and, when emulated, the emulator behind it (kept alive as long as this is).
+#[derive(Debug)]
+pub struct Environment {
+    /// The client, authenticated with a certificate.
+    pub client: Client,
+    /// The emulator, when no real environment was configured.
+    pub emulator: Option<Emulator>,
+}
+
+impl Environment {
+    /// A real environment from `DYNAMICS_URL` and the `AZURE_*` variables when `DYNAMICS_URL`
+    /// is set; otherwise an emulator on the sample metadata, with a throwaway certificate
+    /// registered as an app.
+    pub async fn connect() -> Result<Self, Box<dyn std::error::Error>> {
+        if std::env::var_os("DYNAMICS_URL").is_some() {
+            return Ok(Environment {
+                client: Client::from_env()?,
+                emulator: None,
+            });
+        }
+        let client_id = "7d1f3a52-8c0e-4b9a-a6d4-2e5f9b0c1d73";
+        let certificate = TestCertificate::generate("CN=dynamics-rs quickstart")?;
+        let emulator = Emulator::builder()
+            .metadata_file(sample_metadata_path())
+            .register_app(client_id, &certificate)
+            .start()
+            .await?;
+        let credential = ClientCertificateCredential::from_pem_parts(
+            emulator.tenant_id(),
+            client_id,
+            certificate.cert_pem().as_bytes(),
+            certificate.key_pem().as_bytes(),
+            None,
+            CredentialOptions {
+                authority_host: emulator.authority_host().to_owned(),
+                ..CredentialOptions::default()
+            },
+        )?;
+        let client = Client::new(
+            emulator.environment_url(),
+            Arc::new(credential),
+            ClientOptions::default(),
+        )?;
+        Ok(Environment {
+            client,
+            emulator: Some(emulator),
+        })
+    }
+
+    /// Where the examples run, in words.
+    pub fn describe(&self) -> String {
+        match &self.emulator {
+            Some(emulator) => format!(
+                "an emulated environment at {} (set DYNAMICS_URL to use a real one)",
+                emulator.environment_url()
+            ),
+            None => format!("{}", self.client.web_api_url()),
+        }
+    }
+
+    /// Stops the emulator, if there is one.
+    pub async fn shutdown(self) {
+        if let Some(emulator) = self.emulator {
+            emulator.shutdown().await;
+        }
+    }
+}
+
+/// Prints `--help` and returns `true` when asked for it.
+pub fn help_requested(about: &str) -> bool {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!("{about}\n\n{ENVIRONMENT_HELP}");
+        return true;
+    }
+    false
 }
