@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -27,6 +27,8 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/reset", post(reset))
         .route("/requests", get(requests))
         .route("/requests", delete(reset_requests))
+        .route("/seed", post(seed))
+        .route("/records/{set}", get(records))
 }
 
 #[derive(Deserialize)]
@@ -155,6 +157,26 @@ async fn reset(State(shared): State<Arc<Shared>>) -> Response {
 async fn requests(State(shared): State<Arc<Shared>>) -> Response {
     let counts = shared.controls.request_counts();
     json(StatusCode::OK, &json!(counts))
+}
+
+async fn seed(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let result = parse::<Value>(&body).and_then(|json| {
+        shared
+            .api
+            .seed(&shared.system, &json)
+            .map_err(ApiError::bad_request)
+    });
+    match result {
+        Ok(()) => done(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn records(State(shared): State<Arc<Shared>>, Path(set): Path<String>) -> Response {
+    match shared.api.snapshot(&set, None) {
+        Some(records) => json(StatusCode::OK, &json!({ "value": records })),
+        None => ApiError::no_segment(&set).into_response(),
+    }
 }
 
 async fn reset_requests(State(shared): State<Arc<Shared>>) -> Response {

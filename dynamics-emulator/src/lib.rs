@@ -195,18 +195,19 @@ impl EmulatorBuilder {
             self.max_assertion_lifetime,
         )?;
         let controls = Controls::default();
+        let system = Caller {
+            user_id: Uuid::new_v4(),
+        };
         let shared = Arc::new(Shared {
+            system,
             tokens,
             controls: controls.clone(),
             api: webapi::WebApi::new(&base_url, metadata_xml, &metadata, organization_id),
             discovery: discovery::Discovery::new(&base_url, organization_id, &self.tenant),
         });
-        let system = Caller {
-            user_id: Uuid::new_v4(),
-        };
         shared
             .api
-            .seed_principals(&system, &principals)
+            .seed_principals(&shared.system, &principals)
             .map_err(Error::Seed)?;
         let (shutdown, watch_shutdown) = watch::channel(false);
         let task = tokio::spawn(server::serve(
@@ -217,7 +218,6 @@ impl EmulatorBuilder {
         ));
         Ok(Emulator {
             base_url,
-            system,
             tenant: self.tenant,
             shared,
             shutdown,
@@ -229,8 +229,6 @@ impl EmulatorBuilder {
 /// A running emulator. Dropping it stops the server; [`Emulator::shutdown`] also waits for it.
 pub struct Emulator {
     base_url: String,
-    /// Who seeded records are created by.
-    system: Caller,
     tenant: String,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
@@ -311,7 +309,7 @@ impl Emulator {
     pub fn seed(&self, json: &serde_json::Value) -> Result<(), Error> {
         self.shared
             .api
-            .seed(&self.system, json)
+            .seed(&self.shared.system, json)
             .map_err(Error::Seed)
     }
 

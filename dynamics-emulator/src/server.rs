@@ -20,11 +20,13 @@ use tower::ServiceExt as _;
 use crate::admin;
 use crate::controls::{Controls, RouteKind, Verdict, route_key};
 use crate::discovery::Discovery;
-use crate::token::{self, TokenService};
+use crate::token::{self, Caller, TokenService};
 use crate::webapi::{ApiError, WebApi};
 
 /// Everything the handlers share.
 pub(crate) struct Shared {
+    /// Who seeded records are created by.
+    pub(crate) system: Caller,
     pub(crate) tokens: TokenService,
     pub(crate) controls: Controls,
     pub(crate) api: WebApi,

@@ -184,4 +184,25 @@ async fn the_admin_endpoint_drives_the_same_controls() {
     assert_eq!(counts["by_route"]["GET /api/data/v9.2/WhoAmI()"], 3);
     // Admin calls are never counted.
     assert_eq!(counts["api"], 3);
+
+    let r = post("seed", json!({"accounts": [{"name": "Admin seeded"}]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let records: Value = f
+        .http
+        .get(admin("records/accounts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(records["value"][0]["name"], "Admin seeded");
+    let r = post("seed", json!({"accounts": [{"bogus": 1}]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = f.http.get(admin("records/nosuch")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

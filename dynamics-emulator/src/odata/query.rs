@@ -42,7 +42,7 @@ pub(crate) fn parse(raw: &str) -> Result<Query, String> {
     let mut query = options(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         &aliases,
-        false,
+        0,
     )?;
     query.raw_without_skiptoken = raw
         .split('&')
@@ -52,11 +52,20 @@ pub(crate) fn parse(raw: &str) -> Result<Query, String> {
     Ok(query)
 }
 
+/// `$expand` nests no deeper than this; it also bounds the parser's recursion.
+const MAX_EXPAND_DEPTH: usize = 10;
+
 fn options<'a>(
     pairs: impl Iterator<Item = (&'a str, &'a str)>,
     aliases: &HashMap<String, String>,
-    nested: bool,
+    depth: usize,
 ) -> Result<Query, String> {
+    if depth > MAX_EXPAND_DEPTH {
+        return Err(format!(
+            "$expand nests deeper than {MAX_EXPAND_DEPTH} levels."
+        ));
+    }
+    let nested = depth > 0;
     let mut query = Query::default();
     for (name, value) in pairs {
         match name {
@@ -100,7 +109,7 @@ fn options<'a>(
             }
             "$expand" => {
                 for item in split_top_level(value, ',') {
-                    query.expand.push(expand(item.trim(), aliases)?);
+                    query.expand.push(expand(item.trim(), aliases, depth + 1)?);
                 }
             }
             "$skiptoken" if !nested => query.skip = Some(skiptoken_offset(value)?),
@@ -125,7 +134,7 @@ fn options<'a>(
     Ok(query)
 }
 
-fn expand(item: &str, aliases: &HashMap<String, String>) -> Result<Expand, String> {
+fn expand(item: &str, aliases: &HashMap<String, String>, depth: usize) -> Result<Expand, String> {
     let (navigation, nested) = match item.find('(') {
         Some(open) if item.ends_with(')') => (&item[..open], &item[open + 1..item.len() - 1]),
         Some(_) => return Err(format!("Syntax error in $expand item '{item}'.")),
@@ -143,7 +152,7 @@ fn expand(item: &str, aliases: &HashMap<String, String>) -> Result<Expand, Strin
     }
     Ok(Expand {
         navigation: navigation.trim().to_owned(),
-        query: options(pairs.into_iter(), aliases, true)?,
+        query: options(pairs.into_iter(), aliases, depth)?,
     })
 }
 
