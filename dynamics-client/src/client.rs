@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
+use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 use url::Url;
 use uuid::Uuid;
@@ -37,6 +38,7 @@ struct Inner {
     base: Url,
     scope: String,
     http: reqwest::Client,
+    slots: Semaphore,
     tokens: TokenCache,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
@@ -70,6 +72,11 @@ impl Client {
         let environment = endpoint::parse_secure_url("environment URL", environment_url)?;
         let base = endpoint::web_api_base(&environment, &options.api_version)?;
         let scope = endpoint::scope_for(&environment);
+        if options.max_concurrent_requests == 0 {
+            return Err(Error::invalid_input(
+                "max_concurrent_requests must be at least 1",
+            ));
+        }
         let http = match options.http_client {
             Some(client) => client,
             None => reqwest::Client::builder()
@@ -105,6 +112,7 @@ impl Client {
                 clock: options.clock,
                 default_headers,
                 gate: ThrottleGate::default(),
+                slots: Semaphore::new(options.max_concurrent_requests.min(Semaphore::MAX_PERMITS)),
             }),
         })
     }
@@ -222,9 +230,14 @@ impl Client {
                     .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
                     .body(body.clone());
             }
-            let outcome = match builder.send().await {
-                Ok(response) => read(response).await,
-                Err(e) => Err(e),
+            let outcome = {
+                // Held for this try only, not while waiting to retry. The semaphore is never
+                // closed, so acquiring cannot fail.
+                let _slot = inner.slots.acquire().await.ok();
+                match builder.send().await {
+                    Ok(response) => read(response).await,
+                    Err(e) => Err(e),
+                }
             };
             let elapsed = inner
                 .clock
@@ -409,6 +422,12 @@ impl ClientBuilder {
     /// Retry policy.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.options.retry = retry;
+        self
+    }
+
+    /// Most requests in flight at once.
+    pub fn max_concurrent_requests(mut self, limit: usize) -> Self {
+        self.options.max_concurrent_requests = limit;
         self
     }
 

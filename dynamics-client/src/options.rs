@@ -31,6 +31,9 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// How failed requests are retried.
     pub retry: RetryPolicy,
+    /// Most requests of this client in flight at once; more wait for a free slot. Default 50,
+    /// under Dataverse's per-user limit of 52 concurrent requests.
+    pub max_concurrent_requests: usize,
     /// `User-Agent` header. Default `dynamics-rs/<version>`.
     pub user_agent: String,
     /// Impersonate this user: their Microsoft Entra object id, sent as `CallerObjectId`.
@@ -48,6 +51,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
+            max_concurrent_requests: 50,
             user_agent: concat!("dynamics-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             caller_object_id: None,
             http_client: None,

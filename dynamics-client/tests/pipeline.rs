@@ -814,3 +814,34 @@ async fn token_endpoint_throttling_is_waited_out_once() {
     assert!(err.is_retryable());
     assert_eq!(stub.requests().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_is_capped() {
+    let stub = Stub::start_slow(Duration::from_millis(20), |_| {
+        Reply::json(200, record_json())
+    })
+    .await;
+    let client = Client::builder(&stub.url)
+        .credential(CountingCredential::new())
+        .max_concurrent_requests(4)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.retrieve::<Account>(id(), &[]).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(stub.requests().len(), 40);
+    assert_eq!(stub.max_in_flight(), 4);
+
+    let err = Client::builder(&stub.url)
+        .credential(CountingCredential::new())
+        .max_concurrent_requests(0)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+}

@@ -1,5 +1,6 @@
 //! A scripted HTTP server on 127.0.0.1 that records every request.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, to_bytes};
@@ -70,28 +71,53 @@ type Responder = dyn Fn(&Recorded) -> Reply + Send + Sync;
 struct Shared {
     responder: Arc<Responder>,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    delay: std::time::Duration,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
 }
 
 pub struct Stub {
     /// `http://127.0.0.1:<port>`, no trailing slash.
     pub url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    max_in_flight: Arc<AtomicUsize>,
 }
 
 impl Stub {
     pub async fn start(responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_slow(std::time::Duration::ZERO, responder).await
+    }
+
+    /// Like `start`, holding every answer back for `delay` (to observe concurrency).
+    pub async fn start_slow(
+        delay: std::time::Duration,
+        responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let shared = Shared {
             responder: Arc::new(responder),
             requests: Arc::new(Mutex::new(Vec::new())),
+            delay,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            max_in_flight: Arc::new(AtomicUsize::new(0)),
         };
         let requests = shared.requests.clone();
+        let max_in_flight = shared.max_in_flight.clone();
         let app = axum::Router::new().fallback(handle).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Self { url, requests }
+        Self {
+            url,
+            requests,
+            max_in_flight,
+        }
+    }
+
+    /// The most requests the stub was ever handling at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -108,6 +134,15 @@ impl Stub {
 }
 
 async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(shared.delay).await;
+    let response = respond(&shared, request).await;
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+async fn respond(shared: &Shared, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
     let recorded = Recorded {
