@@ -51,6 +51,7 @@ impl Context<'_> {
         }
         quote! {
             /// Complex types used by the generated tables.
+            #[allow(dead_code)]
             pub mod complex_types {
                 #[allow(unused_imports)]
                 use super::{complex_types, enum_types};
@@ -97,6 +98,7 @@ impl Context<'_> {
         }
         quote! {
             /// Enum types used by the generated tables.
+            #[allow(dead_code)]
             pub mod enum_types {
                 #items
             }

@@ -117,6 +117,7 @@ impl Context<'_> {
             #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq,
                 #rt::__private::serde::Serialize, #rt::__private::serde::Deserialize)]
             #[serde(crate = #serde_crate)]
+            #[allow(dead_code)]
             pub struct #struct_ident {
                 #field_tokens
                 /// The record's version (`@odata.etag`), for optimistic concurrency.
@@ -125,6 +126,7 @@ impl Context<'_> {
                 #binds_field
             }
 
+            #[allow(dead_code)]
             impl #struct_ident {
                 #column_tokens
                 #setters
@@ -220,6 +222,7 @@ impl Context<'_> {
                 let enumeration = quote! {
                     #[doc = #enum_doc]
                     #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
+                    #[allow(dead_code)]
                     pub enum #enum_ident {
                         #variant_tokens
                     }

@@ -236,6 +236,7 @@ impl<'m> Context<'m> {
         quote! {
             /// Typed access to the entity sets of the generated tables: bring this trait into
             /// scope and call `client.<entity set>()`.
+            #[allow(dead_code)]
             pub trait EntitySets {
                 #declarations
             }

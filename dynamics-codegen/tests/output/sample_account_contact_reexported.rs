@@ -12,6 +12,7 @@
     ::my_sdk::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Account {
     /// Unique identifier of the account.
     ///
@@ -235,6 +236,7 @@ pub struct Account {
     #[doc(hidden)]
     pub __binds: ::my_sdk::dynamics_client::Binds,
 }
+#[allow(dead_code)]
 impl Account {
     /// The `accountid` column, for `$select`, `$orderby` and filters.
     pub const ACCOUNTID: ::my_sdk::dynamics_client::Column<
@@ -425,6 +427,7 @@ impl Account {
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum AccountOwnerid {
     /// A `systemuser` record (`ownerid`).
     Systemuser(::my_sdk::dynamics_client::__private::uuid::Uuid),
@@ -468,6 +471,7 @@ impl ::my_sdk::dynamics_client::Entity for Account {
     ::my_sdk::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Contact {
     /// Unique identifier of the contact.
     ///
@@ -631,6 +635,7 @@ pub struct Contact {
     #[doc(hidden)]
     pub __binds: ::my_sdk::dynamics_client::Binds,
 }
+#[allow(dead_code)]
 impl Contact {
     /// The `contactid` column, for `$select`, `$orderby` and filters.
     pub const CONTACTID: ::my_sdk::dynamics_client::Column<
@@ -755,6 +760,7 @@ impl Contact {
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum ContactParentcustomerid {
     /// A `account` record (`parentcustomerid_account`).
     Account(::my_sdk::dynamics_client::__private::uuid::Uuid),
@@ -790,6 +796,7 @@ impl ::core::convert::From<ContactParentcustomerid> for ::my_sdk::dynamics_clien
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum ContactOwnerid {
     /// A `systemuser` record (`ownerid`).
     Systemuser(::my_sdk::dynamics_client::__private::uuid::Uuid),
@@ -823,6 +830,7 @@ impl ::my_sdk::dynamics_client::Entity for Contact {
 }
 /// Typed access to the entity sets of the generated tables: bring this trait into
 /// scope and call `client.<entity set>()`.
+#[allow(dead_code)]
 pub trait EntitySets {
     ///The `accounts` entity set: typed create, retrieve, update, upsert, delete and query of [`Account`] records.
     fn accounts(&self) -> ::my_sdk::dynamics_client::EntitySet<'_, Account>;

@@ -12,6 +12,7 @@
     ::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Account {
     /// Unique identifier of the account.
     ///
@@ -231,6 +232,7 @@ pub struct Account {
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
 }
+#[allow(dead_code)]
 impl Account {
     /// The `accountid` column, for `$select`, `$orderby` and filters.
     pub const ACCOUNTID: ::dynamics_client::Column<
@@ -401,6 +403,7 @@ impl Account {
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum AccountOwnerid {
     /// A `systemuser` record (`ownerid`).
     Systemuser(::dynamics_client::__private::uuid::Uuid),
@@ -442,6 +445,7 @@ impl ::dynamics_client::Entity for Account {
     ::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Activitypointer {
     /// `activityid`: `Edm.Guid`.
     #[serde(
@@ -549,6 +553,7 @@ pub struct Activitypointer {
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
 }
+#[allow(dead_code)]
 impl Activitypointer {
     /// The `activityid` column, for `$select`, `$orderby` and filters.
     pub const ACTIVITYID: ::dynamics_client::Column<
@@ -627,6 +632,7 @@ impl Activitypointer {
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum ActivitypointerOwnerid {
     /// A `systemuser` record (`ownerid`).
     Systemuser(::dynamics_client::__private::uuid::Uuid),
@@ -668,6 +674,7 @@ impl ::dynamics_client::Entity for Activitypointer {
     ::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Businessunit {
     /// Unique identifier of the business unit.
     ///
@@ -710,6 +717,7 @@ pub struct Businessunit {
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
 }
+#[allow(dead_code)]
 impl Businessunit {
     /// The `businessunitid` column, for `$select`, `$orderby` and filters.
     pub const BUSINESSUNITID: ::dynamics_client::Column<
@@ -768,6 +776,7 @@ impl ::dynamics_client::Entity for Businessunit {
     ::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Contact {
     /// Unique identifier of the contact.
     ///
@@ -925,6 +934,7 @@ pub struct Contact {
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
 }
+#[allow(dead_code)]
 impl Contact {
     /// The `contactid` column, for `$select`, `$orderby` and filters.
     pub const CONTACTID: ::dynamics_client::Column<
@@ -1041,6 +1051,7 @@ impl Contact {
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum ContactParentcustomerid {
     /// A `account` record (`parentcustomerid_account`).
     Account(::dynamics_client::__private::uuid::Uuid),
@@ -1068,6 +1079,7 @@ impl ::core::convert::From<ContactParentcustomerid> for ::dynamics_client::Bind 
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum ContactOwnerid {
     /// A `systemuser` record (`ownerid`).
     Systemuser(::dynamics_client::__private::uuid::Uuid),
@@ -1109,11 +1121,13 @@ impl ::dynamics_client::Entity for Contact {
     ::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Crmbaseentity {
     /// The record's version (`@odata.etag`), for optimistic concurrency.
     #[serde(rename = "@odata.etag", default, skip_serializing)]
     pub etag: ::core::option::Option<::std::string::String>,
 }
+#[allow(dead_code)]
 impl Crmbaseentity {}
 /// A record of the `new_project` table.
 ///
@@ -1127,6 +1141,7 @@ impl Crmbaseentity {}
     ::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct NewProject {
     /// `new_projectid`: `Edm.Guid`.
     #[serde(
@@ -1252,6 +1267,7 @@ pub struct NewProject {
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
 }
+#[allow(dead_code)]
 impl NewProject {
     /// The `new_projectid` column, for `$select`, `$orderby` and filters.
     pub const NEW_PROJECTID: ::dynamics_client::Column<
@@ -1348,6 +1364,7 @@ impl NewProject {
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum NewProjectNewCustomerid {
     /// A `account` record (`new_customerid_account`).
     Account(::dynamics_client::__private::uuid::Uuid),
@@ -1375,6 +1392,7 @@ impl ::core::convert::From<NewProjectNewCustomerid> for ::dynamics_client::Bind 
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum NewProjectOwnerid {
     /// A `systemuser` record (`ownerid`).
     Systemuser(::dynamics_client::__private::uuid::Uuid),
@@ -1416,6 +1434,7 @@ impl ::dynamics_client::Entity for NewProject {
     ::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Principal {
     /// `ownerid`: `Edm.Guid`.
     #[serde(
@@ -1428,6 +1447,7 @@ pub struct Principal {
     #[serde(rename = "@odata.etag", default, skip_serializing)]
     pub etag: ::core::option::Option<::std::string::String>,
 }
+#[allow(dead_code)]
 impl Principal {
     /// The `ownerid` column, for `$select`, `$orderby` and filters.
     pub const OWNERID: ::dynamics_client::Column<
@@ -1447,6 +1467,7 @@ impl Principal {
     ::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Systemuser {
     /// `ownerid`: `Edm.Guid`.
     #[serde(
@@ -1510,6 +1531,7 @@ pub struct Systemuser {
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
 }
+#[allow(dead_code)]
 impl Systemuser {
     /// The `ownerid` column, for `$select`, `$orderby` and filters.
     pub const OWNERID: ::dynamics_client::Column<
@@ -1582,6 +1604,7 @@ impl ::dynamics_client::Entity for Systemuser {
     ::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Task {
     /// `activityid`: `Edm.Guid`.
     #[serde(
@@ -1699,6 +1722,7 @@ pub struct Task {
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
 }
+#[allow(dead_code)]
 impl Task {
     /// The `activityid` column, for `$select`, `$orderby` and filters.
     pub const ACTIVITYID: ::dynamics_client::Column<
@@ -1798,6 +1822,7 @@ impl Task {
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum TaskRegardingobjectid {
     /// A `account` record (`regardingobjectid_account_task`).
     Account(::dynamics_client::__private::uuid::Uuid),
@@ -1842,6 +1867,7 @@ impl ::core::convert::From<TaskRegardingobjectid> for ::dynamics_client::Bind {
     ::core::cmp::Eq,
     ::core::hash::Hash
 )]
+#[allow(dead_code)]
 pub enum TaskOwnerid {
     /// A `systemuser` record (`ownerid`).
     Systemuser(::dynamics_client::__private::uuid::Uuid),
@@ -1881,6 +1907,7 @@ impl ::dynamics_client::Entity for Task {
     ::dynamics_client::__private::serde::Deserialize
 )]
 #[serde(crate = "::dynamics_client::__private::serde")]
+#[allow(dead_code)]
 pub struct Team {
     /// `ownerid`: `Edm.Guid`.
     #[serde(
@@ -1921,6 +1948,7 @@ pub struct Team {
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
 }
+#[allow(dead_code)]
 impl Team {
     /// The `ownerid` column, for `$select`, `$orderby` and filters.
     pub const OWNERID: ::dynamics_client::Column<
@@ -1968,6 +1996,7 @@ impl ::dynamics_client::Entity for Team {
 }
 /// Typed access to the entity sets of the generated tables: bring this trait into
 /// scope and call `client.<entity set>()`.
+#[allow(dead_code)]
 pub trait EntitySets {
     ///The `accounts` entity set: typed create, retrieve, update, upsert, delete and query of [`Account`] records.
     fn accounts(&self) -> ::dynamics_client::EntitySet<'_, Account>;
