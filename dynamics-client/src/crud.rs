@@ -222,6 +222,7 @@ impl Client {
         Ok(())
     }
 
+    /// A body-less, idempotent request to one of `T`'s URLs.
     pub(crate) fn request<T: Entity>(&self, method: Method, url: url::Url) -> Request<'static> {
         Request {
             method,

@@ -176,6 +176,28 @@ async fn secrets_never_leak() {
     record("bad password error", format!("{err} {err:?} {err:#?}"));
     secrets.push("SENTINEL-WRONG-PASSWORD".into());
 
+    let p12 = ClientCertificateCredential::from_pkcs12(
+        "tenant",
+        "client",
+        &cert.pkcs12(PASSWORD),
+        &Secret::new(PASSWORD),
+        CredentialOptions::default(),
+    )
+    .unwrap();
+    record("PKCS#12 credential", format!("{p12:?} {p12:#?}"));
+    let err = ClientCertificateCredential::from_pkcs12(
+        "tenant",
+        "client",
+        &cert.pkcs12(PASSWORD),
+        &Secret::new("SENTINEL-WRONG-PASSWORD"),
+        CredentialOptions::default(),
+    )
+    .unwrap_err();
+    record(
+        "PKCS#12 bad password error",
+        format!("{err} {err:?} {err:#?}"),
+    );
+
     // A token response that fails to decode must not quote the body.
     let bad_stub = Stub::start(|_| {
         Reply::json(
