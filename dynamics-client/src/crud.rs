@@ -40,12 +40,22 @@ impl Client {
         {
             return Ok(id);
         }
-        record.id().ok_or_else(|| {
-            Error::invalid_input(format!(
-                "create of {} succeeded with HTTP {} but the answer has no readable OData-EntityId",
-                T::ENTITY_SET_NAME,
-                response.status.as_u16()
-            ))
+        // Without the header: a body carrying the key, or the id the caller chose.
+        let from_body = serde_json::from_slice::<Value>(&response.body)
+            .ok()
+            .and_then(|v| Uuid::parse_str(v.get(T::PRIMARY_KEY)?.as_str()?).ok());
+        from_body.or(record.id()).ok_or_else(|| Error::Decode {
+            what: format!("{} create answer", T::ENTITY_SET_NAME),
+            path: odata::ODATA_ENTITY_ID.to_owned(),
+            source: serde::de::Error::custom(format!(
+                "HTTP {} without a readable OData-EntityId header or `{}` in the body",
+                response.status.as_u16(),
+                T::PRIMARY_KEY
+            )),
+            excerpt: String::from_utf8_lossy(&response.body)
+                .chars()
+                .take(200)
+                .collect(),
         })
     }
 

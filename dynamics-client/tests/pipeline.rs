@@ -845,3 +845,21 @@ async fn concurrency_is_capped() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn create_id_without_the_header() {
+    // A body with the key is enough.
+    let s = setup(ClientOptions::default(), |_| {
+        Reply::json(201, record_json())
+    })
+    .await;
+    assert_eq!(s.client.create(&Account::default()).await.unwrap(), id());
+    // Nothing to go on: a decode error that says what was missing.
+    let s = setup(ClientOptions::default(), |_| Reply::new(204)).await;
+    let err = s.client.create(&Account::default()).await.unwrap_err();
+    let Error::Decode { path, .. } = &err else {
+        panic!("expected Decode, got {err:?}")
+    };
+    assert_eq!(path, "OData-EntityId");
+    assert!(err.to_string().contains("HTTP 204"), "{err}");
+}
