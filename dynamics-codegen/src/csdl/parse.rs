@@ -50,6 +50,34 @@ pub(crate) fn parse(text: &str) -> Result<Document> {
     Ok(parser.doc)
 }
 
+/// Byte classes of the attribute fast path.
+const OTHER: u8 = 0;
+const SPACE: u8 = 1;
+const EQUALS: u8 = 2;
+const DOUBLE_QUOTE: u8 = 3;
+const SINGLE_QUOTE: u8 = 4;
+const COLON: u8 = 5;
+/// `&`, which attribute-value normalization resolves.
+const AMPERSAND: u8 = 6;
+/// Tab, CR, LF: white space that attribute-value normalization turns into spaces.
+const BREAK: u8 = 8;
+/// Past the end of the input.
+const END: u8 = 7;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [OTHER; 256];
+    table[b' ' as usize] = SPACE;
+    table[b'=' as usize] = EQUALS;
+    table[b'"' as usize] = DOUBLE_QUOTE;
+    table[b'\'' as usize] = SINGLE_QUOTE;
+    table[b':' as usize] = COLON;
+    table[b'&' as usize] = AMPERSAND;
+    table[b'\t' as usize] = BREAK;
+    table[b'\r' as usize] = BREAK;
+    table[b'\n' as usize] = BREAK;
+    table
+};
+
 /// Attributes kept inline per element; more spill to the heap (rare: CSDL elements have few).
 const INLINE_ATTRIBUTES: usize = 8;
 /// Attribute keys remembered for the duplicate check of the fast path; more take the slow path.
@@ -245,58 +273,71 @@ impl<'a> Parser<'a> {
     /// first thing it does not expect, so that every error is worded by quick-xml.
     fn fast_attributes(&self, raw: &'a str, offset: usize, out: &mut Element<'a>) -> Result<bool> {
         let bytes = raw.as_bytes();
-        let is_space = |b: u8| matches!(b, b' ' | b'\r' | b'\n' | b'\t');
+        let class = |pos: usize| bytes.get(pos).map_or(END, |&b| BYTE_CLASS[usize::from(b)]);
         let mut keys: [&str; FAST_KEYS] = [""; FAST_KEYS];
         let mut count = 0usize;
         let mut pos = 0usize;
         loop {
-            while bytes.get(pos).is_some_and(|&b| is_space(b)) {
+            while matches!(class(pos), SPACE | BREAK) {
                 pos += 1;
             }
             if pos >= bytes.len() {
                 return Ok(true);
             }
             let key_start = pos;
-            while bytes.get(pos).is_some_and(|&b| b != b'=' && !is_space(b)) {
+            let mut colon = None;
+            loop {
+                match class(pos) {
+                    SPACE | BREAK | EQUALS | END => break,
+                    COLON if colon.is_none() => colon = Some(pos),
+                    _ => {}
+                }
                 pos += 1;
             }
             let key_end = pos;
-            while bytes.get(pos).is_some_and(|&b| is_space(b)) {
+            while matches!(class(pos), SPACE | BREAK) {
                 pos += 1;
             }
-            if key_end == key_start || bytes.get(pos) != Some(&b'=') {
+            if key_end == key_start || class(pos) != EQUALS {
                 return Ok(false);
             }
             pos += 1;
-            while bytes.get(pos).is_some_and(|&b| is_space(b)) {
+            while matches!(class(pos), SPACE | BREAK) {
                 pos += 1;
             }
-            let quote = match bytes.get(pos) {
-                Some(&q @ (b'"' | b'\'')) => q,
+            let quote = match class(pos) {
+                DOUBLE_QUOTE | SINGLE_QUOTE => class(pos),
                 _ => return Ok(false),
             };
             let value_start = pos + 1;
-            let Some(len) = bytes
-                .get(value_start..)
-                .and_then(|rest| rest.iter().position(|&b| b == quote))
+            let quote = if quote == DOUBLE_QUOTE { '"' } else { '\'' };
+            let Some(len) = raw.get(value_start..).and_then(|rest| rest.find(quote)) else {
+                return Ok(false);
+            };
+            let value_end = value_start + len;
+            pos = value_end + 1;
+            let (Some(key), Some(value)) =
+                (raw.get(key_start..key_end), raw.get(value_start..value_end))
             else {
                 return Ok(false);
             };
-            pos = value_start + len + 1;
-            let (Some(key), Some(value)) = (
-                raw.get(key_start..key_end),
-                raw.get(value_start..value_start + len),
-            ) else {
-                return Ok(false);
-            };
-            if count == FAST_KEYS || keys.get(..count).unwrap_or_default().contains(&key) {
+            let seen = keys.get(..count).unwrap_or_default();
+            if count == FAST_KEYS
+                || seen.iter().any(|k| {
+                    k.len() == key.len()
+                        && k.as_bytes().first() == key.as_bytes().first()
+                        && *k == key
+                })
+            {
                 return Ok(false);
             }
             if let Some(slot) = keys.get_mut(count) {
                 *slot = key;
             }
             count += 1;
-            let (prefix, local) = match key.split_once(':') {
+            let (prefix, local) = match colon
+                .and_then(|c| Some((raw.get(key_start..c)?, raw.get(c + 1..key_end)?)))
+            {
                 Some((prefix, local)) => (Some(prefix), local),
                 None => (None, key),
             };
@@ -306,13 +347,22 @@ impl<'a> Parser<'a> {
             if prefix == Some("xmlns") {
                 continue;
             }
-            let attribute = Attribute {
-                key: QName(key),
-                value: Cow::Borrowed(value),
+            // Tabs, line ends and references need normalizing; anything else is kept as is.
+            // (A fold without early exit, which the compiler vectorizes.)
+            let plain = value.bytes().fold(true, |plain, b| {
+                plain & (b != b'&') & !matches!(b, b'\t' | b'\n' | b'\r')
+            });
+            let value = if plain {
+                Cow::Borrowed(value)
+            } else {
+                let attribute = Attribute {
+                    key: QName(key),
+                    value: Cow::Borrowed(value),
+                };
+                attribute
+                    .normalized_value(XmlVersion::Implicit1_0)
+                    .map_err(|e| self.xml_error(offset, e))?
             };
-            let value = attribute
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|e| self.xml_error(offset, e))?;
             out.push(known, value);
         }
     }
