@@ -233,6 +233,14 @@ async fn secrets_never_leak() {
         logs.contains("status=401"),
         "statuses are recorded:\n{logs}"
     );
+    for field in [
+        "method=GET",
+        "entity_set=\"accounts\"",
+        "attempt=2",
+        "elapsed_ms=",
+    ] {
+        assert!(logs.contains(field), "{field} is recorded:\n{logs}");
+    }
     outputs.push(("tracing output".into(), logs));
 
     for (what, text) in &outputs {
