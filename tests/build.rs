@@ -16,6 +16,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "team",
         ])
         .generate()?;
+    dynamics_codegen::Builder::new()
+        .metadata("fixtures/awkward.xml")
+        .all()
+        .file_name("awkward.rs")
+        .generate()?;
 
     println!("cargo::rustc-check-cfg=cfg(dynamics_corpus)");
     println!("cargo::rerun-if-env-changed=DYNAMICS_METADATA_CORPUS");

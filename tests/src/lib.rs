@@ -8,6 +8,12 @@ pub mod built {
     dynamics_client::include_entities!();
 }
 
+/// Every table of a fixture of awkward names (`Result`, `type`, `1stplace`, `feedbackid` and
+/// `FeedbackId`, a table called `EntitySets`, an entity set called `Type`).
+pub mod awkward {
+    include!(concat!(env!("OUT_DIR"), "/awkward.rs"));
+}
+
 /// The same tables through `dynamics_entities!`, nested in a module as apps do.
 pub mod from_macro {
     /// Deeper still, to show that generated code names everything by absolute paths.

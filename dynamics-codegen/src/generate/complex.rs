@@ -69,7 +69,7 @@ impl Context<'_> {
                 continue;
             };
             let name = ident::ident(name);
-            let mut variants = Names::default();
+            let mut variants = Names::camel_reserving(&[]);
             let mut variant_tokens = TokenStream::new();
             for m in &t.members {
                 let variant = ident::ident(&variants.unique(ident::type_name(&m.name)));

@@ -195,7 +195,7 @@ impl Context<'_> {
                 let enum_name =
                     top.unique(format!("{struct_name}{}", ident::type_name(&lookup.name)));
                 let enum_ident = ident::ident(&enum_name);
-                let mut variants = Names::default();
+                let mut variants = Names::camel_reserving(&[]);
                 let mut variant_tokens = TokenStream::new();
                 let mut arms = TokenStream::new();
                 for target in many {

@@ -66,25 +66,43 @@ pub(crate) fn ident(name: &str) -> Ident {
 #[derive(Debug, Default)]
 pub(crate) struct Names {
     taken: HashSet<String>,
+    /// Type and variant names: suffixes without `_`, which camel case forbids.
+    camel: bool,
 }
 
 impl Names {
-    /// A namespace where these names are already used by the generator itself.
+    /// A namespace of snake-case or shouty names, where these are already used by the
+    /// generator itself.
     pub(crate) fn reserving(reserved: &[&str]) -> Self {
         Names {
             taken: reserved.iter().map(|s| (*s).to_owned()).collect(),
+            camel: false,
         }
     }
 
-    /// `name`, or `name_2`, `name_3`, ... if taken. Uniqueness is checked case-sensitively,
-    /// which is how Rust compares names.
+    /// A namespace of `UpperCamelCase` names, where these are already used.
+    pub(crate) fn camel_reserving(reserved: &[&str]) -> Self {
+        Names {
+            camel: true,
+            ..Self::reserving(reserved)
+        }
+    }
+
+    /// `name`, or `name_2`, `name_3`, ... (`Name2`, `Name3` for camel case) if taken.
+    /// Uniqueness is checked case-sensitively, which is how Rust compares names.
     pub(crate) fn unique(&mut self, name: String) -> String {
         if self.taken.insert(name.clone()) {
             return name;
         }
-        let separator = if name.ends_with('_') { "" } else { "_" };
+        let (base, separator) = if self.camel {
+            (name.trim_end_matches('_'), "")
+        } else if name.ends_with('_') {
+            (name.as_str(), "")
+        } else {
+            (name.as_str(), "_")
+        };
         (2..)
-            .map(|n| format!("{name}{separator}{n}"))
+            .map(|n| format!("{base}{separator}{n}"))
             .find(|candidate| self.taken.insert(candidate.clone()))
             .unwrap_or(name)
     }
@@ -122,5 +140,9 @@ mod tests {
         assert_eq!(names.unique("feedbackid".into()), "feedbackid_2");
         assert_eq!(names.unique("type_".into()), "type_");
         assert_eq!(names.unique("type_".into()), "type_2");
+        let mut types = Names::camel_reserving(&["EntitySets"]);
+        assert_eq!(types.unique("EntitySets".into()), "EntitySets2");
+        assert_eq!(types.unique("Self_".into()), "Self_");
+        assert_eq!(types.unique("Self_".into()), "Self2");
     }
 }

@@ -136,13 +136,13 @@ impl<'m> Context<'m> {
         runtime: TokenStream,
         runtime_path: &str,
     ) -> Self {
-        let mut top = Names::reserving(TOP_LEVEL);
+        let mut top = Names::camel_reserving(TOP_LEVEL);
         let entity_names = selection
             .entity_types
             .iter()
             .map(|t| (t.qualified_name(), top.unique(ident::type_name(&t.name))))
             .collect();
-        let mut complex = Names::default();
+        let mut complex = Names::camel_reserving(&[]);
         let complex_names = selection
             .complex_types
             .iter()
@@ -153,7 +153,7 @@ impl<'m> Context<'m> {
                 )
             })
             .collect();
-        let mut enums = Names::default();
+        let mut enums = Names::camel_reserving(&[]);
         let enum_names = selection
             .enum_types
             .iter()
@@ -185,7 +185,7 @@ impl<'m> Context<'m> {
 
     fn generate(&self) -> TokenStream {
         // Lookup enums share the top-level namespace with the structs.
-        let mut top = Names::reserving(TOP_LEVEL);
+        let mut top = Names::camel_reserving(TOP_LEVEL);
         for name in self.entity_names.values() {
             top.unique(name.clone());
         }
