@@ -5,6 +5,9 @@ mod error;
 mod meta;
 mod protocol;
 mod read;
+mod relate;
+mod seed;
+mod validate;
 mod write;
 
 pub(crate) use error::ApiError;

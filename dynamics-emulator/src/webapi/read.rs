@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::protocol::{ApiRequest, ApiResponse, Prefer};
+use super::relate::related;
 use super::{ApiError, Target, WebApi};
 use crate::odata::filter::comparable_json;
 use crate::odata::query::{self, Query};
@@ -448,47 +449,6 @@ impl View<'_> {
         };
         Ok(self.with_preferences(ApiResponse::json(StatusCode::OK, body)))
     }
-}
-
-/// The records a collection-valued navigation property of record `id` of `table` holds: the
-/// rows of the target whose partner lookup points back here, or the N:N links.
-pub(super) fn related<'t>(
-    api: &'t WebApi,
-    tables: &'t Tables,
-    table: &Table,
-    nav: &Nav,
-    id: Uuid,
-) -> (Option<&'t Table>, Vec<(Uuid, &'t Record)>) {
-    let Some(target) = api.schema.set_of_type(&nav.target) else {
-        return (None, Vec::new());
-    };
-    let partner = nav
-        .partner
-        .as_deref()
-        .and_then(|p| target.navs.get(p))
-        .filter(|p| p.lookup_property.is_some());
-    let rows = match partner {
-        Some(partner) => {
-            let property = partner.lookup_property.as_deref().unwrap_or_default();
-            let wanted = id.to_string();
-            tables
-                .rows(&target.set)
-                .into_iter()
-                .filter(|(_, r)| {
-                    r.fields.get(property).and_then(Value::as_str) == Some(wanted.as_str())
-                        && r.lookups.get(property).is_none_or(|l| {
-                            l.navigation == partner.name || l.logical_name == table.logical_name
-                        })
-                })
-                .collect()
-        }
-        None => tables
-            .linked(&nav.name, id)
-            .into_iter()
-            .filter_map(|rid| Some((rid, tables.get(&target.set, &rid)?)))
-            .collect(),
-    };
-    (Some(target), rows)
 }
 
 fn unknown_property(table: &Table, name: &str) -> ApiError {

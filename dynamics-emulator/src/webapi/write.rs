@@ -1,34 +1,24 @@
-//! Writes: create, update and upsert (with `If-Match`/`If-None-Match`), delete, single
-//! properties, lookups through `@odata.bind`, and associations through `$ref`; every value is
-//! checked against the schema first.
+//! Writes: create, update and upsert (with `If-Match`/`If-None-Match`), delete and single
+//! properties; Dataverse's own columns (timestamps, owner, version) are filled in here.
 
 use std::collections::HashMap;
 
 use axum::http::{HeaderName, Method, StatusCode};
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::protocol::{ApiRequest, ApiResponse};
-use super::read::{View, related};
+use super::read::View;
+use super::relate::apply_lookups;
+use super::validate::{check_value, guid};
 use super::{ApiError, Target, WebApi, json_object};
-use crate::odata::filter::{Literal, comparable_json, parse_date, parse_datetime};
-use crate::odata::path::{self, Key};
-use crate::odata::query::{self, Query};
-use crate::schema::{Column, Kind, Nav, Table};
+use crate::odata::filter::{Literal, comparable_json};
+use crate::odata::path::Key;
+use crate::odata::query::{self};
+use crate::schema::Table;
 use crate::store::{LookupRef, Tables};
 use crate::token::Caller;
-
-/// What a body asks to change, checked but not applied yet.
-#[derive(Default)]
-struct Changes {
-    fields: Vec<(String, Value)>,
-    /// (`_x_value` property, new target) — `None` clears the lookup.
-    lookups: Vec<(String, Option<(LookupRef, Uuid)>)>,
-    /// Collection-valued binds on create: (navigation property, target set, target id).
-    associations: Vec<(String, String, Uuid)>,
-}
 
 impl WebApi {
     pub(super) fn write(
@@ -82,7 +72,7 @@ impl WebApi {
                 Ok(ApiResponse::empty(StatusCode::NO_CONTENT))
             }
             (
-                method,
+                _,
                 Target::Navigation {
                     table,
                     key,
@@ -92,13 +82,13 @@ impl WebApi {
                 },
             ) => {
                 let id = self.existing(tables, table, &key)?;
-                self.reference_write(request, method, table, id, nav, target_key, tables)
+                self.reference_write(request, table, id, nav, target_key, tables)
             }
             (method, _) => Err(ApiError::method_not_allowed(method.as_str())),
         }
     }
 
-    fn upsert(
+    pub(super) fn upsert(
         &self,
         caller: &Caller,
         request: &ApiRequest,
@@ -165,7 +155,7 @@ impl WebApi {
 
     /// The reply to a successful create or update: 204 with `OData-EntityId`, or the record
     /// (`create_status` 201 for creates, 200 for updates) with `Prefer: return=representation`.
-    fn written(
+    pub(super) fn written(
         &self,
         request: &ApiRequest,
         table: &Table,
@@ -207,7 +197,7 @@ impl WebApi {
     }
 
     /// `If-Match: <etag>` must name the current version.
-    fn check_etag(
+    pub(super) fn check_etag(
         &self,
         request: &ApiRequest,
         table: &Table,
@@ -257,7 +247,7 @@ impl WebApi {
     }
 
     /// Values Dataverse fills in itself: timestamps, state, owner, business unit.
-    fn defaults(
+    pub(super) fn defaults(
         &self,
         caller: &Caller,
         table: &Table,
@@ -302,7 +292,7 @@ impl WebApi {
     }
 
     /// Alternate keys are unique, as Dataverse enforces.
-    fn check_alternate_keys(
+    pub(super) fn check_alternate_keys(
         &self,
         table: &Table,
         id: Uuid,
@@ -342,420 +332,11 @@ impl WebApi {
             });
         }
     }
-
-    /// Checks a body against the table's schema.
-    fn changes(
-        &self,
-        table: &Table,
-        body: &Map<String, Value>,
-        tables: &Tables,
-    ) -> Result<Changes, ApiError> {
-        let mut changes = Changes::default();
-        for (name, value) in body {
-            if let Some(nav_name) = name.strip_suffix("@odata.bind") {
-                let nav = table
-                    .navs
-                    .get(nav_name)
-                    .ok_or_else(|| undeclared(nav_name))?;
-                if nav.collection {
-                    let refs = value.as_array().ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "'{name}' binds a collection-valued navigation property and needs an array of references."
-                        ))
-                    })?;
-                    for r in refs {
-                        let text = r.as_str().ok_or_else(|| not_a_reference(r))?;
-                        let (target, id) = self.reference(tables, text, &nav.target)?;
-                        changes
-                            .associations
-                            .push((nav.name.clone(), target.set.clone(), id));
-                    }
-                    continue;
-                }
-                let property = nav.lookup_property.clone().ok_or_else(|| {
-                    ApiError::bad_request(format!("'{nav_name}' cannot be set with @odata.bind."))
-                })?;
-                if value.is_null() {
-                    changes.lookups.push((property, None));
-                    continue;
-                }
-                let text = value.as_str().ok_or_else(|| not_a_reference(value))?;
-                let (target, id) = self.reference(tables, text, &nav.target)?;
-                let lookup = LookupRef {
-                    logical_name: target.logical_name.clone(),
-                    navigation: nav.name.clone(),
-                };
-                changes.lookups.push((property, Some((lookup, id))));
-                continue;
-            }
-            // Instance and property annotations (`@odata.type`, `x@OData.Community...`) carry no data.
-            if name.contains('@') {
-                continue;
-            }
-            if let Some(nav) = table.navs.get(name) {
-                match (&nav.lookup_property, value) {
-                    (Some(property), Value::Null) => changes.lookups.push((property.clone(), None)),
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "Deep insert through '{name}' is not supported by this emulator; create the related record and bind it with '{name}@odata.bind'."
-                        )));
-                    }
-                }
-                continue;
-            }
-            let column = table.column(name).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "The property '{name}' does not exist on type '{}'. Make sure to only use property names that are defined by the type.",
-                    table.qualified_name
-                ))
-            })?;
-            if column.lookup {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "0x80048d19",
-                    "CRM do not support direct update of Entity Reference properties, Use Navigation properties instead.",
-                ));
-            }
-            if column.computed || column.name == table.key || column.name == table.primary_id {
-                continue;
-            }
-            changes
-                .fields
-                .push((name.clone(), check_value(table, column, value)?));
-        }
-        Ok(changes)
-    }
-
-    /// Resolves an entity reference (`/accounts(id)`) to an existing record of a type that fits
-    /// the navigation property's target.
-    pub(super) fn reference<'a>(
-        &'a self,
-        tables: &Tables,
-        text: &str,
-        expected: &str,
-    ) -> Result<(&'a Table, Uuid), ApiError> {
-        let (set, key) = path::entity_reference(text).map_err(ApiError::bad_request)?;
-        let table = self
-            .schema
-            .table(&set)
-            .ok_or_else(|| ApiError::no_segment(&set))?;
-        if !self.schema.derives_from(&table.qualified_name, expected) {
-            return Err(ApiError::bad_request(format!(
-                "The entity set '{set}' holds '{}' records, which do not fit a navigation property of type '{expected}'.",
-                table.qualified_name
-            )));
-        }
-        Ok((table, self.existing(tables, table, &key)?))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn reference_write(
-        &self,
-        request: &ApiRequest,
-        method: &Method,
-        table: &Table,
-        id: Uuid,
-        nav: &Nav,
-        target_key: Option<Key>,
-        tables: &mut Tables,
-    ) -> Result<ApiResponse, ApiError> {
-        let body_reference = |tables: &Tables| -> Result<(String, Uuid), ApiError> {
-            let body = json_object(request)?;
-            let text = body
-                .get("@odata.id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    ApiError::bad_request("The body must be {\"@odata.id\": \"<entity URL>\"}.")
-                })?;
-            let (target, tid) = self.reference(tables, text, &nav.target)?;
-            Ok((target.set.clone(), tid))
-        };
-        match (method, nav.collection) {
-            (&Method::POST, true) => {
-                let (set, target) = body_reference(tables)?;
-                self.associate_by_name(tables, table, id, &nav.name, &set, target)?;
-            }
-            (&Method::PUT, false) => {
-                let (set, target) = body_reference(tables)?;
-                let logical_name = self
-                    .schema
-                    .table(&set)
-                    .map(|t| t.logical_name.clone())
-                    .unwrap_or_default();
-                self.set_lookup(tables, table, id, nav, Some((logical_name, target)));
-            }
-            (&Method::DELETE, false) => self.set_lookup(tables, table, id, nav, None),
-            (&Method::DELETE, true) => {
-                let target_table = self
-                    .schema
-                    .set_of_type(&nav.target)
-                    .ok_or_else(|| ApiError::no_segment(&nav.name))?;
-                let target = match target_key {
-                    Some(key) => self.existing(tables, target_table, &key)?,
-                    None => {
-                        let query: HashMap<String, String> =
-                            url::form_urlencoded::parse(request.query.as_bytes())
-                                .into_owned()
-                                .collect();
-                        let text = query.get("$id").ok_or_else(|| {
-                            ApiError::bad_request("Disassociating needs $id=<entity URL> or a key after the navigation property.")
-                        })?;
-                        self.reference(tables, text, &nav.target)?.1
-                    }
-                };
-                self.disassociate(tables, table, id, nav, target);
-            }
-            (method, _) => return Err(ApiError::method_not_allowed(method.as_str())),
-        }
-        Ok(ApiResponse::empty(StatusCode::NO_CONTENT))
-    }
-
-    fn set_lookup(
-        &self,
-        tables: &mut Tables,
-        table: &Table,
-        id: Uuid,
-        nav: &Nav,
-        target: Option<(String, Uuid)>,
-    ) {
-        let Some(property) = nav.lookup_property.clone() else {
-            return;
-        };
-        let change = target.map(|(logical_name, tid)| {
-            let lookup = LookupRef {
-                logical_name,
-                navigation: nav.name.clone(),
-            };
-            (lookup, tid)
-        });
-        tables.update(&table.set, &id, |r| {
-            apply_lookups(&mut r.fields, &mut r.lookups, vec![(property, change)]);
-            touch(table, &mut r.fields);
-        });
-    }
-
-    /// Adds `target` to the collection-valued navigation property `nav_name` of record `id`.
-    fn associate_by_name(
-        &self,
-        tables: &mut Tables,
-        table: &Table,
-        id: Uuid,
-        nav_name: &str,
-        target_set: &str,
-        target: Uuid,
-    ) -> Result<(), ApiError> {
-        let nav = table
-            .navs
-            .get(nav_name)
-            .ok_or_else(|| undeclared(nav_name))?;
-        let target_table = self
-            .schema
-            .table(target_set)
-            .ok_or_else(|| ApiError::no_segment(target_set))?;
-        match partner_lookup(target_table, nav) {
-            Some((partner, property)) => {
-                let lookup = LookupRef {
-                    logical_name: table.logical_name.clone(),
-                    navigation: partner.name.clone(),
-                };
-                tables.update(&target_table.set, &target, |r| {
-                    apply_lookups(
-                        &mut r.fields,
-                        &mut r.lookups,
-                        vec![(property, Some((lookup, id)))],
-                    );
-                    touch(target_table, &mut r.fields);
-                });
-            }
-            None => {
-                tables.link(&nav.name, id, target);
-                if let Some(partner) = &nav.partner {
-                    tables.link(partner, target, id);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn disassociate(&self, tables: &mut Tables, table: &Table, id: Uuid, nav: &Nav, target: Uuid) {
-        let Some(target_table) = self.schema.set_of_type(&nav.target) else {
-            return;
-        };
-        let linked = {
-            let view_rows = related(self, tables, table, nav, id).1;
-            view_rows.iter().any(|(rid, _)| *rid == target)
-        };
-        if !linked {
-            return;
-        }
-        match partner_lookup(target_table, nav) {
-            Some((_, property)) => {
-                tables.update(&target_table.set, &target, |r| {
-                    apply_lookups(&mut r.fields, &mut r.lookups, vec![(property, None)]);
-                    touch(target_table, &mut r.fields);
-                });
-            }
-            None => {
-                tables.unlink(&nav.name, id, target);
-                if let Some(partner) = &nav.partner {
-                    tables.unlink(partner, target, id);
-                }
-            }
-        }
-    }
-
-    /// Loads seed records: `{"<set>": [{record}, ...]}`. Binds are applied after every record
-    /// exists, so records may refer to each other in any order.
-    pub(crate) fn seed(&self, caller: &Caller, json: &Value) -> Result<(), String> {
-        let sets = json
-            .as_object()
-            .ok_or("seed data must be an object of entity sets")?;
-        let mut tables = self.store.write();
-        let mut binds = Vec::new();
-        for (set, records) in sets {
-            let table = self
-                .schema
-                .table(set)
-                .ok_or_else(|| format!("unknown entity set '{set}'"))?;
-            let records = records
-                .as_array()
-                .ok_or_else(|| format!("'{set}' must be an array of records"))?;
-            for (i, record) in records.iter().enumerate() {
-                let place = |e: ApiError| format!("{set}[{i}]: {}", e.message);
-                let body = record
-                    .as_object()
-                    .ok_or_else(|| format!("{set}[{i}] is not an object"))?;
-                let (plain, bind): (Map<String, Value>, Map<String, Value>) = body
-                    .clone()
-                    .into_iter()
-                    .partition(|(k, _)| !k.ends_with("@odata.bind"));
-                let id = match plain
-                    .get(&table.key)
-                    .or_else(|| plain.get(&table.primary_id))
-                {
-                    Some(value) => guid(table, value).map_err(place)?,
-                    None => Uuid::new_v4(),
-                };
-                if tables.contains(&table.set, &id) {
-                    return Err(format!("{set}[{i}]: a record with id {id} already exists"));
-                }
-                self.insert(caller, table, id, &plain, &[], &mut tables)
-                    .map_err(place)?;
-                binds.push((table, id, bind, format!("{set}[{i}]")));
-            }
-        }
-        for (table, id, bind, place) in binds {
-            let changes = self
-                .changes(table, &bind, &tables)
-                .map_err(|e| format!("{place}: {}", e.message))?;
-            tables.update(&table.set, &id, |r| {
-                apply_lookups(&mut r.fields, &mut r.lookups, changes.lookups);
-            });
-            for (nav, set, target) in changes.associations {
-                self.associate_by_name(&mut tables, table, id, &nav, &set, target)
-                    .map_err(|e| format!("{place}: {}", e.message))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Creates the business unit and one application user per registered app, as an
-    /// environment has them, so owner lookups and `WhoAmI` point at real records.
-    pub(crate) fn seed_principals(
-        &self,
-        caller: &Caller,
-        apps: &[(String, Uuid)],
-    ) -> Result<(), String> {
-        let mut sets = Map::new();
-        let mut add = |logical: &str, fields: Vec<(&str, Value)>| {
-            if let Some(table) = self.schema.by_logical_name(logical) {
-                let record: Map<String, Value> = fields
-                    .into_iter()
-                    .filter(|(name, _)| table.column(name).is_some())
-                    .map(|(name, value)| (name.to_owned(), value))
-                    .collect();
-                if let Value::Array(records) = sets
-                    .entry(table.set.clone())
-                    .or_insert_with(|| Value::Array(Vec::new()))
-                {
-                    records.push(Value::Object(record));
-                }
-            }
-        };
-        add(
-            "businessunit",
-            vec![
-                ("businessunitid", json!(self.business_unit_id())),
-                ("name", json!("emulator")),
-            ],
-        );
-        for (client_id, user_id) in apps {
-            let mut fields = vec![
-                ("systemuserid", json!(user_id)),
-                ("fullname", json!(format!("# {client_id}"))),
-                ("azureactivedirectoryobjectid", json!(user_id)),
-                ("isdisabled", json!(false)),
-            ];
-            if Uuid::parse_str(client_id).is_ok() {
-                fields.push(("applicationid", json!(client_id)));
-            }
-            add("systemuser", fields);
-        }
-        self.seed(caller, &Value::Object(sets))
-    }
-
-    /// A record as `GET` would return it, for reading the store back in tests.
-    pub(crate) fn snapshot(&self, set: &str, id: Option<Uuid>) -> Option<Vec<Value>> {
-        let table = self.schema.table(set)?;
-        let tables = self.store.read();
-        let prefer = super::protocol::Prefer {
-            annotations: Some("*".into()),
-            ..Default::default()
-        };
-        let view = View {
-            api: self,
-            tables: &tables,
-            prefer: &prefer,
-        };
-        let query = Query::default();
-        let rows = tables.rows(&table.set);
-        Some(
-            rows.into_iter()
-                .filter(|(rid, _)| id.is_none_or(|id| id == *rid))
-                .filter_map(|(rid, r)| view.entity(table, rid, r, &query).ok().map(Value::Object))
-                .collect(),
-        )
-    }
-}
-
-/// The single-valued partner of a collection nav on the target, and the lookup it sets.
-fn partner_lookup<'t>(target: &'t Table, nav: &Nav) -> Option<(&'t Nav, String)> {
-    let partner = target.navs.get(nav.partner.as_deref()?)?;
-    Some((partner, partner.lookup_property.clone()?))
-}
-
-fn apply_lookups(
-    fields: &mut Map<String, Value>,
-    lookups: &mut HashMap<String, LookupRef>,
-    changes: Vec<(String, Option<(LookupRef, Uuid)>)>,
-) {
-    for (property, change) in changes {
-        match change {
-            Some((lookup, id)) => {
-                fields.insert(property.clone(), json!(id));
-                lookups.insert(property, lookup);
-            }
-            None => {
-                fields.insert(property.clone(), Value::Null);
-                lookups.remove(&property);
-            }
-        }
-    }
 }
 
 /// What every write updates: `modifiedon`, a computed `fullname`, `versionnumber` (which the
 /// store then sets to the new version).
-fn touch(table: &Table, fields: &mut Map<String, Value>) {
+pub(super) fn touch(table: &Table, fields: &mut Map<String, Value>) {
     if table.column("modifiedon").is_some() {
         fields.insert("modifiedon".into(), json!(now_text()));
     }
@@ -772,12 +353,12 @@ fn touch(table: &Table, fields: &mut Map<String, Value>) {
     }
 }
 
-fn now_text() -> String {
+pub(super) fn now_text() -> String {
     utc_text(OffsetDateTime::now_utc())
 }
 
 /// Dataverse's date-time form: UTC, whole seconds, `Z`.
-fn utc_text(t: OffsetDateTime) -> String {
+pub(super) fn utc_text(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
@@ -790,104 +371,10 @@ fn utc_text(t: OffsetDateTime) -> String {
     )
 }
 
-fn guid(table: &Table, value: &Value) -> Result<Uuid, ApiError> {
-    value
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or_else(|| {
-            ApiError::bad_payload(
-                &table.set,
-                format!("Cannot convert the literal '{value}' to the expected type 'Edm.Guid'."),
-            )
-        })
-}
-
-/// Checks one value against its column and returns it as stored.
-fn check_value(table: &Table, column: &Column, value: &Value) -> Result<Value, ApiError> {
-    if value.is_null() {
-        return Ok(Value::Null);
-    }
-    let mismatch = || {
-        ApiError::bad_payload(
-            &table.set,
-            format!(
-                "Cannot convert the literal '{value}' to the expected type '{}'.",
-                column.kind.edm_name()
-            ),
-        )
-    };
-    let text = value.as_str();
-    let stored = match column.kind {
-        Kind::String => {
-            let s = text.ok_or_else(mismatch)?;
-            if let Some(max) = column.max_length
-                && s.chars().count() as u64 > max
-            {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "0x80044331",
-                    format!(
-                        "A validation error occurred. The length of the '{}' attribute of the '{}' entity exceeded the maximum allowed length of '{max}'.",
-                        column.name, table.logical_name
-                    ),
-                ));
-            }
-            value.clone()
-        }
-        Kind::Guid => json!(
-            text.and_then(|s| Uuid::parse_str(s).ok())
-                .ok_or_else(mismatch)?
-        ),
-        Kind::Boolean => json!(value.as_bool().ok_or_else(mismatch)?),
-        Kind::Integer(min, max) => {
-            let i = value
-                .as_i64()
-                .filter(|i| (min..=max).contains(i))
-                .ok_or_else(mismatch)?;
-            json!(i)
-        }
-        Kind::Decimal | Kind::Double => {
-            value.as_f64().ok_or_else(mismatch)?;
-            value.clone()
-        }
-        Kind::Date => {
-            text.and_then(parse_date).ok_or_else(mismatch)?;
-            value.clone()
-        }
-        Kind::DateTimeOffset => {
-            json!(utc_text(
-                text.and_then(parse_datetime).ok_or_else(mismatch)?
-            ))
-        }
-        Kind::Binary => {
-            let s = text.ok_or_else(mismatch)?;
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|_| mismatch())?;
-            value.clone()
-        }
-        Kind::Other => value.clone(),
-    };
-    Ok(stored)
-}
-
-fn duplicate() -> ApiError {
+pub(super) fn duplicate() -> ApiError {
     ApiError::new(
         StatusCode::PRECONDITION_FAILED,
         "0x80040237",
         "A record with matching key values already exists.",
     )
-}
-
-/// Dataverse's answer to a bind whose navigation property name is unknown or wrongly cased.
-fn undeclared(name: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "An undeclared property '{name}' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values."
-    ))
-}
-
-fn not_a_reference(value: &Value) -> ApiError {
-    ApiError::bad_request(format!(
-        "'{value}' is not an entity reference such as '/accounts(00000000-0000-0000-0000-000000000000)'."
-    ))
 }

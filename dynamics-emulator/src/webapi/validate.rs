@@ -1,0 +1,229 @@
+//! Checking a request body against the schema: property names and types, lengths, and
+//! `@odata.bind` references to records of a fitting table.
+
+use axum::http::StatusCode;
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::write::utc_text;
+use super::{ApiError, WebApi};
+use crate::odata::filter::{parse_date, parse_datetime};
+use crate::odata::path::{self};
+use crate::schema::{Column, Kind, Table};
+use crate::store::{LookupRef, Tables};
+
+/// What a body asks to change, checked but not applied yet.
+#[derive(Default)]
+pub(super) struct Changes {
+    pub(super) fields: Vec<(String, Value)>,
+    /// (`_x_value` property, new target) — `None` clears the lookup.
+    pub(super) lookups: Vec<(String, Option<(LookupRef, Uuid)>)>,
+    /// Collection-valued binds on create: (navigation property, target set, target id).
+    pub(super) associations: Vec<(String, String, Uuid)>,
+}
+
+impl WebApi {
+    /// Checks a body against the table's schema.
+    pub(super) fn changes(
+        &self,
+        table: &Table,
+        body: &Map<String, Value>,
+        tables: &Tables,
+    ) -> Result<Changes, ApiError> {
+        let mut changes = Changes::default();
+        for (name, value) in body {
+            if let Some(nav_name) = name.strip_suffix("@odata.bind") {
+                let nav = table
+                    .navs
+                    .get(nav_name)
+                    .ok_or_else(|| undeclared(nav_name))?;
+                if nav.collection {
+                    let refs = value.as_array().ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "'{name}' binds a collection-valued navigation property and needs an array of references."
+                        ))
+                    })?;
+                    for r in refs {
+                        let text = r.as_str().ok_or_else(|| not_a_reference(r))?;
+                        let (target, id) = self.reference(tables, text, &nav.target)?;
+                        changes
+                            .associations
+                            .push((nav.name.clone(), target.set.clone(), id));
+                    }
+                    continue;
+                }
+                let property = nav.lookup_property.clone().ok_or_else(|| {
+                    ApiError::bad_request(format!("'{nav_name}' cannot be set with @odata.bind."))
+                })?;
+                if value.is_null() {
+                    changes.lookups.push((property, None));
+                    continue;
+                }
+                let text = value.as_str().ok_or_else(|| not_a_reference(value))?;
+                let (target, id) = self.reference(tables, text, &nav.target)?;
+                let lookup = LookupRef {
+                    logical_name: target.logical_name.clone(),
+                    navigation: nav.name.clone(),
+                };
+                changes.lookups.push((property, Some((lookup, id))));
+                continue;
+            }
+            // Instance and property annotations (`@odata.type`, `x@OData.Community...`) carry no data.
+            if name.contains('@') {
+                continue;
+            }
+            if let Some(nav) = table.navs.get(name) {
+                match (&nav.lookup_property, value) {
+                    (Some(property), Value::Null) => changes.lookups.push((property.clone(), None)),
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "Deep insert through '{name}' is not supported by this emulator; create the related record and bind it with '{name}@odata.bind'."
+                        )));
+                    }
+                }
+                continue;
+            }
+            let column = table.column(name).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "The property '{name}' does not exist on type '{}'. Make sure to only use property names that are defined by the type.",
+                    table.qualified_name
+                ))
+            })?;
+            if column.lookup {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "0x80048d19",
+                    "CRM do not support direct update of Entity Reference properties, Use Navigation properties instead.",
+                ));
+            }
+            if column.computed || column.name == table.key || column.name == table.primary_id {
+                continue;
+            }
+            changes
+                .fields
+                .push((name.clone(), check_value(table, column, value)?));
+        }
+        Ok(changes)
+    }
+
+    /// Resolves an entity reference (`/accounts(id)`) to an existing record of a type that fits
+    /// the navigation property's target.
+    pub(super) fn reference<'a>(
+        &'a self,
+        tables: &Tables,
+        text: &str,
+        expected: &str,
+    ) -> Result<(&'a Table, Uuid), ApiError> {
+        let (set, key) = path::entity_reference(text).map_err(ApiError::bad_request)?;
+        let table = self
+            .schema
+            .table(&set)
+            .ok_or_else(|| ApiError::no_segment(&set))?;
+        if !self.schema.derives_from(&table.qualified_name, expected) {
+            return Err(ApiError::bad_request(format!(
+                "The entity set '{set}' holds '{}' records, which do not fit a navigation property of type '{expected}'.",
+                table.qualified_name
+            )));
+        }
+        Ok((table, self.existing(tables, table, &key)?))
+    }
+}
+
+pub(super) fn guid(table: &Table, value: &Value) -> Result<Uuid, ApiError> {
+    value
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| {
+            ApiError::bad_payload(
+                &table.set,
+                format!("Cannot convert the literal '{value}' to the expected type 'Edm.Guid'."),
+            )
+        })
+}
+
+/// Checks one value against its column and returns it as stored.
+pub(super) fn check_value(
+    table: &Table,
+    column: &Column,
+    value: &Value,
+) -> Result<Value, ApiError> {
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    let mismatch = || {
+        ApiError::bad_payload(
+            &table.set,
+            format!(
+                "Cannot convert the literal '{value}' to the expected type '{}'.",
+                column.kind.edm_name()
+            ),
+        )
+    };
+    let text = value.as_str();
+    let stored = match column.kind {
+        Kind::String => {
+            let s = text.ok_or_else(mismatch)?;
+            if let Some(max) = column.max_length
+                && s.chars().count() as u64 > max
+            {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "0x80044331",
+                    format!(
+                        "A validation error occurred. The length of the '{}' attribute of the '{}' entity exceeded the maximum allowed length of '{max}'.",
+                        column.name, table.logical_name
+                    ),
+                ));
+            }
+            value.clone()
+        }
+        Kind::Guid => json!(
+            text.and_then(|s| Uuid::parse_str(s).ok())
+                .ok_or_else(mismatch)?
+        ),
+        Kind::Boolean => json!(value.as_bool().ok_or_else(mismatch)?),
+        Kind::Integer(min, max) => {
+            let i = value
+                .as_i64()
+                .filter(|i| (min..=max).contains(i))
+                .ok_or_else(mismatch)?;
+            json!(i)
+        }
+        Kind::Decimal | Kind::Double => {
+            value.as_f64().ok_or_else(mismatch)?;
+            value.clone()
+        }
+        Kind::Date => {
+            text.and_then(parse_date).ok_or_else(mismatch)?;
+            value.clone()
+        }
+        Kind::DateTimeOffset => {
+            json!(utc_text(
+                text.and_then(parse_datetime).ok_or_else(mismatch)?
+            ))
+        }
+        Kind::Binary => {
+            let s = text.ok_or_else(mismatch)?;
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|_| mismatch())?;
+            value.clone()
+        }
+        Kind::Other => value.clone(),
+    };
+    Ok(stored)
+}
+
+/// Dataverse's answer to a bind whose navigation property name is unknown or wrongly cased.
+pub(super) fn undeclared(name: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "An undeclared property '{name}' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values."
+    ))
+}
+
+pub(super) fn not_a_reference(value: &Value) -> ApiError {
+    ApiError::bad_request(format!(
+        "'{value}' is not an entity reference such as '/accounts(00000000-0000-0000-0000-000000000000)'."
+    ))
+}
