@@ -124,6 +124,16 @@ impl<'a> Element<'a> {
         }
     }
 
+    /// The value of the `index`th attribute, moved out (the element keeps an empty one).
+    fn take(&mut self, index: usize) -> Cow<'a, str> {
+        let slot = match index.checked_sub(self.len) {
+            None => self.inline.get_mut(index),
+            Some(spilled) => self.spill.get_mut(spilled),
+        };
+        slot.map(|(_, value)| std::mem::take(value))
+            .unwrap_or_default()
+    }
+
     /// The attributes, in document order.
     fn attrs(&self) -> impl Iterator<Item = (&'static str, &str)> {
         self.inline
@@ -427,7 +437,7 @@ impl<'a> Parser<'a> {
     fn children(
         &mut self,
         parent: &Element<'a>,
-        mut on_element: impl FnMut(&mut Self, &Element<'a>) -> Result<()>,
+        mut on_element: impl FnMut(&mut Self, &mut Element<'a>) -> Result<()>,
     ) -> Result<()> {
         if parent.empty {
             return Ok(());
@@ -436,7 +446,7 @@ impl<'a> Parser<'a> {
         loop {
             match self.next_child(&parent.name, parent.offset, &mut child)? {
                 Child::End => return Ok(()),
-                Child::Element => on_element(self, &child)?,
+                Child::Element => on_element(self, &mut child)?,
                 text if text.is_blank() => {}
                 _ => {
                     let message = format!("text inside <{}> ignored", parent.name);
@@ -1099,7 +1109,7 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn annotation(&mut self, element: &Element<'a>) -> Result<Annotation> {
+    fn annotation(&mut self, element: &mut Element<'a>) -> Result<Annotation> {
         let term = super::annotation::term(self.required_str(element, "Term")?);
         let qualifier = element.get("Qualifier").map(str::to_owned);
         let mut value = self.attribute_expression(element)?;
@@ -1122,13 +1132,22 @@ impl<'a> Parser<'a> {
     }
 
     /// The constant expression given as an attribute (`String="..."`, `Bool="true"`).
-    fn attribute_expression(&self, element: &Element<'a>) -> Result<AnnotationValue> {
-        for (key, value) in element.attrs() {
+    fn attribute_expression(&self, element: &mut Element<'a>) -> Result<AnnotationValue> {
+        let mut string = None;
+        for (i, (key, value)) in element.attrs().enumerate() {
+            if key == "String" {
+                string = Some(i);
+                break;
+            }
             if let Some(v) = self.constant(element, key, value)? {
                 return Ok(v);
             }
         }
-        Ok(AnnotationValue::Empty)
+        Ok(match string {
+            // Moved out of the element: a value that normalization allocated is kept.
+            Some(i) => AnnotationValue::String(element.take(i).into_owned()),
+            None => AnnotationValue::Empty,
+        })
     }
 
     fn constant(
@@ -1169,7 +1188,7 @@ impl<'a> Parser<'a> {
     }
 
     /// An expression written as an element.
-    fn expression(&mut self, element: &Element<'a>) -> Result<AnnotationValue> {
+    fn expression(&mut self, element: &mut Element<'a>) -> Result<AnnotationValue> {
         match element.name.as_ref() {
             "Collection" => {
                 let mut items = Vec::new();

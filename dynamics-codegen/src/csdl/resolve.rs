@@ -238,7 +238,11 @@ impl Aliases {
     fn qualify(&self, name: &str) -> Option<String> {
         let (prefix, local) = name.rsplit_once('.')?;
         let namespace = self.map.get(prefix)?;
-        Some(format!("{namespace}.{local}"))
+        let mut qualified = String::with_capacity(namespace.len() + 1 + local.len());
+        qualified.push_str(namespace);
+        qualified.push('.');
+        qualified.push_str(local);
+        Some(qualified)
     }
 }
 
@@ -545,9 +549,14 @@ fn inheritance_order<'t>(
 }
 
 /// Puts the base's members before the type's own.
-fn prepend<T>(own: &mut Vec<T>, mut inherited: Vec<T>) {
-    inherited.append(own);
-    *own = inherited;
+fn prepend<T>(own: &mut Vec<T>, inherited: Vec<T>) {
+    if inherited.is_empty() {
+        return;
+    }
+    let mut all = Vec::with_capacity(inherited.len() + own.len());
+    all.extend(inherited);
+    all.append(own);
+    *own = all;
 }
 
 /// Reports the first exact duplicate name among a type's members (inherited ones included).
