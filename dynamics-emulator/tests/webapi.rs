@@ -946,6 +946,8 @@ async fn seeds_and_reads_back_records() {
         .await;
     assert_eq!(reply.body["value"][0]["lastname"], "Seeded");
     assert!(f.emulator.records("nosuch").is_none());
+    let owner = &contacts[0]["_ownerid_value@OData.Community.Display.V1.FormattedValue"];
+    assert_eq!(owner, "SYSTEM", "seeded records are owned by SYSTEM");
     let err = f
         .emulator
         .seed(&json!({"accounts": [{"name": 5}]}))
@@ -991,4 +993,54 @@ async fn concurrent_writes_are_all_kept() {
         assert_eq!(task.await.unwrap().unwrap(), StatusCode::NO_CONTENT);
     }
     assert_eq!(f.emulator.records("contacts").unwrap().len(), 40);
+}
+
+#[tokio::test]
+async fn next_links_of_navigation_collections_stay_valid_urls() {
+    let (f, token) = ready().await;
+    let account = create(
+        &f,
+        &token,
+        "accounts",
+        json!({"name": "Paged", "accountnumber": "A B"}),
+    )
+    .await;
+    for subject in ["first", "second"] {
+        create(
+            &f,
+            &token,
+            "tasks",
+            json!({"subject": subject, "regardingobjectid_account_task@odata.bind": format!("/accounts({account})")}),
+        )
+        .await;
+    }
+    let first = f
+        .send(
+            Method::GET,
+            "accounts(accountnumber='A%20B')/Account_Tasks?$select=subject",
+            &token,
+            None,
+            &[("Prefer", "odata.maxpagesize=1")],
+        )
+        .await;
+    let next = first.body["@odata.nextLink"].as_str().unwrap();
+    assert!(
+        next.contains("accounts(accountnumber='A%20B')/Account_Tasks?"),
+        "{next}"
+    );
+    let second = f
+        .send(
+            Method::GET,
+            next,
+            &token,
+            None,
+            &[("Prefer", "odata.maxpagesize=1")],
+        )
+        .await;
+    assert_eq!(
+        second.body["value"][0]["subject"], "second",
+        "{}",
+        second.body
+    );
+    assert!(second.body.get("@odata.nextLink").is_none());
 }

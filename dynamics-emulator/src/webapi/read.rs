@@ -8,6 +8,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::protocol::{ApiRequest, ApiResponse, Prefer};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
 use super::relate::related;
 use super::{ApiError, Target, WebApi};
 use crate::odata::filter::comparable_json;
@@ -24,6 +26,19 @@ const LOOKUP_LOGICAL_NAME: &str = "Microsoft.Dynamics.CRM.lookuplogicalname";
 const ASSOCIATED_NAVIGATION: &str = "Microsoft.Dynamics.CRM.associatednavigationproperty";
 const TOTAL_COUNT: &str = "Microsoft.Dynamics.CRM.totalrecordcount";
 const TOTAL_COUNT_EXCEEDED: &str = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded";
+
+/// Characters a decoded path may hold that a next link must encode.
+const PATH_UNSAFE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
 
 /// Renders records for one request.
 pub(super) struct View<'a> {
@@ -378,6 +393,7 @@ impl View<'_> {
         if offset + page_size < rows.len() {
             let token = query::skiptoken(offset + page_size, (offset + page_size) / page_size + 1);
             let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+            let path = utf8_percent_encode(path, PATH_UNSAFE);
             let separator = if query.raw_without_skiptoken.is_empty() {
                 ""
             } else {

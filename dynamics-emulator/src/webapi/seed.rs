@@ -66,7 +66,7 @@ impl WebApi {
         Ok(())
     }
 
-    /// Creates the business unit and one application user per registered app, as an
+    /// Creates the business unit, SYSTEM (`caller`) and one application user per registered app, as an
     /// environment has them, so owner lookups and `WhoAmI` point at real records.
     pub(crate) fn seed_principals(
         &self,
@@ -108,6 +108,14 @@ impl WebApi {
             }
             add("systemuser", fields);
         }
+        // Seeded records are owned by SYSTEM, which exists like the app users do.
+        add(
+            "systemuser",
+            vec![
+                ("systemuserid", json!(caller.user_id)),
+                ("fullname", json!("SYSTEM")),
+            ],
+        );
         self.seed(caller, &Value::Object(sets))
     }
 
