@@ -367,3 +367,40 @@ fn plain_http_authority_is_refused_but_loopback_allowed() {
         format!("http://127.0.0.1:9/{TENANT}/oauth2/v2.0/token")
     );
 }
+
+#[test]
+fn certificate_chain_is_sent_only_when_asked() {
+    let cert = TestCert::rsa();
+    let issuer = TestCert::rsa();
+    let pem = [cert.cert_pem(), issuer.cert_pem(), cert.key_pem()].concat();
+    let plain = ClientCertificateCredential::from_pem(
+        TENANT,
+        CLIENT,
+        &pem,
+        None,
+        CredentialOptions::default(),
+    )
+    .unwrap();
+    let decoded = verify(
+        plain.client_assertion().unwrap().expose(),
+        &cert,
+        AssertionAlgorithm::Ps256,
+    );
+    assert!(decoded.header.get("x5c").is_none());
+
+    let with_chain = plain.with_certificate_chain(true);
+    let decoded = verify(
+        with_chain.client_assertion().unwrap().expose(),
+        &cert,
+        AssertionAlgorithm::Ps256,
+    );
+    let standard = base64::engine::general_purpose::STANDARD;
+    assert_eq!(
+        decoded.header["x5c"],
+        serde_json::json!([
+            standard.encode(cert.cert.to_der().unwrap()),
+            standard.encode(issuer.cert.to_der().unwrap())
+        ])
+    );
+    check_claims(&decoded.claims);
+}

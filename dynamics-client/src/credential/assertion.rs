@@ -46,6 +46,8 @@ struct Header<'a> {
     x5t: Option<&'a str>,
     #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
     x5t_s256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x5c: Option<&'a [String]>,
 }
 
 #[derive(Serialize)]
@@ -66,6 +68,10 @@ pub(crate) struct AssertionSigner {
     pub x5t: String,
     /// base64url SHA-256 thumbprint of the certificate's DER.
     pub x5t_s256: String,
+    /// Standard base64 DER of the certificate, then of its chain, for the `x5c` header.
+    pub x5c: Vec<String>,
+    /// Whether to send `x5c` (subject name and issuer authentication).
+    pub send_x5c: bool,
 }
 
 impl AssertionSigner {
@@ -77,18 +83,21 @@ impl AssertionSigner {
         audience: &str,
         now: SystemTime,
     ) -> Result<Secret> {
+        let x5c = self.send_x5c.then_some(self.x5c.as_slice());
         let header = match algorithm {
             AssertionAlgorithm::Ps256 => Header {
                 alg: "PS256",
                 typ: "JWT",
                 x5t: None,
                 x5t_s256: Some(&self.x5t_s256),
+                x5c,
             },
             AssertionAlgorithm::Rs256 => Header {
                 alg: "RS256",
                 typ: "JWT",
                 x5t: Some(&self.x5t),
                 x5t_s256: None,
+                x5c,
             },
         };
         let now = unix_seconds(now);

@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::Path;
 use std::time::SystemTime;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::hash::MessageDigest;
 use openssl::pkcs12::Pkcs12;
@@ -79,13 +81,28 @@ impl ClientCertificateCredential {
         password: Option<&Secret>,
         options: CredentialOptions,
     ) -> Result<Self> {
-        let certificate =
-            X509::from_pem(certificate_pem).map_err(|source| CredentialError::Parse {
-                what: "PEM certificate",
-                source,
-            })?;
+        let parse_error = |source| CredentialError::Parse {
+            what: "PEM certificate",
+            source,
+        };
+        // The first certificate is the application's; any that follow are its chain.
+        let mut certificates = X509::stack_from_pem(certificate_pem)
+            .map_err(parse_error)?
+            .into_iter();
+        let certificate = match certificates.next() {
+            Some(c) => c,
+            // Let OpenSSL say why there is no certificate.
+            None => X509::from_pem(certificate_pem).map_err(parse_error)?,
+        };
         let key = read_pem_key(key_pem, password)?;
-        Self::new(tenant_id, client_id, certificate, key, options)
+        Self::new(
+            tenant_id,
+            client_id,
+            certificate,
+            certificates.collect(),
+            key,
+            options,
+        )
     }
 
     /// Builds the credential from a PKCS#12 (`.pfx`/`.p12`) archive and its password.
@@ -118,7 +135,15 @@ impl ClientCertificateCredential {
             )
             .into());
         };
-        Self::new(tenant_id, client_id, certificate, key, options)
+        let chain = parsed.ca.map(|stack| stack.into_iter().collect());
+        Self::new(
+            tenant_id,
+            client_id,
+            certificate,
+            chain.unwrap_or_default(),
+            key,
+            options,
+        )
     }
 
     /// Reads a certificate file: PEM (certificate and key in one file) or PKCS#12, told apart by
@@ -153,6 +178,7 @@ impl ClientCertificateCredential {
         tenant_id: &str,
         client_id: &str,
         certificate: X509,
+        chain: Vec<X509>,
         key: PKey<Private>,
         options: CredentialOptions,
     ) -> Result<Self> {
@@ -183,9 +209,19 @@ impl ClientCertificateCredential {
                     source,
                 })
         };
+        let x5c = std::iter::once(&certificate)
+            .chain(&chain)
+            .map(|c| c.to_der().map(|der| STANDARD.encode(der)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| CredentialError::Parse {
+                what: "certificate chain",
+                source,
+            })?;
         let signer = AssertionSigner {
             x5t: base64url(&digest(MessageDigest::sha1())?),
             x5t_s256: base64url(&digest(MessageDigest::sha256())?),
+            x5c,
+            send_x5c: false,
             key,
         };
         Ok(Self {
@@ -199,6 +235,13 @@ impl ClientCertificateCredential {
     /// Chooses how assertions are signed (PS256 + `x5t#S256` by default).
     pub fn with_algorithm(mut self, algorithm: AssertionAlgorithm) -> Self {
         self.algorithm = algorithm;
+        self
+    }
+
+    /// Sends the certificate and its chain in the assertion's `x5c` header, as subject name and
+    /// issuer authentication (certificates trusted by name rather than uploaded) requires.
+    pub fn with_certificate_chain(mut self, send: bool) -> Self {
+        self.signer.send_x5c = send;
         self
     }
 
