@@ -16,6 +16,7 @@ use dynamics_client::{
 use dynamics_emulator::{Emulator, TestCertificate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use support::Account;
 use uuid::Uuid;
 
 const CLIENT_ID: &str = "3c5e1a2b-9f4d-4e61-8a7b-0c1d2e3f4a5b";
@@ -394,45 +395,6 @@ async fn pkcs12_with_password_authenticates() {
 }
 
 // ---- CRUD with hand-written entity types ----
-
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-struct Account {
-    #[serde(rename = "accountid", skip_serializing_if = "Option::is_none")]
-    id: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    accountnumber: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::arbitrary_precision_option"
-    )]
-    revenue: Option<Decimal>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    numberofemployees: Option<i32>,
-    #[serde(rename = "@odata.etag", skip_serializing_if = "Option::is_none")]
-    etag: Option<String>,
-    #[serde(
-        rename = "_primarycontactid_value",
-        skip_serializing_if = "Option::is_none"
-    )]
-    primary_contact: Option<Uuid>,
-    #[serde(
-        rename = "primarycontactid@odata.bind",
-        skip_serializing_if = "Option::is_none"
-    )]
-    set_primary_contact: Option<String>,
-}
-
-impl Entity for Account {
-    const LOGICAL_NAME: &'static str = "account";
-    const ENTITY_SET_NAME: &'static str = "accounts";
-    const PRIMARY_KEY: &'static str = "accountid";
-    fn id(&self) -> Option<Uuid> {
-        self.id
-    }
-}
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct Contact {

@@ -152,7 +152,7 @@ async fn create_and_return_and_retrieve() {
     assert_eq!(created.id, Some(id()));
     assert_eq!(created.etag.as_deref(), Some("W/\"1\""));
     let got: Account = s.client.retrieve(id(), &["name", "revenue"]).await.unwrap();
-    assert_eq!(got.revenue, Some(10.5));
+    assert_eq!(got.revenue, Some(rust_decimal::Decimal::new(105, 1)));
     let requests = s.stub.requests();
     assert_eq!(requests[0].header("prefer"), Some("return=representation"));
     assert_eq!(requests[1].method, "GET");

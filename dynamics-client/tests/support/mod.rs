@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use dynamics_client::{AccessToken, BoxFuture, Entity, Result, Secret, TokenCredential};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -50,9 +51,27 @@ pub struct Account {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub revenue: Option<f64>,
+    pub accountnumber: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::arbitrary_precision_option"
+    )]
+    pub revenue: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numberofemployees: Option<i32>,
     #[serde(rename = "@odata.etag", skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    #[serde(
+        rename = "_primarycontactid_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub primary_contact: Option<Uuid>,
+    #[serde(
+        rename = "primarycontactid@odata.bind",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub set_primary_contact: Option<String>,
 }
 
 impl Entity for Account {
