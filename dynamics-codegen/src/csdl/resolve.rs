@@ -1,6 +1,7 @@
 //! Resolution: aliases to namespaces, type references to types, inheritance flattened,
 //! entity sets tied to their types, lookups grouped, alternate keys read.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::hash::{BuildFastHasher, FastMap};
@@ -18,6 +19,10 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
     // Qualify every annotation term, wherever it is.
     for_each_annotation_list(&mut doc, |list| {
         for a in list {
+            // A common term is already qualified, unless an alias has a dot to match its prefix.
+            if matches!(a.term, Cow::Borrowed(_)) && !aliases.dotted {
+                continue;
+            }
             if let Some(q) = aliases.qualify(&a.term) {
                 a.term = super::annotation::term_owned(q);
             }
@@ -216,6 +221,8 @@ fn kind_name(kind: OperationKind) -> &'static str {
 /// Alias → namespace, from the schemas and the referenced vocabularies.
 struct Aliases {
     map: FastMap<String, String>,
+    /// Whether some alias contains a dot (no valid document has one).
+    dotted: bool,
 }
 
 impl Aliases {
@@ -231,7 +238,8 @@ impl Aliases {
                 map.insert(alias.clone(), i.namespace.clone());
             }
         }
-        Aliases { map }
+        let dotted = map.keys().any(|alias| alias.contains('.'));
+        Aliases { map, dotted }
     }
 
     /// `mscrm.account` → `Microsoft.Dynamics.CRM.account`; `None` when already qualified.
