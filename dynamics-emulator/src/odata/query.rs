@@ -70,13 +70,11 @@ fn options<'a>(
     for (name, value) in pairs {
         match name {
             "$select" => {
-                query.select = Some(
-                    value
-                        .split(',')
-                        .map(|s| s.trim().to_owned())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
-                );
+                let names: Vec<String> = value.split(',').map(|s| s.trim().to_owned()).collect();
+                if names.iter().any(String::is_empty) {
+                    return Err(format!("Syntax error in $select '{value}'."));
+                }
+                query.select = Some(names);
             }
             "$filter" => query.filter = Some(filter::parse(value, aliases)?),
             "$orderby" => {
