@@ -239,7 +239,13 @@ impl<'a> Parser<'a> {
         empty: bool,
         out: &mut Element<'a>,
     ) -> Result<()> {
-        let local = start.local_name().into_inner();
+        // The part after the first `:`, as `QName::local_name` has it (names are short: a loop
+        // beats a memchr here).
+        let name = start.name().into_inner();
+        let local = match name.bytes().position(|b| b == b':') {
+            Some(colon) => name.get(colon + 1..).unwrap_or_default(),
+            None => name,
+        };
         out.name = match known_name(local) {
             Some(known) => Cow::Borrowed(known),
             None => Cow::Owned(local.to_owned()),
