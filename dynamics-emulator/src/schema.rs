@@ -169,6 +169,19 @@ impl Schema {
         self.tables.get(self.set_of_type.get(qualified)?)
     }
 
+    /// A column of the type `qualified` or, for an abstract type without a set (`principal`),
+    /// of the first table deriving from it that has the column.
+    pub(crate) fn column_of_type(&self, qualified: &str, name: &str) -> Option<&Column> {
+        if let Some(table) = self.set_of_type(qualified) {
+            return table.column(name);
+        }
+        self.set_order
+            .iter()
+            .filter_map(|set| self.tables.get(set))
+            .filter(|t| self.derives_from(&t.qualified_name, qualified))
+            .find_map(|t| t.column(name))
+    }
+
     pub(crate) fn by_logical_name(&self, logical: &str) -> Option<&Table> {
         self.tables.values().find(|t| t.logical_name == logical)
     }

@@ -481,6 +481,35 @@ async fn lookups_bind_clear_and_annotate() {
             .is_none()
     );
 
+    // Filters reach through single-valued navigation properties, abstract targets included.
+    let by_parent = f
+        .call(
+            Method::GET,
+            "contacts?$filter=parentcustomerid_account/name eq 'Parent Co'&$select=lastname",
+            &token,
+        )
+        .await;
+    assert_eq!(
+        by_parent.body["value"][0]["lastname"], "Lovelace",
+        "{}",
+        by_parent.body
+    );
+    let by_owner = f
+        .call(
+            Method::GET,
+            "contacts?$filter=endswith(ownerid/fullname,'5d34')&$count=true",
+            &token,
+        )
+        .await;
+    assert_eq!(by_owner.body["@odata.count"], 1, "{}", by_owner.body);
+    f.call(
+        Method::GET,
+        "accounts?$filter=Account_Tasks/subject eq 'x'",
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "0x80060888");
+
     // The polymorphic lookup switches table through the other navigation property.
     let other = create(&f, &token, "contacts", json!({"lastname": "Babbage"})).await;
     f.send(

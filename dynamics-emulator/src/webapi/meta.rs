@@ -121,7 +121,7 @@ impl WebApi {
                     "{e} (type 'Microsoft.Dynamics.CRM.EntityMetadata')"
                 ))
             })?;
-            definitions.retain(|d| filter.matches(d, &kind_of));
+            definitions.retain(|d| filter.matches(&|p| d.get(p), &kind_of));
         }
         let value: Vec<Value> = definitions
             .iter()

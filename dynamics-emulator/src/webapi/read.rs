@@ -147,7 +147,7 @@ impl WebApi {
     }
 }
 
-impl View<'_> {
+impl<'a> View<'a> {
     /// Adds `Preference-Applied` for the preferences this reply honoured.
     pub(super) fn with_preferences(&self, mut response: ApiResponse) -> ApiResponse {
         if let Some(annotations) = &self.prefer.annotations {
@@ -275,11 +275,11 @@ impl View<'_> {
     }
 
     /// The record a single-valued navigation property points at.
-    pub(super) fn single<'t>(
-        &'t self,
+    pub(super) fn single(
+        &self,
         nav: &Nav,
         record: &Record,
-    ) -> Option<(&'t Table, Uuid, &'t Record)> {
+    ) -> Option<(&'a Table, Uuid, &'a Record)> {
         let property = nav.lookup_property.as_deref()?;
         let id = Uuid::parse_str(record.fields.get(property)?.as_str()?).ok()?;
         let target = match record.lookups.get(property) {
@@ -299,28 +299,48 @@ impl View<'_> {
     }
 
     /// The records a collection-valued navigation property of record `id` holds.
-    pub(super) fn related<'t>(
-        &'t self,
+    pub(super) fn related(
+        &self,
         table: &Table,
         nav: &Nav,
         id: Uuid,
-    ) -> (Option<&'t Table>, Vec<(Uuid, &'t Record)>) {
+    ) -> (Option<&'a Table>, Vec<(Uuid, &'a Record)>) {
         related(self.api, self.tables, table, nav, id)
     }
 
     /// Filters and sorts `rows` by `query` (`$top` is left to the caller).
-    pub(super) fn query_rows<'r>(
+    pub(super) fn query_rows(
         &self,
         table: &Table,
-        mut rows: Vec<(Uuid, &'r Record)>,
+        mut rows: Vec<(Uuid, &'a Record)>,
         query: &Query,
-    ) -> Result<Vec<(Uuid, &'r Record)>, ApiError> {
+    ) -> Result<Vec<(Uuid, &'a Record)>, ApiError> {
         let kind_of = |p: &str| table.column(p).map(|c| c.kind);
         if let Some(filter) = &query.filter {
-            filter.check(&kind_of).map_err(|e| {
+            // `nav/property` reaches through a single-valued navigation property.
+            let path_kind = |p: &str| match p.split_once('/') {
+                None => kind_of(p),
+                Some((nav, property)) => {
+                    let nav = table.navs.get(nav).filter(|n| !n.collection)?;
+                    self.api
+                        .schema
+                        .column_of_type(&nav.target, property)
+                        .map(|c| c.kind)
+                }
+            };
+            filter.check(&path_kind).map_err(|e| {
                 ApiError::bad_request(format!("{e} (type '{}')", table.qualified_name))
             })?;
-            rows.retain(|(_, r)| filter.matches(&r.fields, &kind_of));
+            rows.retain(|(_, r)| {
+                let value_of = |p: &str| match p.split_once('/') {
+                    None => r.fields.get(p),
+                    Some((nav, property)) => {
+                        let (_, _, target) = self.single(table.navs.get(nav)?, r)?;
+                        target.fields.get(property)
+                    }
+                };
+                filter.matches(&value_of, &path_kind)
+            });
         }
         for (property, _) in &query.orderby {
             if table.column(property).is_none() {
