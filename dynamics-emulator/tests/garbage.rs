@@ -63,7 +63,9 @@ async fn malformed_requests_get_client_errors() {
         r#"{"parentaccountid@odata.bind": "nonsense"}"#,
         r#"{"Account_Tasks@odata.bind": "/tasks(00000000-0000-0000-0000-000000000001)"}"#,
         r#"{"Account_Tasks@odata.bind": [7]}"#,
-        r#"{"owningbusinessunit": {"name": "deep"}}"#,
+        r#"{"ownerid": {"fullname": "deep"}}"#,
+        r#"{"Account_Tasks": {"subject": "not an array"}}"#,
+        r#"{"Account_Tasks": [1]}"#,
         "\u{0}\u{1}",
     ];
     for body in bodies {

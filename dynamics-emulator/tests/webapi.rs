@@ -939,9 +939,10 @@ async fn validates_against_the_schema() {
     f.send(Method::PATCH, "accounts", &token, Some(json!({})), &[])
         .await
         .assert_error(StatusCode::METHOD_NOT_ALLOWED, "0x80060888");
+    let id = create(&f, &token, "accounts", json!({"name": "Shallow"})).await;
     f.send(
-        Method::POST,
-        "accounts",
+        Method::PATCH,
+        &format!("accounts({id})"),
         &token,
         Some(json!({"primarycontactid": {"lastname": "deep"}})),
         &[],
@@ -1072,4 +1073,47 @@ async fn next_links_of_navigation_collections_stay_valid_urls() {
         second.body
     );
     assert!(second.body.get("@odata.nextLink").is_none());
+}
+
+#[tokio::test]
+async fn deep_insert_creates_related_records_in_one_transaction() {
+    let (f, token) = ready().await;
+    let account = create(
+        &f,
+        &token,
+        "accounts",
+        json!({"name": "Deep", "primarycontactid": {"firstname": "Pat", "lastname": "Deep"},
+               "Account_Tasks": [{"subject": "t1"}, {"subject": "t2"}]}),
+    )
+    .await;
+    let reply = f
+        .call(
+            Method::GET,
+            &format!("accounts({account})?$expand=primarycontactid($select=fullname),Account_Tasks($select=subject)"),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        reply.body["primarycontactid"]["fullname"], "Pat Deep",
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body["Account_Tasks"].as_array().unwrap().len(), 2);
+
+    let reply = f
+        .send(
+            Method::POST,
+            "accounts",
+            &token,
+            Some(
+                json!({"name": "Rolled back", "primarycontactid": {"lastname": "Gone"},
+                        "Account_Tasks": [{"subject": "x".repeat(201)}]}),
+            ),
+            &[],
+        )
+        .await;
+    reply.assert_error(StatusCode::BAD_REQUEST, "0x80044331");
+    assert_eq!(f.emulator.records("accounts").unwrap().len(), 1);
+    assert_eq!(f.emulator.records("contacts").unwrap().len(), 1);
+    assert_eq!(f.emulator.records("tasks").unwrap().len(), 2);
 }

@@ -78,7 +78,7 @@ impl WebApi {
                     (Some(property), Value::Null) => changes.lookups.push((property.clone(), None)),
                     _ => {
                         return Err(ApiError::bad_request(format!(
-                            "Deep insert through '{name}' is not supported by this emulator; create the related record and bind it with '{name}@odata.bind'."
+                            "'{name}' holds a related record, which only a create (deep insert) accepts; bind an existing record with '{name}@odata.bind'."
                         )));
                     }
                 }

@@ -31,15 +31,20 @@ impl WebApi {
         match (&request.method, target) {
             (&Method::POST, Target::Collection(table)) => {
                 let body = json_object(request)?;
-                let id = match body.get(&table.key).or_else(|| body.get(&table.primary_id)) {
-                    Some(value) => guid(table, value)?,
-                    None => Uuid::new_v4(),
-                };
-                if tables.contains(&table.set, &id) {
-                    return Err(duplicate());
+                // A deep insert is one transaction: keep a snapshot to roll back to.
+                let nested = body
+                    .iter()
+                    .any(|(k, v)| table.navs.contains_key(k) && (v.is_object() || v.is_array()));
+                let snapshot = nested.then(|| tables.clone());
+                match self.create(caller, table, body, tables) {
+                    Ok(id) => self.written(request, table, id, tables, StatusCode::CREATED),
+                    Err(error) => {
+                        if let Some(snapshot) = snapshot {
+                            *tables = snapshot;
+                        }
+                        Err(error)
+                    }
                 }
-                self.insert(caller, table, id, &body, &[], tables)?;
-                self.written(request, table, id, tables, StatusCode::CREATED)
             }
             (&Method::PATCH, Target::Entity(table, key)) => {
                 self.upsert(caller, request, table, &key, tables)
@@ -216,6 +221,84 @@ impl WebApi {
             "0x80060882",
             "The version of the existing record doesn't match the RowVersion property provided.",
         ))
+    }
+
+    /// Creates a record from a `POST` body, nested records (deep insert) first.
+    fn create(
+        &self,
+        caller: &Caller,
+        table: &Table,
+        body: Map<String, Value>,
+        tables: &mut Tables,
+    ) -> Result<Uuid, ApiError> {
+        let body = self.deep_insert(caller, table, body, tables)?;
+        let id = match body.get(&table.key).or_else(|| body.get(&table.primary_id)) {
+            Some(value) => guid(table, value)?,
+            None => Uuid::new_v4(),
+        };
+        if tables.contains(&table.set, &id) {
+            return Err(duplicate());
+        }
+        self.insert(caller, table, id, &body, &[], tables)?;
+        Ok(id)
+    }
+
+    /// Creates the records nested under navigation properties and puts binds in their place:
+    /// an object for a single-valued one, an array of objects for a collection.
+    fn deep_insert(
+        &self,
+        caller: &Caller,
+        table: &Table,
+        body: Map<String, Value>,
+        tables: &mut Tables,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let mut out = Map::new();
+        for (name, value) in body {
+            let Some(nav) = table
+                .navs
+                .get(&name)
+                .filter(|_| value.is_object() || value.is_array())
+            else {
+                out.insert(name, value);
+                continue;
+            };
+            let target = self.schema.set_of_type(&nav.target).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Deep insert through '{name}' needs a target table with an entity set."
+                ))
+            })?;
+            let records = match (nav.collection, value) {
+                (false, Value::Object(record)) => vec![Value::Object(record)],
+                (true, Value::Array(records)) => records,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "Deep insert through '{name}' takes {}.",
+                        if nav.collection {
+                            "an array of objects"
+                        } else {
+                            "an object"
+                        }
+                    )));
+                }
+            };
+            let mut references = Vec::with_capacity(records.len());
+            for record in records {
+                let Value::Object(record) = record else {
+                    return Err(ApiError::bad_request(format!(
+                        "Deep insert through '{name}' takes objects."
+                    )));
+                };
+                let id = self.create(caller, target, record, tables)?;
+                references.push(json!(format!("/{}({id})", target.set)));
+            }
+            let bind = if nav.collection {
+                Value::Array(references)
+            } else {
+                references.pop().unwrap_or(Value::Null)
+            };
+            out.insert(format!("{name}@odata.bind"), bind);
+        }
+        Ok(out)
     }
 
     /// Creates a record from a checked body plus `preset` fields (from an alternate key).
