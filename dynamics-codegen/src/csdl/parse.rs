@@ -1145,7 +1145,7 @@ impl<'a> Parser<'a> {
                 string = Some(i);
                 break;
             }
-            if let Some(v) = self.constant(element, key, value)? {
+            if let Some(v) = self.constant(element, key, Cow::Borrowed(value))? {
                 return Ok(v);
             }
         }
@@ -1160,10 +1160,10 @@ impl<'a> Parser<'a> {
         &self,
         element: &Element<'a>,
         kind: &str,
-        value: &str,
+        value: Cow<'_, str>,
     ) -> Result<Option<AnnotationValue>> {
         Ok(Some(match kind {
-            "String" => AnnotationValue::String(value.to_owned()),
+            "String" => AnnotationValue::String(value.into_owned()),
             "Bool" => AnnotationValue::Bool(match value.trim() {
                 "true" => true,
                 "false" => false,
@@ -1173,21 +1173,21 @@ impl<'a> Parser<'a> {
                 value
                     .trim()
                     .parse()
-                    .map_err(|_| self.invalid(element, kind, value, "a whole number"))?,
+                    .map_err(|_| self.invalid(element, kind, &value, "a whole number"))?,
             ),
-            "EnumMember" => AnnotationValue::EnumMember(value.trim().to_owned()),
+            "EnumMember" => AnnotationValue::EnumMember(trimmed(value)),
             "Path"
             | "PropertyPath"
             | "NavigationPropertyPath"
             | "AnnotationPath"
             | "ModelElementPath" => AnnotationValue::Path {
                 kind: kind.to_owned(),
-                path: value.trim().to_owned(),
+                path: trimmed(value),
             },
             "Decimal" | "Float" | "Date" | "DateTimeOffset" | "Guid" | "Duration" | "TimeOfDay"
             | "Binary" => AnnotationValue::Literal {
                 kind: kind.to_owned(),
-                value: value.trim().to_owned(),
+                value: trimmed(value),
             },
             _ => return Ok(None),
         }))
@@ -1229,12 +1229,12 @@ impl<'a> Parser<'a> {
                     properties,
                 })
             }
-            name => {
-                let kind = name.to_owned();
+            _ => {
+                let kind = element.name.clone();
                 let text = self.text_content(element)?;
-                match self.constant(element, &kind, &text)? {
+                match self.constant(element, &kind, Cow::Owned(text))? {
                     Some(value) => Ok(value),
-                    None => Ok(AnnotationValue::Other(kind)),
+                    None => Ok(AnnotationValue::Other(kind.into_owned())),
                 }
             }
         }
@@ -1412,4 +1412,13 @@ fn type_name(written: &str) -> Cow<'static, str> {
         "Edm.Int64" "Edm.Double" "Edm.Binary" "Edm.Date" "Edm.Int16" "Edm.Byte" "Edm.Single"
         "Edm.Duration" "Edm.TimeOfDay" "Edm.Stream" "Edm.SByte" "Edm.Untyped"
     )
+}
+
+/// `value` without surrounding white space, reusing its allocation when there is none.
+fn trimmed(value: Cow<'_, str>) -> String {
+    if value.trim().len() == value.len() {
+        value.into_owned()
+    } else {
+        value.trim().to_owned()
+    }
 }
