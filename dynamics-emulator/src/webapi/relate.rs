@@ -25,7 +25,13 @@ impl WebApi {
         target_key: Option<Key>,
         tables: &mut Tables,
     ) -> Result<ApiResponse, ApiError> {
-        let body_reference = |tables: &Tables| -> Result<(String, Uuid), ApiError> {
+        if !nav.collection && nav.lookup_property.is_none() {
+            return Err(ApiError::bad_request(format!(
+                "'{}' has no lookup column and cannot be set through $ref.",
+                nav.name
+            )));
+        }
+        let body_reference = |tables: &Tables| -> Result<(&Table, Uuid), ApiError> {
             let body = json_object(request)?;
             let text = body
                 .get("@odata.id")
@@ -33,21 +39,16 @@ impl WebApi {
                 .ok_or_else(|| {
                     ApiError::bad_request("The body must be {\"@odata.id\": \"<entity URL>\"}.")
                 })?;
-            let (target, tid) = self.reference(tables, text, &nav.target)?;
-            Ok((target.set.clone(), tid))
+            self.reference(tables, text, &nav.target)
         };
         match (&request.method, nav.collection) {
             (&Method::POST, true) => {
-                let (set, target) = body_reference(tables)?;
-                self.associate_by_name(tables, table, id, &nav.name, &set, target)?;
+                let (target_table, target) = body_reference(tables)?;
+                self.associate_by_name(tables, table, id, &nav.name, &target_table.set, target)?;
             }
             (&Method::PUT, false) => {
-                let (set, target) = body_reference(tables)?;
-                let logical_name = self
-                    .schema
-                    .table(&set)
-                    .map(|t| t.logical_name.clone())
-                    .unwrap_or_default();
+                let (target_table, target) = body_reference(tables)?;
+                let logical_name = target_table.logical_name.clone();
                 self.set_lookup(tables, table, id, nav, Some((logical_name, target)));
             }
             (&Method::DELETE, false) => self.set_lookup(tables, table, id, nav, None),
