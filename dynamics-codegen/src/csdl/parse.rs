@@ -144,8 +144,14 @@ impl<'a> Element<'a> {
             .map(|(k, v)| (*k, v.as_ref()))
     }
 
+    #[inline]
     fn get(&self, name: &str) -> Option<&str> {
-        self.attrs().find(|(k, _)| *k == name).map(|(_, v)| v)
+        let inline = self.inline.get(..self.len).unwrap_or_default();
+        inline
+            .iter()
+            .chain(&self.spill)
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_ref())
     }
 }
 
@@ -492,6 +498,7 @@ impl<'a> Parser<'a> {
         self.required_str(element, attribute).map(str::to_owned)
     }
 
+    #[inline]
     fn required_str<'e>(&self, element: &'e Element<'a>, attribute: &str) -> Result<&'e str> {
         element
             .get(attribute)
