@@ -125,10 +125,12 @@ impl WebApi {
         let snapshot = tables.clone();
         let mut replies = Vec::with_capacity(parts.len());
         for part in parts {
-            let response = self
-                .inner_request(part, created)
-                .and_then(|request| self.write(caller, &request, &mut tables))
-                .unwrap_or_else(ApiError::into_api);
+            let response = match self.inner_request(part, created) {
+                Ok(request) => self
+                    .write(caller, &request, &mut tables)
+                    .unwrap_or_else(|error| error.into_api_for(&request.prefer())),
+                Err(error) => error.into_api(),
+            };
             if !response.status.is_success() {
                 *tables = snapshot;
                 return Err(reply_part(part, response));

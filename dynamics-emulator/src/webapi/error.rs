@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::protocol::ApiResponse;
+use super::protocol::{ApiResponse, Prefer};
 
 /// A Web API error reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +64,42 @@ impl ApiError {
             "0x80060888",
             format!("The requested resource does not support http method '{method}'."),
         )
+    }
+
+    /// The reply, with the `Microsoft.PowerApps.CDS` error annotations when `prefer` asks.
+    pub(crate) fn into_api_for(self, prefer: &Prefer) -> ApiResponse {
+        const PREFIX: &str = "Microsoft.PowerApps.CDS.";
+        let terms = [
+            "ErrorDetails.OperationStatus",
+            "ErrorDetails.SubErrorCode",
+            "HelpLink",
+            "TraceText",
+            "InnerError.Message",
+        ];
+        if !terms.iter().any(|t| prefer.wants(&format!("{PREFIX}{t}"))) {
+            return self.into_api();
+        }
+        let hex = self.code.trim_start_matches("0x");
+        let sub_code = i64::from_str_radix(hex, 16).map_or(0, |c| c - (1 << 32));
+        let values = [
+            json!("0"),
+            json!(sub_code.to_string()),
+            json!(format!(
+                "http://go.microsoft.com/fwlink/?LinkID=398563&error=Microsoft.Crm.CrmException%3a{hex}&client=platform"
+            )),
+            json!(self.message),
+            json!(self.message),
+        ];
+        let mut error = json!({"code": self.code, "message": self.message});
+        for (term, value) in terms.iter().zip(values) {
+            let name = format!("{PREFIX}{term}");
+            if prefer.wants(&name)
+                && let Some(map) = error.as_object_mut()
+            {
+                map.insert(format!("@{name}"), value);
+            }
+        }
+        ApiResponse::json(self.status, json!({ "error": error }))
     }
 
     pub(crate) fn into_api(self) -> ApiResponse {

@@ -126,7 +126,7 @@ impl WebApi {
         } else {
             self.write(caller, request, &mut self.store.write())
         };
-        result.unwrap_or_else(ApiError::into_api)
+        result.unwrap_or_else(|error| error.into_api_for(&request.prefer()))
     }
 
     fn target(&self, path: &str) -> Result<Target<'_>, ApiError> {
