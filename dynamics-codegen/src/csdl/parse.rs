@@ -764,7 +764,7 @@ impl<'a> Parser<'a> {
             }
             "Key" if is_entity => p.children(child, |p, r| match r.name.as_ref() {
                 "PropertyRef" => {
-                    s.key.push(p.required(r, "Name")?);
+                    push_small(&mut s.key, p.required(r, "Name")?);
                     p.skip(r)
                 }
                 _ => p.unmodelled("Key", r),
@@ -836,10 +836,13 @@ impl<'a> Parser<'a> {
         };
         self.children(element, |p, child| match child.name.as_ref() {
             "ReferentialConstraint" => {
-                nav.referential_constraints.push(ReferentialConstraint {
-                    property: p.required(child, "Property")?,
-                    referenced_property: p.required(child, "ReferencedProperty")?,
-                });
+                push_small(
+                    &mut nav.referential_constraints,
+                    ReferentialConstraint {
+                        property: p.required(child, "Property")?,
+                        referenced_property: p.required(child, "ReferencedProperty")?,
+                    },
+                );
                 p.skip(child)
             }
             "OnDelete" => {
@@ -1428,4 +1431,13 @@ fn trimmed(value: Cow<'_, str>) -> String {
     } else {
         value.trim().to_owned()
     }
+}
+
+/// Pushes onto a list that usually holds one item (a key, a referential constraint): the
+/// first push allocates room for exactly one, not the four a `Vec` starts with.
+pub(crate) fn push_small<T>(list: &mut Vec<T>, item: T) {
+    if list.capacity() == 0 {
+        list.reserve_exact(1);
+    }
+    list.push(item);
 }

@@ -603,13 +603,17 @@ fn lookups(
             if lookup_name(&c.property).is_none() || t.property(&c.property).is_none() {
                 continue;
             }
-            groups.entry(&c.property).or_default().push(LookupTarget {
-                navigation_property: n.name.clone(),
-                entity_type: n.target.clone(),
-                logical_name: logical_of.get(&n.target).cloned().unwrap_or_default(),
-                entity_set: set_of_type.get(&n.target).cloned(),
-                referenced_property: c.referenced_property.clone(),
-            });
+            let targets = groups.entry(&c.property).or_default();
+            super::parse::push_small(
+                targets,
+                LookupTarget {
+                    navigation_property: n.name.clone(),
+                    entity_type: n.target.clone(),
+                    logical_name: logical_of.get(&n.target).cloned().unwrap_or_default(),
+                    entity_set: set_of_type.get(&n.target).cloned(),
+                    referenced_property: c.referenced_property.clone(),
+                },
+            );
         }
     }
     groups
