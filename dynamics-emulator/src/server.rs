@@ -106,10 +106,14 @@ pub(crate) async fn serve(
             _ = shutdown.changed() => break,
         };
         while connections.try_join_next().is_some() {}
-        let Ok((stream, peer)) = accepted else {
-            // Accept errors (e.g. too many open files) are transient; back off briefly.
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            continue;
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                // Accept errors (e.g. too many open files) are transient; back off briefly.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
@@ -155,6 +159,8 @@ async fn respond(
     } else {
         (RouteKind::Api, route_key(method, path))
     };
+    // The route key names no record and no secret, so it is safe to log.
+    tracing::debug!(route = %key, "request");
     let (verdict, latency) = controls.admit(kind, key);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
