@@ -126,6 +126,8 @@ pub(crate) struct Schema {
     bases: HashMap<String, String>,
     /// Qualified type name → entity set.
     set_of_type: HashMap<String, String>,
+    /// Logical name → entity set.
+    set_of_logical: HashMap<String, String>,
 }
 
 impl Schema {
@@ -147,6 +149,10 @@ impl Schema {
                 .or_insert_with(|| set.name.clone());
             tables.insert(set.name.clone(), table(&set.name, key, ty));
         }
+        let set_of_logical = tables
+            .values()
+            .map(|t: &Table| (t.logical_name.clone(), t.set.clone()))
+            .collect();
         let bases = metadata
             .entity_types()
             .iter()
@@ -157,6 +163,7 @@ impl Schema {
             set_order,
             bases,
             set_of_type,
+            set_of_logical,
         }
     }
 
@@ -183,7 +190,7 @@ impl Schema {
     }
 
     pub(crate) fn by_logical_name(&self, logical: &str) -> Option<&Table> {
-        self.tables.values().find(|t| t.logical_name == logical)
+        self.tables.get(self.set_of_logical.get(logical)?)
     }
 
     /// Whether `ty` is `ancestor` or derives from it.
