@@ -650,6 +650,18 @@ async fn associates_and_disassociates_collections() {
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     let listed = f.call(Method::GET, &refs, &token).await.body;
     assert_eq!(listed["value"].as_array().unwrap().len(), 2, "{listed}");
+    let count = f
+        .call(
+            Method::GET,
+            &format!("accounts({account})/Account_Tasks/$count"),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        count.body,
+        json!("\u{feff}2"),
+        "plain text with a BOM, as documented"
+    );
 
     let tasks = f
         .send(

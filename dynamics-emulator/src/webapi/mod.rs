@@ -58,6 +58,7 @@ enum Target<'a> {
         reference: bool,
         target_key: Option<Key>,
     },
+    NavigationCount(&'a Table, Key, &'a Nav),
 }
 
 impl WebApi {
@@ -163,6 +164,11 @@ impl WebApi {
                 None => None,
             };
             let reference = match rest {
+                [Segment { name, key: None }]
+                    if name == "$count" && nav.collection && target_key.is_none() =>
+                {
+                    return Ok(Target::NavigationCount(table, key, nav));
+                }
                 [] => false,
                 [Segment { name, key: None }] if name == "$ref" => true,
                 [other, ..] => return Err(ApiError::no_segment(&other.name)),

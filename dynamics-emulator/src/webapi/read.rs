@@ -127,6 +127,20 @@ impl WebApi {
                 let id = self.existing(tables, table, &key)?;
                 view.navigation(table, id, nav, reference, &query, &request.path)
             }
+            Target::NavigationCount(table, key, nav) => {
+                let id = self.existing(tables, table, &key)?;
+                let (target, rows) = view.related(table, nav, id);
+                let count = match target {
+                    Some(target) => view.query_rows(target, rows, &query)?.len(),
+                    None => 0,
+                };
+                // Dataverse starts this plain-text count with a byte-order mark.
+                Ok(ApiResponse::text(
+                    StatusCode::OK,
+                    format!("\u{feff}{}", count.min(MAX_PAGE)),
+                    "text/plain",
+                ))
+            }
             Target::Navigation { nav, .. } => Err(ApiError::bad_request(format!(
                 "A key after '{}' is only valid with DELETE .../$ref.",
                 nav.name
