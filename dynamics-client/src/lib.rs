@@ -33,8 +33,8 @@ pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use typed::{
-    ASSOCIATED_NAVIGATION_PROPERTY, Annotated, Bind, Binds, Column, Columns, EntitySet,
-    FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, OrderBy, Query, literal,
+    ASSOCIATED_NAVIGATION_PROPERTY, Annotated, Bind, Binds, Choice, Column, Columns, EntitySet,
+    FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, MultiChoice, OrderBy, Query, literal,
 };
 
 /// Generates typed Rust for the named tables of a `$metadata` document, at compile time.
@@ -69,5 +69,6 @@ pub mod __private {
     pub use time;
     pub use uuid;
 
+    pub use crate::typed::choice_wire as choice;
     pub use crate::typed::codec;
 }

@@ -4,7 +4,13 @@
 
 mod annotated;
 mod bind;
+mod choice;
 pub mod codec;
+#[doc(hidden)]
+pub mod choice_wire {
+    //! Used by generated choice enums. Not public API.
+    pub use super::choice::{deserialize, serialize};
+}
 mod column;
 mod entity_set;
 mod literal;
@@ -14,6 +20,7 @@ pub use annotated::{
     ASSOCIATED_NAVIGATION_PROPERTY, Annotated, FORMATTED_VALUE, LOOKUP_LOGICAL_NAME,
 };
 pub use bind::{Bind, Binds};
+pub use choice::{Choice, MultiChoice};
 pub use column::{Column, Filter, OrderBy};
 pub use entity_set::EntitySet;
 pub use literal::{Literal, literal};
