@@ -181,7 +181,10 @@ mod tests {
     #[test]
     fn single_choices_keep_unknown_values() {
         assert_eq!(serde_json::from_str::<Stage>("2").unwrap(), Stage::Running);
-        assert_eq!(serde_json::from_str::<Stage>("7").unwrap(), Stage::Unknown(7));
+        assert_eq!(
+            serde_json::from_str::<Stage>("7").unwrap(),
+            Stage::Unknown(7)
+        );
         assert_eq!(serde_json::to_string(&Stage::Unknown(7)).unwrap(), "7");
         assert_eq!(Stage::Planning.label(), Some("Planning"));
         assert_eq!(Stage::Unknown(7).label(), None);
