@@ -36,9 +36,9 @@ pub(crate) struct Shared {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
-        .route("/api/data/v9.2", any(web_api))
-        .route("/api/data/v9.2/", any(web_api))
-        .route("/api/data/v9.2/{*rest}", any(web_api))
+        .route("/api/data/{version}", any(web_api))
+        .route("/api/data/{version}/", any(web_api))
+        .route("/api/data/{version}/{*rest}", any(web_api))
         .route("/api/discovery/v2.0/{*rest}", get(discovery))
         .nest("/_emulator", admin::router())
         .fallback(not_found)

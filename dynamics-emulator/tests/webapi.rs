@@ -29,6 +29,23 @@ async fn serves_metadata_service_document_and_entity_definitions() {
     let loaded = std::fs::read_to_string(common::sample_metadata()).unwrap();
     assert_eq!(reply.body, Value::String(loaded));
 
+    let base = f.emulator.base_url();
+    let older = f
+        .call(
+            Method::GET,
+            &format!("{base}/api/data/v9.0/WhoAmI()"),
+            &token,
+        )
+        .await;
+    assert_eq!(older.status, StatusCode::OK, "v9.0 URLs keep working");
+    f.call(
+        Method::GET,
+        &format!("{base}/api/data/v8.2/WhoAmI()"),
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "0x80060888");
+
     let doc = f.call(Method::GET, "", &token).await;
     let names: Vec<&str> = doc.body["value"]
         .as_array()

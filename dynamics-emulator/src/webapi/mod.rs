@@ -1,4 +1,5 @@
-//! The Dataverse Web API (v9.2) under `/api/data/v9.2/`, for every entity set of the metadata.
+//! The Dataverse Web API (v9.2, also answering v9.0 and v9.1 URLs) under `/api/data/v9.2/`,
+//! for every entity set of the metadata.
 
 mod batch;
 mod error;
@@ -100,11 +101,16 @@ impl WebApi {
                 .into_response();
             }
         };
-        let raw_path = parts
+        // Code written for v9.0 and v9.1 keeps working against v9.2, as in Dataverse.
+        let path = parts
             .uri
             .path()
-            .strip_prefix("/api/data/v9.2")
+            .strip_prefix("/api/data/")
             .unwrap_or_default();
+        let (version, raw_path) = path.split_once('/').unwrap_or((path, ""));
+        if !matches!(version, "v9.0" | "v9.1" | "v9.2") {
+            return ApiError::no_segment(version).into_response();
+        }
         let request = ApiRequest {
             method: parts.method,
             path: percent_decode_str(raw_path.trim_start_matches('/'))
