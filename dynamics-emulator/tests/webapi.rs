@@ -622,6 +622,15 @@ async fn lookups_bind_clear_and_annotate() {
             .starts_with("# "),
         "{expanded}"
     );
+    assert_eq!(
+        expanded["ownerid"]["@odata.type"],
+        "#Microsoft.Dynamics.CRM.systemuser"
+    );
+    assert!(
+        expanded["parentcustomerid_account"]
+            .get("@odata.type")
+            .is_none()
+    );
     let reply = f
         .send(
             Method::DELETE,

@@ -233,7 +233,16 @@ impl<'a> View<'a> {
             } else {
                 match self.single(nav, record) {
                     Some((target, tid, t)) => {
-                        Value::Object(self.entity(target, tid, t, &item.query)?)
+                        let mut expanded = self.entity(target, tid, t, &item.query)?;
+                        // A derived type behind a base-typed navigation property (an owner
+                        // behind `principal`) names itself, as OData requires.
+                        if target.qualified_name != nav.target {
+                            expanded.insert(
+                                "@odata.type".into(),
+                                json!(format!("#{}", target.qualified_name)),
+                            );
+                        }
+                        Value::Object(expanded)
                     }
                     None => Value::Null,
                 }

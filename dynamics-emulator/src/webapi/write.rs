@@ -159,7 +159,7 @@ impl WebApi {
     }
 
     /// The reply to a successful create or update: 204 with `OData-EntityId`, or the record
-    /// (`create_status` 201 for creates, 200 for updates) with `Prefer: return=representation`.
+    /// (`status`: 201 for creates, 200 for updates) with `Prefer: return=representation`.
     pub(super) fn written(
         &self,
         request: &ApiRequest,
