@@ -161,6 +161,20 @@ async fn the_admin_endpoint_drives_the_same_controls() {
     let r = f.get("WhoAmI()", &token).await;
     assert_eq!(r.status(), StatusCode::OK);
 
+    post("latency", json!({"milliseconds": 200})).await.unwrap();
+    let started = Instant::now();
+    assert_eq!(f.get("WhoAmI()", &token).await.status(), StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    post("latency", json!({"milliseconds": 0})).await.unwrap();
+    post("drop", json!({"count": 1})).await.unwrap();
+    let dropped = f
+        .http
+        .get(f.api("WhoAmI()"))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    assert!(dropped.is_err(), "the connection was dropped");
+
     let r = post("throttle", json!({"count": "many"})).await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
@@ -181,9 +195,9 @@ async fn the_admin_endpoint_drives_the_same_controls() {
         .await
         .unwrap();
     assert_eq!(counts["token"], 1);
-    assert_eq!(counts["by_route"]["GET /api/data/v9.2/WhoAmI()"], 3);
+    assert_eq!(counts["by_route"]["GET /api/data/v9.2/WhoAmI()"], 5);
     // Admin calls are never counted.
-    assert_eq!(counts["api"], 3);
+    assert_eq!(counts["api"], 5);
 
     let r = post("seed", json!({"accounts": [{"name": "Admin seeded"}]}))
         .await
