@@ -17,6 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ])
         .generate()?;
     dynamics_codegen::Builder::new()
+        .metadata("../dynamics-codegen/tests/fixtures/sample.xml")
+        .choices("../dynamics-codegen/tests/fixtures/sample.choices.json")
+        .all()
+        .file_name("with_choices.rs")
+        .generate()?;
+    dynamics_codegen::Builder::new()
         .metadata("fixtures/awkward.xml")
         .all()
         .file_name("awkward.rs")

@@ -28,6 +28,7 @@ use crate::generate::{Generator, GeneratorSettings};
 #[derive(Debug, Clone)]
 pub struct Builder {
     metadata: Option<PathBuf>,
+    choices: Option<PathBuf>,
     settings: GeneratorSettings,
     out_dir: Option<PathBuf>,
     file_name: String,
@@ -38,6 +39,7 @@ impl Default for Builder {
     fn default() -> Self {
         Builder {
             metadata: None,
+            choices: None,
             settings: GeneratorSettings::new(),
             out_dir: None,
             file_name: "dynamics_entities.rs".to_owned(),
@@ -56,6 +58,19 @@ impl Builder {
     /// The `$metadata` file, relative to the package root when run from a build script.
     pub fn metadata(mut self, path: impl AsRef<Path>) -> Self {
         self.metadata = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// A choices document (see [`crate::choices`]): choice columns become enums. Without one
+    /// they stay integers.
+    pub fn choices(mut self, path: impl AsRef<Path>) -> Self {
+        self.choices = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// The language of the labels choice variants are named after (1033, English, by default).
+    pub fn language(mut self, language: i32) -> Self {
+        self.settings.with_language(language);
         self
     }
 
@@ -105,7 +120,11 @@ impl Builder {
             Error::Settings("no metadata file given: call `.metadata(path)`".into())
         })?;
         let metadata = Metadata::from_path(path)?;
-        let tokens = Generator::new(&self.settings).generate_tokens(&metadata)?;
+        let mut settings = self.settings.clone();
+        if let Some(choices) = &self.choices {
+            settings.with_choices(crate::choices::Choices::from_path(choices)?);
+        }
+        let tokens = Generator::new(&settings).generate_tokens(&metadata)?;
         #[cfg(feature = "format")]
         {
             crate::format::format(tokens)
@@ -121,10 +140,10 @@ impl Builder {
     /// Generates and writes the file (only when its content changed, so that dependants are
     /// not rebuilt needlessly). Returns the path written.
     pub fn generate(self) -> Result<PathBuf> {
-        if self.emit_rerun_if_changed
-            && let Some(metadata) = &self.metadata
-        {
-            println!("cargo:rerun-if-changed={}", metadata.display());
+        if self.emit_rerun_if_changed {
+            for input in self.metadata.iter().chain(&self.choices) {
+                println!("cargo:rerun-if-changed={}", input.display());
+            }
         }
         let code = self.generate_string()?;
         let dir = match &self.out_dir {

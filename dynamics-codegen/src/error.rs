@@ -173,6 +173,19 @@ pub enum Error {
         type_name: String,
     },
 
+    /// A choices document is not the JSON the metadata API returns.
+    #[error("{}{line}:{column}: invalid choices document: {message}", file.as_ref().map(|f| format!("{}:", f.display())).unwrap_or_default())]
+    Choices {
+        /// The file, when read from one.
+        file: Option<PathBuf>,
+        /// The line, from 1.
+        line: u32,
+        /// The column, from 1.
+        column: u32,
+        /// What the JSON reader said.
+        message: String,
+    },
+
     /// Generated code could not be formatted (a bug in the generator: please report it).
     #[error("generated code does not parse as Rust: {message}")]
     Format {
@@ -234,6 +247,7 @@ impl Error {
             | Error::InheritanceCycle { location, .. } => Some(location),
             Error::Io { .. }
             | Error::UnknownEntity { .. }
+            | Error::Choices { .. }
             | Error::Format { .. }
             | Error::Write { .. }
             | Error::Settings(_) => None,
@@ -262,6 +276,7 @@ impl Error {
             | Error::InheritanceCycle { location, .. } => Some(location),
             Error::Io { .. }
             | Error::UnknownEntity { .. }
+            | Error::Choices { .. }
             | Error::Format { .. }
             | Error::Write { .. }
             | Error::Settings(_) => None,

@@ -3,6 +3,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod builder;
+pub mod choices;
 pub mod csdl;
 mod error;
 #[cfg(feature = "format")]

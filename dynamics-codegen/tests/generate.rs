@@ -35,6 +35,48 @@ fn sample_account_and_contact_with_renamed_runtime() {
 }
 
 #[test]
+fn sample_with_choices() {
+    let choices =
+        dynamics_codegen::choices::Choices::parse(include_str!("fixtures/sample.choices.json"))
+            .unwrap();
+    let mut settings = GeneratorSettings::new();
+    settings
+        .with_entities(["account", "new_project"])
+        .with_choices(choices.clone());
+    let tokens = Generator::new(&settings)
+        .generate_tokens(&sample())
+        .unwrap();
+    let english = dynamics_codegen::format(tokens).unwrap();
+    expectorate::assert_contents("tests/output/sample_choices.rs", &english);
+
+    // Variants follow the language asked for, falling back where a label is missing.
+    settings.with_language(1036);
+    let tokens = Generator::new(&settings)
+        .generate_tokens(&sample())
+        .unwrap();
+    let french = dynamics_codegen::format(tokens).unwrap();
+    assert!(
+        french.contains("Comptabilite") || french.contains("Comptabilit"),
+        "French variant"
+    );
+    assert!(
+        french.contains("Brokers"),
+        "falls back to English where French is missing"
+    );
+    assert!(english.contains("Accounting,"));
+}
+
+#[test]
+fn choices_document_errors_are_located() {
+    let e = dynamics_codegen::choices::Choices::parse(
+        "{\n  \"EntityDefinitions\": [ { \"LogicalName\": 5 } ]\n}",
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Choices { line: 2, .. }), "{e}");
+    assert!(e.to_string().starts_with("2:"), "{e}");
+}
+
+#[test]
 fn output_is_deterministic() {
     assert_eq!(generate(&["*"], None), generate(&["*"], None));
     // The order of the names asked for does not matter.

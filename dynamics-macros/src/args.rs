@@ -17,6 +17,7 @@ enum Table {
 
 struct Args {
     metadata: LitStr,
+    choices: Option<LitStr>,
     entities: Vec<Table>,
     /// The `entities` key, for errors about an empty or missing list.
     entities_key: Option<Ident>,
@@ -26,6 +27,7 @@ struct Args {
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut metadata = None;
+        let mut choices = None;
         let mut entities = None;
         let mut runtime = None;
         while !input.is_empty() {
@@ -47,7 +49,8 @@ impl Parse for Args {
                     entities = Some((key.clone(), list.into_iter().collect::<Vec<_>>()));
                 }
                 "runtime" if runtime.is_none() => runtime = Some(input.parse::<syn::Path>()?),
-                "metadata" | "entities" | "runtime" => {
+                "choices" if choices.is_none() => choices = Some(input.parse::<LitStr>()?),
+                "metadata" | "entities" | "runtime" | "choices" => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!("`{key}` is given twice"),
@@ -75,6 +78,7 @@ impl Parse for Args {
         };
         Ok(Args {
             metadata,
+            choices,
             entities,
             entities_key,
             runtime,
@@ -152,6 +156,24 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
 
     let mut settings = GeneratorSettings::new();
     settings.with_entities(names);
+    let mut tracked_choices = None;
+    if let Some(literal) = &args.choices {
+        let path = resolve_path(literal)?;
+        let choices = dynamics_codegen::choices::Choices::from_path(&path).map_err(|e| {
+            let written = literal.value();
+            let message = match &e {
+                CodegenError::Io { source, .. } => format!(
+                    "cannot read choices file `{written}` (relative to Cargo.toml): {source}"
+                ),
+                other => other
+                    .to_string()
+                    .replace(path.to_string_lossy().as_ref(), &written),
+            };
+            syn::Error::new(literal.span(), message)
+        })?;
+        settings.with_choices(choices);
+        tracked_choices = Some(path.to_string_lossy().into_owned());
+    }
     if let Some(runtime) = &args.runtime {
         settings.with_runtime_path(quote!(#runtime).to_string().replace(' ', ""));
     }
@@ -163,8 +185,14 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         })?;
     // Rebuild when the metadata changes: Cargo tracks files that `include_bytes!` reads.
     let tracked = path.to_string_lossy().into_owned();
+    let tracked_choices = tracked_choices.map(|c| {
+        quote!(
+            const _: &[u8] = ::core::include_bytes!(#c);
+        )
+    });
     Ok(quote! {
         const _: &[u8] = ::core::include_bytes!(#tracked);
+        #tracked_choices
         #generated
     })
 }

@@ -8,6 +8,11 @@ pub mod built {
     dynamics_client::include_entities!();
 }
 
+/// Every sample table with its choice columns as enums, from the sample choices document.
+pub mod with_choices {
+    include!(concat!(env!("OUT_DIR"), "/with_choices.rs"));
+}
+
 /// Every table of a fixture of awkward names (`Result`, `type`, `1stplace`, `feedbackid` and
 /// `FeedbackId`, a table called `EntitySets`, an entity set called `Type`).
 pub mod awkward {

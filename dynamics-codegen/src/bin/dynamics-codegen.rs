@@ -9,11 +9,13 @@ use std::process::ExitCode;
 use dynamics_codegen::Builder;
 
 const USAGE: &str = "\
-usage: dynamics-codegen --metadata FILE --entities NAME[,NAME...] [--runtime PATH] [-o FILE]
+usage: dynamics-codegen --metadata FILE --entities NAME[,NAME...] [--choices FILE] [--language CODE] [--runtime PATH] [-o FILE]
 
 Generates typed Rust for the named tables of a Dataverse $metadata document.
   --metadata FILE     the $metadata document (CSDL XML)
   --entities LIST     tables by logical name, comma-separated; * for every table
+  --choices FILE      a choices document: choice columns become enums
+  --language CODE     language of the labels choice variants are named after (default 1033)
   --runtime PATH      path of the runtime crate in generated code (default ::dynamics_client)
   -o, --output FILE   where to write (default: standard output)";
 
@@ -59,6 +61,14 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 has_entities = true;
             }
             "--runtime" => builder = builder.runtime_path(value("--runtime")?),
+            "--choices" => builder = builder.choices(value("--choices")?),
+            "--language" => {
+                let code = value("--language")?;
+                let code = code.parse().map_err(|_| {
+                    format!("--language takes a language code such as 1033, not `{code}`")
+                })?;
+                builder = builder.language(code);
+            }
             "-o" | "--output" => output = Some(value("--output")?),
             other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
         }

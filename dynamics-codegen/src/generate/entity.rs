@@ -54,7 +54,11 @@ impl Context<'_> {
                 lookup.map_or(p.name.as_str(), |l| l.name.as_str()),
             ));
             let field_ident = ident::ident(&field);
-            let rust = self.rust_type(&p.ty);
+            let mut rust = self.rust_type(&p.ty);
+            if let Some(choice) = self.choice_type(&t.name, &p.name) {
+                rust.ty = choice;
+                rust.codec = None;
+            }
             let ty = &rust.ty;
             let wire = &p.name;
             let codec = rust

@@ -2,6 +2,7 @@
 //! setters, the complex and enum types they need, and an extension trait giving typed CRUD per
 //! entity set. Generated code is thin: everything with logic lives in `dynamics-client`.
 
+mod choice;
 mod complex;
 mod entity;
 mod ident;
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::choices::Choices;
 use crate::csdl::{Metadata, Selection};
 use crate::error::{Error, Result};
 use ident::Names;
@@ -22,6 +24,8 @@ use ident::Names;
 pub struct GeneratorSettings {
     runtime_path: String,
     entities: Vec<String>,
+    choices: Option<Choices>,
+    language: Option<i32>,
 }
 
 impl Default for GeneratorSettings {
@@ -29,6 +33,8 @@ impl Default for GeneratorSettings {
         GeneratorSettings {
             runtime_path: "::dynamics_client".to_owned(),
             entities: Vec::new(),
+            choices: None,
+            language: None,
         }
     }
 }
@@ -59,6 +65,20 @@ impl GeneratorSettings {
     /// Every table of the metadata.
     pub fn with_all_entities(&mut self) -> &mut Self {
         self.entities = vec!["*".to_owned()];
+        self
+    }
+
+    /// Choice columns become enums, from this choices document; without one they stay
+    /// integers.
+    pub fn with_choices(&mut self, choices: Choices) -> &mut Self {
+        self.choices = Some(choices);
+        self
+    }
+
+    /// The language of the labels that choice variants are named after (a Dataverse language
+    /// code, 1033 for English, the default); a label missing in it falls back to another.
+    pub fn with_language(&mut self, language: i32) -> &mut Self {
+        self.language = Some(language);
         self
     }
 
@@ -103,7 +123,14 @@ impl Generator {
             ))
         })?;
         let selection = metadata.select(&self.settings.entities)?;
-        let context = Context::new(metadata, &selection, runtime, &self.settings.runtime_path);
+        let context = Context::new(
+            metadata,
+            &selection,
+            runtime,
+            &self.settings.runtime_path,
+            self.settings.choices.as_ref(),
+            self.settings.language.unwrap_or(1033),
+        );
         Ok(context.generate())
     }
 }
@@ -124,6 +151,10 @@ pub(crate) struct Context<'m> {
     complex_names: HashMap<String, String>,
     /// Qualified enum type name → enum name inside `enum_types` (flags enums have none).
     enum_names: HashMap<String, String>,
+    /// Choice columns of the selected tables and the enums they become.
+    choices: choice::ChoicePlan<'m>,
+    /// The top-level names taken so far (structs, choice enums), for lookup enums to avoid.
+    top_names: Names,
 }
 
 /// Names the generator itself puts at the top level.
@@ -135,6 +166,8 @@ impl<'m> Context<'m> {
         selection: &'m Selection<'m>,
         runtime: TokenStream,
         runtime_path: &str,
+        choices: Option<&'m Choices>,
+        language: i32,
     ) -> Self {
         let mut top = Names::camel_reserving(TOP_LEVEL);
         let entity_names = selection
@@ -160,6 +193,7 @@ impl<'m> Context<'m> {
             .filter(|t| !t.is_flags)
             .map(|t| (t.qualified_name(), enums.unique(ident::type_name(&t.name))))
             .collect();
+        let choices = choice::ChoicePlan::new(selection, choices, language, &mut top);
         let runtime_path = runtime_path.trim();
         Context {
             metadata,
@@ -170,6 +204,8 @@ impl<'m> Context<'m> {
             entity_names,
             complex_names,
             enum_names,
+            choices,
+            top_names: top,
         }
     }
 
@@ -183,12 +219,10 @@ impl<'m> Context<'m> {
         Some(quote!(enum_types::#name))
     }
 
-    fn generate(&self) -> TokenStream {
-        // Lookup enums share the top-level namespace with the structs.
-        let mut top = Names::camel_reserving(TOP_LEVEL);
-        for name in self.entity_names.values() {
-            top.unique(name.clone());
-        }
+    fn generate(mut self) -> TokenStream {
+        // Lookup enums share the top-level namespace with the structs and choice enums.
+        let mut top = std::mem::take(&mut self.top_names);
+        let choice_enums = self.choice_enums();
         let mut entities = TokenStream::new();
         let mut sets = BTreeMap::new();
         for t in &self.selection.entity_types {
@@ -203,6 +237,7 @@ impl<'m> Context<'m> {
         let sets = self.entity_sets_trait(sets);
         quote! {
             #entities
+            #choice_enums
             #sets
             #complex
             #enums
