@@ -195,6 +195,7 @@ struct Stacks {
     properties: Vec<Property>,
     navigation: Vec<NavigationProperty>,
     annotations: Vec<Annotation>,
+    bindings: Vec<NavigationPropertyBinding>,
 }
 
 impl<'a> Parser<'a> {
@@ -1091,24 +1092,28 @@ impl<'a> Parser<'a> {
         &mut self,
         element: &Element<'a>,
     ) -> Result<(Vec<NavigationPropertyBinding>, Vec<Annotation>)> {
-        let mut bindings = Vec::new();
-        let mut annotations = Vec::new();
+        let (bindings, annotations) = (self.stacks.bindings.len(), self.stacks.annotations.len());
         let parent = element.name.clone();
         self.children(element, |p, child| match child.name.as_ref() {
             "NavigationPropertyBinding" => {
-                bindings.push(NavigationPropertyBinding {
+                let binding = NavigationPropertyBinding {
                     path: p.required(child, "Path")?,
                     target: p.required(child, "Target")?,
-                });
+                };
+                p.stacks.bindings.push(binding);
                 p.skip(child)
             }
             "Annotation" => {
-                annotations.push(p.annotation(child)?);
+                let annotation = p.annotation(child)?;
+                p.stacks.annotations.push(annotation);
                 Ok(())
             }
             _ => p.unmodelled(&parent, child),
         })?;
-        Ok((bindings, annotations))
+        Ok((
+            self.stacks.bindings.drain(bindings..).collect(),
+            self.stacks.annotations.drain(annotations..).collect(),
+        ))
     }
 
     fn out_of_line(&mut self, element: &Element<'a>) -> Result<()> {
