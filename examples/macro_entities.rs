@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use dynamics_examples::{Environment, help_requested};
+use dynamics_examples::run_example;
 
 /// Types for two standard tables; the metadata path is relative to this crate's Cargo.toml.
 mod crm {
@@ -16,56 +16,38 @@ use crm::{Account, Contact, ContactParentcustomerid, EntitySets};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    if help_requested(
+    run_example(
         "macro_entities: types from dynamics_entities!, used to link a contact to an account.",
-    ) {
-        return ExitCode::SUCCESS;
-    }
-    let environment = match Environment::connect().await {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: could not connect: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("macro-generated types on {}", environment.describe());
-    let client = &environment.client;
-    let outcome = async {
-        let account = client
-            .accounts()
-            .create(&Account {
-                name: Some("Adventure Works (macro example)".into()),
+        async |environment| {
+            let client = &environment.client;
+            let account = client
+                .accounts()
+                .create(&Account {
+                    name: Some("Adventure Works (macro example)".into()),
+                    ..Default::default()
+                })
+                .await?;
+            let mut contact = Contact {
+                lastname: Some("Example".into()),
                 ..Default::default()
-            })
-            .await?;
-        let mut contact = Contact {
-            lastname: Some("Example".into()),
-            ..Default::default()
-        };
-        contact.set_parentcustomerid(ContactParentcustomerid::Account(account));
-        let contact = client.contacts().create(&contact).await?;
-        let read = client
-            .contacts()
-            .retrieve_columns(contact, Contact::PARENTCUSTOMERID)
-            .await?;
-        println!(
-            "contact {contact} belongs to account {}",
-            read.parentcustomerid
-                .map(|id| id.to_string())
-                .unwrap_or_default()
-        );
-        client.contacts().delete(contact).await?;
-        client.accounts().delete(account).await?;
-        println!("deleted both");
-        Ok::<(), dynamics_client::Error>(())
-    }
-    .await;
-    environment.shutdown().await;
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+            };
+            contact.set_parentcustomerid(ContactParentcustomerid::Account(account));
+            let contact = client.contacts().create(&contact).await?;
+            let read = client
+                .contacts()
+                .retrieve_columns(contact, Contact::PARENTCUSTOMERID)
+                .await?;
+            println!(
+                "contact {contact} belongs to account {}",
+                read.parentcustomerid
+                    .map(|id| id.to_string())
+                    .unwrap_or_default()
+            );
+            client.contacts().delete(contact).await?;
+            client.accounts().delete(account).await?;
+            println!("deleted both");
+            Ok(())
+        },
+    )
+    .await
 }

@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 
 use dynamics_client::{Query, Result};
-use dynamics_examples::{Environment, help_requested};
+use dynamics_examples::{Environment, run_example};
 
 // Typed Rust for the two standard tables the quickstart uses, from the sample metadata.
 dynamics_client::dynamics_entities! {
@@ -19,31 +19,15 @@ dynamics_client::dynamics_entities! {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    if help_requested(
+    run_example(
         "quickstart: create, read, update, query, page and delete Dataverse records with generated types.",
-    ) {
-        return ExitCode::SUCCESS;
-    }
-    let environment = match Environment::connect().await {
-        Ok(environment) => environment,
-        Err(e) => {
-            eprintln!("error: could not connect: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("dynamics-rs quickstart on {}", environment.describe());
-    let outcome = run(&environment).await;
-    environment.shutdown().await;
-    match outcome {
-        Ok(()) => {
+        async |environment| {
+            run(environment).await?;
             println!("done.");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+            Ok(())
+        },
+    )
+    .await
 }
 
 async fn run(environment: &Environment) -> Result<()> {

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use dynamics_examples::{Environment, help_requested};
+use dynamics_examples::run_example;
 
 mod crm {
     dynamics_client::dynamics_entities! {
@@ -19,50 +19,34 @@ use crm::{Account, EntitySets};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    if help_requested("throttling: how the client rides out 429 Too Many Requests.") {
-        return ExitCode::SUCCESS;
-    }
-    let environment = match Environment::connect().await {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: could not connect: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("throttling on {}", environment.describe());
-    let client = &environment.client;
-    let outcome = async {
-        if let Some(emulator) = &environment.emulator {
-            // The next two Web API requests get 429 with `Retry-After: 1`.
-            emulator.controls().throttle_next(2, Duration::from_secs(1));
-            println!("the emulator will throttle the next 2 requests (Retry-After: 1 s)");
-        }
-        let started = Instant::now();
-        let id = client
-            .accounts()
-            .create(&Account {
-                name: Some("Throttled Inc.".into()),
-                ..Default::default()
-            })
-            .await?;
-        println!(
-            "created account {id} after {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        if let Some(emulator) = &environment.emulator {
-            let counts = emulator.controls().request_counts();
-            println!("requests the emulator saw: {counts:?}");
-        }
-        client.accounts().delete(id).await?;
-        Ok::<(), dynamics_client::Error>(())
-    }
-    .await;
-    environment.shutdown().await;
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_example(
+        "throttling: how the client rides out 429 Too Many Requests.",
+        async |environment| {
+            let client = &environment.client;
+            if let Some(emulator) = &environment.emulator {
+                // The next two Web API requests get 429 with `Retry-After: 1`.
+                emulator.controls().throttle_next(2, Duration::from_secs(1));
+                println!("the emulator will throttle the next 2 requests (Retry-After: 1 s)");
+            }
+            let started = Instant::now();
+            let id = client
+                .accounts()
+                .create(&Account {
+                    name: Some("Throttled Inc.".into()),
+                    ..Default::default()
+                })
+                .await?;
+            println!(
+                "created account {id} after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            if let Some(emulator) = &environment.emulator {
+                let counts = emulator.controls().request_counts();
+                println!("requests the emulator saw: {counts:?}");
+            }
+            client.accounts().delete(id).await?;
+            Ok(())
+        },
+    )
+    .await
 }

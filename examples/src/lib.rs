@@ -2,6 +2,7 @@
 //! `DYNAMICS_URL` is set, otherwise an emulated environment started in this process.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use dynamics_client::{Client, ClientCertificateCredential, ClientOptions, CredentialOptions};
@@ -96,6 +97,42 @@ impl Environment {
             emulator.shutdown().await;
         }
     }
+}
+
+/// The `main` of an example: prints `--help` (with `about`) when asked, connects, runs `body`,
+/// stops the emulator and turns the outcome into an exit code with a readable error.
+pub async fn run_example(
+    about: &str,
+    body: impl AsyncFnOnce(&Environment) -> dynamics_client::Result<()>,
+) -> ExitCode {
+    if help_requested(about) {
+        return ExitCode::SUCCESS;
+    }
+    let environment = match Environment::connect().await {
+        Ok(environment) => environment,
+        Err(e) => {
+            eprintln!("error: could not connect: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{} on {}", example_name(), environment.describe());
+    let outcome = body(&environment).await;
+    environment.shutdown().await;
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The running example's name, from its executable.
+fn example_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "example".to_owned())
 }
 
 /// Prints `--help` and returns `true` when asked for it.
