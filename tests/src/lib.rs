@@ -1,5 +1,42 @@
 //! Generated code, used the way an application would use it. Everything here must compile
 //! without a warning: the crate denies them.
+//!
+//! What generated code refuses to compile (each checked with its error code):
+//!
+//! Text functions exist only on text columns:
+//! ```compile_fail,E0599
+//! let _ = dynamics_tests::built::Account::NUMBEROFEMPLOYEES.contains("many");
+//! ```
+//! A value must have the column's type:
+//! ```compile_fail,E0277
+//! let _ = dynamics_tests::built::Account::NUMBEROFEMPLOYEES.eq("many");
+//! ```
+//! A filter on one table cannot be given to a query of another:
+//! ```compile_fail,E0308
+//! use dynamics_tests::built::{Account, Contact};
+//! let _ = dynamics_client::Query::<Account>::new().filter(Contact::LASTNAME.eq("x"));
+//! ```
+//! A polymorphic lookup takes its enum of targets, not a bare id:
+//! ```compile_fail,E0308
+//! let mut contact = dynamics_tests::built::Contact::default();
+//! contact.set_parentcustomerid(dynamics_client::__private::uuid::Uuid::nil());
+//! ```
+//! A choice column takes its enum, not a number:
+//! ```compile_fail,E0277
+//! use dynamics_tests::with_choices::Account;
+//! let _ = Account::INDUSTRYCODE.eq(4);
+//! ```
+//! and the same lines with the right types compile:
+//! ```
+//! use dynamics_tests::built::{Account, Contact, ContactParentcustomerid};
+//! use dynamics_tests::with_choices::{Account as Chosen, AccountIndustrycode};
+//! let _ = Account::NAME.contains("many");
+//! let _ = Account::NUMBEROFEMPLOYEES.eq(5);
+//! let _ = dynamics_client::Query::<Account>::new().filter(Account::NAME.eq("x"));
+//! let mut contact = Contact::default();
+//! contact.set_parentcustomerid(ContactParentcustomerid::Account(dynamics_client::__private::uuid::Uuid::nil()));
+//! let _ = Chosen::INDUSTRYCODE.eq(AccountIndustrycode::Brokers);
+//! ```
 
 #![deny(warnings)]
 
