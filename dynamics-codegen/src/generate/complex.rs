@@ -23,18 +23,24 @@ impl Context<'_> {
             let mut fields = Names::default();
             let mut field_tokens = TokenStream::new();
             for p in &t.properties {
-                let field = ident::ident(&fields.unique(ident::field_name(&p.name)));
+                let field_name = fields.unique(ident::field_name(&p.name));
+                let field = ident::ident(&field_name);
                 let rust = self.rust_type(&p.ty);
                 let ty = &rust.ty;
                 let wire = &p.name;
-                let with = rust.codec.map(|c| {
-                    let path = format!("{}::__private::codec::{c}", self.runtime_path);
-                    quote!(, with = #path)
-                });
+                let codec = rust
+                    .codec
+                    .map(|c| format!("{}::__private::codec::{c}", self.runtime_path));
+                let serde = super::field_serde(
+                    &field_name,
+                    wire,
+                    codec.as_deref(),
+                    quote!(skip_serializing_if = "::core::option::Option::is_none"),
+                );
                 let doc = format!(" `{wire}`: `{}`.", p.type_name);
                 field_tokens.extend(quote! {
                     #[doc = #doc]
-                    #[serde(rename = #wire, default, skip_serializing_if = "::core::option::Option::is_none" #with)]
+                    #serde
                     pub #field: ::core::option::Option<#ty>,
                 });
             }

@@ -64,17 +64,17 @@ impl Context<'_> {
             let codec = rust
                 .codec
                 .map(|c| format!("{}::__private::codec::{c}", self.runtime_path));
-            let with = codec.map(|c| quote!(, with = #c));
             // Lookup ids are read-only: writes go through `@odata.bind` (the setters below).
             let write = if lookup.is_some() {
                 quote!(skip_serializing)
             } else {
                 quote!(skip_serializing_if = "::core::option::Option::is_none")
             };
+            let serde = super::field_serde(&field, wire, codec.as_deref(), write);
             let docs = doc_lines(&property_doc(p, lookup));
             field_tokens.extend(quote! {
                 #docs
-                #[serde(rename = #wire, default, #write #with)]
+                #serde
                 pub #field_ident: ::core::option::Option<#ty>,
             });
 

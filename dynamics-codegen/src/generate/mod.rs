@@ -283,6 +283,29 @@ impl<'m> Context<'m> {
     }
 }
 
+/// The `#[serde(...)]` of an `Option` field: `rename` only where the Rust name differs from
+/// the wire name, `default` only where a codec replaces serde's own `Option` handling (which
+/// already reads a missing member as `None`), then how it is written.
+pub(crate) fn field_serde(
+    field: &str,
+    wire: &str,
+    codec: Option<&str>,
+    write: TokenStream,
+) -> TokenStream {
+    let mut parts = Vec::new();
+    if field != wire {
+        parts.push(quote!(rename = #wire));
+    }
+    if codec.is_some() {
+        parts.push(quote!(default));
+    }
+    parts.push(write);
+    if let Some(codec) = codec {
+        parts.push(quote!(with = #codec));
+    }
+    quote!(#[serde(#(#parts),*)])
+}
+
 /// Escapes nothing: doc text goes through `#[doc = "..."]`, which takes any string.
 pub(crate) fn doc_lines(lines: &[String]) -> TokenStream {
     let mut out = TokenStream::new();

@@ -17,79 +17,42 @@ pub struct Account {
     /// Unique identifier of the account.
     ///
     /// `accountid`: `Edm.Guid`.
-    #[serde(
-        rename = "accountid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// Company or business name.
     ///
     /// `name`: `Edm.String`.
-    #[serde(
-        rename = "name",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub name: ::core::option::Option<::std::string::String>,
     /// Identification number or code of the account, unique across accounts.
     ///
     /// `accountnumber`: `Edm.String`.
-    #[serde(
-        rename = "accountnumber",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountnumber: ::core::option::Option<::std::string::String>,
     /// `telephone1`: `Edm.String`.
-    #[serde(
-        rename = "telephone1",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub telephone1: ::core::option::Option<::std::string::String>,
     /// `emailaddress1`: `Edm.String`.
-    #[serde(
-        rename = "emailaddress1",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub emailaddress1: ::core::option::Option<::std::string::String>,
     /// `websiteurl`: `Edm.String`.
-    #[serde(
-        rename = "websiteurl",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub websiteurl: ::core::option::Option<::std::string::String>,
     /// `address1_city`: `Edm.String`.
-    #[serde(
-        rename = "address1_city",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub address1_city: ::core::option::Option<::std::string::String>,
     /// `address1_country`: `Edm.String`.
-    #[serde(
-        rename = "address1_country",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub address1_country: ::core::option::Option<::std::string::String>,
     /// `description`: `Edm.String`.
-    #[serde(
-        rename = "description",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub description: ::core::option::Option<::std::string::String>,
     /// Annual revenue of the account, in the account's currency.
     ///
     /// `revenue`: `Edm.Decimal`.
     #[serde(
-        rename = "revenue",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::decimal"
@@ -99,7 +62,6 @@ pub struct Account {
     >,
     /// `revenue_base`: `Edm.Decimal`.
     #[serde(
-        rename = "revenue_base",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::decimal"
@@ -108,15 +70,10 @@ pub struct Account {
         ::my_sdk::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `numberofemployees`: `Edm.Int32`.
-    #[serde(
-        rename = "numberofemployees",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub numberofemployees: ::core::option::Option<i32>,
     /// `creditlimit`: `Edm.Decimal`.
     #[serde(
-        rename = "creditlimit",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::decimal"
@@ -125,45 +82,24 @@ pub struct Account {
         ::my_sdk::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `creditonhold`: `Edm.Boolean`.
-    #[serde(
-        rename = "creditonhold",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub creditonhold: ::core::option::Option<bool>,
     /// The account's primary industry (a choice).
     ///
     /// `industrycode`: `Edm.Int32`.
-    #[serde(
-        rename = "industrycode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub industrycode: ::core::option::Option<i32>,
     /// `accountcategorycode`: `Edm.Int32`.
-    #[serde(
-        rename = "accountcategorycode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountcategorycode: ::core::option::Option<i32>,
     /// `statecode`: `Edm.Int32`.
-    #[serde(
-        rename = "statecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<i32>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(
-        rename = "statuscode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<i32>,
     /// `exchangerate`: `Edm.Decimal`.
     #[serde(
-        rename = "exchangerate",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::decimal"
@@ -173,7 +109,6 @@ pub struct Account {
     >,
     /// `lastonholdtime`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "lastonholdtime",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::date_time"
@@ -183,7 +118,6 @@ pub struct Account {
     >,
     /// `createdon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "createdon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::date_time"
@@ -193,7 +127,6 @@ pub struct Account {
     >,
     /// `modifiedon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "modifiedon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::date_time"
@@ -202,29 +135,25 @@ pub struct Account {
         ::my_sdk::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(
-        rename = "versionnumber",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// Lookup `parentaccountid` (`_parentaccountid_value`) to account: the id of the record it points at. Read-only here: set it with `set_parentaccountid`.
-    #[serde(rename = "_parentaccountid_value", default, skip_serializing)]
+    #[serde(rename = "_parentaccountid_value", skip_serializing)]
     pub parentaccountid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `primarycontactid` (`_primarycontactid_value`) to contact: the id of the record it points at. Read-only here: set it with `set_primarycontactid`.
-    #[serde(rename = "_primarycontactid_value", default, skip_serializing)]
+    #[serde(rename = "_primarycontactid_value", skip_serializing)]
     pub primarycontactid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", default, skip_serializing)]
+    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `owningbusinessunit` (`_owningbusinessunit_value`) to businessunit: the id of the record it points at. Read-only here: set it with `set_owningbusinessunit`.
-    #[serde(rename = "_owningbusinessunit_value", default, skip_serializing)]
+    #[serde(rename = "_owningbusinessunit_value", skip_serializing)]
     pub owningbusinessunit: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
@@ -476,66 +405,33 @@ pub struct Contact {
     /// Unique identifier of the contact.
     ///
     /// `contactid`: `Edm.Guid`.
-    #[serde(
-        rename = "contactid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub contactid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// `firstname`: `Edm.String`.
-    #[serde(
-        rename = "firstname",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub firstname: ::core::option::Option<::std::string::String>,
     /// `lastname`: `Edm.String`.
-    #[serde(
-        rename = "lastname",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub lastname: ::core::option::Option<::std::string::String>,
     /// `fullname`: `Edm.String`.
-    #[serde(
-        rename = "fullname",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub fullname: ::core::option::Option<::std::string::String>,
     /// `jobtitle`: `Edm.String`.
-    #[serde(
-        rename = "jobtitle",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub jobtitle: ::core::option::Option<::std::string::String>,
     /// `emailaddress1`: `Edm.String`.
-    #[serde(
-        rename = "emailaddress1",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub emailaddress1: ::core::option::Option<::std::string::String>,
     /// `telephone1`: `Edm.String`.
-    #[serde(
-        rename = "telephone1",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub telephone1: ::core::option::Option<::std::string::String>,
     /// `mobilephone`: `Edm.String`.
-    #[serde(
-        rename = "mobilephone",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub mobilephone: ::core::option::Option<::std::string::String>,
     /// `birthdate`: `Edm.Date`.
     #[serde(
-        rename = "birthdate",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::date"
@@ -544,29 +440,16 @@ pub struct Contact {
         ::my_sdk::dynamics_client::__private::time::Date,
     >,
     /// `gendercode`: `Edm.Int32`.
-    #[serde(
-        rename = "gendercode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub gendercode: ::core::option::Option<i32>,
     /// `preferredcontactmethodcode`: `Edm.Int32`.
-    #[serde(
-        rename = "preferredcontactmethodcode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub preferredcontactmethodcode: ::core::option::Option<i32>,
     /// `donotemail`: `Edm.Boolean`.
-    #[serde(
-        rename = "donotemail",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub donotemail: ::core::option::Option<bool>,
     /// `annualincome`: `Edm.Decimal`.
     #[serde(
-        rename = "annualincome",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::decimal"
@@ -575,22 +458,13 @@ pub struct Contact {
         ::my_sdk::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `statecode`: `Edm.Int32`.
-    #[serde(
-        rename = "statecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<i32>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(
-        rename = "statuscode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<i32>,
     /// `createdon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "createdon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::date_time"
@@ -600,7 +474,6 @@ pub struct Contact {
     >,
     /// `modifiedon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "modifiedon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::my_sdk::dynamics_client::__private::codec::date_time"
@@ -609,21 +482,17 @@ pub struct Contact {
         ::my_sdk::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(
-        rename = "versionnumber",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// The account or contact this contact belongs to.
     ///
     /// Lookup `parentcustomerid` (`_parentcustomerid_value`) to account, contact: the id of the record it points at. Read-only here: set it with `set_parentcustomerid`.
-    #[serde(rename = "_parentcustomerid_value", default, skip_serializing)]
+    #[serde(rename = "_parentcustomerid_value", skip_serializing)]
     pub parentcustomerid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", default, skip_serializing)]
+    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,

@@ -17,77 +17,40 @@ pub struct Account {
     /// Unique identifier of the account.
     ///
     /// `accountid`: `Edm.Guid`.
-    #[serde(
-        rename = "accountid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// Company or business name.
     ///
     /// `name`: `Edm.String`.
-    #[serde(
-        rename = "name",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub name: ::core::option::Option<::std::string::String>,
     /// Identification number or code of the account, unique across accounts.
     ///
     /// `accountnumber`: `Edm.String`.
-    #[serde(
-        rename = "accountnumber",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountnumber: ::core::option::Option<::std::string::String>,
     /// `telephone1`: `Edm.String`.
-    #[serde(
-        rename = "telephone1",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub telephone1: ::core::option::Option<::std::string::String>,
     /// `emailaddress1`: `Edm.String`.
-    #[serde(
-        rename = "emailaddress1",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub emailaddress1: ::core::option::Option<::std::string::String>,
     /// `websiteurl`: `Edm.String`.
-    #[serde(
-        rename = "websiteurl",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub websiteurl: ::core::option::Option<::std::string::String>,
     /// `address1_city`: `Edm.String`.
-    #[serde(
-        rename = "address1_city",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub address1_city: ::core::option::Option<::std::string::String>,
     /// `address1_country`: `Edm.String`.
-    #[serde(
-        rename = "address1_country",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub address1_country: ::core::option::Option<::std::string::String>,
     /// `description`: `Edm.String`.
-    #[serde(
-        rename = "description",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub description: ::core::option::Option<::std::string::String>,
     /// Annual revenue of the account, in the account's currency.
     ///
     /// `revenue`: `Edm.Decimal`.
     #[serde(
-        rename = "revenue",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -97,7 +60,6 @@ pub struct Account {
     >,
     /// `revenue_base`: `Edm.Decimal`.
     #[serde(
-        rename = "revenue_base",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -106,15 +68,10 @@ pub struct Account {
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `numberofemployees`: `Edm.Int32`.
-    #[serde(
-        rename = "numberofemployees",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub numberofemployees: ::core::option::Option<i32>,
     /// `creditlimit`: `Edm.Decimal`.
     #[serde(
-        rename = "creditlimit",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -123,45 +80,24 @@ pub struct Account {
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `creditonhold`: `Edm.Boolean`.
-    #[serde(
-        rename = "creditonhold",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub creditonhold: ::core::option::Option<bool>,
     /// The account's primary industry (a choice).
     ///
     /// `industrycode`: `Edm.Int32`.
-    #[serde(
-        rename = "industrycode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub industrycode: ::core::option::Option<i32>,
     /// `accountcategorycode`: `Edm.Int32`.
-    #[serde(
-        rename = "accountcategorycode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountcategorycode: ::core::option::Option<i32>,
     /// `statecode`: `Edm.Int32`.
-    #[serde(
-        rename = "statecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<i32>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(
-        rename = "statuscode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<i32>,
     /// `exchangerate`: `Edm.Decimal`.
     #[serde(
-        rename = "exchangerate",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -171,7 +107,6 @@ pub struct Account {
     >,
     /// `lastonholdtime`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "lastonholdtime",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -181,7 +116,6 @@ pub struct Account {
     >,
     /// `createdon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "createdon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -191,7 +125,6 @@ pub struct Account {
     >,
     /// `modifiedon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "modifiedon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -200,27 +133,23 @@ pub struct Account {
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(
-        rename = "versionnumber",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// Lookup `parentaccountid` (`_parentaccountid_value`) to account: the id of the record it points at. Read-only here: set it with `set_parentaccountid`.
-    #[serde(rename = "_parentaccountid_value", default, skip_serializing)]
+    #[serde(rename = "_parentaccountid_value", skip_serializing)]
     pub parentaccountid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `primarycontactid` (`_primarycontactid_value`) to contact: the id of the record it points at. Read-only here: set it with `set_primarycontactid`.
-    #[serde(rename = "_primarycontactid_value", default, skip_serializing)]
+    #[serde(rename = "_primarycontactid_value", skip_serializing)]
     pub primarycontactid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", default, skip_serializing)]
+    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// Lookup `owningbusinessunit` (`_owningbusinessunit_value`) to businessunit: the id of the record it points at. Read-only here: set it with `set_owningbusinessunit`.
-    #[serde(rename = "_owningbusinessunit_value", default, skip_serializing)]
+    #[serde(rename = "_owningbusinessunit_value", skip_serializing)]
     pub owningbusinessunit: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
@@ -448,29 +377,16 @@ impl ::dynamics_client::Entity for Account {
 #[allow(dead_code)]
 pub struct Activitypointer {
     /// `activityid`: `Edm.Guid`.
-    #[serde(
-        rename = "activityid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub activityid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `subject`: `Edm.String`.
-    #[serde(
-        rename = "subject",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub subject: ::core::option::Option<::std::string::String>,
     /// `description`: `Edm.String`.
-    #[serde(
-        rename = "description",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub description: ::core::option::Option<::std::string::String>,
     /// `scheduledstart`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "scheduledstart",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -480,7 +396,6 @@ pub struct Activitypointer {
     >,
     /// `scheduledend`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "scheduledend",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -489,43 +404,22 @@ pub struct Activitypointer {
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `actualdurationminutes`: `Edm.Int32`.
-    #[serde(
-        rename = "actualdurationminutes",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub actualdurationminutes: ::core::option::Option<i32>,
     /// `prioritycode`: `Edm.Int32`.
-    #[serde(
-        rename = "prioritycode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub prioritycode: ::core::option::Option<i32>,
     /// `statecode`: `Edm.Int32`.
-    #[serde(
-        rename = "statecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<i32>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(
-        rename = "statuscode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<i32>,
     /// `activitytypecode`: `Edm.String`.
-    #[serde(
-        rename = "activitytypecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub activitytypecode: ::core::option::Option<::std::string::String>,
     /// `createdon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "createdon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -536,14 +430,13 @@ pub struct Activitypointer {
     /// `_regardingobjectid_value`: `Edm.Guid`.
     #[serde(
         rename = "_regardingobjectid_value",
-        default,
         skip_serializing_if = "::core::option::Option::is_none"
     )]
     pub regardingobjectid_value: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", default, skip_serializing)]
+    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
     #[serde(rename = "@odata.etag", default, skip_serializing)]
@@ -679,29 +572,20 @@ pub struct Businessunit {
     /// Unique identifier of the business unit.
     ///
     /// `businessunitid`: `Edm.Guid`.
-    #[serde(
-        rename = "businessunitid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub businessunitid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// Name of the business unit.
     ///
     /// `name`: `Edm.String`.
-    #[serde(
-        rename = "name",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub name: ::core::option::Option<::std::string::String>,
     /// Lookup `parentbusinessunitid` (`_parentbusinessunitid_value`) to businessunit: the id of the record it points at. Read-only here: set it with `set_parentbusinessunitid`.
-    #[serde(rename = "_parentbusinessunitid_value", default, skip_serializing)]
+    #[serde(rename = "_parentbusinessunitid_value", skip_serializing)]
     pub parentbusinessunitid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// `createdon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "createdon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -781,93 +665,47 @@ pub struct Contact {
     /// Unique identifier of the contact.
     ///
     /// `contactid`: `Edm.Guid`.
-    #[serde(
-        rename = "contactid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub contactid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `firstname`: `Edm.String`.
-    #[serde(
-        rename = "firstname",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub firstname: ::core::option::Option<::std::string::String>,
     /// `lastname`: `Edm.String`.
-    #[serde(
-        rename = "lastname",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub lastname: ::core::option::Option<::std::string::String>,
     /// `fullname`: `Edm.String`.
-    #[serde(
-        rename = "fullname",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub fullname: ::core::option::Option<::std::string::String>,
     /// `jobtitle`: `Edm.String`.
-    #[serde(
-        rename = "jobtitle",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub jobtitle: ::core::option::Option<::std::string::String>,
     /// `emailaddress1`: `Edm.String`.
-    #[serde(
-        rename = "emailaddress1",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub emailaddress1: ::core::option::Option<::std::string::String>,
     /// `telephone1`: `Edm.String`.
-    #[serde(
-        rename = "telephone1",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub telephone1: ::core::option::Option<::std::string::String>,
     /// `mobilephone`: `Edm.String`.
-    #[serde(
-        rename = "mobilephone",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub mobilephone: ::core::option::Option<::std::string::String>,
     /// `birthdate`: `Edm.Date`.
     #[serde(
-        rename = "birthdate",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date"
     )]
     pub birthdate: ::core::option::Option<::dynamics_client::__private::time::Date>,
     /// `gendercode`: `Edm.Int32`.
-    #[serde(
-        rename = "gendercode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub gendercode: ::core::option::Option<i32>,
     /// `preferredcontactmethodcode`: `Edm.Int32`.
-    #[serde(
-        rename = "preferredcontactmethodcode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub preferredcontactmethodcode: ::core::option::Option<i32>,
     /// `donotemail`: `Edm.Boolean`.
-    #[serde(
-        rename = "donotemail",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub donotemail: ::core::option::Option<bool>,
     /// `annualincome`: `Edm.Decimal`.
     #[serde(
-        rename = "annualincome",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -876,22 +714,13 @@ pub struct Contact {
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `statecode`: `Edm.Int32`.
-    #[serde(
-        rename = "statecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<i32>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(
-        rename = "statuscode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<i32>,
     /// `createdon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "createdon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -901,7 +730,6 @@ pub struct Contact {
     >,
     /// `modifiedon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "modifiedon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -910,21 +738,17 @@ pub struct Contact {
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(
-        rename = "versionnumber",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// The account or contact this contact belongs to.
     ///
     /// Lookup `parentcustomerid` (`_parentcustomerid_value`) to account, contact: the id of the record it points at. Read-only here: set it with `set_parentcustomerid`.
-    #[serde(rename = "_parentcustomerid_value", default, skip_serializing)]
+    #[serde(rename = "_parentcustomerid_value", skip_serializing)]
     pub parentcustomerid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", default, skip_serializing)]
+    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
     #[serde(rename = "@odata.etag", default, skip_serializing)]
@@ -1144,33 +968,20 @@ impl Crmbaseentity {}
 #[allow(dead_code)]
 pub struct NewProject {
     /// `new_projectid`: `Edm.Guid`.
-    #[serde(
-        rename = "new_projectid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_projectid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The project's name.
     ///
     /// `new_name`: `Edm.String`.
-    #[serde(
-        rename = "new_name",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_name: ::core::option::Option<::std::string::String>,
     /// `new_code`: `Edm.String`.
-    #[serde(
-        rename = "new_code",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_code: ::core::option::Option<::std::string::String>,
     /// Budget of the project (money).
     ///
     /// `new_budget`: `Edm.Decimal`.
     #[serde(
-        rename = "new_budget",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -1179,15 +990,10 @@ pub struct NewProject {
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `new_hours`: `Edm.Double`.
-    #[serde(
-        rename = "new_hours",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_hours: ::core::option::Option<f64>,
     /// `new_startdate`: `Edm.Date`.
     #[serde(
-        rename = "new_startdate",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date"
@@ -1195,7 +1001,6 @@ pub struct NewProject {
     pub new_startdate: ::core::option::Option<::dynamics_client::__private::time::Date>,
     /// `new_deadline`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "new_deadline",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -1204,60 +1009,35 @@ pub struct NewProject {
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `new_stage`: `Edm.Int32`.
-    #[serde(
-        rename = "new_stage",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_stage: ::core::option::Option<i32>,
     /// `new_tags`: `Edm.String`.
-    #[serde(
-        rename = "new_tags",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_tags: ::core::option::Option<::std::string::String>,
     /// `new_isbillable`: `Edm.Boolean`.
-    #[serde(
-        rename = "new_isbillable",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_isbillable: ::core::option::Option<bool>,
     /// `new_document`: `Edm.Binary`.
     #[serde(
-        rename = "new_document",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::binary"
     )]
     pub new_document: ::core::option::Option<::std::vec::Vec<u8>>,
     /// `statecode`: `Edm.Int32`.
-    #[serde(
-        rename = "statecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<i32>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(
-        rename = "statuscode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<i32>,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(
-        rename = "versionnumber",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// Lookup `new_customerid` (`_new_customerid_value`) to account, contact: the id of the record it points at. Read-only here: set it with `set_new_customerid`.
-    #[serde(rename = "_new_customerid_value", default, skip_serializing)]
+    #[serde(rename = "_new_customerid_value", skip_serializing)]
     pub new_customerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", default, skip_serializing)]
+    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
     #[serde(rename = "@odata.etag", default, skip_serializing)]
@@ -1437,11 +1217,7 @@ impl ::dynamics_client::Entity for NewProject {
 #[allow(dead_code)]
 pub struct Principal {
     /// `ownerid`: `Edm.Guid`.
-    #[serde(
-        rename = "ownerid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
     #[serde(rename = "@odata.etag", default, skip_serializing)]
@@ -1470,58 +1246,30 @@ impl Principal {
 #[allow(dead_code)]
 pub struct Systemuser {
     /// `ownerid`: `Edm.Guid`.
-    #[serde(
-        rename = "ownerid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `systemuserid`: `Edm.Guid`.
-    #[serde(
-        rename = "systemuserid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub systemuserid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `fullname`: `Edm.String`.
-    #[serde(
-        rename = "fullname",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub fullname: ::core::option::Option<::std::string::String>,
     /// `internalemailaddress`: `Edm.String`.
-    #[serde(
-        rename = "internalemailaddress",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub internalemailaddress: ::core::option::Option<::std::string::String>,
     /// `azureactivedirectoryobjectid`: `Edm.Guid`.
-    #[serde(
-        rename = "azureactivedirectoryobjectid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub azureactivedirectoryobjectid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// `applicationid`: `Edm.Guid`.
-    #[serde(
-        rename = "applicationid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub applicationid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `isdisabled`: `Edm.Boolean`.
-    #[serde(
-        rename = "isdisabled",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub isdisabled: ::core::option::Option<bool>,
     /// Lookup `businessunitid` (`_businessunitid_value`) to businessunit: the id of the record it points at. Read-only here: set it with `set_businessunitid`.
-    #[serde(rename = "_businessunitid_value", default, skip_serializing)]
+    #[serde(rename = "_businessunitid_value", skip_serializing)]
     pub businessunitid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
     #[serde(rename = "@odata.etag", default, skip_serializing)]
@@ -1607,29 +1355,16 @@ impl ::dynamics_client::Entity for Systemuser {
 #[allow(dead_code)]
 pub struct Task {
     /// `activityid`: `Edm.Guid`.
-    #[serde(
-        rename = "activityid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub activityid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `subject`: `Edm.String`.
-    #[serde(
-        rename = "subject",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub subject: ::core::option::Option<::std::string::String>,
     /// `description`: `Edm.String`.
-    #[serde(
-        rename = "description",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub description: ::core::option::Option<::std::string::String>,
     /// `scheduledstart`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "scheduledstart",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -1639,7 +1374,6 @@ pub struct Task {
     >,
     /// `scheduledend`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "scheduledend",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -1648,43 +1382,22 @@ pub struct Task {
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `actualdurationminutes`: `Edm.Int32`.
-    #[serde(
-        rename = "actualdurationminutes",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub actualdurationminutes: ::core::option::Option<i32>,
     /// `prioritycode`: `Edm.Int32`.
-    #[serde(
-        rename = "prioritycode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub prioritycode: ::core::option::Option<i32>,
     /// `statecode`: `Edm.Int32`.
-    #[serde(
-        rename = "statecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<i32>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(
-        rename = "statuscode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<i32>,
     /// `activitytypecode`: `Edm.String`.
-    #[serde(
-        rename = "activitytypecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub activitytypecode: ::core::option::Option<::std::string::String>,
     /// `createdon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "createdon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -1693,26 +1406,18 @@ pub struct Task {
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// Lookup `regardingobjectid` (`_regardingobjectid_value`) to account, contact, new_project: the id of the record it points at. Read-only here: set it with `set_regardingobjectid`.
-    #[serde(rename = "_regardingobjectid_value", default, skip_serializing)]
+    #[serde(rename = "_regardingobjectid_value", skip_serializing)]
     pub regardingobjectid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", default, skip_serializing)]
+    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `percentcomplete`: `Edm.Int32`.
-    #[serde(
-        rename = "percentcomplete",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub percentcomplete: ::core::option::Option<i32>,
     /// `category`: `Edm.String`.
-    #[serde(
-        rename = "category",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub category: ::core::option::Option<::std::string::String>,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
     #[serde(rename = "@odata.etag", default, skip_serializing)]
@@ -1910,35 +1615,19 @@ impl ::dynamics_client::Entity for Task {
 #[allow(dead_code)]
 pub struct Team {
     /// `ownerid`: `Edm.Guid`.
-    #[serde(
-        rename = "ownerid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `teamid`: `Edm.Guid`.
-    #[serde(
-        rename = "teamid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub teamid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `name`: `Edm.String`.
-    #[serde(
-        rename = "name",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub name: ::core::option::Option<::std::string::String>,
     /// `teamtype`: `Edm.Int32`.
-    #[serde(
-        rename = "teamtype",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub teamtype: ::core::option::Option<i32>,
     /// Lookup `businessunitid` (`_businessunitid_value`) to businessunit: the id of the record it points at. Read-only here: set it with `set_businessunitid`.
-    #[serde(rename = "_businessunitid_value", default, skip_serializing)]
+    #[serde(rename = "_businessunitid_value", skip_serializing)]
     pub businessunitid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
     #[serde(rename = "@odata.etag", default, skip_serializing)]

@@ -17,77 +17,40 @@ pub struct Account {
     /// Unique identifier of the account.
     ///
     /// `accountid`: `Edm.Guid`.
-    #[serde(
-        rename = "accountid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// Company or business name.
     ///
     /// `name`: `Edm.String`.
-    #[serde(
-        rename = "name",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub name: ::core::option::Option<::std::string::String>,
     /// Identification number or code of the account, unique across accounts.
     ///
     /// `accountnumber`: `Edm.String`.
-    #[serde(
-        rename = "accountnumber",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountnumber: ::core::option::Option<::std::string::String>,
     /// `telephone1`: `Edm.String`.
-    #[serde(
-        rename = "telephone1",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub telephone1: ::core::option::Option<::std::string::String>,
     /// `emailaddress1`: `Edm.String`.
-    #[serde(
-        rename = "emailaddress1",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub emailaddress1: ::core::option::Option<::std::string::String>,
     /// `websiteurl`: `Edm.String`.
-    #[serde(
-        rename = "websiteurl",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub websiteurl: ::core::option::Option<::std::string::String>,
     /// `address1_city`: `Edm.String`.
-    #[serde(
-        rename = "address1_city",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub address1_city: ::core::option::Option<::std::string::String>,
     /// `address1_country`: `Edm.String`.
-    #[serde(
-        rename = "address1_country",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub address1_country: ::core::option::Option<::std::string::String>,
     /// `description`: `Edm.String`.
-    #[serde(
-        rename = "description",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub description: ::core::option::Option<::std::string::String>,
     /// Annual revenue of the account, in the account's currency.
     ///
     /// `revenue`: `Edm.Decimal`.
     #[serde(
-        rename = "revenue",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -97,7 +60,6 @@ pub struct Account {
     >,
     /// `revenue_base`: `Edm.Decimal`.
     #[serde(
-        rename = "revenue_base",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -106,15 +68,10 @@ pub struct Account {
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `numberofemployees`: `Edm.Int32`.
-    #[serde(
-        rename = "numberofemployees",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub numberofemployees: ::core::option::Option<i32>,
     /// `creditlimit`: `Edm.Decimal`.
     #[serde(
-        rename = "creditlimit",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -123,45 +80,24 @@ pub struct Account {
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `creditonhold`: `Edm.Boolean`.
-    #[serde(
-        rename = "creditonhold",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub creditonhold: ::core::option::Option<bool>,
     /// The account's primary industry (a choice).
     ///
     /// `industrycode`: `Edm.Int32`.
-    #[serde(
-        rename = "industrycode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub industrycode: ::core::option::Option<AccountIndustrycode>,
     /// `accountcategorycode`: `Edm.Int32`.
-    #[serde(
-        rename = "accountcategorycode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountcategorycode: ::core::option::Option<AccountAccountcategorycode>,
     /// `statecode`: `Edm.Int32`.
-    #[serde(
-        rename = "statecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<AccountStatecode>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(
-        rename = "statuscode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<AccountStatuscode>,
     /// `exchangerate`: `Edm.Decimal`.
     #[serde(
-        rename = "exchangerate",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -171,7 +107,6 @@ pub struct Account {
     >,
     /// `lastonholdtime`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "lastonholdtime",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -181,7 +116,6 @@ pub struct Account {
     >,
     /// `createdon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "createdon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -191,7 +125,6 @@ pub struct Account {
     >,
     /// `modifiedon`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "modifiedon",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -200,27 +133,23 @@ pub struct Account {
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(
-        rename = "versionnumber",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// Lookup `parentaccountid` (`_parentaccountid_value`) to account: the id of the record it points at. Read-only here: set it with `set_parentaccountid`.
-    #[serde(rename = "_parentaccountid_value", default, skip_serializing)]
+    #[serde(rename = "_parentaccountid_value", skip_serializing)]
     pub parentaccountid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `primarycontactid` (`_primarycontactid_value`) to contact: the id of the record it points at. Read-only here: set it with `set_primarycontactid`.
-    #[serde(rename = "_primarycontactid_value", default, skip_serializing)]
+    #[serde(rename = "_primarycontactid_value", skip_serializing)]
     pub primarycontactid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", default, skip_serializing)]
+    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// Lookup `owningbusinessunit` (`_owningbusinessunit_value`) to businessunit: the id of the record it points at. Read-only here: set it with `set_owningbusinessunit`.
-    #[serde(rename = "_owningbusinessunit_value", default, skip_serializing)]
+    #[serde(rename = "_owningbusinessunit_value", skip_serializing)]
     pub owningbusinessunit: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
@@ -449,33 +378,20 @@ impl ::dynamics_client::Entity for Account {
 #[allow(dead_code)]
 pub struct NewProject {
     /// `new_projectid`: `Edm.Guid`.
-    #[serde(
-        rename = "new_projectid",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_projectid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The project's name.
     ///
     /// `new_name`: `Edm.String`.
-    #[serde(
-        rename = "new_name",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_name: ::core::option::Option<::std::string::String>,
     /// `new_code`: `Edm.String`.
-    #[serde(
-        rename = "new_code",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_code: ::core::option::Option<::std::string::String>,
     /// Budget of the project (money).
     ///
     /// `new_budget`: `Edm.Decimal`.
     #[serde(
-        rename = "new_budget",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::decimal"
@@ -484,15 +400,10 @@ pub struct NewProject {
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `new_hours`: `Edm.Double`.
-    #[serde(
-        rename = "new_hours",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_hours: ::core::option::Option<f64>,
     /// `new_startdate`: `Edm.Date`.
     #[serde(
-        rename = "new_startdate",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date"
@@ -500,7 +411,6 @@ pub struct NewProject {
     pub new_startdate: ::core::option::Option<::dynamics_client::__private::time::Date>,
     /// `new_deadline`: `Edm.DateTimeOffset`.
     #[serde(
-        rename = "new_deadline",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::date_time"
@@ -509,62 +419,37 @@ pub struct NewProject {
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `new_stage`: `Edm.Int32`.
-    #[serde(
-        rename = "new_stage",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_stage: ::core::option::Option<NewProjectstage>,
     /// `new_tags`: `Edm.String`.
-    #[serde(
-        rename = "new_tags",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_tags: ::core::option::Option<
         ::dynamics_client::MultiChoice<NewProjectNewTags>,
     >,
     /// `new_isbillable`: `Edm.Boolean`.
-    #[serde(
-        rename = "new_isbillable",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_isbillable: ::core::option::Option<bool>,
     /// `new_document`: `Edm.Binary`.
     #[serde(
-        rename = "new_document",
         default,
         skip_serializing_if = "::core::option::Option::is_none",
         with = "::dynamics_client::__private::codec::binary"
     )]
     pub new_document: ::core::option::Option<::std::vec::Vec<u8>>,
     /// `statecode`: `Edm.Int32`.
-    #[serde(
-        rename = "statecode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<NewProjectStatecode>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(
-        rename = "statuscode",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<NewProjectStatuscode>,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(
-        rename = "versionnumber",
-        default,
-        skip_serializing_if = "::core::option::Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// Lookup `new_customerid` (`_new_customerid_value`) to account, contact: the id of the record it points at. Read-only here: set it with `set_new_customerid`.
-    #[serde(rename = "_new_customerid_value", default, skip_serializing)]
+    #[serde(rename = "_new_customerid_value", skip_serializing)]
     pub new_customerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", default, skip_serializing)]
+    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
     #[serde(rename = "@odata.etag", default, skip_serializing)]
