@@ -25,6 +25,17 @@ pub enum UpsertMode {
     UpdateOnly,
 }
 
+impl UpsertMode {
+    /// The condition header that limits an upsert to this mode.
+    pub(crate) fn condition(self) -> Option<(&'static str, String)> {
+        match self {
+            UpsertMode::CreateOrUpdate => None,
+            UpsertMode::CreateOnly => Some(("If-None-Match", "*".to_owned())),
+            UpsertMode::UpdateOnly => Some(("If-Match", "*".to_owned())),
+        }
+    }
+}
+
 impl Client {
     /// Creates a record and returns its id (from the `OData-EntityId` header).
     ///
@@ -71,7 +82,12 @@ impl Client {
 
     /// Reads one record. `columns` become `$select`; an empty slice reads every column.
     pub async fn retrieve<T: Entity>(&self, id: Uuid, columns: &[&str]) -> Result<T> {
-        let mut url = self.url(&record_path::<T>(id))?;
+        self.retrieve_at(&record_path::<T>(id), columns).await
+    }
+
+    /// Reads the record at `path` (`set(key)`), `$select`ing `columns` when there are any.
+    pub(crate) async fn retrieve_at<T: Entity>(&self, path: &str, columns: &[&str]) -> Result<T> {
+        let mut url = self.url(path)?;
         if !columns.is_empty() {
             for column in columns {
                 check_name("column", column)?;
@@ -106,12 +122,7 @@ impl Client {
 
     /// Creates or updates the record with this id, as `mode` allows.
     pub async fn upsert<T: Entity>(&self, id: Uuid, record: &T, mode: UpsertMode) -> Result<()> {
-        let condition = match mode {
-            UpsertMode::CreateOrUpdate => None,
-            UpsertMode::CreateOnly => Some(("If-None-Match", "*".to_owned())),
-            UpsertMode::UpdateOnly => Some(("If-Match", "*".to_owned())),
-        };
-        self.patch(id, record, condition).await
+        self.patch(id, record, mode.condition()).await
     }
 
     /// Deletes a record.
@@ -151,10 +162,25 @@ impl Client {
         let Some(link) = &page.next_link else {
             return Ok(None);
         };
+        self.follow_link(link, page.max_page_size).await.map(Some)
+    }
+
+    /// Fetches a `@odata.nextLink` exactly as the server wrote it, inside this Web API only.
+    pub(crate) async fn follow_link<T: Entity>(
+        &self,
+        link: &str,
+        max_page_size: Option<u32>,
+    ) -> Result<Page<T>> {
+        let url = self.next_link_url(link)?;
+        self.fetch_page(url, max_page_size).await
+    }
+
+    /// Parses a next link and refuses one that leaves this environment's Web API.
+    pub(crate) fn next_link_url(&self, link: &str) -> Result<url::Url> {
         let url = url::Url::parse(link)
             .map_err(|e| Error::invalid_input(format!("next link `{link}` is not a URL: {e}")))?;
         self.check_same_service(&url)?;
-        self.fetch_page(url, page.max_page_size).await.map(Some)
+        Ok(url)
     }
 
     async fn query_pages<T: Entity>(
@@ -174,14 +200,7 @@ impl Client {
     /// functions and resources without an [`Entity`] type, e.g. `client.get("WhoAmI()")`.
     pub async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T> {
         let url = self.url(path_and_query)?;
-        let request = Request {
-            method: Method::GET,
-            url,
-            body: None,
-            headers: Vec::new(),
-            idempotent: true,
-            entity_set: "",
-        };
+        let request = Request::new(Method::GET, url, "");
         let response = self.send(request).await?;
         Error::decode_json(path_and_query, &response.body)
     }
@@ -224,7 +243,18 @@ impl Client {
         record: &T,
         condition: Option<(&'static str, String)>,
     ) -> Result<()> {
-        let url = self.url(&record_path::<T>(id))?;
+        self.patch_at(&record_path::<T>(id), record, condition)
+            .await
+    }
+
+    /// `PATCH`es `record` to `path` (`set(key)`), with an optional condition header.
+    pub(crate) async fn patch_at<T: Entity>(
+        &self,
+        path: &str,
+        record: &T,
+        condition: Option<(&'static str, String)>,
+    ) -> Result<()> {
+        let url = self.url(path)?;
         let mut request = self.request::<T>(Method::PATCH, url);
         request.body = Some(write_body(record, Some(T::PRIMARY_KEY))?);
         request.headers.extend(condition);
@@ -234,26 +264,19 @@ impl Client {
 
     /// A body-less, idempotent request to one of `T`'s URLs.
     pub(crate) fn request<T: Entity>(&self, method: Method, url: url::Url) -> Request<'static> {
-        Request {
-            method,
-            url,
-            body: None,
-            headers: Vec::new(),
-            idempotent: true,
-            entity_set: T::ENTITY_SET_NAME,
-        }
+        Request::new(method, url, T::ENTITY_SET_NAME)
     }
 }
 
 /// Dataverse's largest page.
 const MAX_PAGE_SIZE: u32 = 5000;
 
-fn record_path<T: Entity>(id: Uuid) -> String {
+pub(crate) fn record_path<T: Entity>(id: Uuid) -> String {
     format!("{}({})", T::ENTITY_SET_NAME, id.hyphenated())
 }
 
 /// Column and set names are plain identifiers; anything else could rewrite the URL.
-fn check_name(what: &str, name: &str) -> Result<()> {
+pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
     if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
     } else {
@@ -269,7 +292,7 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 /// annotations (`name@OData.Community.Display.V1.FormattedValue`), read-only lookup values
 /// (`_parentaccountid_value`) and, for `PATCH`, the primary key (the id is in the URL).
 /// `nav@odata.bind` entries are kept: they are how lookups are set.
-fn write_body<T: Entity>(record: &T, drop_key: Option<&str>) -> Result<Vec<u8>> {
+pub(crate) fn write_body<T: Entity>(record: &T, drop_key: Option<&str>) -> Result<Vec<u8>> {
     let value = serde_json::to_value(record).map_err(|e| {
         Error::invalid_input(format!(
             "could not serialize {} record: {e}",

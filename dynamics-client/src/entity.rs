@@ -55,6 +55,12 @@ pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
     /// The record's id, when it is known.
     fn id(&self) -> Option<Uuid>;
 
+    /// The record's ETag (`@odata.etag`) as read, for optimistic concurrency; `None` for
+    /// record types that do not keep it.
+    fn etag(&self) -> Option<&str> {
+        None
+    }
+
     /// Lookups set on the record, sent as `"<navigation property>@odata.bind"` on create and
     /// update. Generated records keep them beside their columns; `None` for records without.
     fn binds(&self) -> Option<&crate::Binds> {

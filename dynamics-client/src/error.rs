@@ -50,6 +50,9 @@ pub enum Error {
     /// An argument or setting was rejected before any request was sent.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A `$batch` reply could not be read, or holds no answer for a request.
+    #[error(transparent)]
+    Batch(Box<BatchError>),
 }
 
 impl Error {
@@ -176,6 +179,38 @@ impl fmt::Display for ApiError {
         }
         Ok(())
     }
+}
+
+/// What went wrong with a `$batch` as a whole, or with one of its requests apart from the
+/// service's own answer to it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// The reply is not a well-formed `multipart/mixed` batch reply.
+    #[error("malformed $batch reply at line {line} of its body: {message}")]
+    Malformed {
+        /// 1-based line of the reply body where the defect was found.
+        line: usize,
+        /// What was wrong.
+        message: String,
+    },
+    /// The reply does not fit the request: more items, or replies in the wrong place.
+    #[error("$batch reply does not match the request: {0}")]
+    Mismatch(String),
+    /// The service did not run this request: the batch stopped at an earlier failure
+    /// (no `continue-on-error`), or another request of its change set failed and the whole
+    /// change set was rolled back.
+    #[error("request {request} of the batch was not run: {reason}")]
+    NotRun {
+        /// Position of the request in the batch, from 0.
+        request: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The batch holding this request failed as a whole (bulk operations report this for
+    /// each of its requests).
+    #[error("the batch holding this request failed: {0}")]
+    Failed(String),
 }
 
 /// A refusal from the Microsoft Entra ID token endpoint.
@@ -336,6 +371,12 @@ pub enum CredentialError {
 impl From<AuthError> for Error {
     fn from(e: AuthError) -> Self {
         Error::Auth(Box::new(e))
+    }
+}
+
+impl From<BatchError> for Error {
+    fn from(e: BatchError) -> Self {
+        Error::Batch(Box::new(e))
     }
 }
 

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod associate;
+mod batch;
 mod client;
 mod clock;
 mod credential;
@@ -8,15 +10,20 @@ mod crud;
 mod endpoint;
 mod entity;
 mod error;
+mod keyed;
 mod odata;
 mod options;
 mod page;
+mod paging;
 mod retry;
 mod secret;
 mod throttle_gate;
 mod token_cache;
 mod typed;
 
+pub use batch::{
+    Batch, BatchResponse, BulkOptions, ChangeSet, Created, Handle, MAX_BATCH_REQUESTS, Reference,
+};
 pub use client::{Client, ClientBuilder};
 pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
 pub use credential::{
@@ -26,15 +33,16 @@ pub use credential::{
 pub use crud::UpsertMode;
 pub use entity::Entity;
 pub use error::{
-    ApiError, AuthError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
+    ApiError, AuthError, BatchError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
 };
 pub use options::ClientOptions;
 pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use typed::{
-    ASSOCIATED_NAVIGATION_PROPERTY, Annotated, Bind, Binds, Choice, Column, Columns, EntitySet,
-    FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, MultiChoice, OrderBy, Query, literal,
+    ASSOCIATED_NAVIGATION_PROPERTY, AlternateKey, Annotated, Bind, Binds, Choice, Column, Columns,
+    EntitySet, FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, MultiChoice, OrderBy, Query,
+    literal,
 };
 
 /// Generates typed Rust for the named tables of a `$metadata` document, at compile time.

@@ -13,101 +13,13 @@ use dynamics_client::{
     AssertionAlgorithm, Client, ClientCertificateCredential, ClientOptions, CredentialOptions,
     Entity, Error, ManualClock, RetryPolicy, Secret, ThrottleLimit, UpsertMode,
 };
-use dynamics_emulator::{Emulator, TestCertificate};
+use dynamics_emulator::TestCertificate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use support::Account;
+use support::{Account, Contact, named};
 use uuid::Uuid;
 
-const CLIENT_ID: &str = "3c5e1a2b-9f4d-4e61-8a7b-0c1d2e3f4a5b";
-
-fn sample_metadata() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../dynamics-codegen/tests/fixtures/sample.xml"
-    ))
-}
-
-struct Env {
-    emulator: Emulator,
-    cert: TestCertificate,
-}
-
-async fn start() -> Env {
-    let cert = TestCertificate::generate("CN=dynamics-client e2e").unwrap();
-    let emulator = Emulator::builder()
-        .metadata_file(sample_metadata())
-        .register_app(CLIENT_ID, &cert)
-        .start()
-        .await
-        .unwrap();
-    Env { emulator, cert }
-}
-
-impl Env {
-    fn credential_options(&self) -> CredentialOptions {
-        CredentialOptions {
-            authority_host: self.emulator.authority_host().to_owned(),
-            ..CredentialOptions::default()
-        }
-    }
-
-    fn credential_with(
-        &self,
-        tenant: &str,
-        client_id: &str,
-        cert: &TestCertificate,
-        options: CredentialOptions,
-    ) -> ClientCertificateCredential {
-        ClientCertificateCredential::from_pem_parts(
-            tenant,
-            client_id,
-            cert.cert_pem().as_bytes(),
-            cert.key_pem().as_bytes(),
-            None,
-            options,
-        )
-        .unwrap()
-    }
-
-    fn credential(&self) -> ClientCertificateCredential {
-        self.credential_with(
-            self.emulator.tenant_id(),
-            CLIENT_ID,
-            &self.cert,
-            self.credential_options(),
-        )
-    }
-
-    fn client_with(
-        &self,
-        credential: ClientCertificateCredential,
-        options: ClientOptions,
-    ) -> Client {
-        Client::new(
-            self.emulator.environment_url(),
-            Arc::new(credential),
-            options,
-        )
-        .unwrap()
-    }
-
-    fn client(&self) -> (Client, Arc<ManualClock>) {
-        let clock = Arc::new(ManualClock::default());
-        let client = self.client_with(
-            self.credential(),
-            ClientOptions {
-                clock: clock.clone(),
-                ..ClientOptions::default()
-            },
-        );
-        (client, clock)
-    }
-
-    fn token_requests(&self) -> u64 {
-        self.emulator.controls().token_request_count()
-    }
-}
+use support::emulated::{CLIENT_ID, start};
 
 #[derive(Debug, Deserialize)]
 struct WhoAmI {
@@ -395,32 +307,6 @@ async fn pkcs12_with_password_authenticates() {
 }
 
 // ---- CRUD with hand-written entity types ----
-
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-struct Contact {
-    #[serde(rename = "contactid", skip_serializing_if = "Option::is_none")]
-    id: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    firstname: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lastname: Option<String>,
-}
-
-impl Entity for Contact {
-    const LOGICAL_NAME: &'static str = "contact";
-    const ENTITY_SET_NAME: &'static str = "contacts";
-    const PRIMARY_KEY: &'static str = "contactid";
-    fn id(&self) -> Option<Uuid> {
-        self.id
-    }
-}
-
-fn named(name: &str) -> Account {
-    Account {
-        name: Some(name.to_owned()),
-        ..Account::default()
-    }
-}
 
 #[tokio::test]
 async fn full_crud() {

@@ -2,9 +2,12 @@
 
 use std::marker::PhantomData;
 
+use futures::stream::Stream;
 use reqwest::Method;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use uuid::Uuid;
 
+use super::alternate_key::AlternateKey;
 use super::annotated::{Annotated, AnnotationsOnly};
 use super::column::Column;
 use super::query::{Columns, Query};
@@ -13,6 +16,7 @@ use crate::crud::UpsertMode;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::page::{Page, PageBody};
+use crate::paging::{self, Cursor};
 
 /// The entity set of table `E` on a client: `client.entity_set::<Account>()`, or the
 /// generated `client.accounts()`.
@@ -108,9 +112,76 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         self.client.update_if_match(id, changes, etag).await
     }
 
+    /// Updates `read` with `changes` only if it is unchanged since it was read: `If-Match`
+    /// with `read`'s ETag. A change by someone else in between is
+    /// [`Error::ConcurrencyConflict`]; a record without an ETag is [`Error::InvalidInput`].
+    pub async fn update_if_unchanged(&self, read: &E, changes: &E) -> Result<()> {
+        let id = read.id().ok_or_else(|| {
+            Error::invalid_input(format!(
+                "the {} record has no id: read it with its primary key",
+                E::ENTITY_SET_NAME
+            ))
+        })?;
+        let etag = read.etag().ok_or_else(|| {
+            Error::invalid_input(format!(
+                "the {} record carries no ETag (@odata.etag): read it from the service first",
+                E::ENTITY_SET_NAME
+            ))
+        })?;
+        self.client.update_if_match(id, changes, etag).await
+    }
+
     /// Creates or updates the record with this id, as `mode` allows.
     pub async fn upsert(&self, id: Uuid, record: &E, mode: UpsertMode) -> Result<()> {
         self.client.upsert(id, record, mode).await
+    }
+
+    /// Reads the record with this alternate key, the named columns only (all for `()`).
+    pub async fn retrieve_by_key(
+        &self,
+        key: &AlternateKey<E>,
+        columns: impl Columns<E>,
+    ) -> Result<E> {
+        self.client.retrieve_by_key(key, &columns.names()).await
+    }
+
+    /// Creates or updates the record with this alternate key, as `mode` allows.
+    pub async fn upsert_by_key(
+        &self,
+        key: &AlternateKey<E>,
+        record: &E,
+        mode: UpsertMode,
+    ) -> Result<()> {
+        self.client.upsert_by_key(key, record, mode).await
+    }
+
+    /// Deletes the record with this alternate key.
+    pub async fn delete_by_key(&self, key: &AlternateKey<E>) -> Result<()> {
+        self.client.delete_by_key(key).await
+    }
+
+    /// Links the `T` record `target` into the collection `navigation_property` of record `id`.
+    pub async fn associate<T: Entity>(
+        &self,
+        id: Uuid,
+        navigation_property: &str,
+        target: Uuid,
+    ) -> Result<()> {
+        self.client
+            .associate::<E, T>(id, navigation_property, target)
+            .await
+    }
+
+    /// Unlinks the `T` record `target` from the collection `navigation_property` of record `id`.
+    pub async fn disassociate<T: Entity>(
+        &self,
+        id: Uuid,
+        navigation_property: &str,
+        target: Uuid,
+    ) -> Result<()> {
+        self.client
+            .disassociate::<E, T>(id, navigation_property, target)
+            .await
     }
 
     /// Deletes a record.
@@ -137,11 +208,7 @@ impl<'c, E: Entity> EntitySet<'c, E> {
 
     /// The first page of a query. Follow it with [`EntitySet::next_page`].
     pub async fn query(&self, query: &Query<E>) -> Result<Page<E>> {
-        let mut url = self.client.url(E::ENTITY_SET_NAME)?;
-        let text = query.to_query_string();
-        if !text.is_empty() {
-            url.set_query(Some(&text));
-        }
+        let url = self.query_url(query)?;
         self.fetch(url, query).await
     }
 
@@ -151,38 +218,101 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         let Some(link) = &page.next_link else {
             return Ok(None);
         };
-        let url = url::Url::parse(link)
-            .map_err(|e| Error::invalid_input(format!("next link `{link}` is not a URL: {e}")))?;
-        self.client.check_same_service(&url)?;
+        let url = self.client.next_link_url(link)?;
         self.fetch(url, query).await.map(Some)
     }
 
+    /// Every page of a query, following each `@odata.nextLink` exactly as returned and
+    /// resending the query's page size and annotation preferences with every page.
+    pub fn pages(&self, query: Query<E>) -> impl Stream<Item = Result<Page<E>>> + Send + 'c
+    where
+        E: 'c,
+    {
+        self.pages_as::<E>(query)
+    }
+
+    /// Every record of a query, page after page. One page is held at a time, so memory stays
+    /// bounded by the page size (`Query::page_size`, 5,000 when not set) however many records
+    /// are read.
+    ///
+    /// ```no_run
+    /// # use dynamics_client::{Entity, EntitySet, Query};
+    /// # async fn run<A: Entity>(accounts: EntitySet<'_, A>) -> dynamics_client::Result<()> {
+    /// use futures::TryStreamExt as _;
+    /// let mut all = std::pin::pin!(accounts.stream(Query::new().page_size(1000)));
+    /// while let Some(account) = all.try_next().await? {
+    ///     // ...
+    /// #   let _ = account;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stream(&self, query: Query<E>) -> impl Stream<Item = Result<E>> + Send + 'c
+    where
+        E: 'c,
+    {
+        paging::records(self.pages(query))
+    }
+
+    /// Counts every record the query matches by paging through them, past the 5,000 that
+    /// `$count` stops at. Only the primary key is read (unless the query selects columns),
+    /// and no record is kept, so memory stays constant; the cost is one request per page.
+    pub async fn count_all(&self, mut query: Query<E>) -> Result<u64>
+    where
+        E: 'c,
+    {
+        query.select_key_only::<E>();
+        paging::count(self.pages_as::<IgnoredAny>(query)).await
+    }
+
+    fn pages_as<T: DeserializeOwned + Send + 'c>(
+        &self,
+        query: Query<E>,
+    ) -> impl Stream<Item = Result<Page<T>>> + Send + 'c
+    where
+        E: 'c,
+    {
+        let set = *self;
+        paging::pages(move |cursor| {
+            let query = query.clone();
+            async move {
+                let url = match cursor {
+                    Cursor::First => set.query_url(&query)?,
+                    Cursor::Next(link) => set.client.next_link_url(&link)?,
+                };
+                set.fetch_as::<T>(url, &query).await
+            }
+        })
+    }
+
+    fn query_url(&self, query: &Query<E>) -> Result<url::Url> {
+        let mut url = self.client.url(E::ENTITY_SET_NAME)?;
+        let text = query.to_query_string();
+        if !text.is_empty() {
+            url.set_query(Some(&text));
+        }
+        Ok(url)
+    }
+
     async fn fetch(&self, url: url::Url, query: &Query<E>) -> Result<Page<E>> {
+        self.fetch_as(url, query).await
+    }
+
+    async fn fetch_as<T: DeserializeOwned>(
+        &self,
+        url: url::Url,
+        query: &Query<E>,
+    ) -> Result<Page<T>> {
         let mut request = self.request(Method::GET, url);
-        let mut prefer = Vec::new();
-        if let Some(size) = query.page_size {
-            prefer.push(format!("odata.maxpagesize={size}"));
-        }
-        if query.annotations {
-            prefer.push("odata.include-annotations=\"*\"".to_owned());
-        }
-        if !prefer.is_empty() {
-            request.headers.push(("Prefer", prefer.join(",")));
+        if let Some(prefer) = query.prefer() {
+            request.headers.push(("Prefer", prefer));
         }
         let response = self.client.send(request).await?;
-        let body: PageBody<E> =
+        let body: PageBody<T> =
             Error::decode_json(&format!("{} page", E::ENTITY_SET_NAME), &response.body)?;
         Ok(body.into_page(query.page_size))
     }
 
     fn request(&self, method: Method, url: url::Url) -> Request<'static> {
-        Request {
-            method,
-            url,
-            body: None,
-            headers: Vec::new(),
-            idempotent: true,
-            entity_set: E::ENTITY_SET_NAME,
-        }
+        Request::new(method, url, E::ENTITY_SET_NAME)
     }
 }

@@ -2,6 +2,7 @@
 //! entity sets. Everything with logic lives here, tested once, so that generated code stays
 //! thin.
 
+mod alternate_key;
 mod annotated;
 mod bind;
 mod choice;
@@ -16,6 +17,7 @@ mod entity_set;
 mod literal;
 mod query;
 
+pub use alternate_key::AlternateKey;
 pub use annotated::{
     ASSOCIATED_NAVIGATION_PROPERTY, Annotated, FORMATTED_VALUE, LOOKUP_LOGICAL_NAME,
 };

@@ -34,6 +34,13 @@ impl<E, T> Columns<E> for Column<E, T> {
     }
 }
 
+/// No columns: every column is read.
+impl<E> Columns<E> for () {
+    fn names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+}
+
 macro_rules! tuple_columns {
     ($($t:ident $v:ident),+) => {
         impl<E, $($t),+> Columns<E> for ($(Column<E, $t>,)+) {
@@ -153,9 +160,13 @@ impl<E> Query<E> {
         self
     }
 
-    /// Asks for `@odata.count`, the number of matching records (Dataverse counts at most
-    /// 5,000: a larger result reports 5,000; count by paging through it, or with FetchXML
-    /// aggregation, when you need more).
+    /// Asks for `@odata.count`, the number of matching records.
+    ///
+    /// Dataverse counts at most 5,000: a larger result reports 5,000 (and, with annotations,
+    /// `Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded: true`). To count more, use
+    /// [`EntitySet::count_all`](crate::EntitySet::count_all), which pages through the
+    /// matching records reading only their keys, or a FetchXML aggregate
+    /// (`<fetch aggregate="true">` with `aggregate="count"`, itself limited to 50,000 rows).
     pub fn count(mut self) -> Self {
         self.count = true;
         self
@@ -197,6 +208,25 @@ impl<E> Query<E> {
     pub fn with_annotations(mut self) -> Self {
         self.annotations = true;
         self
+    }
+
+    /// The `Prefer` header value for this query's page size and annotations, if any.
+    pub(crate) fn prefer(&self) -> Option<String> {
+        let mut prefer = Vec::new();
+        if let Some(size) = self.page_size {
+            prefer.push(format!("odata.maxpagesize={size}"));
+        }
+        if self.annotations {
+            prefer.push("odata.include-annotations=\"*\"".to_owned());
+        }
+        (!prefer.is_empty()).then(|| prefer.join(","))
+    }
+
+    /// With no column selected, selects the primary key alone (for counting).
+    pub(crate) fn select_key_only<T: crate::Entity>(&mut self) {
+        if self.select.is_empty() {
+            self.select.push(T::PRIMARY_KEY);
+        }
     }
 
     /// The query string, without `?`, every value percent-encoded.

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod certs;
+pub mod emulated;
 pub mod stub;
 
 use std::sync::Arc;
@@ -80,5 +81,41 @@ impl Entity for Account {
     const PRIMARY_KEY: &'static str = "accountid";
     fn id(&self) -> Option<Uuid> {
         self.id
+    }
+    fn etag(&self) -> Option<&str> {
+        self.etag.as_deref()
+    }
+}
+
+/// A hand-written `contact` record type.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    #[serde(rename = "contactid", skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firstname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lastname: Option<String>,
+    #[serde(
+        rename = "_parentcustomerid_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub parent: Option<Uuid>,
+}
+
+impl Entity for Contact {
+    const LOGICAL_NAME: &'static str = "contact";
+    const ENTITY_SET_NAME: &'static str = "contacts";
+    const PRIMARY_KEY: &'static str = "contactid";
+    fn id(&self) -> Option<Uuid> {
+        self.id
+    }
+}
+
+/// An account with just a name.
+pub fn named(name: &str) -> Account {
+    Account {
+        name: Some(name.to_owned()),
+        ..Account::default()
     }
 }

@@ -1,0 +1,55 @@
+//! Associating and disassociating records through collection-valued navigation properties
+//! (`POST`/`DELETE .../<navigation property>/$ref`), one-to-many and many-to-many alike.
+
+use reqwest::Method;
+use uuid::Uuid;
+
+use crate::client::Client;
+use crate::crud::{check_name, record_path};
+use crate::entity::Entity;
+use crate::error::{Error, Result};
+
+impl Client {
+    /// Adds the `T` record `target` to the collection `navigation_property` of the `S` record
+    /// `source` (`POST <source>/<navigation property>/$ref`).
+    pub async fn associate<S: Entity, T: Entity>(
+        &self,
+        source: Uuid,
+        navigation_property: &str,
+        target: Uuid,
+    ) -> Result<()> {
+        check_name("navigation property", navigation_property)?;
+        let url = self.url(&format!(
+            "{}/{navigation_property}/$ref",
+            record_path::<S>(source)
+        ))?;
+        let target_url = self.url(&record_path::<T>(target))?;
+        let mut request = self.request::<S>(Method::POST, url);
+        request.body = Some(
+            serde_json::to_vec(&serde_json::json!({ "@odata.id": target_url.as_str() }))
+                .map_err(|e| Error::invalid_input(e.to_string()))?,
+        );
+        // Adding the same link twice changes nothing.
+        request.idempotent = true;
+        self.send(request).await?;
+        Ok(())
+    }
+
+    /// Removes the `T` record `target` from the collection `navigation_property` of the `S`
+    /// record `source` (`DELETE <source>/<navigation property>(<target>)/$ref`).
+    pub async fn disassociate<S: Entity, T: Entity>(
+        &self,
+        source: Uuid,
+        navigation_property: &str,
+        target: Uuid,
+    ) -> Result<()> {
+        check_name("navigation property", navigation_property)?;
+        let url = self.url(&format!(
+            "{}/{navigation_property}({})/$ref",
+            record_path::<S>(source),
+            target.hyphenated()
+        ))?;
+        self.send(self.request::<T>(Method::DELETE, url)).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+//! Bulk writes: any number of records, split into batches, sent a few at a time, every result
+//! returned at its input's position, and only throttled requests sent again.
+
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt as _};
+use uuid::Uuid;
+
+use super::{Batch, BatchResponse, Handle, MAX_BATCH_REQUESTS};
+use crate::client::Client;
+use crate::crud::UpsertMode;
+use crate::entity::Entity;
+use crate::error::{BatchError, Error, Result};
+
+/// How bulk operations split and send their work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BulkOptions {
+    /// Requests per batch, 1 to 1,000. Default 1,000. Smaller batches finish sooner and
+    /// spread better over the concurrent slots; Microsoft suggests trying sizes from 10 up.
+    pub batch_size: usize,
+    /// Batches in flight at once. Default 4. Each batch is one request against the client's
+    /// `max_concurrent_requests`.
+    pub concurrency: usize,
+    /// How many times the requests of a batch that the service throttled are sent again
+    /// (after the `Retry-After` the service asked for). Default 5.
+    pub throttle_retries: u32,
+}
+
+impl Default for BulkOptions {
+    fn default() -> Self {
+        BulkOptions {
+            batch_size: MAX_BATCH_REQUESTS,
+            concurrency: 4,
+            throttle_retries: 5,
+        }
+    }
+}
+
+impl BulkOptions {
+    /// Sets the batch size.
+    pub fn batch_size(mut self, size: usize) -> Self {
+        self.batch_size = size;
+        self
+    }
+
+    /// Sets the number of batches in flight.
+    pub fn concurrency(mut self, batches: usize) -> Self {
+        self.concurrency = batches;
+        self
+    }
+
+    /// Sets how often throttled requests are sent again.
+    pub fn throttle_retries(mut self, retries: u32) -> Self {
+        self.throttle_retries = retries;
+        self
+    }
+
+    fn check(&self) -> Result<()> {
+        if !(1..=MAX_BATCH_REQUESTS).contains(&self.batch_size) {
+            return Err(Error::invalid_input(format!(
+                "batch size {} is outside 1..={MAX_BATCH_REQUESTS}",
+                self.batch_size
+            )));
+        }
+        if self.concurrency == 0 {
+            return Err(Error::invalid_input("bulk concurrency must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl Client {
+    /// Creates every record; result `i` is the id of record `i`, or why it failed.
+    ///
+    /// Records are sent in batches (each request on its own, with continue-on-error), so one
+    /// bad record does not stop the others. Give records their ids to make a resend after a
+    /// lost connection safe.
+    pub async fn bulk_create<E, I>(
+        &self,
+        records: I,
+        options: &BulkOptions,
+    ) -> Result<Vec<Result<Uuid>>>
+    where
+        E: Entity,
+        I: IntoIterator<Item = E>,
+    {
+        self.bulk(records, options, |batch, record: &E| batch.create(record))
+            .await
+    }
+
+    /// Updates every `(id, changes)`; result `i` says how update `i` went.
+    pub async fn bulk_update<E, I>(
+        &self,
+        changes: I,
+        options: &BulkOptions,
+    ) -> Result<Vec<Result<()>>>
+    where
+        E: Entity,
+        I: IntoIterator<Item = (Uuid, E)>,
+    {
+        self.bulk(changes, options, |batch, (id, record): &(Uuid, E)| {
+            batch.update(*id, record)
+        })
+        .await
+    }
+
+    /// Upserts every `(id, record)` as `mode` allows; result `i` says how upsert `i` went.
+    pub async fn bulk_upsert<E, I>(
+        &self,
+        records: I,
+        mode: UpsertMode,
+        options: &BulkOptions,
+    ) -> Result<Vec<Result<()>>>
+    where
+        E: Entity,
+        I: IntoIterator<Item = (Uuid, E)>,
+    {
+        self.bulk(records, options, move |batch, (id, record): &(Uuid, E)| {
+            batch.upsert(*id, record, mode)
+        })
+        .await
+    }
+
+    /// Deletes every record of `E` with these ids; result `i` says how delete `i` went.
+    pub async fn bulk_delete<E, I>(&self, ids: I, options: &BulkOptions) -> Result<Vec<Result<()>>>
+    where
+        E: Entity,
+        I: IntoIterator<Item = Uuid>,
+    {
+        self.bulk(ids, options, |batch, id: &Uuid| batch.delete::<E>(*id))
+            .await
+    }
+
+    /// Runs `add` for every item in batches of `options.batch_size`, `options.concurrency`
+    /// batches at a time, and returns the results in input order.
+    async fn bulk<T, Out, I, F>(
+        &self,
+        items: I,
+        options: &BulkOptions,
+        add: F,
+    ) -> Result<Vec<Result<Out>>>
+    where
+        I: IntoIterator<Item = T>,
+        F: Fn(&mut Batch, &T) -> Result<Handle<Out>>,
+    {
+        options.check()?;
+        let mut items = items.into_iter().enumerate().peekable();
+        let chunks = std::iter::from_fn(|| {
+            items.peek()?;
+            Some(items.by_ref().take(options.batch_size).collect::<Vec<_>>())
+        });
+        let add = &add;
+        let mut results: Vec<Option<Result<Out>>> = Vec::new();
+        let mut done = stream::iter(chunks)
+            .map(|chunk| self.bulk_chunk(chunk, options, add))
+            .buffer_unordered(options.concurrency);
+        while let Some(chunk) = done.next().await {
+            for (index, result) in chunk {
+                if results.len() <= index {
+                    results.resize_with(index + 1, || None);
+                }
+                results[index] = Some(result);
+            }
+        }
+        Ok(results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| {
+                    Err(BatchError::NotRun {
+                        request: i,
+                        reason: "no result was recorded for it".to_owned(),
+                    }
+                    .into())
+                })
+            })
+            .collect())
+    }
+
+    /// One batch of a bulk operation, throttled requests sent again in a smaller batch.
+    async fn bulk_chunk<T, Out, F>(
+        &self,
+        chunk: Vec<(usize, T)>,
+        options: &BulkOptions,
+        add: &F,
+    ) -> Vec<(usize, Result<Out>)>
+    where
+        F: Fn(&mut Batch, &T) -> Result<Handle<Out>>,
+    {
+        let mut results = Vec::with_capacity(chunk.len());
+        let mut pending = chunk;
+        let mut round = 0u32;
+        while !pending.is_empty() {
+            let mut batch = Batch::new();
+            batch.continue_on_error(true);
+            let mut sent: Vec<(usize, T, Handle<Out>)> = Vec::with_capacity(pending.len());
+            for (index, item) in pending.drain(..) {
+                match add(&mut batch, &item) {
+                    Ok(handle) => sent.push((index, item, handle)),
+                    Err(e) => results.push((index, Err(e))),
+                }
+            }
+            if sent.is_empty() {
+                break;
+            }
+            let response = match self.execute_batch(&batch).await {
+                Ok(response) => response,
+                Err(e) => {
+                    let message = e.to_string();
+                    results.extend(
+                        sent.into_iter()
+                            .map(|(i, ..)| (i, Err(BatchError::Failed(message.clone()).into()))),
+                    );
+                    break;
+                }
+            };
+            let retry = round < options.throttle_retries;
+            let mut wait: Option<Duration> = None;
+            for (index, item, handle) in sent {
+                match throttled(&response, handle.index()) {
+                    Some(after) if retry => {
+                        let after = after.unwrap_or(self.retry_policy().initial_delay);
+                        wait = Some(wait.map_or(after, |w| w.max(after)));
+                        pending.push((index, item));
+                    }
+                    _ => results.push((index, response.get(handle))),
+                }
+            }
+            if let Some(wait) = wait {
+                tracing::debug!(
+                    requests = pending.len(),
+                    delay_ms = wait.as_millis() as u64,
+                    "sending throttled batch requests again"
+                );
+                self.clock().sleep(wait).await;
+            }
+            round += 1;
+        }
+        results
+    }
+}
+
+fn throttled(response: &BatchResponse, index: usize) -> Option<Option<Duration>> {
+    response.throttled(index)
+}

@@ -1,0 +1,119 @@
+//! Every page of a query as a `Stream`: `@odata.nextLink` followed exactly as returned, the same
+//! `Prefer: odata.maxpagesize` sent with every page, and at most one page held at a time.
+
+use std::future::Future;
+
+use futures::stream::{self, Stream, StreamExt as _, TryStreamExt as _};
+use serde::de::IgnoredAny;
+
+use crate::client::Client;
+use crate::entity::Entity;
+use crate::error::{Error, Result};
+use crate::page::Page;
+
+/// Which page a pager asks for next.
+pub(crate) enum Cursor {
+    /// The query itself.
+    First,
+    /// A page's `@odata.nextLink`, unchanged.
+    Next(String),
+}
+
+/// Pages fetched one after the other by `fetch`, until a page has no next link.
+///
+/// The next page is only asked for when the stream is polled again, so a consumer that keeps
+/// up holds one page at a time. A server that hands back the link it was just asked for would
+/// loop forever; that is reported as an error instead.
+pub(crate) fn pages<T, F, Fut>(fetch: F) -> impl Stream<Item = Result<Page<T>>>
+where
+    F: FnMut(Cursor) -> Fut,
+    Fut: Future<Output = Result<Page<T>>>,
+{
+    stream::try_unfold(
+        (fetch, Some(Cursor::First)),
+        |(mut fetch, cursor)| async move {
+            let Some(cursor) = cursor else {
+                return Ok(None);
+            };
+            let asked = match &cursor {
+                Cursor::Next(link) => Some(link.clone()),
+                Cursor::First => None,
+            };
+            let page = fetch(cursor).await?;
+            let next = match (&page.next_link, asked) {
+                (Some(next), Some(asked)) if *next == asked => {
+                    return Err(Error::invalid_input(format!(
+                        "the server answered the next link `{next}` with the same link again"
+                    )));
+                }
+                (Some(next), _) => Some(Cursor::Next(next.clone())),
+                (None, _) => None,
+            };
+            Ok(Some((page, (fetch, next))))
+        },
+    )
+}
+
+/// The records of `pages`, one at a time; a page is dropped before the next is fetched.
+pub(crate) fn records<T>(
+    pages: impl Stream<Item = Result<Page<T>>>,
+) -> impl Stream<Item = Result<T>> {
+    pages
+        .map_ok(|page| stream::iter(page.items.into_iter().map(Ok)))
+        .try_flatten()
+}
+
+/// Counts the records of `pages` without keeping them.
+pub(crate) async fn count(pages: impl Stream<Item = Result<Page<IgnoredAny>>>) -> Result<u64> {
+    let mut pages = std::pin::pin!(pages);
+    let mut total = 0u64;
+    while let Some(page) = pages.next().await {
+        total += page?.items.len() as u64;
+    }
+    Ok(total)
+}
+
+impl Client {
+    /// Every page of a raw OData query on `T`'s entity set (see [`query`](Client::query) for
+    /// how `query` is written), asking for at most `max_page_size` records per page when given.
+    pub fn pages<'a, T: Entity + 'a>(
+        &'a self,
+        query: &str,
+        max_page_size: Option<u32>,
+    ) -> impl Stream<Item = Result<Page<T>>> + Send + 'a {
+        let query = query.to_owned();
+        pages(move |cursor| {
+            let query = query.clone();
+            async move {
+                match cursor {
+                    Cursor::First => match max_page_size {
+                        Some(size) => self.query_with_page_size::<T>(&query, size).await,
+                        None => self.query::<T>(&query).await,
+                    },
+                    Cursor::Next(link) => self.follow_link(&link, max_page_size).await,
+                }
+            }
+        })
+    }
+
+    /// Every record of a raw OData query, page after page, holding one page at a time.
+    ///
+    /// ```no_run
+    /// # use dynamics_client::{Client, Entity};
+    /// # async fn run<A: Entity>(client: &Client) -> dynamics_client::Result<()> {
+    /// use futures::TryStreamExt as _;
+    /// let mut records = std::pin::pin!(client.stream::<A>("$select=name", Some(500)));
+    /// while let Some(record) = records.try_next().await? {
+    ///     // ...
+    /// #   let _ = record;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stream<'a, T: Entity + 'a>(
+        &'a self,
+        query: &str,
+        max_page_size: Option<u32>,
+    ) -> impl Stream<Item = Result<T>> + Send + 'a {
+        records(self.pages::<T>(query, max_page_size))
+    }
+}

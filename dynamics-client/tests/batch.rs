@@ -1,0 +1,295 @@
+//! `$batch` and bulk writes against dynamics-emulator, and the retry of throttled batch
+//! requests against a scripted stub (the emulator throttles whole requests only).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dynamics_client::{
+    Batch, BatchError, BulkOptions, Client, ClientOptions, Error, ManualClock, Query, UpsertMode,
+};
+use support::emulated::start;
+use support::stub::{Reply, Stub, token_json};
+use support::{Account, Contact, CountingCredential, named};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn change_set_with_references_and_reads_outside_it() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let existing = client.create(&named("Existing")).await.unwrap();
+
+    let mut batch = Batch::new();
+    let (account, contact, renamed) = {
+        let mut changes = batch.change_set();
+        let account = changes.create(&named("Batched")).unwrap();
+        let contact = changes
+            .create_linked(
+                &Contact {
+                    lastname: Some("Linked".into()),
+                    ..Contact::default()
+                },
+                &[("parentcustomerid_account", account.reference)],
+            )
+            .unwrap();
+        let renamed = changes
+            .update_created(account.reference, &named("Batched and renamed"))
+            .unwrap();
+        (account, contact, renamed)
+    };
+    let read = batch.retrieve::<Account>(existing, &["name"]).unwrap();
+    let query = batch
+        .query(
+            &Query::<Account>::new()
+                .filter(dynamics_client::Column::<Account, String>::new("name").eq("Existing")),
+        )
+        .unwrap();
+    assert_eq!(batch.len(), 5);
+    let reply = client.execute_batch(&batch).await.unwrap();
+    assert!(reply.all_succeeded(), "{:?}", reply.statuses());
+    let account_id = reply.get(account.id).unwrap();
+    let contact_id = reply.get(contact.id).unwrap();
+    reply.get(renamed).unwrap();
+    assert_eq!(reply.get(read).unwrap().name.as_deref(), Some("Existing"));
+    assert_eq!(reply.get(query).unwrap().items.len(), 1);
+
+    let stored = env.emulator.record("contacts", contact_id).unwrap();
+    assert_eq!(stored["_parentcustomerid_value"], account_id.to_string());
+    let stored = env.emulator.record("accounts", account_id).unwrap();
+    assert_eq!(stored["name"], "Batched and renamed");
+}
+
+#[tokio::test]
+async fn a_failing_change_set_is_rolled_back_whole() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let mut batch = Batch::new();
+    let (first, missing) = {
+        let mut changes = batch.change_set();
+        let first = changes.create(&named("Rolled back")).unwrap();
+        let missing = changes.update(Uuid::new_v4(), &named("Nobody")).unwrap();
+        (first, missing)
+    };
+    let after = batch.create(&named("After")).unwrap();
+    let reply = client.execute_batch(&batch).await.unwrap();
+    assert!(matches!(reply.get(missing), Err(Error::NotFound(_))));
+    let err = reply.get(first.id).unwrap_err();
+    assert!(
+        matches!(&err, Error::Batch(e) if matches!(**e, BatchError::NotRun { request: 0, .. })),
+        "{err:?}"
+    );
+    // Without continue-on-error, nothing after the failure runs.
+    let err = reply.get(after).unwrap_err();
+    assert!(err.to_string().contains("stopped"), "{err}");
+    assert!(env.emulator.records("accounts").unwrap().is_empty());
+
+    // With it, the rest runs.
+    batch.continue_on_error(true);
+    let reply = client.execute_batch(&batch).await.unwrap();
+    assert!(reply.get(missing).is_err());
+    let after_id = reply.get(after).unwrap();
+    let names: Vec<_> = env
+        .emulator
+        .records("accounts")
+        .unwrap()
+        .into_iter()
+        .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(names, ["After"]);
+    assert!(env.emulator.record("accounts", after_id).is_some());
+}
+
+#[tokio::test]
+async fn a_throttled_batch_waits_and_is_sent_again() {
+    let env = start().await;
+    let (client, clock) = env.client();
+    env.emulator
+        .controls()
+        .throttle_next(1, Duration::from_secs(9));
+    let mut batch = Batch::new();
+    let created = batch.create(&named("After throttling")).unwrap();
+    let reply = client.execute_batch(&batch).await.unwrap();
+    reply.get(created).unwrap();
+    assert_eq!(clock.sleeps(), [Duration::from_secs(9)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_writes_map_every_result_to_its_input() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let too_long = "x".repeat(200);
+    let names: Vec<String> = (0..2_500)
+        .map(|i| {
+            if i == 1_234 {
+                too_long.clone()
+            } else {
+                format!("Bulk {i:04}")
+            }
+        })
+        .collect();
+    env.emulator.controls().reset_counts();
+    let options = BulkOptions::default().batch_size(1000).concurrency(2);
+    let ids = client
+        .bulk_create(names.iter().map(|n| named(n)), &options)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), names.len());
+    assert_eq!(env.emulator.controls().request_counts().api, 3);
+    for (i, id) in ids.iter().enumerate() {
+        match id {
+            Ok(id) => {
+                let stored = env.emulator.record("accounts", *id).unwrap();
+                assert_eq!(stored["name"], names[i].as_str());
+            }
+            Err(Error::Api(api)) if i == 1_234 => assert_eq!(api.status, 400),
+            Err(e) => panic!("record {i}: {e}"),
+        }
+    }
+
+    let created: Vec<Uuid> = ids.into_iter().filter_map(Result::ok).collect();
+    let updates = created.iter().map(|id| (*id, named("Updated")));
+    let updated = client
+        .bulk_update(updates, &options.clone().batch_size(700))
+        .await
+        .unwrap();
+    assert!(updated.iter().all(Result::is_ok));
+    let upserted = client
+        .bulk_upsert(
+            [
+                (Uuid::new_v4(), named("Upserted")),
+                (created[0], named("Again")),
+            ],
+            UpsertMode::CreateOrUpdate,
+            &options,
+        )
+        .await
+        .unwrap();
+    assert!(upserted.iter().all(Result::is_ok));
+    let mut ids = created.clone();
+    ids.push(Uuid::new_v4());
+    let deleted = client
+        .bulk_delete::<Account, _>(ids, &options)
+        .await
+        .unwrap();
+    assert!(deleted[..created.len()].iter().all(Result::is_ok));
+    assert!(matches!(deleted.last(), Some(Err(Error::NotFound(_)))));
+    assert_eq!(env.emulator.records("accounts").unwrap().len(), 1);
+
+    let err = client
+        .bulk_delete::<Account, _>([Uuid::nil()], &BulkOptions::default().batch_size(1001))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)));
+}
+
+/// The stub answers the first `$batch` with its second request throttled, then all 204.
+#[tokio::test]
+async fn only_throttled_batch_requests_are_sent_again() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let stub = Stub::start(move |request| {
+        if request.path.ends_with("/token") {
+            return Reply::json(200, token_json("t"));
+        }
+        let call = seen.fetch_add(1, Ordering::SeqCst);
+        let parts = request.body.matches("Content-Type: application/http").count();
+        let mut body = String::new();
+        for part in 0..parts {
+            body.push_str("--batchresponse_s\r\nContent-Type: application/http\r\n\r\n");
+            if call == 0 && part == 1 {
+                body.push_str(
+                    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Type: application/json\r\n\r\n\
+                     {\"error\":{\"code\":\"0x80072322\",\"message\":\"Number of requests exceeded the limit\"}}\r\n",
+                );
+            } else {
+                body.push_str(&format!(
+                    "HTTP/1.1 204 No Content\r\nOData-EntityId: http://x/api/data/v9.2/accounts(00000000-0000-0000-0000-00000000000{})\r\n\r\n\r\n",
+                    call * 3 + part
+                ));
+            }
+        }
+        body.push_str("--batchresponse_s--\r\n");
+        Reply::new(200)
+            .header("Content-Type", "multipart/mixed; boundary=batchresponse_s")
+            .body(body)
+    })
+    .await;
+    let clock = Arc::new(ManualClock::default());
+    let client = Client::new(
+        &stub.url,
+        CountingCredential::new(),
+        ClientOptions {
+            clock: clock.clone(),
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    let ids = client
+        .bulk_create(
+            [named("a"), named("b"), named("c")],
+            &BulkOptions::default(),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = ids.into_iter().map(Result::unwrap).collect();
+    // First batch: 0 and 2 created; the retry (one request) creates b as id 3.
+    assert_eq!(
+        ids,
+        [Uuid::from_u128(0), Uuid::from_u128(3), Uuid::from_u128(2)]
+    );
+    assert_eq!(clock.sleeps(), [Duration::from_secs(7)]);
+    let batches = stub.requests_to("$batch");
+    assert_eq!(batches.len(), 2);
+    assert_eq!(
+        batches[1]
+            .body
+            .matches("Content-Type: application/http")
+            .count(),
+        1
+    );
+    assert!(batches[1].body.contains("{\"name\":\"b\"}"));
+    assert_eq!(batches[0].header("Prefer"), Some("odata.continue-on-error"));
+
+    // Out of retries: the throttled request's result is the throttling error.
+    calls.store(0, Ordering::SeqCst);
+    let results = client
+        .bulk_create(
+            [named("a"), named("b")],
+            &BulkOptions::default().throttle_retries(0),
+        )
+        .await
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert!(
+        matches!(&results[1], Err(Error::Throttled(t)) if t.retry_after == Some(Duration::from_secs(7)))
+    );
+}
+
+#[tokio::test]
+async fn malformed_batch_replies_are_clear_errors() {
+    let stub = Stub::start(|request| {
+        if request.path.ends_with("/token") {
+            return Reply::json(200, token_json("t"));
+        }
+        Reply::new(200)
+            .header("Content-Type", "multipart/mixed; boundary=b")
+            .body("--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 2O4 No Content\r\n\r\n--b--\r\n")
+    })
+    .await;
+    let client = Client::new(
+        &stub.url,
+        CountingCredential::new(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let mut batch = Batch::new();
+    batch.delete::<Account>(Uuid::nil()).unwrap();
+    let err = client.execute_batch(&batch).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("line 4"), "{text}");
+    assert!(text.contains("not an HTTP status line"), "{text}");
+}
