@@ -5,13 +5,16 @@ mod associate;
 mod batch;
 mod client;
 mod clock;
+mod connection;
 mod credential;
 mod crud;
 mod endpoint;
 mod entity;
 mod error;
+mod fetch_xml;
 mod keyed;
 mod odata;
+mod operations;
 mod options;
 mod page;
 mod paging;
@@ -30,11 +33,16 @@ pub use credential::{
     AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
     CredentialOptions, EnvironmentCredential, TokenCredential,
 };
+pub use connection::{
+    CachedToken, Connection, ConnectionError, ConnectionStore, KEY_FILE, KeySource, STORE_FILE,
+    STORE_KEY_VAR, StoreContents, StoreKey, UserSession, connection_client, default_config_dir,
+};
 pub use crud::UpsertMode;
 pub use entity::Entity;
 pub use error::{
     ApiError, AuthError, BatchError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
 };
+pub use operations::FunctionParameters;
 pub use options::ClientOptions;
 pub use page::Page;
 pub use retry::RetryPolicy;

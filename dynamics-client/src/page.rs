@@ -14,6 +14,17 @@ pub struct Page<T> {
     pub(crate) max_page_size: Option<u32>,
 }
 
+impl<T> Page<T> {
+    /// A last page holding `items`.
+    pub(crate) fn new(items: Vec<T>) -> Self {
+        Page {
+            items,
+            next_link: None,
+            max_page_size: None,
+        }
+    }
+}
+
 impl<T> IntoIterator for Page<T> {
     type Item = T;
     type IntoIter = std::vec::IntoIter<T>;

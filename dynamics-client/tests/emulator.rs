@@ -19,13 +19,8 @@ use serde::{Deserialize, Serialize};
 use support::{Account, Contact, named};
 use uuid::Uuid;
 
+use support::WhoAmI;
 use support::emulated::{CLIENT_ID, start};
-
-#[derive(Debug, Deserialize)]
-struct WhoAmI {
-    #[serde(rename = "UserId")]
-    user_id: Uuid,
-}
 
 #[tokio::test]
 async fn certificate_authentication_both_algorithms() {

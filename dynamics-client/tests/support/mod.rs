@@ -119,3 +119,10 @@ pub fn named(name: &str) -> Account {
         ..Account::default()
     }
 }
+
+/// The answer of `WhoAmI()`, as far as the tests read it.
+#[derive(Debug, Deserialize)]
+pub struct WhoAmI {
+    #[serde(rename = "UserId")]
+    pub user_id: Uuid,
+}

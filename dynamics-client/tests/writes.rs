@@ -1,0 +1,225 @@
+//! Writes beyond CRUD against dynamics-emulator: alternate keys (single and composite),
+//! optimistic concurrency, associate/disassociate; impersonation per handle against a stub
+//! (the emulator does not read `CallerObjectId`).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use dynamics_client::{AlternateKey, Client, ClientOptions, Column, Entity, Error, UpsertMode};
+use serde::{Deserialize, Serialize};
+use support::emulated::start;
+use support::stub::{Reply, Stub};
+use support::{Account, Contact, CountingCredential, named};
+use uuid::Uuid;
+
+const ACCOUNT_NUMBER: Column<Account, String> = Column::new("accountnumber");
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Project {
+    #[serde(rename = "new_projectid", skip_serializing_if = "Option::is_none")]
+    id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_stage: Option<i32>,
+}
+
+impl Project {
+    const CODE: Column<Project, String> = Column::new("new_code");
+    const NAME: Column<Project, String> = Column::new("new_name");
+}
+
+impl Entity for Project {
+    const LOGICAL_NAME: &'static str = "new_project";
+    const ENTITY_SET_NAME: &'static str = "new_projects";
+    const PRIMARY_KEY: &'static str = "new_projectid";
+    fn id(&self) -> Option<Uuid> {
+        self.id
+    }
+}
+
+#[tokio::test]
+async fn upsert_and_retrieve_by_alternate_keys() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let accounts = client.entity_set::<Account>();
+
+    // Single key, with a quote and a space that must be encoded.
+    let key = AlternateKey::new(ACCOUNT_NUMBER, "A-1 O'Brien").unwrap();
+    accounts
+        .upsert_by_key(&key, &named("Created by key"), UpsertMode::CreateOnly)
+        .await
+        .unwrap();
+    let read = accounts.retrieve_by_key(&key, ()).await.unwrap();
+    assert_eq!(read.name.as_deref(), Some("Created by key"));
+    assert_eq!(read.accountnumber.as_deref(), Some("A-1 O'Brien"));
+    accounts
+        .upsert_by_key(&key, &named("Updated by key"), UpsertMode::UpdateOnly)
+        .await
+        .unwrap();
+    let stored = env.emulator.record("accounts", read.id.unwrap()).unwrap();
+    assert_eq!(stored["name"], "Updated by key");
+    let err = accounts
+        .upsert_by_key(&key, &named("Again"), UpsertMode::CreateOnly)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConcurrencyConflict(_)), "{err:?}");
+
+    // Composite key.
+    let projects = client.entity_set::<Project>();
+    let key = AlternateKey::new(Project::CODE, "P-7")
+        .unwrap()
+        .and(Project::NAME, "Ünïcode, \"quoted\" #1")
+        .unwrap();
+    projects
+        .upsert_by_key(
+            &key,
+            &Project {
+                new_stage: Some(2),
+                ..Project::default()
+            },
+            UpsertMode::CreateOrUpdate,
+        )
+        .await
+        .unwrap();
+    let project = projects
+        .retrieve_by_key(&key, (Project::CODE, Project::NAME))
+        .await
+        .unwrap();
+    assert_eq!(project.new_code.as_deref(), Some("P-7"));
+    assert_eq!(project.new_name.as_deref(), Some("Ünïcode, \"quoted\" #1"));
+    projects.delete_by_key(&key).await.unwrap();
+    let err = projects.retrieve_by_key(&key, ()).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+
+    // Refused before any request is sent.
+    env.emulator.controls().reset_counts();
+    let err = AlternateKey::new(ACCOUNT_NUMBER, "A/1").unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)));
+    assert!(err.to_string().contains("'/'"), "{err}");
+    assert_eq!(env.emulator.controls().request_counts().api, 0);
+}
+
+#[tokio::test]
+async fn update_if_unchanged_detects_a_concurrent_change() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let accounts = client.entity_set::<Account>();
+    let id = accounts.create(&named("Original")).await.unwrap();
+    let read = accounts.retrieve(id).await.unwrap();
+    assert!(read.etag.is_some());
+
+    // Someone else changes it.
+    accounts.update(id, &named("Theirs")).await.unwrap();
+    let err = accounts
+        .update_if_unchanged(&read, &named("Mine"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConcurrencyConflict(_)), "{err:?}");
+
+    let fresh = accounts.retrieve(id).await.unwrap();
+    accounts
+        .update_if_unchanged(&fresh, &named("Mine"))
+        .await
+        .unwrap();
+    assert_eq!(env.emulator.record("accounts", id).unwrap()["name"], "Mine");
+
+    let err = accounts
+        .update_if_unchanged(&named("No etag"), &named("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)));
+}
+
+#[tokio::test]
+async fn associate_and_disassociate_a_collection() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let account = client.create(&named("Parent")).await.unwrap();
+    let contact = client
+        .create(&Contact {
+            lastname: Some("Child".into()),
+            ..Contact::default()
+        })
+        .await
+        .unwrap();
+    let accounts = client.entity_set::<Account>();
+    accounts
+        .associate::<Contact>(account, "contact_customer_accounts", contact)
+        .await
+        .unwrap();
+    let read: Contact = client.retrieve(contact, &["lastname"]).await.unwrap();
+    let stored = env.emulator.record("contacts", contact).unwrap();
+    assert_eq!(stored["_parentcustomerid_value"], account.to_string());
+    assert_eq!(read.lastname.as_deref(), Some("Child"));
+
+    accounts
+        .disassociate::<Contact>(account, "contact_customer_accounts", contact)
+        .await
+        .unwrap();
+    let stored = env.emulator.record("contacts", contact).unwrap();
+    assert!(stored["_parentcustomerid_value"].is_null(), "{stored}");
+
+    let err = accounts
+        .associate::<Contact>(account, "nav/../x", contact)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)));
+}
+
+#[tokio::test]
+async fn impersonation_per_handle_overrides_the_client_setting() {
+    let stub = Stub::start(|_| Reply::json(200, r#"{"value":[]}"#)).await;
+    let everyone = Uuid::from_u128(1);
+    let one_request = Uuid::from_u128(2);
+    let client = Client::new(
+        &stub.url,
+        CountingCredential::new(),
+        ClientOptions {
+            caller_object_id: Some(everyone),
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    client.query::<Account>("").await.unwrap();
+    client
+        .impersonating(one_request)
+        .entity_set::<Account>()
+        .query(&dynamics_client::Query::new())
+        .await
+        .unwrap();
+    let plain = Client::new(
+        &stub.url,
+        CountingCredential::new(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    plain.query::<Account>("").await.unwrap();
+    let as_user = plain.impersonating(one_request);
+    assert_eq!(as_user.impersonated_caller(), Some(one_request));
+    as_user.query::<Account>("").await.unwrap();
+
+    let callers: Vec<Vec<String>> = stub
+        .requests()
+        .iter()
+        .map(|r| {
+            r.headers
+                .get_all("CallerObjectId")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        callers,
+        [
+            vec![everyone.to_string()],
+            vec![one_request.to_string()],
+            vec![],
+            vec![one_request.to_string()],
+        ]
+    );
+}
