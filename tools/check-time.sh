@@ -8,7 +8,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 metadata="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 shift
-counts=("${@:-10 all}")
+if [ $# -gt 0 ]; then counts=("$@"); else counts=(10 all); fi
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 export CARGO_TARGET_DIR="$scratch/target"
@@ -50,7 +50,7 @@ time_check() { # crate dir -> seconds of a clean `cargo check` of that crate alo
 printf '%-8s %10s %10s %8s\n' tables floor-s generated-s ratio
 for n in "${counts[@]}"; do
   tables="$(tables_of "$n")"
-  "$bin/serde_floor" "$metadata" "$tables" > "$scratch/floor.rs"
+  "$bin/examples/serde_floor" "$metadata" "$tables" > "$scratch/floor.rs"
   "$bin/dynamics-codegen" --metadata "$metadata" --entities "$tables" -o "$scratch/generated.rs"
   make_crate "floor_$n" "$scratch/floor.rs"
   make_crate "generated_$n" "$scratch/generated.rs"
