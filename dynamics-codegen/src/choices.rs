@@ -97,11 +97,18 @@ pub struct Choices {
 impl Choices {
     /// Reads a choices document.
     pub fn parse(text: &str) -> Result<Self> {
-        let document: wire::Document = serde_json::from_str(text).map_err(|e| Error::Choices {
-            file: None,
-            line: u32::try_from(e.line()).unwrap_or(u32::MAX),
-            column: u32::try_from(e.column()).unwrap_or(u32::MAX),
-            message: e.to_string(),
+        let document: wire::Document = serde_json::from_str(text).map_err(|e| {
+            // serde_json ends its message with the position, which the error carries apart.
+            let message = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            Error::Choices {
+                file: None,
+                line: u32::try_from(e.line()).unwrap_or(u32::MAX),
+                column: u32::try_from(e.column()).unwrap_or(u32::MAX),
+                message: message
+                    .strip_suffix(&suffix)
+                    .map_or_else(|| message.clone(), str::to_owned),
+            }
         })?;
         Self::from_wire(document)
     }
