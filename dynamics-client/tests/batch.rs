@@ -48,7 +48,8 @@ async fn change_set_with_references_and_reads_outside_it() {
                 .filter(dynamics_client::Column::<Account, String>::new("name").eq("Existing")),
         )
         .unwrap();
-    assert_eq!(batch.len(), 5);
+    let who = batch.raw(reqwest::Method::GET, "WhoAmI()", None).unwrap();
+    assert_eq!(batch.len(), 6);
     let reply = client.execute_batch(&batch).await.unwrap();
     assert!(reply.all_succeeded(), "{:?}", reply.statuses());
     let account_id = reply.get(account.id).unwrap();
@@ -56,6 +57,7 @@ async fn change_set_with_references_and_reads_outside_it() {
     reply.get(renamed).unwrap();
     assert_eq!(reply.get(read).unwrap().name.as_deref(), Some("Existing"));
     assert_eq!(reply.get(query).unwrap().items.len(), 1);
+    assert!(reply.get(who).unwrap()["UserId"].is_string());
 
     let stored = env.emulator.record("contacts", contact_id).unwrap();
     assert_eq!(stored["_parentcustomerid_value"], account_id.to_string());

@@ -251,6 +251,22 @@ async fn throttling_waits_retry_after_on_virtual_time() {
     assert!(err.to_string().contains("10.0s of waiting"), "{err}");
 }
 
+/// The raw 429: `Retry-After` in whole seconds, which the client reads (the test above waits
+/// 12 s, which exponential backoff from 1 s could not produce on the first two retries).
+#[tokio::test]
+async fn the_emulators_429_carries_retry_after() {
+    let env = start().await;
+    env.emulator
+        .controls()
+        .throttle_next(1, Duration::from_millis(2500));
+    let response = reqwest::get(format!("{}WhoAmI()", env.emulator.web_api_url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let header = response.headers().get("retry-after").unwrap();
+    assert_eq!(header.to_str().unwrap(), "3");
+}
+
 #[tokio::test]
 async fn server_errors_retried_precondition_failures_not() {
     let env = start().await;

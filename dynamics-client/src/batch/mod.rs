@@ -214,6 +214,52 @@ impl Batch {
         self.single(wire, no_body)
     }
 
+    /// Adds any request, untyped: a path under the Web API root (`WhoAmI()`,
+    /// `accounts(<id>)/Microsoft.Dynamics.CRM.AddToQueue`, …) and an optional JSON body; the
+    /// handle gives the JSON answer (`Null` when it has none). The path is sent as written, so
+    /// encode the values in it yourself; whitespace and control characters are refused, as they
+    /// would break the batch body.
+    pub fn raw(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Handle<serde_json::Value>> {
+        let method = match method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PATCH => "PATCH",
+            Method::PUT => "PUT",
+            Method::DELETE => "DELETE",
+            other => {
+                return Err(Error::invalid_input(format!(
+                    "method {other} is not used in a $batch"
+                )));
+            }
+        };
+        if path.is_empty()
+            || path.starts_with('/')
+            || path.contains("://")
+            || path.split(['/', '?']).any(|s| s == "..")
+            || path.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::invalid_input(format!(
+                "`{path}` is not a path under the Web API root"
+            )));
+        }
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| Error::invalid_input(e.to_string()))?;
+        let wire = WireRequest {
+            method,
+            url: path.to_owned(),
+            headers: Vec::new(),
+            body,
+        };
+        self.single(wire, json_or_null)
+    }
+
     fn single<T>(
         &mut self,
         wire: WireRequest,
@@ -375,6 +421,13 @@ fn json_body<T: DeserializeOwned>(reply: &WireReply, what: &str) -> Result<T> {
 fn page_body<E: Entity>(reply: &WireReply, what: &str) -> Result<Page<E>> {
     let body: PageBody<E> = Error::decode_json(what, reply.body.as_bytes())?;
     Ok(body.into_page(None))
+}
+
+fn json_or_null(reply: &WireReply, what: &str) -> Result<serde_json::Value> {
+    if reply.body.trim().is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    json_body(reply, what)
 }
 
 fn no_body(_: &WireReply, _: &str) -> Result<()> {
@@ -807,6 +860,11 @@ mod tests {
         assert!(batch.delete::<Account>(Uuid::nil()).is_err());
         let mut batch = Batch::new();
         assert!(batch.retrieve::<Account>(Uuid::nil(), &["name&x"]).is_err());
+        for bad in ["", "/accounts", "http://x/y", "../x", "a b", "a\r\nX: y"] {
+            assert!(batch.raw(Method::GET, bad, None).is_err(), "{bad:?}");
+        }
+        assert!(batch.raw(Method::HEAD, "WhoAmI()", None).is_err());
+        assert!(batch.raw(Method::GET, "WhoAmI()", None).is_ok());
         let mut cs = batch.change_set();
         let a = cs.create(&Account::default()).unwrap();
         assert!(
