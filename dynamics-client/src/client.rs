@@ -151,8 +151,15 @@ impl Client {
 
     /// Creates a client from the environment: `DYNAMICS_URL` names the environment and the
     /// [`EnvironmentCredential`] variables (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, …) the
-    /// application.
+    /// application. When `DYNAMICS_CONNECTION` names a saved connection, that connection is
+    /// used instead (see [`Client::from_connection`]).
     pub fn from_env() -> Result<Self> {
+        if let Some(name) = std::env::var("DYNAMICS_CONNECTION")
+            .ok()
+            .filter(|n| !n.is_empty())
+        {
+            return crate::connection::from_env_connection(&name);
+        }
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 

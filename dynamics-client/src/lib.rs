@@ -5,6 +5,7 @@ mod associate;
 mod batch;
 mod client;
 mod clock;
+mod connection;
 mod credential;
 mod crud;
 mod endpoint;
@@ -31,6 +32,10 @@ pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
 pub use credential::{
     AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
     CredentialOptions, EnvironmentCredential, TokenCredential,
+};
+pub use connection::{
+    CachedToken, Connection, ConnectionError, ConnectionStore, KEY_FILE, KeySource, STORE_FILE,
+    STORE_KEY_VAR, StoreContents, StoreKey, UserSession, connection_client, default_config_dir,
 };
 pub use crud::UpsertMode;
 pub use entity::Entity;

@@ -5,6 +5,7 @@ mod admin;
 mod cert;
 mod controls;
 mod discovery;
+mod identity;
 mod jws;
 mod odata;
 mod schema;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 
 pub use cert::{Certificate, TestCertificate};
 pub use controls::{Controls, RequestCounts, ServiceProtectionLimit};
+pub use identity::{DeviceCodeInfo, DiscoveryInstance, GraphApplication, Identity, UserRights};
 pub use jws::SigningAlgorithm;
 
 use crate::server::Shared;
@@ -48,6 +50,9 @@ pub enum Error {
     /// Seed data does not fit the metadata.
     #[error("seed: {0}")]
     Seed(String),
+    /// A directory control call (device code approval) named an unknown code or user.
+    #[error("directory: {0}")]
+    Directory(String),
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -72,6 +77,7 @@ pub struct EmulatorBuilder {
     token_lifetime: Duration,
     max_assertion_lifetime: Option<Duration>,
     address: SocketAddr,
+    identity: identity::Config,
 }
 
 impl std::fmt::Debug for EmulatorBuilder {
@@ -140,6 +146,27 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Adds a directory user who can sign in with the device code flow (approved through
+    /// [`Identity::approve_device_code`]); [`UserRights::Admin`] users may register applications
+    /// through Microsoft Graph. Each user also gets a `systemusers` record when the metadata has
+    /// that table.
+    pub fn user(mut self, user_principal_name: impl Into<String>, rights: UserRights) -> Self {
+        self.identity.users.push((user_principal_name.into(), rights));
+        self
+    }
+
+    /// Lists another environment in Global Discovery, after the emulator's own.
+    pub fn discovery_instance(mut self, instance: DiscoveryInstance) -> Self {
+        self.identity.instances.push(instance);
+        self
+    }
+
+    /// The `interval` a device code response asks clients to poll at; 1 s by default.
+    pub fn device_code_interval(mut self, interval: Duration) -> Self {
+        self.identity.poll_interval = Some(interval);
+        self
+    }
+
     /// Loads the metadata, binds the socket and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
         let metadata_xml = match self.metadata {
@@ -194,6 +221,7 @@ impl EmulatorBuilder {
             self.token_lifetime,
             self.max_assertion_lifetime,
         )?;
+        let identity = Identity::new(self.identity, &self.tenant, &base_url, self.token_lifetime)?;
         let controls = Controls::default();
         let system = Caller {
             user_id: Uuid::new_v4(),
@@ -204,11 +232,13 @@ impl EmulatorBuilder {
             controls: controls.clone(),
             api: webapi::WebApi::new(&base_url, metadata_xml, &metadata, organization_id),
             discovery: discovery::Discovery::new(&base_url, organization_id, &self.tenant),
+            identity,
         });
         shared
             .api
             .seed_principals(&shared.system, &principals)
             .map_err(Error::Seed)?;
+        identity::seed_users(&shared).map_err(Error::Seed)?;
         let (shutdown, watch_shutdown) = watch::channel(false);
         let task = tokio::spawn(server::serve(
             listener,
@@ -254,6 +284,7 @@ impl Emulator {
             token_lifetime: Duration::from_secs(3599),
             max_assertion_lifetime: Some(Duration::from_secs(600)),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            identity: identity::Config::default(),
         }
     }
 
@@ -295,6 +326,16 @@ impl Emulator {
     /// Global Discovery's `Instances` URL.
     pub fn discovery_url(&self) -> String {
         format!("{}/api/discovery/v2.0/Instances", self.base_url)
+    }
+
+    /// The directory: device code approval and the applications registered through Graph.
+    pub fn identity(&self) -> &Identity {
+        &self.shared.identity
+    }
+
+    /// The Microsoft Graph root served here, `{base}/v1.0`.
+    pub fn graph_url(&self) -> String {
+        format!("{}/v1.0", self.base_url)
     }
 
     /// The test controls.

@@ -20,6 +20,7 @@ use tower::ServiceExt as _;
 use crate::admin;
 use crate::controls::{Controls, RouteKind, Verdict, route_key};
 use crate::discovery::Discovery;
+use crate::identity;
 use crate::token::{self, Caller, TokenService};
 use crate::webapi::{ApiError, WebApi};
 
@@ -31,16 +32,19 @@ pub(crate) struct Shared {
     pub(crate) controls: Controls,
     pub(crate) api: WebApi,
     pub(crate) discovery: Discovery,
+    pub(crate) identity: crate::identity::Identity,
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(identity::device_code))
+        .nest("/v1.0", identity::graph_router())
         .route("/api/data/{version}", any(web_api))
         .route("/api/data/{version}/", any(web_api))
         .route("/api/data/{version}/{*rest}", any(web_api))
         .route("/api/discovery/v2.0/{*rest}", get(discovery))
-        .nest("/_emulator", admin::router())
+        .nest("/_emulator", admin::router().merge(identity::admin_router()))
         .fallback(not_found)
         .with_state(shared)
 }
@@ -50,11 +54,14 @@ async fn token_endpoint(
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
+    if let Some(response) = identity::token(&shared, &tenant, &body) {
+        return response;
+    }
     shared.tokens.handle(&tenant, &body)
 }
 
 async fn web_api(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
-    let caller = match shared.tokens.check_bearer(request.headers()) {
+    let caller = match identity::check_bearer(&shared, request.headers()) {
         Ok(caller) => caller,
         Err(response) => return *response,
     };
@@ -62,10 +69,10 @@ async fn web_api(State(shared): State<Arc<Shared>>, request: Request<Body>) -> R
 }
 
 async fn discovery(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
-    if let Err(response) = shared.tokens.check_bearer(request.headers()) {
+    if let Err(response) = identity::check_bearer(&shared, request.headers()) {
         return *response;
     }
-    shared.discovery.handle(request.uri())
+    identity::discovery(&shared, request).await
 }
 
 async fn not_found(request: Request<Body>) -> Response {

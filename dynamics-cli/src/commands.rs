@@ -1,0 +1,240 @@
+//! What each command does, apart from the connection commands.
+
+use std::path::Path;
+
+use dynamics_client::{ConnectionStore, Secret};
+use serde_json::json;
+
+use crate::certificate::{self, NewCertificate};
+use crate::cli::{CertCommand, Command, MetadataCommand};
+use crate::error::{CliError, Result};
+use crate::output;
+use crate::settings::Settings;
+use crate::{connections, environments, http, session};
+
+pub(crate) fn open_store() -> Result<ConnectionStore> {
+    Ok(ConnectionStore::open_default()?)
+}
+
+pub(crate) async fn run(command: Command) -> Result<()> {
+    let settings = Settings::from_env();
+    match command {
+        Command::Login { tenant } => {
+            let store = open_store()?;
+            let session = session::login(&store, &settings, tenant.as_deref()).await?;
+            println!(
+                "Signed in as {} (tenant {}). Tokens are cached in {}, encrypted with the key from {}.",
+                session.user,
+                session.tenant_id,
+                store.path().display(),
+                store.key_source()
+            );
+            Ok(())
+        }
+        Command::Logout => {
+            let store = open_store()?;
+            let was = store.update(|c| Ok::<_, CliError>(c.session.take()))?;
+            match was {
+                Some(s) => println!("Signed out {}.", s.user),
+                None => println!("Nobody was signed in."),
+            }
+            Ok(())
+        }
+        Command::Environments { json } => {
+            let store = open_store()?;
+            let list = environments::list(&store, &settings).await?;
+            if json {
+                output::json(&json!(list));
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.friendly_name.clone(),
+                            e.unique_name.clone(),
+                            e.url.clone(),
+                            e.region.clone(),
+                            e.version.clone(),
+                            e.state.clone(),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &[
+                        "FRIENDLY NAME",
+                        "UNIQUE NAME",
+                        "URL",
+                        "REGION",
+                        "VERSION",
+                        "STATE",
+                    ],
+                    &rows,
+                );
+            }
+            Ok(())
+        }
+        Command::Metadata {
+            command:
+                MetadataCommand::Pull {
+                    environment,
+                    output,
+                },
+        } => {
+            let store = open_store()?;
+            let url = environments::resolve(&store, &settings, environment.environment.as_deref())
+                .await?;
+            pull_metadata(&store, &url, &output).await
+        }
+        Command::Codegen {
+            metadata,
+            entities,
+            choices,
+            output,
+        } => {
+            let mut builder = dynamics_codegen::Builder::new()
+                .metadata(&metadata)
+                .entities(entities.iter().map(String::as_str));
+            if let Some(choices) = choices {
+                builder = builder.choices(choices);
+            }
+            let code = builder.generate_string()?;
+            match output {
+                Some(path) => {
+                    write_atomic(&path, code.as_bytes())?;
+                    eprintln!("Wrote {}", path.display());
+                }
+                None => print!("{code}"),
+            }
+            Ok(())
+        }
+        Command::Cert {
+            command:
+                CertCommand::New {
+                    subject,
+                    days,
+                    bits,
+                    out,
+                    password_env,
+                },
+        } => new_certificate(&subject, days, bits, &out, password_env.as_deref()),
+        Command::Connection { command } => connections::run(command, &settings).await,
+    }
+}
+
+/// Downloads `$metadata` with the signed-in user's token and writes it atomically.
+async fn pull_metadata(store: &ConnectionStore, environment: &str, path: &Path) -> Result<()> {
+    let token = session::token_for(store, environment).await?;
+    let url = format!("{environment}/api/data/v9.2/$metadata");
+    output::progress(&format!("Downloading {url}"));
+    let request = http::client()?
+        .get(&url)
+        .bearer_auth(token.expose())
+        .header("Accept", "application/xml");
+    let response = http::send(request, &url).await?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|e| CliError::Transport {
+        url: url.clone(),
+        reason: e.without_url().to_string(),
+    })?;
+    if status != 200 {
+        let text = String::from_utf8_lossy(&body);
+        return Err(match status {
+            403 => CliError::Refused(http::error_message(&text)),
+            _ => CliError::Service {
+                service: "Dataverse",
+                status,
+                message: http::error_message(&text),
+            },
+        });
+    }
+    // Refuse to write something that is not CSDL, so a bad reply never replaces a good file.
+    let text = String::from_utf8_lossy(&body);
+    let parsed = dynamics_codegen::csdl::Metadata::parse(&text)?;
+    drop(parsed);
+    write_atomic(path, &body)?;
+    eprintln!("Wrote {} ({} bytes)", path.display(), body.len());
+    Ok(())
+}
+
+/// Writes through a temporary file in the same directory, then renames.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    certificate::write_file(&temp, bytes, false)?;
+    std::fs::rename(&temp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        CliError::io("rename into", path)(e)
+    })
+}
+
+fn new_certificate(
+    subject: &str,
+    days: u32,
+    bits: u32,
+    out: &Path,
+    password_env: Option<&str>,
+) -> Result<()> {
+    let name: String = subject
+        .strip_prefix("CN=")
+        .unwrap_or(subject)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        return Err(CliError::Usage("the subject needs a name".into()));
+    }
+    std::fs::create_dir_all(out).map_err(CliError::io("create directory", out))?;
+    output::progress(&format!("Generating an RSA-{bits} key and certificate"));
+    let cert = NewCertificate::generate(subject, days, bits)?;
+    let (password, password_file) = match password_env {
+        Some(var) => {
+            let value = std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    CliError::Usage(format!("the environment variable {var} is not set"))
+                })?;
+            (Secret::new(value), None)
+        }
+        None => {
+            let password = certificate::random_password()?;
+            let path = out.join(format!("{name}.pfx.password"));
+            certificate::write_file(&path, password.expose().as_bytes(), true)?;
+            (password, Some(path))
+        }
+    };
+    let written = certificate::Written {
+        pem: out.join(format!("{name}.pem")),
+        cer: out.join(format!("{name}.cer")),
+        pfx: out.join(format!("{name}.pfx")),
+        password_file,
+    };
+    certificate::write_file(&written.pem, cert.cert_pem()?.as_bytes(), false)?;
+    certificate::write_file(&written.cer, &cert.cert_der()?, false)?;
+    certificate::write_file(&written.pfx, &cert.pkcs12(&name, &password)?, true)?;
+    println!("Certificate (PEM):  {}", written.pem.display());
+    println!("Certificate (DER):  {}", written.cer.display());
+    println!("Private key (PFX):  {}", written.pfx.display());
+    match &written.password_file {
+        Some(path) => println!("PFX password in:    {} (mode 0600)", path.display()),
+        None => println!("PFX password:       from ${}", password_env.unwrap_or("")),
+    }
+    println!("SHA-1 thumbprint:   {}", cert.thumbprint());
+    println!("Valid until:        {}", cert.not_after());
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The CLI's errors and the exit code of each.
+
+use std::path::PathBuf;
+
+/// Why a command failed. `Display` is what the user reads; it never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The command needs the user's own sign-in.
+    #[error("not signed in: run `dynamics login` first")]
+    NotSignedIn,
+    /// The signed-in user is not allowed to do this.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The arguments do not say enough (e.g. which environment) and there is no terminal to ask.
+    #[error("{0}")]
+    Usage(String),
+    /// The connection store could not be used.
+    #[error(transparent)]
+    Store(#[from] dynamics_client::ConnectionError),
+    /// Entra ID refused a sign-in or token request.
+    #[error("sign-in failed: {0}")]
+    Auth(String),
+    /// A service answered with an error.
+    #[error("{service} answered {status}: {message}")]
+    Service {
+        /// Which service.
+        service: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// The network failed.
+    #[error("cannot reach {url}: {reason}")]
+    Transport {
+        /// Where.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The Dataverse client failed.
+    #[error(transparent)]
+    Client(#[from] dynamics_client::Error),
+    /// A local file could not be read or written.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Generating a key or certificate failed.
+    #[error("certificate: {0}")]
+    Crypto(String),
+    /// The code generator failed.
+    #[error(transparent)]
+    Codegen(#[from] dynamics_codegen::Error),
+}
+
+impl CliError {
+    /// The process exit code: 1 failure, 2 usage, 3 sign-in needed or refused by Entra,
+    /// 4 refused for lack of rights, 5 not found, 6 connection store unusable, 7 service error.
+    pub(crate) fn exit_code(&self) -> i32 {
+        match self {
+            Self::Usage(_) => 2,
+            Self::NotSignedIn | Self::Auth(_) => 3,
+            Self::Refused(_) => 4,
+            Self::NotFound(_) => 5,
+            Self::Store(dynamics_client::ConnectionError::NotFound(_)) => 5,
+            Self::Store(_) => 6,
+            Self::Service { .. } | Self::Transport { .. } | Self::Client(_) => 7,
+            Self::Io { .. } | Self::Crypto(_) | Self::Codegen(_) => 1,
+        }
+    }
+
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+impl From<openssl::error::ErrorStack> for CliError {
+    fn from(e: openssl::error::ErrorStack) -> Self {
+        Self::Crypto(e.to_string())
+    }
+}
+
+pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;

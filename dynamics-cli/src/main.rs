@@ -1,0 +1,41 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod certificate;
+mod cli;
+mod commands;
+mod connections;
+mod dataverse;
+mod environments;
+mod error;
+mod graph;
+mod http;
+mod output;
+mod request;
+mod session;
+mod settings;
+
+use clap::Parser as _;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(error) = runtime.block_on(commands::run(cli.command)) {
+        eprintln!("error: {error}");
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            eprintln!("  caused by: {cause}");
+            source = cause.source();
+        }
+        std::process::exit(error.exit_code());
+    }
+}
