@@ -178,10 +178,7 @@ impl Batch {
             url.push('?');
             url.push_str(&text);
         }
-        let mut headers = Vec::new();
-        if let Some(prefer) = query.prefer() {
-            headers.push(("Prefer", prefer));
-        }
+        let headers = query.prefer()?.into_iter().map(|p| ("Prefer", p)).collect();
         let wire = WireRequest {
             method: "GET",
             url,

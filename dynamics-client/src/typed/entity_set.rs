@@ -303,7 +303,7 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         query: &Query<E>,
     ) -> Result<Page<T>> {
         let mut request = self.request(Method::GET, url);
-        if let Some(prefer) = query.prefer() {
+        for prefer in query.prefer()? {
             request.headers.push(("Prefer", prefer));
         }
         let response = self.client.send(request).await?;

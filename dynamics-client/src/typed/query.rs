@@ -210,16 +210,22 @@ impl<E> Query<E> {
         self
     }
 
-    /// The `Prefer` header value for this query's page size and annotations, if any.
-    pub(crate) fn prefer(&self) -> Option<String> {
+    /// The `Prefer` headers for this query's page size and annotations, one header per
+    /// preference (the form Dataverse documents). A page size outside 1..=5,000 is refused.
+    pub(crate) fn prefer(&self) -> Result<Vec<String>> {
         let mut prefer = Vec::new();
         if let Some(size) = self.page_size {
+            if !(1..=5000).contains(&size) {
+                return Err(Error::invalid_input(format!(
+                    "page size {size} is outside 1..=5000"
+                )));
+            }
             prefer.push(format!("odata.maxpagesize={size}"));
         }
         if self.annotations {
             prefer.push("odata.include-annotations=\"*\"".to_owned());
         }
-        (!prefer.is_empty()).then(|| prefer.join(","))
+        Ok(prefer)
     }
 
     /// With no column selected, selects the primary key alone (for counting).
@@ -286,6 +292,18 @@ mod tests {
              &$orderby=name%20asc,revenue%20desc&$top=10&$count=true\
              &$expand=primarycontactid($select%3Dfullname)"
         );
+    }
+
+    #[test]
+    fn preferences_are_separate_headers_and_checked() {
+        let q = Query::<Account>::new().page_size(50).with_annotations();
+        assert_eq!(
+            q.prefer().unwrap(),
+            ["odata.maxpagesize=50", "odata.include-annotations=\"*\""]
+        );
+        assert!(Query::<Account>::new().prefer().unwrap().is_empty());
+        assert!(Query::<Account>::new().page_size(0).prefer().is_err());
+        assert!(Query::<Account>::new().page_size(5001).prefer().is_err());
     }
 
     #[test]
