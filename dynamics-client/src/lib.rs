@@ -29,13 +29,13 @@ pub use batch::{
 };
 pub use client::{Client, ClientBuilder};
 pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
-pub use credential::{
-    AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
-    CredentialOptions, EnvironmentCredential, TokenCredential,
-};
 pub use connection::{
     CachedToken, Connection, ConnectionError, ConnectionStore, KEY_FILE, KeySource, STORE_FILE,
     STORE_KEY_VAR, StoreContents, StoreKey, UserSession, connection_client, default_config_dir,
+};
+pub use credential::{
+    AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
+    CredentialOptions, EnvironmentCredential, TokenCredential,
 };
 pub use crud::UpsertMode;
 pub use entity::Entity;
