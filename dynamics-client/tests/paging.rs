@@ -141,3 +141,96 @@ async fn untyped_stream_resends_the_page_size_and_stops_early_when_dropped() {
     assert_eq!(first[11].name.as_deref(), Some("Row 11"));
     assert_eq!(env.emulator.controls().request_counts().api, 2);
 }
+
+/// The next link is sent back byte for byte (its paging cookie stays as encoded), with the same
+/// `Prefer: odata.maxpagesize`; links leaving the Web API, or repeating themselves, stop the
+/// stream with an error.
+#[tokio::test]
+async fn next_links_are_followed_exactly_and_checked() {
+    use dynamics_client::{Client, ClientOptions, Error};
+    use support::stub::{Reply, Stub};
+
+    const TOKEN: &str = "$skiptoken=%3Ccookie%20pagenumber=%222%22%20pagingcookie=%22%253ccookie%2520page%253d%25221%2522%253e%253c%252fcookie%253e%22%20/%3E";
+    let stub = Stub::start(|request| {
+        let next = match request.query.as_deref() {
+            Some(q) if q.contains("skiptoken") => None,
+            _ => Some(format!(
+                "{{\"@odata.nextLink\":\"http://{}/api/data/v9.2/accounts?$select=name&{TOKEN}\",",
+                request.header("host").unwrap_or_default()
+            )),
+        };
+        let body = format!(
+            "{}\"value\":[{{\"name\":\"x\"}}]}}",
+            next.unwrap_or_else(|| "{".to_owned())
+        );
+        Reply::json(200, body)
+    })
+    .await;
+    let client = Client::new(
+        &stub.url,
+        support::CountingCredential::new(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let all: Vec<support::Account> = client
+        .stream("$select=name", Some(7))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let requests = stub.requests();
+    assert_eq!(
+        requests[1].query.as_deref(),
+        Some(&*format!("$select=name&{TOKEN}"))
+    );
+    for request in &requests {
+        assert_eq!(request.header("Prefer"), Some("odata.maxpagesize=7"));
+    }
+
+    // A next link to another host is never followed (the token would go with it).
+    let elsewhere = Stub::start(|_| {
+        Reply::json(
+            200,
+            r#"{"@odata.nextLink":"http://203.0.113.9/api/data/v9.2/accounts?$skiptoken=1","value":[]}"#,
+        )
+    })
+    .await;
+    let client = Client::new(
+        &elsewhere.url,
+        support::CountingCredential::new(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let err = client
+        .pages::<support::Account>("", None)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert_eq!(elsewhere.requests().len(), 1);
+
+    // A server that answers a next link with the same link again.
+    let looping = Stub::start(|request| {
+        Reply::json(
+            200,
+            format!(
+                r#"{{"@odata.nextLink":"http://{}/api/data/v9.2/accounts?$skiptoken=same","value":[]}}"#,
+                request.header("host").unwrap_or_default()
+            ),
+        )
+    })
+    .await;
+    let client = Client::new(
+        &looping.url,
+        support::CountingCredential::new(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let err = client
+        .pages::<support::Account>("", None)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("same link again"), "{err}");
+    assert_eq!(looping.requests().len(), 2);
+}
