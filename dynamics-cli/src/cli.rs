@@ -67,13 +67,16 @@ pub(crate) enum Command {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum MetadataCommand {
-    /// Download $metadata (written atomically).
+    /// Download $metadata, and optionally the choices document (written atomically).
     Pull {
         #[command(flatten)]
         environment: EnvironmentArg,
         /// Where to write it.
         #[arg(short, long, default_value = "metadata.xml")]
         output: PathBuf,
+        /// Also write the choices document (option sets of choice columns) here.
+        #[arg(long)]
+        choices: Option<PathBuf>,
     },
 }
 

@@ -78,12 +78,22 @@ pub(crate) async fn run(command: Command) -> Result<()> {
                 MetadataCommand::Pull {
                     environment,
                     output,
+                    choices,
                 },
         } => {
             let store = open_store()?;
             let url = environments::resolve(&store, &settings, environment.environment.as_deref())
                 .await?;
-            pull_metadata(&store, &url, &output).await
+            let metadata = pull_metadata(&store, &url, &output).await?;
+            if let Some(path) = choices {
+                let token = session::token_for(&store, &url).await?;
+                let tables = crate::choices::tables(&metadata);
+                let document = crate::choices::pull(&url, token.expose(), &tables).await?;
+                let text = serde_json::to_string_pretty(&document).unwrap_or_default();
+                write_atomic(&path, text.as_bytes())?;
+                eprintln!("Wrote {}", path.display());
+            }
+            Ok(())
         }
         Command::Codegen {
             metadata,
@@ -122,7 +132,11 @@ pub(crate) async fn run(command: Command) -> Result<()> {
 }
 
 /// Downloads `$metadata` with the signed-in user's token and writes it atomically.
-async fn pull_metadata(store: &ConnectionStore, environment: &str, path: &Path) -> Result<()> {
+async fn pull_metadata(
+    store: &ConnectionStore,
+    environment: &str,
+    path: &Path,
+) -> Result<dynamics_codegen::csdl::Metadata> {
     let token = session::token_for(store, environment).await?;
     let url = format!("{environment}/api/data/v9.2/$metadata");
     output::progress(&format!("Downloading {url}"));
@@ -150,10 +164,9 @@ async fn pull_metadata(store: &ConnectionStore, environment: &str, path: &Path) 
     // Refuse to write something that is not CSDL, so a bad reply never replaces a good file.
     let text = String::from_utf8_lossy(&body);
     let parsed = dynamics_codegen::csdl::Metadata::parse(&text)?;
-    drop(parsed);
     write_atomic(path, &body)?;
     eprintln!("Wrote {} ({} bytes)", path.display(), body.len());
-    Ok(())
+    Ok(parsed)
 }
 
 /// Writes through a temporary file in the same directory, then renames.

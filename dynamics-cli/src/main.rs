@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod certificate;
+mod choices;
 mod cli;
 mod commands;
 mod connections;

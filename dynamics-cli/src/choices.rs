@@ -1,0 +1,101 @@
+//! The choices document: the option sets of every choice column, read from the Dataverse
+//! metadata API in the shape `dynamics-codegen` reads (see `dynamics_codegen::choices`).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::error::{CliError, Result};
+use crate::{http, output};
+
+/// The attribute metadata casts that carry option sets.
+const CASTS: &[&str] = &[
+    "PicklistAttributeMetadata",
+    "MultiSelectPicklistAttributeMetadata",
+    "StateAttributeMetadata",
+    "StatusAttributeMetadata",
+    "BooleanAttributeMetadata",
+];
+
+/// Reads the choice columns of `tables` and the global option sets.
+pub(crate) async fn pull(environment: &str, token: &str, tables: &[String]) -> Result<Value> {
+    let http = http::client()?;
+    let web_api = format!("{}/api/data/v9.2/", environment.trim_end_matches('/'));
+    let mut definitions = Vec::new();
+    for (i, table) in tables.iter().enumerate() {
+        if i % 25 == 0 {
+            output::progress(&format!("Choices: table {} of {}", i + 1, tables.len()));
+        }
+        let mut attributes = Vec::new();
+        for cast in CASTS {
+            let url = format!(
+                "{web_api}EntityDefinitions(LogicalName='{table}')/Attributes/Microsoft.Dynamics.CRM.{cast}?$select=LogicalName&$expand=OptionSet,GlobalOptionSet"
+            );
+            let (_, body, _) = http::call(
+                &http,
+                "Dataverse metadata API",
+                Method::GET,
+                &url,
+                token,
+                None,
+            )
+            .await?;
+            for mut attribute in body
+                .get("value")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                // The cast names the type; minimal metadata may leave `@odata.type` out.
+                if let Some(map) = attribute.as_object_mut() {
+                    map.entry("@odata.type")
+                        .or_insert_with(|| json!(format!("#Microsoft.Dynamics.CRM.{cast}")));
+                }
+                attributes.push(attribute);
+            }
+        }
+        if !attributes.is_empty() {
+            definitions.push(json!({"LogicalName": table, "Attributes": attributes}));
+        }
+    }
+    let url = format!("{web_api}GlobalOptionSetDefinitions");
+    let (_, globals, _) = http::call(
+        &http,
+        "Dataverse metadata API",
+        Method::GET,
+        &url,
+        token,
+        None,
+    )
+    .await?;
+    let document = json!({
+        "EntityDefinitions": definitions,
+        "GlobalOptionSetDefinitions": globals.get("value").cloned().unwrap_or_else(|| json!([])),
+    });
+    // Only write what the generator can read.
+    dynamics_codegen::choices::Choices::parse(&document.to_string()).map_err(|e| {
+        CliError::Service {
+            service: "Dataverse metadata API",
+            status: 200,
+            message: format!("the option sets do not form a choices document: {e}"),
+        }
+    })?;
+    Ok(document)
+}
+
+/// The tables of a `$metadata` document that have an entity set, by logical name.
+pub(crate) fn tables(metadata: &dynamics_codegen::csdl::Metadata) -> Vec<String> {
+    let mut tables: Vec<String> = metadata
+        .entity_sets()
+        .iter()
+        .map(|set| {
+            set.entity_type
+                .rsplit('.')
+                .next()
+                .unwrap_or(&set.entity_type)
+                .to_owned()
+        })
+        .collect();
+    tables.sort();
+    tables.dedup();
+    tables
+}
