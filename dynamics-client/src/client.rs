@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::credential::{CredentialOptions, EnvironmentCredential, TokenCredential};
 use crate::endpoint;
-use crate::error::{ApiError, Error, Result, ThrottledError};
+use crate::error::{ApiError, Error, Result, ThrottleLimit, ThrottledError};
 use crate::odata;
 use crate::options::ClientOptions;
 use crate::retry::{
@@ -177,9 +177,12 @@ impl Client {
         &self.inner.base
     }
 
-    /// The clock this client waits with.
-    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
-        &self.inner.clock
+    /// Keeps every request of this client back for `wait`, as after a `429` with
+    /// `Retry-After` (used when a request inside a batch was throttled).
+    pub(crate) fn hold_back(&self, wait: Duration, last: &ApiError, limit: Option<ThrottleLimit>) {
+        if let Some(until) = self.inner.clock.now().checked_add(wait) {
+            self.inner.gate.close(until, last, limit);
+        }
     }
 
     /// The retry policy of this client.

@@ -6,11 +6,11 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt as _};
 use uuid::Uuid;
 
-use super::{Batch, BatchResponse, Handle, MAX_BATCH_REQUESTS};
+use super::{Batch, Handle, MAX_BATCH_REQUESTS};
 use crate::client::Client;
 use crate::crud::UpsertMode;
 use crate::entity::Entity;
-use crate::error::{BatchError, Error, Result};
+use crate::error::{BatchError, Error, Result, ThrottledError};
 
 /// How bulk operations split and send their work.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,31 +216,33 @@ impl Client {
                 }
             };
             let retry = round < options.throttle_retries;
-            let mut wait: Option<Duration> = None;
+            let mut longest: Option<(Duration, ThrottledError)> = None;
             for (index, item, handle) in sent {
-                match throttled(&response, handle.index()) {
-                    Some(after) if retry => {
-                        let after = after.unwrap_or(self.retry_policy().initial_delay);
-                        wait = Some(wait.map_or(after, |w| w.max(after)));
+                match response.throttled(handle.index()) {
+                    Some(throttled) if retry => {
+                        let after = throttled
+                            .retry_after
+                            .unwrap_or(self.retry_policy().initial_delay);
+                        if longest.as_ref().is_none_or(|(w, _)| after > *w) {
+                            longest = Some((after, throttled));
+                        }
                         pending.push((index, item));
                     }
                     _ => results.push((index, response.get(handle))),
                 }
             }
-            if let Some(wait) = wait {
+            if let Some((wait, throttled)) = longest {
                 tracing::debug!(
                     requests = pending.len(),
                     delay_ms = wait.as_millis() as u64,
                     "sending throttled batch requests again"
                 );
-                self.clock().sleep(wait).await;
+                // Every request of this client waits, not only the resent ones: requests sent
+                // while throttled make Dataverse extend the penalty. The next batch waits too.
+                self.hold_back(wait, &throttled.last, throttled.limit);
             }
             round += 1;
         }
         results
     }
-}
-
-fn throttled(response: &BatchResponse, index: usize) -> Option<Option<Duration>> {
-    response.throttled(index)
 }

@@ -508,15 +508,14 @@ impl BatchResponse {
         }
     }
 
-    /// Whether request `index` was refused by service protection (and may be sent again).
-    pub(crate) fn throttled(&self, index: usize) -> Option<Option<std::time::Duration>> {
+    /// The throttling answer to request `index`, when service protection refused it (so it
+    /// may be sent again).
+    pub(crate) fn throttled(&self, index: usize) -> Option<ThrottledError> {
         match self.replies.get(index)? {
-            Outcome::Replied(reply) if is_throttled(reply) => Some(
-                reply
-                    .header("Retry-After")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(std::time::Duration::from_secs),
-            ),
+            Outcome::Replied(reply) if is_throttled(reply) => match reply_error(reply) {
+                Error::Throttled(t) => Some(*t),
+                _ => None,
+            },
             _ => None,
         }
     }
