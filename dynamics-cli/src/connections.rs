@@ -118,6 +118,13 @@ pub(crate) async fn run(command: ConnectionCommand, settings: &Settings) -> Resu
                 6,
                 &format!("Registering the application `{display_name}` in Microsoft Entra ID"),
             );
+            // The role is checked first, so a typo costs no app registration.
+            let dataverse = Dataverse::new(
+                &environment_url,
+                session::token_for(&store, &environment_url).await?,
+            )?;
+            let business_unit = dataverse.root_business_unit().await?;
+            let role_id = dataverse.role_id(&role, &business_unit).await?;
             let graph = Graph::new(
                 &settings.graph_url,
                 session::token_for(&store, &settings.graph_url).await?,
@@ -125,28 +132,38 @@ pub(crate) async fn run(command: ConnectionCommand, settings: &Settings) -> Resu
             let app = graph
                 .create_application(&display_name, &cert.cert_base64()?)
                 .await?;
-            step(
-                3,
-                6,
-                &format!("Creating the service principal of {}", app.app_id),
-            );
-            graph.create_service_principal(&app.app_id).await?;
-            step(
-                4,
-                6,
-                &format!("Creating the Dataverse application user with the role `{role}`"),
-            );
-            let dataverse = Dataverse::new(
-                &environment_url,
-                session::token_for(&store, &environment_url).await?,
-            )?;
-            let business_unit = dataverse.root_business_unit().await?;
-            let user_id = dataverse
-                .application_user(&app.app_id, &business_unit)
-                .await?;
-            dataverse
-                .assign_role(&user_id, &role, &business_unit)
-                .await?;
+            let finished = async {
+                step(
+                    3,
+                    6,
+                    &format!("Creating the service principal of {}", app.app_id),
+                );
+                graph.create_service_principal(&app.app_id).await?;
+                step(
+                    4,
+                    6,
+                    &format!("Creating the Dataverse application user with the role `{role}`"),
+                );
+                let user_id = dataverse
+                    .application_user(&app.app_id, &business_unit)
+                    .await?;
+                dataverse.associate_role(&user_id, &role_id).await
+            }
+            .await;
+            if let Err(error) = finished {
+                // Leave nothing half made behind: the registration goes if the rest failed.
+                output::progress(&format!(
+                    "Removing the app registration {} again",
+                    app.app_id
+                ));
+                if let Err(cleanup) = graph.delete(&app.id).await {
+                    output::progress(&format!(
+                        "could not remove it ({cleanup}); delete app {} by hand",
+                        app.app_id
+                    ));
+                }
+                return Err(error);
+            }
             step(5, 6, &format!("Saving connection `{name}` (encrypted)"));
             let mut connection = new_connection(
                 &name,

@@ -99,27 +99,25 @@ impl Dataverse {
             })
     }
 
-    /// Gives the user the security role named `role` of `business_unit`.
-    pub(crate) async fn assign_role(
-        &self,
-        user_id: &str,
-        role: &str,
-        business_unit: &str,
-    ) -> Result<()> {
-        let role_id = self
-            .first_id(
-                &format!(
-                    "roles?$select=roleid&$filter=name eq {} and _businessunitid_value eq {business_unit}",
-                    literal(role)
-                ),
-                "roleid",
-            )
-            .await?
-            .ok_or_else(|| {
-                CliError::NotFound(format!(
-                    "no security role named `{role}` in the root business unit"
-                ))
-            })?;
+    /// The id of the security role named `role` in `business_unit`.
+    pub(crate) async fn role_id(&self, role: &str, business_unit: &str) -> Result<String> {
+        self.first_id(
+            &format!(
+                "roles?$select=roleid&$filter=name eq {} and _businessunitid_value eq {business_unit}",
+                literal(role)
+            ),
+            "roleid",
+        )
+        .await?
+        .ok_or_else(|| {
+            CliError::NotFound(format!(
+                "no security role named `{role}` in the root business unit"
+            ))
+        })
+    }
+
+    /// Associates the user with the role (`systemuserroles_association`).
+    pub(crate) async fn associate_role(&self, user_id: &str, role_id: &str) -> Result<()> {
         let body = json!({ "@odata.id": format!("{}roles({role_id})", self.web_api) });
         self.call(
             Method::POST,
@@ -128,6 +126,17 @@ impl Dataverse {
         )
         .await
         .map(drop)
+    }
+
+    /// Gives the user the security role named `role` of `business_unit`.
+    pub(crate) async fn assign_role(
+        &self,
+        user_id: &str,
+        role: &str,
+        business_unit: &str,
+    ) -> Result<()> {
+        let role_id = self.role_id(role, business_unit).await?;
+        self.associate_role(user_id, &role_id).await
     }
 }
 

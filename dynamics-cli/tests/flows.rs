@@ -387,3 +387,26 @@ fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_role_stops_create_before_anything_is_registered() {
+    let f = support::start().await;
+    let base = f.emulator.base_url().to_owned();
+    ok(&f.login(ADMIN).await);
+    let output = f
+        .run(&[
+            "connection",
+            "create",
+            "typo",
+            "--environment",
+            &base,
+            "--role",
+            "Sales Mangler",
+        ])
+        .await;
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    assert!(stderr(&output).contains("Sales Mangler"));
+    assert!(f.emulator.identity().applications().is_empty());
+    let listed = json_of(&f.run(&["connection", "list", "--json"]).await);
+    assert_eq!(listed, json!([]));
+}
