@@ -72,6 +72,7 @@ enum MetadataSource {
 /// Configures and starts an [`Emulator`]; made by [`Emulator::builder`].
 pub struct EmulatorBuilder {
     metadata: Option<MetadataSource>,
+    choices: Option<MetadataSource>,
     tenant: String,
     apps: Vec<(String, Certificate)>,
     token_lifetime: Duration,
@@ -100,6 +101,20 @@ impl EmulatorBuilder {
     /// Uses `$metadata` given as text.
     pub fn metadata_str(mut self, xml: impl Into<String>) -> Self {
         self.metadata = Some(MetadataSource::Text(xml.into()));
+        self
+    }
+
+    /// Reads a choices document (the metadata API's option sets, as `dynamics-codegen` reads
+    /// them) from a file: choice columns are then checked on write and labelled in formatted
+    /// values, and the metadata API serves their option sets.
+    pub fn choices_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.choices = Some(MetadataSource::File(path.as_ref().to_owned()));
+        self
+    }
+
+    /// Uses a choices document given as JSON text; see [`EmulatorBuilder::choices_file`].
+    pub fn choices_str(mut self, json: impl Into<String>) -> Self {
+        self.choices = Some(MetadataSource::Text(json.into()));
         self
     }
 
@@ -151,7 +166,9 @@ impl EmulatorBuilder {
     /// through Microsoft Graph. Each user also gets a `systemusers` record when the metadata has
     /// that table.
     pub fn user(mut self, user_principal_name: impl Into<String>, rights: UserRights) -> Self {
-        self.identity.users.push((user_principal_name.into(), rights));
+        self.identity
+            .users
+            .push((user_principal_name.into(), rights));
         self
     }
 
@@ -181,6 +198,21 @@ impl EmulatorBuilder {
         };
         let metadata =
             Metadata::parse(&metadata_xml).map_err(|e| Error::Metadata(e.to_string()))?;
+        let choices = match self.choices {
+            None => None,
+            Some(source) => {
+                let text = match source {
+                    MetadataSource::Text(json) => json,
+                    MetadataSource::File(path) => std::fs::read_to_string(&path).map_err(|e| {
+                        Error::Metadata(format!("cannot read {}: {e}", path.display()))
+                    })?,
+                };
+                Some(
+                    webapi::ChoiceCatalog::parse(&text)
+                        .map_err(|e| Error::Metadata(format!("choices: {e}")))?,
+                )
+            }
+        };
         let listener = TcpListener::bind(self.address)
             .await
             .map_err(|source| Error::Bind {
@@ -230,7 +262,7 @@ impl EmulatorBuilder {
             system,
             tokens,
             controls: controls.clone(),
-            api: webapi::WebApi::new(&base_url, metadata_xml, &metadata, organization_id),
+            api: webapi::WebApi::new(&base_url, metadata_xml, &metadata, organization_id, choices),
             discovery: discovery::Discovery::new(&base_url, organization_id, &self.tenant),
             identity,
         });
@@ -279,6 +311,7 @@ impl Emulator {
     pub fn builder() -> EmulatorBuilder {
         EmulatorBuilder {
             metadata: None,
+            choices: None,
             tenant: DEFAULT_TENANT.to_owned(),
             apps: Vec::new(),
             token_lifetime: Duration::from_secs(3599),

@@ -29,6 +29,10 @@ struct Args {
     /// JSON file of records to load: {"<entity set>": [ {record}, ... ], ...}.
     #[arg(long, value_name = "FILE.json")]
     seed: Option<PathBuf>,
+    /// Choices document (option sets as the metadata API returns them) to validate and label
+    /// choice columns with.
+    #[arg(long, value_name = "FILE")]
+    choices: Option<PathBuf>,
 }
 
 fn parse_app(text: &str) -> Result<(String, PathBuf), String> {
@@ -56,6 +60,9 @@ async fn run(args: Args) -> Result<(), String> {
     let mut builder = Emulator::builder()
         .metadata_file(&args.metadata)
         .port(args.port);
+    if let Some(path) = &args.choices {
+        builder = builder.choices_file(path);
+    }
     if let Some(tenant) = args.tenant {
         builder = builder.tenant(tenant);
     }

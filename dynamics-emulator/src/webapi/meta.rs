@@ -178,7 +178,7 @@ fn definition(table: &Table) -> Map<String, Value> {
 }
 
 /// A stable id per logical name, so `MetadataId` is the same in every run.
-fn metadata_id(logical_name: &str) -> Uuid {
+pub(super) fn metadata_id(logical_name: &str) -> Uuid {
     let digest = hash(MessageDigest::sha1(), logical_name.as_bytes()).map(|d| d.to_vec());
     let mut bytes = [0u8; 16];
     if let Ok(digest) = digest {

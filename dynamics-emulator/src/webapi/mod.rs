@@ -2,6 +2,7 @@
 //! for every entity set of the metadata.
 
 mod batch;
+mod choices;
 mod error;
 mod meta;
 mod protocol;
@@ -11,6 +12,7 @@ mod seed;
 mod validate;
 mod write;
 
+pub(crate) use choices::ChoiceCatalog;
 pub(crate) use error::ApiError;
 pub(crate) use protocol::{ApiRequest, ApiResponse};
 
@@ -39,6 +41,8 @@ pub(crate) struct WebApi {
     pub(crate) store: Store,
     organization_id: Uuid,
     business_unit_id: Uuid,
+    /// The choices document, when one was given.
+    choices: Option<ChoiceCatalog>,
 }
 
 /// What a path addresses.
@@ -47,6 +51,13 @@ enum Target<'a> {
     Metadata,
     WhoAmI,
     EntityDefinitions(Option<String>),
+    /// `EntityDefinitions(key)/Attributes[(key)]/<cast>`.
+    ChoiceAttributes {
+        definition: String,
+        attribute: Option<String>,
+        cast: String,
+    },
+    GlobalOptionSets(Option<String>),
     Batch,
     Collection(&'a Table),
     Count(&'a Table),
@@ -68,6 +79,7 @@ impl WebApi {
         metadata_xml: String,
         metadata: &Metadata,
         organization_id: Uuid,
+        choices: Option<ChoiceCatalog>,
     ) -> Self {
         Self {
             root: format!("{base_url}/api/data/v9.2/"),
@@ -76,6 +88,7 @@ impl WebApi {
             store: Store::default(),
             organization_id,
             business_unit_id: Uuid::new_v4(),
+            choices,
         }
     }
 
@@ -146,6 +159,16 @@ impl WebApi {
             ("$batch", None, 1) => return Ok(Target::Batch),
             ("WhoAmI", Some(k), 1) if k.is_empty() => return Ok(Target::WhoAmI),
             ("EntityDefinitions", key, 1) => return Ok(Target::EntityDefinitions(key.clone())),
+            ("EntityDefinitions", Some(definition), 3) if segments[1].name == "Attributes" => {
+                return Ok(Target::ChoiceAttributes {
+                    definition: definition.clone(),
+                    attribute: segments[1].key.clone(),
+                    cast: segments[2].name.clone(),
+                });
+            }
+            ("GlobalOptionSetDefinitions", key, 1) => {
+                return Ok(Target::GlobalOptionSets(key.clone()));
+            }
             _ => {}
         }
         let table = self

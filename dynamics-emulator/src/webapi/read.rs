@@ -67,6 +67,12 @@ impl WebApi {
             Target::Metadata => Ok(self.metadata()),
             Target::WhoAmI => Ok(self.who_am_i(caller)),
             Target::EntityDefinitions(key) => self.entity_definitions(key.as_deref(), &query),
+            Target::ChoiceAttributes {
+                definition,
+                attribute,
+                cast,
+            } => self.choice_attributes(&definition, attribute.as_deref(), &cast, &query),
+            Target::GlobalOptionSets(key) => self.global_option_sets(key.as_deref(), &query),
             Target::Batch => Err(ApiError::method_not_allowed("GET")),
             Target::Collection(table) => {
                 view.collection(table, tables.rows(&table.set), &query, &request.path)
@@ -205,7 +211,7 @@ impl<'a> View<'a> {
                 .get(&column.name)
                 .cloned()
                 .unwrap_or(Value::Null);
-            self.annotate(&mut out, column, record, &value);
+            self.annotate(&mut out, table, column, record, &value);
             out.insert(column.name.clone(), value);
         }
         if !table.columns.iter().any(|c| c.name == table.primary_id) {
@@ -256,6 +262,7 @@ impl<'a> View<'a> {
     fn annotate(
         &self,
         out: &mut Map<String, Value>,
+        table: &Table,
         column: &Column,
         record: &Record,
         value: &Value,
@@ -283,7 +290,10 @@ impl<'a> View<'a> {
                 );
             }
         } else if self.prefer.wants(FORMATTED)
-            && let Some(text) = formatted(column.kind, value)
+            && let Some(text) = self
+                .api
+                .choice_label(table, name, value)
+                .or_else(|| formatted(column.kind, value))
         {
             out.insert(format!("{name}@{FORMATTED}"), json!(text));
         }

@@ -102,7 +102,7 @@ impl WebApi {
             }
             changes
                 .fields
-                .push((name.clone(), check_value(table, column, value)?));
+                .push((name.clone(), self.checked_value(table, column, value)?));
         }
         Ok(changes)
     }
@@ -127,6 +127,20 @@ impl WebApi {
             )));
         }
         Ok((table, self.existing(tables, table, &key)?))
+    }
+}
+
+impl WebApi {
+    /// [`check_value`], then the choice options when the column is a choice.
+    pub(super) fn checked_value(
+        &self,
+        table: &Table,
+        column: &Column,
+        value: &Value,
+    ) -> Result<Value, ApiError> {
+        let stored = check_value(table, column, value)?;
+        self.check_choice(table, column, &stored)?;
+        Ok(stored)
     }
 }
 

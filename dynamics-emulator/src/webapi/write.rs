@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::protocol::{ApiRequest, ApiResponse};
 use super::read::View;
 use super::relate::apply_lookups;
-use super::validate::{check_value, guid};
+use super::validate::guid;
 use super::{ApiError, Target, WebApi, json_object};
 use crate::odata::filter::{Literal, comparable_json};
 use crate::odata::path::Key;
@@ -68,7 +68,7 @@ impl WebApi {
                         column.name
                     )));
                 }
-                let value = check_value(table, column, &value)?;
+                let value = self.checked_value(table, column, &value)?;
                 let name = column.name.clone();
                 tables.update(&table.set, &id, |r| {
                     r.fields.insert(name, value);
