@@ -101,7 +101,11 @@ impl WebApi {
             Ok(request) if request.path == "$batch" => {
                 ApiError::bad_request("A $batch cannot be nested in another.").into_api()
             }
-            Ok(request) => self.execute(caller, &request),
+            // A part may impersonate on its own (no store lock is held here).
+            Ok(request) => match self.acting_as(caller, &request.headers) {
+                Ok(acting) => self.execute(&acting, &request),
+                Err(error) => error.into_api(),
+            },
             Err(error) => error.into_api(),
         };
         reply_part(part, response)

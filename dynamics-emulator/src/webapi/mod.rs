@@ -4,6 +4,7 @@
 mod batch;
 mod choices;
 mod error;
+mod impersonate;
 mod meta;
 mod protocol;
 mod read;
@@ -133,10 +134,14 @@ impl WebApi {
             headers: parts.headers,
             body,
         };
+        let caller = match self.acting_as(caller, &request.headers) {
+            Ok(caller) => caller,
+            Err(error) => return error.into_api_for(&request.prefer()).into_response(),
+        };
         if request.path == "$batch" {
-            return self.batch(caller, &request).into_response();
+            return self.batch(&caller, &request).into_response();
         }
-        self.execute(caller, &request).into_response()
+        self.execute(&caller, &request).into_response()
     }
 
     /// Runs one request under the lock it needs.
@@ -157,6 +162,8 @@ impl WebApi {
         match (first.name.as_str(), &first.key, segments.len()) {
             ("$metadata", None, 1) => return Ok(Target::Metadata),
             ("$batch", None, 1) => return Ok(Target::Batch),
+            // `WhoAmI` takes no parameters, so it answers with or without the parentheses.
+            ("WhoAmI", None, 1) => return Ok(Target::WhoAmI),
             ("WhoAmI", Some(k), 1) if k.is_empty() => return Ok(Target::WhoAmI),
             ("EntityDefinitions", key, 1) => return Ok(Target::EntityDefinitions(key.clone())),
             ("EntityDefinitions", Some(definition), 3) if segments[1].name == "Attributes" => {

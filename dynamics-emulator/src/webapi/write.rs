@@ -349,6 +349,8 @@ impl WebApi {
         }
         let principals = [
             ("_ownerid_value", "systemuser", caller.user_id),
+            ("_createdby_value", "systemuser", caller.user_id),
+            ("_modifiedby_value", "systemuser", caller.user_id),
             (
                 "_owningbusinessunit_value",
                 "businessunit",
