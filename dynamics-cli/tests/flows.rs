@@ -179,6 +179,25 @@ async fn admin_sets_up_a_connection_that_apps_use_by_name() {
         "Sales integration"
     );
 
+    // edit: one more role for the application user.
+    ok(&f
+        .run(&["connection", "edit", "sales-prod", "--role", "Basic User"])
+        .await);
+    let roles: Value = client
+        .get(&format!(
+            "systemusers({app_user_id})/systemuserroles_association?$select=name"
+        ))
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = roles["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Basic User", ROLE]);
+
     // A member's sign-in does not let them change the admin's registration.
     let member_login = f.login(MEMBER).await;
     ok(&member_login);
