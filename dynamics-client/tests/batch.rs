@@ -282,12 +282,7 @@ async fn malformed_batch_replies_are_clear_errors() {
             .body("--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 2O4 No Content\r\n\r\n--b--\r\n")
     })
     .await;
-    let client = Client::new(
-        &stub.url,
-        CountingCredential::new(),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let client = stub.client();
     let mut batch = Batch::new();
     batch.delete::<Account>(Uuid::nil()).unwrap();
     let err = client.execute_batch(&batch).await.unwrap_err();

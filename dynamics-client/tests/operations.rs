@@ -5,12 +5,12 @@
 
 mod support;
 
-use dynamics_client::{Client, ClientOptions, FunctionParameters};
+use dynamics_client::FunctionParameters;
 use futures::TryStreamExt as _;
 use serde_json::json;
 use support::emulated::start;
 use support::stub::{Reply, Stub};
-use support::{Account, CountingCredential, WhoAmI};
+use support::{Account, WhoAmI};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -22,15 +22,6 @@ async fn who_am_i_through_call_function() {
         .await
         .unwrap();
     assert!(!me.user_id.is_nil());
-}
-
-fn stub_client(stub: &Stub) -> Client {
-    Client::new(
-        &stub.url,
-        CountingCredential::new(),
-        ClientOptions::default(),
-    )
-    .unwrap()
 }
 
 #[tokio::test]
@@ -46,7 +37,7 @@ async fn actions_and_functions_bound_and_unbound() {
         },
     )
     .await;
-    let client = stub_client(&stub);
+    let client = stub.client();
     let id = Uuid::from_u128(5);
 
     let answer = client
@@ -145,7 +136,7 @@ async fn fetch_xml_pages_with_the_paging_cookie() {
         }
     })
     .await;
-    let client = stub_client(&stub);
+    let client = stub.client();
     let fetch = r#"<fetch count="2"><entity name="account"><attribute name="name"/><filter><condition attribute="name" operator="like" value="%&amp;x"/></filter></entity></fetch>"#;
     let names: Vec<String> = client
         .fetch_xml_stream::<Account>(fetch)

@@ -147,7 +147,7 @@ async fn untyped_stream_resends_the_page_size_and_stops_early_when_dropped() {
 /// stream with an error.
 #[tokio::test]
 async fn next_links_are_followed_exactly_and_checked() {
-    use dynamics_client::{Client, ClientOptions, Error};
+    use dynamics_client::Error;
     use support::stub::{Reply, Stub};
 
     const TOKEN: &str = "$skiptoken=%3Ccookie%20pagenumber=%222%22%20pagingcookie=%22%253ccookie%2520page%253d%25221%2522%253e%253c%252fcookie%253e%22%20/%3E";
@@ -166,12 +166,7 @@ async fn next_links_are_followed_exactly_and_checked() {
         Reply::json(200, body)
     })
     .await;
-    let client = Client::new(
-        &stub.url,
-        support::CountingCredential::new(),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let client = stub.client();
     let all: Vec<support::Account> = client
         .stream("$select=name", Some(7))
         .try_collect()
@@ -195,12 +190,7 @@ async fn next_links_are_followed_exactly_and_checked() {
         )
     })
     .await;
-    let client = Client::new(
-        &elsewhere.url,
-        support::CountingCredential::new(),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let client = elsewhere.client();
     let err = client
         .pages::<support::Account>("", None)
         .try_collect::<Vec<_>>()
@@ -220,12 +210,7 @@ async fn next_links_are_followed_exactly_and_checked() {
         )
     })
     .await;
-    let client = Client::new(
-        &looping.url,
-        support::CountingCredential::new(),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let client = looping.client();
     let err = client
         .pages::<support::Account>("", None)
         .try_collect::<Vec<_>>()

@@ -191,12 +191,7 @@ async fn impersonation_per_handle_overrides_the_client_setting() {
         .query(&dynamics_client::Query::new())
         .await
         .unwrap();
-    let plain = Client::new(
-        &stub.url,
-        CountingCredential::new(),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let plain = stub.client();
     plain.query::<Account>("").await.unwrap();
     let as_user = plain.impersonating(one_request);
     assert_eq!(as_user.impersonated_caller(), Some(one_request));

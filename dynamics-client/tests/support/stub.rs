@@ -170,3 +170,15 @@ pub fn token_json(token: &str) -> String {
     serde_json::json!({"token_type": "Bearer", "expires_in": 3599, "access_token": token})
         .to_string()
 }
+
+impl Stub {
+    /// A client for this stub with default options and a counting credential.
+    pub fn client(&self) -> dynamics_client::Client {
+        dynamics_client::Client::new(
+            &self.url,
+            super::CountingCredential::new(),
+            dynamics_client::ClientOptions::default(),
+        )
+        .unwrap()
+    }
+}
