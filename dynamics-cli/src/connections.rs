@@ -259,13 +259,20 @@ pub(crate) async fn run(command: ConnectionCommand, settings: &Settings) -> Resu
             tenant_id,
             client_id,
         } => {
-            for (what, id) in [("tenant id", &tenant_id), ("client id", &client_id)] {
-                if uuid::Uuid::parse_str(id).is_err() && what == "client id" {
-                    return Err(CliError::Usage(format!("`{id}` is not a {what} (a GUID)")));
-                }
-                if id.trim().is_empty() {
-                    return Err(CliError::Usage(format!("the {what} is empty")));
-                }
+            // A client id is always a GUID; a tenant may also be given by its domain.
+            if uuid::Uuid::parse_str(&client_id).is_err() {
+                return Err(CliError::Usage(format!(
+                    "`{client_id}` is not a client id (a GUID)"
+                )));
+            }
+            let tenant_ok = !tenant_id.is_empty()
+                && tenant_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            if !tenant_ok {
+                return Err(CliError::Usage(format!(
+                    "`{tenant_id}` is not a tenant id or domain"
+                )));
             }
             store.update(|contents| {
                 let connection = contents

@@ -125,3 +125,29 @@ fn store_key_from_the_environment_is_stated() {
     assert_eq!(bad.status.code(), Some(6));
     assert!(!stderr(&bad).contains("too-short"));
 }
+
+#[test]
+fn complete_refuses_malformed_ids_before_touching_the_store() {
+    let config = support::scratch("complete-ids");
+    for (tenant, client) in [
+        ("contoso.onmicrosoft.com", "not-a-guid"),
+        ("bad tenant/../x", "6f1c4b9e-3a52-4c1e-9d0b-2f7e8a1c5d34"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_dynamics"))
+            .args([
+                "connection",
+                "complete",
+                "x",
+                "--tenant-id",
+                tenant,
+                "--client-id",
+                client,
+            ])
+            .env("DYNAMICS_CONFIG_DIR", &config)
+            .env_remove("DYNAMICS_STORE_KEY")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    }
+    assert!(!config.join("connections.store").exists());
+}
