@@ -30,6 +30,7 @@ pub use cert::{Certificate, TestCertificate};
 pub use controls::{Controls, RequestCounts, ServiceProtectionLimit};
 pub use identity::{DeviceCodeInfo, DiscoveryInstance, GraphApplication, Identity, UserRights};
 pub use jws::SigningAlgorithm;
+pub use webapi::{ActionError, OperationCall, OperationHandler};
 
 use crate::server::Shared;
 use crate::token::{Caller, RegisteredApp, TokenService};
@@ -73,6 +74,7 @@ enum MetadataSource {
 pub struct EmulatorBuilder {
     metadata: Option<MetadataSource>,
     choices: Option<MetadataSource>,
+    operations: Vec<(String, OperationHandler)>,
     tenant: String,
     apps: Vec<(String, Certificate)>,
     token_lifetime: Duration,
@@ -115,6 +117,22 @@ impl EmulatorBuilder {
     /// Uses a choices document given as JSON text; see [`EmulatorBuilder::choices_file`].
     pub fn choices_str(mut self, json: impl Into<String>) -> Self {
         self.choices = Some(MetadataSource::Text(json.into()));
+        self
+    }
+
+    /// Gives the action or function `name` (without namespace, as the metadata declares it)
+    /// a behaviour. Its parameters are checked against the metadata before `handler` runs;
+    /// an operation without a handler answers `204` when it returns nothing (and `WhoAmI` as
+    /// usual), and `501` otherwise.
+    pub fn action(
+        mut self,
+        name: impl Into<String>,
+        handler: impl Fn(&OperationCall) -> Result<serde_json::Value, ActionError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.operations.push((name.into(), Arc::new(handler)));
         self
     }
 
@@ -262,7 +280,14 @@ impl EmulatorBuilder {
             system,
             tokens,
             controls: controls.clone(),
-            api: webapi::WebApi::new(&base_url, metadata_xml, &metadata, organization_id, choices),
+            api: webapi::WebApi::new(
+                &base_url,
+                metadata_xml,
+                &metadata,
+                organization_id,
+                choices,
+                self.operations,
+            ),
             discovery: discovery::Discovery::new(&base_url, organization_id, &self.tenant),
             identity,
         });
@@ -312,6 +337,7 @@ impl Emulator {
         EmulatorBuilder {
             metadata: None,
             choices: None,
+            operations: Vec::new(),
             tenant: DEFAULT_TENANT.to_owned(),
             apps: Vec::new(),
             token_lifetime: Duration::from_secs(3599),

@@ -23,7 +23,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn of(ty: &TypeRef) -> Self {
+    pub(crate) fn of(ty: &TypeRef) -> Self {
         match ty {
             TypeRef::Primitive(p) => match p {
                 Primitive::String => Kind::String,

@@ -6,6 +6,7 @@ mod choices;
 mod error;
 mod impersonate;
 mod meta;
+mod operations;
 mod protocol;
 mod read;
 mod relate;
@@ -15,6 +16,7 @@ mod write;
 
 pub(crate) use choices::ChoiceCatalog;
 pub(crate) use error::ApiError;
+pub use operations::{ActionError, OperationCall, OperationHandler};
 pub(crate) use protocol::{ApiRequest, ApiResponse};
 
 use axum::body::Body;
@@ -44,6 +46,7 @@ pub(crate) struct WebApi {
     business_unit_id: Uuid,
     /// The choices document, when one was given.
     choices: Option<ChoiceCatalog>,
+    operations: operations::Operations,
 }
 
 /// What a path addresses.
@@ -59,6 +62,7 @@ enum Target<'a> {
         cast: String,
     },
     GlobalOptionSets(Option<String>),
+    Operation(operations::Addressed<'a>),
     Batch,
     Collection(&'a Table),
     Count(&'a Table),
@@ -81,6 +85,7 @@ impl WebApi {
         metadata: &Metadata,
         organization_id: Uuid,
         choices: Option<ChoiceCatalog>,
+        handlers: Vec<(String, OperationHandler)>,
     ) -> Self {
         Self {
             root: format!("{base_url}/api/data/v9.2/"),
@@ -90,6 +95,7 @@ impl WebApi {
             organization_id,
             business_unit_id: Uuid::new_v4(),
             choices,
+            operations: operations::Operations::new(metadata, handlers),
         }
     }
 
@@ -146,7 +152,10 @@ impl WebApi {
 
     /// Runs one request under the lock it needs.
     pub(crate) fn execute(&self, caller: &Caller, request: &ApiRequest) -> ApiResponse {
-        let result = if request.method == Method::GET {
+        // Operations read the store only to find a bound record, so a handler runs unlocked.
+        let result = if let Ok(Target::Operation(addressed)) = self.target(&request.path) {
+            self.invoke(caller, request, addressed, None)
+        } else if request.method == Method::GET {
             self.read(caller, request, &self.store.read())
         } else {
             self.write(caller, request, &mut self.store.write())
@@ -159,6 +168,14 @@ impl WebApi {
         let Some(first) = segments.first() else {
             return Ok(Target::ServiceDocument);
         };
+        if segments.len() == 1 && self.operations.is_unbound(&first.name) {
+            return Ok(Target::Operation(operations::Addressed {
+                name: first.name.clone(),
+                inline: first.key.clone(),
+                table: None,
+                key: None,
+            }));
+        }
         match (first.name.as_str(), &first.key, segments.len()) {
             ("$metadata", None, 1) => return Ok(Target::Metadata),
             ("$batch", None, 1) => return Ok(Target::Batch),
@@ -186,6 +203,14 @@ impl WebApi {
             return match &segments[1..] {
                 [] => Ok(Target::Collection(table)),
                 [Segment { name, key: None }] if name == "$count" => Ok(Target::Count(table)),
+                [Segment { name, key }] if operations::bound_name(name).is_some() => {
+                    Ok(Target::Operation(operations::Addressed {
+                        name: operations::bound_name(name).unwrap_or_default().to_owned(),
+                        inline: key.clone(),
+                        table: Some(table),
+                        key: None,
+                    }))
+                }
                 [other, ..] => Err(ApiError::no_segment(&other.name)),
             };
         };
@@ -194,6 +219,16 @@ impl WebApi {
             return Ok(Target::Entity(table, key));
         };
         let rest = &segments[2..];
+        if let Some(name) = operations::bound_name(&second.name)
+            && rest.is_empty()
+        {
+            return Ok(Target::Operation(operations::Addressed {
+                name: name.to_owned(),
+                inline: second.key.clone(),
+                table: Some(table),
+                key: Some(key),
+            }));
+        }
         if let Some(nav) = table.navs.get(&second.name) {
             let target_key = match &second.key {
                 Some(k) => Some(path::parse_key(k).map_err(ApiError::bad_request)?),

@@ -73,6 +73,7 @@ impl WebApi {
                 cast,
             } => self.choice_attributes(&definition, attribute.as_deref(), &cast, &query),
             Target::GlobalOptionSets(key) => self.global_option_sets(key.as_deref(), &query),
+            Target::Operation(addressed) => self.invoke(caller, request, addressed, Some(tables)),
             Target::Batch => Err(ApiError::method_not_allowed("GET")),
             Target::Collection(table) => {
                 view.collection(table, tables.rows(&table.set), &query, &request.path)

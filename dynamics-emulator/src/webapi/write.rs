@@ -89,6 +89,9 @@ impl WebApi {
                 let id = self.existing(tables, table, &key)?;
                 self.reference_write(request, table, id, nav, target_key, tables)
             }
+            (_, Target::Operation(addressed)) => {
+                self.invoke(caller, request, addressed, Some(tables))
+            }
             (method, _) => Err(ApiError::method_not_allowed(method.as_str())),
         }
     }
