@@ -237,3 +237,34 @@ async fn custom_table_polymorphic_lookup_and_macro_types() {
     assert_eq!(read.new_document, Some(vec![0, 1, 2, 255]));
     assert_eq!(read.new_customerid, Some(contact_id));
 }
+
+#[tokio::test]
+async fn optimistic_concurrency_with_the_record_etag() {
+    let Env {
+        client,
+        emulator: _running,
+    } = start().await;
+    let id = client
+        .accounts()
+        .create(&Account {
+            name: Some("Versioned".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let read = client.accounts().retrieve(id).await.unwrap();
+    let first = Account {
+        telephone1: Some("1".into()),
+        ..Default::default()
+    };
+    client
+        .accounts()
+        .update_if_unchanged(&read, &first)
+        .await
+        .unwrap();
+    // The record changed since `read`: the same update is now a typed conflict.
+    match client.accounts().update_if_unchanged(&read, &first).await {
+        Err(Error::ConcurrencyConflict { .. }) => {}
+        other => panic!("expected a concurrency conflict, got {other:?}"),
+    }
+}

@@ -158,6 +158,9 @@ impl Context<'_> {
                     fn id(&self) -> ::core::option::Option<#rt::__private::uuid::Uuid> {
                         self.#key_field
                     }
+                    fn etag(&self) -> ::core::option::Option<&str> {
+                        self.etag.as_deref()
+                    }
                     #binds
                 }
             });

@@ -384,6 +384,9 @@ impl ::my_sdk::dynamics_client::Entity for Account {
     ) -> ::core::option::Option<::my_sdk::dynamics_client::__private::uuid::Uuid> {
         self.accountid
     }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
+    }
     fn binds(&self) -> ::core::option::Option<&::my_sdk::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
@@ -692,6 +695,9 @@ impl ::my_sdk::dynamics_client::Entity for Contact {
         &self,
     ) -> ::core::option::Option<::my_sdk::dynamics_client::__private::uuid::Uuid> {
         self.contactid
+    }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
     }
     fn binds(&self) -> ::core::option::Option<&::my_sdk::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)

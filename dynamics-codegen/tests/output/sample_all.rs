@@ -358,6 +358,9 @@ impl ::dynamics_client::Entity for Account {
     fn id(&self) -> ::core::option::Option<::dynamics_client::__private::uuid::Uuid> {
         self.accountid
     }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
+    }
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
@@ -551,6 +554,9 @@ impl ::dynamics_client::Entity for Activitypointer {
     fn id(&self) -> ::core::option::Option<::dynamics_client::__private::uuid::Uuid> {
         self.activityid
     }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
+    }
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
@@ -643,6 +649,9 @@ impl ::dynamics_client::Entity for Businessunit {
     const PRIMARY_KEY: &'static str = "businessunitid";
     fn id(&self) -> ::core::option::Option<::dynamics_client::__private::uuid::Uuid> {
         self.businessunitid
+    }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
     }
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)
@@ -929,6 +938,9 @@ impl ::dynamics_client::Entity for Contact {
     fn id(&self) -> ::core::option::Option<::dynamics_client::__private::uuid::Uuid> {
         self.contactid
     }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
+    }
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
@@ -1198,6 +1210,9 @@ impl ::dynamics_client::Entity for NewProject {
     fn id(&self) -> ::core::option::Option<::dynamics_client::__private::uuid::Uuid> {
         self.new_projectid
     }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
+    }
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
@@ -1335,6 +1350,9 @@ impl ::dynamics_client::Entity for Systemuser {
     const PRIMARY_KEY: &'static str = "ownerid";
     fn id(&self) -> ::core::option::Option<::dynamics_client::__private::uuid::Uuid> {
         self.ownerid
+    }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
     }
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)
@@ -1596,6 +1614,9 @@ impl ::dynamics_client::Entity for Task {
     fn id(&self) -> ::core::option::Option<::dynamics_client::__private::uuid::Uuid> {
         self.activityid
     }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
+    }
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
@@ -1678,6 +1699,9 @@ impl ::dynamics_client::Entity for Team {
     const PRIMARY_KEY: &'static str = "ownerid";
     fn id(&self) -> ::core::option::Option<::dynamics_client::__private::uuid::Uuid> {
         self.ownerid
+    }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
     }
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)

@@ -359,6 +359,9 @@ impl ::dynamics_client::Entity for Account {
     fn id(&self) -> ::core::option::Option<::dynamics_client::__private::uuid::Uuid> {
         self.accountid
     }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
+    }
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
@@ -610,6 +613,9 @@ impl ::dynamics_client::Entity for NewProject {
     const PRIMARY_KEY: &'static str = "new_projectid";
     fn id(&self) -> ::core::option::Option<::dynamics_client::__private::uuid::Uuid> {
         self.new_projectid
+    }
+    fn etag(&self) -> ::core::option::Option<&str> {
+        self.etag.as_deref()
     }
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
         ::core::option::Option::Some(&self.__binds)
