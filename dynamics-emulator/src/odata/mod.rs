@@ -1,6 +1,8 @@
-//! OData URL and body syntax: resource paths and keys, query options, `$filter`, `$batch`.
+//! OData URL and body syntax: resource paths and keys, query options, `$filter`, FetchXML,
+//! `$batch`.
 
 pub(crate) mod batch;
+pub(crate) mod fetch;
 pub(crate) mod filter;
 pub(crate) mod path;
 pub(crate) mod query;

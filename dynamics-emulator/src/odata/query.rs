@@ -16,6 +16,8 @@ pub(crate) struct Query {
     pub(crate) top: Option<usize>,
     pub(crate) count: bool,
     pub(crate) expand: Vec<Expand>,
+    /// A FetchXML query (`fetchXml=`), decoded.
+    pub(crate) fetch_xml: Option<String>,
     /// Where the next page starts, from a `$skiptoken` this emulator issued.
     pub(crate) skip: Option<usize>,
     /// Every option except `$skiptoken`, still encoded, to build the next link from.
@@ -120,6 +122,7 @@ fn options<'a>(
             other if other.starts_with('$') => {
                 return Err(format!("The query parameter {other} is not supported."));
             }
+            "fetchXml" if !nested => query.fetch_xml = Some(value.to_owned()),
             "fetchXml" | "savedQuery" | "userQuery" => {
                 return Err(format!(
                     "The '{name}' parameter is not supported by this emulator."

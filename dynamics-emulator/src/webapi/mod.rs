@@ -4,6 +4,7 @@
 mod batch;
 mod choices;
 mod error;
+mod fetch;
 mod impersonate;
 mod meta;
 mod operations;

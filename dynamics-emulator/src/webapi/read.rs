@@ -75,9 +75,23 @@ impl WebApi {
             Target::GlobalOptionSets(key) => self.global_option_sets(key.as_deref(), &query),
             Target::Operation(addressed) => self.invoke(caller, request, addressed, Some(tables)),
             Target::Batch => Err(ApiError::method_not_allowed("GET")),
-            Target::Collection(table) => {
-                view.collection(table, tables.rows(&table.set), &query, &request.path)
-            }
+            Target::Collection(table) => match &query.fetch_xml {
+                Some(xml) => {
+                    if query.select.is_some()
+                        || query.filter.is_some()
+                        || !query.orderby.is_empty()
+                        || query.top.is_some()
+                        || query.count
+                        || !query.expand.is_empty()
+                    {
+                        return Err(ApiError::bad_request(
+                            "fetchXml cannot be combined with other query options.",
+                        ));
+                    }
+                    view.fetch(table, xml)
+                }
+                None => view.collection(table, tables.rows(&table.set), &query, &request.path),
+            },
             Target::Count(table) => {
                 let rows = view.query_rows(table, tables.rows(&table.set), &query)?;
                 let count = rows.len().min(MAX_PAGE);
@@ -382,19 +396,7 @@ impl<'a> View<'a> {
             }
         }
         if !query.orderby.is_empty() {
-            rows.sort_by(|(_, a), (_, b)| {
-                for (property, descending) in &query.orderby {
-                    let kind = kind_of(property);
-                    let x = comparable_json(a.fields.get(property).unwrap_or(&Value::Null), kind);
-                    let y = comparable_json(b.fields.get(property).unwrap_or(&Value::Null), kind);
-                    let order = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
-                    let order = if *descending { order.reverse() } else { order };
-                    if order != Ordering::Equal {
-                        return order;
-                    }
-                }
-                Ordering::Equal
-            });
+            rows.sort_by(|(_, a), (_, b)| compare_records(table, &query.orderby, a, b));
         }
         Ok(rows)
     }
@@ -519,6 +521,26 @@ impl<'a> View<'a> {
         };
         Ok(self.with_preferences(ApiResponse::json(StatusCode::OK, body)))
     }
+}
+
+/// Orders two records by (property, descending) keys, as `$orderby` and FetchXML sort.
+pub(super) fn compare_records(
+    table: &Table,
+    keys: &[(String, bool)],
+    a: &Record,
+    b: &Record,
+) -> Ordering {
+    for (property, descending) in keys {
+        let kind = table.column(property).map(|c| c.kind);
+        let x = comparable_json(a.fields.get(property).unwrap_or(&Value::Null), kind);
+        let y = comparable_json(b.fields.get(property).unwrap_or(&Value::Null), kind);
+        let order = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+        let order = if *descending { order.reverse() } else { order };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    Ordering::Equal
 }
 
 fn unknown_property(table: &Table, name: &str) -> ApiError {

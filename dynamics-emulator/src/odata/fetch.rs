@@ -1,0 +1,377 @@
+//! FetchXML queries (`?fetchXml=`): `<fetch count page paging-cookie top>`, one `<entity>` with
+//! `<attribute>`/`<all-attributes/>`, `<order>` and nested `<filter>`s of `<condition>`s.
+
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+
+/// The deepest element nesting accepted; it bounds the parser's recursion.
+const MAX_DEPTH: usize = 32;
+
+/// A parsed FetchXML query.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Fetch {
+    pub(crate) entity: String,
+    /// The columns asked for; `None` for `<all-attributes/>` (or no `<attribute>` at all).
+    pub(crate) attributes: Option<Vec<String>>,
+    /// (attribute, descending), in order.
+    pub(crate) orders: Vec<(String, bool)>,
+    pub(crate) filter: Option<Filter>,
+    pub(crate) count: Option<usize>,
+    pub(crate) page: usize,
+    pub(crate) top: Option<usize>,
+}
+
+/// A `<filter type="and|or">`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Filter {
+    pub(crate) or: bool,
+    pub(crate) conditions: Vec<Condition>,
+    pub(crate) filters: Vec<Filter>,
+}
+
+/// A `<condition attribute operator value>`, with `<value>` children for `in`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Condition {
+    pub(crate) attribute: String,
+    pub(crate) operator: Operator,
+    pub(crate) values: Vec<String>,
+}
+
+/// The condition operators the emulator evaluates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operator {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Like,
+    NotLike,
+    Null,
+    NotNull,
+    In,
+}
+
+impl Operator {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "eq" => Operator::Eq,
+            "ne" | "neq" => Operator::Ne,
+            "gt" => Operator::Gt,
+            "ge" => Operator::Ge,
+            "lt" => Operator::Lt,
+            "le" => Operator::Le,
+            "like" => Operator::Like,
+            "not-like" => Operator::NotLike,
+            "null" => Operator::Null,
+            "not-null" => Operator::NotNull,
+            "in" => Operator::In,
+            _ => return None,
+        })
+    }
+
+    /// How many values the operator takes: none, exactly one, or one or more.
+    fn arity(self) -> (usize, usize) {
+        match self {
+            Operator::Null | Operator::NotNull => (0, 0),
+            Operator::In => (1, usize::MAX),
+            _ => (1, 1),
+        }
+    }
+}
+
+/// An element: its name, attributes and child elements (text only matters in `<value>`).
+struct Element {
+    name: String,
+    attributes: Vec<(String, String)>,
+    children: Vec<Element>,
+    text: String,
+}
+
+impl Element {
+    fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses a FetchXML document; the error is a message for a Dataverse-shaped 400.
+pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
+    let root = read_document(xml)?;
+    if root.name != "fetch" {
+        return Err(format!(
+            "The root element of a FetchXML query must be 'fetch', not '{}'.",
+            root.name
+        ));
+    }
+    for (name, value) in &root.attributes {
+        match name.as_str() {
+            "aggregate" | "distinct" if value == "true" => {
+                return Err(format!(
+                    "The fetch attribute '{name}' is not supported by this emulator."
+                ));
+            }
+            _ => {}
+        }
+    }
+    let number = |name: &str| -> Result<Option<usize>, String> {
+        root.attribute(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        format!(
+                            "The fetch attribute '{name}' must be a positive integer, not '{v}'."
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let mut fetch = Fetch {
+        count: number("count")?,
+        page: number("page")?.unwrap_or(1),
+        top: number("top")?,
+        ..Fetch::default()
+    };
+    let mut entities = root.children.iter().filter(|c| c.name == "entity");
+    let entity = entities
+        .next()
+        .ok_or("A FetchXML query needs an 'entity' element.")?;
+    if entities.next().is_some() || root.children.iter().any(|c| c.name != "entity") {
+        return Err("A 'fetch' element holds exactly one 'entity' element.".into());
+    }
+    fetch.entity = entity
+        .attribute("name")
+        .ok_or("The 'entity' element needs a 'name'.")?
+        .to_owned();
+    let mut all = false;
+    let mut attributes = Vec::new();
+    for child in &entity.children {
+        match child.name.as_str() {
+            "attribute" => attributes.push(required(child, "name")?.to_owned()),
+            "all-attributes" => all = true,
+            "order" => {
+                let descending = match child.attribute("descending") {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(other) => {
+                        return Err(format!("'{other}' is not a valid value for 'descending'."));
+                    }
+                };
+                fetch
+                    .orders
+                    .push((required(child, "attribute")?.to_owned(), descending));
+            }
+            "filter" => {
+                if fetch.filter.is_some() {
+                    return Err(
+                        "An 'entity' element holds at most one 'filter'; nest filters inside it."
+                            .into(),
+                    );
+                }
+                fetch.filter = Some(filter(child)?);
+            }
+            "link-entity" => {
+                return Err("'link-entity' is not supported by this emulator.".into());
+            }
+            other => return Err(format!("'{other}' is not a valid child of 'entity'.")),
+        }
+    }
+    fetch.attributes = (!all && !attributes.is_empty()).then_some(attributes);
+    Ok(fetch)
+}
+
+fn required<'e>(element: &'e Element, name: &str) -> Result<&'e str, String> {
+    element
+        .attribute(name)
+        .ok_or_else(|| format!("The '{}' element needs a '{name}'.", element.name))
+}
+
+fn filter(element: &Element) -> Result<Filter, String> {
+    let or = match element.attribute("type") {
+        None | Some("and") => false,
+        Some("or") => true,
+        Some(other) => return Err(format!("'{other}' is not a valid filter type.")),
+    };
+    let mut out = Filter {
+        or,
+        conditions: Vec::new(),
+        filters: Vec::new(),
+    };
+    for child in &element.children {
+        match child.name.as_str() {
+            "condition" => out.conditions.push(condition(child)?),
+            "filter" => out.filters.push(filter(child)?),
+            other => return Err(format!("'{other}' is not a valid child of 'filter'.")),
+        }
+    }
+    Ok(out)
+}
+
+fn condition(element: &Element) -> Result<Condition, String> {
+    let attribute = required(element, "attribute")?.to_owned();
+    let text = required(element, "operator")?;
+    let operator = Operator::parse(text)
+        .ok_or_else(|| format!("The condition operator '{text}' is not valid or not supported."))?;
+    let mut values: Vec<String> = element
+        .attribute("value")
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    for child in &element.children {
+        if child.name != "value" {
+            return Err(format!(
+                "'{}' is not a valid child of 'condition'.",
+                child.name
+            ));
+        }
+        values.push(child.text.clone());
+    }
+    let (min, max) = operator.arity();
+    if values.len() < min || values.len() > max {
+        return Err(format!(
+            "The condition on '{attribute}' with operator '{text}' has {} value(s).",
+            values.len()
+        ));
+    }
+    Ok(Condition {
+        attribute,
+        operator,
+        values,
+    })
+}
+
+/// Reads the document into elements, refusing anything that is not well-formed.
+fn read_document(xml: &str) -> Result<Element, String> {
+    let mut reader = Reader::from_str(xml);
+    let mut stack: Vec<Element> = Vec::new();
+    let invalid = |e: &dyn std::fmt::Display| format!("The FetchXML is not valid XML: {e}.");
+    loop {
+        let event = reader.read_event().map_err(|e| invalid(&e))?;
+        match event {
+            Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!(
+                        "The FetchXML nests deeper than {MAX_DEPTH} levels."
+                    ));
+                }
+                stack.push(element(&start).map_err(|e| invalid(&e))?);
+            }
+            Event::Empty(start) => {
+                let done = element(&start).map_err(|e| invalid(&e))?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(done),
+                    None => return Ok(done),
+                }
+            }
+            Event::End(_) => {
+                let done = stack.pop().ok_or_else(|| invalid(&"unbalanced end tag"))?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(done),
+                    None => return Ok(done),
+                }
+            }
+            Event::Text(text) => {
+                let content = text.xml_content(XmlVersion::Implicit1_0);
+                match stack.last_mut() {
+                    Some(current) => current.text.push_str(&content),
+                    None if content.trim().is_empty() => {}
+                    None => return Err(invalid(&"text outside the root element")),
+                }
+            }
+            Event::GeneralRef(reference) => {
+                let resolved = match reference.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    _ => quick_xml::escape::resolve_predefined_entity(&reference)
+                        .ok_or_else(|| invalid(&"unknown entity reference"))?
+                        .to_owned(),
+                };
+                if let Some(current) = stack.last_mut() {
+                    current.text.push_str(&resolved);
+                }
+            }
+            Event::CData(data) => {
+                if let Some(current) = stack.last_mut() {
+                    current.text.push_str(&data.into_inner());
+                }
+            }
+            Event::Eof => return Err(invalid(&"the document ends before its root element")),
+            Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {}
+        }
+    }
+}
+
+fn element(start: &BytesStart<'_>) -> Result<Element, String> {
+    let name = start.name().as_ref().to_owned();
+    let mut attributes = Vec::new();
+    for attribute in start.attributes() {
+        let attribute = attribute.map_err(|e| e.to_string())?;
+        let key = attribute.key.as_ref().to_owned();
+        let value = attribute
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| e.to_string())?
+            .into_owned();
+        attributes.push((key, value));
+    }
+    Ok(Element {
+        name,
+        attributes,
+        children: Vec::new(),
+        text: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_full_query() {
+        let fetch = parse(
+            r#"<fetch count="2" page="3" paging-cookie="&lt;cookie/&gt;"><entity name="account">
+                 <attribute name="name"/><order attribute="name" descending="true"/>
+                 <filter type="or"><condition attribute="name" operator="like" value="%&amp;x"/>
+                   <filter><condition attribute="revenue" operator="in"><value>1</value><value>2</value></condition></filter>
+                 </filter></entity></fetch>"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(fetch.entity, "account");
+        assert_eq!(fetch.count, Some(2));
+        assert_eq!(fetch.page, 3);
+        assert_eq!(fetch.attributes, Some(vec!["name".to_owned()]));
+        assert_eq!(fetch.orders, [("name".to_owned(), true)]);
+        let filter = fetch.filter.unwrap_or(Filter {
+            or: false,
+            conditions: Vec::new(),
+            filters: Vec::new(),
+        });
+        assert!(filter.or);
+        assert_eq!(filter.conditions[0].values, ["%&x"]);
+        assert_eq!(filter.filters[0].conditions[0].values, ["1", "2"]);
+    }
+
+    #[test]
+    fn refuses_malformed_queries() {
+        for bad in [
+            "",
+            "<fetch>",
+            "<fetch><entity name='a'></fetch>",
+            "<query/>",
+            "<fetch/>",
+            "<fetch><entity/></fetch>",
+            "<fetch count='x'><entity name='a'/></fetch>",
+            "<fetch><entity name='a'><condition attribute='b' operator='eq' value='1'/></entity></fetch>",
+            "<fetch><entity name='a'><filter><condition attribute='b' operator='between' value='1'/></filter></entity></fetch>",
+            "<fetch><entity name='a'><filter><condition attribute='b' operator='eq'/></filter></entity></fetch>",
+            "<fetch><entity name='a'><link-entity name='b'/></entity></fetch>",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}
