@@ -86,7 +86,10 @@ fn mutated_metadata_never_panics() {
             }
         }
     }
-    assert!(parsed > 100 && refused > 1_000, "{parsed} parsed, {refused} refused");
+    assert!(
+        parsed > 100 && refused > 1_000,
+        "{parsed} parsed, {refused} refused"
+    );
 }
 
 #[test]

@@ -38,13 +38,19 @@ pub(crate) struct Shared {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
-        .route("/{tenant}/oauth2/v2.0/devicecode", post(identity::device_code))
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(identity::device_code),
+        )
         .nest("/v1.0", identity::graph_router())
         .route("/api/data/{version}", any(web_api))
         .route("/api/data/{version}/", any(web_api))
         .route("/api/data/{version}/{*rest}", any(web_api))
         .route("/api/discovery/v2.0/{*rest}", get(discovery))
-        .nest("/_emulator", admin::router().merge(identity::admin_router()))
+        .nest(
+            "/_emulator",
+            admin::router().merge(identity::admin_router()),
+        )
         .fallback(not_found)
         .with_state(shared)
 }
