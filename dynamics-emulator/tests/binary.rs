@@ -122,5 +122,42 @@ fn bad_arguments_exit_non_zero_with_a_reason() {
         &["--metadata", metadata, "--seed", bad_seed.to_str().unwrap()],
         "nosuch",
     );
+    // --choices is read, and its options hold for seeded records too.
+    let choices = metadata.replace("sample.xml", "sample.choices.json");
+    fails_with(
+        &[
+            "--metadata",
+            metadata,
+            "--choices",
+            "/nonexistent/choices.json",
+        ],
+        "cannot read",
+    );
+    fails_with(
+        &[
+            "--metadata",
+            metadata,
+            "--choices",
+            garbage.to_str().unwrap(),
+        ],
+        "choices",
+    );
+    let out_of_range = dir.join("choice-seed.json");
+    std::fs::write(
+        &out_of_range,
+        r#"{"accounts": [{"name": "A", "industrycode": 999}]}"#,
+    )
+    .unwrap();
+    fails_with(
+        &[
+            "--metadata",
+            metadata,
+            "--choices",
+            &choices,
+            "--seed",
+            out_of_range.to_str().unwrap(),
+        ],
+        "outside the valid range",
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
