@@ -75,6 +75,21 @@ macro_rules! include_entities {
     };
 }
 
+/// Entry points for the fuzz targets in `fuzz/`. Not public API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzzing {
+    /// Parses a `$batch` reply as the client does: the number of parts, or the line and reason
+    /// it was refused.
+    pub fn batch_reply(content_type: &str, body: &str) -> Result<usize, (usize, String)> {
+        let boundary = crate::batch::multipart::boundary(content_type)
+            .ok_or((0, "no multipart boundary".to_owned()))?;
+        crate::batch::multipart::parse(body, &boundary)
+            .map(|items| items.len())
+            .map_err(|e| (e.line, e.message))
+    }
+}
+
 /// Used by generated code. Not public API.
 #[doc(hidden)]
 pub mod __private {

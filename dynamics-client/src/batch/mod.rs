@@ -4,7 +4,7 @@
 //! from the [`BatchResponse`], whatever order the service wrote them in.
 
 mod bulk;
-mod multipart;
+pub(crate) mod multipart;
 
 use std::marker::PhantomData;
 
