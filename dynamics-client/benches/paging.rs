@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use dynamics_client::{
-    AccessToken, BoxFuture, Client, ClientCertificateCredential, ClientOptions, CredentialOptions,
+    AccessToken, BoxFuture, Client, ClientOptions,
     EntitySet, Query, Secret, TokenCredential,
 };
 use futures::TryStreamExt as _;
