@@ -123,7 +123,8 @@ impl EmulatorBuilder {
     /// Gives the action or function `name` (without namespace, as the metadata declares it)
     /// a behaviour. Its parameters are checked against the metadata before `handler` runs;
     /// an operation without a handler answers `204` when it returns nothing (and `WhoAmI` as
-    /// usual), and `501` otherwise.
+    /// usual), and `501` otherwise. Inside a `$batch` change set the handler runs while the
+    /// store is locked, so it must not read the emulator's records itself.
     pub fn action(
         mut self,
         name: impl Into<String>,

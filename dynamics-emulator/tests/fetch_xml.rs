@@ -269,3 +269,23 @@ async fn refuses_malformed_fetch_xml() {
     .await
     .assert_error(StatusCode::BAD_REQUEST, "0x80060888");
 }
+
+#[tokio::test]
+async fn far_pages_are_empty_and_never_overflow() {
+    let (f, token) = seeded().await;
+    let huge = usize::MAX;
+    let reply = f
+        .send(
+            Method::GET,
+            &url(&format!(
+                "<fetch count=\"{huge}\" page=\"{huge}\"><entity name=\"account\"/></fetch>"
+            )),
+            &token,
+            None,
+            &[("Prefer", "odata.include-annotations=\"*\"")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body["value"].as_array().unwrap().is_empty());
+    assert!(reply.body.get(MORE).is_none());
+}

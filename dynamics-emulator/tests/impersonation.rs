@@ -104,3 +104,43 @@ async fn refuses_unknown_or_malformed_callers() {
     .assert_error(StatusCode::BAD_REQUEST, "0x80060888");
     assert!(f.emulator.records("accounts").unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_batch_part_can_impersonate_on_its_own() {
+    let f = start().await;
+    let token = f.access_token().await;
+    f.emulator
+        .seed(&json!({"systemusers": [{
+            "systemuserid": USER_ID,
+            "azureactivedirectoryobjectid": OBJECT_ID,
+        }]}))
+        .unwrap();
+    let part = |headers: &str| {
+        format!(
+            "--batch_i\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nGET {} HTTP/1.1\r\nAccept: application/json\r\n{headers}\r\n\r\n",
+            f.api("WhoAmI()")
+        )
+    };
+    let body = format!(
+        "{}{}--batch_i--\r\n",
+        part(&format!("CallerObjectId: {OBJECT_ID}\r\n")),
+        part("")
+    );
+    let response = f
+        .http
+        .post(f.api("$batch"))
+        .bearer_auth(&token)
+        .header("Content-Type", "multipart/mixed; boundary=batch_i")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        text.matches(USER_ID).count(),
+        1,
+        "only the first part: {text}"
+    );
+    assert_eq!(text.matches("\"UserId\"").count(), 2, "{text}");
+}

@@ -272,7 +272,7 @@ fn paging_cookie(table: &Table, page: usize, rows: &[(Uuid, &Record)]) -> String
         .replace('+', "%20");
     format!(
         "<cookie pagenumber=\"{}\" pagingcookie=\"{twice}\" istracking=\"False\" />",
-        page + 1
+        page.saturating_add(1)
     )
 }
 
