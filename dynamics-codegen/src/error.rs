@@ -231,10 +231,11 @@ fn unknown_entity_message(name: &str, suggestions: &[String]) -> String {
     message
 }
 
-impl Error {
-    /// Where in the document the error is, when it is about a place in it.
-    pub fn location(&self) -> Option<&Location> {
-        match self {
+/// The location of the variants that are about a place in a document, by reference or by
+/// mutable reference: one list for both.
+macro_rules! located {
+    ($error:expr) => {
+        match $error {
             Error::Xml { location, .. }
             | Error::NotCsdl { location, .. }
             | Error::MissingAttribute { location, .. }
@@ -252,35 +253,21 @@ impl Error {
             | Error::Write { .. }
             | Error::Settings(_) => None,
         }
+    };
+}
+
+impl Error {
+    /// Where in the document the error is, when it is about a place in it.
+    pub fn location(&self) -> Option<&Location> {
+        located!(self)
     }
 
     /// Names the file in the error's location.
     pub(crate) fn in_file(mut self, file: PathBuf) -> Self {
-        if let Some(location) = self.location_mut() {
+        if let Some(location) = located!(&mut self) {
             location.file = Some(file);
         }
         self
-    }
-
-    fn location_mut(&mut self) -> Option<&mut Location> {
-        match self {
-            Error::Xml { location, .. }
-            | Error::NotCsdl { location, .. }
-            | Error::MissingAttribute { location, .. }
-            | Error::InvalidAttribute { location, .. }
-            | Error::Misplaced { location, .. }
-            | Error::DanglingType { location, .. }
-            | Error::DanglingKey { location, .. }
-            | Error::MissingKey { location, .. }
-            | Error::Duplicate { location, .. }
-            | Error::InheritanceCycle { location, .. } => Some(location),
-            Error::Io { .. }
-            | Error::UnknownEntity { .. }
-            | Error::Choices { .. }
-            | Error::Format { .. }
-            | Error::Write { .. }
-            | Error::Settings(_) => None,
-        }
     }
 }
 
