@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use dynamics_client::{
-    AccessToken, BoxFuture, Client, ClientOptions, EntitySet, Query, Secret, TokenCredential,
+    AccessToken, BoxFuture, Client, ClientOptions,
+    EntitySet, Query, Secret, TokenCredential,
 };
 use futures::TryStreamExt as _;
 use serde_json::json;
@@ -124,6 +125,7 @@ fn serve_pages() {
             })
             .collect();
         let page = Arc::new(records.join(","));
+        let page_bytes = page.len() + 200;
         let next_base = format!("{base}/api/data/v9.2/accounts");
         let app = axum::Router::new().fallback(move |RawQuery(query): RawQuery, _h: HeaderMap| {
             let page = page.clone();
@@ -155,7 +157,8 @@ fn serve_pages() {
             }
         });
         tokio::spawn(async move { axum::serve(listener, app).await });
-        println!("{base}");
+        // The size of one page's body, for scale (the next link adds a few bytes).
+        println!("{base} {page_bytes}");
         std::io::stdout().flush().expect("flush");
         // Serve until the parent closes our standard input.
         tokio::task::spawn_blocking(|| {
@@ -205,7 +208,7 @@ fn main() {
     BufReader::new(child.stdout.take().expect("child stdout"))
         .read_line(&mut line)
         .expect("emulator line");
-    let url = line.trim();
+    let (url, page_bytes) = line.trim().split_once(' ').expect("URL and page size");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -221,7 +224,7 @@ fn main() {
     // One page first, so the connection and the token are in place before measuring.
     let (_, one_page, _) = runtime.block_on(stream(accounts, PAGE_SIZE as usize));
     println!(
-        "stream through paging, pages of {PAGE_SIZE} (peak heap above the level before the stream)"
+        "stream through paging, pages of {PAGE_SIZE} records, ~{page_bytes} bytes of JSON each (peak heap above the level before the stream)"
     );
     println!(
         "{:>9} {:>6} {:>12} {:>10} {:>9}",
