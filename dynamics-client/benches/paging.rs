@@ -17,8 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use dynamics_client::{
-    AccessToken, BoxFuture, Client, ClientOptions,
-    EntitySet, Query, Secret, TokenCredential,
+    AccessToken, BoxFuture, Client, ClientOptions, EntitySet, Query, Secret, TokenCredential,
 };
 use futures::TryStreamExt as _;
 use serde_json::json;
