@@ -38,7 +38,7 @@ TOML
 }
 
 time_check() { # crate dir -> seconds of a clean `cargo check` of that crate alone
-  (cd "$scratch/$1" && cargo check -q 2>/dev/null) # dependencies
+  (cd "$scratch/$1" && cargo check -q) # dependencies
   (cd "$scratch/$1" && touch src/lib.rs && cargo clean -q -p "$1" 2>/dev/null || true)
   local start end
   start=$(date +%s.%N)
