@@ -2,20 +2,16 @@
 //! lookups, retrieve with selected columns and formatted values, update, typed queries, paging,
 //! clearing a lookup, delete.
 
-use std::sync::Arc;
-
 use dynamics_client::__private::rust_decimal::Decimal;
 use dynamics_client::__private::time::{Date, Month};
-use dynamics_client::{
-    Client, ClientCertificateCredential, ClientOptions, CredentialOptions, Error, Query,
-};
-use dynamics_emulator::{Emulator, TestCertificate};
+use dynamics_client::{Client, Error, Query};
+use dynamics_emulator::Emulator;
 use dynamics_tests::built::{
     Account, Contact, ContactParentcustomerid, EntitySets, NewProject, NewProjectNewCustomerid,
 };
 use dynamics_tests::from_macro::nested;
 
-const CLIENT_ID: &str = "5a0f2b8e-3c41-4d6a-9e2f-7b1c0d9e8a76";
+mod support;
 
 struct Env {
     emulator: Emulator,
@@ -23,34 +19,7 @@ struct Env {
 }
 
 async fn start() -> Env {
-    let cert = TestCertificate::generate("CN=dynamics-tests").unwrap();
-    let emulator = Emulator::builder()
-        .metadata_file(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../dynamics-codegen/tests/fixtures/sample.xml"
-        ))
-        .register_app(CLIENT_ID, &cert)
-        .start()
-        .await
-        .unwrap();
-    let credential = ClientCertificateCredential::from_pem_parts(
-        emulator.tenant_id(),
-        CLIENT_ID,
-        cert.cert_pem().as_bytes(),
-        cert.key_pem().as_bytes(),
-        None,
-        CredentialOptions {
-            authority_host: emulator.authority_host().to_owned(),
-            ..CredentialOptions::default()
-        },
-    )
-    .unwrap();
-    let client = Client::new(
-        emulator.environment_url(),
-        Arc::new(credential),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let (emulator, client) = support::start(|builder| builder).await;
     Env { emulator, client }
 }
 

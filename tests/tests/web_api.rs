@@ -5,58 +5,27 @@ use std::sync::{Arc, Mutex};
 
 use dynamics_client::__private::serde_json::{Value, json};
 use dynamics_client::__private::uuid::Uuid;
-use dynamics_client::{
-    AlternateKey, Client, ClientCertificateCredential, ClientOptions, CredentialOptions, Error,
-    Query, UpsertMode,
-};
-use dynamics_emulator::{Emulator, TestCertificate};
+use dynamics_client::{AlternateKey, Client, Error, Query, UpsertMode};
+use dynamics_emulator::Emulator;
 use dynamics_tests::with_choices::{
     Account, AccountIndustrycode, EntitySets, NewProject, NewProjectstage,
 };
 
-const CLIENT_ID: &str = "8e2d4c61-0b7a-4f3e-9c15-2a6d8f0b3e47";
+mod support;
 
 async fn start(closed: Arc<Mutex<Vec<Value>>>) -> (Emulator, Client) {
-    let cert = TestCertificate::generate("CN=dynamics-tests web api").unwrap();
-    let emulator = Emulator::builder()
-        .metadata_file(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../dynamics-codegen/tests/fixtures/sample.xml"
-        ))
-        .choices_file(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../dynamics-codegen/tests/fixtures/sample.choices.json"
-        ))
-        .register_app(CLIENT_ID, &cert)
-        .action("new_CloseProject", move |call| {
-            closed
-                .lock()
-                .unwrap()
-                .push(json!({"record": call.record, "parameters": call.parameters}));
-            Ok(Value::Null)
-        })
-        .start()
-        .await
-        .unwrap();
-    let credential = ClientCertificateCredential::from_pem_parts(
-        emulator.tenant_id(),
-        CLIENT_ID,
-        cert.cert_pem().as_bytes(),
-        cert.key_pem().as_bytes(),
-        None,
-        CredentialOptions {
-            authority_host: emulator.authority_host().to_owned(),
-            ..CredentialOptions::default()
-        },
-    )
-    .unwrap();
-    let client = Client::new(
-        emulator.environment_url(),
-        Arc::new(credential),
-        ClientOptions::default(),
-    )
-    .unwrap();
-    (emulator, client)
+    support::start(|builder| {
+        builder
+            .choices_file(support::SAMPLE_CHOICES)
+            .action("new_CloseProject", move |call| {
+                closed
+                    .lock()
+                    .unwrap()
+                    .push(json!({"record": call.record, "parameters": call.parameters}));
+                Ok(Value::Null)
+            })
+    })
+    .await
 }
 
 #[tokio::test]
