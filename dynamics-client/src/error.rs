@@ -89,7 +89,7 @@ impl Error {
         what: &str,
         body: &[u8],
     ) -> Result<T> {
-        decode_with_excerpt(what, body, Some(excerpt(body)))
+        decode_with_excerpt(what, body, true)
     }
 
     /// Decodes JSON whose body may hold secrets (token responses): no excerpt is kept.
@@ -97,24 +97,35 @@ impl Error {
         what: &str,
         body: &[u8],
     ) -> Result<T> {
-        decode_with_excerpt(what, body, None)
+        decode_with_excerpt(what, body, false)
     }
 }
 
 fn decode_with_excerpt<T: serde::de::DeserializeOwned>(
     what: &str,
     body: &[u8],
-    excerpt: Option<String>,
+    with_excerpt: bool,
 ) -> Result<T> {
+    // The common case decodes at full speed; only a failure pays for locating the field that
+    // failed (a second pass that tracks the path) and for the excerpt.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        Error::Decode {
-            what: what.to_owned(),
-            path,
-            source: e.into_inner(),
-            excerpt: excerpt.unwrap_or_else(|| "<withheld: may contain credentials>".to_owned()),
-        }
+    let failure = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => return Ok(value),
+        Err(failure) => failure,
+    };
+    let path = failure.path().to_string();
+    Err(Error::Decode {
+        what: what.to_owned(),
+        path,
+        source: failure.into_inner(),
+        excerpt: if with_excerpt {
+            excerpt(body)
+        } else {
+            "<withheld: may contain credentials>".to_owned()
+        },
     })
 }
 
