@@ -123,6 +123,19 @@ fn sample_lookups_are_grouped_with_their_targets() {
     let owner = account.lookup("ownerid").unwrap();
     assert_eq!(owner.targets[0].logical_name, "principal");
     assert_eq!(owner.targets[0].entity_set, None);
+    // The tables that stand for it are those deriving from it.
+    assert!(m.derives_from(
+        "Microsoft.Dynamics.CRM.systemuser",
+        "Microsoft.Dynamics.CRM.principal"
+    ));
+    assert!(m.derives_from(
+        "Microsoft.Dynamics.CRM.team",
+        "Microsoft.Dynamics.CRM.principal"
+    ));
+    assert!(!m.derives_from(
+        "Microsoft.Dynamics.CRM.account",
+        "Microsoft.Dynamics.CRM.principal"
+    ));
 }
 
 #[test]

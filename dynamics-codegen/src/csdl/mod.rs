@@ -199,6 +199,20 @@ impl Metadata {
         })
     }
 
+    /// Whether entity type `ty` is `ancestor` or derives from it (both by qualified name), e.g.
+    /// `systemuser` from the abstract `principal` that owner lookups point at. Resolution has
+    /// refused inheritance cycles, so the walk ends.
+    pub fn derives_from(&self, ty: &str, ancestor: &str) -> bool {
+        let mut current = Some(ty);
+        while let Some(name) = current {
+            if name == ancestor {
+                return true;
+            }
+            current = self.entity_type(name).and_then(|t| t.base_type.as_deref());
+        }
+        false
+    }
+
     /// The entity type of an entity set (`accounts` → `account`).
     pub fn entity_type_by_set(&self, entity_set: &str) -> Option<&EntityType> {
         self.by_set.get(entity_set).map(|&i| &self.entity_types[i])

@@ -276,7 +276,12 @@ impl Context<'_> {
                     .metadata
                     .entity_types()
                     .iter()
-                    .filter(|t| t.entity_set.is_some() && self.derives_from(t, &target.entity_type))
+                    .filter(|t| {
+                        t.entity_set.is_some()
+                            && self
+                                .metadata
+                                .derives_from(&t.qualified_name(), &target.entity_type)
+                    })
                     .collect(),
             };
             for table in tables {
@@ -295,25 +300,6 @@ impl Context<'_> {
             }
         }
         out
-    }
-
-    fn derives_from(&self, t: &EntityType, ancestor: &str) -> bool {
-        let mut current = t.base_type.as_deref();
-        let mut steps = 0;
-        while let Some(base) = current {
-            if base == ancestor {
-                return true;
-            }
-            steps += 1;
-            if steps > 64 {
-                return false;
-            }
-            current = self
-                .metadata
-                .entity_type(base)
-                .and_then(|b| b.base_type.as_deref());
-        }
-        false
     }
 }
 
