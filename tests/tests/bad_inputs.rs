@@ -460,14 +460,19 @@ fn no_retries(url: &str) -> Client {
     .expect("client")
 }
 
-#[tokio::test]
-async fn s26_a_body_that_is_not_json() {
-    let url = canned("200 OK", "Content-Type: application/json\r\n", "<b>oops</").await;
-    let e = no_retries(&url)
+/// The error of retrieving an account from a server that always gives this answer.
+async fn retrieve_error(status: &str, headers: &str, body: &str) -> Error {
+    let url = canned(status, headers, body).await;
+    no_retries(&url)
         .accounts()
         .retrieve(uuid())
         .await
-        .expect_err("refused");
+        .expect_err("refused")
+}
+
+#[tokio::test]
+async fn s26_a_body_that_is_not_json() {
+    let e = retrieve_error("200 OK", "Content-Type: application/json\r\n", "<b>oops</").await;
     assert!(matches!(e, Error::Decode { .. }), "{e}");
     assert!(e.to_string().contains("body starts with: <b>oops</"), "{e}");
 }
@@ -494,17 +499,12 @@ async fn s27_a_field_of_the_wrong_type_is_named() {
 
 #[tokio::test]
 async fn s28_a_gateway_error_page() {
-    let url = canned(
+    let e = retrieve_error(
         "500 Internal Server Error",
         "Content-Type: text/html\r\n",
         "<h1>Server Error</h1>",
     )
     .await;
-    let e = no_retries(&url)
-        .accounts()
-        .retrieve(uuid())
-        .await
-        .expect_err("refused");
     assert_eq!(e.status(), Some(500), "{e}");
     assert!(
         e.to_string()
@@ -515,17 +515,12 @@ async fn s28_a_gateway_error_page() {
 
 #[tokio::test]
 async fn s29_a_missing_record() {
-    let url = canned(
+    let e = retrieve_error(
         "404 Not Found",
         "Content-Type: application/json\r\n",
         "{\"error\":{\"code\":\"0x80040217\",\"message\":\"account With Id = 1 Does Not Exist\"}}",
     )
     .await;
-    let e = no_retries(&url)
-        .accounts()
-        .retrieve(uuid())
-        .await
-        .expect_err("refused");
     assert!(matches!(e, Error::NotFound { .. }), "{e}");
     assert!(e.to_string().contains("0x80040217"), "{e}");
 }
@@ -549,28 +544,16 @@ async fn s30_a_stale_etag() {
 
 #[tokio::test]
 async fn s31_throttled_past_the_retry_budget() {
-    let url = canned(
-        "429 Too Many Requests",
+    let e = retrieve_error("429 Too Many Requests",
         "Retry-After: 3600\r\nContent-Type: application/json\r\n",
-        "{\"error\":{\"code\":\"0x80072322\",\"message\":\"Number of requests exceeded the limit.\"}}",
-    ).await;
-    let e = no_retries(&url)
-        .accounts()
-        .retrieve(uuid())
-        .await
-        .expect_err("refused");
+        "{\"error\":{\"code\":\"0x80072322\",\"message\":\"Number of requests exceeded the limit.\"}}").await;
     assert!(matches!(e, Error::Throttled(_)), "{e}");
     assert_eq!(e.status(), Some(429));
 }
 
 #[tokio::test]
 async fn s32_a_connection_closed_without_answer() {
-    let url = canned("", "", "").await;
-    let e = no_retries(&url)
-        .accounts()
-        .retrieve(uuid())
-        .await
-        .expect_err("refused");
+    let e = retrieve_error("", "", "").await;
     assert!(matches!(e, Error::Transport(_)), "{e}");
 }
 
