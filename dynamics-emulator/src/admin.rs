@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::controls::ServiceProtectionLimit;
+use crate::controls::{FaultKind, FaultMix, ServiceProtectionLimit};
 use crate::server::Shared;
 use crate::webapi::ApiError;
 
@@ -24,6 +24,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/fail", post(fail))
         .route("/drop", post(drop_connections))
         .route("/latency", post(latency))
+        .route("/fault-mix", post(fault_mix))
         .route("/reset", post(reset))
         .route("/requests", get(requests))
         .route("/requests", delete(reset_requests))
@@ -75,6 +76,18 @@ struct Count {
 #[serde(deny_unknown_fields)]
 struct Latency {
     milliseconds: u64,
+}
+
+/// `{"rate": 0.2, "seed": 7, "kinds": ["throttle", "drop_after"], "retry_after_seconds": 1,
+/// "delay_milliseconds": 5000}`; all but `rate` and `seed` optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Mix {
+    rate: f64,
+    seed: u64,
+    kinds: Option<Vec<FaultKind>>,
+    retry_after_seconds: Option<u64>,
+    delay_milliseconds: Option<u64>,
 }
 
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
@@ -146,6 +159,27 @@ async fn latency(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
             done()
         }
         Err(error) => error.into_response(),
+    }
+}
+
+async fn fault_mix(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let request = match parse::<Mix>(&body) {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    let mut mix = FaultMix::new(request.rate, request.seed);
+    if let Some(kinds) = request.kinds {
+        mix = mix.kinds(kinds);
+    }
+    if let Some(seconds) = request.retry_after_seconds {
+        mix = mix.retry_after(Duration::from_secs(seconds));
+    }
+    if let Some(ms) = request.delay_milliseconds {
+        mix = mix.delay(Duration::from_millis(ms));
+    }
+    match shared.controls.set_fault_mix(mix) {
+        Ok(()) => done(),
+        Err(error) => ApiError::bad_request(error.to_string()).into_response(),
     }
 }
 

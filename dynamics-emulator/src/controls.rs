@@ -1,5 +1,6 @@
-//! Test controls: throttling, injected failures, latency, dropped connections and request
-//! counts. Shared by the Rust handle ([`Controls`]) and the loopback-only `/_emulator/` endpoint.
+//! Test controls: throttling, injected failures, latency, dropped connections, a seeded random
+//! fault mix and request counts. Shared by the Rust handle ([`Controls`]) and the loopback-only
+//! `/_emulator/` endpoint.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -57,6 +58,247 @@ pub struct RequestCounts {
     /// Per route: `"METHOD path"` with each key in parentheses shown as `(..)`, e.g.
     /// `"GET /api/data/v9.2/accounts(..)"`, `"POST /{tenant}/oauth2/v2.0/token"`.
     pub by_route: BTreeMap<String, u64>,
+    /// Faults injected by the random mix ([`Controls::set_fault_mix`]), by kind.
+    pub faults: FaultCounts,
+}
+
+/// One kind of fault the random mix ([`FaultMix`]) injects.
+///
+/// The first six never reach the Web API: the request is refused or dropped before it is
+/// processed. [`FaultKind::Delay`] and [`FaultKind::DropAfter`] let the request run to the end
+/// (a write is committed) and then hold back or lose the response, which is what makes a
+/// blind retry of a create dangerous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// 429 with `Retry-After` ([`FaultMix::retry_after`]) and the request-count service
+    /// protection error.
+    Throttle,
+    /// 500 with a Dataverse error body.
+    InternalServerError,
+    /// 502 with a Dataverse error body.
+    BadGateway,
+    /// 503 with a Dataverse error body and no `Retry-After`.
+    ServiceUnavailable,
+    /// 504 with a Dataverse error body.
+    GatewayTimeout,
+    /// The connection is closed without a response, before the request is processed.
+    DropBefore,
+    /// The request is processed, then its response is held back for [`FaultMix::delay`]: a
+    /// client with a shorter timeout gives up although the write has landed.
+    Delay,
+    /// The request is processed and committed, then the connection is closed without a
+    /// response: the client cannot tell whether it took effect.
+    DropAfter,
+}
+
+impl FaultKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FaultKind; 8] = [
+        FaultKind::Throttle,
+        FaultKind::InternalServerError,
+        FaultKind::BadGateway,
+        FaultKind::ServiceUnavailable,
+        FaultKind::GatewayTimeout,
+        FaultKind::DropBefore,
+        FaultKind::Delay,
+        FaultKind::DropAfter,
+    ];
+
+    /// The status answered before processing, for the kinds that answer one.
+    fn failure_status(self) -> Option<StatusCode> {
+        match self {
+            FaultKind::InternalServerError => Some(StatusCode::INTERNAL_SERVER_ERROR),
+            FaultKind::BadGateway => Some(StatusCode::BAD_GATEWAY),
+            FaultKind::ServiceUnavailable => Some(StatusCode::SERVICE_UNAVAILABLE),
+            FaultKind::GatewayTimeout => Some(StatusCode::GATEWAY_TIMEOUT),
+            _ => None,
+        }
+    }
+}
+
+/// How many Web API requests the random mix hit, per [`FaultKind`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct FaultCounts {
+    /// [`FaultKind::Throttle`].
+    pub throttle: u64,
+    /// [`FaultKind::InternalServerError`].
+    pub internal_server_error: u64,
+    /// [`FaultKind::BadGateway`].
+    pub bad_gateway: u64,
+    /// [`FaultKind::ServiceUnavailable`].
+    pub service_unavailable: u64,
+    /// [`FaultKind::GatewayTimeout`].
+    pub gateway_timeout: u64,
+    /// [`FaultKind::DropBefore`].
+    pub drop_before: u64,
+    /// [`FaultKind::Delay`].
+    pub delay: u64,
+    /// [`FaultKind::DropAfter`].
+    pub drop_after: u64,
+}
+
+impl FaultCounts {
+    /// The count for one kind.
+    pub fn get(&self, kind: FaultKind) -> u64 {
+        *self.slot(kind)
+    }
+
+    /// All faults injected.
+    pub fn total(&self) -> u64 {
+        FaultKind::ALL.iter().map(|k| self.get(*k)).sum()
+    }
+
+    fn slot(&self, kind: FaultKind) -> &u64 {
+        match kind {
+            FaultKind::Throttle => &self.throttle,
+            FaultKind::InternalServerError => &self.internal_server_error,
+            FaultKind::BadGateway => &self.bad_gateway,
+            FaultKind::ServiceUnavailable => &self.service_unavailable,
+            FaultKind::GatewayTimeout => &self.gateway_timeout,
+            FaultKind::DropBefore => &self.drop_before,
+            FaultKind::Delay => &self.delay,
+            FaultKind::DropAfter => &self.drop_after,
+        }
+    }
+
+    fn count(&mut self, kind: FaultKind) {
+        let slot = match kind {
+            FaultKind::Throttle => &mut self.throttle,
+            FaultKind::InternalServerError => &mut self.internal_server_error,
+            FaultKind::BadGateway => &mut self.bad_gateway,
+            FaultKind::ServiceUnavailable => &mut self.service_unavailable,
+            FaultKind::GatewayTimeout => &mut self.gateway_timeout,
+            FaultKind::DropBefore => &mut self.drop_before,
+            FaultKind::Delay => &mut self.delay,
+            FaultKind::DropAfter => &mut self.drop_after,
+        };
+        *slot += 1;
+    }
+}
+
+/// A seeded, deterministic random mix of faults for the Web API: each request is hit with
+/// probability [`rate`](Self::rate), and a hit request gets one of [`kinds`](Self::kinds),
+/// chosen uniformly.
+///
+/// The draws come from a small generator seeded with [`seed`](Self::seed), one draw per Web API
+/// request in the order the requests arrive, so the n-th request after
+/// [`Controls::set_fault_mix`] always meets the same fate for the same seed. Token requests
+/// and the `/_emulator/` endpoint are never hit. The deterministic controls
+/// ([`Controls::throttle_next`], [`Controls::fail_next`], [`Controls::drop_next`]) are applied
+/// first; a request they decide draws nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use dynamics_emulator::{FaultKind, FaultMix};
+///
+/// let mix = FaultMix::new(0.2, 42)
+///     .retry_after(Duration::from_secs(1))
+///     .delay(Duration::from_millis(800))
+///     .kinds([FaultKind::Throttle, FaultKind::DropAfter]);
+/// assert_eq!(mix.kinds, [FaultKind::Throttle, FaultKind::DropAfter]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct FaultMix {
+    /// The share of Web API requests hit, from 0 to 1.
+    pub rate: f64,
+    /// Seeds the generator.
+    pub seed: u64,
+    /// The kinds to choose from; every kind by default.
+    pub kinds: Vec<FaultKind>,
+    /// `Retry-After` of [`FaultKind::Throttle`] answers (sent in whole seconds, rounded up).
+    /// Default 1 s.
+    pub retry_after: Duration,
+    /// How long [`FaultKind::Delay`] holds a response back. Default 5 s.
+    pub delay: Duration,
+}
+
+impl FaultMix {
+    /// Hits `rate` of the Web API requests with any [`FaultKind`], drawing from `seed`.
+    pub fn new(rate: f64, seed: u64) -> Self {
+        Self {
+            rate,
+            seed,
+            kinds: FaultKind::ALL.to_vec(),
+            retry_after: Duration::from_secs(1),
+            delay: Duration::from_secs(5),
+        }
+    }
+
+    /// Chooses among these kinds only.
+    pub fn kinds(mut self, kinds: impl IntoIterator<Item = FaultKind>) -> Self {
+        self.kinds = kinds.into_iter().collect();
+        self
+    }
+
+    /// Sets the `Retry-After` of throttling answers.
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// Sets how long a delayed response is held back.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.rate) {
+            return Err(format!(
+                "the fault rate must be between 0 and 1, not {}",
+                self.rate
+            ));
+        }
+        if self.rate > 0.0 && self.kinds.is_empty() {
+            return Err("a fault mix with a rate above 0 needs at least one kind".into());
+        }
+        Ok(())
+    }
+}
+
+/// SplitMix64: tiny, fast, and the same sequence on every platform for a seed.
+#[derive(Debug)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A fault mix in force, with its generator.
+#[derive(Debug)]
+struct ActiveMix {
+    mix: FaultMix,
+    rng: SplitMix64,
+}
+
+impl ActiveMix {
+    fn draw(&mut self) -> Option<FaultKind> {
+        let hit = self.rng.unit() < self.mix.rate;
+        let pick = self.rng.next();
+        if !hit || self.mix.kinds.is_empty() {
+            return None;
+        }
+        let len = self.mix.kinds.len() as u64;
+        self.mix
+            .kinds
+            .get(usize::try_from(pick % len).unwrap_or(0))
+            .copied()
+    }
 }
 
 /// What the server should do with the request in hand, decided by [`Controls::admit`].
@@ -69,6 +311,10 @@ pub(crate) enum Verdict {
         limit: ServiceProtectionLimit,
     },
     Fail(StatusCode),
+    /// Process the request, then hold the response back this long.
+    ServeThenDelay(Duration),
+    /// Process the request, then close the connection without the response.
+    ServeThenDrop,
 }
 
 /// Which kind of endpoint a request is for.
@@ -85,6 +331,7 @@ struct State {
     fail_token: Option<(u64, StatusCode)>,
     drop: u64,
     latency: Duration,
+    mix: Option<ActiveMix>,
     counts: RequestCounts,
 }
 
@@ -92,7 +339,8 @@ struct State {
 ///
 /// Throttling applies to the Web API only (service protection is a Dataverse feature); injected
 /// failures target either the Web API or the token endpoint; latency and dropped connections
-/// apply to both. The `/_emulator/` admin endpoint is never affected nor counted.
+/// apply to both; the random fault mix hits the Web API only. The `/_emulator/` admin endpoint
+/// is never affected nor counted.
 #[derive(Clone, Debug, Default)]
 pub struct Controls {
     state: Arc<Mutex<State>>,
@@ -150,6 +398,26 @@ impl Controls {
         self.lock().latency = latency;
     }
 
+    /// Hits a seeded random share of the Web API requests from now on with the faults of `mix`
+    /// (see [`FaultMix`]); replaces any mix in force. A rate of 0 turns the mix off. The faults
+    /// injected are counted in [`RequestCounts::faults`].
+    pub fn set_fault_mix(&self, mix: FaultMix) -> Result<(), crate::Error> {
+        mix.check().map_err(crate::Error::Control)?;
+        let rng = SplitMix64(mix.seed);
+        self.lock().mix = (mix.rate > 0.0).then_some(ActiveMix { mix, rng });
+        Ok(())
+    }
+
+    /// Turns the random fault mix off (other controls stay).
+    pub fn clear_fault_mix(&self) {
+        self.lock().mix = None;
+    }
+
+    /// Faults injected by the random mix so far (also in [`Controls::request_counts`]).
+    pub fn fault_counts(&self) -> FaultCounts {
+        self.lock().counts.faults.clone()
+    }
+
     /// Counts so far.
     pub fn request_counts(&self) -> RequestCounts {
         self.lock().counts.clone()
@@ -170,7 +438,7 @@ impl Controls {
         self.lock().counts = RequestCounts::default();
     }
 
-    /// Clears every pending throttle, failure, drop and latency.
+    /// Clears every pending throttle, failure, drop and latency, and the fault mix.
     pub fn reset_faults(&self) {
         let mut state = self.lock();
         let counts = std::mem::take(&mut state.counts);
@@ -210,7 +478,30 @@ impl Controls {
                 None => take(&mut state.fail_api).map(Verdict::Fail),
             },
         };
-        (verdict.unwrap_or(Verdict::Serve), latency)
+        if let Some(verdict) = verdict {
+            return (verdict, latency);
+        }
+        let drawn = match (kind, state.mix.as_mut()) {
+            (RouteKind::Api, Some(active)) => active
+                .draw()
+                .map(|fault| (fault, active.mix.retry_after, active.mix.delay)),
+            _ => None,
+        };
+        let Some((fault, retry_after, delay)) = drawn else {
+            return (Verdict::Serve, latency);
+        };
+        state.counts.faults.count(fault);
+        let verdict = match fault {
+            FaultKind::Throttle => Verdict::Throttle {
+                retry_after,
+                limit: ServiceProtectionLimit::RequestCount,
+            },
+            FaultKind::DropBefore => Verdict::Drop,
+            FaultKind::Delay => Verdict::ServeThenDelay(delay),
+            FaultKind::DropAfter => Verdict::ServeThenDrop,
+            other => other.failure_status().map_or(Verdict::Serve, Verdict::Fail),
+        };
+        (verdict, latency)
     }
 }
 
@@ -288,5 +579,133 @@ mod tests {
         assert_eq!(api(&controls), Verdict::Serve);
         assert_eq!(controls.request_count("GET /"), 4);
         assert_eq!(controls.token_request_count(), 0);
+    }
+
+    fn verdicts(controls: &Controls, kind: RouteKind, n: usize) -> Vec<Verdict> {
+        (0..n)
+            .map(|_| controls.admit(kind, "POST /api/data/v9.2/$batch".into()).0)
+            .collect()
+    }
+
+    #[test]
+    fn the_fault_mix_is_deterministic_for_a_seed() {
+        let mix = FaultMix::new(0.2, 7).delay(Duration::from_millis(300));
+        let a = Controls::default();
+        a.set_fault_mix(mix.clone()).unwrap();
+        let b = Controls::default();
+        b.set_fault_mix(mix).unwrap();
+        let first = verdicts(&a, RouteKind::Api, 500);
+        assert_eq!(first, verdicts(&b, RouteKind::Api, 500));
+        assert_eq!(a.fault_counts(), b.fault_counts());
+        let other = Controls::default();
+        other.set_fault_mix(FaultMix::new(0.2, 8)).unwrap();
+        assert_ne!(first, verdicts(&other, RouteKind::Api, 500));
+    }
+
+    #[test]
+    fn the_fault_mix_hits_its_rate_with_every_kind() {
+        let controls = Controls::default();
+        controls
+            .set_fault_mix(
+                FaultMix::new(0.2, 1)
+                    .retry_after(Duration::from_secs(2))
+                    .delay(Duration::from_millis(750)),
+            )
+            .unwrap();
+        let all = verdicts(&controls, RouteKind::Api, 10_000);
+        let hit = all.iter().filter(|v| **v != Verdict::Serve).count();
+        // 20 % of 10,000, within a few standard deviations (40).
+        assert!((1_850..=2_150).contains(&hit), "{hit} faults");
+        let counts = controls.fault_counts();
+        assert_eq!(counts.total(), hit as u64);
+        for kind in FaultKind::ALL {
+            // 2.5 % of 10,000 each.
+            let n = counts.get(kind);
+            assert!((180..=330).contains(&n), "{kind:?}: {n}");
+        }
+        assert!(all.contains(&Verdict::Throttle {
+            retry_after: Duration::from_secs(2),
+            limit: ServiceProtectionLimit::RequestCount
+        }));
+        assert!(all.contains(&Verdict::ServeThenDelay(Duration::from_millis(750))));
+        assert!(all.contains(&Verdict::ServeThenDrop));
+        assert!(all.contains(&Verdict::Drop));
+        for status in [500, 502, 503, 504] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert!(all.contains(&Verdict::Fail(status)), "{status}");
+        }
+        assert_eq!(controls.request_counts().faults, counts);
+    }
+
+    #[test]
+    fn the_fault_mix_spares_tokens_and_yields_to_deterministic_faults() {
+        let controls = Controls::default();
+        controls
+            .set_fault_mix(FaultMix::new(1.0, 3).kinds([FaultKind::DropAfter]))
+            .unwrap();
+        assert!(
+            verdicts(&controls, RouteKind::Token, 50)
+                .iter()
+                .all(|v| *v == Verdict::Serve)
+        );
+        controls.fail_next(1, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            verdicts(&controls, RouteKind::Api, 2),
+            [
+                Verdict::Fail(StatusCode::BAD_REQUEST),
+                Verdict::ServeThenDrop
+            ]
+        );
+        assert_eq!(controls.fault_counts().drop_after, 1);
+        controls.reset_faults();
+        assert_eq!(verdicts(&controls, RouteKind::Api, 1), [Verdict::Serve]);
+        assert_eq!(controls.fault_counts().drop_after, 1, "counts survive");
+        controls.reset_counts();
+        assert_eq!(controls.fault_counts().total(), 0);
+    }
+
+    /// dynamics-client's reliability tests rely on these two seeds.
+    #[test]
+    fn seeds_the_client_tests_rely_on() {
+        let controls = Controls::default();
+        controls.set_fault_mix(FaultMix::new(0.2, 333)).unwrap();
+        verdicts(&controls, RouteKind::Api, 52);
+        assert!(
+            FaultKind::ALL
+                .iter()
+                .all(|k| controls.fault_counts().get(*k) > 0),
+            "{:?}",
+            controls.fault_counts()
+        );
+        let controls = Controls::default();
+        controls
+            .set_fault_mix(FaultMix::new(0.5, 16).kinds([FaultKind::DropAfter]))
+            .unwrap();
+        assert_eq!(
+            verdicts(&controls, RouteKind::Api, 3),
+            [Verdict::ServeThenDrop, Verdict::Serve, Verdict::Serve]
+        );
+    }
+
+    #[test]
+    fn bad_fault_mixes_are_refused() {
+        let controls = Controls::default();
+        for rate in [-0.1, 1.5, f64::NAN] {
+            let err = controls.set_fault_mix(FaultMix::new(rate, 0)).unwrap_err();
+            assert!(err.to_string().contains("between 0 and 1"), "{err}");
+        }
+        let err = controls
+            .set_fault_mix(FaultMix::new(0.5, 0).kinds([]))
+            .unwrap_err();
+        assert!(err.to_string().contains("at least one kind"), "{err}");
+        // Rate 0 turns it off, with or without kinds.
+        controls
+            .set_fault_mix(FaultMix::new(0.0, 0).kinds([]))
+            .unwrap();
+        assert!(
+            verdicts(&controls, RouteKind::Api, 10)
+                .iter()
+                .all(|v| *v == Verdict::Serve)
+        );
     }
 }

@@ -27,7 +27,9 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub use cert::{Certificate, TestCertificate};
-pub use controls::{Controls, RequestCounts, ServiceProtectionLimit};
+pub use controls::{
+    Controls, FaultCounts, FaultKind, FaultMix, RequestCounts, ServiceProtectionLimit,
+};
 pub use identity::{DeviceCodeInfo, DiscoveryInstance, GraphApplication, Identity, UserRights};
 pub use jws::SigningAlgorithm;
 pub use webapi::{ActionError, OperationCall, OperationHandler};
@@ -54,6 +56,9 @@ pub enum Error {
     /// A directory control call (device code approval) named an unknown code or user.
     #[error("directory: {0}")]
     Directory(String),
+    /// A test control was given settings it cannot apply.
+    #[error("control: {0}")]
+    Control(String),
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -1,5 +1,6 @@
 //! The HTTP server: an accept loop on hyper (so a connection can be dropped on purpose), test
-//! controls applied before routing, and the axum router for every endpoint.
+//! controls decided before routing (some faults act after the request was processed), and the
+//! axum router for every endpoint.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -181,6 +182,16 @@ async fn respond(
     match verdict {
         Verdict::Serve => Ok(route(router, request).await),
         Verdict::Drop => Err(DropConnection),
+        // The request runs to the end (a write is committed) before the fault.
+        Verdict::ServeThenDelay(delay) => {
+            let response = route(router, request).await;
+            tokio::time::sleep(delay).await;
+            Ok(response)
+        }
+        Verdict::ServeThenDrop => {
+            let _lost = route(router, request).await;
+            Err(DropConnection)
+        }
         Verdict::Fail(status) if kind == RouteKind::Token => Ok(token::injected_failure(status)),
         Verdict::Fail(status) => Ok(ApiError::new(
             status,

@@ -6,10 +6,41 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::start;
+use common::{Fixture, start};
 use dynamics_emulator::{ServiceProtectionLimit, SigningAlgorithm};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+fn admin(f: &Fixture, path: &str) -> String {
+    format!("{}/_emulator/{path}", f.emulator.base_url())
+}
+
+async fn admin_post(f: &Fixture, path: &str, body: Value) -> reqwest::Response {
+    f.http
+        .post(admin(f, path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `POST /_emulator/fault-mix`.
+async fn fault_mix(f: &Fixture, body: Value) -> reqwest::Response {
+    admin_post(f, "fault-mix", body).await
+}
+
+/// The message of a 400 answer.
+async fn refused(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// `GET /_emulator/requests`.
+async fn admin_counts(f: &Fixture) -> Value {
+    let r = f.http.get(admin(f, "requests")).send().await.unwrap();
+    r.json().await.unwrap()
+}
 
 #[tokio::test]
 async fn throttling_answers_429_with_retry_after_and_the_limit_code() {
@@ -176,24 +207,9 @@ async fn the_admin_endpoint_drives_the_same_controls() {
     assert!(dropped.is_err(), "the connection was dropped");
 
     let r = post("throttle", json!({"count": "many"})).await.unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let body: Value = r.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("invalid type")
-    );
+    assert!(refused(r).await.contains("invalid type"));
 
-    let counts: Value = f
-        .http
-        .get(admin("requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counts = admin_counts(&f).await;
     assert_eq!(counts["token"], 1);
     assert_eq!(counts["by_route"]["GET /api/data/v9.2/WhoAmI()"], 5);
     // Admin calls are never counted.
@@ -219,4 +235,80 @@ async fn the_admin_endpoint_drives_the_same_controls() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = f.http.get(admin("records/nosuch")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_fault_mix_can_lose_the_answer_to_a_committed_write() {
+    let f = start().await;
+    let token = f.access_token().await;
+    let create = |name: &'static str| {
+        f.http
+            .post(f.api("accounts"))
+            .bearer_auth(&token)
+            .json(&json!({ "name": name }))
+            .send()
+    };
+
+    // Every Web API request: processed, then the connection is closed without the answer.
+    let r = fault_mix(&f, json!({"rate": 1.0, "seed": 1, "kinds": ["drop_after"]})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(create("Lost answer").await.is_err(), "no answer");
+    let stored = f.emulator.records("accounts").unwrap();
+    assert_eq!(stored.len(), 1, "but the record was written");
+    assert_eq!(stored[0]["name"], "Lost answer");
+
+    // Processed, then the answer held back past this client's patience.
+    fault_mix(
+        &f,
+        json!({"rate": 1.0, "seed": 1, "kinds": ["delay"], "delay_milliseconds": 2000}),
+    )
+    .await;
+    let started = Instant::now();
+    let timed_out = f
+        .http
+        .post(f.api("accounts"))
+        .bearer_auth(&token)
+        .timeout(Duration::from_millis(300))
+        .json(&json!({ "name": "Slow answer" }))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(timed_out.is_timeout(), "{timed_out}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(f.emulator.records("accounts").unwrap().len(), 2);
+
+    // Before processing: nothing is written.
+    fault_mix(
+        &f,
+        json!({"rate": 1.0, "seed": 1, "kinds": ["drop_before", "bad_gateway"]}),
+    )
+    .await;
+    for _ in 0..6 {
+        if let Ok(r) = create("Never written").await {
+            assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+        }
+    }
+    assert_eq!(f.emulator.records("accounts").unwrap().len(), 2);
+    // The token endpoint is never hit.
+    f.access_token().await;
+
+    let counts = admin_counts(&f).await;
+    assert_eq!(counts["faults"]["drop_after"], 1);
+    assert_eq!(counts["faults"]["delay"], 1);
+    let before = counts["faults"]["drop_before"].as_u64().unwrap();
+    let gateway = counts["faults"]["bad_gateway"].as_u64().unwrap();
+    assert_eq!(before + gateway, 6);
+    assert!(before > 0 && gateway > 0, "{counts}");
+    assert_eq!(f.emulator.controls().fault_counts().total(), 8);
+
+    let r = fault_mix(&f, json!({"rate": 2.0, "seed": 1})).await;
+    let message = refused(r).await;
+    assert!(message.contains("between 0 and 1"), "{message}");
+    let r = fault_mix(&f, json!({"rate": 0.5, "seed": 1, "kinds": ["meteor"]})).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    admin_post(&f, "reset", json!({})).await;
+    assert_eq!(
+        create("After reset").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
 }
