@@ -1,12 +1,22 @@
 //! The in-memory records: one table per entity set, each record with a version that makes its
 //! weak ETag, plus the many-to-many links. One `RwLock` guards it all, so a `$batch` change set
-//! can run under one write guard and roll back by restoring a snapshot.
+//! or a deep insert runs under one write guard and, on failure, rolls back through an undo
+//! journal of what it changed (never a copy of the whole store, which made large change sets
+//! quadratic).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::fmt::Write as _;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
+
+use crate::odata::filter::comparable_json;
+use crate::schema::Kind;
+
+/// The alternate keys of one entity set, in the schema's order: each key's properties with
+/// their kinds, which decide how values compare (text ignores case, dates compare as instants).
+pub(crate) type AlternateKeys = Vec<Vec<(String, Option<Kind>)>>;
 
 /// Which table a lookup points at, and through which navigation property it was set.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +52,24 @@ pub(crate) struct Tables {
     links: BTreeSet<(String, Uuid, Uuid)>,
     next_version: u64,
     next_seq: u64,
+    /// While [`Tables::atomically`] runs: how to undo each change, oldest first.
+    journal: Option<Vec<Undo>>,
+    /// Entity set → its alternate keys, as declared by [`Store::new`].
+    alternate_keys: Arc<HashMap<String, AlternateKeys>>,
+    /// (entity set, key number) → the key's value on each record that has it → that record.
+    /// Kept up to date by every write, so a uniqueness check is one lookup, not a scan.
+    key_index: HashMap<(String, usize), HashMap<String, Uuid>>,
+}
+
+/// How to take one change back.
+#[derive(Clone, Debug)]
+enum Undo {
+    /// Put back what a record slot held before (`None`: it was empty).
+    Restore(String, Uuid, Option<Record>),
+    /// Remove a link that was added.
+    Unlink((String, Uuid, Uuid)),
+    /// Add back a link that was removed.
+    Relink((String, Uuid, Uuid)),
 }
 
 impl Tables {
@@ -49,6 +77,117 @@ impl Tables {
         // Dataverse versions are large row versions; start high so etags look alike.
         self.next_version += 1;
         1_000_000 + self.next_version
+    }
+
+    /// The value of alternate key number `key` of `set` in `fields`, in a form where equal keys
+    /// are equal strings; `None` unless every part has a non-null value.
+    fn key_value(&self, set: &str, key: usize, fields: &Map<String, Value>) -> Option<String> {
+        let parts = self.alternate_keys.get(set)?.get(key)?;
+        let mut value = String::new();
+        for (property, kind) in parts {
+            let part = fields.get(property).filter(|v| !v.is_null())?;
+            let _ = write!(value, "{:?}\u{1f}", comparable_json(part, *kind));
+        }
+        Some(value)
+    }
+
+    /// The record other than `except` whose alternate key number `key` has the value it has
+    /// in `fields`.
+    pub(crate) fn key_holder(
+        &self,
+        set: &str,
+        key: usize,
+        fields: &Map<String, Value>,
+        except: Uuid,
+    ) -> Option<Uuid> {
+        let value = self.key_value(set, key, fields)?;
+        let holder = *self.key_index.get(&(set.to_owned(), key))?.get(&value)?;
+        (holder != except).then_some(holder)
+    }
+
+    /// Every alternate key value of a record with these fields, by key number.
+    fn key_values(&self, set: &str, fields: &Map<String, Value>) -> Vec<(usize, String)> {
+        let keys = self.alternate_keys.get(set).map_or(0, Vec::len);
+        (0..keys)
+            .filter_map(|key| Some((key, self.key_value(set, key, fields)?)))
+            .collect()
+    }
+
+    /// Puts `record` in the slot of `id` (or empties it) and returns what it held, keeping the
+    /// key index in step. Every change of a record goes through here.
+    fn put(&mut self, set: &str, id: Uuid, record: Option<Record>) -> Option<Record> {
+        let before = match record {
+            Some(record) => self
+                .sets
+                .entry(set.to_owned())
+                .or_default()
+                .insert(id, record),
+            None => self.sets.get_mut(set).and_then(|rows| rows.remove(&id)),
+        };
+        if let Some(before) = &before {
+            for (key, value) in self.key_values(set, &before.fields) {
+                if let Some(index) = self.key_index.get_mut(&(set.to_owned(), key))
+                    && index.get(&value) == Some(&id)
+                {
+                    index.remove(&value);
+                }
+            }
+        }
+        let now = match self.get(set, &id) {
+            Some(record) => self.key_values(set, &record.fields),
+            None => Vec::new(),
+        };
+        for (key, value) in now {
+            self.key_index
+                .entry((set.to_owned(), key))
+                .or_default()
+                .insert(value, id);
+        }
+        before
+    }
+
+    /// Runs `change`; when it fails, every change it made is undone. Nests: an inner failure
+    /// undoes only the inner changes.
+    pub(crate) fn atomically<T, E>(
+        &mut self,
+        change: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let outermost = self.journal.is_none();
+        let mark = self.journal.get_or_insert_with(Vec::new).len();
+        let result = change(self);
+        if result.is_err() {
+            self.undo_to(mark);
+        }
+        if outermost {
+            self.journal = None;
+        }
+        result
+    }
+
+    fn undo_to(&mut self, mark: usize) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        let undo: Vec<Undo> = journal.drain(mark..).rev().collect();
+        for step in undo {
+            match step {
+                Undo::Restore(set, id, record) => {
+                    self.put(&set, id, record);
+                }
+                Undo::Unlink(link) => {
+                    self.links.remove(&link);
+                }
+                Undo::Relink(link) => {
+                    self.links.insert(link);
+                }
+            }
+        }
+    }
+
+    fn record_undo(&mut self, undo: impl FnOnce() -> Undo) {
+        if let Some(journal) = self.journal.as_mut() {
+            journal.push(undo());
+        }
     }
 
     pub(crate) fn get(&self, set: &str, id: &Uuid) -> Option<&Record> {
@@ -77,10 +216,8 @@ impl Tables {
             seq: self.next_seq,
             lookups,
         };
-        self.sets
-            .entry(set.to_owned())
-            .or_default()
-            .insert(id, record);
+        let before = self.put(set, id, Some(record));
+        self.record_undo(|| Undo::Restore(set.to_owned(), id, before));
         version
     }
 
@@ -92,16 +229,28 @@ impl Tables {
         edit: impl FnOnce(&mut Record) -> R,
     ) -> Option<R> {
         let version = self.bump();
-        let record = self.sets.get_mut(set)?.get_mut(id)?;
+        let mut record = self.get(set, id)?.clone();
         record.version = version;
-        let result = edit(record);
+        let result = edit(&mut record);
         stamp(&mut record.fields, version);
+        let before = self.put(set, *id, Some(record));
+        self.record_undo(|| Undo::Restore(set.to_owned(), *id, before));
         Some(result)
     }
 
     pub(crate) fn remove(&mut self, set: &str, id: &Uuid) -> Option<Record> {
-        let removed = self.sets.get_mut(set)?.remove(id)?;
-        self.links.retain(|(_, a, b)| a != id && b != id);
+        let removed = self.put(set, *id, None)?;
+        self.record_undo(|| Undo::Restore(set.to_owned(), *id, Some(removed.clone())));
+        let unlinked: Vec<_> = self
+            .links
+            .iter()
+            .filter(|(_, a, b)| a == id || b == id)
+            .cloned()
+            .collect();
+        for link in unlinked {
+            self.links.remove(&link);
+            self.record_undo(|| Undo::Relink(link));
+        }
         Some(removed)
     }
 
@@ -133,11 +282,19 @@ impl Tables {
     }
 
     pub(crate) fn link(&mut self, navigation: &str, from: Uuid, to: Uuid) {
-        self.links.insert((navigation.to_owned(), from, to));
+        let link = (navigation.to_owned(), from, to);
+        if self.links.insert(link.clone()) {
+            self.record_undo(|| Undo::Unlink(link));
+        }
     }
 
     pub(crate) fn unlink(&mut self, navigation: &str, from: Uuid, to: Uuid) -> bool {
-        self.links.remove(&(navigation.to_owned(), from, to))
+        let link = (navigation.to_owned(), from, to);
+        let removed = self.links.remove(&link);
+        if removed {
+            self.record_undo(|| Undo::Relink(link));
+        }
+        removed
     }
 
     pub(crate) fn linked(&self, navigation: &str, from: Uuid) -> Vec<Uuid> {
@@ -163,6 +320,17 @@ pub(crate) struct Store {
 }
 
 impl Store {
+    /// An empty store that keeps each entity set's alternate keys unique.
+    pub(crate) fn new(alternate_keys: HashMap<String, AlternateKeys>) -> Self {
+        let tables = Tables {
+            alternate_keys: Arc::new(alternate_keys),
+            ..Tables::default()
+        };
+        Self {
+            tables: RwLock::new(tables),
+        }
+    }
+
     // A panicking request cannot leave the tables half-written: writes finish before any
     // fallible step or are rolled back by their change set, so poisoning is ignored.
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Tables> {
@@ -193,5 +361,98 @@ mod tests {
         assert_eq!(tables.linked("n", id), vec![id]);
         assert!(tables.remove("accounts", &id).is_some());
         assert!(tables.linked("n", id).is_empty());
+    }
+
+    fn fields(name: &str) -> Map<String, Value> {
+        let mut fields = Map::new();
+        fields.insert("name".into(), Value::from(name));
+        fields
+    }
+
+    fn names(tables: &Tables) -> Vec<String> {
+        tables
+            .rows("accounts")
+            .into_iter()
+            .map(|(_, r)| r.fields["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_change_is_undone_in_full() {
+        let mut tables = Tables::default();
+        let (kept, edited, removed) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        tables.insert("accounts", kept, fields("kept"), HashMap::new());
+        tables.insert("accounts", edited, fields("edited"), HashMap::new());
+        tables.insert("accounts", removed, fields("removed"), HashMap::new());
+        tables.link("n", kept, removed);
+        tables.link("n", removed, kept);
+        let before = names(&tables);
+
+        let outcome: Result<(), &str> = tables.atomically(|t| {
+            t.insert("accounts", Uuid::new_v4(), fields("new"), HashMap::new());
+            t.update("accounts", &edited, |r| {
+                r.fields.insert("name".into(), Value::from("changed"))
+            });
+            t.remove("accounts", &removed);
+            t.link("n", kept, edited);
+            t.unlink("n", kept, removed);
+            Err("fails last")
+        });
+
+        assert_eq!(outcome, Err("fails last"));
+        assert_eq!(names(&tables), before);
+        assert_eq!(tables.linked("n", kept), vec![removed]);
+        assert_eq!(tables.linked("n", removed), vec![kept]);
+        assert!(tables.journal.is_none());
+    }
+
+    #[test]
+    fn the_key_index_follows_every_write_and_every_undo() {
+        let keys = HashMap::from([("accounts".to_owned(), vec![vec![("name".to_owned(), None)]])]);
+        let store = Store::new(keys);
+        let mut tables = store.write();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        tables.insert("accounts", a, fields("Contoso"), HashMap::new());
+        let holder = |t: &Tables, name: &str| t.key_holder("accounts", 0, &fields(name), b);
+        // Text keys ignore case, as Dataverse's do.
+        assert_eq!(holder(&tables, "CONTOSO"), Some(a));
+        assert_eq!(
+            tables.key_holder("accounts", 0, &fields("Contoso"), a),
+            None
+        );
+
+        tables.update("accounts", &a, |r| {
+            r.fields.insert("name".into(), Value::from("Fabrikam"))
+        });
+        assert_eq!(holder(&tables, "Contoso"), None);
+        assert_eq!(holder(&tables, "fabrikam"), Some(a));
+
+        let failed: Result<(), ()> = tables.atomically(|t| {
+            t.remove("accounts", &a);
+            t.insert("accounts", b, fields("Fabrikam"), HashMap::new());
+            Err(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(holder(&tables, "Fabrikam"), Some(a));
+        assert!(tables.get("accounts", &b).is_none());
+
+        tables.remove("accounts", &a);
+        assert_eq!(holder(&tables, "Fabrikam"), None);
+    }
+
+    #[test]
+    fn a_nested_failure_undoes_only_its_own_changes() {
+        let mut tables = Tables::default();
+        let outcome: Result<(), ()> = tables.atomically(|t| {
+            t.insert("accounts", Uuid::new_v4(), fields("outer"), HashMap::new());
+            let inner: Result<(), ()> = t.atomically(|t| {
+                t.insert("accounts", Uuid::new_v4(), fields("inner"), HashMap::new());
+                Err(())
+            });
+            assert!(inner.is_err());
+            Ok(())
+        });
+        assert!(outcome.is_ok());
+        assert_eq!(names(&tables), ["outer"]);
     }
 }

@@ -126,25 +126,25 @@ impl WebApi {
             ));
         }
         let mut tables = self.store.write();
-        let snapshot = tables.clone();
-        let mut replies = Vec::with_capacity(parts.len());
-        for part in parts {
-            let response = match self.inner_request(part, created) {
-                Ok(request) => self
-                    .write(caller, &request, &mut tables)
-                    .unwrap_or_else(|error| error.into_api_for(&request.prefer())),
-                Err(error) => error.into_api(),
-            };
-            if !response.status.is_success() {
-                *tables = snapshot;
-                return Err(reply_part(part, response));
+        tables.atomically(|tables| {
+            let mut replies = Vec::with_capacity(parts.len());
+            for part in parts {
+                let response = match self.inner_request(part, created) {
+                    Ok(request) => self
+                        .write(caller, &request, tables)
+                        .unwrap_or_else(|error| error.into_api_for(&request.prefer())),
+                    Err(error) => error.into_api(),
+                };
+                if !response.status.is_success() {
+                    return Err(reply_part(part, response));
+                }
+                if let (Some(id), Some(url)) = (&part.content_id, entity_id(&response)) {
+                    created.insert(id.clone(), url);
+                }
+                replies.push(reply_part(part, response));
             }
-            if let (Some(id), Some(url)) = (&part.content_id, entity_id(&response)) {
-                created.insert(id.clone(), url);
-            }
-            replies.push(reply_part(part, response));
-        }
-        Ok(replies)
+            Ok(replies)
+        })
     }
 
     /// Turns a batch part into a request, resolving `$n` references in its URL and body.

@@ -88,11 +88,30 @@ impl WebApi {
         choices: Option<ChoiceCatalog>,
         handlers: Vec<(String, OperationHandler)>,
     ) -> Self {
+        let schema = Schema::new(metadata);
+        let alternate_keys = schema
+            .tables
+            .values()
+            .filter(|t| !t.alternate_keys.is_empty())
+            .map(|t| {
+                let keys = t
+                    .alternate_keys
+                    .iter()
+                    .map(|parts| {
+                        parts
+                            .iter()
+                            .map(|(_, p)| (p.clone(), t.column(p).map(|c| c.kind)))
+                            .collect()
+                    })
+                    .collect();
+                (t.set.clone(), keys)
+            })
+            .collect();
         Self {
             root: format!("{base_url}/api/data/v9.2/"),
             metadata_xml,
-            schema: Schema::new(metadata),
-            store: Store::default(),
+            schema,
+            store: Store::new(alternate_keys),
             organization_id,
             business_unit_id: Uuid::new_v4(),
             choices,

@@ -13,7 +13,7 @@ use super::read::View;
 use super::relate::apply_lookups;
 use super::validate::guid;
 use super::{ApiError, Target, WebApi, json_object};
-use crate::odata::filter::{Literal, comparable_json};
+use crate::odata::filter::Literal;
 use crate::odata::path::Key;
 use crate::odata::query::{self};
 use crate::schema::Table;
@@ -31,20 +31,9 @@ impl WebApi {
         match (&request.method, target) {
             (&Method::POST, Target::Collection(table)) => {
                 let body = json_object(request)?;
-                // A deep insert is one transaction: keep a snapshot to roll back to.
-                let nested = body
-                    .iter()
-                    .any(|(k, v)| table.navs.contains_key(k) && (v.is_object() || v.is_array()));
-                let snapshot = nested.then(|| tables.clone());
-                match self.create(caller, table, body, tables) {
-                    Ok(id) => self.written(request, table, id, tables, StatusCode::CREATED),
-                    Err(error) => {
-                        if let Some(snapshot) = snapshot {
-                            *tables = snapshot;
-                        }
-                        Err(error)
-                    }
-                }
+                // A deep insert is one transaction: all its records or none.
+                let id = tables.atomically(|tables| self.create(caller, table, body, tables))?;
+                self.written(request, table, id, tables, StatusCode::CREATED)
             }
             (&Method::PATCH, Target::Entity(table, key)) => {
                 self.upsert(caller, request, table, &key, tables)
@@ -387,23 +376,8 @@ impl WebApi {
         fields: &Map<String, Value>,
         tables: &Tables,
     ) -> Result<(), ApiError> {
-        for parts in &table.alternate_keys {
-            let values: Vec<(&str, &Value)> = parts
-                .iter()
-                .filter_map(|(_, p)| Some((p.as_str(), fields.get(p).filter(|v| !v.is_null())?)))
-                .collect();
-            if values.len() != parts.len() {
-                continue;
-            }
-            let clash = tables.rows(&table.set).into_iter().any(|(other, record)| {
-                other != id
-                    && values.iter().all(|(p, v)| {
-                        let kind = table.column(p).map(|c| c.kind);
-                        comparable_json(record.fields.get(*p).unwrap_or(&Value::Null), kind)
-                            == comparable_json(v, kind)
-                    })
-            });
-            if clash {
+        for key in 0..table.alternate_keys.len() {
+            if tables.key_holder(&table.set, key, fields, id).is_some() {
                 return Err(duplicate());
             }
         }
