@@ -1,6 +1,6 @@
-//! Generates the sample tables the way a user's build script would, and, when
-//! `DYNAMICS_METADATA_CORPUS` names the folder of real `$metadata` documents, every table of
-//! each of them, so that the tests prove all of it compiles.
+//! Generates the sample tables and operations the way a user's build script would, and, when
+//! `DYNAMICS_METADATA_CORPUS` names the folder of real `$metadata` documents, every table and
+//! every action and function of each of them, so that the tests prove all of it compiles.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "task",
             "systemuser",
             "team",
+            // Unbound operations, by their import names.
+            "WhoAmI",
+            "GetTimeZoneCodeByLocalizedName",
+            "Merge",
         ])
         .generate()?;
     dynamics_codegen::Builder::new()
@@ -40,9 +44,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         documents.sort();
         for (i, document) in documents.iter().enumerate() {
             let file = format!("corpus_{i}.rs");
+            // Every table (with the operations bound to them) and every unbound operation.
+            let metadata = dynamics_codegen::csdl::Metadata::from_path(document)?;
+            let imports = metadata
+                .container()
+                .map(|c| c.operation_imports.iter().map(|i| i.name.clone()).collect())
+                .unwrap_or_else(Vec::new);
             dynamics_codegen::Builder::new()
                 .metadata(document)
-                .all()
+                .entities(std::iter::once("*".to_owned()).chain(imports))
                 .file_name(&file)
                 .generate()?;
             modules.push_str(&format!(

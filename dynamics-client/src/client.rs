@@ -238,6 +238,9 @@ impl Client {
         let mut retries: u32 = 0;
         let mut waited = Duration::ZERO;
         let mut refreshed_after_401 = false;
+        // Whether an earlier try may have taken effect although it failed (a 5xx, a timeout,
+        // a connection lost after sending).
+        let mut earlier_attempt_unknown = false;
         loop {
             // Another request of this client may have been told to wait: so does this one.
             if let Some((wait, closed)) = inner.gate.remaining(inner.clock.now()) {
@@ -256,9 +259,6 @@ impl Client {
                 inner.clock.sleep(wait).await;
                 waited += wait;
             }
-            attempt += 1;
-            let span = tracing::Span::current();
-            span.record("attempt", attempt);
             let token = inner.tokens.get(&inner.scope).await?;
             let mut builder = inner
                 .http
@@ -288,14 +288,21 @@ impl Client {
                     .header(header::CONTENT_TYPE, content_type)
                     .body(body.clone());
             }
-            let outcome = {
-                // Held for this try only, not while waiting to retry. The semaphore is never
-                // closed, so acquiring cannot fail.
-                let _slot = inner.slots.acquire().await.ok();
-                match builder.send().await {
-                    Ok(response) => read(response).await,
-                    Err(e) => Err(e),
-                }
+            // Held for this try only, not while waiting. The semaphore is never closed, so
+            // acquiring cannot fail.
+            let slot = inner.slots.acquire().await.ok();
+            // The gate may have closed while this request waited for a slot: then it goes back
+            // to wait, instead of being sent while the service is throttling this client.
+            if inner.gate.remaining(inner.clock.now()).is_some() {
+                drop(slot);
+                continue;
+            }
+            attempt += 1;
+            let span = tracing::Span::current();
+            span.record("attempt", attempt);
+            let outcome = match builder.send().await {
+                Ok(response) => read(response).await,
+                Err(e) => Err(e),
             };
             let elapsed = inner
                 .clock
@@ -309,12 +316,16 @@ impl Client {
                 idempotent: request.idempotent,
             };
             let (decision, error) = match outcome {
-                Ok(response) => {
+                Ok(mut response) => {
                     span.record("status", response.status.as_u16());
+                    response.earlier_attempt_unknown = earlier_attempt_unknown;
                     if response.status.is_success()
                         || (request.batch
                             && response.status == StatusCode::BAD_REQUEST
                             && is_multipart(&response.headers))
+                        || (request.create_only
+                            && earlier_attempt_unknown
+                            && response.status == StatusCode::PRECONDITION_FAILED)
                     {
                         return Ok(response);
                     }
@@ -353,8 +364,17 @@ impl Client {
                     (decision, Pending::Transport(e))
                 }
             };
+            // The gate is closed (above) before the slot is given back, so no request waiting
+            // for a slot is sent in between.
+            drop(slot);
             match decision {
-                Decision::Retry { delay, .. } => {
+                Decision::Retry { delay, kind } => {
+                    if let Kind::Transient {
+                        may_have_taken_effect: true,
+                    } = kind
+                    {
+                        earlier_attempt_unknown = true;
+                    }
                     tracing::debug!(delay_ms = delay.as_millis() as u64, "retrying");
                     inner.clock.sleep(delay).await;
                     waited += delay;
@@ -422,6 +442,7 @@ async fn read(response: reqwest::Response) -> Result<Response, reqwest::Error> {
         status,
         headers,
         body,
+        earlier_attempt_unknown: false,
     })
 }
 
@@ -440,6 +461,10 @@ pub(crate) struct Request<'a> {
     /// A `$batch`: an error status with a `multipart/mixed` body is the batch's reply (the
     /// failing request inside it says what went wrong), not a failure of the request itself.
     pub batch: bool,
+    /// A create-only upsert (`If-None-Match: *`): a 412 after an earlier try whose outcome is
+    /// unknown is handed back as the response, for the caller to tell "my earlier try landed"
+    /// from a real conflict.
+    pub create_only: bool,
 }
 
 impl<'a> Request<'a> {
@@ -454,15 +479,19 @@ impl<'a> Request<'a> {
             entity_set,
             content_type: None,
             batch: false,
+            create_only: false,
         }
     }
 }
 
-/// A successful answer.
+/// A successful answer (or, for a create-only request, a 412 after an uncertain try).
 pub(crate) struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// An earlier try of the same request failed in a way that leaves open whether the
+    /// service acted on it (5xx, timeout, connection lost after sending).
+    pub earlier_attempt_unknown: bool,
 }
 
 /// Builds a [`Client`] step by step.

@@ -40,8 +40,16 @@ impl Client {
     /// Creates a record and returns its id (from the `OData-EntityId` header).
     ///
     /// Fields that serialize as absent are not sent. Set the primary key to choose the id
-    /// yourself; that also makes the create safe to retry after a gateway error or timeout.
+    /// yourself: the record is then sent as a create-only upsert (`PATCH` with
+    /// `If-None-Match: *`), which is safe to retry after a 5xx, a timeout or a lost connection,
+    /// and an existing record with that id is [`Error::ConcurrencyConflict`]. Without an id the
+    /// record is `POST`ed and the service picks the id, but a try that may have taken effect is
+    /// not sent again. See [`exactly_once`](crate::exactly_once).
     pub async fn create<T: Entity>(&self, record: &T) -> Result<Uuid> {
+        if let Some(id) = record.id() {
+            self.create_only(id, record, false).await?;
+            return Ok(id);
+        }
         let response = self.post_record(record, false).await?;
         if let Some(id) = response
             .headers
@@ -71,13 +79,80 @@ impl Client {
     }
 
     /// Creates a record and returns it as stored (`Prefer: return=representation`), with
-    /// server-set columns filled in.
+    /// server-set columns filled in. A record with its id set is created as
+    /// [`create`](Self::create) does it, safe to retry.
     pub async fn create_and_return<T: Entity>(&self, record: &T) -> Result<T> {
-        let response = self.post_record(record, true).await?;
+        let response = match record.id() {
+            Some(id) => match self.create_only(id, record, true).await? {
+                Some(response) => response,
+                // An earlier try created it, and its answer was lost: read it back.
+                None => return self.retrieve(id, &[]).await,
+            },
+            None => self.post_record(record, true).await?,
+        };
         Error::decode_json(
             &format!("created {} record", T::ENTITY_SET_NAME),
             &response.body,
         )
+    }
+
+    /// Creates `record` under `id` with a create-only upsert (`PATCH` with `If-None-Match: *`),
+    /// which the pipeline may send again after any failure. The answer, or `None` when a try
+    /// was answered 412 after an earlier try whose outcome is unknown and the record is there:
+    /// that earlier try created it.
+    async fn create_only<T: Entity>(
+        &self,
+        id: Uuid,
+        record: &T,
+        return_record: bool,
+    ) -> Result<Option<Response>> {
+        let url = self.url(&record_path::<T>(id))?;
+        let mut request = self.request::<T>(Method::PATCH, url);
+        // The key stays in the body too: Dataverse accepts it when it matches the URL.
+        request.body = Some(write_body(record, None)?);
+        request.headers.extend(UpsertMode::CreateOnly.condition());
+        request.create_only = true;
+        if return_record {
+            request
+                .headers
+                .push(("Prefer", "return=representation".to_owned()));
+        }
+        let response = self.send(request).await?;
+        if response.status != reqwest::StatusCode::PRECONDITION_FAILED {
+            return Ok(Some(response));
+        }
+        let conflict = crate::client::status_error(odata::parse_api_error(
+            response.status.as_u16(),
+            &response.headers,
+            &response.body,
+        ));
+        match self.confirm_created::<T>(&[id]).await?.first() {
+            Some(true) => Ok(None),
+            _ => Err(conflict),
+        }
+    }
+
+    /// Whether a record exists under each id, read in one `$batch` (the ids of one call are
+    /// at most [`MAX_BATCH_REQUESTS`](crate::MAX_BATCH_REQUESTS)). Used after a create-only
+    /// upsert was answered 412 on a retry: the record is there when an earlier try made it,
+    /// and missing when the 412 came from something else, such as a clashing alternate key.
+    pub(crate) async fn confirm_created<T: Entity>(&self, ids: &[Uuid]) -> Result<Vec<bool>> {
+        let mut batch = crate::Batch::new();
+        let mut handles = Vec::with_capacity(ids.len());
+        for id in ids {
+            let path = format!("{}?$select={}", record_path::<T>(*id), T::PRIMARY_KEY);
+            handles.push(batch.raw(Method::GET, &path, None)?);
+        }
+        batch.continue_on_error(true);
+        let reply = self.execute_batch(&batch).await?;
+        handles
+            .into_iter()
+            .map(|handle| match reply.get(handle) {
+                Ok(_) => Ok(true),
+                Err(Error::NotFound(_)) => Ok(false),
+                Err(other) => Err(other),
+            })
+            .collect()
     }
 
     /// Reads one record. `columns` become `$select`; an empty slice reads every column.
@@ -227,8 +302,8 @@ impl Client {
         let url = self.url(T::ENTITY_SET_NAME)?;
         let mut request = self.request::<T>(Method::POST, url);
         request.body = Some(write_body(record, None)?);
-        // A retried POST could create the record twice, unless the id was chosen here.
-        request.idempotent = record.id().is_some();
+        // A retried POST could create the record twice (records with an id are not POSTed).
+        request.idempotent = false;
         if return_record {
             request
                 .headers

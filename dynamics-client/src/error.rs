@@ -69,11 +69,11 @@ impl Error {
 
     /// Whether trying the same request again later may succeed.
     ///
-    /// True for throttling, 502/503/504, timeouts and connection failures.
+    /// True for throttling, 500/502/503/504, timeouts and connection failures.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Throttled(_) => true,
-            Error::Api(e) => matches!(e.status, 429 | 502 | 503 | 504),
+            Error::Api(e) => matches!(e.status, 429 | 500 | 502 | 503 | 504),
             Error::Auth(e) => matches!(e.status, Some(429 | 500..=599)),
             Error::Transport(e) => e.is_timeout() || e.is_connect(),
             _ => false,

@@ -11,6 +11,7 @@ mod crud;
 mod endpoint;
 mod entity;
 mod error;
+pub mod exactly_once;
 mod fetch_xml;
 mod keyed;
 mod odata;
@@ -42,7 +43,10 @@ pub use entity::Entity;
 pub use error::{
     ApiError, AuthError, BatchError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
 };
-pub use operations::FunctionParameters;
+pub use operations::{
+    Bound, BoundToSet, Call, FunctionParameters, Operation, Unbound, record_odata_id,
+    record_reference,
+};
 pub use options::ClientOptions;
 pub use page::Page;
 pub use retry::RetryPolicy;
@@ -100,6 +104,7 @@ pub mod __private {
     pub use time;
     pub use uuid;
 
+    pub use crate::operations::required_codec;
     pub use crate::typed::choice_wire as choice;
     pub use crate::typed::codec;
 }

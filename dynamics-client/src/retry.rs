@@ -17,13 +17,15 @@ use crate::odata::throttle_limit;
 /// * 429, and 503 with `Retry-After`, wait exactly what `Retry-After` says (seconds or an HTTP
 ///   date); without the header they back off like 502.
 /// * Answers carrying a Dataverse service-protection code (hex or decimal) count as throttling.
-/// * 502, 504, 503 without `Retry-After`, timeouts and connection errors back off exponentially
-///   with jitter, starting at [`initial_delay`](Self::initial_delay) and capped at
-///   [`max_delay`](Self::max_delay).
+/// * 500, 502, 504, 503 without `Retry-After`, timeouts and connection errors back off
+///   exponentially with jitter, starting at [`initial_delay`](Self::initial_delay) and capped at
+///   [`max_delay`](Self::max_delay). Each of them may come after the service acted on the request.
 /// * Everything else (400, 401, 403, 404, 409, 412, …) is returned at once.
 /// * A request that is not idempotent (a `POST` create without a client-chosen id) is retried only
 ///   when it certainly did not take effect: on throttling, or when the connection was never made.
-///   Set [`retry_non_idempotent`](Self::retry_non_idempotent) to retry it on 502/504/timeouts too.
+///   Set [`retry_non_idempotent`](Self::retry_non_idempotent) to retry it on 5xx/timeouts too.
+///   Creates with a client-chosen id are sent as create-only upserts, which are safe to retry
+///   (see [`exactly_once`](crate::exactly_once)).
 ///
 /// Retries stop after [`max_retries`](Self::max_retries), or when the next wait would take the
 /// total time spent waiting past [`max_elapsed`](Self::max_elapsed).
@@ -148,8 +150,8 @@ impl Failure<'_> {
                 let limit = throttle_limit(code);
                 if status == 429 || limit.is_some() || (status == 503 && retry_after.is_some()) {
                     Kind::Throttled { retry_after, limit }
-                } else if matches!(status, 502..=504) {
-                    // A gateway error may come after the server acted on the request.
+                } else if matches!(status, 500 | 502..=504) {
+                    // A server or gateway error may come after the server acted on the request.
                     Kind::Transient {
                         may_have_taken_effect: true,
                     }
@@ -321,6 +323,8 @@ mod tests {
             assert_eq!(low, ceiling / 2, "retries {retries}");
             assert_eq!(high, ceiling, "retries {retries}");
         }
+        let internal = delay(p.decide(&status(500, None, ""), progress(1, 0), 1.0));
+        assert_eq!(internal, Duration::from_secs(2), "500 backs off like 502");
         let mid = delay(p.decide(&status(502, None, ""), progress(1, 0), 0.5));
         assert_eq!(mid, Duration::from_millis(1500));
         // Throttling without Retry-After backs off the same way.
@@ -331,7 +335,7 @@ mod tests {
     #[test]
     fn client_errors_are_never_retried() {
         let p = RetryPolicy::default();
-        for s in [400, 401, 403, 404, 409, 412, 500] {
+        for s in [400, 401, 403, 404, 409, 412, 501] {
             assert_eq!(
                 p.decide(&status(s, Some(1), ""), progress(0, 0), 0.0),
                 Decision::GiveUp(Kind::Fatal),
@@ -390,6 +394,10 @@ mod tests {
         ));
         assert!(matches!(
             p.decide(&Failure::Transport { connect: false }, post, 0.0),
+            Decision::GiveUp(_)
+        ));
+        assert!(matches!(
+            p.decide(&status(500, None, ""), post, 0.0),
             Decision::GiveUp(_)
         ));
         let opt_in = RetryPolicy {

@@ -74,7 +74,9 @@ impl Builder {
         self
     }
 
-    /// The tables to generate, by logical name (`"account"`); `"*"` selects every table.
+    /// The tables to generate, by logical name (`"account"`); `"*"` selects every table. The
+    /// actions and functions bound to a table come with it; an unbound one is named by its
+    /// import name (`"WhoAmI"`). See [`GeneratorSettings::with_entities`](crate::GeneratorSettings::with_entities).
     pub fn entities<I, S>(mut self, entities: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -84,7 +86,7 @@ impl Builder {
         self
     }
 
-    /// Every table of the metadata.
+    /// Every table of the metadata, with the operations bound to them (not the unbound ones).
     pub fn all(mut self) -> Self {
         self.settings.with_all_entities();
         self

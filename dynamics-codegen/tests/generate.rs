@@ -87,6 +87,47 @@ fn output_is_deterministic() {
 }
 
 #[test]
+fn sample_operations() {
+    // The unbound operations by import name, and the ones bound to `systemuser` with it.
+    let names = [
+        "systemuser",
+        "WhoAmI",
+        "GetTimeZoneCodeByLocalizedName",
+        "Merge",
+    ];
+    let code = generate(&names, None);
+    expectorate::assert_contents("tests/output/sample_operations.rs", &code);
+    // An overloaded name carries its table; the other overload's table is not selected.
+    assert!(code.contains("pub struct RetrievePrincipalAccessSystemuser {"));
+    assert!(!code.contains("RetrievePrincipalAccessTeam"));
+    // The complex types the operations answer with are generated, and nothing else's.
+    assert!(code.contains("pub struct WhoAmIResponse {"));
+    assert!(!code.contains("new_Rate"));
+}
+
+#[test]
+fn operation_names_are_matched_exactly_and_suggested() {
+    let error = |names: &[&str]| {
+        let mut settings = GeneratorSettings::new();
+        settings.with_entities(names.iter().copied());
+        Generator::new(&settings)
+            .generate_tokens(&sample())
+            .unwrap_err()
+    };
+    match error(&["account", "WhoAmi"]) {
+        Error::UnknownEntity { name, suggestions } => {
+            assert_eq!(name, "WhoAmi");
+            assert_eq!(suggestions, ["WhoAmI"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        error(&["new_Rate"]).to_string(),
+        "`new_Rate` is an operation bound to `account`: select that table and it is generated with it"
+    );
+}
+
+#[test]
 fn unknown_table_is_an_error_with_suggestions() {
     let mut settings = GeneratorSettings::new();
     settings.with_entities(["acount"]);

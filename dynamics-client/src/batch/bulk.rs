@@ -1,5 +1,7 @@
 //! Bulk writes: any number of records, split into batches, sent a few at a time, every result
-//! returned at its input's position, and only throttled requests sent again.
+//! returned at its input's position, and only throttled requests sent again. Creates go out as
+//! create-only upserts under client-generated ids, so a batch may be sent again safely (see
+//! [`exactly_once`](crate::exactly_once)).
 
 use std::time::Duration;
 
@@ -71,11 +73,16 @@ impl BulkOptions {
 }
 
 impl Client {
-    /// Creates every record; result `i` is the id of record `i`, or why it failed.
+    /// Creates every record exactly once; result `i` is the id of record `i`, or why it failed.
     ///
     /// Records are sent in batches (each request on its own, with continue-on-error), so one
-    /// bad record does not stop the others. Give records their ids to make a resend after a
-    /// lost connection safe.
+    /// bad record does not stop the others. Each record is created under its own id, or under
+    /// a new random (v4) id chosen here when it has none, with a create-only upsert (`PATCH`
+    /// with `If-None-Match: *`). A batch whose answer was lost (a 5xx, a timeout, a dropped
+    /// connection) is therefore sent again without creating anything twice; a 412 on such a
+    /// resend means the earlier try created the record, which is checked and reported as
+    /// success. A 412 on the first try is [`Error::ConcurrencyConflict`]: a record with that id
+    /// already existed. See [`exactly_once`](crate::exactly_once).
     pub async fn bulk_create<E, I>(
         &self,
         records: I,
@@ -85,8 +92,50 @@ impl Client {
         E: Entity,
         I: IntoIterator<Item = E>,
     {
-        self.bulk(records, options, |batch, record: &E| batch.create(record))
-            .await
+        let keyed: Vec<(Uuid, E)> = records
+            .into_iter()
+            .map(|record| (record.id().unwrap_or_else(Uuid::new_v4), record))
+            .collect();
+        let sent = self
+            .bulk_sent(keyed.iter(), options, |batch, (id, record): &&(Uuid, E)| {
+                batch.upsert(*id, record, UpsertMode::CreateOnly)
+            })
+            .await?;
+        // A 412 for a record whose batch may have landed before: was it that earlier try?
+        let uncertain: Vec<usize> = sent
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.maybe_landed && matches!(s.result, Err(Error::ConcurrencyConflict(_)))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mut results: Vec<Result<Uuid>> = sent
+            .into_iter()
+            .zip(&keyed)
+            .map(|(s, (id, _))| s.result.map(|()| *id))
+            .collect();
+        for positions in uncertain.chunks(MAX_BATCH_REQUESTS) {
+            let ids: Vec<Uuid> = positions.iter().map(|&i| keyed[i].0).collect();
+            match self.confirm_created::<E>(&ids).await {
+                Ok(found) => {
+                    for (&i, exists) in positions.iter().zip(found) {
+                        if exists {
+                            results[i] = Ok(keyed[i].0);
+                        }
+                    }
+                }
+                Err(e) => {
+                    let message = format!(
+                        "the record may have been created by an earlier try, but checking failed: {e}"
+                    );
+                    for &i in positions {
+                        results[i] = Err(BatchError::Failed(message.clone()).into());
+                    }
+                }
+            }
+        }
+        Ok(results)
     }
 
     /// Updates every `(id, changes)`; result `i` says how update `i` went.
@@ -144,6 +193,22 @@ impl Client {
         I: IntoIterator<Item = T>,
         F: Fn(&mut Batch, &T) -> Result<Handle<Out>>,
     {
+        let sent = self.bulk_sent(items, options, add).await?;
+        Ok(sent.into_iter().map(|s| s.result).collect())
+    }
+
+    /// [`bulk`](Self::bulk), also telling for each item whether a try that may have taken
+    /// effect came before its result.
+    async fn bulk_sent<T, Out, I, F>(
+        &self,
+        items: I,
+        options: &BulkOptions,
+        add: F,
+    ) -> Result<Vec<Sent<Out>>>
+    where
+        I: IntoIterator<Item = T>,
+        F: Fn(&mut Batch, &T) -> Result<Handle<Out>>,
+    {
         options.check()?;
         let mut items = items.into_iter().enumerate().peekable();
         let chunks = std::iter::from_fn(|| {
@@ -151,7 +216,7 @@ impl Client {
             Some(items.by_ref().take(options.batch_size).collect::<Vec<_>>())
         });
         let add = &add;
-        let mut results: Vec<Option<Result<Out>>> = Vec::new();
+        let mut results: Vec<Option<Sent<Out>>> = Vec::new();
         let mut done = stream::iter(chunks)
             .map(|chunk| self.bulk_chunk(chunk, options, add))
             .buffer_unordered(options.concurrency);
@@ -167,12 +232,13 @@ impl Client {
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                r.unwrap_or_else(|| {
-                    Err(BatchError::NotRun {
+                r.unwrap_or_else(|| Sent {
+                    result: Err(BatchError::NotRun {
                         request: i,
                         reason: "no result was recorded for it".to_owned(),
                     }
-                    .into())
+                    .into()),
+                    maybe_landed: false,
                 })
             })
             .collect())
@@ -184,40 +250,45 @@ impl Client {
         chunk: Vec<(usize, T)>,
         options: &BulkOptions,
         add: &F,
-    ) -> Vec<(usize, Result<Out>)>
+    ) -> Vec<(usize, Sent<Out>)>
     where
         F: Fn(&mut Batch, &T) -> Result<Handle<Out>>,
     {
         let mut results = Vec::with_capacity(chunk.len());
-        let mut pending = chunk;
+        // (input position, item, whether an earlier try of it may have taken effect)
+        let mut pending: Vec<(usize, T, bool)> = chunk
+            .into_iter()
+            .map(|(index, item)| (index, item, false))
+            .collect();
         let mut round = 0u32;
         while !pending.is_empty() {
             let mut batch = Batch::new();
             batch.continue_on_error(true);
-            let mut sent: Vec<(usize, T, Handle<Out>)> = Vec::with_capacity(pending.len());
-            for (index, item) in pending.drain(..) {
+            let mut sent: Vec<(usize, T, bool, Handle<Out>)> = Vec::with_capacity(pending.len());
+            for (index, item, maybe_landed) in pending.drain(..) {
                 match add(&mut batch, &item) {
-                    Ok(handle) => sent.push((index, item, handle)),
-                    Err(e) => results.push((index, Err(e))),
+                    Ok(handle) => sent.push((index, item, maybe_landed, handle)),
+                    Err(e) => results.push((index, Sent::new(Err(e), maybe_landed))),
                 }
             }
             if sent.is_empty() {
                 break;
             }
-            let response = match self.execute_batch(&batch).await {
-                Ok(response) => response,
+            let (response, unknown) = match self.execute_batch_tracked(&batch).await {
+                Ok(answered) => answered,
                 Err(e) => {
                     let message = e.to_string();
-                    results.extend(
-                        sent.into_iter()
-                            .map(|(i, ..)| (i, Err(BatchError::Failed(message.clone()).into()))),
-                    );
+                    results.extend(sent.into_iter().map(|(i, _, maybe_landed, _)| {
+                        let failed = Err(BatchError::Failed(message.clone()).into());
+                        (i, Sent::new(failed, maybe_landed))
+                    }));
                     break;
                 }
             };
             let retry = round < options.throttle_retries;
             let mut longest: Option<(Duration, ThrottledError)> = None;
-            for (index, item, handle) in sent {
+            for (index, item, maybe_landed, handle) in sent {
+                let maybe_landed = maybe_landed || unknown;
                 match response.throttled(handle.index()) {
                     Some(throttled) if retry => {
                         let after = throttled
@@ -226,9 +297,9 @@ impl Client {
                         if longest.as_ref().is_none_or(|(w, _)| after > *w) {
                             longest = Some((after, throttled));
                         }
-                        pending.push((index, item));
+                        pending.push((index, item, maybe_landed));
                     }
-                    _ => results.push((index, response.get(handle))),
+                    _ => results.push((index, Sent::new(response.get(handle), maybe_landed))),
                 }
             }
             if let Some((wait, throttled)) = longest {
@@ -244,5 +315,21 @@ impl Client {
             round += 1;
         }
         results
+    }
+}
+
+/// One item's result, and whether a try of it that may have taken effect (a batch whose answer
+/// was lost, then sent again) came before that result.
+struct Sent<Out> {
+    result: Result<Out>,
+    maybe_landed: bool,
+}
+
+impl<Out> Sent<Out> {
+    fn new(result: Result<Out>, maybe_landed: bool) -> Self {
+        Self {
+            result,
+            maybe_landed,
+        }
     }
 }

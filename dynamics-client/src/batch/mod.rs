@@ -558,6 +558,15 @@ impl Client {
     /// whole succeeds when the service answered it. The service protection limits count a
     /// batch's requests one by one; a throttled batch is retried as any request is.
     pub async fn execute_batch(&self, batch: &Batch) -> Result<BatchResponse> {
+        Ok(self.execute_batch_tracked(batch).await?.0)
+    }
+
+    /// [`execute_batch`](Self::execute_batch), also telling whether an earlier try of the
+    /// batch may have taken effect before the one answered (its answer was lost).
+    pub(crate) async fn execute_batch_tracked(
+        &self,
+        batch: &Batch,
+    ) -> Result<(BatchResponse, bool)> {
         if batch.is_empty() {
             return Err(Error::invalid_input("a batch needs at least one request"));
         }
@@ -633,10 +642,13 @@ impl Client {
             .enumerate()
             .map(|(i, p)| format!("batch request {i} ({} {})", p.wire.method, p.wire.url))
             .collect();
-        Ok(BatchResponse {
-            replies,
-            descriptions,
-        })
+        Ok((
+            BatchResponse {
+                replies,
+                descriptions,
+            },
+            response.earlier_attempt_unknown,
+        ))
     }
 }
 

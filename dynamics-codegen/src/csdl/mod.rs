@@ -29,7 +29,7 @@ mod hash;
 mod model;
 mod parse;
 mod resolve;
-mod suggest;
+pub(crate) mod suggest;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -6,10 +6,33 @@ use quote::quote;
 
 use super::ident::{self, Names};
 use super::{Context, doc_lines};
+use crate::csdl::TypeRef;
 
 impl Context<'_> {
+    /// Whether complex type `from` holds a `to` through single-valued complex properties
+    /// (itself included), so that holding `from` in `to` by value would make it infinite.
+    fn reaches(&self, from: &str, to: &str) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        let mut pending = vec![from];
+        while let Some(name) = pending.pop() {
+            if name == to {
+                return true;
+            }
+            if !seen.insert(name) {
+                continue;
+            }
+            if let Some(t) = self.metadata.complex_type(name) {
+                pending.extend(t.properties.iter().filter_map(|p| match &p.ty {
+                    TypeRef::Complex(inner) => Some(inner.as_str()),
+                    _ => None,
+                }));
+            }
+        }
+        false
+    }
+
     pub(crate) fn complex_types(&self) -> TokenStream {
-        if self.selection.complex_types.is_empty() {
+        if !self.has_complex_module() {
             return TokenStream::new();
         }
         let serde_crate = &self.serde_crate;
@@ -27,6 +50,13 @@ impl Context<'_> {
                 let field = ident::ident(&field_name);
                 let rust = self.rust_type(&p.ty);
                 let ty = &rust.ty;
+                // A type holding itself, directly or not, needs a box to have a size.
+                let ty = match &p.ty {
+                    TypeRef::Complex(inner) if self.reaches(inner, &t.qualified_name()) => {
+                        quote!(::std::boxed::Box<#ty>)
+                    }
+                    _ => ty.clone(),
+                };
                 let wire = &p.name;
                 let codec = rust
                     .codec
@@ -56,7 +86,7 @@ impl Context<'_> {
             });
         }
         quote! {
-            /// Complex types used by the generated tables.
+            /// Complex types used by the generated tables and operations.
             #[allow(dead_code)]
             pub mod complex_types {
                 #[allow(unused_imports)]
@@ -98,12 +128,11 @@ impl Context<'_> {
                 }
             });
         }
-        // The module exists whenever complex types do, since they import it.
-        if items.is_empty() && self.selection.complex_types.is_empty() {
+        if !self.has_enum_module() {
             return TokenStream::new();
         }
         quote! {
-            /// Enum types used by the generated tables.
+            /// Enum types used by the generated tables and operations.
             #[allow(dead_code)]
             pub mod enum_types {
                 #items

@@ -1,11 +1,13 @@
 //! Typed Rust from the resolved model: one struct per selected table, typed columns, lookup
-//! setters, the complex and enum types they need, and an extension trait giving typed CRUD per
-//! entity set. Generated code is thin: everything with logic lives in `dynamics-client`.
+//! setters, the complex and enum types they need, an extension trait giving typed CRUD per
+//! entity set, and typed requests for the actions and functions selected. Generated code is
+//! thin: everything with logic lives in `dynamics-client`.
 
 mod choice;
 mod complex;
 mod entity;
 mod ident;
+mod operation;
 mod types;
 
 use std::collections::{BTreeMap, HashMap};
@@ -52,7 +54,10 @@ impl GeneratorSettings {
         self
     }
 
-    /// The tables to generate, by logical name; `"*"` selects every table.
+    /// The tables to generate, by logical name; `"*"` selects every table. The actions and
+    /// functions bound to a selected table come with it. An unbound action or function is
+    /// selected by its `ActionImport`/`FunctionImport` name (`"WhoAmI"`), matched exactly;
+    /// `"*"` does not select those.
     pub fn with_entities<I, S>(&mut self, entities: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
@@ -62,7 +67,7 @@ impl GeneratorSettings {
         self
     }
 
-    /// Every table of the metadata.
+    /// Every table of the metadata, with the operations bound to them (not the unbound ones).
     pub fn with_all_entities(&mut self) -> &mut Self {
         self.entities = vec!["*".to_owned()];
         self
@@ -107,8 +112,8 @@ impl Generator {
         }
     }
 
-    /// The code for the selected tables and the complex and enum types they need. Unknown
-    /// table names are errors with suggestions.
+    /// The code for the selected tables and operations and the complex and enum types they
+    /// need. Unknown names are errors with suggestions.
     pub fn generate_tokens(&mut self, metadata: &Metadata) -> Result<TokenStream> {
         if self.settings.entities.is_empty() {
             return Err(Error::Settings(
@@ -122,10 +127,14 @@ impl Generator {
                 self.settings.runtime_path
             ))
         })?;
-        let selection = metadata.select(&self.settings.entities)?;
+        let split = operation::split(metadata, &self.settings.entities)?;
+        let mut selection = metadata.select(&split.tables)?;
+        let operations = operation::plan(metadata, &split, &selection);
+        operation::extend_selection(metadata, &mut selection, &operations);
         let context = Context::new(
             metadata,
             &selection,
+            operations,
             runtime,
             &self.settings.runtime_path,
             self.settings.choices.as_ref(),
@@ -155,15 +164,18 @@ pub(crate) struct Context<'m> {
     choices: choice::ChoicePlan<'m>,
     /// The top-level names taken so far (structs, choice enums), for lookup enums to avoid.
     top_names: Names,
+    /// The actions and functions to generate, named.
+    operations: Vec<operation::Planned<'m>>,
 }
 
 /// Names the generator itself puts at the top level.
-const TOP_LEVEL: &[&str] = &["complex_types", "enum_types", "EntitySets"];
+const TOP_LEVEL: &[&str] = &["complex_types", "enum_types", "operations", "EntitySets"];
 
 impl<'m> Context<'m> {
     fn new(
         metadata: &'m Metadata,
         selection: &'m Selection<'m>,
+        operations: Vec<operation::Planned<'m>>,
         runtime: TokenStream,
         runtime_path: &str,
         choices: Option<&'m Choices>,
@@ -206,7 +218,19 @@ impl<'m> Context<'m> {
             enum_names,
             choices,
             top_names: top,
+            operations,
         }
+    }
+
+    /// Whether the `complex_types` module is generated.
+    fn has_complex_module(&self) -> bool {
+        !self.selection.complex_types.is_empty()
+    }
+
+    /// Whether the `enum_types` module is generated: for enums, and whenever complex types
+    /// are, since they import it.
+    fn has_enum_module(&self) -> bool {
+        !self.enum_names.is_empty() || self.has_complex_module()
     }
 
     fn complex_path(&self, qualified: &str) -> Option<TokenStream> {
@@ -235,10 +259,12 @@ impl<'m> Context<'m> {
         let complex = self.complex_types();
         let enums = self.enum_types();
         let sets = self.entity_sets_trait(sets);
+        let operations = self.operations_module();
         quote! {
             #entities
             #choice_enums
             #sets
+            #operations
             #complex
             #enums
         }

@@ -720,3 +720,78 @@ impl EntitySets for ::my_sdk::dynamics_client::Client {
         self.entity_set::<Contact>()
     }
 }
+/// Typed actions and functions: one request per operation, its fields the
+/// parameters, run with `client.execute`, `execute_bound` or
+/// `execute_bound_to_set` as its binding says.
+#[allow(dead_code)]
+pub mod operations {
+    /// The `new_Rate` action bound to a `account` record: `POST accounts(<id>)/Microsoft.Dynamics.CRM.new_Rate`, run with `client.execute_bound(id, &request)`.
+    ///
+    /// Answers `Edm.Int32`.
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::my_sdk::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
+    pub struct NewRate {
+        /// `Weight`: `Edm.Decimal`.
+        #[serde(
+            rename = "Weight",
+            serialize_with = "::my_sdk::dynamics_client::__private::required_codec::decimal"
+        )]
+        pub weight: ::my_sdk::dynamics_client::__private::rust_decimal::Decimal,
+        /// `RatedOn`: `Edm.DateTimeOffset`.
+        #[serde(
+            rename = "RatedOn",
+            serialize_with = "::my_sdk::dynamics_client::__private::required_codec::date_time"
+        )]
+        pub rated_on: ::my_sdk::dynamics_client::__private::time::OffsetDateTime,
+        /// `Tags`: `Collection(Edm.String)` (optional).
+        #[serde(
+            rename = "Tags",
+            skip_serializing_if = "::core::option::Option::is_none"
+        )]
+        pub tags: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
+    }
+    impl ::my_sdk::dynamics_client::Operation for NewRate {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.new_Rate";
+        type Binding = ::my_sdk::dynamics_client::Bound<super::Account>;
+        type Response = i32;
+        const RESPONSE_IN_VALUE: bool = true;
+        fn call(
+            &self,
+        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
+            ::my_sdk::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `new_TopAccounts` function bound to the `accounts` entity set: `GET accounts/Microsoft.Dynamics.CRM.new_TopAccounts(...)`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers `Collection(mscrm.account)`.
+    #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq)]
+    pub struct NewTopAccounts {
+        /// `MinimumRevenue`: `Edm.Decimal`.
+        pub minimum_revenue: ::my_sdk::dynamics_client::__private::rust_decimal::Decimal,
+        /// `Since`: `Edm.DateTimeOffset` (optional).
+        pub since: ::core::option::Option<
+            ::my_sdk::dynamics_client::__private::time::OffsetDateTime,
+        >,
+    }
+    impl ::my_sdk::dynamics_client::Operation for NewTopAccounts {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.new_TopAccounts";
+        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Account>;
+        type Response = ::std::vec::Vec<super::Account>;
+        const RESPONSE_IN_VALUE: bool = true;
+        fn call(
+            &self,
+        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
+            let mut p = ::my_sdk::dynamics_client::FunctionParameters::new();
+            p = p.with("MinimumRevenue", self.minimum_revenue)?;
+            if let ::core::option::Option::Some(v) = &self.since {
+                p = p.with("Since", v)?;
+            }
+            ::core::result::Result::Ok(::my_sdk::dynamics_client::Call::function(p))
+        }
+    }
+}

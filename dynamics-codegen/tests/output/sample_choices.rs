@@ -1193,3 +1193,101 @@ impl EntitySets for ::dynamics_client::Client {
         self.entity_set::<NewProject>()
     }
 }
+/// Typed actions and functions: one request per operation, its fields the
+/// parameters, run with `client.execute`, `execute_bound` or
+/// `execute_bound_to_set` as its binding says.
+#[allow(dead_code)]
+pub mod operations {
+    /// The `new_CloseProject` action bound to a `new_project` record: `POST new_projects(<id>)/Microsoft.Dynamics.CRM.new_CloseProject`, run with `client.execute_bound(id, &request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::default::Default,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct NewCloseProject {
+        /// `Reason`: `Edm.String` (optional).
+        #[serde(
+            rename = "Reason",
+            skip_serializing_if = "::core::option::Option::is_none"
+        )]
+        pub reason: ::core::option::Option<::std::string::String>,
+    }
+    impl ::dynamics_client::Operation for NewCloseProject {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.new_CloseProject";
+        type Binding = ::dynamics_client::Bound<super::NewProject>;
+        type Response = ();
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `new_Rate` action bound to a `account` record: `POST accounts(<id>)/Microsoft.Dynamics.CRM.new_Rate`, run with `client.execute_bound(id, &request)`.
+    ///
+    /// Answers `Edm.Int32`.
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct NewRate {
+        /// `Weight`: `Edm.Decimal`.
+        #[serde(
+            rename = "Weight",
+            serialize_with = "::dynamics_client::__private::required_codec::decimal"
+        )]
+        pub weight: ::dynamics_client::__private::rust_decimal::Decimal,
+        /// `RatedOn`: `Edm.DateTimeOffset`.
+        #[serde(
+            rename = "RatedOn",
+            serialize_with = "::dynamics_client::__private::required_codec::date_time"
+        )]
+        pub rated_on: ::dynamics_client::__private::time::OffsetDateTime,
+        /// `Tags`: `Collection(Edm.String)` (optional).
+        #[serde(
+            rename = "Tags",
+            skip_serializing_if = "::core::option::Option::is_none"
+        )]
+        pub tags: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
+    }
+    impl ::dynamics_client::Operation for NewRate {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.new_Rate";
+        type Binding = ::dynamics_client::Bound<super::Account>;
+        type Response = i32;
+        const RESPONSE_IN_VALUE: bool = true;
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `new_TopAccounts` function bound to the `accounts` entity set: `GET accounts/Microsoft.Dynamics.CRM.new_TopAccounts(...)`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers `Collection(mscrm.account)`.
+    #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq)]
+    pub struct NewTopAccounts {
+        /// `MinimumRevenue`: `Edm.Decimal`.
+        pub minimum_revenue: ::dynamics_client::__private::rust_decimal::Decimal,
+        /// `Since`: `Edm.DateTimeOffset` (optional).
+        pub since: ::core::option::Option<
+            ::dynamics_client::__private::time::OffsetDateTime,
+        >,
+    }
+    impl ::dynamics_client::Operation for NewTopAccounts {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.new_TopAccounts";
+        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Response = ::std::vec::Vec<super::Account>;
+        const RESPONSE_IN_VALUE: bool = true;
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            let mut p = ::dynamics_client::FunctionParameters::new();
+            p = p.with("MinimumRevenue", self.minimum_revenue)?;
+            if let ::core::option::Option::Some(v) = &self.since {
+                p = p.with("Since", v)?;
+            }
+            ::core::result::Result::Ok(::dynamics_client::Call::function(p))
+        }
+    }
+}
