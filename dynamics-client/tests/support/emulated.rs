@@ -6,7 +6,7 @@ use std::sync::Arc;
 use dynamics_client::{
     Client, ClientCertificateCredential, ClientOptions, CredentialOptions, ManualClock,
 };
-use dynamics_emulator::{Emulator, TestCertificate};
+use dynamics_emulator::{Emulator, EmulatorBuilder, TestCertificate};
 
 pub const CLIENT_ID: &str = "3c5e1a2b-9f4d-4e61-8a7b-0c1d2e3f4a5b";
 
@@ -23,13 +23,16 @@ pub struct Env {
 }
 
 pub async fn start() -> Env {
+    start_with(|builder| builder).await
+}
+
+/// Like [`start`], with more settings on the emulator (e.g. a token lifetime).
+pub async fn start_with(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder) -> Env {
     let cert = TestCertificate::generate("CN=dynamics-client e2e").unwrap();
-    let emulator = Emulator::builder()
+    let builder = Emulator::builder()
         .metadata_file(sample_metadata())
-        .register_app(CLIENT_ID, &cert)
-        .start()
-        .await
-        .unwrap();
+        .register_app(CLIENT_ID, &cert);
+    let emulator = configure(builder).start().await.unwrap();
     Env { emulator, cert }
 }
 
