@@ -218,6 +218,36 @@ async fn pages_with_the_paging_cookie() {
         "last page"
     );
 
+    // The cookie, not the page number, says where the next page starts: a record added
+    // before it since does not bring the previous page's last record back.
+    f.emulator
+        .seed(&json!({"accounts": [{"name": "Early", "revenue": 50}]}))
+        .unwrap();
+    let next = |page: usize| {
+        format!(
+            "<fetch count=\"3\" page=\"{page}\" paging-cookie=\"{escaped}\"><entity name=\"account\"><attribute name=\"name\"/><order attribute=\"revenue\"/></entity></fetch>"
+        )
+    };
+    assert_eq!(names(&f, &token, &next(2)).await.concat(), "alphabet");
+    let by_number = f
+        .call(Method::GET, &url("<fetch count=\"3\" page=\"2\"><entity name=\"account\"><attribute name=\"name\"/><order attribute=\"revenue\"/></entity></fetch>"), &token)
+        .await;
+    assert_eq!(
+        by_number.body["value"][0]["name"], "Gamma",
+        "page numbers alone shift"
+    );
+    // A cookie for another page than the one before, or one that cannot be read, is refused.
+    f.call(Method::GET, &url(&next(3)), &token)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "0x80040203");
+    f.call(
+        Method::GET,
+        &url("<fetch page=\"2\" paging-cookie=\"&lt;nonsense\"><entity name=\"account\"/></fetch>"),
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "0x80040203");
+
     // Without the annotations asked for, the page comes without them.
     let plain = f
         .call(

@@ -20,6 +20,17 @@ pub(crate) struct Fetch {
     pub(crate) count: Option<usize>,
     pub(crate) page: usize,
     pub(crate) top: Option<usize>,
+    /// The `paging-cookie` of the page before, as the service wrote it (XML-unescaped).
+    pub(crate) paging_cookie: Option<PagingCookie>,
+}
+
+/// A paging cookie sent back for the next page: `<cookie page="N"><key last="{id}"
+/// first="{id}" /></cookie>`, naming the page it ends and that page's last and first keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PagingCookie {
+    pub(crate) page: usize,
+    /// The `last` key, braces removed.
+    pub(crate) last: Option<String>,
 }
 
 /// A `<filter type="and|or">`.
@@ -137,6 +148,10 @@ pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
         count: number("count")?,
         page: number("page")?.unwrap_or(1),
         top: number("top")?,
+        paging_cookie: root
+            .attribute("paging-cookie")
+            .map(paging_cookie)
+            .transpose()?,
         ..Fetch::default()
     };
     let mut entities = root.children.iter().filter(|c| c.name == "entity");
@@ -185,6 +200,25 @@ pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
     }
     fetch.attributes = (!all && !attributes.is_empty()).then_some(attributes);
     Ok(fetch)
+}
+
+/// Reads a `paging-cookie`; an unreadable one is refused, as the service refuses it.
+fn paging_cookie(text: &str) -> Result<PagingCookie, String> {
+    let invalid = || format!("The paging cookie '{text}' is not valid.");
+    let root = read_document(text).map_err(|_| invalid())?;
+    if root.name != "cookie" {
+        return Err(invalid());
+    }
+    let page = root
+        .attribute("page")
+        .and_then(|p| p.trim().parse::<usize>().ok())
+        .ok_or_else(invalid)?;
+    let last = root
+        .children
+        .first()
+        .and_then(|key| key.attribute("last"))
+        .map(|id| id.trim().trim_matches(['{', '}']).to_owned());
+    Ok(PagingCookie { page, last })
 }
 
 fn required<'e>(element: &'e Element, name: &str) -> Result<&'e str, String> {
@@ -334,7 +368,7 @@ mod tests {
     #[test]
     fn reads_a_full_query() {
         let fetch = parse(
-            r#"<fetch count="2" page="3" paging-cookie="&lt;cookie/&gt;"><entity name="account">
+            r#"<fetch count="2" page="3" paging-cookie="&lt;cookie page=&quot;2&quot;&gt;&lt;accountid last=&quot;{00000000-0000-4000-8000-000000000003}&quot; /&gt;&lt;/cookie&gt;"><entity name="account">
                  <attribute name="name"/><order attribute="name" descending="true"/>
                  <filter type="or"><condition attribute="name" operator="like" value="%&amp;x"/>
                    <filter><condition attribute="revenue" operator="in"><value>1</value><value>2</value></condition></filter>
@@ -344,6 +378,13 @@ mod tests {
         assert_eq!(fetch.entity, "account");
         assert_eq!(fetch.count, Some(2));
         assert_eq!(fetch.page, 3);
+        assert_eq!(
+            fetch.paging_cookie,
+            Some(PagingCookie {
+                page: 2,
+                last: Some("00000000-0000-4000-8000-000000000003".into())
+            })
+        );
         assert_eq!(fetch.attributes, Some(vec!["name".to_owned()]));
         assert_eq!(fetch.orders, [("name".to_owned(), true)]);
         let filter = fetch.filter.unwrap_or(Filter {
@@ -370,6 +411,8 @@ mod tests {
             "<fetch><entity name='a'><filter><condition attribute='b' operator='between' value='1'/></filter></entity></fetch>",
             "<fetch><entity name='a'><filter><condition attribute='b' operator='eq'/></filter></entity></fetch>",
             "<fetch><entity name='a'><link-entity name='b'/></entity></fetch>",
+            "<fetch page='2' paging-cookie='&lt;cookie/&gt;'><entity name='a'/></fetch>",
+            "<fetch page='2' paging-cookie='nonsense'><entity name='a'/></fetch>",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::ApiError;
 use super::protocol::ApiResponse;
 use super::read::{MAX_PAGE, View, compare_records};
-use crate::odata::fetch::{Condition, Filter, Operator};
+use crate::odata::fetch::{Condition, Filter, Operator, PagingCookie};
 use crate::odata::filter::{Comparable, comparable_json};
 use crate::odata::query::Query;
 use crate::schema::{Kind, Table};
@@ -67,7 +67,11 @@ impl View<'_> {
             rows.truncate(top);
         }
         let size = fetch.count.unwrap_or(MAX_PAGE).min(MAX_PAGE);
-        let skip = (fetch.page - 1).saturating_mul(size);
+        let skip = match &fetch.paging_cookie {
+            Some(cookie) => after_cookie(cookie, fetch.page, &rows)?,
+            None => None,
+        }
+        .unwrap_or_else(|| (fetch.page - 1).saturating_mul(size));
         let more = rows.len() > skip.saturating_add(size);
         let page: Vec<(Uuid, &Record)> = rows.into_iter().skip(skip).take(size).collect();
         let query = Query {
@@ -100,6 +104,32 @@ impl View<'_> {
         }
         Ok(self.with_preferences(ApiResponse::json(StatusCode::OK, Value::Object(body))))
     }
+}
+
+/// Where the page after a paging cookie starts: just after the cookie's last key, as the
+/// service reads on from there (records added or removed before it do not shift the page).
+/// `None` when that record is gone: then the page number counts. A cookie for another page
+/// than the one before is refused.
+fn after_cookie(
+    cookie: &PagingCookie,
+    page: usize,
+    rows: &[(Uuid, &Record)],
+) -> Result<Option<usize>, ApiError> {
+    if cookie.page.checked_add(1) != Some(page) {
+        return Err(invalid(format!(
+            "The paging cookie is for page {}, so the query must ask for page {}, not {page}.",
+            cookie.page,
+            cookie.page.saturating_add(1)
+        )));
+    }
+    let Some(last) = cookie
+        .last
+        .as_deref()
+        .and_then(|id| Uuid::parse_str(id).ok())
+    else {
+        return Ok(None);
+    };
+    Ok(rows.iter().position(|(id, _)| *id == last).map(|i| i + 1))
 }
 
 /// The Web API property for a FetchXML attribute: the column, or `_x_value` for a lookup.
