@@ -209,10 +209,50 @@ impl Client {
     /// results leave out null columns, so every field of `T` must be optional.
     ///
     /// The query's `<entity name>` must be `T`'s logical name. For the pages after it, use
-    /// [`fetch_xml_pages`](Self::fetch_xml_pages).
+    /// [`fetch_xml_pages`](Self::fetch_xml_pages); for rows that are not plain records
+    /// (linked columns, aggregates), [`fetch_xml_as`](Self::fetch_xml_as).
     pub async fn fetch_xml<T: Entity>(&self, fetch_xml: &str) -> Result<Page<T>> {
-        let document = FetchDocument::parse(fetch_xml, T::LOGICAL_NAME)?;
-        let (page, _) = self.fetch_xml_page::<T>(&document).await?;
+        self.fetch_xml_as::<T, T>(fetch_xml).await
+    }
+
+    /// Runs a FetchXML query on `E`'s table and decodes each row as `R`: for queries whose
+    /// rows are more than `E`'s records, such as columns of a `<link-entity alias="pc">`
+    /// (`"pc.fullname"`, or the attribute's own alias) or an `aggregate="true"` query (one
+    /// property per attribute alias).
+    ///
+    /// ```no_run
+    /// # async fn run(client: dynamics_client::Client) -> dynamics_client::Result<()> {
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Account { accountid: Option<uuid::Uuid> }
+    /// # impl dynamics_client::Entity for Account {
+    /// #     const LOGICAL_NAME: &'static str = "account";
+    /// #     const ENTITY_SET_NAME: &'static str = "accounts";
+    /// #     const PRIMARY_KEY: &'static str = "accountid";
+    /// #     fn id(&self) -> Option<uuid::Uuid> { self.accountid }
+    /// # }
+    /// #[derive(serde::Deserialize)]
+    /// struct Totals {
+    ///     industrycode: Option<i32>,
+    ///     total: Option<f64>,
+    /// }
+    /// let page = client
+    ///     .fetch_xml_as::<Account, Totals>(
+    ///         r#"<fetch aggregate="true"><entity name="account">
+    ///              <attribute name="industrycode" alias="industrycode" groupby="true"/>
+    ///              <attribute name="revenue" alias="total" aggregate="sum"/>
+    ///            </entity></fetch>"#,
+    ///     )
+    ///     .await?;
+    /// # let _ = page.items.iter().map(|t| (t.industrycode, t.total));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn fetch_xml_as<E: Entity, R: DeserializeOwned>(
+        &self,
+        fetch_xml: &str,
+    ) -> Result<Page<R>> {
+        let document = FetchDocument::parse(fetch_xml, E::LOGICAL_NAME)?;
+        let (page, _) = self.fetch_xml_page::<E, R>(&document).await?;
         Ok(page)
     }
 
@@ -224,13 +264,22 @@ impl Client {
         &'a self,
         fetch_xml: &str,
     ) -> impl Stream<Item = Result<Page<T>>> + Send + 'a {
-        let first = FetchDocument::parse(fetch_xml, T::LOGICAL_NAME);
+        self.fetch_xml_pages_as::<T, T>(fetch_xml)
+    }
+
+    /// Every page of a FetchXML query on `E`'s table, each row decoded as `R` (see
+    /// [`fetch_xml_as`](Self::fetch_xml_as) and [`fetch_xml_pages`](Self::fetch_xml_pages)).
+    pub fn fetch_xml_pages_as<'a, E: Entity + 'a, R: DeserializeOwned + Send + 'a>(
+        &'a self,
+        fetch_xml: &str,
+    ) -> impl Stream<Item = Result<Page<R>>> + Send + 'a {
+        let first = FetchDocument::parse(fetch_xml, E::LOGICAL_NAME);
         stream::try_unfold(Some(first), move |next| async move {
             let Some(document) = next else {
                 return Ok(None);
             };
             let document = document?;
-            let (page, following) = self.fetch_xml_page::<T>(&document).await?;
+            let (page, following) = self.fetch_xml_page::<E, R>(&document).await?;
             Ok(Some((page, following.map(Ok))))
         })
     }
@@ -244,24 +293,24 @@ impl Client {
     }
 
     /// One page, and the document for the next page when the service says there is one.
-    async fn fetch_xml_page<T: Entity>(
+    async fn fetch_xml_page<E: Entity, R: DeserializeOwned>(
         &self,
         document: &FetchDocument,
-    ) -> Result<(Page<T>, Option<FetchDocument>)> {
-        let mut url = self.url(T::ENTITY_SET_NAME)?;
+    ) -> Result<(Page<R>, Option<FetchDocument>)> {
+        let mut url = self.url(E::ENTITY_SET_NAME)?;
         let xml = document.to_xml();
         url.set_query(Some(&format!(
             "fetchXml={}",
             utf8_percent_encode(&xml, NON_ALPHANUMERIC)
         )));
-        let mut request = self.request::<T>(Method::GET, url);
+        let mut request = self.request::<E>(Method::GET, url);
         request.headers.push((
             "Prefer",
             format!("odata.include-annotations=\"{PAGING_COOKIE},{MORE_RECORDS}\""),
         ));
         let response = self.send(request).await?;
-        let body: FetchBody<T> = Error::decode_json(
-            &format!("{} FetchXML page", T::ENTITY_SET_NAME),
+        let body: FetchBody<R> = Error::decode_json(
+            &format!("{} FetchXML page", E::ENTITY_SET_NAME),
             &response.body,
         )?;
         let next = if body.more {

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use support::emulated::{start, start_with};
 use support::stub::{Reply, Stub};
-use support::{Account, WhoAmI, named};
+use support::{Account, Contact, WhoAmI, named};
 use uuid::Uuid;
 
 /// A `systemuser` record, as far as these tests need one.
@@ -301,6 +301,100 @@ async fn fetch_xml_pages_with_the_paging_cookie() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not on `account`"), "{err}");
+}
+
+/// A row of accounts joined to their primary contact, and of an aggregate over them.
+#[derive(Debug, Deserialize, PartialEq)]
+struct AccountAndContact {
+    name: String,
+    #[serde(rename = "pc.lastname")]
+    contact: Option<String>,
+    #[serde(rename = "firstname")]
+    first: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct StaffByContact {
+    who: Option<String>,
+    accounts: u32,
+    staff: Option<i64>,
+}
+
+#[tokio::test]
+async fn fetch_xml_linked_and_aggregated_rows_decode_into_typed_structs() {
+    let env = start().await;
+    let (client, _) = env.client();
+    let ames = client
+        .create(&Contact {
+            lastname: Some("Ames".into()),
+            firstname: Some("Ann".into()),
+            ..Contact::default()
+        })
+        .await
+        .unwrap();
+    for (name, staff, contact) in [("A", 10, Some(ames)), ("B", 5, Some(ames)), ("C", 7, None)] {
+        let account = Account {
+            name: Some(name.into()),
+            numberofemployees: Some(staff),
+            set_primary_contact: contact.map(|id| format!("/contacts({id})")),
+            ..Account::default()
+        };
+        client.create(&account).await.unwrap();
+    }
+
+    let joined: Vec<AccountAndContact> = client
+        .fetch_xml_pages_as::<Account, AccountAndContact>(
+            r#"<fetch count="2"><entity name="account"><attribute name="name"/><order attribute="name"/>
+                 <link-entity name="contact" from="contactid" to="primarycontactid" link-type="outer" alias="pc">
+                   <attribute name="lastname"/><attribute name="firstname" alias="firstname"/>
+                 </link-entity></entity></fetch>"#,
+        )
+        .map_ok(|page| futures::stream::iter(page.items.into_iter().map(Ok::<_, dynamics_client::Error>)))
+        .try_flatten()
+        .try_collect()
+        .await
+        .unwrap();
+    let row = |name: &str, contact: Option<&str>, first: Option<&str>| AccountAndContact {
+        name: name.into(),
+        contact: contact.map(Into::into),
+        first: first.map(Into::into),
+    };
+    assert_eq!(
+        joined,
+        [
+            row("A", Some("Ames"), Some("Ann")),
+            row("B", Some("Ames"), Some("Ann")),
+            row("C", None, None)
+        ]
+    );
+
+    let totals = client
+        .fetch_xml_as::<Account, StaffByContact>(
+            r#"<fetch aggregate="true"><entity name="account">
+                 <attribute name="accountid" alias="accounts" aggregate="count"/>
+                 <attribute name="numberofemployees" alias="staff" aggregate="sum"/>
+                 <link-entity name="contact" from="contactid" to="primarycontactid" link-type="outer" alias="pc">
+                   <attribute name="lastname" alias="who" groupby="true"/>
+                 </link-entity>
+                 <order alias="staff" descending="true"/></entity></fetch>"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        totals.items,
+        [
+            StaffByContact {
+                who: Some("Ames".into()),
+                accounts: 2,
+                staff: Some(15)
+            },
+            StaffByContact {
+                who: None,
+                accounts: 1,
+                staff: Some(7)
+            },
+        ]
+    );
 }
 
 /// The stub: the exact request lines, which the emulator cannot show.

@@ -27,8 +27,12 @@ async fn seeded() -> (Fixture, String) {
 }
 
 fn url(fetch: &str) -> String {
+    url_on("accounts", fetch)
+}
+
+fn url_on(set: &str, fetch: &str) -> String {
     let encoded: String = url::form_urlencoded::byte_serialize(fetch.as_bytes()).collect();
-    format!("accounts?fetchXml={encoded}")
+    format!("{set}?fetchXml={encoded}")
 }
 
 async fn names(f: &Fixture, token: &str, fetch: &str) -> Vec<String> {
@@ -318,4 +322,231 @@ async fn far_pages_are_empty_and_never_overflow() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert!(reply.body["value"].as_array().unwrap().is_empty());
     assert!(reply.body.get(MORE).is_none());
+}
+
+/// The accounts of `seeded`, with contacts: Ann and Bob work for Alpha, Cid for Gamma; Alpha's
+/// primary contact is Ann.
+async fn with_contacts() -> (Fixture, String) {
+    let (f, token) = seeded().await;
+    let id = |n: u32| format!("00000000-0000-4000-8000-0000000000{n:02}");
+    f.emulator
+        .seed(&json!({"contacts": [
+            {"contactid": id(11), "firstname": "Ann", "lastname": "Ames", "parentcustomerid_account@odata.bind": format!("/accounts({})", id(1))},
+            {"contactid": id(12), "firstname": "Bob", "lastname": "Berg", "parentcustomerid_account@odata.bind": format!("/accounts({})", id(1))},
+            {"contactid": id(13), "firstname": "Cid", "lastname": "Cole", "parentcustomerid_account@odata.bind": format!("/accounts({})", id(3))},
+        ]}))
+        .unwrap();
+    let reply = f
+        .send(
+            Method::PATCH,
+            &format!("accounts({})", id(1)),
+            &token,
+            Some(json!({"primarycontactid@odata.bind": format!("/contacts({})", id(11))})),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    (f, token)
+}
+
+async fn rows(f: &Fixture, token: &str, fetch: &str) -> Vec<Value> {
+    let set = if fetch.contains("<entity name=\"contact\"") {
+        "contacts"
+    } else {
+        "accounts"
+    };
+    let reply = f.call(Method::GET, &url_on(set, fetch), token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{fetch}: {}", reply.body);
+    reply.body["value"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn link_entities_join_inner_and_outer_with_aliases() {
+    let (f, token) = with_contacts().await;
+    // Outer: every account, its primary contact's columns under the link's alias.
+    let outer = rows(&f, &token, "<fetch><entity name=\"account\"><attribute name=\"name\"/><order attribute=\"name\"/>\
+        <link-entity name=\"contact\" from=\"contactid\" to=\"primarycontactid\" link-type=\"outer\" alias=\"pc\">\
+          <attribute name=\"lastname\"/><attribute name=\"firstname\" alias=\"first\"/></link-entity></entity></fetch>").await;
+    assert_eq!(outer.len(), 4);
+    assert_eq!(outer[0]["name"], "Alpha");
+    assert_eq!(outer[0]["pc.lastname"], "Ames");
+    assert_eq!(
+        outer[0]["first"], "Ann",
+        "an aliased attribute comes back under its alias"
+    );
+    assert!(
+        outer[1].get("pc.lastname").is_none(),
+        "no match, nothing linked: {}",
+        outer[1]
+    );
+
+    // Inner, one to many: one row per contact of the account, without an alias given.
+    let inner = rows(
+        &f,
+        &token,
+        "<fetch><entity name=\"account\"><attribute name=\"name\"/><order attribute=\"name\"/>\
+        <link-entity name=\"contact\" from=\"parentcustomerid\" to=\"accountid\">\
+          <attribute name=\"firstname\"/></link-entity></entity></fetch>",
+    )
+    .await;
+    let pairs: Vec<(String, String)> = inner
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["contact1.firstname"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut expected = vec![
+        ("Alpha".to_owned(), "Ann".to_owned()),
+        ("Alpha".to_owned(), "Bob".to_owned()),
+        ("Gamma".to_owned(), "Cid".to_owned()),
+    ];
+    let mut sorted = pairs.clone();
+    sorted.sort();
+    expected.sort();
+    assert_eq!(sorted, expected);
+
+    // A filter inside the link, a condition on the link from the entity's filter (entityname),
+    // and a link nested in a link (the contact's account again).
+    let filtered = rows(&f, &token, "<fetch><entity name=\"account\"><attribute name=\"name\"/>\
+        <link-entity name=\"contact\" from=\"parentcustomerid\" to=\"accountid\" alias=\"c\">\
+          <attribute name=\"firstname\"/>\
+          <filter><condition attribute=\"lastname\" operator=\"like\" value=\"%e%\"/></filter>\
+          <link-entity name=\"account\" from=\"accountid\" to=\"parentcustomerid\" alias=\"again\"><attribute name=\"revenue\"/></link-entity>\
+        </link-entity>\
+        <filter><condition entityname=\"c\" attribute=\"firstname\" operator=\"ne\" value=\"Bob\"/></filter>\
+        </entity></fetch>").await;
+    let got: Vec<(String, String, f64)> = filtered
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["c.firstname"].as_str().unwrap().to_owned(),
+                r["again.revenue"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Alpha".to_owned(), "Ann".to_owned(), 100.0),
+            ("Gamma".to_owned(), "Cid".to_owned(), 300.0)
+        ]
+    );
+
+    // Refusals: a table, a column or an alias that is not there.
+    for (fetch, code) in [
+        (
+            "<link-entity name=\"nosuch\" from=\"a\" to=\"accountid\"/>",
+            "0x80040203",
+        ),
+        (
+            "<link-entity name=\"contact\" from=\"nosuch\" to=\"accountid\"/>",
+            "0x80041103",
+        ),
+        (
+            "<link-entity name=\"contact\" from=\"contactid\" to=\"nosuch\"/>",
+            "0x80041103",
+        ),
+        (
+            "<link-entity name=\"contact\" from=\"contactid\" to=\"primarycontactid\"><attribute name=\"nosuch\"/></link-entity>",
+            "0x80041103",
+        ),
+        (
+            "<filter><condition entityname=\"zz\" attribute=\"name\" operator=\"null\"/></filter>",
+            "0x80040203",
+        ),
+    ] {
+        f.call(
+            Method::GET,
+            &url(&format!(
+                "<fetch><entity name=\"account\">{fetch}</entity></fetch>"
+            )),
+            &token,
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, code);
+    }
+}
+
+#[tokio::test]
+async fn aggregates_count_sum_avg_min_max_and_group() {
+    let (f, token) = with_contacts().await;
+    let totals = rows(
+        &f,
+        &token,
+        "<fetch aggregate=\"true\"><entity name=\"account\">\
+        <attribute name=\"accountid\" alias=\"n\" aggregate=\"count\"/>\
+        <attribute name=\"address1_city\" alias=\"cities\" aggregate=\"countcolumn\"/>\
+        <attribute name=\"revenue\" alias=\"total\" aggregate=\"sum\"/>\
+        <attribute name=\"revenue\" alias=\"mean\" aggregate=\"avg\"/>\
+        <attribute name=\"numberofemployees\" alias=\"fewest\" aggregate=\"min\"/>\
+        <attribute name=\"numberofemployees\" alias=\"most\" aggregate=\"max\"/>\
+        <attribute name=\"numberofemployees\" alias=\"staff\" aggregate=\"sum\"/>\
+        </entity></fetch>",
+    )
+    .await;
+    assert_eq!(totals.len(), 1);
+    let t = &totals[0];
+    assert_eq!(t["n"], 4);
+    assert_eq!(t["cities"], 2, "nulls are not counted");
+    assert_eq!(t["total"].as_f64(), Some(1000.0));
+    assert_eq!(t["mean"].as_f64(), Some(250.0));
+    assert_eq!(
+        (t["fewest"].clone(), t["most"].clone()),
+        (json!(5), json!(500))
+    );
+    assert_eq!(t["staff"], 555);
+    assert!(t.get("accountid").is_none() && t.get("@odata.etag").is_none());
+
+    // Grouped by a linked column, ordered by an aggregate's alias; the accounts without
+    // contacts make no group of an inner link.
+    let grouped = rows(
+        &f,
+        &token,
+        "<fetch aggregate=\"true\"><entity name=\"account\">\
+        <attribute name=\"revenue\" alias=\"revenue\" aggregate=\"max\"/>\
+        <link-entity name=\"contact\" from=\"parentcustomerid\" to=\"accountid\" alias=\"c\">\
+          <attribute name=\"contactid\" alias=\"people\" aggregate=\"count\"/>\
+          <attribute name=\"parentcustomerid\" alias=\"account\" groupby=\"true\"/>\
+        </link-entity><order alias=\"people\" descending=\"true\"/></entity></fetch>",
+    )
+    .await;
+    assert_eq!(
+        grouped,
+        [
+            json!({"revenue": 100, "people": 2, "account": "00000000-0000-4000-8000-000000000001"}),
+            json!({"revenue": 300, "people": 1, "account": "00000000-0000-4000-8000-000000000003"}),
+        ]
+    );
+
+    // Distinct counts, groups of null together, and an empty set still answering counts.
+    let cities = rows(
+        &f,
+        &token,
+        "<fetch aggregate=\"true\"><entity name=\"account\">\
+        <attribute name=\"address1_city\" alias=\"city\" groupby=\"true\"/>\
+        <attribute name=\"accountid\" alias=\"n\" aggregate=\"count\"/>\
+        <order alias=\"city\"/></entity></fetch>",
+    )
+    .await;
+    assert_eq!(
+        cities,
+        [
+            json!({"n": 2}),
+            json!({"city": "Oslo", "n": 1}),
+            json!({"city": "Rome", "n": 1})
+        ]
+    );
+    let none = rows(&f, &token, "<fetch aggregate=\"true\"><entity name=\"account\">\
+        <attribute name=\"accountid\" alias=\"n\" aggregate=\"count\"/>\
+        <attribute name=\"revenue\" alias=\"total\" aggregate=\"sum\"/>\
+        <filter><condition attribute=\"name\" operator=\"eq\" value=\"nobody\"/></filter></entity></fetch>").await;
+    assert_eq!(none, [json!({"n": 0})]);
+    let distinct = rows(&f, &token, "<fetch aggregate=\"true\"><entity name=\"contact\">\
+        <attribute name=\"parentcustomerid\" alias=\"employers\" aggregate=\"countcolumn\" distinct=\"true\"/>\
+        </entity></fetch>").await;
+    assert_eq!(distinct, [json!({"employers": 2})]);
 }

@@ -1,5 +1,7 @@
-//! FetchXML queries (`?fetchXml=`): `<fetch count page paging-cookie top>`, one `<entity>` with
-//! `<attribute>`/`<all-attributes/>`, `<order>` and nested `<filter>`s of `<condition>`s.
+//! FetchXML queries (`?fetchXml=`): `<fetch count page paging-cookie top aggregate>`, one
+//! `<entity>` with `<attribute>`/`<all-attributes/>`, `<order>`, nested `<filter>`s of
+//! `<condition>`s and `<link-entity>` joins (inner and outer, nested, aliased); aggregate
+//! queries with `count`, `countcolumn`, `sum`, `avg`, `min`, `max` and `groupby`.
 
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
@@ -22,6 +24,54 @@ pub(crate) struct Fetch {
     pub(crate) top: Option<usize>,
     /// The `paging-cookie` of the page before, as the service wrote it (XML-unescaped).
     pub(crate) paging_cookie: Option<PagingCookie>,
+    /// `aggregate="true"`: every attribute is aggregated or grouped by.
+    pub(crate) aggregate: bool,
+    /// The entity's `<attribute>` elements, with their aliases and aggregates.
+    pub(crate) columns: Vec<Attribute>,
+    /// `<order alias>` of an aggregate query: (alias, descending).
+    pub(crate) alias_orders: Vec<(String, bool)>,
+    /// The `<link-entity>` joins, in the document's order.
+    pub(crate) links: Vec<LinkEntity>,
+}
+
+/// An `<attribute name alias aggregate groupby distinct>`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Attribute {
+    pub(crate) name: String,
+    pub(crate) alias: Option<String>,
+    pub(crate) aggregate: Option<Aggregate>,
+    pub(crate) groupby: bool,
+    /// `distinct="true"`, for `countcolumn`.
+    pub(crate) distinct: bool,
+}
+
+/// An aggregate function of an `<attribute>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Aggregate {
+    Count,
+    CountColumn,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+/// A `<link-entity name from to link-type alias>`: the records of `name` whose `from` equals
+/// the parent's `to`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct LinkEntity {
+    pub(crate) name: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    /// `link-type="outer"`: a parent without a match stays, with nothing linked.
+    pub(crate) outer: bool,
+    /// The alias given, or the one generated (`contact1`); linked columns come back as
+    /// `alias.column`.
+    pub(crate) alias: String,
+    pub(crate) columns: Vec<Attribute>,
+    pub(crate) all_attributes: bool,
+    pub(crate) filter: Option<Filter>,
+    pub(crate) links: Vec<LinkEntity>,
 }
 
 /// A paging cookie sent back for the next page: `<cookie page="N"><key last="{id}"
@@ -41,9 +91,12 @@ pub(crate) struct Filter {
     pub(crate) filters: Vec<Filter>,
 }
 
-/// A `<condition attribute operator value>`, with `<value>` children for `in`.
+/// A `<condition entityname attribute operator value>`, with `<value>` children for `in`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Condition {
+    /// The alias of the link-entity the attribute belongs to; the filter's own entity when
+    /// absent.
+    pub(crate) entityname: Option<String>,
     pub(crate) attribute: String,
     pub(crate) operator: Operator,
     pub(crate) values: Vec<String>,
@@ -120,13 +173,10 @@ pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
         ));
     }
     for (name, value) in &root.attributes {
-        match name.as_str() {
-            "aggregate" | "distinct" if value == "true" => {
-                return Err(format!(
-                    "The fetch attribute '{name}' is not supported by this emulator."
-                ));
-            }
-            _ => {}
+        if name == "distinct" && value == "true" {
+            return Err(format!(
+                "The fetch attribute '{name}' is not supported by this emulator."
+            ));
         }
     }
     let number = |name: &str| -> Result<Option<usize>, String> {
@@ -152,6 +202,7 @@ pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
             .attribute("paging-cookie")
             .map(paging_cookie)
             .transpose()?,
+        aggregate: flag(&root, "aggregate")?,
         ..Fetch::default()
     };
     let mut entities = root.children.iter().filter(|c| c.name == "entity");
@@ -166,10 +217,9 @@ pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
         .ok_or("The 'entity' element needs a 'name'.")?
         .to_owned();
     let mut all = false;
-    let mut attributes = Vec::new();
     for child in &entity.children {
         match child.name.as_str() {
-            "attribute" => attributes.push(required(child, "name")?.to_owned()),
+            "attribute" => fetch.columns.push(attribute(child, fetch.aggregate)?),
             "all-attributes" => all = true,
             "order" => {
                 let descending = match child.attribute("descending") {
@@ -179,9 +229,17 @@ pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
                         return Err(format!("'{other}' is not a valid value for 'descending'."));
                     }
                 };
-                fetch
-                    .orders
-                    .push((required(child, "attribute")?.to_owned(), descending));
+                match (fetch.aggregate, child.attribute("alias")) {
+                    (true, Some(alias)) => fetch.alias_orders.push((alias.to_owned(), descending)),
+                    (true, None) => {
+                        return Err(
+                            "An 'order' of an aggregate query names an attribute's 'alias'.".into(),
+                        );
+                    }
+                    (false, _) => fetch
+                        .orders
+                        .push((required(child, "attribute")?.to_owned(), descending)),
+                }
             }
             "filter" => {
                 if fetch.filter.is_some() {
@@ -192,14 +250,138 @@ pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
                 }
                 fetch.filter = Some(filter(child)?);
             }
-            "link-entity" => {
-                return Err("'link-entity' is not supported by this emulator.".into());
-            }
+            "link-entity" => fetch.links.push(link_entity(child, fetch.aggregate, 1)?),
             other => return Err(format!("'{other}' is not a valid child of 'entity'.")),
         }
     }
-    fetch.attributes = (!all && !attributes.is_empty()).then_some(attributes);
+    if fetch.aggregate && all {
+        return Err("An aggregate query cannot use 'all-attributes'.".into());
+    }
+    let names: Vec<String> = fetch.columns.iter().map(|c| c.name.clone()).collect();
+    fetch.attributes = (!all && !names.is_empty()).then_some(names);
+    name_links(&mut fetch.links, &mut Vec::new())?;
     Ok(fetch)
+}
+
+/// `true`/`false` (or absent, false) of an attribute.
+fn flag(element: &Element, name: &str) -> Result<bool, String> {
+    match element.attribute(name) {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(format!("'{other}' is not a valid value for '{name}'.")),
+    }
+}
+
+fn attribute(element: &Element, aggregate_query: bool) -> Result<Attribute, String> {
+    let name = required(element, "name")?.to_owned();
+    let aggregate = match element.attribute("aggregate") {
+        None => None,
+        Some(text) => Some(match text {
+            "count" => Aggregate::Count,
+            "countcolumn" => Aggregate::CountColumn,
+            "sum" => Aggregate::Sum,
+            "avg" => Aggregate::Avg,
+            "min" => Aggregate::Min,
+            "max" => Aggregate::Max,
+            other => return Err(format!("'{other}' is not a valid aggregate.")),
+        }),
+    };
+    let column = Attribute {
+        alias: element.attribute("alias").map(str::to_owned),
+        aggregate,
+        groupby: flag(element, "groupby")?,
+        distinct: flag(element, "distinct")?,
+        name,
+    };
+    if element.attribute("dategrouping").is_some() {
+        return Err("The attribute 'dategrouping' is not supported by this emulator.".into());
+    }
+    match (
+        aggregate_query,
+        column.aggregate.is_some() || column.groupby,
+    ) {
+        (true, false) => Err(format!(
+            "The attribute '{}' of an aggregate query must be aggregated or grouped by.",
+            column.name
+        )),
+        (false, true) => Err(format!(
+            "The attribute '{}' has an aggregate, but the fetch is not aggregate=\"true\".",
+            column.name
+        )),
+        (true, true) if column.alias.is_none() => Err(format!(
+            "The aggregate attribute '{}' needs an 'alias'.",
+            column.name
+        )),
+        _ if column.aggregate.is_some() && column.groupby => Err(format!(
+            "The attribute '{}' cannot be both aggregated and grouped by.",
+            column.name
+        )),
+        _ => Ok(column),
+    }
+}
+
+fn link_entity(element: &Element, aggregate: bool, depth: usize) -> Result<LinkEntity, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "Link-entities nest deeper than {MAX_DEPTH} levels."
+        ));
+    }
+    let outer = match element.attribute("link-type") {
+        None | Some("inner") => false,
+        Some("outer") => true,
+        Some(other) => {
+            return Err(format!(
+                "The link-type '{other}' is not supported by this emulator."
+            ));
+        }
+    };
+    let mut link = LinkEntity {
+        name: required(element, "name")?.to_owned(),
+        from: required(element, "from")?.to_owned(),
+        to: required(element, "to")?.to_owned(),
+        outer,
+        alias: element.attribute("alias").unwrap_or_default().to_owned(),
+        columns: Vec::new(),
+        all_attributes: false,
+        filter: None,
+        links: Vec::new(),
+    };
+    for child in &element.children {
+        match child.name.as_str() {
+            "attribute" => link.columns.push(attribute(child, aggregate)?),
+            "all-attributes" if !aggregate => link.all_attributes = true,
+            "filter" if link.filter.is_none() => link.filter = Some(filter(child)?),
+            "link-entity" => link.links.push(link_entity(child, aggregate, depth + 1)?),
+            "order" => {
+                return Err(
+                    "An 'order' inside 'link-entity' is not supported by this emulator.".into(),
+                );
+            }
+            other => return Err(format!("'{other}' is not a valid child of 'link-entity'.")),
+        }
+    }
+    Ok(link)
+}
+
+/// Gives every link-entity without an alias one (`contact1`, `contact2`, ... per table, in the
+/// document's order) and refuses an alias used twice.
+fn name_links(links: &mut [LinkEntity], taken: &mut Vec<String>) -> Result<(), String> {
+    for link in links.iter_mut() {
+        if link.alias.is_empty() {
+            link.alias = (1..)
+                .map(|n| format!("{}{n}", link.name))
+                .find(|a| !taken.contains(a))
+                .unwrap_or_default();
+        } else if taken.contains(&link.alias) {
+            return Err(format!(
+                "The link-entity alias '{}' is used twice.",
+                link.alias
+            ));
+        }
+        taken.push(link.alias.clone());
+        name_links(&mut link.links, taken)?;
+    }
+    Ok(())
 }
 
 /// Reads a `paging-cookie`; an unreadable one is refused, as the service refuses it.
@@ -275,6 +457,7 @@ fn condition(element: &Element) -> Result<Condition, String> {
         ));
     }
     Ok(Condition {
+        entityname: element.attribute("entityname").map(str::to_owned),
         attribute,
         operator,
         values,
@@ -398,6 +581,37 @@ mod tests {
     }
 
     #[test]
+    fn reads_links_and_aggregates() {
+        let fetch = parse(
+            r#"<fetch aggregate="true"><entity name="account">
+                 <attribute name="revenue" alias="total" aggregate="sum"/>
+                 <attribute name="accountid" alias="n" aggregate="count"/>
+                 <order alias="total" descending="true"/>
+                 <link-entity name="contact" from="contactid" to="primarycontactid" link-type="outer">
+                   <attribute name="lastname" alias="who" groupby="true"/>
+                   <link-entity name="account" from="accountid" to="parentcustomerid"/>
+                   <filter><condition attribute="lastname" operator="not-null"/></filter>
+                 </link-entity>
+                 <link-entity name="contact" from="parentcustomerid" to="accountid" alias="c"/>
+                 <filter><condition entityname="c" attribute="lastname" operator="eq" value="x"/></filter>
+               </entity></fetch>"#,
+        )
+        .unwrap_or_default();
+        assert!(fetch.aggregate);
+        assert_eq!(fetch.columns[0].aggregate, Some(Aggregate::Sum));
+        assert_eq!(fetch.columns[1].aggregate, Some(Aggregate::Count));
+        assert_eq!(fetch.alias_orders, [("total".to_owned(), true)]);
+        let aliases: Vec<&str> = fetch.links.iter().map(|l| l.alias.as_str()).collect();
+        assert_eq!(aliases, ["contact1", "c"]);
+        assert!(fetch.links[0].outer && !fetch.links[1].outer);
+        assert_eq!(fetch.links[0].links[0].alias, "account1");
+        assert!(fetch.links[0].columns[0].groupby);
+        assert!(fetch.links[0].filter.is_some());
+        let condition = &fetch.filter.map(|f| f.conditions).unwrap_or_default()[0];
+        assert_eq!(condition.entityname.as_deref(), Some("c"));
+    }
+
+    #[test]
     fn refuses_malformed_queries() {
         for bad in [
             "",
@@ -411,6 +625,16 @@ mod tests {
             "<fetch><entity name='a'><filter><condition attribute='b' operator='between' value='1'/></filter></entity></fetch>",
             "<fetch><entity name='a'><filter><condition attribute='b' operator='eq'/></filter></entity></fetch>",
             "<fetch><entity name='a'><link-entity name='b'/></entity></fetch>",
+            "<fetch><entity name='a'><link-entity name='b' from='c' to='d' link-type='any'/></entity></fetch>",
+            "<fetch><entity name='a'><link-entity name='b' from='c' to='d' alias='x'/><link-entity name='b' from='c' to='d' alias='x'/></entity></fetch>",
+            "<fetch aggregate='true'><entity name='a'><attribute name='b'/></entity></fetch>",
+            "<fetch aggregate='true'><entity name='a'><attribute name='b' aggregate='sum'/></entity></fetch>",
+            "<fetch aggregate='true'><entity name='a'><attribute name='b' aggregate='median' alias='m'/></entity></fetch>",
+            "<fetch aggregate='true'><entity name='a'><attribute name='b' alias='c' aggregate='sum' groupby='true'/></entity></fetch>",
+            "<fetch aggregate='true'><entity name='a'><attribute name='b' alias='c' groupby='true' dategrouping='year'/></entity></fetch>",
+            "<fetch aggregate='true'><entity name='a'><all-attributes/></entity></fetch>",
+            "<fetch aggregate='true'><entity name='a'><attribute name='b' alias='c' groupby='true'/><order attribute='b'/></entity></fetch>",
+            "<fetch><entity name='a'><attribute name='b' aggregate='sum' alias='c'/></entity></fetch>",
             "<fetch page='2' paging-cookie='&lt;cookie/&gt;'><entity name='a'/></fetch>",
             "<fetch page='2' paging-cookie='nonsense'><entity name='a'/></fetch>",
         ] {
