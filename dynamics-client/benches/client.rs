@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use dynamics_client::{
     AccessToken, Batch, BoxFuture, Client, ClientCertificateCredential, ClientOptions,
     CredentialOptions, Secret, TokenCredential,
@@ -476,5 +476,73 @@ async fn client_token(setup: &Setup) -> String {
         .to_owned()
 }
 
+/// Separates the phases of [`retrieve_loop`]: callgrind, run with
+/// `--dump-before=*retrieve_phase_boundary*`, writes one profile per phase.
+#[inline(never)]
+fn retrieve_phase_boundary(phase: &str) {
+    black_box(phase);
+}
+
+/// `RETRIEVE_LOOP=<count>`: after the setup, two rounds of `count` retrieves of each kind (raw
+/// reqwest with the body read, the same decoded into `Account`, the client), each kind a phase
+/// of its own, for counting instructions under callgrind: machine load changes times, not
+/// instruction counts. `tools/retrieve-instructions.sh` runs it and reads the phases.
+fn retrieve_loop(count: &str) {
+    let count: usize = count.parse().expect("RETRIEVE_LOOP is a count");
+    let runtime = runtime();
+    runtime.block_on(async {
+        let setup = Setup::start().await;
+        let client = setup.client();
+        let account = client
+            .retrieve::<Account>(setup.account, &COLUMNS)
+            .await
+            .expect("retrieve");
+        black_box(account);
+        let bearer = format!("Bearer {}", client_token(&setup).await);
+        let raw = reqwest::Client::new();
+        let url = format!(
+            "{}accounts({})?$select={}",
+            setup.emulator.web_api_url(),
+            setup.account,
+            COLUMNS.join(",")
+        );
+        for _round in 0..2 {
+            for kind in ["raw", "decoded", "client"] {
+                retrieve_phase_boundary(kind);
+                for _ in 0..count {
+                    if kind == "client" {
+                        let account = client.retrieve::<Account>(setup.account, &COLUMNS).await;
+                        black_box(account.expect("retrieve"));
+                        continue;
+                    }
+                    let response = raw
+                        .get(&url)
+                        .header("Authorization", &bearer)
+                        .header("Accept", "application/json")
+                        .send()
+                        .await
+                        .expect("request");
+                    let body = response.bytes().await.expect("body");
+                    if kind == "decoded" {
+                        black_box(serde_json::from_slice::<Account>(&body).expect("account"));
+                    } else {
+                        black_box(body);
+                    }
+                }
+            }
+        }
+        retrieve_phase_boundary("end");
+        setup.emulator.shutdown().await;
+    });
+}
+
 criterion_group!(benches, retrieve, decode, batch);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("RETRIEVE_LOOP") {
+        retrieve_loop(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
