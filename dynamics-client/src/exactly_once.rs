@@ -52,3 +52,11 @@
 //! When the client gives up on a batch (its retry budget is spent), every request of it gets a
 //! [`BatchError::Failed`](crate::BatchError::Failed) result: those records may or may not
 //! exist. Sending them again with the same ids settles it.
+//!
+//! # Deletes
+//!
+//! A delete needs no id of its own to be safe to send again: deleting twice leaves no record
+//! either way. [`Client::bulk_delete`](crate::Client::bulk_delete) therefore retries like any
+//! idempotent request, and when a try whose answer was lost is followed by a `404`, the
+//! result is `Ok`: the record is gone, as asked. A `404` on a first try stays
+//! [`Error::NotFound`](crate::Error::NotFound).

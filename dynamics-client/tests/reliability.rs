@@ -180,6 +180,43 @@ async fn a_thousand_concurrent_creates_under_faults_land_exactly_once() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_deletes_under_faults_remove_every_record_and_report_success() {
+    let env = start().await;
+    let patient = patient_client(&env);
+    let names = names("Doomed", 2_000);
+    let ids: Vec<Uuid> = patient
+        .bulk_create(names.iter().map(|n| named(n)), &BulkOptions::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let controls = env.emulator.controls();
+    controls.set_fault_mix(fault_mix()).unwrap();
+    let results = patient
+        .bulk_delete::<Account, _>(
+            ids.iter().copied(),
+            &BulkOptions::default().batch_size(50).concurrency(4),
+        )
+        .await
+        .unwrap();
+    controls.clear_fault_mix();
+    assert_every_fault_kind(&controls.request_counts().faults);
+    assert_eq!(results.len(), ids.len());
+    for (i, result) in results.iter().enumerate() {
+        assert!(result.is_ok(), "delete {i}: {result:?}");
+    }
+    assert_eq!(env.emulator.records("accounts").unwrap().len(), 0);
+
+    // Without a lost answer before it, a delete of a missing record is still not found.
+    let again = patient
+        .bulk_delete::<Account, _>([ids[0]], &BulkOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(again[0], Err(Error::NotFound(_))), "{again:?}");
+}
+
 /// Seed 16 at rate 0.5 hits the first request and spares the next two.
 fn first_request_only(kind: FaultKind) -> FaultMix {
     FaultMix::new(0.5, 16).kinds([kind]).delay(DELAY)

@@ -172,13 +172,26 @@ impl Client {
     }
 
     /// Deletes every record of `E` with these ids; result `i` says how delete `i` went.
+    ///
+    /// A delete is safe to send again. When a try of it may have landed (its answer was lost)
+    /// and the next try finds no record, the result is `Ok`: the record is gone, which is what
+    /// was asked, and most likely that earlier try removed it. A 404 on a first try stays
+    /// [`Error::NotFound`].
     pub async fn bulk_delete<E, I>(&self, ids: I, options: &BulkOptions) -> Result<Vec<Result<()>>>
     where
         E: Entity,
         I: IntoIterator<Item = Uuid>,
     {
-        self.bulk(ids, options, |batch, id: &Uuid| batch.delete::<E>(*id))
-            .await
+        let sent = self
+            .bulk_sent(ids, options, |batch, id: &Uuid| batch.delete::<E>(*id))
+            .await?;
+        Ok(sent
+            .into_iter()
+            .map(|s| match s.result {
+                Err(Error::NotFound(_)) if s.maybe_landed => Ok(()),
+                result => result,
+            })
+            .collect())
     }
 
     /// Runs `add` for every item in batches of `options.batch_size`, `options.concurrency`
