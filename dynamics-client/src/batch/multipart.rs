@@ -421,6 +421,111 @@ Content-Type: application/json; odata.metadata=minimal\r\n\
         assert_eq!(reply(&lf).unwrap(), items);
     }
 
+    /// What must hold for any reply, whatever its bytes: a refusal names a line of the body
+    /// and says why; an accepted reply has no more parts than delimiters.
+    fn check_any_reply(body: &str) -> bool {
+        let accepted = parse(body, "batchresponse_1");
+        let is_ok = accepted.is_ok();
+        match accepted {
+            Ok(items) => {
+                let parts: usize = items
+                    .iter()
+                    .map(|item| match item {
+                        ReplyItem::ChangeSet(parts) => parts.len(),
+                        ReplyItem::Single(_) => 1,
+                    })
+                    .sum();
+                assert!(
+                    parts <= body.matches("--").count(),
+                    "{parts} parts from {body:?}"
+                );
+            }
+            Err(Malformed { line, message }) => {
+                assert!(!message.is_empty(), "a refusal without a reason: {body:?}");
+                let lines = body.split('\n').count();
+                assert!(
+                    (1..=lines + 1).contains(&line),
+                    "line {line} of a {lines}-line body: {message}"
+                );
+            }
+        }
+        is_ok
+    }
+
+    #[test]
+    fn the_fuzz_corpus_replays_without_panics() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/batch_reply");
+        let mut replayed = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            // The fuzz target takes `&str`: libFuzzer skips inputs that are not UTF-8.
+            if let Ok(body) = std::str::from_utf8(&bytes) {
+                check_any_reply(body);
+                replayed += 1;
+            }
+        }
+        assert!(replayed >= 100, "only {replayed} corpus entries in {dir}");
+    }
+
+    #[test]
+    fn seeded_mutations_of_a_good_reply_never_panic() {
+        // xorshift64*: the same inputs on every run.
+        let mut state = 0x5eed_ba7c_u64;
+        let mut next = move |below: usize| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_f491_4f6c_dd1d) % below.max(1) as u64) as usize
+        };
+        let pieces = [
+            "\r\n",
+            "\n",
+            "--batchresponse_1",
+            "--batchresponse_1--",
+            "--changesetresponse_a",
+            "--changesetresponse_a--",
+            "Content-Type: multipart/mixed; boundary=",
+            "Content-Type: application/http\r\n",
+            "HTTP/1.1 ",
+            "999 ",
+            ":",
+            "",
+            "\u{0}",
+            "é",
+        ];
+        let mut accepted = 0;
+        for _ in 0..5_000 {
+            let mut body: Vec<char> = GOOD.chars().collect();
+            for _ in 0..1 + next(4) {
+                let at = next(body.len() + 1);
+                match next(3) {
+                    0 => {
+                        let end = (at + next(40)).min(body.len());
+                        body.drain(at..end);
+                    }
+                    1 => {
+                        let piece = pieces[next(pieces.len())];
+                        body.splice(at..at, piece.chars());
+                    }
+                    _ => {
+                        let end = (at + next(60)).min(body.len());
+                        let copy: Vec<char> = body[at..end].to_vec();
+                        let to = next(body.len() + 1);
+                        body.splice(to..to, copy);
+                    }
+                }
+            }
+            if check_any_reply(&body.into_iter().collect::<String>()) {
+                accepted += 1;
+            }
+        }
+        // Both ways out are taken, or the mutations do not reach the parser's checks.
+        assert!(
+            (500..4_500).contains(&accepted),
+            "{accepted} of 5,000 accepted"
+        );
+    }
+
     #[test]
     fn bodies_keep_their_lines() {
         let body = "--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 400 Bad Request\r\n\r\n{\"a\":\r\n1}\r\n--b--";
