@@ -91,8 +91,21 @@ impl Tables {
         Some(value)
     }
 
-    /// The record other than `except` whose alternate key number `key` has the value it has
-    /// in `fields`.
+    /// The record whose alternate key number `key` has the value it has in `fields`.
+    pub(crate) fn key_lookup(
+        &self,
+        set: &str,
+        key: usize,
+        fields: &Map<String, Value>,
+    ) -> Option<Uuid> {
+        let value = self.key_value(set, key, fields)?;
+        self.key_index
+            .get(&(set.to_owned(), key))?
+            .get(&value)
+            .copied()
+    }
+
+    /// Like [`Tables::key_lookup`], but a record other than `except`.
     pub(crate) fn key_holder(
         &self,
         set: &str,
@@ -100,9 +113,8 @@ impl Tables {
         fields: &Map<String, Value>,
         except: Uuid,
     ) -> Option<Uuid> {
-        let value = self.key_value(set, key, fields)?;
-        let holder = *self.key_index.get(&(set.to_owned(), key))?.get(&value)?;
-        (holder != except).then_some(holder)
+        self.key_lookup(set, key, fields)
+            .filter(|holder| *holder != except)
     }
 
     /// Every alternate key value of a record with these fields, by key number.

@@ -28,7 +28,6 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::odata::filter::{Comparable, comparable_json};
 use crate::odata::path::{self, Key, Segment};
 use crate::schema::{Column, Nav, Schema, Table};
 use crate::store::{Store, Tables};
@@ -289,27 +288,12 @@ impl WebApi {
         {
             return Ok(tables.contains(&table.set, id).then_some(*id));
         }
-        let properties = alternate_key(table, named)?;
-        let wanted: Vec<(&str, Comparable)> = properties
-            .iter()
-            .map(|(property, literal)| {
-                let kind = table.column(property).map(|c| c.kind);
-                (*property, comparable_json(&literal.to_json(), kind))
-            })
-            .collect();
-        Ok(tables
-            .rows(&table.set)
+        let key = alternate_key_number(table, named)?;
+        let fields: Map<String, Value> = alternate_key(table, named)?
             .into_iter()
-            .find_map(|(id, record)| {
-                wanted
-                    .iter()
-                    .all(|(property, value)| {
-                        let kind = table.column(property).map(|c| c.kind);
-                        comparable_json(record.fields.get(*property).unwrap_or(&Value::Null), kind)
-                            == *value
-                    })
-                    .then_some(id)
-            }))
+            .map(|(property, literal)| (property.to_owned(), literal.to_json()))
+            .collect();
+        Ok(tables.key_lookup(&table.set, key, &fields))
     }
 
     /// Like [`WebApi::find`], but a missing record is a 404.
@@ -317,6 +301,29 @@ impl WebApi {
         self.find(tables, table, key)?
             .ok_or_else(|| ApiError::record_missing(&table.logical_name, describe_key(key)))
     }
+}
+
+/// The position in `table.alternate_keys` of the key `named` matches.
+fn alternate_key_number(
+    table: &Table,
+    named: &[(String, crate::odata::filter::Literal)],
+) -> Result<usize, ApiError> {
+    table
+        .alternate_keys
+        .iter()
+        .position(|parts| key_matches(parts, named))
+        .ok_or_else(|| bad_key(table))
+}
+
+/// Whether the names of `named` are exactly the aliases of the key `parts`.
+fn key_matches(
+    parts: &[(String, String)],
+    named: &[(String, crate::odata::filter::Literal)],
+) -> bool {
+    parts.len() == named.len()
+        && parts
+            .iter()
+            .all(|(alias, _)| named.iter().any(|(n, _)| n == alias))
 }
 
 /// The (property, value) pairs of the alternate key `named` matches.
@@ -327,12 +334,7 @@ fn alternate_key<'k>(
     table
         .alternate_keys
         .iter()
-        .find(|parts| {
-            parts.len() == named.len()
-                && parts
-                    .iter()
-                    .all(|(alias, _)| named.iter().any(|(n, _)| n == alias))
-        })
+        .find(|parts| key_matches(parts, named))
         .map(|parts| {
             parts
                 .iter()
