@@ -106,3 +106,48 @@ fn mutated_choices_never_panic() {
     }
     assert!(refused > 500, "{refused} refused");
 }
+
+/// Every file of a fuzz corpus (`fuzz/corpus/<target>`), as the fuzzer keeps them.
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = format!("{}/../fuzz/corpus/{target}", env!("CARGO_MANIFEST_DIR"));
+    let inputs: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+        .collect();
+    assert!(inputs.len() >= 100, "only {} inputs in {dir}", inputs.len());
+    inputs
+}
+
+#[test]
+fn the_csdl_fuzz_corpus_replays() {
+    let (mut parsed, mut refused) = (0, 0);
+    for input in corpus("csdl") {
+        match Metadata::parse_bytes(&input) {
+            Ok(_) => parsed += 1,
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                refused += 1;
+            }
+        }
+    }
+    // The corpus keeps inputs that reach new code: documents the parser takes and ones it refuses.
+    assert!(
+        parsed > 0 && refused > 0,
+        "{parsed} parsed, {refused} refused"
+    );
+}
+
+#[test]
+fn the_choices_fuzz_corpus_replays() {
+    let mut replayed = 0;
+    for input in corpus("choices") {
+        // The target takes `&str`: libFuzzer skips inputs that are not UTF-8.
+        if let Ok(text) = std::str::from_utf8(&input) {
+            if let Err(e) = Choices::parse(text) {
+                assert!(!e.to_string().is_empty());
+            }
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= 100, "{replayed} replayed");
+}
