@@ -45,7 +45,7 @@ impl Record {
 }
 
 /// All records.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Tables {
     sets: HashMap<String, HashMap<Uuid, Record>>,
     /// Many-to-many links: (navigation property, from, to), stored in both directions.
@@ -62,7 +62,7 @@ pub(crate) struct Tables {
 }
 
 /// How to take one change back.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 enum Undo {
     /// Put back what a record slot held before (`None`: it was empty).
     Restore(String, Uuid, Option<Record>),

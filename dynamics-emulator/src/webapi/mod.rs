@@ -288,12 +288,13 @@ impl WebApi {
         {
             return Ok(tables.contains(&table.set, id).then_some(*id));
         }
-        let key = alternate_key_number(table, named)?;
-        let fields: Map<String, Value> = alternate_key(table, named)?
+        let key = alternate_key(table, named)?;
+        let fields: Map<String, Value> = key
+            .values
             .into_iter()
             .map(|(property, literal)| (property.to_owned(), literal.to_json()))
             .collect();
-        Ok(tables.key_lookup(&table.set, key, &fields))
+        Ok(tables.key_lookup(&table.set, key.number, &fields))
     }
 
     /// Like [`WebApi::find`], but a missing record is a 404.
@@ -303,48 +304,39 @@ impl WebApi {
     }
 }
 
-/// The position in `table.alternate_keys` of the key `named` matches.
-fn alternate_key_number(
-    table: &Table,
-    named: &[(String, crate::odata::filter::Literal)],
-) -> Result<usize, ApiError> {
-    table
-        .alternate_keys
-        .iter()
-        .position(|parts| key_matches(parts, named))
-        .ok_or_else(|| bad_key(table))
+/// An alternate key named in a URL.
+struct NamedKey<'k> {
+    /// Its position in `Table::alternate_keys`; the store's key index is numbered the same way.
+    number: usize,
+    /// (property, value) pairs.
+    values: Vec<(&'k str, &'k crate::odata::filter::Literal)>,
 }
 
-/// Whether the names of `named` are exactly the aliases of the key `parts`.
-fn key_matches(
-    parts: &[(String, String)],
-    named: &[(String, crate::odata::filter::Literal)],
-) -> bool {
-    parts.len() == named.len()
-        && parts
-            .iter()
-            .all(|(alias, _)| named.iter().any(|(n, _)| n == alias))
-}
-
-/// The (property, value) pairs of the alternate key `named` matches.
+/// The alternate key `named` matches.
 fn alternate_key<'k>(
     table: &'k Table,
     named: &'k [(String, crate::odata::filter::Literal)],
-) -> Result<Vec<(&'k str, &'k crate::odata::filter::Literal)>, ApiError> {
-    table
+) -> Result<NamedKey<'k>, ApiError> {
+    let matches = |parts: &[(String, String)]| {
+        parts.len() == named.len()
+            && parts
+                .iter()
+                .all(|(alias, _)| named.iter().any(|(n, _)| n == alias))
+    };
+    let (number, parts) = table
         .alternate_keys
         .iter()
-        .find(|parts| key_matches(parts, named))
-        .map(|parts| {
-            parts
-                .iter()
-                .filter_map(|(alias, property)| {
-                    let literal = named.iter().find(|(n, _)| n == alias).map(|(_, l)| l)?;
-                    Some((property.as_str(), literal))
-                })
-                .collect()
+        .enumerate()
+        .find(|(_, parts)| matches(parts))
+        .ok_or_else(|| bad_key(table))?;
+    let values = parts
+        .iter()
+        .filter_map(|(alias, property)| {
+            let literal = named.iter().find(|(n, _)| n == alias).map(|(_, l)| l)?;
+            Some((property.as_str(), literal))
         })
-        .ok_or_else(|| bad_key(table))
+        .collect();
+    Ok(NamedKey { number, values })
 }
 
 fn bad_key(table: &Table) -> ApiError {

@@ -109,6 +109,7 @@ impl WebApi {
                     _ => (
                         Uuid::new_v4(),
                         super::alternate_key(table, parts)?
+                            .values
                             .into_iter()
                             .map(|(p, l)| (p.to_owned(), l.to_json()))
                             .collect(),
