@@ -127,6 +127,42 @@ impl Setup {
     }
 }
 
+/// The baseline: plain reqwest with a fixed bearer token on the route the client's retrieve uses.
+struct RawRoute {
+    http: reqwest::Client,
+    url: String,
+    bearer: String,
+}
+
+impl RawRoute {
+    async fn new(setup: &Setup) -> Self {
+        RawRoute {
+            http: reqwest::Client::new(),
+            url: format!(
+                "{}accounts({})?$select={}",
+                setup.emulator.web_api_url(),
+                setup.account,
+                COLUMNS.join(",")
+            ),
+            bearer: format!("Bearer {}", client_token(setup).await),
+        }
+    }
+
+    /// One GET, its body read.
+    async fn get(&self) -> impl AsRef<[u8]> {
+        let response = self
+            .http
+            .get(&self.url)
+            .header("Authorization", &self.bearer)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .expect("request");
+        assert!(response.status().is_success());
+        response.bytes().await.expect("body")
+    }
+}
+
 /// An account record with the 10 benchmark columns and the system columns a page carries.
 fn record(id: Uuid, i: usize) -> Value {
     json!({
@@ -219,50 +255,25 @@ fn retrieve(c: &mut Criterion) {
     }
 
     let client = setup.client();
-    let token = runtime.block_on(async {
+    let raw = runtime.block_on(async {
         // Warms the client's token cache.
         client
             .retrieve::<Account>(setup.account, &COLUMNS)
             .await
             .expect("retrieve");
-        client_token(&setup).await
+        RawRoute::new(&setup).await
     });
-    let bearer = format!("Bearer {token}");
-    let raw = reqwest::Client::new();
-    let url = format!(
-        "{}accounts({})?$select={}",
-        setup.emulator.web_api_url(),
-        setup.account,
-        COLUMNS.join(",")
-    );
 
     let mut group = c.benchmark_group("retrieve");
     group.throughput(Throughput::Elements(1));
     group.bench_function("raw reqwest, body read", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let response = raw
-                .get(&url)
-                .header("Authorization", &bearer)
-                .header("Accept", "application/json")
-                .send()
-                .await
-                .expect("request");
-            assert!(response.status().is_success());
-            black_box(response.bytes().await.expect("body"));
-        })
+        b.to_async(&runtime)
+            .iter(|| async { black_box(raw.get().await) })
     });
     group.bench_function("raw reqwest, decoded into Account", |b| {
         b.to_async(&runtime).iter(|| async {
-            let response = raw
-                .get(&url)
-                .header("Authorization", &bearer)
-                .header("Accept", "application/json")
-                .send()
-                .await
-                .expect("request");
-            assert!(response.status().is_success());
-            let body = response.bytes().await.expect("body");
-            black_box(serde_json::from_slice::<Account>(&body).expect("account"));
+            let body = raw.get().await;
+            black_box(serde_json::from_slice::<Account>(body.as_ref()).expect("account"));
         })
     });
     group.bench_function("client, token cached", |b| {
@@ -498,35 +509,25 @@ fn retrieve_loop(count: &str) {
             .await
             .expect("retrieve");
         black_box(account);
-        let bearer = format!("Bearer {}", client_token(&setup).await);
-        let raw = reqwest::Client::new();
-        let url = format!(
-            "{}accounts({})?$select={}",
-            setup.emulator.web_api_url(),
-            setup.account,
-            COLUMNS.join(",")
-        );
+        let raw = RawRoute::new(&setup).await;
         for _round in 0..2 {
             for kind in ["raw", "decoded", "client"] {
                 retrieve_phase_boundary(kind);
                 for _ in 0..count {
-                    if kind == "client" {
-                        let account = client.retrieve::<Account>(setup.account, &COLUMNS).await;
-                        black_box(account.expect("retrieve"));
-                        continue;
-                    }
-                    let response = raw
-                        .get(&url)
-                        .header("Authorization", &bearer)
-                        .header("Accept", "application/json")
-                        .send()
-                        .await
-                        .expect("request");
-                    let body = response.bytes().await.expect("body");
-                    if kind == "decoded" {
-                        black_box(serde_json::from_slice::<Account>(&body).expect("account"));
-                    } else {
-                        black_box(body);
+                    match kind {
+                        "client" => {
+                            let account = client.retrieve::<Account>(setup.account, &COLUMNS).await;
+                            black_box(account.expect("retrieve"));
+                        }
+                        "decoded" => {
+                            let body = raw.get().await;
+                            black_box(
+                                serde_json::from_slice::<Account>(body.as_ref()).expect("account"),
+                            );
+                        }
+                        _ => {
+                            black_box(raw.get().await);
+                        }
                     }
                 }
             }
