@@ -16,6 +16,8 @@
 # MACRO_OPT=1 both crates set `[profile.dev.build-override] opt-level = 3`, so the proc macro
 # and the parser it calls are optimised (what a user can put in their own Cargo.toml).
 set -euo pipefail
+# A failure inside `$(...)` must stop the script too, not print a figure for a failed step.
+shopt -s inherit_errexit
 root="$(cd "$(dirname "$0")/.." && pwd)"
 metadata="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 runs="${2:-3}"

@@ -5,6 +5,8 @@
 #
 #   tools/check-time.sh METADATA [TABLE-COUNTS...]     e.g. tools/check-time.sh ../shared/metadata/x.xml 10 all
 set -euo pipefail
+# A failure inside `$(...)` must stop the script too, not print a figure for a failed step.
+shopt -s inherit_errexit
 root="$(cd "$(dirname "$0")/.." && pwd)"
 metadata="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 shift

@@ -9,6 +9,8 @@
 # One process: the setup, then two rounds of one phase per kind; callgrind writes a profile
 # per phase (`--dump-before` the phase boundary), so the setup is left out.
 set -euo pipefail
+# A failure inside `$(...)` must stop the script too, not print a figure for a failed step.
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 count="${1:-500}"
 command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
