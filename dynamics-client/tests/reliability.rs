@@ -274,6 +274,12 @@ async fn a_412_after_a_lost_request_for_another_reason_stays_a_conflict() {
         .unwrap_err();
     assert!(matches!(err, Error::ConcurrencyConflict(_)), "{err:?}");
     assert_eq!(controls.fault_counts().drop_before, 1);
+    // The read that looked for the record under the new id was made.
+    let counts = controls.request_counts();
+    assert_eq!(
+        counts.by_route["POST /api/data/v9.2/$batch"], 1,
+        "{counts:?}"
+    );
     assert_eq!(env.emulator.records("accounts").unwrap().len(), 1);
 }
 
