@@ -100,9 +100,7 @@ impl Client {
         })?;
         default_headers.insert(header::USER_AGENT, agent);
         if let Some(caller) = options.caller_object_id {
-            let value = HeaderValue::from_str(&caller.hyphenated().to_string())
-                .map_err(|_| Error::invalid_input("caller object id is not a valid header"))?;
-            default_headers.insert(odata::CALLER_OBJECT_ID, value);
+            default_headers.insert(odata::CALLER_OBJECT_ID, caller_header(caller)?);
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -241,6 +239,15 @@ impl Client {
         // Whether an earlier try may have taken effect although it failed (a 5xx, a timeout,
         // a connection lost after sending).
         let mut earlier_attempt_unknown = false;
+        // This handle's caller, if any, replaces the client-wide one: built once, not per try.
+        let headers = match self.caller {
+            Some(caller) => {
+                let mut headers = inner.default_headers.clone();
+                headers.insert(odata::CALLER_OBJECT_ID, caller_header(caller)?);
+                std::borrow::Cow::Owned(headers)
+            }
+            None => std::borrow::Cow::Borrowed(&inner.default_headers),
+        };
         loop {
             // Another request of this client may have been told to wait: so does this one.
             if let Some((wait, closed)) = inner.gate.remaining(inner.clock.now()) {
@@ -263,19 +270,8 @@ impl Client {
             let mut builder = inner
                 .http
                 .request(request.method.clone(), request.url.clone())
-                .headers(inner.default_headers.clone())
+                .headers(headers.as_ref().clone())
                 .bearer_auth(token.token.expose());
-            if let Some(caller) = self.caller {
-                // Replaces the client-wide header, if any.
-                let mut headers = inner.default_headers.clone();
-                headers.insert(
-                    odata::CALLER_OBJECT_ID,
-                    HeaderValue::from_str(&caller.hyphenated().to_string()).map_err(|_| {
-                        Error::invalid_input("caller object id is not a valid header")
-                    })?,
-                );
-                builder = builder.headers(headers);
-            }
             for (name, value) in &request.headers {
                 builder = builder.header(*name, value);
             }
@@ -421,6 +417,12 @@ pub(crate) fn status_error(api: ApiError) -> Error {
         412 => Error::ConcurrencyConflict(Box::new(api)),
         _ => Error::Api(Box::new(api)),
     }
+}
+
+/// The `CallerObjectId` header for impersonating `caller`.
+fn caller_header(caller: Uuid) -> Result<HeaderValue> {
+    HeaderValue::from_str(&caller.hyphenated().to_string())
+        .map_err(|_| Error::invalid_input("caller object id is not a valid header"))
 }
 
 fn is_multipart(headers: &HeaderMap) -> bool {
