@@ -11,7 +11,7 @@ pub(crate) const ODATA_ENTITY_ID: &str = "OData-EntityId";
 /// Impersonation header: the Entra object id of the user to act as.
 pub(crate) const CALLER_OBJECT_ID: &str = "CallerObjectId";
 /// Request ids Dataverse puts on its answers, most specific first.
-const REQUEST_ID_HEADERS: [&str; 2] = ["x-ms-service-request-id", "REQ_ID"];
+pub(crate) const REQUEST_ID_HEADERS: [&str; 2] = ["x-ms-service-request-id", "REQ_ID"];
 
 #[derive(Deserialize)]
 struct ErrorEnvelope {

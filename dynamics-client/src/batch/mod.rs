@@ -512,38 +512,36 @@ impl BatchResponse {
     /// may be sent again).
     pub(crate) fn throttled(&self, index: usize) -> Option<ThrottledError> {
         match self.replies.get(index)? {
-            Outcome::Replied(reply) if is_throttled(reply) => match reply_error(reply) {
-                Error::Throttled(t) => Some(*t),
-                _ => None,
-            },
+            Outcome::Replied(reply) if !(200..300).contains(&reply.status) => {
+                match reply_error(reply) {
+                    Error::Throttled(t) => Some(*t),
+                    _ => None,
+                }
+            }
             _ => None,
         }
     }
 }
 
-fn is_throttled(reply: &WireReply) -> bool {
-    let api = odata::parse_api_error(reply.status, &Default::default(), reply.body.as_bytes());
-    reply.status == 429 || odata::throttle_limit(&api.code).is_some()
-}
-
-/// The typed error of an error reply inside a batch.
+/// The typed error of an error reply inside a batch: its body is parsed once, its request id
+/// and `Retry-After` read as the pipeline reads them from a response.
 fn reply_error(reply: &WireReply) -> Error {
     let mut api = odata::parse_api_error(reply.status, &Default::default(), reply.body.as_bytes());
-    api.request_id = reply
-        .header("REQ_ID")
-        .or_else(|| reply.header("x-ms-service-request-id"))
+    api.request_id = odata::REQUEST_ID_HEADERS
+        .iter()
+        .find_map(|name| reply.header(name))
         .map(str::to_owned);
-    if is_throttled(reply) {
+    let limit = odata::throttle_limit(&api.code);
+    if reply.status == 429 || limit.is_some() {
         let retry_after = reply
             .header("Retry-After")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(std::time::Duration::from_secs);
+            .and_then(|v| crate::retry::parse_retry_after(v, std::time::SystemTime::now()));
         return ThrottledError {
             status: reply.status,
             attempts: 1,
             waited: std::time::Duration::ZERO,
             retry_after,
-            limit: odata::throttle_limit(&api.code),
+            limit,
             last: api,
         }
         .into();
