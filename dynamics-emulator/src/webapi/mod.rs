@@ -171,14 +171,15 @@ impl WebApi {
 
     /// Runs one request under the lock it needs.
     pub(crate) fn execute(&self, caller: &Caller, request: &ApiRequest) -> ApiResponse {
-        // Operations read the store only to find a bound record, so a handler runs unlocked.
-        let result = if let Ok(Target::Operation(addressed)) = self.target(&request.path) {
-            self.invoke(caller, request, addressed, None)
-        } else if request.method == Method::GET {
-            self.read(caller, request, &self.store.read())
-        } else {
-            self.write(caller, request, &mut self.store.write())
-        };
+        // The path is resolved once, before any lock: operations read the store only to find a
+        // bound record, so a handler runs unlocked.
+        let result = self.target(&request.path).and_then(|target| match target {
+            Target::Operation(addressed) => self.invoke(caller, request, addressed, None),
+            target if request.method == Method::GET => {
+                self.read_at(caller, request, target, &self.store.read())
+            }
+            target => self.write_at(caller, request, target, &mut self.store.write()),
+        });
         result.unwrap_or_else(|error| error.into_api_for(&request.prefer()))
     }
 

@@ -2,7 +2,7 @@
 //! `/accounts/Microsoft.Dynamics.CRM.X`) and unbound (`POST /X`, `GET /X(p=@p)?@p=...`), their
 //! parameters checked against the CSDL, and their behaviour supplied by the test author.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
@@ -88,6 +88,8 @@ pub(crate) struct Operation {
 #[derive(Default)]
 pub(crate) struct Operations {
     declared: Vec<Operation>,
+    /// Names of the unbound ones: every one-segment path is checked against them.
+    unbound: HashSet<String>,
     handlers: HashMap<String, OperationHandler>,
 }
 
@@ -124,18 +126,22 @@ impl Operations {
                     returns: op.return_type.as_ref().map(|r| r.type_name.to_string()),
                 }
             })
+            .collect::<Vec<Operation>>();
+        let unbound = declared
+            .iter()
+            .filter(|o| o.binding.is_none())
+            .map(|o| o.name.clone())
             .collect();
         Self {
             declared,
+            unbound,
             handlers: handlers.into_iter().collect(),
         }
     }
 
     /// Whether an unbound operation has this name (so a path segment names it, not a set).
     pub(crate) fn is_unbound(&self, name: &str) -> bool {
-        self.declared
-            .iter()
-            .any(|o| o.name == name && o.binding.is_none())
+        self.unbound.contains(name)
     }
 }
 

@@ -48,13 +48,14 @@ pub(super) struct View<'a> {
 }
 
 impl WebApi {
-    pub(super) fn read(
+    /// A `GET` of a target already resolved from the request's path.
+    pub(super) fn read_at(
         &self,
         caller: &Caller,
         request: &ApiRequest,
+        target: Target<'_>,
         tables: &Tables,
     ) -> Result<ApiResponse, ApiError> {
-        let target = self.target(&request.path)?;
         let query = query::parse(&request.query).map_err(ApiError::bad_request)?;
         let prefer = request.prefer();
         let view = View {

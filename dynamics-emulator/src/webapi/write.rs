@@ -27,7 +27,17 @@ impl WebApi {
         request: &ApiRequest,
         tables: &mut Tables,
     ) -> Result<ApiResponse, ApiError> {
-        let target = self.target(&request.path)?;
+        self.write_at(caller, request, self.target(&request.path)?, tables)
+    }
+
+    /// [`WebApi::write`] to a target already resolved from the request's path.
+    pub(super) fn write_at(
+        &self,
+        caller: &Caller,
+        request: &ApiRequest,
+        target: Target<'_>,
+        tables: &mut Tables,
+    ) -> Result<ApiResponse, ApiError> {
         match (&request.method, target) {
             (&Method::POST, Target::Collection(table)) => {
                 let body = json_object(request)?;
