@@ -53,7 +53,8 @@ impl ServiceProtectionLimit {
 pub struct RequestCounts {
     /// Token endpoint requests.
     pub token: u64,
-    /// Every other request (Web API and discovery), admin calls excluded.
+    /// Web API and discovery requests. Sign-in (device code) and Graph requests are counted in
+    /// `by_route` only, and admin calls not at all.
     pub api: u64,
     /// Per route: `"METHOD path"` with each key in parentheses shown as `(..)`, e.g.
     /// `"GET /api/data/v9.2/accounts(..)"`, `"POST /{tenant}/oauth2/v2.0/token"`.
@@ -322,6 +323,10 @@ pub(crate) enum Verdict {
 pub(crate) enum RouteKind {
     Token,
     Api,
+    /// The user's sign-in (device code) and the Graph subset: counted per route only, never
+    /// throttled nor failed (those are Dataverse's and the token endpoint's), but dropped and
+    /// delayed like every request.
+    Identity,
 }
 
 #[derive(Debug, Default)]
@@ -454,6 +459,7 @@ impl Controls {
         match kind {
             RouteKind::Token => state.counts.token += 1,
             RouteKind::Api => state.counts.api += 1,
+            RouteKind::Identity => {}
         }
         *state.counts.by_route.entry(route).or_insert(0) += 1;
         let latency = state.latency;
@@ -477,6 +483,7 @@ impl Controls {
                 }
                 None => take(&mut state.fail_api).map(Verdict::Fail),
             },
+            RouteKind::Identity => None,
         };
         if let Some(verdict) = verdict {
             return (verdict, latency);
@@ -555,6 +562,29 @@ mod tests {
             "GET /api/data/v9.2/WhoAmI()"
         );
         assert_eq!(route_key("GET", "/x(a='(b)',c=1)"), "GET /x(..)");
+    }
+
+    #[test]
+    fn sign_in_and_graph_requests_are_never_throttled_nor_failed() {
+        let controls = Controls::default();
+        controls.throttle_next(5, Duration::from_secs(2));
+        controls.fail_next(5, StatusCode::BAD_GATEWAY);
+        controls.fail_next_token_requests(5, StatusCode::BAD_GATEWAY);
+        let route = "POST /{tenant}/oauth2/v2.0/devicecode";
+        assert_eq!(
+            controls.admit(RouteKind::Identity, route.into()).0,
+            Verdict::Serve
+        );
+        let counts = controls.request_counts();
+        assert_eq!(
+            (counts.api, counts.token, counts.by_route[route]),
+            (0, 0, 1)
+        );
+        controls.drop_next(1);
+        assert_eq!(
+            controls.admit(RouteKind::Identity, route.into()).0,
+            Verdict::Drop
+        );
     }
 
     #[test]

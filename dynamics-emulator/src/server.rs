@@ -165,13 +165,18 @@ async fn respond(
         return Ok(route(router, request).await);
     }
     let method = request.method().as_str();
-    let (kind, key) = if path.ends_with("/oauth2/v2.0/token") {
-        (
-            RouteKind::Token,
-            format!("{method} /{{tenant}}/oauth2/v2.0/token"),
-        )
-    } else {
-        (RouteKind::Api, route_key(method, path))
+    // Entra paths start with the tenant, which the route key leaves out.
+    let entra = path
+        .strip_prefix('/')
+        .and_then(|p| p.split_once('/'))
+        .and_then(|(_, rest)| rest.starts_with("oauth2/").then_some(rest));
+    let (kind, key) = match entra {
+        Some(rest @ "oauth2/v2.0/token") => {
+            (RouteKind::Token, format!("{method} /{{tenant}}/{rest}"))
+        }
+        Some(rest) => (RouteKind::Identity, format!("{method} /{{tenant}}/{rest}")),
+        None if path.starts_with("/v1.0/") => (RouteKind::Identity, route_key(method, path)),
+        None => (RouteKind::Api, route_key(method, path)),
     };
     // The route key names no record and no secret, so it is safe to log.
     tracing::debug!(route = %key, "request");
