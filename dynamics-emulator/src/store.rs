@@ -136,26 +136,33 @@ impl Tables {
                 .insert(id, record),
             None => self.sets.get_mut(set).and_then(|rows| rows.remove(&id)),
         };
-        if let Some(before) = &before {
-            for (key, value) in self.key_values(set, &before.fields) {
-                if let Some(index) = self.key_index.get_mut(&(set.to_owned(), key))
-                    && index.get(&value) == Some(&id)
-                {
-                    index.remove(&value);
-                }
+        let old_keys = match &before {
+            Some(before) => self.key_values(set, &before.fields),
+            None => Vec::new(),
+        };
+        self.reindex(set, id, old_keys);
+        before
+    }
+
+    /// Moves the index entries of record `id` from `old_keys` to the keys it has now.
+    fn reindex(&mut self, set: &str, id: Uuid, old_keys: Vec<(usize, String)>) {
+        for (key, value) in old_keys {
+            if let Some(index) = self.key_index.get_mut(&(set.to_owned(), key))
+                && index.get(&value) == Some(&id)
+            {
+                index.remove(&value);
             }
         }
-        let now = match self.get(set, &id) {
+        let new_keys = match self.get(set, &id) {
             Some(record) => self.key_values(set, &record.fields),
             None => Vec::new(),
         };
-        for (key, value) in now {
+        for (key, value) in new_keys {
             self.key_index
                 .entry((set.to_owned(), key))
                 .or_default()
                 .insert(value, id);
         }
-        before
     }
 
     /// Runs `change`; when it fails, every change it made is undone. Nests: an inner failure
@@ -241,12 +248,16 @@ impl Tables {
         edit: impl FnOnce(&mut Record) -> R,
     ) -> Option<R> {
         let version = self.bump();
-        let mut record = self.get(set, id)?.clone();
+        let old_keys = self.key_values(set, &self.get(set, id)?.fields);
+        let record = self.sets.get_mut(set)?.get_mut(id)?;
+        // Edited in place: a copy only when the change may have to be undone.
+        if let Some(journal) = self.journal.as_mut() {
+            journal.push(Undo::Restore(set.to_owned(), *id, Some(record.clone())));
+        }
         record.version = version;
-        let result = edit(&mut record);
+        let result = edit(record);
         stamp(&mut record.fields, version);
-        let before = self.put(set, *id, Some(record));
-        self.record_undo(|| Undo::Restore(set.to_owned(), *id, before));
+        self.reindex(set, *id, old_keys);
         Some(result)
     }
 
