@@ -88,6 +88,10 @@ impl<'m> ChoicePlan<'m> {
     }
 
     pub(crate) fn column(&self, table: &str, column: &str) -> Option<&ChoiceType> {
+        // Asked for every property of every table: no key is built without choices.
+        if self.columns.is_empty() {
+            return None;
+        }
         self.columns.get(&(table.to_owned(), column.to_owned()))
     }
 }
