@@ -569,34 +569,26 @@ impl Client {
             return Err(Error::invalid_input("a batch needs at least one request"));
         }
         let root = self.web_api_url().path().to_owned();
-        let absolute: Vec<WireRequest> = batch
-            .requests
-            .iter()
-            .map(|p| {
-                let mut wire = p.wire.clone();
-                if !wire.url.starts_with('$') {
-                    wire.url = format!("{root}{}", wire.url);
-                }
-                wire
-            })
-            .collect();
         let items: Vec<WireItem<'_>> = batch
             .items
             .iter()
             .filter_map(|group| match group {
-                Group::Single(i) => Some(WireItem::Single(&absolute[*i])),
+                Group::Single(i) => Some(WireItem::Single(&batch.requests[*i].wire)),
                 Group::ChangeSet(members) if members.is_empty() => None,
                 Group::ChangeSet(members) => Some(WireItem::ChangeSet(
                     members
                         .iter()
-                        .map(|i| (batch.requests[*i].content_id.unwrap_or(0), &absolute[*i]))
+                        .map(|i| {
+                            let planned = &batch.requests[*i];
+                            (planned.content_id.unwrap_or(0), &planned.wire)
+                        })
                         .collect(),
                 )),
             })
             .collect();
         let suffix = Uuid::new_v4().simple().to_string();
         let boundary = format!("batch_{suffix}");
-        let body = multipart::write(&items, &boundary, &suffix);
+        let body = multipart::write(&items, &root, &boundary, &suffix);
 
         let url = self.url("$batch")?;
         let mut request = Request::new(Method::POST, url, "$batch");

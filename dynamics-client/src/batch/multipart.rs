@@ -21,12 +21,14 @@ pub(crate) enum WireItem<'a> {
 }
 
 /// Writes a batch body delimited by `boundary`; change sets get `changeset_<suffix>_<n>`.
-pub(crate) fn write(items: &[WireItem<'_>], boundary: &str, suffix: &str) -> Vec<u8> {
+/// Request URLs are written after `root` (the Web API path), except `$n` references to records
+/// created earlier in the same change set.
+pub(crate) fn write(items: &[WireItem<'_>], root: &str, boundary: &str, suffix: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for (n, item) in items.iter().enumerate() {
         push(&mut out, &format!("--{boundary}\r\n"));
         match item {
-            WireItem::Single(request) => write_request(&mut out, None, request),
+            WireItem::Single(request) => write_request(&mut out, root, None, request),
             WireItem::ChangeSet(requests) => {
                 let inner = format!("changeset_{suffix}_{n}");
                 push(
@@ -35,7 +37,7 @@ pub(crate) fn write(items: &[WireItem<'_>], boundary: &str, suffix: &str) -> Vec
                 );
                 for (id, request) in requests {
                     push(&mut out, &format!("--{inner}\r\n"));
-                    write_request(&mut out, Some(*id), request);
+                    write_request(&mut out, root, Some(*id), request);
                 }
                 push(&mut out, &format!("--{inner}--\r\n"));
             }
@@ -49,13 +51,22 @@ fn push(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-fn write_request(out: &mut Vec<u8>, content_id: Option<u32>, request: &WireRequest) {
+fn write_request(out: &mut Vec<u8>, root: &str, content_id: Option<u32>, request: &WireRequest) {
     let mut head =
         String::from("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n");
     if let Some(id) = content_id {
         let _ = write!(head, "Content-ID: {id}\r\n");
     }
-    let _ = write!(head, "\r\n{} {} HTTP/1.1\r\n", request.method, request.url);
+    let root = if request.url.starts_with('$') {
+        ""
+    } else {
+        root
+    };
+    let _ = write!(
+        head,
+        "\r\n{} {root}{} HTTP/1.1\r\n",
+        request.method, request.url
+    );
     for (name, value) in &request.headers {
         let _ = write!(head, "{name}: {value}\r\n");
     }
@@ -619,7 +630,7 @@ Content-Type: application/json; odata.metadata=minimal\r\n\
     fn writes_change_sets_with_content_ids() {
         let post = WireRequest {
             method: "POST",
-            url: "/api/data/v9.2/accounts".into(),
+            url: "accounts".into(),
             headers: vec![],
             body: Some(b"{\"name\":\"a\"}".to_vec()),
         };
@@ -631,7 +642,7 @@ Content-Type: application/json; odata.metadata=minimal\r\n\
         };
         let get = WireRequest {
             method: "GET",
-            url: "/api/data/v9.2/accounts?$select=name".into(),
+            url: "accounts?$select=name".into(),
             headers: vec![],
             body: None,
         };
@@ -640,6 +651,8 @@ Content-Type: application/json; odata.metadata=minimal\r\n\
                 WireItem::ChangeSet(vec![(1, &post), (2, &patch)]),
                 WireItem::Single(&get),
             ],
+            // Relative URLs are written after the root; `$1` stays as it is.
+            "/api/data/v9.2/",
             "batch_x",
             "x",
         );
