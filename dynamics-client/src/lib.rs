@@ -107,4 +107,5 @@ pub mod __private {
     pub use crate::operations::required_codec;
     pub use crate::typed::choice_wire as choice;
     pub use crate::typed::codec;
+    pub use crate::typed::record;
 }

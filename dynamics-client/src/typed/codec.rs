@@ -1,11 +1,40 @@
 //! The wire forms of Web API values that serde's defaults do not produce, for `Option` fields
-//! of generated records (`#[serde(with = "...::codec::decimal")]`).
+//! of generated records: each module's functions serve `#[serde(with = "...::codec::decimal")]`
+//! and its `Form` type the shared record reader and writer of [`super::record`].
+
+/// `Form`: a module's functions as a [`super::record::Codec`] type.
+macro_rules! form {
+    ($value:ty) => {
+        /// This wire form as a type, for generated records.
+        #[derive(Debug)]
+        pub enum Form {}
+
+        impl crate::typed::record::Codec for Form {
+            type Value = $value;
+
+            fn serialize<S: serde::Serializer>(
+                value: &Option<$value>,
+                serializer: S,
+            ) -> Result<S::Ok, S::Error> {
+                serialize(value, serializer)
+            }
+
+            fn deserialize<'de, D: serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Option<$value>, D::Error> {
+                deserialize(deserializer)
+            }
+        }
+    };
+}
 
 /// `Edm.Decimal` (money included): a JSON number with every digit kept, never through `f64`.
 /// Numbers and numeric strings are both read.
 pub mod decimal {
     use rust_decimal::Decimal;
     use serde::{Deserializer, Serializer};
+
+    form!(Decimal);
 
     /// Writes `Some` as a JSON number.
     pub fn serialize<S: Serializer>(
@@ -27,6 +56,8 @@ pub mod decimal {
 pub mod date_time {
     use serde::{Deserializer, Serializer};
     use time::OffsetDateTime;
+
+    form!(OffsetDateTime);
 
     /// Writes `Some` as RFC 3339 text.
     pub fn serialize<S: Serializer>(
@@ -50,6 +81,8 @@ pub mod date {
     use serde::{Deserialize, Deserializer, Serializer};
     use time::Date;
     use time::macros::format_description;
+
+    form!(Date);
 
     const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
         format_description!("[year]-[month]-[day]");
@@ -87,6 +120,8 @@ pub mod binary {
     use base64::engine::general_purpose::STANDARD;
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
+
+    form!(Vec<u8>);
 
     /// Writes `Some` as base64 text.
     pub fn serialize<S: Serializer>(

@@ -16,6 +16,8 @@ mod column;
 mod entity_set;
 mod literal;
 mod query;
+#[doc(hidden)]
+pub mod record;
 
 pub use alternate_key::AlternateKey;
 pub use annotated::{

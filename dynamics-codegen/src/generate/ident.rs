@@ -1,5 +1,5 @@
 //! Every Rust name the generator emits is made here: valid, not a keyword, and unique within
-//! its namespace. The wire name is always kept beside it (`#[serde(rename = "...")]`).
+//! its namespace. The wire name is always kept beside it (in the record's JSON form, or `#[serde(rename)]`).
 
 use std::collections::HashSet;
 

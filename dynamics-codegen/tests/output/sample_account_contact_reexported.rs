@@ -7,163 +7,266 @@
     ::core::clone::Clone,
     ::core::fmt::Debug,
     ::core::default::Default,
-    ::core::cmp::PartialEq,
-    ::my_sdk::dynamics_client::__private::serde::Serialize,
-    ::my_sdk::dynamics_client::__private::serde::Deserialize
+    ::core::cmp::PartialEq
 )]
-#[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
 #[allow(dead_code)]
 pub struct Account {
     /// Unique identifier of the account.
     ///
     /// `accountid`: `Edm.Guid`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// Company or business name.
     ///
     /// `name`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub name: ::core::option::Option<::std::string::String>,
     /// Identification number or code of the account, unique across accounts.
     ///
     /// `accountnumber`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountnumber: ::core::option::Option<::std::string::String>,
     /// `telephone1`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub telephone1: ::core::option::Option<::std::string::String>,
     /// `emailaddress1`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub emailaddress1: ::core::option::Option<::std::string::String>,
     /// `websiteurl`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub websiteurl: ::core::option::Option<::std::string::String>,
     /// `address1_city`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub address1_city: ::core::option::Option<::std::string::String>,
     /// `address1_country`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub address1_country: ::core::option::Option<::std::string::String>,
     /// `description`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub description: ::core::option::Option<::std::string::String>,
     /// Annual revenue of the account, in the account's currency.
     ///
     /// `revenue`: `Edm.Decimal`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::decimal"
-    )]
     pub revenue: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `revenue_base`: `Edm.Decimal`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::decimal"
-    )]
     pub revenue_base: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `numberofemployees`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub numberofemployees: ::core::option::Option<i32>,
     /// `creditlimit`: `Edm.Decimal`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::decimal"
-    )]
     pub creditlimit: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `creditonhold`: `Edm.Boolean`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub creditonhold: ::core::option::Option<bool>,
     /// The account's primary industry (a choice).
     ///
     /// `industrycode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub industrycode: ::core::option::Option<i32>,
     /// `accountcategorycode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountcategorycode: ::core::option::Option<i32>,
     /// `statecode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<i32>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<i32>,
     /// `exchangerate`: `Edm.Decimal`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::decimal"
-    )]
     pub exchangerate: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `lastonholdtime`: `Edm.DateTimeOffset`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::date_time"
-    )]
     pub lastonholdtime: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `createdon`: `Edm.DateTimeOffset`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::date_time"
-    )]
     pub createdon: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `modifiedon`: `Edm.DateTimeOffset`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::date_time"
-    )]
     pub modifiedon: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// Lookup `parentaccountid` (`_parentaccountid_value`) to account: the id of the record it points at. Read-only here: set it with `set_parentaccountid`.
-    #[serde(rename = "_parentaccountid_value", skip_serializing)]
     pub parentaccountid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `primarycontactid` (`_primarycontactid_value`) to contact: the id of the record it points at. Read-only here: set it with `set_primarycontactid`.
-    #[serde(rename = "_primarycontactid_value", skip_serializing)]
     pub primarycontactid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `owningbusinessunit` (`_owningbusinessunit_value`) to businessunit: the id of the record it points at. Read-only here: set it with `set_owningbusinessunit`.
-    #[serde(rename = "_owningbusinessunit_value", skip_serializing)]
     pub owningbusinessunit: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
-    #[serde(rename = "@odata.etag", default, skip_serializing)]
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
-    #[serde(skip)]
     #[doc(hidden)]
     pub __binds: ::my_sdk::dynamics_client::Binds,
+}
+impl ::my_sdk::dynamics_client::__private::record::Fields for Account {
+    const FIELDS: &'static [&'static str] = &[
+        "@odata.etag",
+        "_ownerid_value",
+        "_owningbusinessunit_value",
+        "_parentaccountid_value",
+        "_primarycontactid_value",
+        "accountcategorycode",
+        "accountid",
+        "accountnumber",
+        "address1_city",
+        "address1_country",
+        "createdon",
+        "creditlimit",
+        "creditonhold",
+        "description",
+        "emailaddress1",
+        "exchangerate",
+        "industrycode",
+        "lastonholdtime",
+        "modifiedon",
+        "name",
+        "numberofemployees",
+        "revenue",
+        "revenue_base",
+        "statecode",
+        "statuscode",
+        "telephone1",
+        "versionnumber",
+        "websiteurl",
+    ];
+    const EXPECTING: &'static str = "a `account` record";
+    fn read<'de, A: ::my_sdk::dynamics_client::__private::serde::de::MapAccess<'de>>(
+        &mut self,
+        field: usize,
+        map: &mut A,
+    ) -> ::core::result::Result<(), A::Error> {
+        match field {
+            0 => self.etag = map.next_value()?,
+            1 => self.ownerid = map.next_value()?,
+            2 => self.owningbusinessunit = map.next_value()?,
+            3 => self.parentaccountid = map.next_value()?,
+            4 => self.primarycontactid = map.next_value()?,
+            5 => self.accountcategorycode = map.next_value()?,
+            6 => self.accountid = map.next_value()?,
+            7 => self.accountnumber = map.next_value()?,
+            8 => self.address1_city = map.next_value()?,
+            9 => self.address1_country = map.next_value()?,
+            10 => {
+                self.createdon = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            11 => {
+                self.creditlimit = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            12 => self.creditonhold = map.next_value()?,
+            13 => self.description = map.next_value()?,
+            14 => self.emailaddress1 = map.next_value()?,
+            15 => {
+                self.exchangerate = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            16 => self.industrycode = map.next_value()?,
+            17 => {
+                self.lastonholdtime = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            18 => {
+                self.modifiedon = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            19 => self.name = map.next_value()?,
+            20 => self.numberofemployees = map.next_value()?,
+            21 => {
+                self.revenue = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            22 => {
+                self.revenue_base = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            23 => self.statecode = map.next_value()?,
+            24 => self.statuscode = map.next_value()?,
+            25 => self.telephone1 = map.next_value()?,
+            26 => self.versionnumber = map.next_value()?,
+            27 => self.websiteurl = map.next_value()?,
+            _ => {
+                map.next_value::<
+                        ::my_sdk::dynamics_client::__private::serde::de::IgnoredAny,
+                    >()?;
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+}
+impl<'de> ::my_sdk::dynamics_client::__private::serde::Deserialize<'de> for Account {
+    fn deserialize<D: ::my_sdk::dynamics_client::__private::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::my_sdk::dynamics_client::__private::record::deserialize(deserializer)
+    }
+}
+impl ::my_sdk::dynamics_client::__private::serde::Serialize for Account {
+    fn serialize<S: ::my_sdk::dynamics_client::__private::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = ::my_sdk::dynamics_client::__private::record::writer(serializer)?;
+        w.field("accountid", &self.accountid)?;
+        w.field("name", &self.name)?;
+        w.field("accountnumber", &self.accountnumber)?;
+        w.field("telephone1", &self.telephone1)?;
+        w.field("emailaddress1", &self.emailaddress1)?;
+        w.field("websiteurl", &self.websiteurl)?;
+        w.field("address1_city", &self.address1_city)?;
+        w.field("address1_country", &self.address1_country)?;
+        w.field("description", &self.description)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+            >("revenue", &self.revenue)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+            >("revenue_base", &self.revenue_base)?;
+        w.field("numberofemployees", &self.numberofemployees)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+            >("creditlimit", &self.creditlimit)?;
+        w.field("creditonhold", &self.creditonhold)?;
+        w.field("industrycode", &self.industrycode)?;
+        w.field("accountcategorycode", &self.accountcategorycode)?;
+        w.field("statecode", &self.statecode)?;
+        w.field("statuscode", &self.statuscode)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+            >("exchangerate", &self.exchangerate)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+            >("lastonholdtime", &self.lastonholdtime)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+            >("createdon", &self.createdon)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+            >("modifiedon", &self.modifiedon)?;
+        w.field("versionnumber", &self.versionnumber)?;
+        w.end()
+    }
 }
 #[allow(dead_code)]
 impl Account {
@@ -398,114 +501,196 @@ impl ::my_sdk::dynamics_client::Entity for Account {
     ::core::clone::Clone,
     ::core::fmt::Debug,
     ::core::default::Default,
-    ::core::cmp::PartialEq,
-    ::my_sdk::dynamics_client::__private::serde::Serialize,
-    ::my_sdk::dynamics_client::__private::serde::Deserialize
+    ::core::cmp::PartialEq
 )]
-#[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
 #[allow(dead_code)]
 pub struct Contact {
     /// Unique identifier of the contact.
     ///
     /// `contactid`: `Edm.Guid`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub contactid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// `firstname`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub firstname: ::core::option::Option<::std::string::String>,
     /// `lastname`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub lastname: ::core::option::Option<::std::string::String>,
     /// `fullname`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub fullname: ::core::option::Option<::std::string::String>,
     /// `jobtitle`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub jobtitle: ::core::option::Option<::std::string::String>,
     /// `emailaddress1`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub emailaddress1: ::core::option::Option<::std::string::String>,
     /// `telephone1`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub telephone1: ::core::option::Option<::std::string::String>,
     /// `mobilephone`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub mobilephone: ::core::option::Option<::std::string::String>,
     /// `birthdate`: `Edm.Date`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::date"
-    )]
     pub birthdate: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::time::Date,
     >,
     /// `gendercode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub gendercode: ::core::option::Option<i32>,
     /// `preferredcontactmethodcode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub preferredcontactmethodcode: ::core::option::Option<i32>,
     /// `donotemail`: `Edm.Boolean`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub donotemail: ::core::option::Option<bool>,
     /// `annualincome`: `Edm.Decimal`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::decimal"
-    )]
     pub annualincome: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `statecode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<i32>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<i32>,
     /// `createdon`: `Edm.DateTimeOffset`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::date_time"
-    )]
     pub createdon: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `modifiedon`: `Edm.DateTimeOffset`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::my_sdk::dynamics_client::__private::codec::date_time"
-    )]
     pub modifiedon: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// The account or contact this contact belongs to.
     ///
     /// Lookup `parentcustomerid` (`_parentcustomerid_value`) to account, contact: the id of the record it points at. Read-only here: set it with `set_parentcustomerid`.
-    #[serde(rename = "_parentcustomerid_value", skip_serializing)]
     pub parentcustomerid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     >,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
-    #[serde(rename = "@odata.etag", default, skip_serializing)]
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
-    #[serde(skip)]
     #[doc(hidden)]
     pub __binds: ::my_sdk::dynamics_client::Binds,
+}
+impl ::my_sdk::dynamics_client::__private::record::Fields for Contact {
+    const FIELDS: &'static [&'static str] = &[
+        "@odata.etag",
+        "_ownerid_value",
+        "_parentcustomerid_value",
+        "annualincome",
+        "birthdate",
+        "contactid",
+        "createdon",
+        "donotemail",
+        "emailaddress1",
+        "firstname",
+        "fullname",
+        "gendercode",
+        "jobtitle",
+        "lastname",
+        "mobilephone",
+        "modifiedon",
+        "preferredcontactmethodcode",
+        "statecode",
+        "statuscode",
+        "telephone1",
+        "versionnumber",
+    ];
+    const EXPECTING: &'static str = "a `contact` record";
+    fn read<'de, A: ::my_sdk::dynamics_client::__private::serde::de::MapAccess<'de>>(
+        &mut self,
+        field: usize,
+        map: &mut A,
+    ) -> ::core::result::Result<(), A::Error> {
+        match field {
+            0 => self.etag = map.next_value()?,
+            1 => self.ownerid = map.next_value()?,
+            2 => self.parentcustomerid = map.next_value()?,
+            3 => {
+                self.annualincome = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            4 => {
+                self.birthdate = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::date::Form,
+                    A,
+                >(map)?;
+            }
+            5 => self.contactid = map.next_value()?,
+            6 => {
+                self.createdon = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            7 => self.donotemail = map.next_value()?,
+            8 => self.emailaddress1 = map.next_value()?,
+            9 => self.firstname = map.next_value()?,
+            10 => self.fullname = map.next_value()?,
+            11 => self.gendercode = map.next_value()?,
+            12 => self.jobtitle = map.next_value()?,
+            13 => self.lastname = map.next_value()?,
+            14 => self.mobilephone = map.next_value()?,
+            15 => {
+                self.modifiedon = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            16 => self.preferredcontactmethodcode = map.next_value()?,
+            17 => self.statecode = map.next_value()?,
+            18 => self.statuscode = map.next_value()?,
+            19 => self.telephone1 = map.next_value()?,
+            20 => self.versionnumber = map.next_value()?,
+            _ => {
+                map.next_value::<
+                        ::my_sdk::dynamics_client::__private::serde::de::IgnoredAny,
+                    >()?;
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+}
+impl<'de> ::my_sdk::dynamics_client::__private::serde::Deserialize<'de> for Contact {
+    fn deserialize<D: ::my_sdk::dynamics_client::__private::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::my_sdk::dynamics_client::__private::record::deserialize(deserializer)
+    }
+}
+impl ::my_sdk::dynamics_client::__private::serde::Serialize for Contact {
+    fn serialize<S: ::my_sdk::dynamics_client::__private::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = ::my_sdk::dynamics_client::__private::record::writer(serializer)?;
+        w.field("contactid", &self.contactid)?;
+        w.field("firstname", &self.firstname)?;
+        w.field("lastname", &self.lastname)?;
+        w.field("fullname", &self.fullname)?;
+        w.field("jobtitle", &self.jobtitle)?;
+        w.field("emailaddress1", &self.emailaddress1)?;
+        w.field("telephone1", &self.telephone1)?;
+        w.field("mobilephone", &self.mobilephone)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::date::Form,
+            >("birthdate", &self.birthdate)?;
+        w.field("gendercode", &self.gendercode)?;
+        w.field("preferredcontactmethodcode", &self.preferredcontactmethodcode)?;
+        w.field("donotemail", &self.donotemail)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+            >("annualincome", &self.annualincome)?;
+        w.field("statecode", &self.statecode)?;
+        w.field("statuscode", &self.statuscode)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+            >("createdon", &self.createdon)?;
+        w.coded::<
+                ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+            >("modifiedon", &self.modifiedon)?;
+        w.field("versionnumber", &self.versionnumber)?;
+        w.end()
+    }
 }
 #[allow(dead_code)]
 impl Contact {

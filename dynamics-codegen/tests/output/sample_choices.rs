@@ -7,159 +7,260 @@
     ::core::clone::Clone,
     ::core::fmt::Debug,
     ::core::default::Default,
-    ::core::cmp::PartialEq,
-    ::dynamics_client::__private::serde::Serialize,
-    ::dynamics_client::__private::serde::Deserialize
+    ::core::cmp::PartialEq
 )]
-#[serde(crate = "::dynamics_client::__private::serde")]
 #[allow(dead_code)]
 pub struct Account {
     /// Unique identifier of the account.
     ///
     /// `accountid`: `Edm.Guid`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// Company or business name.
     ///
     /// `name`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub name: ::core::option::Option<::std::string::String>,
     /// Identification number or code of the account, unique across accounts.
     ///
     /// `accountnumber`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountnumber: ::core::option::Option<::std::string::String>,
     /// `telephone1`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub telephone1: ::core::option::Option<::std::string::String>,
     /// `emailaddress1`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub emailaddress1: ::core::option::Option<::std::string::String>,
     /// `websiteurl`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub websiteurl: ::core::option::Option<::std::string::String>,
     /// `address1_city`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub address1_city: ::core::option::Option<::std::string::String>,
     /// `address1_country`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub address1_country: ::core::option::Option<::std::string::String>,
     /// `description`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub description: ::core::option::Option<::std::string::String>,
     /// Annual revenue of the account, in the account's currency.
     ///
     /// `revenue`: `Edm.Decimal`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::decimal"
-    )]
     pub revenue: ::core::option::Option<
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `revenue_base`: `Edm.Decimal`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::decimal"
-    )]
     pub revenue_base: ::core::option::Option<
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `numberofemployees`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub numberofemployees: ::core::option::Option<i32>,
     /// `creditlimit`: `Edm.Decimal`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::decimal"
-    )]
     pub creditlimit: ::core::option::Option<
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `creditonhold`: `Edm.Boolean`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub creditonhold: ::core::option::Option<bool>,
     /// The account's primary industry (a choice).
     ///
     /// `industrycode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub industrycode: ::core::option::Option<AccountIndustrycode>,
     /// `accountcategorycode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub accountcategorycode: ::core::option::Option<AccountAccountcategorycode>,
     /// `statecode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<AccountStatecode>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<AccountStatuscode>,
     /// `exchangerate`: `Edm.Decimal`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::decimal"
-    )]
     pub exchangerate: ::core::option::Option<
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `lastonholdtime`: `Edm.DateTimeOffset`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::date_time"
-    )]
     pub lastonholdtime: ::core::option::Option<
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `createdon`: `Edm.DateTimeOffset`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::date_time"
-    )]
     pub createdon: ::core::option::Option<
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `modifiedon`: `Edm.DateTimeOffset`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::date_time"
-    )]
     pub modifiedon: ::core::option::Option<
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// Lookup `parentaccountid` (`_parentaccountid_value`) to account: the id of the record it points at. Read-only here: set it with `set_parentaccountid`.
-    #[serde(rename = "_parentaccountid_value", skip_serializing)]
     pub parentaccountid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `primarycontactid` (`_primarycontactid_value`) to contact: the id of the record it points at. Read-only here: set it with `set_primarycontactid`.
-    #[serde(rename = "_primarycontactid_value", skip_serializing)]
     pub primarycontactid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// Lookup `owningbusinessunit` (`_owningbusinessunit_value`) to businessunit: the id of the record it points at. Read-only here: set it with `set_owningbusinessunit`.
-    #[serde(rename = "_owningbusinessunit_value", skip_serializing)]
     pub owningbusinessunit: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
-    #[serde(rename = "@odata.etag", default, skip_serializing)]
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
-    #[serde(skip)]
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
+}
+impl ::dynamics_client::__private::record::Fields for Account {
+    const FIELDS: &'static [&'static str] = &[
+        "@odata.etag",
+        "_ownerid_value",
+        "_owningbusinessunit_value",
+        "_parentaccountid_value",
+        "_primarycontactid_value",
+        "accountcategorycode",
+        "accountid",
+        "accountnumber",
+        "address1_city",
+        "address1_country",
+        "createdon",
+        "creditlimit",
+        "creditonhold",
+        "description",
+        "emailaddress1",
+        "exchangerate",
+        "industrycode",
+        "lastonholdtime",
+        "modifiedon",
+        "name",
+        "numberofemployees",
+        "revenue",
+        "revenue_base",
+        "statecode",
+        "statuscode",
+        "telephone1",
+        "versionnumber",
+        "websiteurl",
+    ];
+    const EXPECTING: &'static str = "a `account` record";
+    fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
+        &mut self,
+        field: usize,
+        map: &mut A,
+    ) -> ::core::result::Result<(), A::Error> {
+        match field {
+            0 => self.etag = map.next_value()?,
+            1 => self.ownerid = map.next_value()?,
+            2 => self.owningbusinessunit = map.next_value()?,
+            3 => self.parentaccountid = map.next_value()?,
+            4 => self.primarycontactid = map.next_value()?,
+            5 => self.accountcategorycode = map.next_value()?,
+            6 => self.accountid = map.next_value()?,
+            7 => self.accountnumber = map.next_value()?,
+            8 => self.address1_city = map.next_value()?,
+            9 => self.address1_country = map.next_value()?,
+            10 => {
+                self.createdon = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            11 => {
+                self.creditlimit = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            12 => self.creditonhold = map.next_value()?,
+            13 => self.description = map.next_value()?,
+            14 => self.emailaddress1 = map.next_value()?,
+            15 => {
+                self.exchangerate = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            16 => self.industrycode = map.next_value()?,
+            17 => {
+                self.lastonholdtime = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            18 => {
+                self.modifiedon = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            19 => self.name = map.next_value()?,
+            20 => self.numberofemployees = map.next_value()?,
+            21 => {
+                self.revenue = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            22 => {
+                self.revenue_base = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            23 => self.statecode = map.next_value()?,
+            24 => self.statuscode = map.next_value()?,
+            25 => self.telephone1 = map.next_value()?,
+            26 => self.versionnumber = map.next_value()?,
+            27 => self.websiteurl = map.next_value()?,
+            _ => {
+                map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+}
+impl<'de> ::dynamics_client::__private::serde::Deserialize<'de> for Account {
+    fn deserialize<D: ::dynamics_client::__private::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::dynamics_client::__private::record::deserialize(deserializer)
+    }
+}
+impl ::dynamics_client::__private::serde::Serialize for Account {
+    fn serialize<S: ::dynamics_client::__private::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = ::dynamics_client::__private::record::writer(serializer)?;
+        w.field("accountid", &self.accountid)?;
+        w.field("name", &self.name)?;
+        w.field("accountnumber", &self.accountnumber)?;
+        w.field("telephone1", &self.telephone1)?;
+        w.field("emailaddress1", &self.emailaddress1)?;
+        w.field("websiteurl", &self.websiteurl)?;
+        w.field("address1_city", &self.address1_city)?;
+        w.field("address1_country", &self.address1_country)?;
+        w.field("description", &self.description)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::decimal::Form,
+            >("revenue", &self.revenue)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::decimal::Form,
+            >("revenue_base", &self.revenue_base)?;
+        w.field("numberofemployees", &self.numberofemployees)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::decimal::Form,
+            >("creditlimit", &self.creditlimit)?;
+        w.field("creditonhold", &self.creditonhold)?;
+        w.field("industrycode", &self.industrycode)?;
+        w.field("accountcategorycode", &self.accountcategorycode)?;
+        w.field("statecode", &self.statecode)?;
+        w.field("statuscode", &self.statuscode)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::decimal::Form,
+            >("exchangerate", &self.exchangerate)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::date_time::Form,
+            >("lastonholdtime", &self.lastonholdtime)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::date_time::Form,
+            >("createdon", &self.createdon)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::date_time::Form,
+            >("modifiedon", &self.modifiedon)?;
+        w.field("versionnumber", &self.versionnumber)?;
+        w.end()
+    }
 }
 #[allow(dead_code)]
 impl Account {
@@ -373,94 +474,166 @@ impl ::dynamics_client::Entity for Account {
     ::core::clone::Clone,
     ::core::fmt::Debug,
     ::core::default::Default,
-    ::core::cmp::PartialEq,
-    ::dynamics_client::__private::serde::Serialize,
-    ::dynamics_client::__private::serde::Deserialize
+    ::core::cmp::PartialEq
 )]
-#[serde(crate = "::dynamics_client::__private::serde")]
 #[allow(dead_code)]
 pub struct NewProject {
     /// `new_projectid`: `Edm.Guid`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_projectid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The project's name.
     ///
     /// `new_name`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_name: ::core::option::Option<::std::string::String>,
     /// `new_code`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_code: ::core::option::Option<::std::string::String>,
     /// Budget of the project (money).
     ///
     /// `new_budget`: `Edm.Decimal`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::decimal"
-    )]
     pub new_budget: ::core::option::Option<
         ::dynamics_client::__private::rust_decimal::Decimal,
     >,
     /// `new_hours`: `Edm.Double`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_hours: ::core::option::Option<f64>,
     /// `new_startdate`: `Edm.Date`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::date"
-    )]
     pub new_startdate: ::core::option::Option<::dynamics_client::__private::time::Date>,
     /// `new_deadline`: `Edm.DateTimeOffset`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::date_time"
-    )]
     pub new_deadline: ::core::option::Option<
         ::dynamics_client::__private::time::OffsetDateTime,
     >,
     /// `new_stage`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_stage: ::core::option::Option<NewProjectstage>,
     /// `new_tags`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_tags: ::core::option::Option<
         ::dynamics_client::MultiChoice<NewProjectNewTags>,
     >,
     /// `new_isbillable`: `Edm.Boolean`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub new_isbillable: ::core::option::Option<bool>,
     /// `new_document`: `Edm.Binary`.
-    #[serde(
-        default,
-        skip_serializing_if = "::core::option::Option::is_none",
-        with = "::dynamics_client::__private::codec::binary"
-    )]
     pub new_document: ::core::option::Option<::std::vec::Vec<u8>>,
     /// `statecode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statecode: ::core::option::Option<NewProjectStatecode>,
     /// `statuscode`: `Edm.Int32`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub statuscode: ::core::option::Option<NewProjectStatuscode>,
     /// `versionnumber`: `Edm.Int64`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub versionnumber: ::core::option::Option<i64>,
     /// Lookup `new_customerid` (`_new_customerid_value`) to account, contact: the id of the record it points at. Read-only here: set it with `set_new_customerid`.
-    #[serde(rename = "_new_customerid_value", skip_serializing)]
     pub new_customerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// Lookup `ownerid` (`_ownerid_value`) to principal: the id of the record it points at. Read-only here: set it with `set_ownerid`.
-    #[serde(rename = "_ownerid_value", skip_serializing)]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
-    #[serde(rename = "@odata.etag", default, skip_serializing)]
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
-    #[serde(skip)]
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
+}
+impl ::dynamics_client::__private::record::Fields for NewProject {
+    const FIELDS: &'static [&'static str] = &[
+        "@odata.etag",
+        "_new_customerid_value",
+        "_ownerid_value",
+        "new_budget",
+        "new_code",
+        "new_deadline",
+        "new_document",
+        "new_hours",
+        "new_isbillable",
+        "new_name",
+        "new_projectid",
+        "new_stage",
+        "new_startdate",
+        "new_tags",
+        "statecode",
+        "statuscode",
+        "versionnumber",
+    ];
+    const EXPECTING: &'static str = "a `new_project` record";
+    fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
+        &mut self,
+        field: usize,
+        map: &mut A,
+    ) -> ::core::result::Result<(), A::Error> {
+        match field {
+            0 => self.etag = map.next_value()?,
+            1 => self.new_customerid = map.next_value()?,
+            2 => self.ownerid = map.next_value()?,
+            3 => {
+                self.new_budget = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            4 => self.new_code = map.next_value()?,
+            5 => {
+                self.new_deadline = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            6 => {
+                self.new_document = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::binary::Form,
+                    A,
+                >(map)?;
+            }
+            7 => self.new_hours = map.next_value()?,
+            8 => self.new_isbillable = map.next_value()?,
+            9 => self.new_name = map.next_value()?,
+            10 => self.new_projectid = map.next_value()?,
+            11 => self.new_stage = map.next_value()?,
+            12 => {
+                self.new_startdate = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date::Form,
+                    A,
+                >(map)?;
+            }
+            13 => self.new_tags = map.next_value()?,
+            14 => self.statecode = map.next_value()?,
+            15 => self.statuscode = map.next_value()?,
+            16 => self.versionnumber = map.next_value()?,
+            _ => {
+                map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+}
+impl<'de> ::dynamics_client::__private::serde::Deserialize<'de> for NewProject {
+    fn deserialize<D: ::dynamics_client::__private::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::dynamics_client::__private::record::deserialize(deserializer)
+    }
+}
+impl ::dynamics_client::__private::serde::Serialize for NewProject {
+    fn serialize<S: ::dynamics_client::__private::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = ::dynamics_client::__private::record::writer(serializer)?;
+        w.field("new_projectid", &self.new_projectid)?;
+        w.field("new_name", &self.new_name)?;
+        w.field("new_code", &self.new_code)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::decimal::Form,
+            >("new_budget", &self.new_budget)?;
+        w.field("new_hours", &self.new_hours)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::date::Form,
+            >("new_startdate", &self.new_startdate)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::date_time::Form,
+            >("new_deadline", &self.new_deadline)?;
+        w.field("new_stage", &self.new_stage)?;
+        w.field("new_tags", &self.new_tags)?;
+        w.field("new_isbillable", &self.new_isbillable)?;
+        w.coded::<
+                ::dynamics_client::__private::codec::binary::Form,
+            >("new_document", &self.new_document)?;
+        w.field("statecode", &self.statecode)?;
+        w.field("statuscode", &self.statuscode)?;
+        w.field("versionnumber", &self.versionnumber)?;
+        w.end()
+    }
 }
 #[allow(dead_code)]
 impl NewProject {

@@ -7,46 +7,91 @@
     ::core::clone::Clone,
     ::core::fmt::Debug,
     ::core::default::Default,
-    ::core::cmp::PartialEq,
-    ::dynamics_client::__private::serde::Serialize,
-    ::dynamics_client::__private::serde::Deserialize
+    ::core::cmp::PartialEq
 )]
-#[serde(crate = "::dynamics_client::__private::serde")]
 #[allow(dead_code)]
 pub struct Systemuser {
     /// `ownerid`: `Edm.Guid`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub ownerid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `systemuserid`: `Edm.Guid`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub systemuserid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `fullname`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub fullname: ::core::option::Option<::std::string::String>,
     /// `internalemailaddress`: `Edm.String`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub internalemailaddress: ::core::option::Option<::std::string::String>,
     /// `azureactivedirectoryobjectid`: `Edm.Guid`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub azureactivedirectoryobjectid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
     >,
     /// `applicationid`: `Edm.Guid`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub applicationid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// `isdisabled`: `Edm.Boolean`.
-    #[serde(skip_serializing_if = "::core::option::Option::is_none")]
     pub isdisabled: ::core::option::Option<bool>,
     /// Lookup `businessunitid` (`_businessunitid_value`) to businessunit: the id of the record it points at. Read-only here: set it with `set_businessunitid`.
-    #[serde(rename = "_businessunitid_value", skip_serializing)]
     pub businessunitid: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The record's version (`@odata.etag`), for optimistic concurrency.
-    #[serde(rename = "@odata.etag", default, skip_serializing)]
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
-    #[serde(skip)]
     #[doc(hidden)]
     pub __binds: ::dynamics_client::Binds,
+}
+impl ::dynamics_client::__private::record::Fields for Systemuser {
+    const FIELDS: &'static [&'static str] = &[
+        "@odata.etag",
+        "_businessunitid_value",
+        "applicationid",
+        "azureactivedirectoryobjectid",
+        "fullname",
+        "internalemailaddress",
+        "isdisabled",
+        "ownerid",
+        "systemuserid",
+    ];
+    const EXPECTING: &'static str = "a `systemuser` record";
+    fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
+        &mut self,
+        field: usize,
+        map: &mut A,
+    ) -> ::core::result::Result<(), A::Error> {
+        match field {
+            0 => self.etag = map.next_value()?,
+            1 => self.businessunitid = map.next_value()?,
+            2 => self.applicationid = map.next_value()?,
+            3 => self.azureactivedirectoryobjectid = map.next_value()?,
+            4 => self.fullname = map.next_value()?,
+            5 => self.internalemailaddress = map.next_value()?,
+            6 => self.isdisabled = map.next_value()?,
+            7 => self.ownerid = map.next_value()?,
+            8 => self.systemuserid = map.next_value()?,
+            _ => {
+                map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+}
+impl<'de> ::dynamics_client::__private::serde::Deserialize<'de> for Systemuser {
+    fn deserialize<D: ::dynamics_client::__private::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::dynamics_client::__private::record::deserialize(deserializer)
+    }
+}
+impl ::dynamics_client::__private::serde::Serialize for Systemuser {
+    fn serialize<S: ::dynamics_client::__private::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = ::dynamics_client::__private::record::writer(serializer)?;
+        w.field("ownerid", &self.ownerid)?;
+        w.field("systemuserid", &self.systemuserid)?;
+        w.field("fullname", &self.fullname)?;
+        w.field("internalemailaddress", &self.internalemailaddress)?;
+        w.field("azureactivedirectoryobjectid", &self.azureactivedirectoryobjectid)?;
+        w.field("applicationid", &self.applicationid)?;
+        w.field("isdisabled", &self.isdisabled)?;
+        w.end()
+    }
 }
 #[allow(dead_code)]
 impl Systemuser {
