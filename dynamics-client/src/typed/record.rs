@@ -17,8 +17,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// A generated record's members, for the shared map visitor.
 pub trait Fields: Default {
-    /// The wire names the record reads, sorted bytewise (`str`'s order). A member's number in
-    /// [`Fields::read`] is its index here.
+    /// The wire names the record reads, sorted by length and then bytewise (see [`by_length`]).
+    /// A member's number in [`Fields::read`] is its index here.
     const FIELDS: &'static [&'static str];
     /// What a wrong JSON value is told it should have been, e.g. "a `task` record".
     const EXPECTING: &'static str;
@@ -75,14 +75,24 @@ impl Visitor<'_> for Key {
     }
 
     fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
-        Ok(self.0.binary_search(&name).ok())
+        Ok(find(self.0, name))
     }
 
     fn visit_bytes<E: serde::de::Error>(self, name: &[u8]) -> Result<Self::Value, E> {
         Ok(std::str::from_utf8(name)
             .ok()
-            .and_then(|name| self.0.binary_search(&name).ok()))
+            .and_then(|name| find(self.0, name)))
     }
+}
+
+/// The order of [`Fields::FIELDS`]: shorter names first, then bytewise. Most comparisons in
+/// the search end at the lengths, without reading the names.
+pub fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+fn find(fields: &[&str], name: &str) -> Option<usize> {
+    fields.binary_search_by(|probe| by_length(probe, name)).ok()
 }
 
 /// A wire form that serde's own does not produce (exact decimals, dates, base64), for an
@@ -182,7 +192,7 @@ mod tests {
 
     impl Fields for Task {
         const FIELDS: &'static [&'static str] =
-            &["@odata.etag", "_ownerid_value", "due", "subject"];
+            &["due", "subject", "@odata.etag", "_ownerid_value"];
         const EXPECTING: &'static str = "a `task` record";
 
         fn read<'de, A: MapAccess<'de>>(
@@ -191,10 +201,10 @@ mod tests {
             map: &mut A,
         ) -> Result<(), A::Error> {
             match field {
-                0 => self.etag = map.next_value()?,
-                1 => self.owner = map.next_value()?,
-                2 => self.due = read_coded::<codec::date_time::Form, A>(map)?,
-                3 => self.subject = map.next_value()?,
+                0 => self.due = read_coded::<codec::date_time::Form, A>(map)?,
+                1 => self.subject = map.next_value()?,
+                2 => self.etag = map.next_value()?,
+                3 => self.owner = map.next_value()?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -220,7 +230,11 @@ mod tests {
 
     #[test]
     fn names_are_sorted() {
-        assert!(Task::FIELDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            Task::FIELDS
+                .windows(2)
+                .all(|w| by_length(w[0], w[1]).is_lt())
+        );
     }
 
     #[test]

@@ -215,8 +215,14 @@ impl Context<'_> {
         } else {
             quote!(mut w)
         };
-        // Written in the document's column order; read by number in sorted-name order.
-        members.sort_by(|a, b| a.wire.cmp(&b.wire));
+        // Written in the document's column order; read by number in the runtime's search order
+        // (`record::by_length`: shorter names first, then bytewise).
+        members.sort_by(|a, b| {
+            a.wire
+                .len()
+                .cmp(&b.wire.len())
+                .then_with(|| a.wire.cmp(&b.wire))
+        });
         let names = members.iter().map(|m| &m.wire);
         let reads = members.iter().enumerate().map(|(number, m)| {
             let number = proc_macro2::Literal::usize_unsuffixed(number);

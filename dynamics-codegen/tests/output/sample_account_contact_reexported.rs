@@ -107,34 +107,34 @@ pub struct Account {
 }
 impl ::my_sdk::dynamics_client::__private::record::Fields for Account {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_ownerid_value",
-        "_owningbusinessunit_value",
-        "_parentaccountid_value",
-        "_primarycontactid_value",
-        "accountcategorycode",
-        "accountid",
-        "accountnumber",
-        "address1_city",
-        "address1_country",
-        "createdon",
-        "creditlimit",
-        "creditonhold",
-        "description",
-        "emailaddress1",
-        "exchangerate",
-        "industrycode",
-        "lastonholdtime",
-        "modifiedon",
         "name",
-        "numberofemployees",
         "revenue",
-        "revenue_base",
+        "accountid",
+        "createdon",
         "statecode",
+        "modifiedon",
         "statuscode",
         "telephone1",
-        "versionnumber",
         "websiteurl",
+        "@odata.etag",
+        "creditlimit",
+        "description",
+        "creditonhold",
+        "exchangerate",
+        "industrycode",
+        "revenue_base",
+        "accountnumber",
+        "address1_city",
+        "emailaddress1",
+        "versionnumber",
+        "_ownerid_value",
+        "lastonholdtime",
+        "address1_country",
+        "numberofemployees",
+        "accountcategorycode",
+        "_parentaccountid_value",
+        "_primarycontactid_value",
+        "_owningbusinessunit_value",
     ];
     const EXPECTING: &'static str = "a `account` record";
     fn read<'de, A: ::my_sdk::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -143,69 +143,69 @@ impl ::my_sdk::dynamics_client::__private::record::Fields for Account {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.ownerid = map.next_value()?,
-            2 => self.owningbusinessunit = map.next_value()?,
-            3 => self.parentaccountid = map.next_value()?,
-            4 => self.primarycontactid = map.next_value()?,
-            5 => self.accountcategorycode = map.next_value()?,
-            6 => self.accountid = map.next_value()?,
-            7 => self.accountnumber = map.next_value()?,
-            8 => self.address1_city = map.next_value()?,
-            9 => self.address1_country = map.next_value()?,
-            10 => {
-                self.createdon = ::my_sdk::dynamics_client::__private::record::read_coded::<
-                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
-                    A,
-                >(map)?;
-            }
-            11 => {
-                self.creditlimit = ::my_sdk::dynamics_client::__private::record::read_coded::<
-                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
-                    A,
-                >(map)?;
-            }
-            12 => self.creditonhold = map.next_value()?,
-            13 => self.description = map.next_value()?,
-            14 => self.emailaddress1 = map.next_value()?,
-            15 => {
-                self.exchangerate = ::my_sdk::dynamics_client::__private::record::read_coded::<
-                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
-                    A,
-                >(map)?;
-            }
-            16 => self.industrycode = map.next_value()?,
-            17 => {
-                self.lastonholdtime = ::my_sdk::dynamics_client::__private::record::read_coded::<
-                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
-                    A,
-                >(map)?;
-            }
-            18 => {
-                self.modifiedon = ::my_sdk::dynamics_client::__private::record::read_coded::<
-                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
-                    A,
-                >(map)?;
-            }
-            19 => self.name = map.next_value()?,
-            20 => self.numberofemployees = map.next_value()?,
-            21 => {
+            0 => self.name = map.next_value()?,
+            1 => {
                 self.revenue = ::my_sdk::dynamics_client::__private::record::read_coded::<
                     ::my_sdk::dynamics_client::__private::codec::decimal::Form,
                     A,
                 >(map)?;
             }
-            22 => {
+            2 => self.accountid = map.next_value()?,
+            3 => {
+                self.createdon = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            4 => self.statecode = map.next_value()?,
+            5 => {
+                self.modifiedon = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            6 => self.statuscode = map.next_value()?,
+            7 => self.telephone1 = map.next_value()?,
+            8 => self.websiteurl = map.next_value()?,
+            9 => self.etag = map.next_value()?,
+            10 => {
+                self.creditlimit = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            11 => self.description = map.next_value()?,
+            12 => self.creditonhold = map.next_value()?,
+            13 => {
+                self.exchangerate = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            14 => self.industrycode = map.next_value()?,
+            15 => {
                 self.revenue_base = ::my_sdk::dynamics_client::__private::record::read_coded::<
                     ::my_sdk::dynamics_client::__private::codec::decimal::Form,
                     A,
                 >(map)?;
             }
-            23 => self.statecode = map.next_value()?,
-            24 => self.statuscode = map.next_value()?,
-            25 => self.telephone1 = map.next_value()?,
-            26 => self.versionnumber = map.next_value()?,
-            27 => self.websiteurl = map.next_value()?,
+            16 => self.accountnumber = map.next_value()?,
+            17 => self.address1_city = map.next_value()?,
+            18 => self.emailaddress1 = map.next_value()?,
+            19 => self.versionnumber = map.next_value()?,
+            20 => self.ownerid = map.next_value()?,
+            21 => {
+                self.lastonholdtime = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            22 => self.address1_country = map.next_value()?,
+            23 => self.numberofemployees = map.next_value()?,
+            24 => self.accountcategorycode = map.next_value()?,
+            25 => self.parentaccountid = map.next_value()?,
+            26 => self.primarycontactid = map.next_value()?,
+            27 => self.owningbusinessunit = map.next_value()?,
             _ => {
                 map.next_value::<
                         ::my_sdk::dynamics_client::__private::serde::de::IgnoredAny,
@@ -571,27 +571,27 @@ pub struct Contact {
 }
 impl ::my_sdk::dynamics_client::__private::record::Fields for Contact {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_ownerid_value",
-        "_parentcustomerid_value",
-        "annualincome",
+        "fullname",
+        "jobtitle",
+        "lastname",
         "birthdate",
         "contactid",
         "createdon",
-        "donotemail",
-        "emailaddress1",
         "firstname",
-        "fullname",
-        "gendercode",
-        "jobtitle",
-        "lastname",
-        "mobilephone",
-        "modifiedon",
-        "preferredcontactmethodcode",
         "statecode",
+        "donotemail",
+        "gendercode",
+        "modifiedon",
         "statuscode",
         "telephone1",
+        "@odata.etag",
+        "mobilephone",
+        "annualincome",
+        "emailaddress1",
         "versionnumber",
+        "_ownerid_value",
+        "_parentcustomerid_value",
+        "preferredcontactmethodcode",
     ];
     const EXPECTING: &'static str = "a `contact` record";
     fn read<'de, A: ::my_sdk::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -600,47 +600,47 @@ impl ::my_sdk::dynamics_client::__private::record::Fields for Contact {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.ownerid = map.next_value()?,
-            2 => self.parentcustomerid = map.next_value()?,
+            0 => self.fullname = map.next_value()?,
+            1 => self.jobtitle = map.next_value()?,
+            2 => self.lastname = map.next_value()?,
             3 => {
-                self.annualincome = ::my_sdk::dynamics_client::__private::record::read_coded::<
-                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
-                    A,
-                >(map)?;
-            }
-            4 => {
                 self.birthdate = ::my_sdk::dynamics_client::__private::record::read_coded::<
                     ::my_sdk::dynamics_client::__private::codec::date::Form,
                     A,
                 >(map)?;
             }
-            5 => self.contactid = map.next_value()?,
-            6 => {
+            4 => self.contactid = map.next_value()?,
+            5 => {
                 self.createdon = ::my_sdk::dynamics_client::__private::record::read_coded::<
                     ::my_sdk::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            7 => self.donotemail = map.next_value()?,
-            8 => self.emailaddress1 = map.next_value()?,
-            9 => self.firstname = map.next_value()?,
-            10 => self.fullname = map.next_value()?,
-            11 => self.gendercode = map.next_value()?,
-            12 => self.jobtitle = map.next_value()?,
-            13 => self.lastname = map.next_value()?,
-            14 => self.mobilephone = map.next_value()?,
-            15 => {
+            6 => self.firstname = map.next_value()?,
+            7 => self.statecode = map.next_value()?,
+            8 => self.donotemail = map.next_value()?,
+            9 => self.gendercode = map.next_value()?,
+            10 => {
                 self.modifiedon = ::my_sdk::dynamics_client::__private::record::read_coded::<
                     ::my_sdk::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            16 => self.preferredcontactmethodcode = map.next_value()?,
-            17 => self.statecode = map.next_value()?,
-            18 => self.statuscode = map.next_value()?,
-            19 => self.telephone1 = map.next_value()?,
-            20 => self.versionnumber = map.next_value()?,
+            11 => self.statuscode = map.next_value()?,
+            12 => self.telephone1 = map.next_value()?,
+            13 => self.etag = map.next_value()?,
+            14 => self.mobilephone = map.next_value()?,
+            15 => {
+                self.annualincome = ::my_sdk::dynamics_client::__private::record::read_coded::<
+                    ::my_sdk::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            16 => self.emailaddress1 = map.next_value()?,
+            17 => self.versionnumber = map.next_value()?,
+            18 => self.ownerid = map.next_value()?,
+            19 => self.parentcustomerid = map.next_value()?,
+            20 => self.preferredcontactmethodcode = map.next_value()?,
             _ => {
                 map.next_value::<
                         ::my_sdk::dynamics_client::__private::serde::de::IgnoredAny,

@@ -103,34 +103,34 @@ pub struct Account {
 }
 impl ::dynamics_client::__private::record::Fields for Account {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_ownerid_value",
-        "_owningbusinessunit_value",
-        "_parentaccountid_value",
-        "_primarycontactid_value",
-        "accountcategorycode",
-        "accountid",
-        "accountnumber",
-        "address1_city",
-        "address1_country",
-        "createdon",
-        "creditlimit",
-        "creditonhold",
-        "description",
-        "emailaddress1",
-        "exchangerate",
-        "industrycode",
-        "lastonholdtime",
-        "modifiedon",
         "name",
-        "numberofemployees",
         "revenue",
-        "revenue_base",
+        "accountid",
+        "createdon",
         "statecode",
+        "modifiedon",
         "statuscode",
         "telephone1",
-        "versionnumber",
         "websiteurl",
+        "@odata.etag",
+        "creditlimit",
+        "description",
+        "creditonhold",
+        "exchangerate",
+        "industrycode",
+        "revenue_base",
+        "accountnumber",
+        "address1_city",
+        "emailaddress1",
+        "versionnumber",
+        "_ownerid_value",
+        "lastonholdtime",
+        "address1_country",
+        "numberofemployees",
+        "accountcategorycode",
+        "_parentaccountid_value",
+        "_primarycontactid_value",
+        "_owningbusinessunit_value",
     ];
     const EXPECTING: &'static str = "a `account` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -139,69 +139,69 @@ impl ::dynamics_client::__private::record::Fields for Account {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.ownerid = map.next_value()?,
-            2 => self.owningbusinessunit = map.next_value()?,
-            3 => self.parentaccountid = map.next_value()?,
-            4 => self.primarycontactid = map.next_value()?,
-            5 => self.accountcategorycode = map.next_value()?,
-            6 => self.accountid = map.next_value()?,
-            7 => self.accountnumber = map.next_value()?,
-            8 => self.address1_city = map.next_value()?,
-            9 => self.address1_country = map.next_value()?,
-            10 => {
-                self.createdon = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::date_time::Form,
-                    A,
-                >(map)?;
-            }
-            11 => {
-                self.creditlimit = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::decimal::Form,
-                    A,
-                >(map)?;
-            }
-            12 => self.creditonhold = map.next_value()?,
-            13 => self.description = map.next_value()?,
-            14 => self.emailaddress1 = map.next_value()?,
-            15 => {
-                self.exchangerate = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::decimal::Form,
-                    A,
-                >(map)?;
-            }
-            16 => self.industrycode = map.next_value()?,
-            17 => {
-                self.lastonholdtime = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::date_time::Form,
-                    A,
-                >(map)?;
-            }
-            18 => {
-                self.modifiedon = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::date_time::Form,
-                    A,
-                >(map)?;
-            }
-            19 => self.name = map.next_value()?,
-            20 => self.numberofemployees = map.next_value()?,
-            21 => {
+            0 => self.name = map.next_value()?,
+            1 => {
                 self.revenue = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::decimal::Form,
                     A,
                 >(map)?;
             }
-            22 => {
+            2 => self.accountid = map.next_value()?,
+            3 => {
+                self.createdon = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            4 => self.statecode = map.next_value()?,
+            5 => {
+                self.modifiedon = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            6 => self.statuscode = map.next_value()?,
+            7 => self.telephone1 = map.next_value()?,
+            8 => self.websiteurl = map.next_value()?,
+            9 => self.etag = map.next_value()?,
+            10 => {
+                self.creditlimit = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            11 => self.description = map.next_value()?,
+            12 => self.creditonhold = map.next_value()?,
+            13 => {
+                self.exchangerate = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            14 => self.industrycode = map.next_value()?,
+            15 => {
                 self.revenue_base = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::decimal::Form,
                     A,
                 >(map)?;
             }
-            23 => self.statecode = map.next_value()?,
-            24 => self.statuscode = map.next_value()?,
-            25 => self.telephone1 = map.next_value()?,
-            26 => self.versionnumber = map.next_value()?,
-            27 => self.websiteurl = map.next_value()?,
+            16 => self.accountnumber = map.next_value()?,
+            17 => self.address1_city = map.next_value()?,
+            18 => self.emailaddress1 = map.next_value()?,
+            19 => self.versionnumber = map.next_value()?,
+            20 => self.ownerid = map.next_value()?,
+            21 => {
+                self.lastonholdtime = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            22 => self.address1_country = map.next_value()?,
+            23 => self.numberofemployees = map.next_value()?,
+            24 => self.accountcategorycode = map.next_value()?,
+            25 => self.parentaccountid = map.next_value()?,
+            26 => self.primarycontactid = map.next_value()?,
+            27 => self.owningbusinessunit = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
@@ -519,20 +519,20 @@ pub struct Activitypointer {
 }
 impl ::dynamics_client::__private::record::Fields for Activitypointer {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_ownerid_value",
-        "_regardingobjectid_value",
-        "activityid",
-        "activitytypecode",
-        "actualdurationminutes",
+        "subject",
         "createdon",
+        "statecode",
+        "activityid",
+        "statuscode",
+        "@odata.etag",
         "description",
         "prioritycode",
         "scheduledend",
+        "_ownerid_value",
         "scheduledstart",
-        "statecode",
-        "statuscode",
-        "subject",
+        "activitytypecode",
+        "actualdurationminutes",
+        "_regardingobjectid_value",
     ];
     const EXPECTING: &'static str = "a `activitypointer` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -541,35 +541,35 @@ impl ::dynamics_client::__private::record::Fields for Activitypointer {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.ownerid = map.next_value()?,
-            2 => self.regardingobjectid_value = map.next_value()?,
-            3 => self.activityid = map.next_value()?,
-            4 => self.activitytypecode = map.next_value()?,
-            5 => self.actualdurationminutes = map.next_value()?,
-            6 => {
+            0 => self.subject = map.next_value()?,
+            1 => {
                 self.createdon = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            7 => self.description = map.next_value()?,
-            8 => self.prioritycode = map.next_value()?,
-            9 => {
+            2 => self.statecode = map.next_value()?,
+            3 => self.activityid = map.next_value()?,
+            4 => self.statuscode = map.next_value()?,
+            5 => self.etag = map.next_value()?,
+            6 => self.description = map.next_value()?,
+            7 => self.prioritycode = map.next_value()?,
+            8 => {
                 self.scheduledend = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
+            9 => self.ownerid = map.next_value()?,
             10 => {
                 self.scheduledstart = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            11 => self.statecode = map.next_value()?,
-            12 => self.statuscode = map.next_value()?,
-            13 => self.subject = map.next_value()?,
+            11 => self.activitytypecode = map.next_value()?,
+            12 => self.actualdurationminutes = map.next_value()?,
+            13 => self.regardingobjectid_value = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
@@ -758,11 +758,11 @@ pub struct Businessunit {
 }
 impl ::dynamics_client::__private::record::Fields for Businessunit {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_parentbusinessunitid_value",
-        "businessunitid",
-        "createdon",
         "name",
+        "createdon",
+        "@odata.etag",
+        "businessunitid",
+        "_parentbusinessunitid_value",
     ];
     const EXPECTING: &'static str = "a `businessunit` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -771,16 +771,16 @@ impl ::dynamics_client::__private::record::Fields for Businessunit {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.parentbusinessunitid = map.next_value()?,
-            2 => self.businessunitid = map.next_value()?,
-            3 => {
+            0 => self.name = map.next_value()?,
+            1 => {
                 self.createdon = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            4 => self.name = map.next_value()?,
+            2 => self.etag = map.next_value()?,
+            3 => self.businessunitid = map.next_value()?,
+            4 => self.parentbusinessunitid = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
@@ -930,27 +930,27 @@ pub struct Contact {
 }
 impl ::dynamics_client::__private::record::Fields for Contact {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_ownerid_value",
-        "_parentcustomerid_value",
-        "annualincome",
+        "fullname",
+        "jobtitle",
+        "lastname",
         "birthdate",
         "contactid",
         "createdon",
-        "donotemail",
-        "emailaddress1",
         "firstname",
-        "fullname",
-        "gendercode",
-        "jobtitle",
-        "lastname",
-        "mobilephone",
-        "modifiedon",
-        "preferredcontactmethodcode",
         "statecode",
+        "donotemail",
+        "gendercode",
+        "modifiedon",
         "statuscode",
         "telephone1",
+        "@odata.etag",
+        "mobilephone",
+        "annualincome",
+        "emailaddress1",
         "versionnumber",
+        "_ownerid_value",
+        "_parentcustomerid_value",
+        "preferredcontactmethodcode",
     ];
     const EXPECTING: &'static str = "a `contact` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -959,47 +959,47 @@ impl ::dynamics_client::__private::record::Fields for Contact {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.ownerid = map.next_value()?,
-            2 => self.parentcustomerid = map.next_value()?,
+            0 => self.fullname = map.next_value()?,
+            1 => self.jobtitle = map.next_value()?,
+            2 => self.lastname = map.next_value()?,
             3 => {
-                self.annualincome = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::decimal::Form,
-                    A,
-                >(map)?;
-            }
-            4 => {
                 self.birthdate = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date::Form,
                     A,
                 >(map)?;
             }
-            5 => self.contactid = map.next_value()?,
-            6 => {
+            4 => self.contactid = map.next_value()?,
+            5 => {
                 self.createdon = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            7 => self.donotemail = map.next_value()?,
-            8 => self.emailaddress1 = map.next_value()?,
-            9 => self.firstname = map.next_value()?,
-            10 => self.fullname = map.next_value()?,
-            11 => self.gendercode = map.next_value()?,
-            12 => self.jobtitle = map.next_value()?,
-            13 => self.lastname = map.next_value()?,
-            14 => self.mobilephone = map.next_value()?,
-            15 => {
+            6 => self.firstname = map.next_value()?,
+            7 => self.statecode = map.next_value()?,
+            8 => self.donotemail = map.next_value()?,
+            9 => self.gendercode = map.next_value()?,
+            10 => {
                 self.modifiedon = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            16 => self.preferredcontactmethodcode = map.next_value()?,
-            17 => self.statecode = map.next_value()?,
-            18 => self.statuscode = map.next_value()?,
-            19 => self.telephone1 = map.next_value()?,
-            20 => self.versionnumber = map.next_value()?,
+            11 => self.statuscode = map.next_value()?,
+            12 => self.telephone1 = map.next_value()?,
+            13 => self.etag = map.next_value()?,
+            14 => self.mobilephone = map.next_value()?,
+            15 => {
+                self.annualincome = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            16 => self.emailaddress1 = map.next_value()?,
+            17 => self.versionnumber = map.next_value()?,
+            18 => self.ownerid = map.next_value()?,
+            19 => self.parentcustomerid = map.next_value()?,
+            20 => self.preferredcontactmethodcode = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
@@ -1335,23 +1335,23 @@ pub struct NewProject {
 }
 impl ::dynamics_client::__private::record::Fields for NewProject {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_new_customerid_value",
-        "_ownerid_value",
-        "new_budget",
         "new_code",
+        "new_name",
+        "new_tags",
+        "new_hours",
+        "new_stage",
+        "statecode",
+        "new_budget",
+        "statuscode",
+        "@odata.etag",
         "new_deadline",
         "new_document",
-        "new_hours",
-        "new_isbillable",
-        "new_name",
         "new_projectid",
-        "new_stage",
         "new_startdate",
-        "new_tags",
-        "statecode",
-        "statuscode",
         "versionnumber",
+        "_ownerid_value",
+        "new_isbillable",
+        "_new_customerid_value",
     ];
     const EXPECTING: &'static str = "a `new_project` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -1360,43 +1360,43 @@ impl ::dynamics_client::__private::record::Fields for NewProject {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.new_customerid = map.next_value()?,
-            2 => self.ownerid = map.next_value()?,
-            3 => {
+            0 => self.new_code = map.next_value()?,
+            1 => self.new_name = map.next_value()?,
+            2 => self.new_tags = map.next_value()?,
+            3 => self.new_hours = map.next_value()?,
+            4 => self.new_stage = map.next_value()?,
+            5 => self.statecode = map.next_value()?,
+            6 => {
                 self.new_budget = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::decimal::Form,
                     A,
                 >(map)?;
             }
-            4 => self.new_code = map.next_value()?,
-            5 => {
+            7 => self.statuscode = map.next_value()?,
+            8 => self.etag = map.next_value()?,
+            9 => {
                 self.new_deadline = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            6 => {
+            10 => {
                 self.new_document = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::binary::Form,
                     A,
                 >(map)?;
             }
-            7 => self.new_hours = map.next_value()?,
-            8 => self.new_isbillable = map.next_value()?,
-            9 => self.new_name = map.next_value()?,
-            10 => self.new_projectid = map.next_value()?,
-            11 => self.new_stage = map.next_value()?,
+            11 => self.new_projectid = map.next_value()?,
             12 => {
                 self.new_startdate = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date::Form,
                     A,
                 >(map)?;
             }
-            13 => self.new_tags = map.next_value()?,
-            14 => self.statecode = map.next_value()?,
-            15 => self.statuscode = map.next_value()?,
-            16 => self.versionnumber = map.next_value()?,
+            13 => self.versionnumber = map.next_value()?,
+            14 => self.ownerid = map.next_value()?,
+            15 => self.new_isbillable = map.next_value()?,
+            16 => self.new_customerid = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
@@ -1617,7 +1617,7 @@ pub struct Principal {
     pub etag: ::core::option::Option<::std::string::String>,
 }
 impl ::dynamics_client::__private::record::Fields for Principal {
-    const FIELDS: &'static [&'static str] = &["@odata.etag", "ownerid"];
+    const FIELDS: &'static [&'static str] = &["ownerid", "@odata.etag"];
     const EXPECTING: &'static str = "a `principal` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
         &mut self,
@@ -1625,8 +1625,8 @@ impl ::dynamics_client::__private::record::Fields for Principal {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.ownerid = map.next_value()?,
+            0 => self.ownerid = map.next_value()?,
+            1 => self.etag = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
@@ -1696,15 +1696,15 @@ pub struct Systemuser {
 }
 impl ::dynamics_client::__private::record::Fields for Systemuser {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_businessunitid_value",
-        "applicationid",
-        "azureactivedirectoryobjectid",
-        "fullname",
-        "internalemailaddress",
-        "isdisabled",
         "ownerid",
+        "fullname",
+        "isdisabled",
+        "@odata.etag",
         "systemuserid",
+        "applicationid",
+        "internalemailaddress",
+        "_businessunitid_value",
+        "azureactivedirectoryobjectid",
     ];
     const EXPECTING: &'static str = "a `systemuser` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -1713,15 +1713,15 @@ impl ::dynamics_client::__private::record::Fields for Systemuser {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.businessunitid = map.next_value()?,
-            2 => self.applicationid = map.next_value()?,
-            3 => self.azureactivedirectoryobjectid = map.next_value()?,
-            4 => self.fullname = map.next_value()?,
-            5 => self.internalemailaddress = map.next_value()?,
-            6 => self.isdisabled = map.next_value()?,
-            7 => self.ownerid = map.next_value()?,
-            8 => self.systemuserid = map.next_value()?,
+            0 => self.ownerid = map.next_value()?,
+            1 => self.fullname = map.next_value()?,
+            2 => self.isdisabled = map.next_value()?,
+            3 => self.etag = map.next_value()?,
+            4 => self.systemuserid = map.next_value()?,
+            5 => self.applicationid = map.next_value()?,
+            6 => self.internalemailaddress = map.next_value()?,
+            7 => self.businessunitid = map.next_value()?,
+            8 => self.azureactivedirectoryobjectid = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
@@ -1873,22 +1873,22 @@ pub struct Task {
 }
 impl ::dynamics_client::__private::record::Fields for Task {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_ownerid_value",
-        "_regardingobjectid_value",
-        "activityid",
-        "activitytypecode",
-        "actualdurationminutes",
+        "subject",
         "category",
         "createdon",
+        "statecode",
+        "activityid",
+        "statuscode",
+        "@odata.etag",
         "description",
-        "percentcomplete",
         "prioritycode",
         "scheduledend",
+        "_ownerid_value",
         "scheduledstart",
-        "statecode",
-        "statuscode",
-        "subject",
+        "percentcomplete",
+        "activitytypecode",
+        "actualdurationminutes",
+        "_regardingobjectid_value",
     ];
     const EXPECTING: &'static str = "a `task` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -1897,37 +1897,37 @@ impl ::dynamics_client::__private::record::Fields for Task {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.ownerid = map.next_value()?,
-            2 => self.regardingobjectid = map.next_value()?,
-            3 => self.activityid = map.next_value()?,
-            4 => self.activitytypecode = map.next_value()?,
-            5 => self.actualdurationminutes = map.next_value()?,
-            6 => self.category = map.next_value()?,
-            7 => {
+            0 => self.subject = map.next_value()?,
+            1 => self.category = map.next_value()?,
+            2 => {
                 self.createdon = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            8 => self.description = map.next_value()?,
-            9 => self.percentcomplete = map.next_value()?,
-            10 => self.prioritycode = map.next_value()?,
-            11 => {
+            3 => self.statecode = map.next_value()?,
+            4 => self.activityid = map.next_value()?,
+            5 => self.statuscode = map.next_value()?,
+            6 => self.etag = map.next_value()?,
+            7 => self.description = map.next_value()?,
+            8 => self.prioritycode = map.next_value()?,
+            9 => {
                 self.scheduledend = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            12 => {
+            10 => self.ownerid = map.next_value()?,
+            11 => {
                 self.scheduledstart = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            13 => self.statecode = map.next_value()?,
-            14 => self.statuscode = map.next_value()?,
-            15 => self.subject = map.next_value()?,
+            12 => self.percentcomplete = map.next_value()?,
+            13 => self.activitytypecode = map.next_value()?,
+            14 => self.actualdurationminutes = map.next_value()?,
+            15 => self.regardingobjectid = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
@@ -2175,12 +2175,12 @@ pub struct Team {
 }
 impl ::dynamics_client::__private::record::Fields for Team {
     const FIELDS: &'static [&'static str] = &[
+        "name",
+        "teamid",
+        "ownerid",
+        "teamtype",
         "@odata.etag",
         "_businessunitid_value",
-        "name",
-        "ownerid",
-        "teamid",
-        "teamtype",
     ];
     const EXPECTING: &'static str = "a `team` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -2189,12 +2189,12 @@ impl ::dynamics_client::__private::record::Fields for Team {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.businessunitid = map.next_value()?,
-            2 => self.name = map.next_value()?,
-            3 => self.ownerid = map.next_value()?,
-            4 => self.teamid = map.next_value()?,
-            5 => self.teamtype = map.next_value()?,
+            0 => self.name = map.next_value()?,
+            1 => self.teamid = map.next_value()?,
+            2 => self.ownerid = map.next_value()?,
+            3 => self.teamtype = map.next_value()?,
+            4 => self.etag = map.next_value()?,
+            5 => self.businessunitid = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }

@@ -103,34 +103,34 @@ pub struct Account {
 }
 impl ::dynamics_client::__private::record::Fields for Account {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_ownerid_value",
-        "_owningbusinessunit_value",
-        "_parentaccountid_value",
-        "_primarycontactid_value",
-        "accountcategorycode",
-        "accountid",
-        "accountnumber",
-        "address1_city",
-        "address1_country",
-        "createdon",
-        "creditlimit",
-        "creditonhold",
-        "description",
-        "emailaddress1",
-        "exchangerate",
-        "industrycode",
-        "lastonholdtime",
-        "modifiedon",
         "name",
-        "numberofemployees",
         "revenue",
-        "revenue_base",
+        "accountid",
+        "createdon",
         "statecode",
+        "modifiedon",
         "statuscode",
         "telephone1",
-        "versionnumber",
         "websiteurl",
+        "@odata.etag",
+        "creditlimit",
+        "description",
+        "creditonhold",
+        "exchangerate",
+        "industrycode",
+        "revenue_base",
+        "accountnumber",
+        "address1_city",
+        "emailaddress1",
+        "versionnumber",
+        "_ownerid_value",
+        "lastonholdtime",
+        "address1_country",
+        "numberofemployees",
+        "accountcategorycode",
+        "_parentaccountid_value",
+        "_primarycontactid_value",
+        "_owningbusinessunit_value",
     ];
     const EXPECTING: &'static str = "a `account` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -139,69 +139,69 @@ impl ::dynamics_client::__private::record::Fields for Account {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.ownerid = map.next_value()?,
-            2 => self.owningbusinessunit = map.next_value()?,
-            3 => self.parentaccountid = map.next_value()?,
-            4 => self.primarycontactid = map.next_value()?,
-            5 => self.accountcategorycode = map.next_value()?,
-            6 => self.accountid = map.next_value()?,
-            7 => self.accountnumber = map.next_value()?,
-            8 => self.address1_city = map.next_value()?,
-            9 => self.address1_country = map.next_value()?,
-            10 => {
-                self.createdon = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::date_time::Form,
-                    A,
-                >(map)?;
-            }
-            11 => {
-                self.creditlimit = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::decimal::Form,
-                    A,
-                >(map)?;
-            }
-            12 => self.creditonhold = map.next_value()?,
-            13 => self.description = map.next_value()?,
-            14 => self.emailaddress1 = map.next_value()?,
-            15 => {
-                self.exchangerate = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::decimal::Form,
-                    A,
-                >(map)?;
-            }
-            16 => self.industrycode = map.next_value()?,
-            17 => {
-                self.lastonholdtime = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::date_time::Form,
-                    A,
-                >(map)?;
-            }
-            18 => {
-                self.modifiedon = ::dynamics_client::__private::record::read_coded::<
-                    ::dynamics_client::__private::codec::date_time::Form,
-                    A,
-                >(map)?;
-            }
-            19 => self.name = map.next_value()?,
-            20 => self.numberofemployees = map.next_value()?,
-            21 => {
+            0 => self.name = map.next_value()?,
+            1 => {
                 self.revenue = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::decimal::Form,
                     A,
                 >(map)?;
             }
-            22 => {
+            2 => self.accountid = map.next_value()?,
+            3 => {
+                self.createdon = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            4 => self.statecode = map.next_value()?,
+            5 => {
+                self.modifiedon = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            6 => self.statuscode = map.next_value()?,
+            7 => self.telephone1 = map.next_value()?,
+            8 => self.websiteurl = map.next_value()?,
+            9 => self.etag = map.next_value()?,
+            10 => {
+                self.creditlimit = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            11 => self.description = map.next_value()?,
+            12 => self.creditonhold = map.next_value()?,
+            13 => {
+                self.exchangerate = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::decimal::Form,
+                    A,
+                >(map)?;
+            }
+            14 => self.industrycode = map.next_value()?,
+            15 => {
                 self.revenue_base = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::decimal::Form,
                     A,
                 >(map)?;
             }
-            23 => self.statecode = map.next_value()?,
-            24 => self.statuscode = map.next_value()?,
-            25 => self.telephone1 = map.next_value()?,
-            26 => self.versionnumber = map.next_value()?,
-            27 => self.websiteurl = map.next_value()?,
+            16 => self.accountnumber = map.next_value()?,
+            17 => self.address1_city = map.next_value()?,
+            18 => self.emailaddress1 = map.next_value()?,
+            19 => self.versionnumber = map.next_value()?,
+            20 => self.ownerid = map.next_value()?,
+            21 => {
+                self.lastonholdtime = ::dynamics_client::__private::record::read_coded::<
+                    ::dynamics_client::__private::codec::date_time::Form,
+                    A,
+                >(map)?;
+            }
+            22 => self.address1_country = map.next_value()?,
+            23 => self.numberofemployees = map.next_value()?,
+            24 => self.accountcategorycode = map.next_value()?,
+            25 => self.parentaccountid = map.next_value()?,
+            26 => self.primarycontactid = map.next_value()?,
+            27 => self.owningbusinessunit = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
@@ -528,23 +528,23 @@ pub struct NewProject {
 }
 impl ::dynamics_client::__private::record::Fields for NewProject {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_new_customerid_value",
-        "_ownerid_value",
-        "new_budget",
         "new_code",
+        "new_name",
+        "new_tags",
+        "new_hours",
+        "new_stage",
+        "statecode",
+        "new_budget",
+        "statuscode",
+        "@odata.etag",
         "new_deadline",
         "new_document",
-        "new_hours",
-        "new_isbillable",
-        "new_name",
         "new_projectid",
-        "new_stage",
         "new_startdate",
-        "new_tags",
-        "statecode",
-        "statuscode",
         "versionnumber",
+        "_ownerid_value",
+        "new_isbillable",
+        "_new_customerid_value",
     ];
     const EXPECTING: &'static str = "a `new_project` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -553,43 +553,43 @@ impl ::dynamics_client::__private::record::Fields for NewProject {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.new_customerid = map.next_value()?,
-            2 => self.ownerid = map.next_value()?,
-            3 => {
+            0 => self.new_code = map.next_value()?,
+            1 => self.new_name = map.next_value()?,
+            2 => self.new_tags = map.next_value()?,
+            3 => self.new_hours = map.next_value()?,
+            4 => self.new_stage = map.next_value()?,
+            5 => self.statecode = map.next_value()?,
+            6 => {
                 self.new_budget = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::decimal::Form,
                     A,
                 >(map)?;
             }
-            4 => self.new_code = map.next_value()?,
-            5 => {
+            7 => self.statuscode = map.next_value()?,
+            8 => self.etag = map.next_value()?,
+            9 => {
                 self.new_deadline = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            6 => {
+            10 => {
                 self.new_document = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::binary::Form,
                     A,
                 >(map)?;
             }
-            7 => self.new_hours = map.next_value()?,
-            8 => self.new_isbillable = map.next_value()?,
-            9 => self.new_name = map.next_value()?,
-            10 => self.new_projectid = map.next_value()?,
-            11 => self.new_stage = map.next_value()?,
+            11 => self.new_projectid = map.next_value()?,
             12 => {
                 self.new_startdate = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date::Form,
                     A,
                 >(map)?;
             }
-            13 => self.new_tags = map.next_value()?,
-            14 => self.statecode = map.next_value()?,
-            15 => self.statuscode = map.next_value()?,
-            16 => self.versionnumber = map.next_value()?,
+            13 => self.versionnumber = map.next_value()?,
+            14 => self.ownerid = map.next_value()?,
+            15 => self.new_isbillable = map.next_value()?,
+            16 => self.new_customerid = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }

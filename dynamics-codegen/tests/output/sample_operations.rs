@@ -37,15 +37,15 @@ pub struct Systemuser {
 }
 impl ::dynamics_client::__private::record::Fields for Systemuser {
     const FIELDS: &'static [&'static str] = &[
-        "@odata.etag",
-        "_businessunitid_value",
-        "applicationid",
-        "azureactivedirectoryobjectid",
-        "fullname",
-        "internalemailaddress",
-        "isdisabled",
         "ownerid",
+        "fullname",
+        "isdisabled",
+        "@odata.etag",
         "systemuserid",
+        "applicationid",
+        "internalemailaddress",
+        "_businessunitid_value",
+        "azureactivedirectoryobjectid",
     ];
     const EXPECTING: &'static str = "a `systemuser` record";
     fn read<'de, A: ::dynamics_client::__private::serde::de::MapAccess<'de>>(
@@ -54,15 +54,15 @@ impl ::dynamics_client::__private::record::Fields for Systemuser {
         map: &mut A,
     ) -> ::core::result::Result<(), A::Error> {
         match field {
-            0 => self.etag = map.next_value()?,
-            1 => self.businessunitid = map.next_value()?,
-            2 => self.applicationid = map.next_value()?,
-            3 => self.azureactivedirectoryobjectid = map.next_value()?,
-            4 => self.fullname = map.next_value()?,
-            5 => self.internalemailaddress = map.next_value()?,
-            6 => self.isdisabled = map.next_value()?,
-            7 => self.ownerid = map.next_value()?,
-            8 => self.systemuserid = map.next_value()?,
+            0 => self.ownerid = map.next_value()?,
+            1 => self.fullname = map.next_value()?,
+            2 => self.isdisabled = map.next_value()?,
+            3 => self.etag = map.next_value()?,
+            4 => self.systemuserid = map.next_value()?,
+            5 => self.applicationid = map.next_value()?,
+            6 => self.internalemailaddress = map.next_value()?,
+            7 => self.businessunitid = map.next_value()?,
+            8 => self.azureactivedirectoryobjectid = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
