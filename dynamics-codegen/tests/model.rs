@@ -238,7 +238,7 @@ fn survives_what_real_files_contain() {
       </EntityType>\n\
       <ComplexType Name=\"Solution\"><Property Name=\"x\" Type=\"Edm.String\"/></ComplexType>\n\
       <Annotations Target=\"mscrm.solution/type\">\n\
-        <Annotation Term=\"Org.OData.Core.V1.Description\"><String>Kind &amp; &#x41;&lt;B&gt;</String></Annotation>\n\
+        <Annotation Term=\"Org.OData.Core.V1.Description\"><String>  Kind &amp; &#x41;&lt;B&gt; <!-- c --> <![CDATA[ d]]></String></Annotation>\n\
       </Annotations>\n\
       <Annotations Target=\"mscrm.solution\">\n\
         <Annotation Term=\"Keys.AlternateKeys\"><Collection><Record><PropertyValue Property=\"Key\"><Collection>\n\
@@ -255,7 +255,8 @@ fn survives_what_real_files_contain() {
     assert!(solution.property("feedbackid").is_some() && solution.property("FeedbackId").is_some());
     let ty = solution.property("type").unwrap();
     assert_eq!(ty.facets.max_length, Some(MaxLength::Max));
-    assert_eq!(ty.description(), Some("Kind & A<B>"));
+    // Text keeps its white space, wherever it stands between references, comments and CDATA.
+    assert_eq!(ty.description(), Some("  Kind & A<B>   d"));
     assert_eq!(
         solution
             .property("location")

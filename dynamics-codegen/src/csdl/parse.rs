@@ -45,7 +45,12 @@ pub(crate) fn parse(text: &str) -> Result<Document> {
         doc: Document::default(),
         stacks: Stacks::default(),
     };
-    parser.reader.config_mut().check_end_names = true;
+    let config = parser.reader.config_mut();
+    config.check_end_names = true;
+    // White space between elements is all but half the events of a CSDL document; the reader
+    // skips it without an event. Text the model keeps is read with this off
+    // ([`Parser::text_content`]), so it keeps its white space.
+    config.trim_text_start = true;
     parser.document()?;
     Ok(parser.doc)
 }
@@ -238,6 +243,16 @@ impl<'a> Parser<'a> {
         self.text.get(start..start.checked_add(part.len())?)
     }
 
+    /// The byte offset of the `<` of a start tag. The reader skips white space before a tag
+    /// within the same read, so the position before the read may lie before it.
+    fn tag_offset(&self, start: &BytesStart<'_>, read_from: usize) -> usize {
+        let name = start.name().into_inner();
+        (name.as_ptr() as usize)
+            .checked_sub(self.text.as_ptr() as usize + 1)
+            .filter(|&at| at < self.text.len())
+            .unwrap_or(read_from)
+    }
+
     /// Decodes a start tag into `out`.
     fn element(
         &self,
@@ -404,11 +419,11 @@ impl<'a> Parser<'a> {
                 .map_err(|e| self.xml_error(self.reader.error_position() as usize, e))?;
             return Ok(match event {
                 Event::Start(start) => {
-                    self.element(&start, offset, false, out)?;
+                    self.element(&start, self.tag_offset(&start, offset), false, out)?;
                     Child::Element
                 }
                 Event::Empty(start) => {
-                    self.element(&start, offset, true, out)?;
+                    self.element(&start, self.tag_offset(&start, offset), true, out)?;
                     Child::Element
                 }
                 Event::End(_) => Child::End,
@@ -587,8 +602,14 @@ impl<'a> Parser<'a> {
                 .read_event()
                 .map_err(|e| self.xml_error(self.reader.error_position() as usize, e))?;
             match event {
-                Event::Start(start) => break self.element(&start, offset, false, &mut root)?,
-                Event::Empty(start) => break self.element(&start, offset, true, &mut root)?,
+                Event::Start(start) => {
+                    let offset = self.tag_offset(&start, offset);
+                    break self.element(&start, offset, false, &mut root)?;
+                }
+                Event::Empty(start) => {
+                    let offset = self.tag_offset(&start, offset);
+                    break self.element(&start, offset, true, &mut root)?;
+                }
                 Event::Text(t) if t.xml_content(XmlVersion::Implicit1_0).trim().is_empty() => {}
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {}
                 Event::Eof => {
@@ -637,7 +658,12 @@ impl<'a> Parser<'a> {
                 Event::Eof => return Ok(()),
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::Text(t) if t.xml_content(XmlVersion::Implicit1_0).trim().is_empty() => {}
-                _ => return Err(self.xml_error(offset, "content after the root element")),
+                _ => {
+                    // The reader skipped the white space before it.
+                    let rest = self.text.get(offset..).unwrap_or_default();
+                    let at = offset + rest.len() - rest.trim_start_matches(is_xml_space).len();
+                    return Err(self.xml_error(at, "content after the root element"));
+                }
             }
         }
     }
@@ -1260,9 +1286,14 @@ impl<'a> Parser<'a> {
             return Ok(text);
         }
         let mut child = Element::new();
+        // Every byte of text counts here: no white space is skipped until the end tag.
+        self.reader.config_mut().trim_text_start = false;
         loop {
             match self.next_child(&element.name, element.offset, &mut child)? {
-                Child::End => return Ok(text),
+                Child::End => {
+                    self.reader.config_mut().trim_text_start = true;
+                    return Ok(text);
+                }
                 Child::Raw(t) => text.push_str(&t.xml_content(XmlVersion::Implicit1_0)),
                 Child::Text(t) => text.push_str(&t),
                 Child::Element => self.skip(&child)?,
@@ -1425,6 +1456,11 @@ fn type_name(written: &str) -> Cow<'static, str> {
         "Edm.Int64" "Edm.Double" "Edm.Binary" "Edm.Date" "Edm.Int16" "Edm.Byte" "Edm.Single"
         "Edm.Duration" "Edm.TimeOfDay" "Edm.Stream" "Edm.SByte" "Edm.Untyped"
     )
+}
+
+/// XML white space, which the reader skips before markup.
+fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
 /// `value` without surrounding white space, reusing its allocation when there is none.
