@@ -55,38 +55,54 @@ pub(crate) fn parse(text: &str) -> Result<Document> {
     Ok(parser.doc)
 }
 
-/// Byte classes of the attribute fast path.
-const OTHER: u8 = 0;
-const SPACE: u8 = 1;
-const EQUALS: u8 = 2;
-const DOUBLE_QUOTE: u8 = 3;
-const SINGLE_QUOTE: u8 = 4;
-const COLON: u8 = 5;
-/// `&`, which attribute-value normalization resolves.
-const AMPERSAND: u8 = 6;
-/// Tab, CR, LF: white space that attribute-value normalization turns into spaces.
-const BREAK: u8 = 8;
-/// Past the end of the input.
-const END: u8 = 7;
-
-const BYTE_CLASS: [u8; 256] = {
-    let mut table = [OTHER; 256];
-    table[b' ' as usize] = SPACE;
-    table[b'=' as usize] = EQUALS;
-    table[b'"' as usize] = DOUBLE_QUOTE;
-    table[b'\'' as usize] = SINGLE_QUOTE;
-    table[b':' as usize] = COLON;
-    table[b'&' as usize] = AMPERSAND;
-    table[b'\t' as usize] = BREAK;
-    table[b'\r' as usize] = BREAK;
-    table[b'\n' as usize] = BREAK;
-    table
-};
-
 /// Attributes kept inline per element; more spill to the heap (rare: CSDL elements have few).
 const INLINE_ATTRIBUTES: usize = 8;
-/// Attribute keys remembered for the duplicate check of the fast path; more take the slow path.
-const FAST_KEYS: usize = 16;
+/// Keys other than CSDL's own (namespace declarations, prefixed names) remembered for the
+/// duplicate check of the fast path; more take the slow path.
+const OTHER_KEYS: usize = 8;
+
+/// An attribute name CSDL defines, by its index in [`NAMES`]; written `attr!("Name")`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Attr(u8);
+
+impl Attr {
+    /// The attribute called `name`; a name CSDL does not define fails to compile.
+    const fn named(name: &str) -> Attr {
+        let mut i = 0;
+        while i < NAMES.len() {
+            if const_eq(NAMES[i].as_bytes(), name.as_bytes()) {
+                return Attr(i as u8);
+            }
+            i += 1;
+        }
+        panic!("not a CSDL name")
+    }
+
+    fn name(self) -> &'static str {
+        NAMES.get(usize::from(self.0)).copied().unwrap_or_default()
+    }
+}
+
+const fn const_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The [`Attr`] of a CSDL attribute name, found at compile time.
+macro_rules! attr {
+    ($name:literal) => {
+        const { Attr::named($name) }
+    };
+}
 
 /// A start tag with the CSDL attributes it has, in document order.
 ///
@@ -95,8 +111,9 @@ const FAST_KEYS: usize = 16;
 struct Element<'a> {
     name: Cow<'static, str>,
     len: usize,
-    inline: [(&'static str, Cow<'a, str>); INLINE_ATTRIBUTES],
-    spill: Vec<(&'static str, Cow<'a, str>)>,
+    keys: [Attr; INLINE_ATTRIBUTES],
+    values: [Cow<'a, str>; INLINE_ATTRIBUTES],
+    spill: Vec<(Attr, Cow<'a, str>)>,
     offset: usize,
     /// `<X/>`: no children, no end tag.
     empty: bool,
@@ -107,7 +124,8 @@ impl<'a> Element<'a> {
         Element {
             name: Cow::Borrowed(""),
             len: 0,
-            inline: std::array::from_fn(|_| ("", Cow::Borrowed(""))),
+            keys: [Attr(0); INLINE_ATTRIBUTES],
+            values: std::array::from_fn(|_| Cow::Borrowed("")),
             spill: Vec::new(),
             offset: 0,
             empty: true,
@@ -119,44 +137,48 @@ impl<'a> Element<'a> {
         self.spill.clear();
     }
 
-    fn push(&mut self, key: &'static str, value: Cow<'a, str>) {
-        match self.inline.get_mut(self.len) {
-            Some(slot) => {
-                *slot = (key, value);
+    #[inline(always)]
+    fn push(&mut self, key: Attr, value: Cow<'a, str>) {
+        match (self.keys.get_mut(self.len), self.values.get_mut(self.len)) {
+            (Some(k), Some(v)) => {
+                *k = key;
+                *v = value;
                 self.len += 1;
             }
-            None => self.spill.push((key, value)),
+            _ => self.spill.push((key, value)),
         }
     }
 
     /// The value of the `index`th attribute, moved out (the element keeps an empty one).
     fn take(&mut self, index: usize) -> Cow<'a, str> {
         let slot = match index.checked_sub(self.len) {
-            None => self.inline.get_mut(index),
-            Some(spilled) => self.spill.get_mut(spilled),
+            None => self.values.get_mut(index),
+            Some(spilled) => self.spill.get_mut(spilled).map(|(_, v)| v),
         };
-        slot.map(|(_, value)| std::mem::take(value))
-            .unwrap_or_default()
+        slot.map(std::mem::take).unwrap_or_default()
     }
 
     /// The attributes, in document order.
-    fn attrs(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.inline
-            .get(..self.len)
-            .unwrap_or_default()
-            .iter()
-            .chain(&self.spill)
+    fn attrs(&self) -> impl Iterator<Item = (Attr, &str)> {
+        let keys = self.keys.get(..self.len).unwrap_or_default();
+        keys.iter()
+            .zip(&self.values)
             .map(|(k, v)| (*k, v.as_ref()))
+            .chain(self.spill.iter().map(|(k, v)| (*k, v.as_ref())))
     }
 
     #[inline]
-    fn get(&self, name: &str) -> Option<&str> {
-        let inline = self.inline.get(..self.len).unwrap_or_default();
-        inline
-            .iter()
-            .chain(&self.spill)
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_ref())
+    fn get(&self, attr: Attr) -> Option<&str> {
+        let keys = self.keys.get(..self.len).unwrap_or_default();
+        match keys.iter().position(|k| *k == attr) {
+            Some(i) => self.values.get(i).map(|v| v.as_ref()),
+            None if self.spill.is_empty() => None,
+            None => self
+                .spill
+                .iter()
+                .find(|(k, _)| *k == attr)
+                .map(|(_, v)| v.as_ref()),
+        }
     }
 }
 
@@ -261,16 +283,18 @@ impl<'a> Parser<'a> {
         empty: bool,
         out: &mut Element<'a>,
     ) -> Result<()> {
-        // The part after the first `:`, as `QName::local_name` has it (names are short: a loop
-        // beats a memchr here).
+        // The part after the first `:`, as `QName::local_name` has it. Most names have no
+        // prefix and are CSDL's own: that lookup comes first, and only a miss looks for a `:`.
         let name = start.name().into_inner();
-        let local = match name.bytes().position(|b| b == b':') {
-            Some(colon) => name.get(colon + 1..).unwrap_or_default(),
-            None => name,
-        };
-        out.name = match known_name(local) {
+        out.name = match known_name(name) {
             Some(known) => Cow::Borrowed(known),
-            None => Cow::Owned(local.to_owned()),
+            None => {
+                let local = name.split_once(':').map_or(name, |(_, local)| local);
+                match known_name(local) {
+                    Some(known) => Cow::Borrowed(known),
+                    None => Cow::Owned(local.to_owned()),
+                }
+            }
         };
         out.offset = offset;
         out.empty = empty;
@@ -285,7 +309,7 @@ impl<'a> Parser<'a> {
         for attr in start.attributes() {
             let attr = attr.map_err(|e| self.attribute_error(offset, e))?;
             // Attributes CSDL does not define (and namespace declarations) carry nothing we use.
-            let Some(key) = known_name(attr.key.local_name().into_inner()) else {
+            let Some(key) = known_attr(attr.key.local_name().into_inner().as_bytes()) else {
                 continue;
             };
             if attr.key.prefix().is_some_and(|p| p.into_inner() == "xmlns") {
@@ -311,47 +335,45 @@ impl<'a> Parser<'a> {
     /// first thing it does not expect, so that every error is worded by quick-xml.
     fn fast_attributes(&self, raw: &'a str, offset: usize, out: &mut Element<'a>) -> Result<bool> {
         let bytes = raw.as_bytes();
-        let class = |pos: usize| bytes.get(pos).map_or(END, |&b| BYTE_CLASS[usize::from(b)]);
-        let mut keys: [&str; FAST_KEYS] = [""; FAST_KEYS];
-        let mut count = 0usize;
+        // Normalization acts on `&`, tabs and line breaks: a tag without any (almost every
+        // tag) has all its values as written.
+        let plain = !needs_normalizing(bytes);
+        // CSDL's own keys are checked for duplicates by a bit each, any other by comparison.
+        let mut seen = 0u128;
+        let mut others: [&str; OTHER_KEYS] = [""; OTHER_KEYS];
+        let mut other_count = 0usize;
         let mut pos = 0usize;
+        let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
         loop {
-            while matches!(class(pos), SPACE | BREAK) {
+            while bytes.get(pos).is_some_and(space) {
                 pos += 1;
             }
             if pos >= bytes.len() {
                 return Ok(true);
             }
             let key_start = pos;
-            let mut colon = None;
-            loop {
-                match class(pos) {
-                    SPACE | BREAK | EQUALS | END => break,
-                    COLON if colon.is_none() => colon = Some(pos),
-                    _ => {}
-                }
+            while bytes.get(pos).is_some_and(|b| !space(b) && *b != b'=') {
                 pos += 1;
             }
             let key_end = pos;
-            while matches!(class(pos), SPACE | BREAK) {
+            while bytes.get(pos).is_some_and(space) {
                 pos += 1;
             }
-            if key_end == key_start || class(pos) != EQUALS {
+            if bytes.get(pos) != Some(&b'=') {
                 return Ok(false);
             }
             pos += 1;
-            while matches!(class(pos), SPACE | BREAK) {
+            while bytes.get(pos).is_some_and(space) {
                 pos += 1;
             }
-            let quote = match class(pos) {
-                DOUBLE_QUOTE | SINGLE_QUOTE => class(pos),
+            let quote = match bytes.get(pos) {
+                Some(&q @ (b'"' | b'\'')) => q,
                 _ => return Ok(false),
             };
             let value_start = pos + 1;
-            let quote = if quote == DOUBLE_QUOTE { b'"' } else { b'\'' };
-            let Some((len, plain)) = bytes
+            let Some(len) = bytes
                 .get(value_start..)
-                .and_then(|rest| scan_value(rest, quote))
+                .and_then(|rest| memchr::memchr(quote, rest))
             else {
                 return Ok(false);
             };
@@ -362,33 +384,38 @@ impl<'a> Parser<'a> {
             else {
                 return Ok(false);
             };
-            let seen = keys.get(..count).unwrap_or_default();
-            if count == FAST_KEYS
-                || seen.iter().any(|k| {
-                    k.len() == key.len()
-                        && k.as_bytes().first() == key.as_bytes().first()
-                        && *k == key
-                })
-            {
-                return Ok(false);
-            }
-            if let Some(slot) = keys.get_mut(count) {
-                *slot = key;
-            }
-            count += 1;
-            let (prefix, local) = match colon
-                .and_then(|c| Some((raw.get(key_start..c)?, raw.get(c + 1..key_end)?)))
-            {
-                Some((prefix, local)) => (Some(prefix), local),
-                None => (None, key),
+            let known = match known_attr(key.as_bytes()) {
+                Some(known) => {
+                    let bit = 1u128 << known.0;
+                    if seen & bit != 0 {
+                        return Ok(false);
+                    }
+                    seen |= bit;
+                    known
+                }
+                None => {
+                    let earlier = others.get(..other_count).unwrap_or_default();
+                    if key.is_empty() || other_count == OTHER_KEYS || earlier.contains(&key) {
+                        return Ok(false);
+                    }
+                    if let Some(slot) = others.get_mut(other_count) {
+                        *slot = key;
+                    }
+                    other_count += 1;
+                    // A prefixed CSDL name counts by its local part, as on the general path;
+                    // namespace declarations carry nothing we use.
+                    match key.split_once(':') {
+                        Some((prefix, local)) if prefix != "xmlns" => {
+                            match known_attr(local.as_bytes()) {
+                                Some(known) => known,
+                                None => continue,
+                            }
+                        }
+                        _ => continue,
+                    }
+                }
             };
-            let Some(known) = known_name(local) else {
-                continue;
-            };
-            if prefix == Some("xmlns") {
-                continue;
-            }
-            let value = if plain {
+            let value = if plain || !needs_normalizing(value.as_bytes()) {
                 Cow::Borrowed(value)
             } else {
                 let attribute = Attribute {
@@ -508,18 +535,18 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn required(&self, element: &Element<'a>, attribute: &str) -> Result<String> {
+    fn required(&self, element: &Element<'a>, attribute: Attr) -> Result<String> {
         self.required_str(element, attribute).map(str::to_owned)
     }
 
     #[inline]
-    fn required_str<'e>(&self, element: &'e Element<'a>, attribute: &str) -> Result<&'e str> {
+    fn required_str<'e>(&self, element: &'e Element<'a>, attribute: Attr) -> Result<&'e str> {
         element
             .get(attribute)
             .ok_or_else(|| Error::MissingAttribute {
                 location: self.location(element.offset),
                 element: element.name.to_string(),
-                attribute: attribute.to_owned(),
+                attribute: attribute.name().to_owned(),
             })
     }
 
@@ -539,38 +566,38 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn bool_attr(&self, element: &Element<'a>, attribute: &str, default: bool) -> Result<bool> {
+    fn bool_attr(&self, element: &Element<'a>, attribute: Attr, default: bool) -> Result<bool> {
         match element.get(attribute) {
             None => Ok(default),
             Some("true") => Ok(true),
             Some("false") => Ok(false),
-            Some(other) => Err(self.invalid(element, attribute, other, "`true` or `false`")),
+            Some(other) => Err(self.invalid(element, attribute.name(), other, "`true` or `false`")),
         }
     }
 
     fn number_attr<T: std::str::FromStr>(
         &self,
         element: &Element<'a>,
-        attribute: &str,
+        attribute: Attr,
     ) -> Result<Option<T>> {
         element
             .get(attribute)
             .map(|v| {
                 v.parse()
-                    .map_err(|_| self.invalid(element, attribute, v, "a whole number"))
+                    .map_err(|_| self.invalid(element, attribute.name(), v, "a whole number"))
             })
             .transpose()
     }
 
     fn facets(&self, element: &Element<'a>) -> Result<Facets> {
-        let max_length = match element.get("MaxLength") {
+        let max_length = match element.get(attr!("MaxLength")) {
             None => None,
             Some(v) if v.eq_ignore_ascii_case("max") => Some(MaxLength::Max),
             Some(v) => Some(MaxLength::Length(v.parse().map_err(|_| {
                 self.invalid(element, "MaxLength", v, "a whole number or `max`")
             })?)),
         };
-        let scale = match element.get("Scale") {
+        let scale = match element.get(attr!("Scale")) {
             None => None,
             Some(v) if v.eq_ignore_ascii_case("variable") || v.eq_ignore_ascii_case("floating") => {
                 Some(Scale::Variable)
@@ -580,14 +607,14 @@ impl<'a> Parser<'a> {
             })?)),
         };
         Ok(Facets {
-            nullable: self.bool_attr(element, "Nullable", true)?,
+            nullable: self.bool_attr(element, attr!("Nullable"), true)?,
             max_length,
-            precision: self.number_attr(element, "Precision")?,
+            precision: self.number_attr(element, attr!("Precision"))?,
             scale,
-            srid: element.get("SRID").map(str::to_owned),
-            unicode: match element.get("Unicode") {
+            srid: element.get(attr!("SRID")).map(str::to_owned),
+            unicode: match element.get(attr!("Unicode")) {
                 None => None,
-                Some(_) => Some(self.bool_attr(element, "Unicode", true)?),
+                Some(_) => Some(self.bool_attr(element, attr!("Unicode"), true)?),
             },
         })
     }
@@ -669,12 +696,12 @@ impl<'a> Parser<'a> {
     }
 
     fn reference(&mut self, element: &Element<'a>) -> Result<()> {
-        let uri = element.get("Uri").unwrap_or_default().to_owned();
+        let uri = element.get(attr!("Uri")).unwrap_or_default().to_owned();
         self.children(element, |p, child| match child.name.as_ref() {
             "Include" => {
                 let include = Include {
-                    namespace: p.required(child, "Namespace")?,
-                    alias: child.get("Alias").map(str::to_owned),
+                    namespace: p.required(child, attr!("Namespace"))?,
+                    alias: child.get(attr!("Alias")).map(str::to_owned),
                     uri: uri.clone(),
                 };
                 p.doc.includes.push(include);
@@ -686,10 +713,10 @@ impl<'a> Parser<'a> {
     }
 
     fn schema(&mut self, element: &Element<'a>) -> Result<()> {
-        let namespace = self.required(element, "Namespace")?;
+        let namespace = self.required(element, attr!("Namespace"))?;
         self.doc.schemas.push(Schema {
             namespace: namespace.clone(),
-            alias: element.get("Alias").map(str::to_owned),
+            alias: element.get(attr!("Alias")).map(str::to_owned),
         });
         let ns = namespace.as_str();
         self.children(element, |p, child| match child.name.as_ref() {
@@ -698,10 +725,10 @@ impl<'a> Parser<'a> {
                 p.doc.entity_types.push(EntityType {
                     name: s.name,
                     namespace: ns.to_owned(),
-                    base_type: child.get("BaseType").map(str::to_owned),
+                    base_type: child.get(attr!("BaseType")).map(str::to_owned),
                     is_abstract: s.is_abstract,
                     open_type: s.open_type,
-                    has_stream: p.bool_attr(child, "HasStream", false)?,
+                    has_stream: p.bool_attr(child, attr!("HasStream"), false)?,
                     key: s.key,
                     declared_properties: s.properties.len(),
                     declared_navigation_properties: s.navigation.len(),
@@ -720,7 +747,7 @@ impl<'a> Parser<'a> {
                 p.doc.complex_types.push(ComplexType {
                     name: s.name,
                     namespace: ns.to_owned(),
-                    base_type: child.get("BaseType").map(str::to_owned),
+                    base_type: child.get(attr!("BaseType")).map(str::to_owned),
                     is_abstract: s.is_abstract,
                     open_type: s.open_type,
                     declared_properties: s.properties.len(),
@@ -758,7 +785,7 @@ impl<'a> Parser<'a> {
 
     /// The common part of entity and complex types.
     fn structured(&mut self, element: &Element<'a>, namespace: &str) -> Result<Structured> {
-        let name = self.required(element, "Name")?;
+        let name = self.required(element, attr!("Name"))?;
         let owner: Arc<str> = Arc::from(format!("{namespace}.{name}"));
         let (props, navs, annotations) = (
             self.stacks.properties.len(),
@@ -767,8 +794,8 @@ impl<'a> Parser<'a> {
         );
         let mut s = Structured {
             name,
-            is_abstract: self.bool_attr(element, "Abstract", false)?,
-            open_type: self.bool_attr(element, "OpenType", false)?,
+            is_abstract: self.bool_attr(element, attr!("Abstract"), false)?,
+            open_type: self.bool_attr(element, attr!("OpenType"), false)?,
             key: Vec::new(),
             properties: Vec::new(),
             navigation: Vec::new(),
@@ -789,7 +816,7 @@ impl<'a> Parser<'a> {
             }
             "Key" if is_entity => p.children(child, |p, r| match r.name.as_ref() {
                 "PropertyRef" => {
-                    push_small(&mut s.key, p.required(r, "Name")?);
+                    push_small(&mut s.key, p.required(r, attr!("Name"))?);
                     p.skip(r)
                 }
                 _ => p.unmodelled("Key", r),
@@ -828,12 +855,12 @@ impl<'a> Parser<'a> {
 
     fn property(&mut self, element: &Element<'a>, owner: &Arc<str>) -> Result<Property> {
         Ok(Property {
-            name: self.required(element, "Name")?,
-            type_name: type_name(self.required_str(element, "Type")?),
+            name: self.required(element, attr!("Name"))?,
+            type_name: type_name(self.required_str(element, attr!("Type"))?),
             ty: TypeRef::unresolved(),
             facets: self.facets(element)?,
-            default_value: element.get("DefaultValue").map(str::to_owned),
-            concurrency_fixed: element.get("ConcurrencyMode") == Some("Fixed"),
+            default_value: element.get(attr!("DefaultValue")).map(str::to_owned),
+            concurrency_fixed: element.get(attr!("ConcurrencyMode")) == Some("Fixed"),
             declared_in: Arc::clone(owner),
             annotations: self.annotations_only(element)?,
             offset: element.offset,
@@ -846,13 +873,13 @@ impl<'a> Parser<'a> {
         owner: &Arc<str>,
     ) -> Result<NavigationProperty> {
         let mut nav = NavigationProperty {
-            name: self.required(element, "Name")?,
-            type_name: type_name(self.required_str(element, "Type")?),
+            name: self.required(element, attr!("Name"))?,
+            type_name: type_name(self.required_str(element, attr!("Type"))?),
             target: String::new(),
             collection: false,
-            nullable: self.bool_attr(element, "Nullable", true)?,
-            partner: element.get("Partner").map(str::to_owned),
-            contains_target: self.bool_attr(element, "ContainsTarget", false)?,
+            nullable: self.bool_attr(element, attr!("Nullable"), true)?,
+            partner: element.get(attr!("Partner")).map(str::to_owned),
+            contains_target: self.bool_attr(element, attr!("ContainsTarget"), false)?,
             referential_constraints: Vec::new(),
             on_delete: None,
             declared_in: Arc::clone(owner),
@@ -864,14 +891,14 @@ impl<'a> Parser<'a> {
                 push_small(
                     &mut nav.referential_constraints,
                     ReferentialConstraint {
-                        property: p.required(child, "Property")?,
-                        referenced_property: p.required(child, "ReferencedProperty")?,
+                        property: p.required(child, attr!("Property"))?,
+                        referenced_property: p.required(child, attr!("ReferencedProperty"))?,
                     },
                 );
                 p.skip(child)
             }
             "OnDelete" => {
-                nav.on_delete = Some(p.required(child, "Action")?);
+                nav.on_delete = Some(p.required(child, attr!("Action"))?);
                 p.skip(child)
             }
             "Annotation" => {
@@ -884,7 +911,7 @@ impl<'a> Parser<'a> {
     }
 
     fn enum_type(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
-        let underlying = match element.get("UnderlyingType") {
+        let underlying = match element.get(attr!("UnderlyingType")) {
             None => Primitive::Int32,
             Some(t) => t
                 .strip_prefix("Edm.")
@@ -902,19 +929,19 @@ impl<'a> Parser<'a> {
                 .ok_or_else(|| self.invalid(element, "UnderlyingType", t, "an Edm integer type"))?,
         };
         let mut enum_type = EnumType {
-            name: self.required(element, "Name")?,
+            name: self.required(element, attr!("Name"))?,
             namespace: namespace.to_owned(),
             underlying_type: underlying,
-            is_flags: self.bool_attr(element, "IsFlags", false)?,
+            is_flags: self.bool_attr(element, attr!("IsFlags"), false)?,
             members: Vec::new(),
             annotations: Vec::new(),
             offset: element.offset,
         };
         self.children(element, |p, child| match child.name.as_ref() {
             "Member" => {
-                let name = p.required(child, "Name")?;
+                let name = p.required(child, attr!("Name"))?;
                 // Without `Value`, members count up from 0 (or from the previous value).
-                let value = match p.number_attr::<i64>(child, "Value")? {
+                let value = match p.number_attr::<i64>(child, attr!("Value"))? {
                     Some(v) => v,
                     None => enum_type
                         .members
@@ -947,11 +974,11 @@ impl<'a> Parser<'a> {
     ) -> Result<()> {
         let mut op = Operation {
             kind,
-            name: self.required(element, "Name")?,
+            name: self.required(element, attr!("Name"))?,
             namespace: namespace.to_owned(),
-            is_bound: self.bool_attr(element, "IsBound", false)?,
-            is_composable: self.bool_attr(element, "IsComposable", false)?,
-            entity_set_path: element.get("EntitySetPath").map(str::to_owned),
+            is_bound: self.bool_attr(element, attr!("IsBound"), false)?,
+            is_composable: self.bool_attr(element, attr!("IsComposable"), false)?,
+            entity_set_path: element.get(attr!("EntitySetPath")).map(str::to_owned),
             parameters: Vec::new(),
             return_type: None,
             annotations: Vec::new(),
@@ -961,8 +988,8 @@ impl<'a> Parser<'a> {
         self.children(element, |p, child| match child.name.as_ref() {
             "Parameter" => {
                 let parameter = Parameter {
-                    name: p.required(child, "Name")?,
-                    type_name: type_name(p.required_str(child, "Type")?),
+                    name: p.required(child, attr!("Name"))?,
+                    type_name: type_name(p.required_str(child, attr!("Type"))?),
                     ty: TypeRef::unresolved(),
                     facets: p.facets(child)?,
                     annotations: Vec::new(),
@@ -977,7 +1004,7 @@ impl<'a> Parser<'a> {
             }
             "ReturnType" => {
                 op.return_type = Some(ReturnType {
-                    type_name: type_name(p.required_str(child, "Type")?),
+                    type_name: type_name(p.required_str(child, attr!("Type"))?),
                     ty: TypeRef::unresolved(),
                     facets: p.facets(child)?,
                 });
@@ -1003,7 +1030,7 @@ impl<'a> Parser<'a> {
     }
 
     fn type_definition(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
-        let underlying = self.required(element, "UnderlyingType")?;
+        let underlying = self.required(element, attr!("UnderlyingType"))?;
         let underlying_type = underlying
             .strip_prefix("Edm.")
             .and_then(Primitive::from_edm_name)
@@ -1016,7 +1043,7 @@ impl<'a> Parser<'a> {
                 )
             })?;
         let definition = TypeDefinition {
-            name: self.required(element, "Name")?,
+            name: self.required(element, attr!("Name"))?,
             namespace: namespace.to_owned(),
             underlying_type,
             facets: self.facets(element)?,
@@ -1033,13 +1060,13 @@ impl<'a> Parser<'a> {
 
     fn term(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
         let term = Term {
-            name: self.required(element, "Name")?,
+            name: self.required(element, attr!("Name"))?,
             namespace: namespace.to_owned(),
-            type_name: self.required(element, "Type")?,
-            applies_to: element.get("AppliesTo").map(str::to_owned),
-            base_term: element.get("BaseTerm").map(str::to_owned),
-            default_value: element.get("DefaultValue").map(str::to_owned),
-            nullable: self.bool_attr(element, "Nullable", true)?,
+            type_name: self.required(element, attr!("Type"))?,
+            applies_to: element.get(attr!("AppliesTo")).map(str::to_owned),
+            base_term: element.get(attr!("BaseTerm")).map(str::to_owned),
+            default_value: element.get(attr!("DefaultValue")).map(str::to_owned),
+            nullable: self.bool_attr(element, attr!("Nullable"), true)?,
         };
         self.annotations_only(element)?;
         self.doc.terms.push(term);
@@ -1048,7 +1075,7 @@ impl<'a> Parser<'a> {
 
     fn container(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
         let mut container = EntityContainer {
-            name: self.required(element, "Name")?,
+            name: self.required(element, attr!("Name"))?,
             namespace: namespace.to_owned(),
             ..EntityContainer::default()
         };
@@ -1061,8 +1088,8 @@ impl<'a> Parser<'a> {
             "Singleton" => {
                 let (bindings, annotations) = p.bindings(child)?;
                 container.singletons.push(Singleton {
-                    name: p.required(child, "Name")?,
-                    entity_type: p.required(child, "Type")?,
+                    name: p.required(child, attr!("Name"))?,
+                    entity_type: p.required(child, attr!("Type"))?,
                     navigation_property_bindings: bindings,
                     annotations,
                 });
@@ -1076,12 +1103,19 @@ impl<'a> Parser<'a> {
                     } else {
                         OperationKind::Function
                     },
-                    name: p.required(child, "Name")?,
-                    operation: p.required(child, if is_action { "Action" } else { "Function" })?,
-                    entity_set: child.get("EntitySet").map(str::to_owned),
+                    name: p.required(child, attr!("Name"))?,
+                    operation: p.required(
+                        child,
+                        if is_action {
+                            attr!("Action")
+                        } else {
+                            attr!("Function")
+                        },
+                    )?,
+                    entity_set: child.get(attr!("EntitySet")).map(str::to_owned),
                     include_in_service_document: p.bool_attr(
                         child,
-                        "IncludeInServiceDocument",
+                        attr!("IncludeInServiceDocument"),
                         false,
                     )?,
                 };
@@ -1102,12 +1136,12 @@ impl<'a> Parser<'a> {
         self.doc.entity_set_offsets.push(element.offset);
         let (bindings, annotations) = self.bindings(element)?;
         Ok(EntitySet {
-            name: self.required(element, "Name")?,
-            entity_type: self.required(element, "EntityType")?,
+            name: self.required(element, attr!("Name"))?,
+            entity_type: self.required(element, attr!("EntityType"))?,
             navigation_property_bindings: bindings,
             include_in_service_document: self.bool_attr(
                 element,
-                "IncludeInServiceDocument",
+                attr!("IncludeInServiceDocument"),
                 true,
             )?,
             annotations,
@@ -1123,8 +1157,8 @@ impl<'a> Parser<'a> {
         self.children(element, |p, child| match child.name.as_ref() {
             "NavigationPropertyBinding" => {
                 let binding = NavigationPropertyBinding {
-                    path: p.required(child, "Path")?,
-                    target: p.required(child, "Target")?,
+                    path: p.required(child, attr!("Path"))?,
+                    target: p.required(child, attr!("Target"))?,
                 };
                 p.stacks.bindings.push(binding);
                 p.skip(child)
@@ -1143,8 +1177,8 @@ impl<'a> Parser<'a> {
     }
 
     fn out_of_line(&mut self, element: &Element<'a>) -> Result<()> {
-        let target = self.required(element, "Target")?;
-        let qualifier = element.get("Qualifier").map(str::to_owned);
+        let target = self.required(element, attr!("Target"))?;
+        let qualifier = element.get(attr!("Qualifier")).map(str::to_owned);
         let annotations = self.annotations_only(element)?;
         self.doc.annotations.push(OutOfLineAnnotations {
             target,
@@ -1155,8 +1189,8 @@ impl<'a> Parser<'a> {
     }
 
     fn annotation(&mut self, element: &mut Element<'a>) -> Result<Annotation> {
-        let term = super::annotation::term(self.required_str(element, "Term")?);
-        let qualifier = element.get("Qualifier").map(str::to_owned);
+        let term = super::annotation::term(self.required_str(element, attr!("Term"))?);
+        let qualifier = element.get(attr!("Qualifier")).map(str::to_owned);
         let mut value = self.attribute_expression(element)?;
         self.children(element, |p, child| {
             if child.name == "Annotation" {
@@ -1180,11 +1214,11 @@ impl<'a> Parser<'a> {
     fn attribute_expression(&self, element: &mut Element<'a>) -> Result<AnnotationValue> {
         let mut string = None;
         for (i, (key, value)) in element.attrs().enumerate() {
-            if key == "String" {
+            if key == attr!("String") {
                 string = Some(i);
                 break;
             }
-            if let Some(v) = self.constant(element, key, Cow::Borrowed(value))? {
+            if let Some(v) = self.constant(element, key.name(), Cow::Borrowed(value))? {
                 return Ok(v);
             }
         }
@@ -1244,11 +1278,11 @@ impl<'a> Parser<'a> {
                 Ok(AnnotationValue::Collection(items))
             }
             "Record" => {
-                let type_name = element.get("Type").map(str::to_owned);
+                let type_name = element.get(attr!("Type")).map(str::to_owned);
                 let mut properties = Vec::new();
                 self.children(element, |p, child| match child.name.as_ref() {
                     "PropertyValue" => {
-                        let name = p.required(child, "Property")?;
+                        let name = p.required(child, attr!("Property"))?;
                         let mut value = p.attribute_expression(child)?;
                         p.children(child, |p, inner| {
                             if inner.name == "Annotation" {
@@ -1444,6 +1478,30 @@ fn known_name(name: &str) -> Option<&'static str> {
     }
 }
 
+/// The CSDL attribute named `name`.
+#[inline]
+fn known_attr(name: &[u8]) -> Option<Attr> {
+    let mut slot = name_hash(name);
+    loop {
+        let index = usize::from(*NAME_TABLE.get(slot)?).checked_sub(1)?;
+        if NAMES.get(index)?.as_bytes() == name {
+            return Some(Attr(index as u8));
+        }
+        slot = (slot + 1) & (NAME_SLOTS - 1);
+    }
+}
+
+/// Whether attribute-value normalization may change `bytes`: it holds `&`, a tab or a line
+/// break. Other control bytes count too (they cost only a call that changes nothing); in
+/// exchange the loop has no branch and is vectorized.
+fn needs_normalizing(bytes: &[u8]) -> bool {
+    let mut found = false;
+    for &b in bytes {
+        found |= (b == b'&') | (b < 0x0e);
+    }
+    found
+}
+
 /// A type as written: a shared `'static` string for the common `Edm.*` names.
 fn type_name(written: &str) -> Cow<'static, str> {
     macro_rules! common {
@@ -1481,72 +1539,25 @@ pub(crate) fn push_small<T>(list: &mut Vec<T>, item: T) {
     list.push(item);
 }
 
-/// The length of an attribute value up to its closing `quote`, and whether it is plain: free
-/// of the bytes normalization acts on (`&`, tab, LF, CR). Reads eight bytes at a time. A value
-/// reported not plain may still be (any byte below 0x10 counts), which only costs a call to
-/// quick-xml's normalization, which then leaves it as is.
-fn scan_value(bytes: &[u8], quote: u8) -> Option<(usize, bool)> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each byte below `n`; exact up to the first such byte.
-    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS;
-    let equal = |w: u64, b: u8| below(w ^ (ONES * u64::from(b)), 1);
-    let mut special = false;
-    let mut i = 0;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let suspect = below(w, 0x10) | equal(w, b'&');
-        let quotes = equal(w, quote);
-        if quotes != 0 {
-            let at = (quotes.trailing_zeros() / 8) as usize;
-            let before = (1u64 << (at * 8)) - 1;
-            return Some((i + at, !special && suspect & before == 0));
-        }
-        special |= suspect != 0;
-        i += 8;
-    }
-    for (j, &b) in bytes.get(i..)?.iter().enumerate() {
-        if b == quote {
-            return Some((i + j, !special));
-        }
-        special |= matches!(b, b'&' | b'\t' | b'\n' | b'\r');
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// `scan_value` against a byte-at-a-time scan: the same end, and never "plain" wrongly.
     #[test]
-    fn value_scan_matches_a_simple_scan() {
-        let alphabet = b"ab\"'&\t\n\r\x01\x0f\x10 =\xc3\xa9<>";
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 40) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|i| alphabet[((seed >> (i % 50)) as usize + i * 7) % alphabet.len()])
-                .collect();
-            for quote in [b'"', b'\''] {
-                let end = bytes.iter().position(|&b| b == quote);
-                let expected = end.map(|end| {
-                    let plain = !bytes[..end]
-                        .iter()
-                        .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'));
-                    (end, plain)
-                });
-                let got = scan_value(&bytes, quote);
-                assert_eq!(got.map(|g| g.0), expected.map(|e| e.0), "{bytes:?}");
-                if let (Some(g), Some(e)) = (got, expected) {
-                    assert!(!g.1 || e.1, "reported plain wrongly: {bytes:?}");
-                }
-            }
+    fn normalizing_is_needed_for_references_and_breaks() {
+        for (text, needed) in [
+            (
+                "plain value, long enough to fill a vector register twice over",
+                false,
+            ),
+            ("", false),
+            ("a &amp; b", true),
+            ("tab\there", true),
+            ("line\nbreak", true),
+            ("carriage\rreturn", true),
+            ("été 🚀 \u{7f}", false),
+        ] {
+            assert_eq!(needs_normalizing(text.as_bytes()), needed, "{text:?}");
         }
     }
 
@@ -1558,5 +1569,11 @@ mod tests {
         assert_eq!(known_name("Nam"), None);
         assert_eq!(known_name(""), None);
         assert_eq!(known_name("PropertyRefs"), None);
+        for (i, name) in NAMES.iter().enumerate() {
+            assert_eq!(known_attr(name.as_bytes()), Some(Attr(i as u8)));
+            assert_eq!(Attr::named(name).name(), *name);
+        }
+        assert_eq!(known_attr(b"xmlns:edm"), None);
+        assert!(NAMES.len() <= 128, "attribute ids index a u128");
     }
 }
