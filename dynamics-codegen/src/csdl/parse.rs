@@ -330,9 +330,13 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// Reads well-formed attributes (`key="value"`, keys unique) straight from the document,
+    /// Reads well-formed attributes (` key="value"`, keys unique) straight from the document,
     /// borrowing their values. Returns `false`, leaving the rest to the general path, at the
     /// first thing it does not expect, so that every error is worded by quick-xml.
+    ///
+    /// The tag is walked from one `"` to the next: a value lies between an opening and a
+    /// closing quote, and what comes before the opening one must be white space, a key and `=`.
+    /// A `'` anywhere outside a value sends the tag to the general path.
     fn fast_attributes(&self, raw: &'a str, offset: usize, out: &mut Element<'a>) -> Result<bool> {
         let bytes = raw.as_bytes();
         // Normalization acts on `&`, tabs and line breaks: a tag without any (almost every
@@ -342,84 +346,74 @@ impl<'a> Parser<'a> {
         let mut seen = 0u128;
         let mut others: [&str; OTHER_KEYS] = [""; OTHER_KEYS];
         let mut other_count = 0usize;
-        let mut pos = 0usize;
-        let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        let mut from = 0usize;
         loop {
-            while bytes.get(pos).is_some_and(space) {
-                pos += 1;
-            }
-            if pos >= bytes.len() {
-                return Ok(true);
-            }
-            let key_start = pos;
-            while bytes.get(pos).is_some_and(|b| !space(b) && *b != b'=') {
-                pos += 1;
-            }
-            let key_end = pos;
-            while bytes.get(pos).is_some_and(space) {
-                pos += 1;
-            }
-            if bytes.get(pos) != Some(&b'=') {
-                return Ok(false);
-            }
-            pos += 1;
-            while bytes.get(pos).is_some_and(space) {
-                pos += 1;
-            }
-            let quote = match bytes.get(pos) {
-                Some(&q @ (b'"' | b'\'')) => q,
-                _ => return Ok(false),
+            let Some(open) = find_quote(bytes, from) else {
+                // Nothing but white space may follow the last value.
+                let tail = bytes.get(from..).unwrap_or_default();
+                return Ok(tail.iter().all(is_space));
             };
-            let value_start = pos + 1;
-            let Some(len) = bytes
-                .get(value_start..)
-                .and_then(|rest| memchr::memchr(quote, rest))
+            let Some(close) = find_quote(bytes, open + 1) else {
+                return Ok(false);
+            };
+            let (Some(before), Some(value)) = (bytes.get(from..open), raw.get(open + 1..close))
             else {
                 return Ok(false);
             };
-            let value_end = value_start + len;
-            pos = value_end + 1;
-            let (Some(key), Some(value)) =
-                (raw.get(key_start..key_end), raw.get(value_start..value_end))
-            else {
-                return Ok(false);
+            let key_from = from;
+            from = close + 1;
+            // The usual ` Key=`: a CSDL name there needs no more checking, as none has white
+            // space, `=` or a quote in it.
+            let common = match before {
+                [b' ', key @ .., b'='] => known_attr(key),
+                _ => None,
             };
-            let known = match known_attr(key.as_bytes()) {
-                Some(known) => {
-                    let bit = 1u128 << known.0;
-                    if seen & bit != 0 {
-                        return Ok(false);
-                    }
-                    seen |= bit;
-                    known
-                }
+            let known = match common {
+                Some(known) => known,
                 None => {
-                    let earlier = others.get(..other_count).unwrap_or_default();
-                    if key.is_empty() || other_count == OTHER_KEYS || earlier.contains(&key) {
+                    let Some(key) = attribute_key(before)
+                        .and_then(|k| raw.get(key_from + k.start..key_from + k.end))
+                    else {
                         return Ok(false);
-                    }
-                    if let Some(slot) = others.get_mut(other_count) {
-                        *slot = key;
-                    }
-                    other_count += 1;
-                    // A prefixed CSDL name counts by its local part, as on the general path;
-                    // namespace declarations carry nothing we use.
-                    match key.split_once(':') {
-                        Some((prefix, local)) if prefix != "xmlns" => {
-                            match known_attr(local.as_bytes()) {
-                                Some(known) => known,
-                                None => continue,
+                    };
+                    match known_attr(key.as_bytes()) {
+                        Some(known) => known,
+                        None => {
+                            let earlier = others.get(..other_count).unwrap_or_default();
+                            if other_count == OTHER_KEYS || earlier.contains(&key) {
+                                return Ok(false);
+                            }
+                            if let Some(slot) = others.get_mut(other_count) {
+                                *slot = key;
+                            }
+                            other_count += 1;
+                            // A prefixed CSDL name counts by its local part, as on the general
+                            // path; namespace declarations carry nothing we use.
+                            match key.split_once(':') {
+                                Some((prefix, local)) if prefix != "xmlns" => {
+                                    match known_attr(local.as_bytes()) {
+                                        Some(known) => known,
+                                        None => continue,
+                                    }
+                                }
+                                _ => continue,
                             }
                         }
-                        _ => continue,
                     }
                 }
             };
+            // CSDL's own names once each (a prefixed one and its plain twin included: the
+            // general path sorts those out).
+            let bit = 1u128 << known.0;
+            if seen & bit != 0 {
+                return Ok(false);
+            }
+            seen |= bit;
             let value = if plain || !needs_normalizing(value.as_bytes()) {
                 Cow::Borrowed(value)
             } else {
                 let attribute = Attribute {
-                    key: QName(key),
+                    key: QName(known.name()),
                     value: Cow::Borrowed(value),
                 };
                 attribute
@@ -786,7 +780,7 @@ impl<'a> Parser<'a> {
     /// The common part of entity and complex types.
     fn structured(&mut self, element: &Element<'a>, namespace: &str) -> Result<Structured> {
         let name = self.required(element, attr!("Name"))?;
-        let owner: Arc<str> = Arc::from(format!("{namespace}.{name}"));
+        let owner: Arc<str> = Arc::from(qualified(namespace, &name));
         let (props, navs, annotations) = (
             self.stacks.properties.len(),
             self.stacks.navigation.len(),
@@ -830,9 +824,9 @@ impl<'a> Parser<'a> {
             _ => p.unmodelled(&kind, child),
         })?;
         // Collected on the stacks so that each list is allocated once, at its exact size.
-        s.properties = self.stacks.properties.drain(props..).collect();
-        s.navigation = self.stacks.navigation.drain(navs..).collect();
-        s.annotations = self.stacks.annotations.drain(annotations..).collect();
+        s.properties = take_from(&mut self.stacks.properties, props);
+        s.navigation = take_from(&mut self.stacks.navigation, navs);
+        s.annotations = take_from(&mut self.stacks.annotations, annotations);
         Ok(s)
     }
 
@@ -850,7 +844,7 @@ impl<'a> Parser<'a> {
             }
             _ => p.unmodelled(&parent, child),
         })?;
-        Ok(self.stacks.annotations.drain(base..).collect())
+        Ok(take_from(&mut self.stacks.annotations, base))
     }
 
     fn property(&mut self, element: &Element<'a>, owner: &Arc<str>) -> Result<Property> {
@@ -1171,8 +1165,8 @@ impl<'a> Parser<'a> {
             _ => p.unmodelled(&parent, child),
         })?;
         Ok((
-            self.stacks.bindings.drain(bindings..).collect(),
-            self.stacks.annotations.drain(annotations..).collect(),
+            take_from(&mut self.stacks.bindings, bindings),
+            take_from(&mut self.stacks.annotations, annotations),
         ))
     }
 
@@ -1328,7 +1322,12 @@ impl<'a> Parser<'a> {
                     self.reader.config_mut().trim_text_start = true;
                     return Ok(text);
                 }
+                // The usual single piece becomes the string as it is, at its exact size.
+                Child::Raw(t) if text.is_empty() => {
+                    text = t.xml_content(XmlVersion::Implicit1_0).into_owned();
+                }
                 Child::Raw(t) => text.push_str(&t.xml_content(XmlVersion::Implicit1_0)),
+                Child::Text(t) if text.is_empty() => text = t.into_owned(),
                 Child::Text(t) => text.push_str(&t),
                 Child::Element => self.skip(&child)?,
             }
@@ -1471,11 +1470,30 @@ fn known_name(name: &str) -> Option<&'static str> {
     loop {
         let index = usize::from(*NAME_TABLE.get(slot)?);
         let known = NAMES.get(index.checked_sub(1)?)?;
-        if *known == name {
+        if same(known.as_bytes(), name.as_bytes()) {
             return Some(known);
         }
         slot = (slot + 1) & (NAME_SLOTS - 1);
     }
+}
+
+/// Whether two short names are equal, compared eight bytes at a time in line (a call to
+/// `memcmp` costs more than the comparison for names this short).
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a, mut b) = (a, b);
+    while let (Some((x, a_rest)), Some((y, b_rest))) =
+        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
+    {
+        if u64::from_le_bytes(*x) != u64::from_le_bytes(*y) {
+            return false;
+        }
+        (a, b) = (a_rest, b_rest);
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// The CSDL attribute named `name`.
@@ -1484,11 +1502,67 @@ fn known_attr(name: &[u8]) -> Option<Attr> {
     let mut slot = name_hash(name);
     loop {
         let index = usize::from(*NAME_TABLE.get(slot)?).checked_sub(1)?;
-        if NAMES.get(index)?.as_bytes() == name {
+        if same(NAMES.get(index)?.as_bytes(), name) {
             return Some(Attr(index as u8));
         }
         slot = (slot + 1) & (NAME_SLOTS - 1);
     }
+}
+
+/// The position of the first `"` in `bytes` at or after `from`, looked for eight bytes at a
+/// time in line: the spans between quotes are short, and a call to `memchr` costs more.
+#[inline]
+fn find_quote(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let x = u64::from_le_bytes(*chunk) ^ QUOTES;
+        // The high bit of each zero byte of `x`, exact up to the first one.
+        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zeros != 0 {
+            return Some(at + (zeros.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    rest.iter().position(|&b| b == b'"').map(|p| at + p)
+}
+
+/// XML white space, as a byte.
+fn is_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The range of the key in what comes before an attribute's opening quote, which must be
+/// ` key=` with white space first and any around the `=`. `None` for anything else.
+fn attribute_key(before: &[u8]) -> Option<std::ops::Range<usize>> {
+    let mut pos = 0;
+    while before.get(pos).is_some_and(is_space) {
+        pos += 1;
+    }
+    let start = pos;
+    while let Some(b) = before.get(pos) {
+        match b {
+            b'=' => break,
+            b'\'' => return None,
+            b if is_space(b) => break,
+            _ => pos += 1,
+        }
+    }
+    let end = pos;
+    while before.get(pos).is_some_and(is_space) {
+        pos += 1;
+    }
+    if start == 0 || end == start || before.get(pos) != Some(&b'=') {
+        return None;
+    }
+    pos += 1;
+    while before.get(pos).is_some_and(is_space) {
+        pos += 1;
+    }
+    (pos == before.len()).then_some(start..end)
 }
 
 /// Whether attribute-value normalization may change `bytes`: it holds `&`, a tab or a line
@@ -1530,6 +1604,14 @@ fn trimmed(value: Cow<'_, str>) -> String {
     }
 }
 
+/// The items of `stack` from `at` on, moved into a list of their exact size. (`split_off`
+/// would hand over the whole buffer when `at` is 0.)
+fn take_from<T>(stack: &mut Vec<T>, at: usize) -> Vec<T> {
+    let mut list = Vec::with_capacity(stack.len().saturating_sub(at));
+    list.extend(stack.drain(at..));
+    list
+}
+
 /// Pushes onto a list that usually holds one item (a key, a referential constraint): the
 /// first push allocates room for exactly one, not the four a `Vec` starts with.
 pub(crate) fn push_small<T>(list: &mut Vec<T>, item: T) {
@@ -1558,6 +1640,44 @@ mod tests {
             ("été 🚀 \u{7f}", false),
         ] {
             assert_eq!(needs_normalizing(text.as_bytes()), needed, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn quotes_are_found_like_a_simple_scan() {
+        let text = br#"a"bcdefghij"klmnopqrstuvwxyz0123"4"56789"""#;
+        for from in 0..=text.len() {
+            let expected = text[from..]
+                .iter()
+                .position(|&b| b == b'"')
+                .map(|p| from + p);
+            assert_eq!(find_quote(text, from), expected, "from {from}");
+            for len in from..=text.len() {
+                let expected = text[from..len]
+                    .iter()
+                    .position(|&b| b == b'"')
+                    .map(|p| from + p);
+                assert_eq!(find_quote(&text[..len], from), expected, "{from}..{len}");
+            }
+        }
+    }
+
+    #[test]
+    fn attribute_keys_need_space_before_and_an_equals_sign_after() {
+        for (before, key) in [
+            (" Name=", Some("Name")),
+            ("\n\t Name = ", Some("Name")),
+            (" xmlns:edm=", Some("xmlns:edm")),
+            ("Name=", None),
+            (" Name", None),
+            (" =", None),
+            (" Na me=", None),
+            (" Name='x' Type=", None),
+            (" Name=x", None),
+            (" Name==", None),
+        ] {
+            let got = attribute_key(before.as_bytes()).map(|r| &before[r]);
+            assert_eq!(got, key, "{before:?}");
         }
     }
 

@@ -55,7 +55,7 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
     for (i, t) in doc.type_definitions.iter().enumerate() {
         let offset = doc.type_definition_offsets.get(i).copied().unwrap_or(0);
         declare(
-            format!("{}.{}", t.namespace, t.name),
+            qualified(&t.namespace, &t.name),
             TypeSlot::Definition(i),
             offset,
         )?;
@@ -70,29 +70,29 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
 
     // Type references of structural members and operations.
     for t in &mut doc.entity_types {
-        let owner = format!("entity type `{}`", t.name);
+        let owner = Owner("entity type", &t.name);
         resolve_members(
             &resolver,
             text,
-            &owner,
+            owner,
             &mut t.properties,
             &mut t.navigation_properties,
         )?;
-        t.base_type = resolve_base(&resolver, text, &owner, t.base_type.take(), t.offset, true)?;
+        t.base_type = resolve_base(&resolver, text, owner, t.base_type.take(), t.offset, true)?;
     }
     for t in &mut doc.complex_types {
-        let owner = format!("complex type `{}`", t.name);
+        let owner = Owner("complex type", &t.name);
         resolve_members(
             &resolver,
             text,
-            &owner,
+            owner,
             &mut t.properties,
             &mut t.navigation_properties,
         )?;
-        t.base_type = resolve_base(&resolver, text, &owner, t.base_type.take(), t.offset, false)?;
+        t.base_type = resolve_base(&resolver, text, owner, t.base_type.take(), t.offset, false)?;
     }
     for op in &mut doc.operations {
-        let owner = format!("{} `{}`", kind_name(op.kind), op.name);
+        let owner = Owner(kind_name(op.kind), &op.name);
         for p in &mut op.parameters {
             p.ty = resolver
                 .resolve(&p.type_name)
@@ -211,6 +211,17 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
     Ok(Metadata::assemble(doc, container))
 }
 
+/// The item whose members are being resolved, as error messages name it (`entity type
+/// `account``); written out only when there is an error.
+#[derive(Clone, Copy)]
+struct Owner<'a>(&'static str, &'a str);
+
+impl std::fmt::Display for Owner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} `{}`", self.0, self.1)
+    }
+}
+
 fn kind_name(kind: OperationKind) -> &'static str {
     match kind {
         OperationKind::Action => "action",
@@ -288,7 +299,7 @@ impl TypeResolver<'_> {
 fn resolve_members(
     resolver: &TypeResolver<'_>,
     text: &str,
-    owner: &str,
+    owner: Owner<'_>,
     properties: &mut [Property],
     navigation: &mut [NavigationProperty],
 ) -> Result<()> {
@@ -329,7 +340,7 @@ fn resolve_members(
 fn resolve_base(
     resolver: &TypeResolver<'_>,
     text: &str,
-    owner: &str,
+    owner: Owner<'_>,
     base: Option<String>,
     offset: usize,
     entity: bool,
