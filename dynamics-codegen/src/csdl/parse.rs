@@ -339,9 +339,6 @@ impl<'a> Parser<'a> {
     /// A `'` anywhere outside a value sends the tag to the general path.
     fn fast_attributes(&self, raw: &'a str, offset: usize, out: &mut Element<'a>) -> Result<bool> {
         let bytes = raw.as_bytes();
-        // Normalization acts on `&`, tabs and line breaks: a tag without any (almost every
-        // tag) has all its values as written.
-        let plain = !needs_normalizing(bytes);
         // CSDL's own keys are checked for duplicates by a bit each, any other by comparison.
         let mut seen = 0u128;
         let mut others: [&str; OTHER_KEYS] = [""; OTHER_KEYS];
@@ -353,7 +350,7 @@ impl<'a> Parser<'a> {
                 let tail = bytes.get(from..).unwrap_or_default();
                 return Ok(tail.iter().all(is_space));
             };
-            let Some(close) = find_quote(bytes, open + 1) else {
+            let Some((close, plain)) = find_value_end(bytes, open + 1) else {
                 return Ok(false);
             };
             let (Some(before), Some(value)) = (bytes.get(from..open), raw.get(open + 1..close))
@@ -409,7 +406,7 @@ impl<'a> Parser<'a> {
                 return Ok(false);
             }
             seen |= bit;
-            let value = if plain || !needs_normalizing(value.as_bytes()) {
+            let value = if plain {
                 Cow::Borrowed(value)
             } else {
                 let attribute = Attribute {
@@ -1509,25 +1506,63 @@ fn known_attr(name: &[u8]) -> Option<Attr> {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` below `n`, exact up to the first such byte.
+#[inline]
+const fn bytes_below(word: u64, n: u8) -> u64 {
+    word.wrapping_sub(ONES * n as u64) & !word & HIGHS
+}
+
+/// The high bit of each byte of `word` equal to `b`, exact up to the first such byte.
+#[inline]
+const fn bytes_equal(word: u64, b: u8) -> u64 {
+    bytes_below(word ^ (ONES * b as u64), 1)
+}
+
 /// The position of the first `"` in `bytes` at or after `from`, looked for eight bytes at a
 /// time in line: the spans between quotes are short, and a call to `memchr` costs more.
 #[inline]
 fn find_quote(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const QUOTES: u64 = ONES * b'"' as u64;
     let mut at = from;
     while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
-        let x = u64::from_le_bytes(*chunk) ^ QUOTES;
-        // The high bit of each zero byte of `x`, exact up to the first one.
-        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
-        if zeros != 0 {
-            return Some(at + (zeros.trailing_zeros() / 8) as usize);
+        let quotes = bytes_equal(u64::from_le_bytes(*chunk), b'"');
+        if quotes != 0 {
+            return Some(at + (quotes.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
     let rest = bytes.get(at..)?;
     rest.iter().position(|&b| b == b'"').map(|p| at + p)
+}
+
+/// Like [`find_quote`], for a value: also whether the value up to the quote is plain, with
+/// none of the bytes attribute-value normalization acts on (`&`, tab, line breaks). Any
+/// control byte below 0x0e counts, which only costs a call to normalization that changes
+/// nothing.
+#[inline]
+fn find_value_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+    let mut at = from;
+    let mut special = 0u64;
+    while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*chunk);
+        let quotes = bytes_equal(word, b'"');
+        let suspects = bytes_below(word, 0x0e) | bytes_equal(word, b'&');
+        if quotes != 0 {
+            let bit = quotes.trailing_zeros();
+            // The suspects before the quote: bytes below its own.
+            let before = (1u64 << bit) - 1;
+            let plain = special == 0 && suspects & before == 0;
+            return Some((at + (bit / 8) as usize, plain));
+        }
+        special |= suspects;
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let tail = rest.get(..end).unwrap_or_default();
+    Some((at + end, special == 0 && !needs_normalizing(tail)))
 }
 
 /// XML white space, as a byte.
@@ -1658,6 +1693,35 @@ mod tests {
                     .position(|&b| b == b'"')
                     .map(|p| from + p);
                 assert_eq!(find_quote(&text[..len], from), expected, "{from}..{len}");
+            }
+        }
+    }
+
+    /// `find_value_end` against a byte-at-a-time scan: the same end, and never "plain" wrongly.
+    #[test]
+    fn value_ends_match_a_simple_scan() {
+        let alphabet = b"ab\"'&\t\n\r\x01\x0d\x0e =\xc3\xa9<>";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| alphabet[((seed >> (i % 50)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            let expected = bytes.iter().position(|&b| b == b'"').map(|end| {
+                let plain = !bytes[..end]
+                    .iter()
+                    .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'));
+                (end, plain)
+            });
+            let got = find_value_end(&bytes, 0);
+            assert_eq!(got.map(|g| g.0), expected.map(|e| e.0), "{bytes:?}");
+            if let (Some(g), Some(e)) = (got, expected) {
+                assert!(!g.1 || e.1, "reported plain wrongly: {bytes:?}");
+                let exact = !bytes[..e.0].iter().any(|&b| b == b'&' || b < 0x0e);
+                assert_eq!(g.1, exact, "{bytes:?}");
             }
         }
     }
