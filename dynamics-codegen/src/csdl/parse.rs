@@ -1209,6 +1209,10 @@ impl<'a> Parser<'a> {
                 string = Some(i);
                 break;
             }
+            // The annotation's own attributes, which every annotation has, are no expression.
+            if key == attr!("Term") || key == attr!("Qualifier") {
+                continue;
+            }
             if let Some(v) = self.constant(element, key.name(), Cow::Borrowed(value))? {
                 return Ok(v);
             }
