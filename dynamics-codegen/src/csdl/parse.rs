@@ -167,6 +167,13 @@ impl<'a> Element<'a> {
             .chain(self.spill.iter().map(|(k, v)| (*k, v.as_ref())))
     }
 
+    /// Whether the attribute is there already.
+    #[inline]
+    fn has(&self, attr: Attr) -> bool {
+        let keys = self.keys.get(..self.len).unwrap_or_default();
+        keys.contains(&attr) || self.spill.iter().any(|(k, _)| *k == attr)
+    }
+
     #[inline]
     fn get(&self, attr: Attr) -> Option<&str> {
         let keys = self.keys.get(..self.len).unwrap_or_default();
@@ -339,8 +346,8 @@ impl<'a> Parser<'a> {
     /// A `'` anywhere outside a value sends the tag to the general path.
     fn fast_attributes(&self, raw: &'a str, offset: usize, out: &mut Element<'a>) -> Result<bool> {
         let bytes = raw.as_bytes();
-        // CSDL's own keys are checked for duplicates by a bit each, any other by comparison.
-        let mut seen = 0u128;
+        // CSDL's own keys are checked for duplicates among those kept, any other among those
+        // seen.
         let mut others: [&str; OTHER_KEYS] = [""; OTHER_KEYS];
         let mut other_count = 0usize;
         let mut from = 0usize;
@@ -401,11 +408,9 @@ impl<'a> Parser<'a> {
             };
             // CSDL's own names once each (a prefixed one and its plain twin included: the
             // general path sorts those out).
-            let bit = 1u128 << known.0;
-            if seen & bit != 0 {
+            if out.has(known) {
                 return Ok(false);
             }
-            seen |= bit;
             let value = if plain {
                 Cow::Borrowed(value)
             } else {
@@ -1762,6 +1767,9 @@ mod tests {
             assert_eq!(Attr::named(name).name(), *name);
         }
         assert_eq!(known_attr(b"xmlns:edm"), None);
-        assert!(NAMES.len() <= 128, "attribute ids index a u128");
+        assert!(
+            NAMES.len() <= usize::from(u8::MAX),
+            "attribute ids are bytes"
+        );
     }
 }

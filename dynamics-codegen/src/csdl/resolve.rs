@@ -278,7 +278,13 @@ struct TypeResolver<'a> {
 
 impl TypeResolver<'_> {
     fn resolve(&self, written: &str) -> Option<TypeRef> {
-        let written = written.trim();
+        // Type names almost never carry white space: look at the ends before trimming.
+        let written =
+            if written.starts_with(char::is_whitespace) || written.ends_with(char::is_whitespace) {
+                written.trim()
+            } else {
+                written
+            };
         if let Some(inner) = written
             .strip_prefix("Collection(")
             .and_then(|r| r.strip_suffix(')'))
