@@ -272,6 +272,13 @@ impl<'a> Parser<'a> {
         self.text.get(start..start.checked_add(part.len())?)
     }
 
+    /// Where an event other than text begins when the read began at `read_from`: after the
+    /// white space the reader skips before markup and references.
+    fn markup_start(&self, read_from: usize) -> usize {
+        let rest = self.text.get(read_from..).unwrap_or_default();
+        read_from + rest.len() - rest.trim_start_matches(is_xml_space).len()
+    }
+
     /// The byte offset of the `<` of a start tag. The reader skips white space before a tag
     /// within the same read, so the position before the read may lie before it.
     fn tag_offset(&self, start: &BytesStart<'_>, read_from: usize) -> usize {
@@ -453,6 +460,7 @@ impl<'a> Parser<'a> {
                 Event::Text(text) => Child::Raw(text),
                 Event::CData(data) => Child::Text(Cow::Owned(data.into_inner().into_owned())),
                 Event::GeneralRef(reference) => {
+                    let offset = self.markup_start(offset);
                     let resolved = match reference.resolve_char_ref() {
                         Ok(Some(c)) => c.to_string(),
                         Ok(None) => quick_xml::escape::resolve_predefined_entity(&reference)
@@ -469,8 +477,10 @@ impl<'a> Parser<'a> {
                 }
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => continue,
                 Event::Eof => {
+                    // At the end of the document, past any white space the reader skipped.
+                    let end = self.reader.buffer_position() as usize;
                     return Err(self.xml_error(
-                        offset,
+                        end,
                         format!(
                             "document ends inside <{parent}> opened at {}",
                             self.location(parent_offset)
@@ -636,14 +646,21 @@ impl<'a> Parser<'a> {
                 Event::Text(t) if t.xml_content(XmlVersion::Implicit1_0).trim().is_empty() => {}
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {}
                 Event::Eof => {
+                    let end = self.reader.buffer_position() as usize;
                     return Err(Error::NotCsdl {
-                        location: self.location(offset),
+                        location: self.location(end),
                         message: "the document has no root element".into(),
                     });
                 }
-                _ => {
+                event => {
+                    // Text starts where the read began, anything else after the white space
+                    // the reader skipped.
+                    let at = match event {
+                        Event::Text(_) => offset,
+                        _ => self.markup_start(offset),
+                    };
                     return Err(Error::NotCsdl {
-                        location: self.location(offset),
+                        location: self.location(at),
                         message: "content before the root element".into(),
                     });
                 }
@@ -681,10 +698,12 @@ impl<'a> Parser<'a> {
                 Event::Eof => return Ok(()),
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::Text(t) if t.xml_content(XmlVersion::Implicit1_0).trim().is_empty() => {}
+                // Text starts where the read began, with the white space the reader skipped.
+                Event::Text(_) => {
+                    return Err(self.xml_error(offset, "content after the root element"));
+                }
                 _ => {
-                    // The reader skipped the white space before it.
-                    let rest = self.text.get(offset..).unwrap_or_default();
-                    let at = offset + rest.len() - rest.trim_start_matches(is_xml_space).len();
+                    let at = self.markup_start(offset);
                     return Err(self.xml_error(at, "content after the root element"));
                 }
             }
