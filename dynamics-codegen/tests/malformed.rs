@@ -78,6 +78,28 @@ fn content_after_the_root_element() {
     assert_eq!(line_col(&e), (8, 1), "{e}");
 }
 
+/// The reader skips white space before markup without an event; errors still point where
+/// the offending content starts, as they did when the white space was an event of its own.
+#[test]
+fn locations_past_skipped_white_space() {
+    // A document cut short: at its very end, past trailing white space.
+    let cut = doc("<EntityType Name=\"a\">\n  \n")
+        .replace("</Schema>\n</edmx:DataServices>\n</edmx:Edmx>\n", "");
+    let e = error(&cut);
+    assert!(e.to_string().contains("document ends inside"), "{e}");
+    assert_eq!(line_col(&e), (7, 1), "{e}");
+    // A reference after indentation: at the `&`.
+    let e = error(&doc("<EntityType Name=\"a\">\n     &bogus;</EntityType>"));
+    assert_eq!(line_col(&e), (5, 6), "{e}");
+    // Text after the root: where the text starts, its white space included.
+    let e = error(&format!("{}   stray", doc("")));
+    assert_eq!(line_col(&e), (7, 13), "{e}");
+    // Only white space: no root element, reported at the end.
+    let e = error("\n  \n ");
+    assert!(matches!(e, Error::NotCsdl { .. }), "{e}");
+    assert_eq!(line_col(&e), (3, 2), "{e}");
+}
+
 #[test]
 fn invalid_utf8() {
     let mut bytes = doc("<EntityType Name=\"a\"/>").into_bytes();

@@ -238,7 +238,7 @@ fn survives_what_real_files_contain() {
       </EntityType>\n\
       <ComplexType Name=\"Solution\"><Property Name=\"x\" Type=\"Edm.String\"/></ComplexType>\n\
       <Annotations Target=\"mscrm.solution/type\">\n\
-        <Annotation Term=\"Org.OData.Core.V1.Description\"><String>Kind &amp; &#x41;&lt;B&gt;</String></Annotation>\n\
+        <Annotation Term=\"Org.OData.Core.V1.Description\"><String>  Kind &amp; &#x41;&lt;B&gt; <!-- c --> <![CDATA[ d]]></String></Annotation>\n\
       </Annotations>\n\
       <Annotations Target=\"mscrm.solution\">\n\
         <Annotation Term=\"Keys.AlternateKeys\"><Collection><Record><PropertyValue Property=\"Key\"><Collection>\n\
@@ -255,7 +255,8 @@ fn survives_what_real_files_contain() {
     assert!(solution.property("feedbackid").is_some() && solution.property("FeedbackId").is_some());
     let ty = solution.property("type").unwrap();
     assert_eq!(ty.facets.max_length, Some(MaxLength::Max));
-    assert_eq!(ty.description(), Some("Kind & A<B>"));
+    // Text keeps its white space, wherever it stands between references, comments and CDATA.
+    assert_eq!(ty.description(), Some("  Kind & A<B>   d"));
     assert_eq!(
         solution
             .property("location")
@@ -275,4 +276,60 @@ fn survives_what_real_files_contain() {
         m.out_of_line_annotations()[0].annotations[0].value,
         AnnotationValue::String(_)
     ));
+}
+
+#[test]
+fn attributes_read_alike_however_they_are_laid_out() {
+    let xml = "<edmx:Edmx xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\" Version=\"4.0\">\
+    <edmx:DataServices><Schema xmlns=\"http://docs.oasis-open.org/odata/ns/edm\" Namespace=\"N\">\n\
+      <EntityType Name=\"t\"><Key><PropertyRef Name=\"id\"/></Key>\n\
+        <Property Name=\"id\" Type=\"Edm.Guid\" Nullable=\"false\"/>\n\
+        <Property Name = 'a' Type='Edm.String' MaxLength=\"10\"/>\n\
+        <Property\n\t Name=\"b\"\n\t Type=\"Edm.String\"\r\n MaxLength='max'/>\n\
+        <Property Name=\"c\"Type=\"Edm.Int32\" DefaultValue=\"1&amp;2\"/>\n\
+        <Property edm:Name=\"d\" xmlns:edm=\"x\" Type=\"Edm.Int64\" Unknown=\"\"/>\n\
+        <Property Name=\"e\" Type=\"Edm.String\" DefaultValue=\"say &quot;hi&quot;\tnow\"/>\n\
+      </EntityType>\n\
+    </Schema></edmx:DataServices></edmx:Edmx>";
+    let m = Metadata::parse(xml).unwrap();
+    let t = m.entity_type("t").unwrap();
+    let names: Vec<&str> = t.properties.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["id", "a", "b", "c", "d", "e"]);
+    assert_eq!(
+        t.property("a").unwrap().facets.max_length,
+        Some(MaxLength::Length(10))
+    );
+    assert_eq!(
+        t.property("b").unwrap().facets.max_length,
+        Some(MaxLength::Max)
+    );
+    assert_eq!(
+        t.property("c").unwrap().default_value.as_deref(),
+        Some("1&2")
+    );
+    assert_eq!(
+        t.property("d").unwrap().ty,
+        TypeRef::Primitive(Primitive::Int64)
+    );
+    assert_eq!(
+        t.property("e").unwrap().default_value.as_deref(),
+        Some("say \"hi\" now")
+    );
+    for bad in [
+        "<Property Name=\"x\" Type=\"Edm.Int32\" Name=\"y\"/>",
+        "<Property Name=\"x\" Type=\"Edm.Int32\" Name='y'/>",
+        "<Property Name=\"x\" Type=\"Edm.Int32\" Other=\"1\" Other=\"2\"/>",
+        "<Property Name=\"x\" Type=\"Edm.Int32\" Name/>",
+        "<Property Name=\"x Type=\"Edm.Int32\"/>",
+    ] {
+        let doc = xml.replace(
+            "<Property Name=\"id\" Type=\"Edm.Guid\" Nullable=\"false\"/>",
+            bad,
+        );
+        assert!(
+            matches!(Metadata::parse(&doc), Err(Error::Xml { .. })),
+            "{bad}: {:?}",
+            Metadata::parse(&doc).map(|_| ())
+        );
+    }
 }

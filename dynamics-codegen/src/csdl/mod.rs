@@ -43,6 +43,7 @@ pub use model::*;
 
 use crate::error::{Error, Result, Warning};
 use hash::FastMap;
+use model::qualified;
 
 /// Where a named type lives in the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,10 +170,7 @@ impl Metadata {
             by_qualified.insert(t.qualified_name(), TypeSlot::Enum(i));
         }
         for (i, t) in type_definitions.iter().enumerate() {
-            by_qualified.insert(
-                format!("{}.{}", t.namespace, t.name),
-                TypeSlot::Definition(i),
-            );
+            by_qualified.insert(qualified(&t.namespace, &t.name), TypeSlot::Definition(i));
         }
         let by_set = entity_types
             .iter()

@@ -9,6 +9,15 @@ use std::sync::Arc;
 
 use super::annotation::Annotation;
 
+/// `namespace.name`, allocated once at its exact size.
+pub(crate) fn qualified(namespace: &str, name: &str) -> String {
+    let mut q = String::with_capacity(namespace.len() + 1 + name.len());
+    q.push_str(namespace);
+    q.push('.');
+    q.push_str(name);
+    q
+}
+
 /// An EDM primitive type (`Edm.*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -371,7 +380,7 @@ pub struct EntityType {
 impl EntityType {
     /// `Namespace.Name`.
     pub fn qualified_name(&self) -> String {
-        format!("{}.{}", self.namespace, self.name)
+        qualified(&self.namespace, &self.name)
     }
 
     /// The property with exactly this name.
@@ -444,7 +453,7 @@ pub struct ComplexType {
 impl ComplexType {
     /// `Namespace.Name`.
     pub fn qualified_name(&self) -> String {
-        format!("{}.{}", self.namespace, self.name)
+        qualified(&self.namespace, &self.name)
     }
 
     /// The properties declared on this type itself, not inherited.
@@ -486,7 +495,7 @@ pub struct EnumType {
 impl EnumType {
     /// `Namespace.Name`.
     pub fn qualified_name(&self) -> String {
-        format!("{}.{}", self.namespace, self.name)
+        qualified(&self.namespace, &self.name)
     }
 }
 
@@ -581,7 +590,7 @@ pub struct Operation {
 impl Operation {
     /// `Namespace.Name`.
     pub fn qualified_name(&self) -> String {
-        format!("{}.{}", self.namespace, self.name)
+        qualified(&self.namespace, &self.name)
     }
 
     /// The binding parameter's type, when bound.

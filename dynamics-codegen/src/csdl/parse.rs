@@ -45,43 +45,64 @@ pub(crate) fn parse(text: &str) -> Result<Document> {
         doc: Document::default(),
         stacks: Stacks::default(),
     };
-    parser.reader.config_mut().check_end_names = true;
+    let config = parser.reader.config_mut();
+    config.check_end_names = true;
+    // White space between elements is all but half the events of a CSDL document; the reader
+    // skips it without an event. Text the model keeps is read with this off
+    // ([`Parser::text_content`]), so it keeps its white space.
+    config.trim_text_start = true;
     parser.document()?;
     Ok(parser.doc)
 }
 
-/// Byte classes of the attribute fast path.
-const OTHER: u8 = 0;
-const SPACE: u8 = 1;
-const EQUALS: u8 = 2;
-const DOUBLE_QUOTE: u8 = 3;
-const SINGLE_QUOTE: u8 = 4;
-const COLON: u8 = 5;
-/// `&`, which attribute-value normalization resolves.
-const AMPERSAND: u8 = 6;
-/// Tab, CR, LF: white space that attribute-value normalization turns into spaces.
-const BREAK: u8 = 8;
-/// Past the end of the input.
-const END: u8 = 7;
-
-const BYTE_CLASS: [u8; 256] = {
-    let mut table = [OTHER; 256];
-    table[b' ' as usize] = SPACE;
-    table[b'=' as usize] = EQUALS;
-    table[b'"' as usize] = DOUBLE_QUOTE;
-    table[b'\'' as usize] = SINGLE_QUOTE;
-    table[b':' as usize] = COLON;
-    table[b'&' as usize] = AMPERSAND;
-    table[b'\t' as usize] = BREAK;
-    table[b'\r' as usize] = BREAK;
-    table[b'\n' as usize] = BREAK;
-    table
-};
-
 /// Attributes kept inline per element; more spill to the heap (rare: CSDL elements have few).
 const INLINE_ATTRIBUTES: usize = 8;
-/// Attribute keys remembered for the duplicate check of the fast path; more take the slow path.
-const FAST_KEYS: usize = 16;
+/// Keys other than CSDL's own (namespace declarations, prefixed names) remembered for the
+/// duplicate check of the fast path; more take the slow path.
+const OTHER_KEYS: usize = 8;
+
+/// An attribute name CSDL defines, by its index in [`NAMES`]; written `attr!("Name")`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Attr(u8);
+
+impl Attr {
+    /// The attribute called `name`; a name CSDL does not define fails to compile.
+    const fn named(name: &str) -> Attr {
+        let mut i = 0;
+        while i < NAMES.len() {
+            if const_eq(NAMES[i].as_bytes(), name.as_bytes()) {
+                return Attr(i as u8);
+            }
+            i += 1;
+        }
+        panic!("not a CSDL name")
+    }
+
+    fn name(self) -> &'static str {
+        NAMES.get(usize::from(self.0)).copied().unwrap_or_default()
+    }
+}
+
+const fn const_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The [`Attr`] of a CSDL attribute name, found at compile time.
+macro_rules! attr {
+    ($name:literal) => {
+        const { Attr::named($name) }
+    };
+}
 
 /// A start tag with the CSDL attributes it has, in document order.
 ///
@@ -90,8 +111,9 @@ const FAST_KEYS: usize = 16;
 struct Element<'a> {
     name: Cow<'static, str>,
     len: usize,
-    inline: [(&'static str, Cow<'a, str>); INLINE_ATTRIBUTES],
-    spill: Vec<(&'static str, Cow<'a, str>)>,
+    keys: [Attr; INLINE_ATTRIBUTES],
+    values: [Cow<'a, str>; INLINE_ATTRIBUTES],
+    spill: Vec<(Attr, Cow<'a, str>)>,
     offset: usize,
     /// `<X/>`: no children, no end tag.
     empty: bool,
@@ -102,7 +124,8 @@ impl<'a> Element<'a> {
         Element {
             name: Cow::Borrowed(""),
             len: 0,
-            inline: std::array::from_fn(|_| ("", Cow::Borrowed(""))),
+            keys: [Attr(0); INLINE_ATTRIBUTES],
+            values: std::array::from_fn(|_| Cow::Borrowed("")),
             spill: Vec::new(),
             offset: 0,
             empty: true,
@@ -114,44 +137,55 @@ impl<'a> Element<'a> {
         self.spill.clear();
     }
 
-    fn push(&mut self, key: &'static str, value: Cow<'a, str>) {
-        match self.inline.get_mut(self.len) {
-            Some(slot) => {
-                *slot = (key, value);
+    #[inline(always)]
+    fn push(&mut self, key: Attr, value: Cow<'a, str>) {
+        match (self.keys.get_mut(self.len), self.values.get_mut(self.len)) {
+            (Some(k), Some(v)) => {
+                *k = key;
+                *v = value;
                 self.len += 1;
             }
-            None => self.spill.push((key, value)),
+            _ => self.spill.push((key, value)),
         }
     }
 
     /// The value of the `index`th attribute, moved out (the element keeps an empty one).
     fn take(&mut self, index: usize) -> Cow<'a, str> {
         let slot = match index.checked_sub(self.len) {
-            None => self.inline.get_mut(index),
-            Some(spilled) => self.spill.get_mut(spilled),
+            None => self.values.get_mut(index),
+            Some(spilled) => self.spill.get_mut(spilled).map(|(_, v)| v),
         };
-        slot.map(|(_, value)| std::mem::take(value))
-            .unwrap_or_default()
+        slot.map(std::mem::take).unwrap_or_default()
     }
 
     /// The attributes, in document order.
-    fn attrs(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.inline
-            .get(..self.len)
-            .unwrap_or_default()
-            .iter()
-            .chain(&self.spill)
+    fn attrs(&self) -> impl Iterator<Item = (Attr, &str)> {
+        let keys = self.keys.get(..self.len).unwrap_or_default();
+        keys.iter()
+            .zip(&self.values)
             .map(|(k, v)| (*k, v.as_ref()))
+            .chain(self.spill.iter().map(|(k, v)| (*k, v.as_ref())))
+    }
+
+    /// Whether the attribute is there already.
+    #[inline]
+    fn has(&self, attr: Attr) -> bool {
+        let keys = self.keys.get(..self.len).unwrap_or_default();
+        keys.contains(&attr) || self.spill.iter().any(|(k, _)| *k == attr)
     }
 
     #[inline]
-    fn get(&self, name: &str) -> Option<&str> {
-        let inline = self.inline.get(..self.len).unwrap_or_default();
-        inline
-            .iter()
-            .chain(&self.spill)
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_ref())
+    fn get(&self, attr: Attr) -> Option<&str> {
+        let keys = self.keys.get(..self.len).unwrap_or_default();
+        match keys.iter().position(|k| *k == attr) {
+            Some(i) => self.values.get(i).map(|v| v.as_ref()),
+            None if self.spill.is_empty() => None,
+            None => self
+                .spill
+                .iter()
+                .find(|(k, _)| *k == attr)
+                .map(|(_, v)| v.as_ref()),
+        }
     }
 }
 
@@ -238,6 +272,23 @@ impl<'a> Parser<'a> {
         self.text.get(start..start.checked_add(part.len())?)
     }
 
+    /// Where an event other than text begins when the read began at `read_from`: after the
+    /// white space the reader skips before markup and references.
+    fn markup_start(&self, read_from: usize) -> usize {
+        let rest = self.text.get(read_from..).unwrap_or_default();
+        read_from + rest.len() - rest.trim_start_matches(is_xml_space).len()
+    }
+
+    /// The byte offset of the `<` of a start tag. The reader skips white space before a tag
+    /// within the same read, so the position before the read may lie before it.
+    fn tag_offset(&self, start: &BytesStart<'_>, read_from: usize) -> usize {
+        let name = start.name().into_inner();
+        (name.as_ptr() as usize)
+            .checked_sub(self.text.as_ptr() as usize + 1)
+            .filter(|&at| at < self.text.len())
+            .unwrap_or(read_from)
+    }
+
     /// Decodes a start tag into `out`.
     fn element(
         &self,
@@ -246,16 +297,18 @@ impl<'a> Parser<'a> {
         empty: bool,
         out: &mut Element<'a>,
     ) -> Result<()> {
-        // The part after the first `:`, as `QName::local_name` has it (names are short: a loop
-        // beats a memchr here).
+        // The part after the first `:`, as `QName::local_name` has it. Most names have no
+        // prefix and are CSDL's own: that lookup comes first, and only a miss looks for a `:`.
         let name = start.name().into_inner();
-        let local = match name.bytes().position(|b| b == b':') {
-            Some(colon) => name.get(colon + 1..).unwrap_or_default(),
-            None => name,
-        };
-        out.name = match known_name(local) {
+        out.name = match known_name(name) {
             Some(known) => Cow::Borrowed(known),
-            None => Cow::Owned(local.to_owned()),
+            None => {
+                let local = name.split_once(':').map_or(name, |(_, local)| local);
+                match known_name(local) {
+                    Some(known) => Cow::Borrowed(known),
+                    None => Cow::Owned(local.to_owned()),
+                }
+            }
         };
         out.offset = offset;
         out.empty = empty;
@@ -270,7 +323,7 @@ impl<'a> Parser<'a> {
         for attr in start.attributes() {
             let attr = attr.map_err(|e| self.attribute_error(offset, e))?;
             // Attributes CSDL does not define (and namespace declarations) carry nothing we use.
-            let Some(key) = known_name(attr.key.local_name().into_inner()) else {
+            let Some(key) = known_attr(attr.key.local_name().into_inner().as_bytes()) else {
                 continue;
             };
             if attr.key.prefix().is_some_and(|p| p.into_inner() == "xmlns") {
@@ -291,93 +344,85 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// Reads well-formed attributes (`key="value"`, keys unique) straight from the document,
+    /// Reads well-formed attributes (` key="value"`, keys unique) straight from the document,
     /// borrowing their values. Returns `false`, leaving the rest to the general path, at the
     /// first thing it does not expect, so that every error is worded by quick-xml.
+    ///
+    /// The tag is walked from one `"` to the next: a value lies between an opening and a
+    /// closing quote, and what comes before the opening one must be white space, a key and `=`.
+    /// A `'` anywhere outside a value sends the tag to the general path.
     fn fast_attributes(&self, raw: &'a str, offset: usize, out: &mut Element<'a>) -> Result<bool> {
         let bytes = raw.as_bytes();
-        let class = |pos: usize| bytes.get(pos).map_or(END, |&b| BYTE_CLASS[usize::from(b)]);
-        let mut keys: [&str; FAST_KEYS] = [""; FAST_KEYS];
-        let mut count = 0usize;
-        let mut pos = 0usize;
+        // CSDL's own keys are checked for duplicates among those kept, any other among those
+        // seen.
+        let mut others: [&str; OTHER_KEYS] = [""; OTHER_KEYS];
+        let mut other_count = 0usize;
+        let mut from = 0usize;
         loop {
-            while matches!(class(pos), SPACE | BREAK) {
-                pos += 1;
-            }
-            if pos >= bytes.len() {
-                return Ok(true);
-            }
-            let key_start = pos;
-            let mut colon = None;
-            loop {
-                match class(pos) {
-                    SPACE | BREAK | EQUALS | END => break,
-                    COLON if colon.is_none() => colon = Some(pos),
-                    _ => {}
+            let Some(open) = find_quote(bytes, from) else {
+                // Nothing but white space may follow the last value.
+                let tail = bytes.get(from..).unwrap_or_default();
+                return Ok(tail.iter().all(is_space));
+            };
+            let Some((close, plain)) = find_value_end(bytes, open + 1) else {
+                return Ok(false);
+            };
+            let (Some(before), Some(value)) = (bytes.get(from..open), raw.get(open + 1..close))
+            else {
+                return Ok(false);
+            };
+            let key_from = from;
+            from = close + 1;
+            // The usual ` Key=`: a CSDL name there needs no more checking, as none has white
+            // space, `=` or a quote in it.
+            let common = match before {
+                [b' ', key @ .., b'='] => known_attr(key),
+                _ => None,
+            };
+            let known = match common {
+                Some(known) => known,
+                None => {
+                    let Some(key) = attribute_key(before)
+                        .and_then(|k| raw.get(key_from + k.start..key_from + k.end))
+                    else {
+                        return Ok(false);
+                    };
+                    match known_attr(key.as_bytes()) {
+                        Some(known) => known,
+                        None => {
+                            let earlier = others.get(..other_count).unwrap_or_default();
+                            if other_count == OTHER_KEYS || earlier.contains(&key) {
+                                return Ok(false);
+                            }
+                            if let Some(slot) = others.get_mut(other_count) {
+                                *slot = key;
+                            }
+                            other_count += 1;
+                            // A prefixed CSDL name counts by its local part, as on the general
+                            // path; namespace declarations carry nothing we use.
+                            match key.split_once(':') {
+                                Some((prefix, local)) if prefix != "xmlns" => {
+                                    match known_attr(local.as_bytes()) {
+                                        Some(known) => known,
+                                        None => continue,
+                                    }
+                                }
+                                _ => continue,
+                            }
+                        }
+                    }
                 }
-                pos += 1;
-            }
-            let key_end = pos;
-            while matches!(class(pos), SPACE | BREAK) {
-                pos += 1;
-            }
-            if key_end == key_start || class(pos) != EQUALS {
+            };
+            // CSDL's own names once each (a prefixed one and its plain twin included: the
+            // general path sorts those out).
+            if out.has(known) {
                 return Ok(false);
-            }
-            pos += 1;
-            while matches!(class(pos), SPACE | BREAK) {
-                pos += 1;
-            }
-            let quote = match class(pos) {
-                DOUBLE_QUOTE | SINGLE_QUOTE => class(pos),
-                _ => return Ok(false),
-            };
-            let value_start = pos + 1;
-            let quote = if quote == DOUBLE_QUOTE { b'"' } else { b'\'' };
-            let Some((len, plain)) = bytes
-                .get(value_start..)
-                .and_then(|rest| scan_value(rest, quote))
-            else {
-                return Ok(false);
-            };
-            let value_end = value_start + len;
-            pos = value_end + 1;
-            let (Some(key), Some(value)) =
-                (raw.get(key_start..key_end), raw.get(value_start..value_end))
-            else {
-                return Ok(false);
-            };
-            let seen = keys.get(..count).unwrap_or_default();
-            if count == FAST_KEYS
-                || seen.iter().any(|k| {
-                    k.len() == key.len()
-                        && k.as_bytes().first() == key.as_bytes().first()
-                        && *k == key
-                })
-            {
-                return Ok(false);
-            }
-            if let Some(slot) = keys.get_mut(count) {
-                *slot = key;
-            }
-            count += 1;
-            let (prefix, local) = match colon
-                .and_then(|c| Some((raw.get(key_start..c)?, raw.get(c + 1..key_end)?)))
-            {
-                Some((prefix, local)) => (Some(prefix), local),
-                None => (None, key),
-            };
-            let Some(known) = known_name(local) else {
-                continue;
-            };
-            if prefix == Some("xmlns") {
-                continue;
             }
             let value = if plain {
                 Cow::Borrowed(value)
             } else {
                 let attribute = Attribute {
-                    key: QName(key),
+                    key: QName(known.name()),
                     value: Cow::Borrowed(value),
                 };
                 attribute
@@ -404,17 +449,18 @@ impl<'a> Parser<'a> {
                 .map_err(|e| self.xml_error(self.reader.error_position() as usize, e))?;
             return Ok(match event {
                 Event::Start(start) => {
-                    self.element(&start, offset, false, out)?;
+                    self.element(&start, self.tag_offset(&start, offset), false, out)?;
                     Child::Element
                 }
                 Event::Empty(start) => {
-                    self.element(&start, offset, true, out)?;
+                    self.element(&start, self.tag_offset(&start, offset), true, out)?;
                     Child::Element
                 }
                 Event::End(_) => Child::End,
                 Event::Text(text) => Child::Raw(text),
                 Event::CData(data) => Child::Text(Cow::Owned(data.into_inner().into_owned())),
                 Event::GeneralRef(reference) => {
+                    let offset = self.markup_start(offset);
                     let resolved = match reference.resolve_char_ref() {
                         Ok(Some(c)) => c.to_string(),
                         Ok(None) => quick_xml::escape::resolve_predefined_entity(&reference)
@@ -431,8 +477,10 @@ impl<'a> Parser<'a> {
                 }
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => continue,
                 Event::Eof => {
+                    // At the end of the document, past any white space the reader skipped.
+                    let end = self.reader.buffer_position() as usize;
                     return Err(self.xml_error(
-                        offset,
+                        end,
                         format!(
                             "document ends inside <{parent}> opened at {}",
                             self.location(parent_offset)
@@ -493,18 +541,18 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn required(&self, element: &Element<'a>, attribute: &str) -> Result<String> {
+    fn required(&self, element: &Element<'a>, attribute: Attr) -> Result<String> {
         self.required_str(element, attribute).map(str::to_owned)
     }
 
     #[inline]
-    fn required_str<'e>(&self, element: &'e Element<'a>, attribute: &str) -> Result<&'e str> {
+    fn required_str<'e>(&self, element: &'e Element<'a>, attribute: Attr) -> Result<&'e str> {
         element
             .get(attribute)
             .ok_or_else(|| Error::MissingAttribute {
                 location: self.location(element.offset),
                 element: element.name.to_string(),
-                attribute: attribute.to_owned(),
+                attribute: attribute.name().to_owned(),
             })
     }
 
@@ -524,38 +572,38 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn bool_attr(&self, element: &Element<'a>, attribute: &str, default: bool) -> Result<bool> {
+    fn bool_attr(&self, element: &Element<'a>, attribute: Attr, default: bool) -> Result<bool> {
         match element.get(attribute) {
             None => Ok(default),
             Some("true") => Ok(true),
             Some("false") => Ok(false),
-            Some(other) => Err(self.invalid(element, attribute, other, "`true` or `false`")),
+            Some(other) => Err(self.invalid(element, attribute.name(), other, "`true` or `false`")),
         }
     }
 
     fn number_attr<T: std::str::FromStr>(
         &self,
         element: &Element<'a>,
-        attribute: &str,
+        attribute: Attr,
     ) -> Result<Option<T>> {
         element
             .get(attribute)
             .map(|v| {
                 v.parse()
-                    .map_err(|_| self.invalid(element, attribute, v, "a whole number"))
+                    .map_err(|_| self.invalid(element, attribute.name(), v, "a whole number"))
             })
             .transpose()
     }
 
     fn facets(&self, element: &Element<'a>) -> Result<Facets> {
-        let max_length = match element.get("MaxLength") {
+        let max_length = match element.get(attr!("MaxLength")) {
             None => None,
             Some(v) if v.eq_ignore_ascii_case("max") => Some(MaxLength::Max),
             Some(v) => Some(MaxLength::Length(v.parse().map_err(|_| {
                 self.invalid(element, "MaxLength", v, "a whole number or `max`")
             })?)),
         };
-        let scale = match element.get("Scale") {
+        let scale = match element.get(attr!("Scale")) {
             None => None,
             Some(v) if v.eq_ignore_ascii_case("variable") || v.eq_ignore_ascii_case("floating") => {
                 Some(Scale::Variable)
@@ -565,14 +613,14 @@ impl<'a> Parser<'a> {
             })?)),
         };
         Ok(Facets {
-            nullable: self.bool_attr(element, "Nullable", true)?,
+            nullable: self.bool_attr(element, attr!("Nullable"), true)?,
             max_length,
-            precision: self.number_attr(element, "Precision")?,
+            precision: self.number_attr(element, attr!("Precision"))?,
             scale,
-            srid: element.get("SRID").map(str::to_owned),
-            unicode: match element.get("Unicode") {
+            srid: element.get(attr!("SRID")).map(str::to_owned),
+            unicode: match element.get(attr!("Unicode")) {
                 None => None,
-                Some(_) => Some(self.bool_attr(element, "Unicode", true)?),
+                Some(_) => Some(self.bool_attr(element, attr!("Unicode"), true)?),
             },
         })
     }
@@ -587,19 +635,32 @@ impl<'a> Parser<'a> {
                 .read_event()
                 .map_err(|e| self.xml_error(self.reader.error_position() as usize, e))?;
             match event {
-                Event::Start(start) => break self.element(&start, offset, false, &mut root)?,
-                Event::Empty(start) => break self.element(&start, offset, true, &mut root)?,
+                Event::Start(start) => {
+                    let offset = self.tag_offset(&start, offset);
+                    break self.element(&start, offset, false, &mut root)?;
+                }
+                Event::Empty(start) => {
+                    let offset = self.tag_offset(&start, offset);
+                    break self.element(&start, offset, true, &mut root)?;
+                }
                 Event::Text(t) if t.xml_content(XmlVersion::Implicit1_0).trim().is_empty() => {}
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {}
                 Event::Eof => {
+                    let end = self.reader.buffer_position() as usize;
                     return Err(Error::NotCsdl {
-                        location: self.location(offset),
+                        location: self.location(end),
                         message: "the document has no root element".into(),
                     });
                 }
-                _ => {
+                event => {
+                    // Text starts where the read began, anything else after the white space
+                    // the reader skipped.
+                    let at = match event {
+                        Event::Text(_) => offset,
+                        _ => self.markup_start(offset),
+                    };
                     return Err(Error::NotCsdl {
-                        location: self.location(offset),
+                        location: self.location(at),
                         message: "content before the root element".into(),
                     });
                 }
@@ -637,18 +698,25 @@ impl<'a> Parser<'a> {
                 Event::Eof => return Ok(()),
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::Text(t) if t.xml_content(XmlVersion::Implicit1_0).trim().is_empty() => {}
-                _ => return Err(self.xml_error(offset, "content after the root element")),
+                // Text starts where the read began, with the white space the reader skipped.
+                Event::Text(_) => {
+                    return Err(self.xml_error(offset, "content after the root element"));
+                }
+                _ => {
+                    let at = self.markup_start(offset);
+                    return Err(self.xml_error(at, "content after the root element"));
+                }
             }
         }
     }
 
     fn reference(&mut self, element: &Element<'a>) -> Result<()> {
-        let uri = element.get("Uri").unwrap_or_default().to_owned();
+        let uri = element.get(attr!("Uri")).unwrap_or_default().to_owned();
         self.children(element, |p, child| match child.name.as_ref() {
             "Include" => {
                 let include = Include {
-                    namespace: p.required(child, "Namespace")?,
-                    alias: child.get("Alias").map(str::to_owned),
+                    namespace: p.required(child, attr!("Namespace"))?,
+                    alias: child.get(attr!("Alias")).map(str::to_owned),
                     uri: uri.clone(),
                 };
                 p.doc.includes.push(include);
@@ -660,10 +728,10 @@ impl<'a> Parser<'a> {
     }
 
     fn schema(&mut self, element: &Element<'a>) -> Result<()> {
-        let namespace = self.required(element, "Namespace")?;
+        let namespace = self.required(element, attr!("Namespace"))?;
         self.doc.schemas.push(Schema {
             namespace: namespace.clone(),
-            alias: element.get("Alias").map(str::to_owned),
+            alias: element.get(attr!("Alias")).map(str::to_owned),
         });
         let ns = namespace.as_str();
         self.children(element, |p, child| match child.name.as_ref() {
@@ -672,10 +740,10 @@ impl<'a> Parser<'a> {
                 p.doc.entity_types.push(EntityType {
                     name: s.name,
                     namespace: ns.to_owned(),
-                    base_type: child.get("BaseType").map(str::to_owned),
+                    base_type: child.get(attr!("BaseType")).map(str::to_owned),
                     is_abstract: s.is_abstract,
                     open_type: s.open_type,
-                    has_stream: p.bool_attr(child, "HasStream", false)?,
+                    has_stream: p.bool_attr(child, attr!("HasStream"), false)?,
                     key: s.key,
                     declared_properties: s.properties.len(),
                     declared_navigation_properties: s.navigation.len(),
@@ -694,7 +762,7 @@ impl<'a> Parser<'a> {
                 p.doc.complex_types.push(ComplexType {
                     name: s.name,
                     namespace: ns.to_owned(),
-                    base_type: child.get("BaseType").map(str::to_owned),
+                    base_type: child.get(attr!("BaseType")).map(str::to_owned),
                     is_abstract: s.is_abstract,
                     open_type: s.open_type,
                     declared_properties: s.properties.len(),
@@ -732,8 +800,8 @@ impl<'a> Parser<'a> {
 
     /// The common part of entity and complex types.
     fn structured(&mut self, element: &Element<'a>, namespace: &str) -> Result<Structured> {
-        let name = self.required(element, "Name")?;
-        let owner: Arc<str> = Arc::from(format!("{namespace}.{name}"));
+        let name = self.required(element, attr!("Name"))?;
+        let owner: Arc<str> = Arc::from(qualified(namespace, &name));
         let (props, navs, annotations) = (
             self.stacks.properties.len(),
             self.stacks.navigation.len(),
@@ -741,8 +809,8 @@ impl<'a> Parser<'a> {
         );
         let mut s = Structured {
             name,
-            is_abstract: self.bool_attr(element, "Abstract", false)?,
-            open_type: self.bool_attr(element, "OpenType", false)?,
+            is_abstract: self.bool_attr(element, attr!("Abstract"), false)?,
+            open_type: self.bool_attr(element, attr!("OpenType"), false)?,
             key: Vec::new(),
             properties: Vec::new(),
             navigation: Vec::new(),
@@ -763,7 +831,7 @@ impl<'a> Parser<'a> {
             }
             "Key" if is_entity => p.children(child, |p, r| match r.name.as_ref() {
                 "PropertyRef" => {
-                    push_small(&mut s.key, p.required(r, "Name")?);
+                    push_small(&mut s.key, p.required(r, attr!("Name"))?);
                     p.skip(r)
                 }
                 _ => p.unmodelled("Key", r),
@@ -777,9 +845,9 @@ impl<'a> Parser<'a> {
             _ => p.unmodelled(&kind, child),
         })?;
         // Collected on the stacks so that each list is allocated once, at its exact size.
-        s.properties = self.stacks.properties.drain(props..).collect();
-        s.navigation = self.stacks.navigation.drain(navs..).collect();
-        s.annotations = self.stacks.annotations.drain(annotations..).collect();
+        s.properties = take_from(&mut self.stacks.properties, props);
+        s.navigation = take_from(&mut self.stacks.navigation, navs);
+        s.annotations = take_from(&mut self.stacks.annotations, annotations);
         Ok(s)
     }
 
@@ -797,17 +865,17 @@ impl<'a> Parser<'a> {
             }
             _ => p.unmodelled(&parent, child),
         })?;
-        Ok(self.stacks.annotations.drain(base..).collect())
+        Ok(take_from(&mut self.stacks.annotations, base))
     }
 
     fn property(&mut self, element: &Element<'a>, owner: &Arc<str>) -> Result<Property> {
         Ok(Property {
-            name: self.required(element, "Name")?,
-            type_name: type_name(self.required_str(element, "Type")?),
+            name: self.required(element, attr!("Name"))?,
+            type_name: type_name(self.required_str(element, attr!("Type"))?),
             ty: TypeRef::unresolved(),
             facets: self.facets(element)?,
-            default_value: element.get("DefaultValue").map(str::to_owned),
-            concurrency_fixed: element.get("ConcurrencyMode") == Some("Fixed"),
+            default_value: element.get(attr!("DefaultValue")).map(str::to_owned),
+            concurrency_fixed: element.get(attr!("ConcurrencyMode")) == Some("Fixed"),
             declared_in: Arc::clone(owner),
             annotations: self.annotations_only(element)?,
             offset: element.offset,
@@ -820,13 +888,13 @@ impl<'a> Parser<'a> {
         owner: &Arc<str>,
     ) -> Result<NavigationProperty> {
         let mut nav = NavigationProperty {
-            name: self.required(element, "Name")?,
-            type_name: type_name(self.required_str(element, "Type")?),
+            name: self.required(element, attr!("Name"))?,
+            type_name: type_name(self.required_str(element, attr!("Type"))?),
             target: String::new(),
             collection: false,
-            nullable: self.bool_attr(element, "Nullable", true)?,
-            partner: element.get("Partner").map(str::to_owned),
-            contains_target: self.bool_attr(element, "ContainsTarget", false)?,
+            nullable: self.bool_attr(element, attr!("Nullable"), true)?,
+            partner: element.get(attr!("Partner")).map(str::to_owned),
+            contains_target: self.bool_attr(element, attr!("ContainsTarget"), false)?,
             referential_constraints: Vec::new(),
             on_delete: None,
             declared_in: Arc::clone(owner),
@@ -838,14 +906,14 @@ impl<'a> Parser<'a> {
                 push_small(
                     &mut nav.referential_constraints,
                     ReferentialConstraint {
-                        property: p.required(child, "Property")?,
-                        referenced_property: p.required(child, "ReferencedProperty")?,
+                        property: p.required(child, attr!("Property"))?,
+                        referenced_property: p.required(child, attr!("ReferencedProperty"))?,
                     },
                 );
                 p.skip(child)
             }
             "OnDelete" => {
-                nav.on_delete = Some(p.required(child, "Action")?);
+                nav.on_delete = Some(p.required(child, attr!("Action"))?);
                 p.skip(child)
             }
             "Annotation" => {
@@ -858,7 +926,7 @@ impl<'a> Parser<'a> {
     }
 
     fn enum_type(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
-        let underlying = match element.get("UnderlyingType") {
+        let underlying = match element.get(attr!("UnderlyingType")) {
             None => Primitive::Int32,
             Some(t) => t
                 .strip_prefix("Edm.")
@@ -876,19 +944,19 @@ impl<'a> Parser<'a> {
                 .ok_or_else(|| self.invalid(element, "UnderlyingType", t, "an Edm integer type"))?,
         };
         let mut enum_type = EnumType {
-            name: self.required(element, "Name")?,
+            name: self.required(element, attr!("Name"))?,
             namespace: namespace.to_owned(),
             underlying_type: underlying,
-            is_flags: self.bool_attr(element, "IsFlags", false)?,
+            is_flags: self.bool_attr(element, attr!("IsFlags"), false)?,
             members: Vec::new(),
             annotations: Vec::new(),
             offset: element.offset,
         };
         self.children(element, |p, child| match child.name.as_ref() {
             "Member" => {
-                let name = p.required(child, "Name")?;
+                let name = p.required(child, attr!("Name"))?;
                 // Without `Value`, members count up from 0 (or from the previous value).
-                let value = match p.number_attr::<i64>(child, "Value")? {
+                let value = match p.number_attr::<i64>(child, attr!("Value"))? {
                     Some(v) => v,
                     None => enum_type
                         .members
@@ -921,11 +989,11 @@ impl<'a> Parser<'a> {
     ) -> Result<()> {
         let mut op = Operation {
             kind,
-            name: self.required(element, "Name")?,
+            name: self.required(element, attr!("Name"))?,
             namespace: namespace.to_owned(),
-            is_bound: self.bool_attr(element, "IsBound", false)?,
-            is_composable: self.bool_attr(element, "IsComposable", false)?,
-            entity_set_path: element.get("EntitySetPath").map(str::to_owned),
+            is_bound: self.bool_attr(element, attr!("IsBound"), false)?,
+            is_composable: self.bool_attr(element, attr!("IsComposable"), false)?,
+            entity_set_path: element.get(attr!("EntitySetPath")).map(str::to_owned),
             parameters: Vec::new(),
             return_type: None,
             annotations: Vec::new(),
@@ -935,8 +1003,8 @@ impl<'a> Parser<'a> {
         self.children(element, |p, child| match child.name.as_ref() {
             "Parameter" => {
                 let parameter = Parameter {
-                    name: p.required(child, "Name")?,
-                    type_name: type_name(p.required_str(child, "Type")?),
+                    name: p.required(child, attr!("Name"))?,
+                    type_name: type_name(p.required_str(child, attr!("Type"))?),
                     ty: TypeRef::unresolved(),
                     facets: p.facets(child)?,
                     annotations: Vec::new(),
@@ -951,7 +1019,7 @@ impl<'a> Parser<'a> {
             }
             "ReturnType" => {
                 op.return_type = Some(ReturnType {
-                    type_name: type_name(p.required_str(child, "Type")?),
+                    type_name: type_name(p.required_str(child, attr!("Type"))?),
                     ty: TypeRef::unresolved(),
                     facets: p.facets(child)?,
                 });
@@ -977,7 +1045,7 @@ impl<'a> Parser<'a> {
     }
 
     fn type_definition(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
-        let underlying = self.required(element, "UnderlyingType")?;
+        let underlying = self.required(element, attr!("UnderlyingType"))?;
         let underlying_type = underlying
             .strip_prefix("Edm.")
             .and_then(Primitive::from_edm_name)
@@ -990,7 +1058,7 @@ impl<'a> Parser<'a> {
                 )
             })?;
         let definition = TypeDefinition {
-            name: self.required(element, "Name")?,
+            name: self.required(element, attr!("Name"))?,
             namespace: namespace.to_owned(),
             underlying_type,
             facets: self.facets(element)?,
@@ -1007,13 +1075,13 @@ impl<'a> Parser<'a> {
 
     fn term(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
         let term = Term {
-            name: self.required(element, "Name")?,
+            name: self.required(element, attr!("Name"))?,
             namespace: namespace.to_owned(),
-            type_name: self.required(element, "Type")?,
-            applies_to: element.get("AppliesTo").map(str::to_owned),
-            base_term: element.get("BaseTerm").map(str::to_owned),
-            default_value: element.get("DefaultValue").map(str::to_owned),
-            nullable: self.bool_attr(element, "Nullable", true)?,
+            type_name: self.required(element, attr!("Type"))?,
+            applies_to: element.get(attr!("AppliesTo")).map(str::to_owned),
+            base_term: element.get(attr!("BaseTerm")).map(str::to_owned),
+            default_value: element.get(attr!("DefaultValue")).map(str::to_owned),
+            nullable: self.bool_attr(element, attr!("Nullable"), true)?,
         };
         self.annotations_only(element)?;
         self.doc.terms.push(term);
@@ -1022,7 +1090,7 @@ impl<'a> Parser<'a> {
 
     fn container(&mut self, element: &Element<'a>, namespace: &str) -> Result<()> {
         let mut container = EntityContainer {
-            name: self.required(element, "Name")?,
+            name: self.required(element, attr!("Name"))?,
             namespace: namespace.to_owned(),
             ..EntityContainer::default()
         };
@@ -1035,8 +1103,8 @@ impl<'a> Parser<'a> {
             "Singleton" => {
                 let (bindings, annotations) = p.bindings(child)?;
                 container.singletons.push(Singleton {
-                    name: p.required(child, "Name")?,
-                    entity_type: p.required(child, "Type")?,
+                    name: p.required(child, attr!("Name"))?,
+                    entity_type: p.required(child, attr!("Type"))?,
                     navigation_property_bindings: bindings,
                     annotations,
                 });
@@ -1050,12 +1118,19 @@ impl<'a> Parser<'a> {
                     } else {
                         OperationKind::Function
                     },
-                    name: p.required(child, "Name")?,
-                    operation: p.required(child, if is_action { "Action" } else { "Function" })?,
-                    entity_set: child.get("EntitySet").map(str::to_owned),
+                    name: p.required(child, attr!("Name"))?,
+                    operation: p.required(
+                        child,
+                        if is_action {
+                            attr!("Action")
+                        } else {
+                            attr!("Function")
+                        },
+                    )?,
+                    entity_set: child.get(attr!("EntitySet")).map(str::to_owned),
                     include_in_service_document: p.bool_attr(
                         child,
-                        "IncludeInServiceDocument",
+                        attr!("IncludeInServiceDocument"),
                         false,
                     )?,
                 };
@@ -1076,12 +1151,12 @@ impl<'a> Parser<'a> {
         self.doc.entity_set_offsets.push(element.offset);
         let (bindings, annotations) = self.bindings(element)?;
         Ok(EntitySet {
-            name: self.required(element, "Name")?,
-            entity_type: self.required(element, "EntityType")?,
+            name: self.required(element, attr!("Name"))?,
+            entity_type: self.required(element, attr!("EntityType"))?,
             navigation_property_bindings: bindings,
             include_in_service_document: self.bool_attr(
                 element,
-                "IncludeInServiceDocument",
+                attr!("IncludeInServiceDocument"),
                 true,
             )?,
             annotations,
@@ -1097,8 +1172,8 @@ impl<'a> Parser<'a> {
         self.children(element, |p, child| match child.name.as_ref() {
             "NavigationPropertyBinding" => {
                 let binding = NavigationPropertyBinding {
-                    path: p.required(child, "Path")?,
-                    target: p.required(child, "Target")?,
+                    path: p.required(child, attr!("Path"))?,
+                    target: p.required(child, attr!("Target"))?,
                 };
                 p.stacks.bindings.push(binding);
                 p.skip(child)
@@ -1111,14 +1186,14 @@ impl<'a> Parser<'a> {
             _ => p.unmodelled(&parent, child),
         })?;
         Ok((
-            self.stacks.bindings.drain(bindings..).collect(),
-            self.stacks.annotations.drain(annotations..).collect(),
+            take_from(&mut self.stacks.bindings, bindings),
+            take_from(&mut self.stacks.annotations, annotations),
         ))
     }
 
     fn out_of_line(&mut self, element: &Element<'a>) -> Result<()> {
-        let target = self.required(element, "Target")?;
-        let qualifier = element.get("Qualifier").map(str::to_owned);
+        let target = self.required(element, attr!("Target"))?;
+        let qualifier = element.get(attr!("Qualifier")).map(str::to_owned);
         let annotations = self.annotations_only(element)?;
         self.doc.annotations.push(OutOfLineAnnotations {
             target,
@@ -1129,8 +1204,8 @@ impl<'a> Parser<'a> {
     }
 
     fn annotation(&mut self, element: &mut Element<'a>) -> Result<Annotation> {
-        let term = super::annotation::term(self.required_str(element, "Term")?);
-        let qualifier = element.get("Qualifier").map(str::to_owned);
+        let term = super::annotation::term(self.required_str(element, attr!("Term"))?);
+        let qualifier = element.get(attr!("Qualifier")).map(str::to_owned);
         let mut value = self.attribute_expression(element)?;
         self.children(element, |p, child| {
             if child.name == "Annotation" {
@@ -1154,11 +1229,15 @@ impl<'a> Parser<'a> {
     fn attribute_expression(&self, element: &mut Element<'a>) -> Result<AnnotationValue> {
         let mut string = None;
         for (i, (key, value)) in element.attrs().enumerate() {
-            if key == "String" {
+            if key == attr!("String") {
                 string = Some(i);
                 break;
             }
-            if let Some(v) = self.constant(element, key, Cow::Borrowed(value))? {
+            // The annotation's own attributes, which every annotation has, are no expression.
+            if key == attr!("Term") || key == attr!("Qualifier") {
+                continue;
+            }
+            if let Some(v) = self.constant(element, key.name(), Cow::Borrowed(value))? {
                 return Ok(v);
             }
         }
@@ -1218,11 +1297,11 @@ impl<'a> Parser<'a> {
                 Ok(AnnotationValue::Collection(items))
             }
             "Record" => {
-                let type_name = element.get("Type").map(str::to_owned);
+                let type_name = element.get(attr!("Type")).map(str::to_owned);
                 let mut properties = Vec::new();
                 self.children(element, |p, child| match child.name.as_ref() {
                     "PropertyValue" => {
-                        let name = p.required(child, "Property")?;
+                        let name = p.required(child, attr!("Property"))?;
                         let mut value = p.attribute_expression(child)?;
                         p.children(child, |p, inner| {
                             if inner.name == "Annotation" {
@@ -1260,10 +1339,20 @@ impl<'a> Parser<'a> {
             return Ok(text);
         }
         let mut child = Element::new();
+        // Every byte of text counts here: no white space is skipped until the end tag.
+        self.reader.config_mut().trim_text_start = false;
         loop {
             match self.next_child(&element.name, element.offset, &mut child)? {
-                Child::End => return Ok(text),
+                Child::End => {
+                    self.reader.config_mut().trim_text_start = true;
+                    return Ok(text);
+                }
+                // The usual single piece becomes the string as it is, at its exact size.
+                Child::Raw(t) if text.is_empty() => {
+                    text = t.xml_content(XmlVersion::Implicit1_0).into_owned();
+                }
                 Child::Raw(t) => text.push_str(&t.xml_content(XmlVersion::Implicit1_0)),
+                Child::Text(t) if text.is_empty() => text = t.into_owned(),
                 Child::Text(t) => text.push_str(&t),
                 Child::Element => self.skip(&child)?,
             }
@@ -1406,11 +1495,148 @@ fn known_name(name: &str) -> Option<&'static str> {
     loop {
         let index = usize::from(*NAME_TABLE.get(slot)?);
         let known = NAMES.get(index.checked_sub(1)?)?;
-        if *known == name {
+        if same(known.as_bytes(), name.as_bytes()) {
             return Some(known);
         }
         slot = (slot + 1) & (NAME_SLOTS - 1);
     }
+}
+
+/// Whether two short names are equal, compared eight bytes at a time in line (a call to
+/// `memcmp` costs more than the comparison for names this short).
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a, mut b) = (a, b);
+    while let (Some((x, a_rest)), Some((y, b_rest))) =
+        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
+    {
+        if u64::from_le_bytes(*x) != u64::from_le_bytes(*y) {
+            return false;
+        }
+        (a, b) = (a_rest, b_rest);
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The CSDL attribute named `name`.
+#[inline]
+fn known_attr(name: &[u8]) -> Option<Attr> {
+    let mut slot = name_hash(name);
+    loop {
+        let index = usize::from(*NAME_TABLE.get(slot)?).checked_sub(1)?;
+        if same(NAMES.get(index)?.as_bytes(), name) {
+            return Some(Attr(index as u8));
+        }
+        slot = (slot + 1) & (NAME_SLOTS - 1);
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` below `n`, exact up to the first such byte.
+#[inline]
+const fn bytes_below(word: u64, n: u8) -> u64 {
+    word.wrapping_sub(ONES * n as u64) & !word & HIGHS
+}
+
+/// The high bit of each byte of `word` equal to `b`, exact up to the first such byte.
+#[inline]
+const fn bytes_equal(word: u64, b: u8) -> u64 {
+    bytes_below(word ^ (ONES * b as u64), 1)
+}
+
+/// The position of the first `"` in `bytes` at or after `from`, looked for eight bytes at a
+/// time in line: the spans between quotes are short, and a call to `memchr` costs more.
+#[inline]
+fn find_quote(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let quotes = bytes_equal(u64::from_le_bytes(*chunk), b'"');
+        if quotes != 0 {
+            return Some(at + (quotes.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    rest.iter().position(|&b| b == b'"').map(|p| at + p)
+}
+
+/// Like [`find_quote`], for a value: also whether the value up to the quote is plain, with
+/// none of the bytes attribute-value normalization acts on (`&`, tab, line breaks). Any
+/// control byte below 0x0e counts, which only costs a call to normalization that changes
+/// nothing.
+#[inline]
+fn find_value_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+    let mut at = from;
+    let mut special = 0u64;
+    while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*chunk);
+        let quotes = bytes_equal(word, b'"');
+        let suspects = bytes_below(word, 0x0e) | bytes_equal(word, b'&');
+        if quotes != 0 {
+            let bit = quotes.trailing_zeros();
+            // The suspects before the quote: bytes below its own.
+            let before = (1u64 << bit) - 1;
+            let plain = special == 0 && suspects & before == 0;
+            return Some((at + (bit / 8) as usize, plain));
+        }
+        special |= suspects;
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let tail = rest.get(..end).unwrap_or_default();
+    Some((at + end, special == 0 && !needs_normalizing(tail)))
+}
+
+/// XML white space, as a byte.
+fn is_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The range of the key in what comes before an attribute's opening quote, which must be
+/// ` key=` with white space first and any around the `=`. `None` for anything else.
+fn attribute_key(before: &[u8]) -> Option<std::ops::Range<usize>> {
+    let mut pos = 0;
+    while before.get(pos).is_some_and(is_space) {
+        pos += 1;
+    }
+    let start = pos;
+    while let Some(b) = before.get(pos) {
+        match b {
+            b'=' => break,
+            b'\'' => return None,
+            b if is_space(b) => break,
+            _ => pos += 1,
+        }
+    }
+    let end = pos;
+    while before.get(pos).is_some_and(is_space) {
+        pos += 1;
+    }
+    if start == 0 || end == start || before.get(pos) != Some(&b'=') {
+        return None;
+    }
+    pos += 1;
+    while before.get(pos).is_some_and(is_space) {
+        pos += 1;
+    }
+    (pos == before.len()).then_some(start..end)
+}
+
+/// Whether attribute-value normalization may change `bytes`: it holds `&`, a tab or a line
+/// break. Other control bytes count too (they cost only a call that changes nothing); in
+/// exchange the loop has no branch and is vectorized.
+fn needs_normalizing(bytes: &[u8]) -> bool {
+    let mut found = false;
+    for &b in bytes {
+        found |= (b == b'&') | (b < 0x0e);
+    }
+    found
 }
 
 /// A type as written: a shared `'static` string for the common `Edm.*` names.
@@ -1427,6 +1653,11 @@ fn type_name(written: &str) -> Cow<'static, str> {
     )
 }
 
+/// XML white space, which the reader skips before markup.
+fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
 /// `value` without surrounding white space, reusing its allocation when there is none.
 fn trimmed(value: Cow<'_, str>) -> String {
     if value.trim().len() == value.len() {
@@ -1434,6 +1665,14 @@ fn trimmed(value: Cow<'_, str>) -> String {
     } else {
         value.trim().to_owned()
     }
+}
+
+/// The items of `stack` from `at` on, moved into a list of their exact size. (`split_off`
+/// would hand over the whole buffer when `at` is 0.)
+fn take_from<T>(stack: &mut Vec<T>, at: usize) -> Vec<T> {
+    let mut list = Vec::with_capacity(stack.len().saturating_sub(at));
+    list.extend(stack.drain(at..));
+    list
 }
 
 /// Pushes onto a list that usually holds one item (a key, a referential constraint): the
@@ -1445,49 +1684,51 @@ pub(crate) fn push_small<T>(list: &mut Vec<T>, item: T) {
     list.push(item);
 }
 
-/// The length of an attribute value up to its closing `quote`, and whether it is plain: free
-/// of the bytes normalization acts on (`&`, tab, LF, CR). Reads eight bytes at a time. A value
-/// reported not plain may still be (any byte below 0x10 counts), which only costs a call to
-/// quick-xml's normalization, which then leaves it as is.
-fn scan_value(bytes: &[u8], quote: u8) -> Option<(usize, bool)> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each byte below `n`; exact up to the first such byte.
-    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS;
-    let equal = |w: u64, b: u8| below(w ^ (ONES * u64::from(b)), 1);
-    let mut special = false;
-    let mut i = 0;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let suspect = below(w, 0x10) | equal(w, b'&');
-        let quotes = equal(w, quote);
-        if quotes != 0 {
-            let at = (quotes.trailing_zeros() / 8) as usize;
-            let before = (1u64 << (at * 8)) - 1;
-            return Some((i + at, !special && suspect & before == 0));
-        }
-        special |= suspect != 0;
-        i += 8;
-    }
-    for (j, &b) in bytes.get(i..)?.iter().enumerate() {
-        if b == quote {
-            return Some((i + j, !special));
-        }
-        special |= matches!(b, b'&' | b'\t' | b'\n' | b'\r');
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// `scan_value` against a byte-at-a-time scan: the same end, and never "plain" wrongly.
     #[test]
-    fn value_scan_matches_a_simple_scan() {
-        let alphabet = b"ab\"'&\t\n\r\x01\x0f\x10 =\xc3\xa9<>";
+    fn normalizing_is_needed_for_references_and_breaks() {
+        for (text, needed) in [
+            (
+                "plain value, long enough to fill a vector register twice over",
+                false,
+            ),
+            ("", false),
+            ("a &amp; b", true),
+            ("tab\there", true),
+            ("line\nbreak", true),
+            ("carriage\rreturn", true),
+            ("été 🚀 \u{7f}", false),
+        ] {
+            assert_eq!(needs_normalizing(text.as_bytes()), needed, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn quotes_are_found_like_a_simple_scan() {
+        let text = br#"a"bcdefghij"klmnopqrstuvwxyz0123"4"56789"""#;
+        for from in 0..=text.len() {
+            let expected = text[from..]
+                .iter()
+                .position(|&b| b == b'"')
+                .map(|p| from + p);
+            assert_eq!(find_quote(text, from), expected, "from {from}");
+            for len in from..=text.len() {
+                let expected = text[from..len]
+                    .iter()
+                    .position(|&b| b == b'"')
+                    .map(|p| from + p);
+                assert_eq!(find_quote(&text[..len], from), expected, "{from}..{len}");
+            }
+        }
+    }
+
+    /// `find_value_end` against a byte-at-a-time scan: the same end, and never "plain" wrongly.
+    #[test]
+    fn value_ends_match_a_simple_scan() {
+        let alphabet = b"ab\"'&\t\n\r\x01\x0d\x0e =\xc3\xa9<>";
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..20_000 {
             seed ^= seed << 13;
@@ -1497,20 +1738,38 @@ mod tests {
             let bytes: Vec<u8> = (0..len)
                 .map(|i| alphabet[((seed >> (i % 50)) as usize + i * 7) % alphabet.len()])
                 .collect();
-            for quote in [b'"', b'\''] {
-                let end = bytes.iter().position(|&b| b == quote);
-                let expected = end.map(|end| {
-                    let plain = !bytes[..end]
-                        .iter()
-                        .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'));
-                    (end, plain)
-                });
-                let got = scan_value(&bytes, quote);
-                assert_eq!(got.map(|g| g.0), expected.map(|e| e.0), "{bytes:?}");
-                if let (Some(g), Some(e)) = (got, expected) {
-                    assert!(!g.1 || e.1, "reported plain wrongly: {bytes:?}");
-                }
+            let expected = bytes.iter().position(|&b| b == b'"').map(|end| {
+                let plain = !bytes[..end]
+                    .iter()
+                    .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'));
+                (end, plain)
+            });
+            let got = find_value_end(&bytes, 0);
+            assert_eq!(got.map(|g| g.0), expected.map(|e| e.0), "{bytes:?}");
+            if let (Some(g), Some(e)) = (got, expected) {
+                assert!(!g.1 || e.1, "reported plain wrongly: {bytes:?}");
+                let exact = !bytes[..e.0].iter().any(|&b| b == b'&' || b < 0x0e);
+                assert_eq!(g.1, exact, "{bytes:?}");
             }
+        }
+    }
+
+    #[test]
+    fn attribute_keys_need_space_before_and_an_equals_sign_after() {
+        for (before, key) in [
+            (" Name=", Some("Name")),
+            ("\n\t Name = ", Some("Name")),
+            (" xmlns:edm=", Some("xmlns:edm")),
+            ("Name=", None),
+            (" Name", None),
+            (" =", None),
+            (" Na me=", None),
+            (" Name='x' Type=", None),
+            (" Name=x", None),
+            (" Name==", None),
+        ] {
+            let got = attribute_key(before.as_bytes()).map(|r| &before[r]);
+            assert_eq!(got, key, "{before:?}");
         }
     }
 
@@ -1522,5 +1781,14 @@ mod tests {
         assert_eq!(known_name("Nam"), None);
         assert_eq!(known_name(""), None);
         assert_eq!(known_name("PropertyRefs"), None);
+        for (i, name) in NAMES.iter().enumerate() {
+            assert_eq!(known_attr(name.as_bytes()), Some(Attr(i as u8)));
+            assert_eq!(Attr::named(name).name(), *name);
+        }
+        assert_eq!(known_attr(b"xmlns:edm"), None);
+        assert!(
+            NAMES.len() <= usize::from(u8::MAX),
+            "attribute ids are bytes"
+        );
     }
 }

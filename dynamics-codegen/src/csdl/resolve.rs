@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::hash::{BuildFastHasher, FastMap};
+use super::hash::FastMap;
 
 use super::annotation::{Annotation, AnnotationValue, KEYS_ALTERNATE_KEYS};
 use super::model::*;
@@ -55,7 +55,7 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
     for (i, t) in doc.type_definitions.iter().enumerate() {
         let offset = doc.type_definition_offsets.get(i).copied().unwrap_or(0);
         declare(
-            format!("{}.{}", t.namespace, t.name),
+            qualified(&t.namespace, &t.name),
             TypeSlot::Definition(i),
             offset,
         )?;
@@ -70,29 +70,29 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
 
     // Type references of structural members and operations.
     for t in &mut doc.entity_types {
-        let owner = format!("entity type `{}`", t.name);
+        let owner = Owner("entity type", &t.name);
         resolve_members(
             &resolver,
             text,
-            &owner,
+            owner,
             &mut t.properties,
             &mut t.navigation_properties,
         )?;
-        t.base_type = resolve_base(&resolver, text, &owner, t.base_type.take(), t.offset, true)?;
+        t.base_type = resolve_base(&resolver, text, owner, t.base_type.take(), t.offset, true)?;
     }
     for t in &mut doc.complex_types {
-        let owner = format!("complex type `{}`", t.name);
+        let owner = Owner("complex type", &t.name);
         resolve_members(
             &resolver,
             text,
-            &owner,
+            owner,
             &mut t.properties,
             &mut t.navigation_properties,
         )?;
-        t.base_type = resolve_base(&resolver, text, &owner, t.base_type.take(), t.offset, false)?;
+        t.base_type = resolve_base(&resolver, text, owner, t.base_type.take(), t.offset, false)?;
     }
     for op in &mut doc.operations {
-        let owner = format!("{} `{}`", kind_name(op.kind), op.name);
+        let owner = Owner(kind_name(op.kind), &op.name);
         for p in &mut op.parameters {
             p.ty = resolver
                 .resolve(&p.type_name)
@@ -146,7 +146,8 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
             first_line: at(container_offset).line,
         });
     }
-    let mut set_of_type: FastMap<String, String> = FastMap::default();
+    // The first entity set of each entity type, by the type's place in the document.
+    let mut set_of_type: Vec<Option<String>> = vec![None; doc.entity_types.len()];
     let mut set_index: FastMap<String, usize> = FastMap::default();
     if let Some(container) = &mut container {
         for (i, set) in container.entity_sets.iter_mut().enumerate() {
@@ -171,10 +172,10 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
                     first_line: at(first_offset).line,
                 });
             }
-            set.entity_type = qualified.clone();
-            set_of_type
-                .entry(qualified)
-                .or_insert_with(|| set.name.clone());
+            set.entity_type = qualified;
+            if let Some(first @ None) = set_of_type.get_mut(*slot) {
+                *first = Some(set.name.clone());
+            }
             let t = &doc.entity_types[*slot];
             if t.key.is_empty() && !t.is_abstract {
                 return Err(Error::MissingKey {
@@ -196,19 +197,35 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
         }
     }
 
-    // Per entity type: its set, its lookups and its alternate keys.
-    let logical_of: FastMap<String, String> = doc
+    // Per entity type: its lookups, its alternate keys and its set.
+    let targets = Targets {
+        index: &index,
+        types: &doc.entity_types,
+        sets: &set_of_type,
+    };
+    let per_type: Vec<(Vec<Lookup>, Vec<AlternateKey>)> = doc
         .entity_types
         .iter()
-        .map(|t| (t.qualified_name(), t.name.clone()))
+        .map(|t| (lookups(t, &targets), alternate_keys(&t.annotations)))
         .collect();
-    for t in &mut doc.entity_types {
-        t.entity_set = set_of_type.get(&t.qualified_name()).cloned();
-        t.lookups = lookups(t, &set_of_type, &logical_of);
-        t.alternate_keys = alternate_keys(&t.annotations);
+    for ((t, (lookups, keys)), set) in doc.entity_types.iter_mut().zip(per_type).zip(set_of_type) {
+        t.lookups = lookups;
+        t.alternate_keys = keys;
+        t.entity_set = set;
     }
 
     Ok(Metadata::assemble(doc, container))
+}
+
+/// The item whose members are being resolved, as error messages name it (`entity type
+/// `account``); written out only when there is an error.
+#[derive(Clone, Copy)]
+struct Owner<'a>(&'static str, &'a str);
+
+impl std::fmt::Display for Owner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} `{}`", self.0, self.1)
+    }
 }
 
 fn kind_name(kind: OperationKind) -> &'static str {
@@ -261,7 +278,13 @@ struct TypeResolver<'a> {
 
 impl TypeResolver<'_> {
     fn resolve(&self, written: &str) -> Option<TypeRef> {
-        let written = written.trim();
+        // Type names almost never carry white space: look at the ends before trimming.
+        let written =
+            if written.starts_with(char::is_whitespace) || written.ends_with(char::is_whitespace) {
+                written.trim()
+            } else {
+                written
+            };
         if let Some(inner) = written
             .strip_prefix("Collection(")
             .and_then(|r| r.strip_suffix(')'))
@@ -288,7 +311,7 @@ impl TypeResolver<'_> {
 fn resolve_members(
     resolver: &TypeResolver<'_>,
     text: &str,
-    owner: &str,
+    owner: Owner<'_>,
     properties: &mut [Property],
     navigation: &mut [NavigationProperty],
 ) -> Result<()> {
@@ -329,7 +352,7 @@ fn resolve_members(
 fn resolve_base(
     resolver: &TypeResolver<'_>,
     text: &str,
-    owner: &str,
+    owner: Owner<'_>,
     base: Option<String>,
     offset: usize,
     entity: bool,
@@ -466,9 +489,13 @@ fn flatten_entities(
             t.key = base_key;
         }
     }
+    // One table for all the checks: it keeps the size of the largest type.
+    let mut seen = FastMap::default();
     for t in types.iter() {
-        check_unique(text, &t.name, &t.properties, |p| (&p.name, p.offset))?;
-        check_unique(text, &t.name, &t.navigation_properties, |n| {
+        check_unique(&mut seen, text, &t.name, &t.properties, |p| {
+            (&p.name, p.offset)
+        })?;
+        check_unique(&mut seen, text, &t.name, &t.navigation_properties, |n| {
             (&n.name, n.offset)
         })?;
     }
@@ -505,8 +532,11 @@ fn flatten_complex(
         prepend(&mut t.properties, base_props);
         prepend(&mut t.navigation_properties, base_navs);
     }
+    let mut seen = FastMap::default();
     for t in types.iter() {
-        check_unique(text, &t.name, &t.properties, |p| (&p.name, p.offset))?;
+        check_unique(&mut seen, text, &t.name, &t.properties, |p| {
+            (&p.name, p.offset)
+        })?;
     }
     Ok(())
 }
@@ -568,14 +598,14 @@ fn prepend<T>(own: &mut Vec<T>, inherited: Vec<T>) {
 }
 
 /// Reports the first exact duplicate name among a type's members (inherited ones included).
-fn check_unique<T>(
+fn check_unique<'m, T>(
+    seen: &mut FastMap<&'m str, usize>,
     text: &str,
     owner: &str,
-    members: &[T],
-    name: impl Fn(&T) -> (&String, usize),
+    members: &'m [T],
+    name: impl Fn(&'m T) -> (&'m String, usize),
 ) -> Result<()> {
-    let mut seen: FastMap<&str, usize> =
-        FastMap::with_capacity_and_hasher(members.len(), BuildFastHasher);
+    seen.clear();
     for m in members {
         let (n, offset) = name(m);
         if let Some(first) = seen.insert(n.as_str(), offset) {
@@ -592,25 +622,45 @@ fn check_unique<T>(
 
 /// Groups single-valued navigation properties by the `_x_value` property their referential
 /// constraint names.
-fn lookups(
-    t: &EntityType,
-    set_of_type: &FastMap<String, String>,
-    logical_of: &FastMap<String, String>,
-) -> Vec<Lookup> {
+/// What a lookup target needs of the entity type it points at.
+struct Targets<'a> {
+    index: &'a FastMap<String, (TypeSlot, usize)>,
+    types: &'a [EntityType],
+    /// The first entity set of each type, by the type's place in `types`.
+    sets: &'a [Option<String>],
+}
+
+impl Targets<'_> {
+    /// The logical name and entity set of the entity type with this qualified name.
+    fn of(&self, qualified: &str) -> (String, Option<String>) {
+        match self.index.get(qualified) {
+            Some((TypeSlot::Entity(i), _)) => (
+                self.types
+                    .get(*i)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                self.sets.get(*i).cloned().flatten(),
+            ),
+            _ => (String::new(), None),
+        }
+    }
+}
+
+fn lookups(t: &EntityType, targets: &Targets<'_>) -> Vec<Lookup> {
     let mut groups: BTreeMap<&str, Vec<LookupTarget>> = BTreeMap::new();
     for n in t.navigation_properties.iter().filter(|n| !n.collection) {
         for c in &n.referential_constraints {
             if lookup_name(&c.property).is_none() || t.property(&c.property).is_none() {
                 continue;
             }
-            let targets = groups.entry(&c.property).or_default();
+            let (logical_name, entity_set) = targets.of(&n.target);
             super::parse::push_small(
-                targets,
+                groups.entry(&c.property).or_default(),
                 LookupTarget {
                     navigation_property: n.name.clone(),
                     entity_type: n.target.clone(),
-                    logical_name: logical_of.get(&n.target).cloned().unwrap_or_default(),
-                    entity_set: set_of_type.get(&n.target).cloned(),
+                    logical_name,
+                    entity_set,
                     referenced_property: c.referenced_property.clone(),
                 },
             );
