@@ -121,7 +121,7 @@ impl Context<'_> {
             let mut options = TokenStream::new();
             for option in &set.options {
                 let label = option.label(self.choices.language).unwrap_or_default();
-                let raw = if label.trim().is_empty() {
+                let raw = if !ident::has_latin_letters(label) {
                     format!("Value{}", option.value)
                 } else {
                     label.to_owned()

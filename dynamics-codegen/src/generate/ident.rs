@@ -15,19 +15,26 @@ const KEYWORDS: &[&str] = &[
     "typeof", "union", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
 ];
 
-/// Makes `raw` a valid identifier: characters other than ASCII letters, digits and `_` become
-/// `_`, a leading digit gets a `_` prefix, and a keyword gets a `_` suffix.
+/// Makes `raw` a valid identifier: Latin letters with diacritics become their ASCII letters
+/// (`Comptabilité` → `Comptabilite`, `Straße` → `Strasse`), other characters than ASCII
+/// letters, digits and `_` become `_`, a leading digit gets a `_` prefix, and a keyword gets a
+/// `_` suffix.
 pub(crate) fn sanitize(raw: &str) -> String {
-    let mut out: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match fold_latin(c) {
+            _ if c.is_ascii_alphanumeric() || c == '_' => out.push(c),
+            // `Æro` → `Aero`, not `AEro`, which case conversion would split into two words.
+            Some(ascii) if ascii.len() > 1 && chars.peek().is_some_and(|n| n.is_lowercase()) => {
+                let (first, rest) = ascii.split_at(1);
+                out.push_str(first);
+                out.push_str(&rest.to_ascii_lowercase());
             }
-        })
-        .collect();
+            Some(ascii) => out.push_str(ascii),
+            None => out.push('_'),
+        }
+    }
     if out.is_empty() || out.chars().all(|c| c == '_') {
         out.insert(0, 'x');
     }
@@ -38,6 +45,57 @@ pub(crate) fn sanitize(raw: &str) -> String {
         out.push('_');
     }
     out
+}
+
+/// Whether `raw` has a letter or digit that [`sanitize`] keeps: a label in a script other than
+/// Latin (`Да`) has none, and its identifier would say nothing.
+pub(crate) fn has_latin_letters(raw: &str) -> bool {
+    raw.chars()
+        .any(|c| c.is_ascii_alphanumeric() || fold_latin(c).is_some())
+}
+
+/// The ASCII letters of a Latin letter with diacritics (Latin-1 Supplement and Latin
+/// Extended-A: the letters of the Western, Central and Northern European languages).
+fn fold_latin(c: char) -> Option<&'static str> {
+    /// U+0100 to U+017F, in order.
+    const EXTENDED_A: [&str; 128] = [
+        "A", "a", "A", "a", "A", "a", "C", "c", "C", "c", "C", "c", "C", "c", "D", "d", //
+        "D", "d", "E", "e", "E", "e", "E", "e", "E", "e", "E", "e", "G", "g", "G", "g", //
+        "G", "g", "G", "g", "H", "h", "H", "h", "I", "i", "I", "i", "I", "i", "I", "i", //
+        "I", "i", "IJ", "ij", "J", "j", "K", "k", "k", "L", "l", "L", "l", "L", "l", "L", //
+        "l", "L", "l", "N", "n", "N", "n", "N", "n", "n", "N", "n", "O", "o", "O", "o", //
+        "O", "o", "OE", "oe", "R", "r", "R", "r", "R", "r", "S", "s", "S", "s", "S", "s", //
+        "S", "s", "T", "t", "T", "t", "T", "t", "U", "u", "U", "u", "U", "u", "U", "u", //
+        "U", "u", "U", "u", "W", "w", "Y", "y", "Y", "Z", "z", "Z", "z", "Z", "z", "s", //
+    ];
+    let ascii = match c {
+        'À'..='Å' => "A",
+        'à'..='å' => "a",
+        'Æ' => "AE",
+        'æ' => "ae",
+        'Ç' => "C",
+        'ç' => "c",
+        'È'..='Ë' => "E",
+        'è'..='ë' => "e",
+        'Ì'..='Ï' => "I",
+        'ì'..='ï' => "i",
+        'Ð' => "D",
+        'ð' => "d",
+        'Ñ' => "N",
+        'ñ' => "n",
+        'Ò'..='Ö' | 'Ø' => "O",
+        'ò'..='ö' | 'ø' => "o",
+        'Ù'..='Ü' => "U",
+        'ù'..='ü' => "u",
+        'Ý' => "Y",
+        'ý' | 'ÿ' => "y",
+        'Þ' => "TH",
+        'þ' => "th",
+        'ß' => "ss",
+        '\u{100}'..='\u{17f}' => return EXTENDED_A.get(c as usize - 0x100).copied(),
+        _ => return None,
+    };
+    Some(ascii)
 }
 
 /// `new_project` → `NewProject`; `WhoAmIResponse` stays.
@@ -126,7 +184,16 @@ mod tests {
         assert_eq!(type_name("new_project"), "NewProject");
         assert_eq!(type_name("self"), "Self_");
         assert_eq!(type_name("WhoAmIResponse"), "WhoAmIResponse");
-        assert_eq!(type_name("écriture"), "Criture");
+        assert_eq!(type_name("écriture"), "Ecriture");
+        assert_eq!(type_name("Comptabilité"), "Comptabilite");
+        assert_eq!(type_name("Straße"), "Strasse");
+        assert_eq!(type_name("Łódź"), "Lodz");
+        assert_eq!(type_name("Œuvre"), "Oeuvre");
+        assert_eq!(type_name("ŒUVRE"), "Oeuvre");
+        assert_eq!(field_name("Ærø"), "aero");
+        assert_eq!(type_name("Да"), "X");
+        assert!(!has_latin_letters("Да"));
+        assert!(has_latin_letters("Ça"));
         assert_eq!(const_name("address1_city"), "ADDRESS1_CITY");
         assert_eq!(sanitize(""), "x");
         assert_eq!(sanitize("__"), "x__");
