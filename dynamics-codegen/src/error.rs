@@ -53,8 +53,8 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The metadata file could not be read.
-    #[error("cannot read metadata file {path}: {source}")]
+    /// A file (the metadata document or a choices document) could not be read.
+    #[error("cannot read {path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -326,6 +326,15 @@ fn file_errors_name_the_file() {
     let missing = Metadata::from_path("/nonexistent/metadata.xml").unwrap_err();
     assert!(matches!(missing, Error::Io { .. }), "{missing}");
     assert!(missing.to_string().contains("/nonexistent/metadata.xml"));
+    // The same error for a choices document names that file, not "the metadata file".
+    let missing = dynamics_codegen::choices::Choices::from_path("/nonexistent/choices.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.starts_with("cannot read /nonexistent/choices.json: "),
+        "{missing}"
+    );
+    assert!(!missing.contains("metadata"), "{missing}");
 
     let dir =
         std::env::temp_dir().join(format!("dynamics-codegen-malformed-{}", std::process::id()));

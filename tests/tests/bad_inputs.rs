@@ -111,7 +111,7 @@ fn m08_a_missing_file() {
     assert!(matches!(e, MetadataError::Io { .. }));
     assert_eq!(
         e.to_string(),
-        "cannot read metadata file /nonexistent/dataverse.xml: No such file or directory (os error 2)"
+        "cannot read /nonexistent/dataverse.xml: No such file or directory (os error 2)"
     );
 }
 

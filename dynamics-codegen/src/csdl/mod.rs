@@ -75,6 +75,14 @@ pub struct Metadata {
     by_set: FastMap<String, usize>,
 }
 
+/// The bytes of a metadata file, or an error naming it.
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 impl Metadata {
     /// Parses and resolves a CSDL document. A leading byte-order mark is accepted.
     pub fn parse(text: &str) -> Result<Self> {
@@ -101,10 +109,7 @@ impl Metadata {
     /// Reads, parses and resolves a file. Errors name the file.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read(path)?;
         Self::parse_bytes(&bytes).map_err(|e| e.in_file(path.to_owned()))
     }
 
@@ -136,10 +141,7 @@ impl Metadata {
         tables: &[S],
     ) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read(path)?;
         let parsed = match std::str::from_utf8(&bytes) {
             Ok(text) => Self::parse_for_tables(text, tables),
             Err(_) => Self::parse_bytes(&bytes),
