@@ -27,7 +27,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$scratch/target}"
 
 # The first 5 tables that have an entity set.
 tables="$(grep -o '<EntitySet Name="[^"]*" EntityType="[^"]*"' "$metadata" \
-  | sed 's/.*EntityType="[^"]*\.\([^".]*\)"/\1/' | head -n 5 | paste -sd, -)"
+  | sed 's/.*EntityType="[^"]*\.\([^".]*\)"/\1/' | sed -n 1,5p | paste -sd, -)"
 
 make_crate() { # name, lib.rs text
   mkdir -p "$scratch/$1/src"

@@ -18,10 +18,10 @@ export CARGO_TARGET_DIR="$scratch/target"
 cargo build -q --release -p dynamics-codegen --features format --bin dynamics-codegen --example serde_floor --manifest-path "$root/Cargo.toml"
 bin="$CARGO_TARGET_DIR/release"
 
-tables_of() { # the first N tables with an entity set, or *
+tables_of() { # the first N tables with an entity set, or * (sed, not head: with pipefail, head closing the pipe early kills grep with SIGPIPE)
   if [ "$1" = all ]; then echo '*'; return; fi
   grep -o '<EntitySet Name="[^"]*" EntityType="[^"]*"' "$metadata" \
-    | sed 's/.*EntityType="[^"]*\.\([^".]*\)"/\1/' | head -n "$1" | paste -sd, -
+    | sed 's/.*EntityType="[^"]*\.\([^".]*\)"/\1/' | sed -n "1,$1p" | paste -sd, -
 }
 
 make_crate() { # name, source file
