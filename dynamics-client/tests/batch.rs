@@ -293,3 +293,100 @@ async fn malformed_batch_replies_are_clear_errors() {
     assert!(text.contains("line 4"), "{text}");
     assert!(text.contains("not an HTTP status line"), "{text}");
 }
+
+/// A stub whose first `$batch` has its second request throttled (`Retry-After: 9`), and that
+/// answers everything else with success; it counts the requests it gets.
+async fn stub_throttling_one_batch_request() -> (Stub, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let stub = Stub::start(move |request| {
+        if request.path.ends_with("/token") {
+            return Reply::json(200, token_json("t"));
+        }
+        let call = seen.fetch_add(1, Ordering::SeqCst);
+        if !request.path.ends_with("$batch") {
+            return Reply::json(200, r#"{"value":[]}"#.to_owned());
+        }
+        let parts = request.body.matches("Content-Type: application/http").count();
+        let mut body = String::new();
+        for part in 0..parts {
+            body.push_str("--batchresponse_s\r\nContent-Type: application/http\r\n\r\n");
+            if call == 0 && part == 1 {
+                body.push_str(
+                    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 9\r\nContent-Type: application/json\r\n\r\n\
+                     {\"error\":{\"code\":\"0x80072322\",\"message\":\"Number of requests exceeded the limit\"}}\r\n",
+                );
+            } else {
+                body.push_str(&format!(
+                    "HTTP/1.1 204 No Content\r\nOData-EntityId: http://x/api/data/v9.2/accounts(00000000-0000-0000-0000-00000000000{part})\r\n\r\n\r\n",
+                ));
+            }
+        }
+        body.push_str("--batchresponse_s--\r\n");
+        Reply::new(200)
+            .header("Content-Type", "multipart/mixed; boundary=batchresponse_s")
+            .body(body)
+    })
+    .await;
+    (stub, calls)
+}
+
+fn client_on_virtual_time(url: &str) -> (Client, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::default());
+    let client = Client::new(
+        url,
+        CountingCredential::new(),
+        ClientOptions {
+            clock: clock.clone(),
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    (client, clock)
+}
+
+/// A throttled request inside a batch the caller sends itself: the batch succeeds with that
+/// request's error, and the client sends nothing more before `Retry-After` has passed.
+#[tokio::test]
+async fn a_throttled_request_in_a_batch_holds_back_the_next_request() {
+    let (stub, _) = stub_throttling_one_batch_request().await;
+    let (client, clock) = client_on_virtual_time(&stub.url);
+    let mut batch = Batch::new();
+    batch.continue_on_error(true);
+    let first = batch.create(&named("a")).unwrap();
+    let second = batch.create(&named("b")).unwrap();
+    let reply = client.execute_batch(&batch).await.unwrap();
+    reply.get(first).unwrap();
+    let err = reply.get(second).unwrap_err();
+    assert!(matches!(err, Error::Throttled(_)), "{err}");
+    assert!(clock.sleeps().is_empty());
+
+    client.query::<Account>("$top=1").await.unwrap();
+    assert_eq!(clock.sleeps(), [Duration::from_secs(9)]);
+}
+
+/// Out of re-sends, a bulk write reports the throttled request as failed, and still keeps the
+/// client's next request back until `Retry-After` has passed.
+#[tokio::test]
+async fn a_bulk_write_out_of_resends_still_holds_back_the_next_request() {
+    let (stub, calls) = stub_throttling_one_batch_request().await;
+    let (client, clock) = client_on_virtual_time(&stub.url);
+    let results = client
+        .bulk_create(
+            [named("a"), named("b"), named("c")],
+            &BulkOptions::default().throttle_retries(0),
+        )
+        .await
+        .unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert!(
+        matches!(results[1], Err(Error::Throttled(_))),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(clock.sleeps().is_empty());
+
+    client.query::<Account>("$top=1").await.unwrap();
+    assert_eq!(clock.sleeps(), [Duration::from_secs(9)]);
+}

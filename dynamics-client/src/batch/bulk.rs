@@ -12,7 +12,7 @@ use super::{Batch, Handle, MAX_BATCH_REQUESTS};
 use crate::client::Client;
 use crate::crud::UpsertMode;
 use crate::entity::Entity;
-use crate::error::{BatchError, Error, Result, ThrottledError};
+use crate::error::{BatchError, Error, Result};
 
 /// How bulk operations split and send their work.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -299,7 +299,7 @@ impl Client {
                 }
             };
             let retry = round < options.throttle_retries;
-            let mut longest: Option<(Duration, ThrottledError)> = None;
+            let mut longest: Option<Duration> = None;
             for (index, item, maybe_landed, handle) in sent {
                 let maybe_landed = maybe_landed || unknown;
                 match response.throttled(handle.index()) {
@@ -307,23 +307,20 @@ impl Client {
                         let after = throttled
                             .retry_after
                             .unwrap_or(self.retry_policy().initial_delay);
-                        if longest.as_ref().is_none_or(|(w, _)| after > *w) {
-                            longest = Some((after, throttled));
-                        }
+                        longest = longest.max(Some(after));
                         pending.push((index, item, maybe_landed));
                     }
                     _ => results.push((index, Sent::new(response.get(handle), maybe_landed))),
                 }
             }
-            if let Some((wait, throttled)) = longest {
+            // The batch's answer already closed the throttle gate for this wait (see
+            // `execute_batch_tracked`): every request of this client waits, the resent ones too.
+            if let Some(wait) = longest {
                 tracing::debug!(
                     requests = pending.len(),
                     delay_ms = wait.as_millis() as u64,
                     "sending throttled batch requests again"
                 );
-                // Every request of this client waits, not only the resent ones: requests sent
-                // while throttled make Dataverse extend the penalty. The next batch waits too.
-                self.hold_back(wait, &throttled.last, throttled.limit);
             }
             round += 1;
         }

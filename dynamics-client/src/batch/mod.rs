@@ -632,13 +632,31 @@ impl Client {
             .enumerate()
             .map(|(i, p)| format!("batch request {i} ({} {})", p.wire.method, p.wire.url))
             .collect();
-        Ok((
-            BatchResponse {
-                replies,
-                descriptions,
-            },
-            response.earlier_attempt_unknown,
-        ))
+        let reply = BatchResponse {
+            replies,
+            descriptions,
+        };
+        self.hold_back_for_throttled(&reply);
+        Ok((reply, response.earlier_attempt_unknown))
+    }
+
+    /// Closes the throttle gate for the longest wait among a batch's throttled requests: the
+    /// service protection limits count a batch's requests one by one, and anything this client
+    /// sends before that time extends the penalty, whether or not the caller sends those
+    /// requests again.
+    fn hold_back_for_throttled(&self, reply: &BatchResponse) {
+        let longest = (0..reply.replies.len())
+            .filter_map(|i| reply.throttled(i))
+            .map(|t| {
+                (
+                    t.retry_after.unwrap_or(self.retry_policy().initial_delay),
+                    t,
+                )
+            })
+            .max_by_key(|(wait, _)| *wait);
+        if let Some((wait, throttled)) = longest {
+            self.hold_back(wait, &throttled.last, throttled.limit);
+        }
     }
 }
 
