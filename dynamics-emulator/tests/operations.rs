@@ -230,3 +230,38 @@ async fn function_handlers_answer_with_their_return_type() {
         me.body
     );
 }
+
+/// Primitive parameters are checked by the rule for columns: a date-time must be one, not just
+/// any string.
+#[tokio::test]
+async fn primitive_parameters_are_checked_like_columns() {
+    let f = start_with(|b| b.action("new_Rate", |_call: &OperationCall| Ok(json!(3)))).await;
+    let token = f.access_token().await;
+    let reply = f
+        .send(
+            Method::POST,
+            "accounts",
+            &token,
+            Some(json!({"name": "Rated"})),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let path = format!(
+        "accounts({})/Microsoft.Dynamics.CRM.new_Rate",
+        reply.entity_id()
+    );
+    let good = json!({"Weight": 1.5, "RatedOn": "2024-05-01T08:30:00Z"});
+    let reply = f.send(Method::POST, &path, &token, Some(good), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    for bad in [
+        json!({"Weight": 1.5, "RatedOn": "yesterday"}),
+        json!({"Weight": 1.5, "RatedOn": "2024-13-45T08:30:00Z"}),
+        json!({"Weight": "heavy", "RatedOn": "2024-05-01T08:30:00Z"}),
+        json!({"Weight": 1.5, "RatedOn": "2024-05-01T08:30:00Z", "Tags": "one"}),
+    ] {
+        f.send(Method::POST, &path, &token, Some(bad.clone()), &[])
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "0x80060888");
+    }
+}

@@ -373,7 +373,8 @@ fn check_parameters(
     Ok(())
 }
 
-/// Whether a JSON value can be of a parameter type (primitives checked, the rest as shapes).
+/// Whether a JSON value can be of a parameter type: primitives by the rule for columns, the
+/// rest by their JSON shape.
 fn fits(ty: &TypeRef, value: &Value) -> bool {
     if value.is_null() {
         return true;
@@ -381,16 +382,7 @@ fn fits(ty: &TypeRef, value: &Value) -> bool {
     match ty {
         TypeRef::Collection(_) => value.is_array(),
         TypeRef::Entity(_) | TypeRef::Complex(_) => value.is_object(),
-        TypeRef::Primitive(_) => match Kind::of(ty) {
-            Kind::String | Kind::Date | Kind::DateTimeOffset | Kind::Binary => value.is_string(),
-            Kind::Guid => value
-                .as_str()
-                .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
-            Kind::Boolean => value.is_boolean(),
-            Kind::Integer(min, max) => value.as_i64().is_some_and(|i| (min..=max).contains(&i)),
-            Kind::Decimal | Kind::Double => value.is_number(),
-            Kind::Other => true,
-        },
+        TypeRef::Primitive(_) => super::validate::accepts(Kind::of(ty), value),
         TypeRef::Enum(_) | TypeRef::Definition(_) => true,
     }
 }

@@ -156,6 +156,25 @@ pub(super) fn guid(table: &Table, value: &Value) -> Result<Uuid, ApiError> {
         })
 }
 
+/// Whether a JSON value is a valid value of a primitive kind: the one rule for columns and for
+/// operation parameters (`null` is checked by the caller).
+pub(super) fn accepts(kind: Kind, value: &Value) -> bool {
+    let text = value.as_str();
+    match kind {
+        Kind::String => text.is_some(),
+        Kind::Guid => text.is_some_and(|s| Uuid::parse_str(s).is_ok()),
+        Kind::Boolean => value.is_boolean(),
+        Kind::Integer(min, max) => value.as_i64().is_some_and(|i| (min..=max).contains(&i)),
+        Kind::Decimal | Kind::Double => value.as_f64().is_some(),
+        Kind::Date => text.and_then(parse_date).is_some(),
+        Kind::DateTimeOffset => text.and_then(parse_datetime).is_some(),
+        Kind::Binary => {
+            text.is_some_and(|s| base64::engine::general_purpose::STANDARD.decode(s).is_ok())
+        }
+        Kind::Other => true,
+    }
+}
+
 /// Checks one value against its column and returns it as stored.
 pub(super) fn check_value(
     table: &Table,
@@ -174,11 +193,12 @@ pub(super) fn check_value(
             ),
         )
     };
-    let text = value.as_str();
+    if !accepts(column.kind, value) {
+        return Err(mismatch());
+    }
     let stored = match column.kind {
         Kind::String => {
-            let s = text.ok_or_else(mismatch)?;
-            if let Some(max) = column.max_length
+            if let (Some(max), Some(s)) = (column.max_length, value.as_str())
                 && s.chars().count() as u64 > max
             {
                 return Err(ApiError::new(
@@ -192,39 +212,20 @@ pub(super) fn check_value(
             }
             value.clone()
         }
+        // Stored in one spelling: lower-case GUIDs, UTC times.
         Kind::Guid => json!(
-            text.and_then(|s| Uuid::parse_str(s).ok())
+            value
+                .as_str()
+                .and_then(|s| Uuid::parse_str(s).ok())
                 .ok_or_else(mismatch)?
         ),
-        Kind::Boolean => json!(value.as_bool().ok_or_else(mismatch)?),
-        Kind::Integer(min, max) => {
-            let i = value
-                .as_i64()
-                .filter(|i| (min..=max).contains(i))
-                .ok_or_else(mismatch)?;
-            json!(i)
-        }
-        Kind::Decimal | Kind::Double => {
-            value.as_f64().ok_or_else(mismatch)?;
-            value.clone()
-        }
-        Kind::Date => {
-            text.and_then(parse_date).ok_or_else(mismatch)?;
-            value.clone()
-        }
-        Kind::DateTimeOffset => {
-            json!(utc_text(
-                text.and_then(parse_datetime).ok_or_else(mismatch)?
-            ))
-        }
-        Kind::Binary => {
-            let s = text.ok_or_else(mismatch)?;
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|_| mismatch())?;
-            value.clone()
-        }
-        Kind::Other => value.clone(),
+        Kind::DateTimeOffset => json!(utc_text(
+            value
+                .as_str()
+                .and_then(parse_datetime)
+                .ok_or_else(mismatch)?
+        )),
+        _ => value.clone(),
     };
     Ok(stored)
 }
