@@ -1,9 +1,12 @@
 //! `Metadata::parse_for_tables` against a full parse: the same generated code for the same
 //! selection, the selected tables read whole, less read of the others, and the same errors.
 
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 
+use common::{Rng, corpus, mutate};
 use dynamics_codegen::csdl::Metadata;
 use dynamics_codegen::{Generator, GeneratorSettings};
 
@@ -215,4 +218,62 @@ fn corpus_tables_generate_the_same_code() {
             same_for(&text, &tables);
         }
     }
+}
+
+/// What a full parse reads, a parse for some tables reads the same way: when the whole document
+/// parses, so does the shortened one, with the same selected tables; when it does not, the
+/// answer is either a model (the mistake was in what is skipped) or the full parse's error.
+fn agrees_with_the_full_parse(input: &[u8], tables: &[&str]) -> bool {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return false;
+    };
+    let pruned = Metadata::parse_for_tables(text, tables);
+    match Metadata::parse(text) {
+        Ok(full) => {
+            let pruned =
+                pruned.unwrap_or_else(|e| panic!("{tables:?}: full parse ok, not for tables: {e}"));
+            for name in tables {
+                assert_eq!(
+                    shape(&pruned.entity_type(name)),
+                    shape(&full.entity_type(name)),
+                    "{name}"
+                );
+            }
+            assert_eq!(pruned.entity_types().len(), full.entity_types().len());
+            assert_eq!(pruned.entity_sets().len(), full.entity_sets().len());
+            true
+        }
+        Err(full) => {
+            if let Err(pruned) = pruned {
+                assert_eq!(pruned.to_string(), full.to_string());
+            }
+            false
+        }
+    }
+}
+
+#[test]
+fn mutated_documents_agree_with_the_full_parse() {
+    let mut rng = Rng(0x7ab1_e5f0_4a11_0001);
+    let mut parsed = 0;
+    for i in 0..4_000 {
+        let input = mutate(&mut rng, SAMPLE.as_bytes());
+        let tables: &[&str] = match i % 3 {
+            0 => &["account"],
+            1 => &["contact", "task"],
+            _ => &["systemuser"],
+        };
+        parsed += usize::from(agrees_with_the_full_parse(&input, tables));
+    }
+    assert!(parsed > 100, "only {parsed} mutated documents parsed");
+}
+
+#[test]
+fn the_csdl_fuzz_corpus_agrees_with_the_full_parse() {
+    let mut parsed = 0;
+    for input in corpus("csdl") {
+        parsed += usize::from(agrees_with_the_full_parse(&input, &["account"]));
+        agrees_with_the_full_parse(&input, &["contact", "new_project"]);
+    }
+    assert!(parsed > 0);
 }
