@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use dynamics_codegen::choices::Choices;
 use dynamics_codegen::{Error as CodegenError, Generator, GeneratorSettings};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -164,7 +165,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let mut tracked_choices = None;
     if let Some(literal) = &args.choices {
         let path = resolve_path(literal)?;
-        let choices = dynamics_codegen::choices::Choices::from_path(&path).map_err(|e| {
+        let choices = crate::cache::load_choices(&path).map_err(|e| {
             let written = literal.value();
             let message = match &e {
                 CodegenError::Io { source, .. } => format!(
@@ -176,7 +177,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             };
             syn::Error::new(literal.span(), message)
         })?;
-        settings.with_choices(choices);
+        settings.with_choices(Choices::clone(&choices));
         tracked_choices = Some(path.to_string_lossy().into_owned());
     }
     if let Some(runtime) = &args.runtime {
