@@ -5,6 +5,7 @@ mod admin;
 mod cert;
 mod controls;
 mod discovery;
+mod entra;
 mod identity;
 mod jws;
 mod odata;
@@ -270,14 +271,27 @@ impl EmulatorBuilder {
             .map(|(client_id, app)| (client_id.clone(), app.user_id))
             .collect();
         let organization_id = Uuid::new_v4();
+        // One key and one ledger of used assertions for both token issuers.
+        let key = Arc::new(entra::SigningKey::generate()?);
+        let seen = Arc::new(entra::SeenAssertions::default());
         let tokens = TokenService::new(
             self.tenant.clone(),
             base_url.clone(),
             apps,
             self.token_lifetime,
             self.max_assertion_lifetime,
-        )?;
-        let identity = Identity::new(self.identity, &self.tenant, &base_url, self.token_lifetime)?;
+            Arc::clone(&key),
+            Arc::clone(&seen),
+        );
+        let identity = Identity::new(
+            self.identity,
+            &self.tenant,
+            &base_url,
+            self.token_lifetime,
+            self.max_assertion_lifetime,
+            key,
+            seen,
+        );
         let controls = Controls::default();
         let system = Caller {
             user_id: Uuid::new_v4(),

@@ -14,9 +14,16 @@ use serde_json::{Value, json};
 const ADMIN: &str = "admin@contoso.example";
 const MEMBER: &str = "member@contoso.example";
 
+/// The longest client assertion the emulators of these tests take, in seconds (Entra's and the
+/// emulator's default is 600).
+const MAX_ASSERTION_LIFETIME: i64 = 400;
+
 async fn start() -> Emulator {
     Emulator::builder()
         .metadata_file(common::sample_metadata())
+        .max_assertion_lifetime(Some(std::time::Duration::from_secs(
+            MAX_ASSERTION_LIFETIME as u64,
+        )))
         .user(ADMIN, UserRights::Admin)
         .user(MEMBER, UserRights::Member)
         .discovery_instance(DiscoveryInstance {
@@ -277,7 +284,7 @@ async fn graph_registers_apps_for_admins_only_and_the_certificate_works_at_once(
 
     // The new certificate authenticates at once.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let assertion = |jti: &str| {
+    let assertion_for = |jti: &str, lifetime: i64| {
         cert.sign_assertion(
             SigningAlgorithm::Ps256,
             &json!({
@@ -287,11 +294,12 @@ async fn graph_registers_apps_for_admins_only_and_the_certificate_works_at_once(
                 "jti": jti,
                 "nbf": now,
                 "iat": now,
-                "exp": now + 300,
+                "exp": now + lifetime,
             }),
         )
         .unwrap()
     };
+    let assertion = |jti: &str| assertion_for(jti, 300);
     let scope = format!("{base}/.default");
     let first = assertion("jti-1");
     let form = [
@@ -308,6 +316,13 @@ async fn graph_registers_apps_for_admins_only_and_the_certificate_works_at_once(
     assert_eq!(status, StatusCode::OK, "{token}");
     let (_, replay) = post_form(&emulator.token_endpoint(), &form).await;
     assert_eq!(replay["error_codes"][0], 50013);
+    // Apps registered through Graph are held to the emulator's longest assertion lifetime too.
+    let long = assertion_for("jti-long", MAX_ASSERTION_LIFETIME + 100);
+    let mut long_form = form;
+    long_form[3] = ("client_assertion", long.as_str());
+    let (status, refused) = post_form(&emulator.token_endpoint(), &long_form).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["error_codes"][0], 700024);
 
     // Without an application user, Dataverse refuses the app; with one, WhoAmI names it.
     let app_token = token["access_token"].as_str().unwrap();

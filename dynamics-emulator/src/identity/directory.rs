@@ -127,7 +127,6 @@ pub(crate) struct Directory {
     /// `appId` → service principal object.
     pub(crate) service_principals: BTreeMap<String, Value>,
     pub(crate) instances: Vec<super::DiscoveryInstance>,
-    pub(crate) seen_jti: HashMap<String, i64>,
     counter: u64,
 }
 

@@ -14,20 +14,19 @@ mod discovery;
 mod graph;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use openssl::pkey::{PKey, Private, Public};
-use openssl::rsa::Rsa;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Error;
-use crate::jws::{self, Jws, SigningAlgorithm};
+pub(crate) use crate::entra::{Rejection, now, reject};
+use crate::entra::{SeenAssertions, SigningKey, bearer};
+use crate::jws::Jws;
 use crate::server::Shared;
 use crate::token::Caller;
 
@@ -39,9 +38,6 @@ pub(crate) use graph::router as graph_router;
 
 /// The `kid` of every token this module signs.
 const KID: &str = "emulator-identity";
-
-/// Clock skew tolerated on assertion times, in seconds.
-const CLOCK_SKEW: i64 = 60;
 
 /// What the builder collects for the directory.
 #[derive(Clone, Debug, Default)]
@@ -58,8 +54,9 @@ pub(crate) struct Config {
 pub struct Identity {
     tenant: String,
     base_url: String,
-    signing_key: PKey<Private>,
-    verify_key: PKey<Public>,
+    key: Arc<SigningKey>,
+    seen: Arc<SeenAssertions>,
+    max_assertion_lifetime: Option<Duration>,
     token_lifetime: Duration,
     poll_interval: Duration,
     state: Mutex<directory::Directory>,
@@ -79,29 +76,25 @@ impl Identity {
         tenant: &str,
         base_url: &str,
         token_lifetime: Duration,
-    ) -> Result<Self, Error> {
-        let crypto = |e: openssl::error::ErrorStack| Error::Certificate(e.to_string());
-        let rsa = Rsa::generate(2048).map_err(crypto)?;
-        let signing_key = PKey::from_rsa(rsa.clone()).map_err(crypto)?;
-        let public = Rsa::from_public_components(
-            rsa.n().to_owned().map_err(crypto)?,
-            rsa.e().to_owned().map_err(crypto)?,
-        )
-        .map_err(crypto)?;
+        max_assertion_lifetime: Option<Duration>,
+        key: Arc<SigningKey>,
+        seen: Arc<SeenAssertions>,
+    ) -> Self {
         let mut state = directory::Directory::default();
         for (upn, rights) in config.users {
             state.add_user(&upn, rights);
         }
         state.instances = config.instances;
-        Ok(Self {
+        Self {
             tenant: tenant.to_owned(),
             base_url: base_url.to_owned(),
-            signing_key,
-            verify_key: PKey::from_rsa(public).map_err(crypto)?,
+            key,
+            seen,
+            max_assertion_lifetime,
             token_lifetime,
             poll_interval: config.poll_interval.unwrap_or(Duration::from_secs(1)),
             state: Mutex::new(state),
-        })
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, directory::Directory> {
@@ -165,8 +158,9 @@ impl Identity {
             );
             map.insert("tid".into(), json!(self.tenant));
         }
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
-        jws::sign(SigningAlgorithm::Rs256, &self.signing_key, &header, &claims).map_err(|_| ())
+        self.key
+            .sign(&json!({"alg": "RS256", "typ": "JWT", "kid": KID}), &claims)
+            .map_err(|_| ())
     }
 
     fn tenant_matches(&self, tenant: &str, allow_common: bool) -> bool {
@@ -248,8 +242,14 @@ pub(crate) enum Principal {
 /// Checks the bearer token of a Web API or discovery call: tokens of this module here, the
 /// others by the client-credential token service.
 pub(crate) fn check_bearer(shared: &Shared, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
-    match shared.identity.principal(headers) {
-        None => shared.tokens.check_bearer(headers),
+    let token = bearer(headers);
+    let jws = token.map(Jws::parse);
+    let principal = jws
+        .as_ref()
+        .and_then(Option::as_ref)
+        .and_then(|jws| shared.identity.principal_of(jws));
+    match principal {
+        None => shared.tokens.check(jws.as_ref().map(Option::as_ref)),
         Some(Err(response)) => Err(response),
         Some(Ok(Principal::User { object_id })) => Ok(Caller { user_id: object_id }),
         Some(Ok(Principal::App { app_id })) => application_user(shared, &app_id).map(|user_id| Caller { user_id }).ok_or_else(|| {
@@ -285,22 +285,20 @@ impl Identity {
         &self,
         headers: &HeaderMap,
     ) -> Option<Result<Principal, Box<Response>>> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })?;
-        let jws = Jws::parse(token)?;
+        let jws = Jws::parse(bearer(headers)?)?;
+        self.principal_of(&jws)
+    }
+
+    /// `None` when `jws` is not a token of this module (its `kid` says whose it is).
+    fn principal_of(&self, jws: &Jws) -> Option<Result<Principal, Box<Response>>> {
         if jws.header_str("kid") != Some(KID) {
             return None;
         }
-        Some(self.check(&jws))
+        Some(self.check(jws))
     }
 
     fn check(&self, jws: &Jws) -> Result<Principal, Box<Response>> {
-        if !jws.verify(SigningAlgorithm::Rs256, &self.verify_key) {
+        if !self.key.signed(jws) {
             return Err(self.unauthorized("invalid signature"));
         }
         if jws.claim_str("aud") != Some(self.base_url.as_str()) {
@@ -342,59 +340,6 @@ impl Identity {
 }
 
 /// An Entra-shaped token endpoint error.
-pub(crate) struct Rejection {
-    status: StatusCode,
-    error: &'static str,
-    code: u32,
-    description: String,
-}
-
-pub(crate) fn reject(
-    status: StatusCode,
-    error: &'static str,
-    code: u32,
-    description: impl Into<String>,
-) -> Rejection {
-    Rejection {
-        status,
-        error,
-        code,
-        description: description.into(),
-    }
-}
-
-impl Rejection {
-    pub(crate) fn into_response(self) -> Response {
-        let timestamp = OffsetDateTime::now_utc()
-            .format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second]Z"
-            ))
-            .unwrap_or_default();
-        let (trace_id, correlation_id) = (Uuid::new_v4(), Uuid::new_v4());
-        let body = json!({
-            "error": self.error,
-            "error_description": format!(
-                "AADSTS{}: {} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}",
-                self.code, self.description
-            ),
-            "error_codes": [self.code],
-            "timestamp": timestamp,
-            "trace_id": trace_id,
-            "correlation_id": correlation_id,
-        });
-        let mut response = Response::new(Body::from(body.to_string()));
-        *response.status_mut() = self.status;
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, json_type());
-        response
-    }
-}
-
-pub(crate) fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
-}
-
 fn json_type() -> HeaderValue {
     HeaderValue::from_static("application/json; charset=utf-8")
 }
