@@ -143,11 +143,12 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         syn::Error::new(args.metadata.span(), message)
     })?;
 
-    // Unknown tables are reported at their own name, all of them at once.
+    // Unknown names are reported at their own span, all of them at once, by the generator's
+    // own rule (tables, and unbound operations by their import name).
     let mut errors: Option<syn::Error> = None;
     for (table, name) in args.entities.iter().zip(&names) {
         if let Table::Name(ident) = table
-            && let Err(e) = metadata.find_entity_type(name)
+            && let Err(e) = Generator::check_selected_name(&metadata, name)
         {
             let error = syn::Error::new(ident.span(), e.to_string());
             match &mut errors {

@@ -65,6 +65,19 @@ pub mod from_macro {
             entities = [account, contact, new_project],
         }
     }
+
+    /// An unbound operation named by its import name, as the build script can.
+    pub mod with_operation {
+        dynamics_client::dynamics_entities! {
+            metadata = "../dynamics-codegen/tests/fixtures/sample.xml",
+            entities = [task, WhoAmI],
+        }
+
+        /// Compiles only if the macro generated the typed `WhoAmI` request.
+        pub fn who_am_i() -> operations::WhoAmI {
+            operations::WhoAmI
+        }
+    }
 }
 
 /// Every table of each real `$metadata` document of `$DYNAMICS_METADATA_CORPUS`.

@@ -112,6 +112,13 @@ impl Generator {
         }
     }
 
+    /// Checks one name of a selection as [`Generator::generate_tokens`] will: `"*"`, a table,
+    /// or the import name of an unbound operation; otherwise the error it would give (a bound
+    /// operation's name says which tables to select; an unknown name gets suggestions).
+    pub fn check_selected_name(metadata: &Metadata, name: &str) -> Result<()> {
+        operation::split(metadata, &[name]).map(|_| ())
+    }
+
     /// The code for the selected tables and operations and the complex and enum types they
     /// need. Unknown names are errors with suggestions.
     pub fn generate_tokens(&mut self, metadata: &Metadata) -> Result<TokenStream> {
