@@ -40,7 +40,8 @@ pub struct RetryPolicy {
     pub initial_delay: Duration,
     /// Largest backoff delay. Default 60 s.
     pub max_delay: Duration,
-    /// Also retry non-idempotent requests after 502/504/timeouts, accepting possible duplicates.
+    /// Also retry non-idempotent requests after 500/502/503/504, timeouts and connection errors,
+    /// accepting possible duplicates.
     /// Default `false`.
     pub retry_non_idempotent: bool,
 }

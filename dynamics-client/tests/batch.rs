@@ -191,45 +191,8 @@ async fn bulk_writes_map_every_result_to_its_input() {
 /// The stub answers the first `$batch` with its second request throttled, then all 204.
 #[tokio::test]
 async fn only_throttled_batch_requests_are_sent_again() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let seen = calls.clone();
-    let stub = Stub::start(move |request| {
-        if request.path.ends_with("/token") {
-            return Reply::json(200, token_json("t"));
-        }
-        let call = seen.fetch_add(1, Ordering::SeqCst);
-        let parts = request.body.matches("Content-Type: application/http").count();
-        let mut body = String::new();
-        for part in 0..parts {
-            body.push_str("--batchresponse_s\r\nContent-Type: application/http\r\n\r\n");
-            if call == 0 && part == 1 {
-                body.push_str(
-                    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Type: application/json\r\n\r\n\
-                     {\"error\":{\"code\":\"0x80072322\",\"message\":\"Number of requests exceeded the limit\"}}\r\n",
-                );
-            } else {
-                body.push_str(&format!(
-                    "HTTP/1.1 204 No Content\r\nOData-EntityId: http://x/api/data/v9.2/accounts(00000000-0000-0000-0000-00000000000{})\r\n\r\n\r\n",
-                    call * 3 + part
-                ));
-            }
-        }
-        body.push_str("--batchresponse_s--\r\n");
-        Reply::new(200)
-            .header("Content-Type", "multipart/mixed; boundary=batchresponse_s")
-            .body(body)
-    })
-    .await;
-    let clock = Arc::new(ManualClock::default());
-    let client = Client::new(
-        &stub.url,
-        CountingCredential::new(),
-        ClientOptions {
-            clock: clock.clone(),
-            ..ClientOptions::default()
-        },
-    )
-    .unwrap();
+    let (stub, calls) = stub_throttling_one_batch_request(7).await;
+    let (client, clock) = client_on_virtual_time(&stub.url);
     let ids = client
         .bulk_create(
             [named("a"), named("b"), named("c")],
@@ -294,9 +257,10 @@ async fn malformed_batch_replies_are_clear_errors() {
     assert!(text.contains("not an HTTP status line"), "{text}");
 }
 
-/// A stub whose first `$batch` has its second request throttled (`Retry-After: 9`), and that
-/// answers everything else with success; it counts the requests it gets.
-async fn stub_throttling_one_batch_request() -> (Stub, Arc<AtomicUsize>) {
+/// A stub whose first `$batch` (after `calls` is set back to 0, the next one) has its second
+/// request throttled with `Retry-After: retry_after`, and that answers everything else with
+/// success; it counts the requests it gets.
+async fn stub_throttling_one_batch_request(retry_after: u64) -> (Stub, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();
     let stub = Stub::start(move |request| {
@@ -312,13 +276,14 @@ async fn stub_throttling_one_batch_request() -> (Stub, Arc<AtomicUsize>) {
         for part in 0..parts {
             body.push_str("--batchresponse_s\r\nContent-Type: application/http\r\n\r\n");
             if call == 0 && part == 1 {
-                body.push_str(
-                    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 9\r\nContent-Type: application/json\r\n\r\n\
-                     {\"error\":{\"code\":\"0x80072322\",\"message\":\"Number of requests exceeded the limit\"}}\r\n",
-                );
+                body.push_str(&format!(
+                    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {retry_after}\r\nContent-Type: application/json\r\n\r\n\
+                     {{\"error\":{{\"code\":\"0x80072322\",\"message\":\"Number of requests exceeded the limit\"}}}}\r\n",
+                ));
             } else {
                 body.push_str(&format!(
-                    "HTTP/1.1 204 No Content\r\nOData-EntityId: http://x/api/data/v9.2/accounts(00000000-0000-0000-0000-00000000000{part})\r\n\r\n\r\n",
+                    "HTTP/1.1 204 No Content\r\nOData-EntityId: http://x/api/data/v9.2/accounts(00000000-0000-0000-0000-00000000000{})\r\n\r\n\r\n",
+                    call * 3 + part
                 ));
             }
         }
@@ -349,7 +314,7 @@ fn client_on_virtual_time(url: &str) -> (Client, Arc<ManualClock>) {
 /// request's error, and the client sends nothing more before `Retry-After` has passed.
 #[tokio::test]
 async fn a_throttled_request_in_a_batch_holds_back_the_next_request() {
-    let (stub, _) = stub_throttling_one_batch_request().await;
+    let (stub, _) = stub_throttling_one_batch_request(9).await;
     let (client, clock) = client_on_virtual_time(&stub.url);
     let mut batch = Batch::new();
     batch.continue_on_error(true);
@@ -369,7 +334,7 @@ async fn a_throttled_request_in_a_batch_holds_back_the_next_request() {
 /// client's next request back until `Retry-After` has passed.
 #[tokio::test]
 async fn a_bulk_write_out_of_resends_still_holds_back_the_next_request() {
-    let (stub, calls) = stub_throttling_one_batch_request().await;
+    let (stub, calls) = stub_throttling_one_batch_request(9).await;
     let (client, clock) = client_on_virtual_time(&stub.url);
     let results = client
         .bulk_create(

@@ -3,8 +3,6 @@
 //! create-only upserts under client-generated ids, so a batch may be sent again safely (see
 //! [`exactly_once`](crate::exactly_once)).
 
-use std::time::Duration;
-
 use futures::stream::{self, StreamExt as _};
 use uuid::Uuid;
 
@@ -92,12 +90,15 @@ impl Client {
         E: Entity,
         I: IntoIterator<Item = E>,
     {
-        let keyed: Vec<(Uuid, E)> = records
-            .into_iter()
-            .map(|record| (record.id().unwrap_or_else(Uuid::new_v4), record))
-            .collect();
+        // Only the ids are kept here: the records are read a chunk at a time, as they are sent.
+        let mut ids: Vec<Uuid> = Vec::new();
+        let keyed = records.into_iter().map(|record| {
+            let id = record.id().unwrap_or_else(Uuid::new_v4);
+            ids.push(id);
+            (id, record)
+        });
         let sent = self
-            .bulk_sent(keyed.iter(), options, |batch, (id, record): &&(Uuid, E)| {
+            .bulk_sent(keyed, options, |batch, (id, record): &(Uuid, E)| {
                 batch.upsert(*id, record, UpsertMode::CreateOnly)
             })
             .await?;
@@ -112,16 +113,16 @@ impl Client {
             .collect();
         let mut results: Vec<Result<Uuid>> = sent
             .into_iter()
-            .zip(&keyed)
-            .map(|(s, (id, _))| s.result.map(|()| *id))
+            .zip(&ids)
+            .map(|(s, id)| s.result.map(|()| *id))
             .collect();
         for positions in uncertain.chunks(MAX_BATCH_REQUESTS) {
-            let ids: Vec<Uuid> = positions.iter().map(|&i| keyed[i].0).collect();
-            match self.confirm_created::<E>(&ids).await {
+            let checked: Vec<Uuid> = positions.iter().map(|&i| ids[i]).collect();
+            match self.confirm_created::<E>(&checked).await {
                 Ok(found) => {
                     for (&i, exists) in positions.iter().zip(found) {
                         if exists {
-                            results[i] = Ok(keyed[i].0);
+                            results[i] = Ok(ids[i]);
                         }
                     }
                 }
@@ -268,20 +269,19 @@ impl Client {
         F: Fn(&mut Batch, &T) -> Result<Handle<Out>>,
     {
         let mut results = Vec::with_capacity(chunk.len());
-        // (input position, item, whether an earlier try of it may have taken effect)
-        let mut pending: Vec<(usize, T, bool)> = chunk
-            .into_iter()
-            .map(|(index, item)| (index, item, false))
-            .collect();
+        let mut pending = chunk;
+        // Whether an earlier try of the pending requests may have taken effect (a batch whose
+        // answer was lost, then sent again). The same for all of them: each round sends them all.
+        let mut landed = false;
         let mut round = 0u32;
         while !pending.is_empty() {
             let mut batch = Batch::new();
             batch.continue_on_error(true);
-            let mut sent: Vec<(usize, T, bool, Handle<Out>)> = Vec::with_capacity(pending.len());
-            for (index, item, maybe_landed) in pending.drain(..) {
+            let mut sent: Vec<(usize, T, Handle<Out>)> = Vec::with_capacity(pending.len());
+            for (index, item) in pending.drain(..) {
                 match add(&mut batch, &item) {
-                    Ok(handle) => sent.push((index, item, maybe_landed, handle)),
-                    Err(e) => results.push((index, Sent::new(Err(e), maybe_landed))),
+                    Ok(handle) => sent.push((index, item, handle)),
+                    Err(e) => results.push((index, Sent::new(Err(e), landed))),
                 }
             }
             if sent.is_empty() {
@@ -291,34 +291,26 @@ impl Client {
                 Ok(answered) => answered,
                 Err(e) => {
                     let message = e.to_string();
-                    results.extend(sent.into_iter().map(|(i, _, maybe_landed, _)| {
+                    results.extend(sent.into_iter().map(|(i, _, _)| {
                         let failed = Err(BatchError::Failed(message.clone()).into());
-                        (i, Sent::new(failed, maybe_landed))
+                        (i, Sent::new(failed, landed))
                     }));
                     break;
                 }
             };
+            landed |= unknown;
             let retry = round < options.throttle_retries;
-            let mut longest: Option<Duration> = None;
-            for (index, item, maybe_landed, handle) in sent {
-                let maybe_landed = maybe_landed || unknown;
-                match response.throttled(handle.index()) {
-                    Some(throttled) if retry => {
-                        let after = throttled
-                            .retry_after
-                            .unwrap_or(self.retry_policy().initial_delay);
-                        longest = longest.max(Some(after));
-                        pending.push((index, item, maybe_landed));
-                    }
-                    _ => results.push((index, Sent::new(response.get(handle), maybe_landed))),
+            for (index, item, handle) in sent {
+                match response.get(handle) {
+                    Err(Error::Throttled(_)) if retry => pending.push((index, item)),
+                    result => results.push((index, Sent::new(result, landed))),
                 }
             }
-            // The batch's answer already closed the throttle gate for this wait (see
-            // `execute_batch_tracked`): every request of this client waits, the resent ones too.
-            if let Some(wait) = longest {
+            // The batch's answer already closed the throttle gate for the longest wait it asked
+            // for (`execute_batch_tracked`): the next round waits like every other request.
+            if !pending.is_empty() {
                 tracing::debug!(
                     requests = pending.len(),
-                    delay_ms = wait.as_millis() as u64,
                     "sending throttled batch requests again"
                 );
             }

@@ -643,7 +643,9 @@ impl Client {
     /// Closes the throttle gate for the longest wait among a batch's throttled requests: the
     /// service protection limits count a batch's requests one by one, and anything this client
     /// sends before that time extends the penalty, whether or not the caller sends those
-    /// requests again.
+    /// requests again. Unlike a throttled request on its own, which closes the gate before its
+    /// concurrency slot is freed, this runs once the reply is parsed: a request already waiting
+    /// for a slot may go out in between.
     fn hold_back_for_throttled(&self, reply: &BatchResponse) {
         let longest = (0..reply.replies.len())
             .filter_map(|i| reply.throttled(i))
@@ -655,6 +657,10 @@ impl Client {
             })
             .max_by_key(|(wait, _)| *wait);
         if let Some((wait, throttled)) = longest {
+            tracing::debug!(
+                delay_ms = wait.as_millis() as u64,
+                "requests of a batch were throttled; holding back"
+            );
             self.hold_back(wait, &throttled.last, throttled.limit);
         }
     }
