@@ -1,6 +1,7 @@
-//! One read of each input file per compiler process, however many times the macro is used:
-//! parsed metadata is kept by path and table selection, choices documents by path, and both are
-//! reused while the file's modification time and size are unchanged.
+//! One read per input file and compiler process, however many times the macro is used with it:
+//! parsed metadata is kept by path and table selection (so each distinct selection reads the
+//! file once), choices documents by path, and both are reused while the file's modification
+//! time and size are unchanged.
 //!
 //! Metadata is read only as far as the selected tables need (`Metadata::from_path_for_tables`):
 //! the macro runs unoptimised inside the compiler, where reading every table of a large

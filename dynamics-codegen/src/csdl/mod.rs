@@ -83,6 +83,17 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// The document as text, or an error at the first byte that is not UTF-8.
+fn utf8(bytes: &[u8]) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let text = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+        Error::Xml {
+            location: crate::error::Location::at(&text, text.len()),
+            message: "the document is not valid UTF-8".into(),
+        }
+    })
+}
+
 impl Metadata {
     /// Parses and resolves a CSDL document. A leading byte-order mark is accepted.
     pub fn parse(text: &str) -> Result<Self> {
@@ -93,17 +104,7 @@ impl Metadata {
 
     /// Parses raw bytes, which must be UTF-8.
     pub fn parse_bytes(bytes: &[u8]) -> Result<Self> {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Self::parse(text),
-            Err(e) => {
-                let prefix = &bytes[..e.valid_up_to()];
-                let text = String::from_utf8_lossy(prefix);
-                Err(Error::Xml {
-                    location: crate::error::Location::at(&text, text.len()),
-                    message: "the document is not valid UTF-8".into(),
-                })
-            }
-        }
+        Self::parse(utf8(bytes)?)
     }
 
     /// Reads, parses and resolves a file. Errors name the file.
@@ -117,7 +118,8 @@ impl Metadata {
     /// and the types they derive from are read whole, as [`Metadata::parse`] reads them; every
     /// other entity type keeps its name, base type, key and entity set, but none of its other
     /// properties, navigation properties or annotations, and nothing inside those is checked or
-    /// warned about. Everything outside entity types is read whole. Names may be qualified
+    /// warned about; their entity sets keep no navigation property bindings or annotations.
+    /// Everything else is read whole. Names may be qualified
     /// (`mscrm.account`); `"*"` reads everything, and names of no entity type (an operation's)
     /// are ignored here.
     ///
@@ -142,11 +144,9 @@ impl Metadata {
     ) -> Result<Self> {
         let path = path.as_ref();
         let bytes = read(path)?;
-        let parsed = match std::str::from_utf8(&bytes) {
-            Ok(text) => Self::parse_for_tables(text, tables),
-            Err(_) => Self::parse_bytes(&bytes),
-        };
-        parsed.map_err(|e| e.in_file(path.to_owned()))
+        utf8(&bytes)
+            .and_then(|text| Self::parse_for_tables(text, tables))
+            .map_err(|e| e.in_file(path.to_owned()))
     }
 
     pub(crate) fn assemble(doc: parse::Document, container: Option<EntityContainer>) -> Self {

@@ -24,7 +24,7 @@ pub(crate) fn cut_unselected<S: AsRef<str>>(text: &str, tables: &[S]) -> Option<
     if names.contains(&"*") {
         return None;
     }
-    let types = entity_types(text);
+    let types = entity_types(text)?;
     let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, t) in types.iter().enumerate() {
         by_name.entry(t.name).or_default().push(i);
@@ -107,41 +107,63 @@ pub(crate) fn cut_unselected<S: AsRef<str>>(text: &str, tables: &[S]) -> Option<
     Some(out)
 }
 
-/// An element found by substring search: its start tag, and what lies between it and the first
-/// end tag of its name after it (`None` for `<X .../>`). Comments, CDATA or nested elements of
-/// the same name can make that wrong; the copy then is not well-formed, and the caller reads
-/// the whole document instead.
+/// An element found by substring search. Its end is the first end tag of its name after the
+/// start tag: comments, CDATA or nested elements of the same name can make that wrong, the copy
+/// then is not well-formed, and the caller reads the whole document instead.
 struct Found<'a> {
     tag: &'a str,
+    /// From `<` to past its end tag (or past `/>`); `None` when the end tag is missing.
+    whole: Option<Range<usize>>,
+    /// Between the start and end tags; `None` for `<X .../>` and when the end tag is missing.
     body: Option<Range<usize>>,
 }
 
+/// The element `name` whose start tag opens at `start`; `None` when that tag does not close.
+fn element_at<'a>(text: &'a str, start: usize, name: &str) -> Option<Found<'a>> {
+    let tag_end = tag_end(text, start)?;
+    let tag = &text[start..tag_end];
+    if tag.ends_with("/>") {
+        return Some(Found {
+            tag,
+            whole: Some(start..tag_end),
+            body: None,
+        });
+    }
+    let end_tag = format!("</{name}>");
+    let Some(end) = text[tag_end..].find(&end_tag).map(|e| tag_end + e) else {
+        return Some(Found {
+            tag,
+            whole: None,
+            body: None,
+        });
+    };
+    Some(Found {
+        tag,
+        whole: Some(start..end + end_tag.len()),
+        body: Some(tag_end..end),
+    })
+}
+
+/// Every element `name` of `text`, in order, up to the first that does not end.
 fn elements<'a>(text: &'a str, name: &str) -> Vec<Found<'a>> {
     let start_pattern = format!("<{name}");
-    let end_pattern = format!("</{name}>");
     let mut out = Vec::new();
     let mut at = 0;
     while let Some(found) = text.get(at..).and_then(|rest| rest.find(&start_pattern)) {
         let start = at + found;
         at = start + start_pattern.len();
         if !text[at..].starts_with(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/') {
-            continue; // `<EntityTypeX`
+            continue; // `<EntityTypeX`, `<PropertyRef` when looking for `<Property`
         }
-        let Some(tag_end) = tag_end(text, start) else {
+        let Some(element) = element_at(text, start, name) else {
             break;
         };
-        let tag = &text[start..tag_end];
-        at = tag_end;
-        let mut body = None;
-        if !tag.ends_with("/>") {
-            let Some(end) = text[tag_end..].find(&end_pattern).map(|e| tag_end + e) else {
-                out.push(Found { tag, body });
-                break;
-            };
-            at = end + end_pattern.len();
-            body = Some(tag_end..end);
-        }
-        out.push(Found { tag, body });
+        let Some(whole) = element.whole.clone() else {
+            out.push(element);
+            break;
+        };
+        at = whole.end;
+        out.push(element);
     }
     out
 }
@@ -156,10 +178,12 @@ struct TypeSpan<'a> {
     key: Vec<&'a str>,
 }
 
-fn entity_types(text: &str) -> Vec<TypeSpan<'_>> {
+/// Every `<EntityType>`, or `None` when one's name cannot be read simply (then nothing is cut:
+/// a table left out here could be one asked for).
+fn entity_types(text: &str) -> Option<Vec<TypeSpan<'_>>> {
     elements(text, "EntityType")
         .into_iter()
-        .filter_map(|found| {
+        .map(|found| {
             let key = found
                 .body
                 .as_ref()
@@ -177,39 +201,35 @@ fn entity_types(text: &str) -> Vec<TypeSpan<'_>> {
 
 /// The names in `<Key><PropertyRef Name="..."/>...</Key>`.
 fn key_names(body: &str) -> Vec<&str> {
-    let Some(key) = element(body, "Key") else {
+    let Some(key) = elements(body, "Key")
+        .into_iter()
+        .next()
+        .and_then(|k| k.body)
+    else {
         return Vec::new();
     };
-    let key = &body[key];
-    let mut names = Vec::new();
-    let mut at = 0;
-    while let Some(found) = key[at..].find("<PropertyRef") {
-        let start = at + found;
-        let Some(end) = tag_end(key, start) else {
-            break;
-        };
-        if let Some(name) = attribute(&key[start..end], "Name") {
-            names.push(name);
-        }
-        at = end;
-    }
-    names
+    elements(&body[key], "PropertyRef")
+        .iter()
+        .filter_map(|r| attribute(r.tag, "Name"))
+        .collect()
 }
 
 /// The ranges of a body to keep: its `Key` and the properties named in `keys`. `None` when
 /// the body cannot be read simply (then it is kept whole).
 fn kept_parts(text: &str, body: Range<usize>, keys: &[&str]) -> Option<Vec<Range<usize>>> {
     let inner = &text[body.clone()];
-    let mut kept = Vec::new();
-    if let Some(key) = element(inner, "Key") {
-        kept.push(key);
-    }
+    let mut kept: Vec<Range<usize>> = elements(inner, "Key")
+        .into_iter()
+        .next()
+        .and_then(|k| k.whole)
+        .into_iter()
+        .collect();
     // Dataverse writes `Name` first: look for exactly that, and read every property only when
     // a key property is written some other way.
     let mut found = Vec::new();
     for k in keys {
         match inner.find(&format!("<Property Name=\"{k}\"")) {
-            Some(start) => found.push(property(inner, start)?),
+            Some(start) => found.push(element_at(inner, start, "Property")?.whole?),
             None => {
                 found = every_key_property(inner, keys)?;
                 break;
@@ -225,45 +245,17 @@ fn kept_parts(text: &str, body: Range<usize>, keys: &[&str]) -> Option<Vec<Range
     )
 }
 
-/// The `<Property>` elements of `inner` named in `keys`, each read tag by tag.
+/// The `<Property>` elements of `inner` named in `keys`, each read tag by tag; `None` when a
+/// property's name cannot be read simply or a key property does not end.
 fn every_key_property(inner: &str, keys: &[&str]) -> Option<Vec<Range<usize>>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(found) = inner[at..].find("<Property") {
-        let start = at + found;
-        let after = start + "<Property".len();
-        at = after;
-        if !inner[after..].starts_with(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>') {
-            continue; // `<PropertyRef`
-        }
-        let end = tag_end(inner, start)?;
-        at = end;
-        if keys.contains(&attribute(&inner[start..end], "Name")?) {
-            let range = property(inner, start)?;
-            at = range.end;
-            out.push(range);
-        }
-    }
-    Some(out)
-}
-
-/// The `<Property>` element starting at `start`, children included.
-fn property(inner: &str, start: usize) -> Option<Range<usize>> {
-    let end = tag_end(inner, start)?;
-    if inner[start..end].ends_with("/>") {
-        return Some(start..end);
-    }
-    let close = inner[end..].find("</Property>")?;
-    Some(start..end + close + "</Property>".len())
-}
-
-/// The range of `<name>...</name>` (first occurrence) in `text`.
-fn element(text: &str, name: &str) -> Option<Range<usize>> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = text.find(&open)?;
-    let end = text[start..].find(&close)? + start + close.len();
-    Some(start..end)
+    elements(inner, "Property")
+        .into_iter()
+        .filter_map(|p| match attribute(p.tag, "Name") {
+            None => Some(None),
+            Some(name) if keys.contains(&name) => Some(p.whole),
+            Some(_) => None,
+        })
+        .collect()
 }
 
 /// The index just past the `>` that closes the tag opening at `start`, quotes respected.
@@ -431,6 +423,14 @@ mod tests {
         // An entity reference in a name: that body is kept whole.
         let doc = doc.replace(r#"Name="x""#, r#"Name="x&amp;y""#);
         assert_eq!(cut_unselected(&doc, &["b"]), None);
+    }
+
+    #[test]
+    fn a_table_name_that_cannot_be_read_simply_cuts_nothing() {
+        // `b` could be the table asked for, spelled with a reference: cutting `a`, its base
+        // type, would lose members `b` inherits.
+        let doc = r#"<EntityType Name="a"><Key><PropertyRef Name="id"/></Key><Property Name="id"/><Property Name="x"/></EntityType><EntityType Name="&#98;" BaseType="mscrm.a"/>"#;
+        assert_eq!(cut_unselected(doc, &["b"]), None);
     }
 
     #[test]

@@ -620,8 +620,6 @@ fn check_unique<'m, T>(
     Ok(())
 }
 
-/// Groups single-valued navigation properties by the `_x_value` property their referential
-/// constraint names.
 /// What a lookup target needs of the entity type it points at.
 struct Targets<'a> {
     index: &'a FastMap<String, (TypeSlot, usize)>,
@@ -646,6 +644,8 @@ impl Targets<'_> {
     }
 }
 
+/// Groups single-valued navigation properties by the `_x_value` property their referential
+/// constraint names.
 fn lookups(t: &EntityType, targets: &Targets<'_>) -> Vec<Lookup> {
     let mut groups: BTreeMap<&str, Vec<LookupTarget>> = BTreeMap::new();
     for n in t.navigation_properties.iter().filter(|n| !n.collection) {
