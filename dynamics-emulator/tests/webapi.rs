@@ -389,6 +389,21 @@ async fn updates_upserts_and_deletes_with_etags() {
     )
     .await
     .assert_error(StatusCode::PRECONDITION_FAILED, "0x80040237");
+    // Also when one column is set on its own, and the key still finds its record.
+    f.send(
+        Method::PUT,
+        &format!("{path}/accountnumber"),
+        &token,
+        Some(json!({"value": "NEW-9"})),
+        &[],
+    )
+    .await
+    .assert_error(StatusCode::PRECONDITION_FAILED, "0x80040237");
+    let by_key = f
+        .call(Method::GET, "accounts(accountnumber='NEW-9')", &token)
+        .await;
+    assert_eq!(by_key.status, StatusCode::OK);
+    assert_eq!(by_key.body["name"], "By key");
 
     let reply = f
         .send(Method::DELETE, &path, &token, None, &[("If-Match", stale)])

@@ -68,6 +68,19 @@ impl WebApi {
                     )));
                 }
                 let value = self.checked_value(table, column, &value)?;
+                if table
+                    .alternate_keys
+                    .iter()
+                    .any(|key| key.iter().any(|(_, property)| *property == column.name))
+                {
+                    // The key index holds one record per value: keep the values unique.
+                    let mut fields = tables
+                        .get(&table.set, &id)
+                        .map(|r| r.fields.clone())
+                        .unwrap_or_default();
+                    fields.insert(column.name.clone(), value.clone());
+                    self.check_alternate_keys(table, id, &fields, tables)?;
+                }
                 let name = column.name.clone();
                 tables.update(&table.set, &id, |r| {
                     r.fields.insert(name, value);
