@@ -193,10 +193,21 @@ pub(super) fn check_value(
             ),
         )
     };
-    if !accepts(column.kind, value) {
-        return Err(mismatch());
-    }
     let stored = match column.kind {
+        // Parsed once, and stored in one spelling: lower-case GUIDs, UTC times.
+        Kind::Guid => json!(
+            value
+                .as_str()
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .ok_or_else(mismatch)?
+        ),
+        Kind::DateTimeOffset => json!(utc_text(
+            value
+                .as_str()
+                .and_then(parse_datetime)
+                .ok_or_else(mismatch)?
+        )),
+        kind if !accepts(kind, value) => return Err(mismatch()),
         Kind::String => {
             if let (Some(max), Some(s)) = (column.max_length, value.as_str())
                 && s.chars().count() as u64 > max
@@ -212,19 +223,6 @@ pub(super) fn check_value(
             }
             value.clone()
         }
-        // Stored in one spelling: lower-case GUIDs, UTC times.
-        Kind::Guid => json!(
-            value
-                .as_str()
-                .and_then(|s| Uuid::parse_str(s).ok())
-                .ok_or_else(mismatch)?
-        ),
-        Kind::DateTimeOffset => json!(utc_text(
-            value
-                .as_str()
-                .and_then(parse_datetime)
-                .ok_or_else(mismatch)?
-        )),
         _ => value.clone(),
     };
     Ok(stored)
