@@ -31,6 +31,39 @@ pub(crate) fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// The token endpoint's address for a tenant: what client assertions must name as `aud`.
+pub(crate) fn token_endpoint(base_url: &str, tenant: &str) -> String {
+    format!("{base_url}/{tenant}/oauth2/v2.0/token")
+}
+
+fn json_type() -> HeaderValue {
+    HeaderValue::from_static("application/json; charset=utf-8")
+}
+
+/// A token endpoint's answer: the tokens (never cached by the caller), or Entra's error.
+pub(crate) fn token_reply(reply: Result<Value, Rejection>) -> Response {
+    match reply {
+        Ok(body) => {
+            let mut response = Response::new(Body::from(body.to_string()));
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, json_type());
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// A form field the token request lacks (AADSTS900144).
+pub(crate) fn missing(name: &str) -> Rejection {
+    reject(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+        format!("The request body must contain the following parameter: '{name}'."),
+    )
+}
+
 /// A refusal in Entra's shape: HTTP status, OAuth `error`, and the AADSTS code and text.
 pub(crate) struct Rejection {
     pub(crate) status: StatusCode,
@@ -76,10 +109,9 @@ impl Rejection {
         });
         let mut response = Response::new(Body::from(body.to_string()));
         *response.status_mut() = self.status;
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, json_type());
         response
     }
 }

@@ -126,7 +126,8 @@ impl Tables {
     }
 
     /// Puts `record` in the slot of `id` (or empties it) and returns what it held, keeping the
-    /// key index in step. Every change of a record goes through here.
+    /// key index in step. Every insert, removal and undo goes through here; `update` edits in
+    /// place and reindexes itself.
     fn put(&mut self, set: &str, id: Uuid, record: Option<Record>) -> Option<Record> {
         let before = match record {
             Some(record) => self

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::cert::Certificate;
 use crate::entra::{
-    JWT_BEARER, Rejection, SeenAssertions, SigningKey, now, reject, verify_assertion,
+    JWT_BEARER, Rejection, SeenAssertions, SigningKey, missing, now, reject, token_endpoint,
+    token_reply, verify_assertion,
 };
 use crate::jws::Jws;
 
@@ -65,38 +66,18 @@ impl TokenService {
 
     /// The URL client assertions must name as `aud`.
     pub(crate) fn endpoint(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/token", self.base_url, self.tenant)
+        token_endpoint(&self.base_url, &self.tenant)
     }
 
     /// Serves one token request: `tenant` from the path, `body` the form.
     pub(crate) fn handle(&self, tenant: &str, body: &Bytes) -> Response {
-        match self.issue(tenant, body) {
-            Ok(reply) => {
-                let mut response = Response::new(Body::from(reply.to_string()));
-                let headers = response.headers_mut();
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json; charset=utf-8"),
-                );
-                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                response
-            }
-            Err(rejection) => rejection.into_response(),
-        }
+        token_reply(self.issue(tenant, body))
     }
 
     fn issue(&self, tenant: &str, body: &Bytes) -> Result<Value, Rejection> {
         let form: HashMap<String, String> =
             url::form_urlencoded::parse(body).into_owned().collect();
         let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-        let missing = |name: &str| {
-            reject(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
-                format!("The request body must contain the following parameter: '{name}'."),
-            )
-        };
         let grant = field("grant_type").ok_or_else(|| missing("grant_type"))?;
         if grant != "client_credentials" {
             return Err(reject(
@@ -194,14 +175,9 @@ impl TokenService {
             .sign(&json!({"alg": "RS256", "typ": "JWT"}), &claims)
     }
 
-    /// Checks the access token of a Web API call (parsed once by the caller; `None` when the
-    /// request has none, or it is no JWS); the error is the 401 to send.
-    pub(crate) fn check(&self, token: Option<Option<&Jws>>) -> Result<Caller, Box<Response>> {
-        let jws = match token {
-            None => return Err(self.unauthorized(None)),
-            Some(None) => return Err(self.unauthorized(Some("malformed token"))),
-            Some(Some(jws)) => jws,
-        };
+    /// Checks the access token of a Web API call, parsed once by the caller; the error is the
+    /// 401 to send.
+    pub(crate) fn check(&self, jws: &Jws) -> Result<Caller, Box<Response>> {
         if !self.key.signed(jws) {
             return Err(self.unauthorized(Some("invalid signature")));
         }
@@ -219,7 +195,8 @@ impl TokenService {
         Ok(Caller { user_id })
     }
 
-    fn unauthorized(&self, why: Option<&str>) -> Box<Response> {
+    /// The 401 with Dataverse's `WWW-Authenticate` challenge, saying why when there was a token.
+    pub(crate) fn unauthorized(&self, why: Option<&str>) -> Box<Response> {
         let mut challenge = format!(
             "Bearer authorization_uri={}/{}/oauth2/authorize, resource_id={}",
             self.base_url, self.tenant, self.base_url

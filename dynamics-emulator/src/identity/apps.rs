@@ -7,16 +7,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Identity, Rejection, reject, resource_of};
-use crate::entra::{JWT_BEARER, verify_assertion};
-
-fn missing(name: &str) -> Rejection {
-    reject(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        900144,
-        format!("The request body must contain the following parameter: '{name}'."),
-    )
-}
+use crate::entra::{JWT_BEARER, missing, token_endpoint, verify_assertion};
 
 pub(crate) fn client_credentials(
     identity: &Identity,
@@ -53,15 +44,11 @@ pub(crate) fn client_credentials(
         .get(client_id)
         .map(|a| a.certificates.clone())
         .unwrap_or_default();
-    let audience = format!(
-        "{}/{}/oauth2/v2.0/token",
-        identity.base_url, identity.tenant
-    );
     let jws = verify_assertion(
         assertion,
         client_id,
         &certificates,
-        &audience,
+        &token_endpoint(&identity.base_url, &identity.tenant),
         identity.max_assertion_lifetime,
     )?;
     let scope = field("scope")?;
@@ -76,23 +63,14 @@ pub(crate) fn client_credentials(
         ));
     }
     identity.seen.remember(&jws)?;
-    let access_token = identity
-        .sign(json!({
-            "aud": identity.base_url,
-            "appid": client_id,
-            "azp": client_id,
-            "sub": client_id,
-            "idtyp": "app",
-            "ver": "1.0",
-        }))
-        .map_err(|_| {
-            reject(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                50000,
-                "There was an error issuing a token.",
-            )
-        })?;
+    let access_token = identity.sign(json!({
+        "aud": identity.base_url,
+        "appid": client_id,
+        "azp": client_id,
+        "sub": client_id,
+        "idtyp": "app",
+        "ver": "1.0",
+    }))?;
     let lifetime = identity.token_lifetime.as_secs();
     Ok(json!({
         "token_type": "Bearer",

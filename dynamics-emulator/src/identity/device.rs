@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::directory::{Approval, DeviceCode, RefreshGrant, random_token};
 use super::{Identity, Rejection, json_response, now, reject, resource_of};
+use crate::entra::missing;
 use crate::server::Shared;
 
 /// The grant type of a device code redemption.
@@ -20,15 +21,6 @@ pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:dev
 
 /// How long a device code may wait for its user, as Entra's 15 minutes.
 const DEVICE_CODE_LIFETIME: i64 = 900;
-
-fn missing(name: &str) -> Rejection {
-    reject(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        900144,
-        format!("The request body must contain the following parameter: '{name}'."),
-    )
-}
 
 fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Rejection> {
     form.get(name)
@@ -220,38 +212,26 @@ fn user_tokens(
             format!("The user account {upn} does not exist in the directory."),
         )
     })?;
-    let server_error = |_| {
-        reject(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            50000,
-            "There was an error issuing a token.",
-        )
-    };
-    let access_token = identity
-        .sign(json!({
-            "aud": resource,
-            "oid": user.object_id,
-            "sub": user.object_id,
-            "upn": user.upn,
-            "name": user.upn,
-            "appid": client_id,
-            "azp": client_id,
-            "idtyp": "user",
-            "scp": "user_impersonation",
-            "ver": "2.0",
-        }))
-        .map_err(server_error)?;
-    let id_token = identity
-        .sign(json!({
-            "aud": client_id,
-            "oid": user.object_id,
-            "sub": user.object_id,
-            "preferred_username": user.upn,
-            "name": user.upn,
-            "ver": "2.0",
-        }))
-        .map_err(server_error)?;
+    let access_token = identity.sign(json!({
+        "aud": resource,
+        "oid": user.object_id,
+        "sub": user.object_id,
+        "upn": user.upn,
+        "name": user.upn,
+        "appid": client_id,
+        "azp": client_id,
+        "idtyp": "user",
+        "scp": "user_impersonation",
+        "ver": "2.0",
+    }))?;
+    let id_token = identity.sign(json!({
+        "aud": client_id,
+        "oid": user.object_id,
+        "sub": user.object_id,
+        "preferred_username": user.upn,
+        "name": user.upn,
+        "ver": "2.0",
+    }))?;
     let refresh_token = random_token(48);
     identity.state().refresh_tokens.insert(
         refresh_token.clone(),

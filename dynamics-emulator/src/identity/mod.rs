@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::Error;
 pub(crate) use crate::entra::{Rejection, now, reject};
-use crate::entra::{SeenAssertions, SigningKey, bearer};
+use crate::entra::{SeenAssertions, SigningKey, bearer, token_reply};
 use crate::jws::Jws;
 use crate::server::Shared;
 use crate::token::Caller;
@@ -143,7 +143,7 @@ impl Identity {
     }
 
     /// Signs a token of this module: `claims` plus the issuer, times and tenant.
-    fn sign(&self, mut claims: Value) -> Result<String, ()> {
+    fn sign(&self, mut claims: Value) -> Result<String, Rejection> {
         let now = now();
         if let Some(map) = claims.as_object_mut() {
             map.insert(
@@ -160,7 +160,6 @@ impl Identity {
         }
         self.key
             .sign(&json!({"alg": "RS256", "typ": "JWT", "kid": KID}), &claims)
-            .map_err(|_| ())
     }
 
     fn tenant_matches(&self, tenant: &str, allow_common: bool) -> bool {
@@ -218,16 +217,7 @@ pub(crate) fn token(shared: &Shared, tenant: &str, body: &Bytes) -> Option<Respo
         }
         _ => return None,
     };
-    Some(match reply {
-        Ok(body) => {
-            let mut response = Response::new(Body::from(body.to_string()));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, json_type());
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(rejection) => rejection.into_response(),
-    })
+    Some(token_reply(reply))
 }
 
 /// Who a bearer token of this module belongs to.
@@ -242,14 +232,14 @@ pub(crate) enum Principal {
 /// Checks the bearer token of a Web API or discovery call: tokens of this module here, the
 /// others by the client-credential token service.
 pub(crate) fn check_bearer(shared: &Shared, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
-    let token = bearer(headers);
-    let jws = token.map(Jws::parse);
-    let principal = jws
-        .as_ref()
-        .and_then(Option::as_ref)
-        .and_then(|jws| shared.identity.principal_of(jws));
-    match principal {
-        None => shared.tokens.check(jws.as_ref().map(Option::as_ref)),
+    let Some(token) = bearer(headers) else {
+        return Err(shared.tokens.unauthorized(None));
+    };
+    let Some(jws) = Jws::parse(token) else {
+        return Err(shared.tokens.unauthorized(Some("malformed token")));
+    };
+    match shared.identity.principal_of(&jws) {
+        None => shared.tokens.check(&jws),
         Some(Err(response)) => Err(response),
         Some(Ok(Principal::User { object_id })) => Ok(Caller { user_id: object_id }),
         Some(Ok(Principal::App { app_id })) => application_user(shared, &app_id).map(|user_id| Caller { user_id }).ok_or_else(|| {
@@ -337,11 +327,6 @@ impl Identity {
         }
         Box::new(response)
     }
-}
-
-/// An Entra-shaped token endpoint error.
-fn json_type() -> HeaderValue {
-    HeaderValue::from_static("application/json; charset=utf-8")
 }
 
 /// A JSON reply with a status.

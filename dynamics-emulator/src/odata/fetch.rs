@@ -250,7 +250,7 @@ pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
                 }
                 fetch.filter = Some(filter(child)?);
             }
-            "link-entity" => fetch.links.push(link_entity(child, fetch.aggregate, 1)?),
+            "link-entity" => fetch.links.push(link_entity(child, fetch.aggregate)?),
             other => return Err(format!("'{other}' is not a valid child of 'entity'.")),
         }
     }
@@ -320,12 +320,8 @@ fn attribute(element: &Element, aggregate_query: bool) -> Result<Attribute, Stri
     }
 }
 
-fn link_entity(element: &Element, aggregate: bool, depth: usize) -> Result<LinkEntity, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!(
-            "Link-entities nest deeper than {MAX_DEPTH} levels."
-        ));
-    }
+/// A `<link-entity>`; how deep they nest is bounded by the reader's `MAX_DEPTH`.
+fn link_entity(element: &Element, aggregate: bool) -> Result<LinkEntity, String> {
     let outer = match element.attribute("link-type") {
         None | Some("inner") => false,
         Some("outer") => true,
@@ -351,7 +347,7 @@ fn link_entity(element: &Element, aggregate: bool, depth: usize) -> Result<LinkE
             "attribute" => link.columns.push(attribute(child, aggregate)?),
             "all-attributes" if !aggregate => link.all_attributes = true,
             "filter" if link.filter.is_none() => link.filter = Some(filter(child)?),
-            "link-entity" => link.links.push(link_entity(child, aggregate, depth + 1)?),
+            "link-entity" => link.links.push(link_entity(child, aggregate)?),
             "order" => {
                 return Err(
                     "An 'order' inside 'link-entity' is not supported by this emulator.".into(),
