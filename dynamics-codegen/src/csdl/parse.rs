@@ -206,8 +206,7 @@ impl Child<'_> {
         match self {
             // Almost all text between CSDL elements is indentation: check the raw bytes first.
             Child::Raw(raw) => {
-                raw.bytes()
-                    .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                raw.bytes().all(|b| is_space(&b))
                     || raw.xml_content(XmlVersion::Implicit1_0).trim().is_empty()
             }
             Child::Text(text) => text.trim().is_empty(),
@@ -1491,15 +1490,7 @@ const NAME_TABLE: [u8; NAME_SLOTS] = {
 
 /// The CSDL name equal to `name`, as a `'static` string.
 fn known_name(name: &str) -> Option<&'static str> {
-    let mut slot = name_hash(name.as_bytes());
-    loop {
-        let index = usize::from(*NAME_TABLE.get(slot)?);
-        let known = NAMES.get(index.checked_sub(1)?)?;
-        if same(known.as_bytes(), name.as_bytes()) {
-            return Some(known);
-        }
-        slot = (slot + 1) & (NAME_SLOTS - 1);
-    }
+    known_attr(name.as_bytes()).map(Attr::name)
 }
 
 /// Whether two short names are equal, compared eight bytes at a time in line (a call to
@@ -1655,7 +1646,7 @@ fn type_name(written: &str) -> Cow<'static, str> {
 
 /// XML white space, which the reader skips before markup.
 fn is_xml_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
+    u8::try_from(c).is_ok_and(|b| is_space(&b))
 }
 
 /// `value` without surrounding white space, reusing its allocation when there is none.
