@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use dynamics_codegen::choices::Choices;
 use dynamics_codegen::{Error as CodegenError, Generator, GeneratorSettings};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -178,7 +177,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             };
             syn::Error::new(literal.span(), message)
         })?;
-        settings.with_choices(Choices::clone(&choices));
+        settings.with_choices(choices);
         tracked_choices = Some(path.to_string_lossy().into_owned());
     }
     if let Some(runtime) = &args.runtime {

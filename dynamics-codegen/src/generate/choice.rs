@@ -21,8 +21,8 @@ pub(crate) struct ChoiceType {
 /// Which choice columns of the selection become which enums, decided before code is written.
 #[derive(Default)]
 pub(crate) struct ChoicePlan<'m> {
-    /// `(table, column)` → its enum.
-    columns: HashMap<(String, String), ChoiceType>,
+    /// Table → column → its enum; names borrowed from the metadata, so a lookup builds no key.
+    columns: HashMap<&'m str, HashMap<&'m str, ChoiceType>>,
     /// Enum name → the option set it enumerates and where it comes from, in name order.
     enums: BTreeMap<String, (&'m OptionSet, String)>,
     language: i32,
@@ -75,8 +75,8 @@ impl<'m> ChoicePlan<'m> {
                     );
                     name
                 };
-                plan.columns.insert(
-                    (t.name.clone(), property.name.clone()),
+                plan.columns.entry(t.name.as_str()).or_default().insert(
+                    property.name.as_str(),
                     ChoiceType {
                         name,
                         multi_select: column.kind == ChoiceKind::MultiSelect,
@@ -88,11 +88,7 @@ impl<'m> ChoicePlan<'m> {
     }
 
     pub(crate) fn column(&self, table: &str, column: &str) -> Option<&ChoiceType> {
-        // Asked for every property of every table: no key is built without choices.
-        if self.columns.is_empty() {
-            return None;
-        }
-        self.columns.get(&(table.to_owned(), column.to_owned()))
+        self.columns.get(table)?.get(column)
     }
 }
 

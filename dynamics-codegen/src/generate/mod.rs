@@ -11,6 +11,7 @@ mod operation;
 mod types;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -26,7 +27,7 @@ use ident::Names;
 pub struct GeneratorSettings {
     runtime_path: String,
     entities: Vec<String>,
-    choices: Option<Choices>,
+    choices: Option<Arc<Choices>>,
     language: Option<i32>,
 }
 
@@ -74,9 +75,9 @@ impl GeneratorSettings {
     }
 
     /// Choice columns become enums, from this choices document; without one they stay
-    /// integers.
-    pub fn with_choices(&mut self, choices: Choices) -> &mut Self {
-        self.choices = Some(choices);
+    /// integers. A document already shared (`Arc<Choices>`) is kept without a copy.
+    pub fn with_choices(&mut self, choices: impl Into<Arc<Choices>>) -> &mut Self {
+        self.choices = Some(choices.into());
         self
     }
 
@@ -144,7 +145,7 @@ impl Generator {
             operations,
             runtime,
             &self.settings.runtime_path,
-            self.settings.choices.as_ref(),
+            self.settings.choices.as_deref(),
             self.settings.language.unwrap_or(1033),
         );
         Ok(context.generate())
