@@ -408,18 +408,38 @@ impl Metadata {
                 entity_types.insert(*i);
             }
         }
-        let mut complex = BTreeSet::new();
-        let mut enums = BTreeSet::new();
-        let mut definitions = BTreeSet::new();
-        let mut pending: Vec<&Property> = entity_types
+        let mut selection = Selection {
+            entity_types: entity_types
+                .iter()
+                .map(|&i| &self.entity_types[i])
+                .collect(),
+            complex_types: Vec::new(),
+            enum_types: Vec::new(),
+            type_definitions: Vec::new(),
+        };
+        let properties = entity_types
             .iter()
-            .flat_map(|&i| &self.entity_types[i].properties)
-            .collect();
-        while let Some(p) = pending.pop() {
-            let Some(name) = p.ty.named() else { continue };
+            .flat_map(|&i| &self.entity_types[i].properties);
+        self.add_needed_types(&mut selection, properties.map(|p| &p.ty));
+        Ok(selection)
+    }
+
+    /// Adds to `selection` the complex, enum and definition types that `types` name, directly
+    /// or through the properties of complex types. Each list stays in the metadata's order.
+    pub(crate) fn add_needed_types<'m>(
+        &'m self,
+        selection: &mut Selection<'m>,
+        types: impl IntoIterator<Item = &'m TypeRef>,
+    ) {
+        let mut complex = indexes_in(&self.complex_types, &selection.complex_types);
+        let mut enums = indexes_in(&self.enum_types, &selection.enum_types);
+        let mut definitions = indexes_in(&self.type_definitions, &selection.type_definitions);
+        let mut pending: Vec<&TypeRef> = types.into_iter().collect();
+        while let Some(ty) = pending.pop() {
+            let Some(name) = ty.named() else { continue };
             match self.by_qualified.get(name) {
                 Some(TypeSlot::Complex(i)) if complex.insert(*i) => {
-                    pending.extend(&self.complex_types[*i].properties);
+                    pending.extend(self.complex_types[*i].properties.iter().map(|p| &p.ty));
                 }
                 Some(TypeSlot::Enum(i)) => {
                     enums.insert(*i);
@@ -430,22 +450,24 @@ impl Metadata {
                 _ => {}
             }
         }
-        Ok(Selection {
-            entity_types: entity_types
-                .into_iter()
-                .map(|i| &self.entity_types[i])
-                .collect(),
-            complex_types: complex
-                .into_iter()
-                .map(|i| &self.complex_types[i])
-                .collect(),
-            enum_types: enums.into_iter().map(|i| &self.enum_types[i]).collect(),
-            type_definitions: definitions
-                .into_iter()
-                .map(|i| &self.type_definitions[i])
-                .collect(),
-        })
+        selection.complex_types = complex
+            .into_iter()
+            .map(|i| &self.complex_types[i])
+            .collect();
+        selection.enum_types = enums.into_iter().map(|i| &self.enum_types[i]).collect();
+        selection.type_definitions = definitions
+            .into_iter()
+            .map(|i| &self.type_definitions[i])
+            .collect();
     }
+}
+
+/// The positions in `all` of the items of `chosen`, which borrow from it.
+fn indexes_in<T>(all: &[T], chosen: &[&T]) -> BTreeSet<usize> {
+    chosen
+        .iter()
+        .filter_map(|item| all.iter().position(|t| std::ptr::eq(t, *item)))
+        .collect()
 }
 
 /// Counts of a document's items; see [`Metadata::counts`].

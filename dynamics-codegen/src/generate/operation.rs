@@ -7,7 +7,7 @@
 //! a generated complex type, a generated table (or JSON for a table not generated) or a `Vec`
 //! of these. Calling goes through `Client::execute`, `execute_bound` or `execute_bound_to_set`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -199,64 +199,14 @@ pub(crate) fn extend_selection<'m>(
     selection: &mut Selection<'m>,
     planned: &[Planned<'m>],
 ) {
-    let (mut complex, mut enums, mut definitions) =
-        (HashSet::new(), HashSet::new(), HashSet::new());
-    let mut pending: Vec<&TypeRef> = planned
-        .iter()
-        .flat_map(|p| {
-            let skip = usize::from(p.operation.is_bound);
-            p.operation.parameters[skip..]
-                .iter()
-                .map(|p| &p.ty)
-                .chain(p.operation.return_type.as_ref().map(|r| &r.ty))
-        })
-        .collect();
-    while let Some(ty) = pending.pop() {
-        let Some(name) = ty.named() else { continue };
-        if let Some(t) = metadata.complex_type(name) {
-            if complex.insert(name.to_owned()) {
-                pending.extend(t.properties.iter().map(|p| &p.ty));
-            }
-        } else if metadata.enum_type(name).is_some() {
-            enums.insert(name.to_owned());
-        } else if metadata.type_definition(name).is_some() {
-            definitions.insert(name.to_owned());
-        }
-    }
-    merge(
-        &mut selection.complex_types,
-        metadata.complex_types(),
-        &complex,
-        |t| t.qualified_name(),
-    );
-    merge(
-        &mut selection.enum_types,
-        metadata.enum_types(),
-        &enums,
-        |t| t.qualified_name(),
-    );
-    merge(
-        &mut selection.type_definitions,
-        metadata.type_definitions(),
-        &definitions,
-        |t| format!("{}.{}", t.namespace, t.name),
-    );
-}
-
-/// Adds the types named in `added` to a list of the selection, rebuilt in the metadata's
-/// (sorted) order as `select` builds it.
-fn merge<'m, T>(
-    list: &mut Vec<&'m T>,
-    all: &'m [T],
-    added: &HashSet<String>,
-    name: impl Fn(&T) -> String,
-) {
-    if added.is_empty() {
-        return;
-    }
-    let mut keep: HashSet<String> = list.iter().map(|t| name(t)).collect();
-    keep.extend(added.iter().cloned());
-    *list = all.iter().filter(|t| keep.contains(&name(t))).collect();
+    let types = planned.iter().flat_map(|p| {
+        let skip = usize::from(p.operation.is_bound);
+        p.operation.parameters[skip..]
+            .iter()
+            .map(|p| &p.ty)
+            .chain(p.operation.return_type.as_ref().map(|r| &r.ty))
+    });
+    metadata.add_needed_types(selection, types);
 }
 
 /// How a function passes one parameter (`FunctionParameters::with*`).
