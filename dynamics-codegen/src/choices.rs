@@ -29,7 +29,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 
 /// The kind of a choice column, from the attribute's `@odata.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,9 +102,11 @@ impl Choices {
             let message = e.to_string();
             let suffix = format!(" at line {} column {}", e.line(), e.column());
             Error::Choices {
-                file: None,
-                line: u32::try_from(e.line()).unwrap_or(u32::MAX),
-                column: u32::try_from(e.column()).unwrap_or(u32::MAX),
+                location: Location {
+                    file: None,
+                    line: u32::try_from(e.line()).unwrap_or(u32::MAX),
+                    column: u32::try_from(e.column()).unwrap_or(u32::MAX),
+                },
                 message: message
                     .strip_suffix(&suffix)
                     .map_or_else(|| message.clone(), str::to_owned),
@@ -120,20 +122,7 @@ impl Choices {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text).map_err(|e| match e {
-            Error::Choices {
-                line,
-                column,
-                message,
-                ..
-            } => Error::Choices {
-                file: Some(path.to_owned()),
-                line,
-                column,
-                message,
-            },
-            other => other,
-        })
+        Self::parse(&text).map_err(|e| e.in_file(path.to_owned()))
     }
 
     fn from_wire(document: wire::Document) -> Result<Self> {

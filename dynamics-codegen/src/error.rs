@@ -174,14 +174,10 @@ pub enum Error {
     },
 
     /// A choices document is not the JSON the metadata API returns.
-    #[error("{}{line}:{column}: invalid choices document: {message}", file.as_ref().map(|f| format!("{}:", f.display())).unwrap_or_default())]
+    #[error("{location}: invalid choices document: {message}")]
     Choices {
-        /// The file, when read from one.
-        file: Option<PathBuf>,
-        /// The line, from 1.
-        line: u32,
-        /// The column, from 1.
-        column: u32,
+        /// Where, with the file when read from one.
+        location: Location,
         /// What the JSON reader said.
         message: String,
     },
@@ -245,10 +241,10 @@ macro_rules! located {
             | Error::DanglingKey { location, .. }
             | Error::MissingKey { location, .. }
             | Error::Duplicate { location, .. }
-            | Error::InheritanceCycle { location, .. } => Some(location),
+            | Error::InheritanceCycle { location, .. }
+            | Error::Choices { location, .. } => Some(location),
             Error::Io { .. }
             | Error::UnknownEntity { .. }
-            | Error::Choices { .. }
             | Error::Format { .. }
             | Error::Write { .. }
             | Error::Settings(_) => None,

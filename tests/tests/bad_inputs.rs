@@ -119,10 +119,10 @@ fn m08_a_missing_file() {
 fn m09_a_broken_choices_document() {
     let e =
         Choices::parse("{\"EntityDefinitions\": [ {\"LogicalName\": 5} ]}").expect_err("refused");
-    assert!(matches!(e, MetadataError::Choices { line: 1, .. }), "{e}");
+    assert_eq!(e.location().map(|l| (l.line, l.column)), Some((1, 41)));
     assert!(
         e.to_string()
-            == "1:41: invalid choices document: invalid type: integer `5`, expected a string",
+            == "line 1, column 41: invalid choices document: invalid type: integer `5`, expected a string",
         "{e}"
     );
 }
