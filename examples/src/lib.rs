@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use dynamics_client::{Client, ClientCertificateCredential, ClientOptions, CredentialOptions};
-use dynamics_emulator::{Emulator, TestCertificate};
+use dynamics_emulator::{Emulator, EmulatorBuilder, TestCertificate};
 
 /// The project's sample `$metadata` document: a small Dataverse-shaped environment
 /// (account, contact, systemuser, team, businessunit, activitypointer, task, new_project).
@@ -45,6 +45,15 @@ impl Environment {
     /// is set; otherwise an emulator on the sample metadata, with a throwaway certificate
     /// registered as an app.
     pub async fn connect() -> Result<Self, Box<dyn std::error::Error>> {
+        Self::connect_with(|emulator| emulator).await
+    }
+
+    /// [`connect`](Self::connect), with `emulate` adding to the emulator what a real
+    /// environment has and the sample metadata alone does not (such as the behaviour of an
+    /// action). `emulate` is not called for a real environment.
+    pub async fn connect_with(
+        emulate: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         if std::env::var_os("DYNAMICS_URL").is_some() {
             return Ok(Environment {
                 client: Client::from_env()?,
@@ -53,11 +62,10 @@ impl Environment {
         }
         let client_id = "7d1f3a52-8c0e-4b9a-a6d4-2e5f9b0c1d73";
         let certificate = TestCertificate::generate("CN=dynamics-rs quickstart")?;
-        let emulator = Emulator::builder()
+        let builder = Emulator::builder()
             .metadata_file(sample_metadata_path())
-            .register_app(client_id, &certificate)
-            .start()
-            .await?;
+            .register_app(client_id, &certificate);
+        let emulator = emulate(builder).start().await?;
         let credential = ClientCertificateCredential::from_pem_parts(
             emulator.tenant_id(),
             client_id,
@@ -105,10 +113,19 @@ pub async fn run_example(
     about: &str,
     body: impl AsyncFnOnce(&Environment) -> dynamics_client::Result<()>,
 ) -> ExitCode {
+    run_example_with(about, |emulator| emulator, body).await
+}
+
+/// [`run_example`] on an environment from [`Environment::connect_with`].
+pub async fn run_example_with(
+    about: &str,
+    emulate: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder,
+    body: impl AsyncFnOnce(&Environment) -> dynamics_client::Result<()>,
+) -> ExitCode {
     if help_requested(about) {
         return ExitCode::SUCCESS;
     }
-    let environment = match Environment::connect().await {
+    let environment = match Environment::connect_with(emulate).await {
         Ok(environment) => environment,
         Err(e) => {
             eprintln!("error: could not connect: {e}");
