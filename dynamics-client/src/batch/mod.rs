@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::client::{Client, Request, status_error};
-use crate::crud::{UpsertMode, check_name, record_path, write_body};
+use crate::crud::{UpsertMode, check_name, patch_body, record_path, write_body};
 use crate::entity::Entity;
 use crate::error::{BatchError, Error, Result, ThrottledError};
 use crate::odata;
@@ -393,7 +393,7 @@ fn patch_request<E: Entity>(url: String, record: &E, mode: UpsertMode) -> Result
         method: "PATCH",
         url,
         headers: mode.condition().into_iter().collect(),
-        body: Some(write_body(record, Some(E::PRIMARY_KEY))?),
+        body: Some(patch_body(record)?),
     })
 }
 
