@@ -19,7 +19,9 @@ pub enum UpsertMode {
     #[default]
     CreateOrUpdate,
     /// Only create: `If-None-Match: *`. An existing record gives
-    /// [`Error::ConcurrencyConflict`] (HTTP 412).
+    /// [`Error::ConcurrencyConflict`] (HTTP 412). By id, a 412 to a retry after a try whose
+    /// outcome is unknown is checked, and is success when that try created the record (see
+    /// [`exactly_once`](crate::exactly_once)).
     CreateOnly,
     /// Only update: `If-Match: *`. A missing record gives [`Error::NotFound`].
     UpdateOnly,
@@ -196,8 +198,19 @@ impl Client {
     }
 
     /// Creates or updates the record with this id, as `mode` allows.
+    ///
+    /// With [`UpsertMode::CreateOnly`] this is [`create`](Self::create) under `id`: an existing
+    /// record is [`Error::ConcurrencyConflict`], except that a 412 to a retry after a try whose
+    /// outcome is unknown (a 5xx, a timeout, a lost connection) is checked by reading the record
+    /// back, and is `Ok` when it is there: that earlier try created it. See
+    /// [`exactly_once`](crate::exactly_once).
     pub async fn upsert<T: Entity>(&self, id: Uuid, record: &T, mode: UpsertMode) -> Result<()> {
-        self.patch(id, record, mode.condition()).await
+        match mode {
+            UpsertMode::CreateOnly => self.create_only(id, record, false).await.map(|_| ()),
+            UpsertMode::CreateOrUpdate | UpsertMode::UpdateOnly => {
+                self.patch(id, record, mode.condition()).await
+            }
+        }
     }
 
     /// Deletes a record.
