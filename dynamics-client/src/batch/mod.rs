@@ -7,6 +7,7 @@ mod bulk;
 pub(crate) mod multipart;
 
 use std::marker::PhantomData;
+use std::time::SystemTime;
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -436,6 +437,9 @@ fn no_body(_: &WireReply, _: &str) -> Result<()> {
 pub struct BatchResponse {
     replies: Vec<Outcome>,
     descriptions: Vec<String>,
+    /// When the reply arrived, on the client's clock: a `Retry-After` date inside it counts
+    /// from here, as the pipeline counts one on an answer of its own.
+    received: SystemTime,
 }
 
 #[derive(Debug)]
@@ -504,7 +508,7 @@ impl BatchResponse {
             }
             .into()),
             Some(Outcome::Replied(reply)) if (200..300).contains(&reply.status) => Ok(reply),
-            Some(Outcome::Replied(reply)) => Err(reply_error(reply)),
+            Some(Outcome::Replied(reply)) => Err(reply_error(reply, self.received)),
         }
     }
 
@@ -513,7 +517,7 @@ impl BatchResponse {
     pub(crate) fn throttled(&self, index: usize) -> Option<ThrottledError> {
         match self.replies.get(index)? {
             Outcome::Replied(reply) if !(200..300).contains(&reply.status) => {
-                match reply_error(reply) {
+                match reply_error(reply, self.received) {
                     Error::Throttled(t) => Some(*t),
                     _ => None,
                 }
@@ -524,8 +528,9 @@ impl BatchResponse {
 }
 
 /// The typed error of an error reply inside a batch: its body is parsed once, its request id
-/// and `Retry-After` read as the pipeline reads them from a response.
-fn reply_error(reply: &WireReply) -> Error {
+/// and `Retry-After` read as the pipeline reads them from a response (a date against
+/// `received`, the client clock's time when the batch's answer arrived).
+fn reply_error(reply: &WireReply, received: SystemTime) -> Error {
     let mut api = odata::parse_api_error(reply.status, &Default::default(), reply.body.as_bytes());
     api.request_id = odata::REQUEST_ID_HEADERS
         .iter()
@@ -535,7 +540,7 @@ fn reply_error(reply: &WireReply) -> Error {
     if reply.status == 429 || limit.is_some() {
         let retry_after = reply
             .header("Retry-After")
-            .and_then(|v| crate::retry::parse_retry_after(v, std::time::SystemTime::now()));
+            .and_then(|v| crate::retry::parse_retry_after(v, received));
         return ThrottledError {
             status: reply.status,
             attempts: 1,
@@ -603,6 +608,7 @@ impl Client {
                 .push(("Prefer", "odata.continue-on-error".to_owned()));
         }
         let response = self.send(request).await?;
+        let received = self.now();
         let content_type = response
             .headers
             .get(reqwest::header::CONTENT_TYPE)
@@ -635,6 +641,7 @@ impl Client {
         let reply = BatchResponse {
             replies,
             descriptions,
+            received,
         };
         self.hold_back_for_throttled(&reply);
         Ok((reply, response.earlier_attempt_unknown))
@@ -822,6 +829,7 @@ mod tests {
         let response = BatchResponse {
             replies: outcomes,
             descriptions: vec![String::new(); 3],
+            received: SystemTime::UNIX_EPOCH,
         };
         assert_eq!(response.get(a.id).unwrap(), Uuid::from_u128(7));
         assert_eq!(response.get(b.id).unwrap(), Uuid::from_u128(7));
@@ -837,6 +845,7 @@ mod tests {
         let response = BatchResponse {
             replies: match_replies(&batch, replies).unwrap(),
             descriptions: vec![String::new(); 3],
+            received: SystemTime::UNIX_EPOCH,
         };
         let err = response.get(a.id).unwrap_err();
         assert!(err.to_string().contains("rolled back"), "{err}");
