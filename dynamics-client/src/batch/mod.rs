@@ -422,10 +422,7 @@ fn page_body<E: Entity>(reply: &WireReply, what: &str) -> Result<Page<E>> {
 }
 
 fn json_or_null(reply: &WireReply, what: &str) -> Result<serde_json::Value> {
-    if reply.body.trim().is_empty() {
-        return Ok(serde_json::Value::Null);
-    }
-    json_body(reply, what)
+    Error::decode_json_or_null(what, reply.body.as_bytes())
 }
 
 fn no_body(_: &WireReply, _: &str) -> Result<()> {
