@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -181,6 +181,11 @@ impl Client {
         if let Some(until) = self.inner.clock.now().checked_add(wait) {
             self.inner.gate.close(until, last, limit);
         }
+    }
+
+    /// The time on this client's clock, which reads every `Retry-After` date.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.inner.clock.now()
     }
 
     /// The retry policy of this client.

@@ -19,7 +19,9 @@ pub enum UpsertMode {
     #[default]
     CreateOrUpdate,
     /// Only create: `If-None-Match: *`. An existing record gives
-    /// [`Error::ConcurrencyConflict`] (HTTP 412).
+    /// [`Error::ConcurrencyConflict`] (HTTP 412). By id, a 412 to a retry after a try whose
+    /// outcome is unknown is checked, and is success when that try created the record (see
+    /// [`exactly_once`](crate::exactly_once)).
     CreateOnly,
     /// Only update: `If-Match: *`. A missing record gives [`Error::NotFound`].
     UpdateOnly,
@@ -106,11 +108,11 @@ impl Client {
         record: &T,
         return_record: bool,
     ) -> Result<Option<Response>> {
-        let url = self.url(&record_path::<T>(id))?;
-        let mut request = self.request::<T>(Method::PATCH, url);
-        // The key stays in the body too: Dataverse accepts it when it matches the URL.
-        request.body = Some(write_body(record, None)?);
-        request.headers.extend(UpsertMode::CreateOnly.condition());
+        let mut request = self.patch_request(
+            &record_path::<T>(id),
+            record,
+            UpsertMode::CreateOnly.condition(),
+        )?;
         request.create_only = true;
         if return_record {
             request
@@ -196,8 +198,19 @@ impl Client {
     }
 
     /// Creates or updates the record with this id, as `mode` allows.
+    ///
+    /// With [`UpsertMode::CreateOnly`] this is [`create`](Self::create) under `id`: an existing
+    /// record is [`Error::ConcurrencyConflict`], except that a 412 to a retry after a try whose
+    /// outcome is unknown (a 5xx, a timeout, a lost connection) is checked by reading the record
+    /// back, and is `Ok` when it is there: that earlier try created it. See
+    /// [`exactly_once`](crate::exactly_once).
     pub async fn upsert<T: Entity>(&self, id: Uuid, record: &T, mode: UpsertMode) -> Result<()> {
-        self.patch(id, record, mode.condition()).await
+        match mode {
+            UpsertMode::CreateOnly => self.create_only(id, record, false).await.map(|_| ()),
+            UpsertMode::CreateOrUpdate | UpsertMode::UpdateOnly => {
+                self.patch(id, record, mode.condition()).await
+            }
+        }
     }
 
     /// Deletes a record.
@@ -329,12 +342,24 @@ impl Client {
         record: &T,
         condition: Option<(&'static str, String)>,
     ) -> Result<()> {
+        self.send(self.patch_request(path, record, condition)?)
+            .await?;
+        Ok(())
+    }
+
+    /// The `PATCH` of `record` to `path` (`set(key)`) that every update and upsert sends, with
+    /// an optional condition header and the body of [`patch_body`].
+    fn patch_request<T: Entity>(
+        &self,
+        path: &str,
+        record: &T,
+        condition: Option<(&'static str, String)>,
+    ) -> Result<Request<'static>> {
         let url = self.url(path)?;
         let mut request = self.request::<T>(Method::PATCH, url);
-        request.body = Some(write_body(record, Some(T::PRIMARY_KEY))?);
+        request.body = Some(patch_body(record)?);
         request.headers.extend(condition);
-        self.send(request).await?;
-        Ok(())
+        Ok(request)
     }
 
     /// A body-less, idempotent request to one of `T`'s URLs.
@@ -391,6 +416,13 @@ pub(crate) fn write_body<T: Entity>(record: &T, drop_key: Option<&str>) -> Resul
         .map_err(|e| Error::invalid_input(format!("could not serialize record: {e}")))
 }
 
+/// The body of a `PATCH` (update or upsert), alone or in a `$batch`: the record's writable
+/// fields without its primary key, which the URL carries. Dataverse takes the key from the URL;
+/// a key in the body is only checked against it.
+pub(crate) fn patch_body<T: Entity>(record: &T) -> Result<Vec<u8>> {
+    write_body(record, Some(T::PRIMARY_KEY))
+}
+
 fn is_writable(name: &str) -> bool {
     if name.ends_with("@odata.bind") {
         return true;
@@ -445,7 +477,7 @@ mod tests {
             parent: Some(Uuid::nil()),
             parent_bind: Some("/accounts(00000000-0000-0000-0000-000000000000)".into()),
         };
-        let body = write_body(&a, Some("accountid")).unwrap();
+        let body = patch_body(&a).unwrap();
         assert_eq!(
             String::from_utf8(body).unwrap(),
             r#"{"name":"Contoso","parentaccountid@odata.bind":"/accounts(00000000-0000-0000-0000-000000000000)"}"#

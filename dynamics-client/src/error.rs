@@ -92,6 +92,20 @@ impl Error {
         decode_with_excerpt(what, body, true)
     }
 
+    /// [`decode_json`](Self::decode_json), reading a blank body (`204 No Content`, or only
+    /// whitespace) as `null`.
+    pub(crate) fn decode_json_or_null<T: serde::de::DeserializeOwned>(
+        what: &str,
+        body: &[u8],
+    ) -> Result<T> {
+        let body = if body.iter().all(u8::is_ascii_whitespace) {
+            b"null".as_slice()
+        } else {
+            body
+        };
+        Self::decode_json(what, body)
+    }
+
     /// Decodes JSON whose body may hold secrets (token responses): no excerpt is kept.
     pub(crate) fn decode_secret_json<T: serde::de::DeserializeOwned>(
         what: &str,
@@ -438,6 +452,21 @@ mod tests {
             panic!("expected Decode")
         };
         assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 1);
+    }
+
+    #[test]
+    fn a_blank_body_decodes_as_null() {
+        for blank in [&b""[..], b" \r\n\t"] {
+            let value: serde_json::Value = Error::decode_json_or_null("answer", blank).unwrap();
+            assert_eq!(value, serde_json::Value::Null);
+            let none: Option<Rows> = Error::decode_json_or_null("answer", blank).unwrap();
+            assert!(none.is_none());
+            // A type that cannot be null still fails, naming what was read.
+            let err = Error::decode_json_or_null::<Rows>("answer", blank).unwrap_err();
+            assert!(err.to_string().contains("answer"), "{err}");
+        }
+        let rows: Rows = Error::decode_json_or_null("answer", br#" {"value":[]} "#).unwrap();
+        assert!(rows.value.is_empty());
     }
 
     #[test]

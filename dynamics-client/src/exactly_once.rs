@@ -28,6 +28,11 @@
 //!   [`create_and_return`](crate::Client::create_and_return) do the same for a record whose id
 //!   you set. A record without an id is still `POST`ed (the service then picks a sequential
 //!   id), with the cautious retries above.
+//! * [`Client::upsert`](crate::Client::upsert) (and
+//!   [`EntitySet::upsert`](crate::EntitySet::upsert)) and
+//!   [`Client::bulk_upsert`](crate::Client::bulk_upsert) with
+//!   [`UpsertMode::CreateOnly`](crate::UpsertMode::CreateOnly) are the same create-only
+//!   upserts under the id you pass, and read a 412 the same way.
 //!
 //! # What a 412 means
 //!
@@ -39,6 +44,17 @@
 //!   (the 412 came from something else, such as a clashing alternate key), the result is the
 //!   conflict. A retry after throttling only is not such a retry: a throttled request was not
 //!   run, so a 412 after it is a conflict again.
+//!
+//! # Upserts by alternate key
+//!
+//! [`Client::upsert_by_key`](crate::Client::upsert_by_key) with
+//! [`UpsertMode::CreateOnly`](crate::UpsertMode::CreateOnly) is retried in the same way, but a
+//! 412 is always [`Error::ConcurrencyConflict`](crate::Error::ConcurrencyConflict), also after
+//! a try whose outcome is unknown. Reading the record back would find it whoever created it,
+//! and an alternate key is business data (an account number, an e-mail address) that other
+//! writers create records under, unlike a fresh id that only this caller uses: a record found
+//! under the key is no sign that the earlier try made it. When such a conflict follows a lost
+//! answer, read the record by its key to decide.
 //!
 //! # Your own ids
 //!

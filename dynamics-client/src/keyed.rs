@@ -25,6 +25,11 @@ impl Client {
 
     /// Creates or updates the record with this alternate key, as `mode` allows. A created
     /// record gets the key's values.
+    ///
+    /// With [`UpsertMode::CreateOnly`] an existing record is
+    /// [`Error::ConcurrencyConflict`](crate::Error::ConcurrencyConflict), even when it follows a
+    /// try whose answer was lost: unlike a create-only upsert by id, the client cannot tell
+    /// whether that try made the record (see [`exactly_once`](crate::exactly_once)).
     pub async fn upsert_by_key<T: Entity>(
         &self,
         key: &AlternateKey<T>,

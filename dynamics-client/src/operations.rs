@@ -404,15 +404,11 @@ impl Client {
             }
         };
         // An operation without a return type answers `204 No Content`.
-        let body = if body.iter().all(u8::is_ascii_whitespace) {
-            b"null".as_slice()
-        } else {
-            body.as_slice()
-        };
         if O::RESPONSE_IN_VALUE {
-            Error::decode_json::<InValue<O::Response>>(&path, body).map(|answer| answer.value)
+            Error::decode_json_or_null::<InValue<O::Response>>(&path, &body)
+                .map(|answer| answer.value)
         } else {
-            Error::decode_json(&path, body)
+            Error::decode_json_or_null(&path, &body)
         }
     }
 
@@ -472,10 +468,7 @@ impl Client {
             Error::invalid_input(format!("could not serialize the parameters of {path}: {e}"))
         })?;
         let answer = self.send_operation(Method::POST, path, Some(body)).await?;
-        if answer.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Null);
-        }
-        Error::decode_json(path, &answer)
+        Error::decode_json_or_null(path, &answer)
     }
 
     /// Sends an operation's request and returns the answer's body.

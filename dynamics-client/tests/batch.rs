@@ -7,7 +7,7 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use dynamics_client::{
     Batch, BatchError, BulkOptions, Client, ClientOptions, Error, ManualClock, Query, UpsertMode,
@@ -191,7 +191,7 @@ async fn bulk_writes_map_every_result_to_its_input() {
 /// The stub answers the first `$batch` with its second request throttled, then all 204.
 #[tokio::test]
 async fn only_throttled_batch_requests_are_sent_again() {
-    let (stub, calls) = stub_throttling_one_batch_request(7).await;
+    let (stub, calls) = stub_throttling_one_batch_request("7").await;
     let (client, clock) = client_on_virtual_time(&stub.url);
     let ids = client
         .bulk_create(
@@ -260,7 +260,8 @@ async fn malformed_batch_replies_are_clear_errors() {
 /// A stub whose first `$batch` (after `calls` is set back to 0, the next one) has its second
 /// request throttled with `Retry-After: retry_after`, and that answers everything else with
 /// success; it counts the requests it gets.
-async fn stub_throttling_one_batch_request(retry_after: u64) -> (Stub, Arc<AtomicUsize>) {
+async fn stub_throttling_one_batch_request(retry_after: &str) -> (Stub, Arc<AtomicUsize>) {
+    let retry_after = retry_after.to_owned();
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();
     let stub = Stub::start(move |request| {
@@ -297,7 +298,11 @@ async fn stub_throttling_one_batch_request(retry_after: u64) -> (Stub, Arc<Atomi
 }
 
 fn client_on_virtual_time(url: &str) -> (Client, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::default());
+    client_on_clock(url, ManualClock::default())
+}
+
+fn client_on_clock(url: &str, clock: ManualClock) -> (Client, Arc<ManualClock>) {
+    let clock = Arc::new(clock);
     let client = Client::new(
         url,
         CountingCredential::new(),
@@ -314,7 +319,7 @@ fn client_on_virtual_time(url: &str) -> (Client, Arc<ManualClock>) {
 /// request's error, and the client sends nothing more before `Retry-After` has passed.
 #[tokio::test]
 async fn a_throttled_request_in_a_batch_holds_back_the_next_request() {
-    let (stub, _) = stub_throttling_one_batch_request(9).await;
+    let (stub, _) = stub_throttling_one_batch_request("9").await;
     let (client, clock) = client_on_virtual_time(&stub.url);
     let mut batch = Batch::new();
     batch.continue_on_error(true);
@@ -334,7 +339,7 @@ async fn a_throttled_request_in_a_batch_holds_back_the_next_request() {
 /// client's next request back until `Retry-After` has passed.
 #[tokio::test]
 async fn a_bulk_write_out_of_resends_still_holds_back_the_next_request() {
-    let (stub, calls) = stub_throttling_one_batch_request(9).await;
+    let (stub, calls) = stub_throttling_one_batch_request("9").await;
     let (client, clock) = client_on_virtual_time(&stub.url);
     let results = client
         .bulk_create(
@@ -354,4 +359,30 @@ async fn a_bulk_write_out_of_resends_still_holds_back_the_next_request() {
 
     client.query::<Account>("$top=1").await.unwrap();
     assert_eq!(clock.sleeps(), [Duration::from_secs(9)]);
+}
+
+/// A `Retry-After` date inside a batch is read on the client's clock, as the pipeline reads one
+/// on an answer of its own: here that clock is years ahead of the machine's.
+#[tokio::test]
+async fn a_retry_after_date_in_a_batch_is_read_on_the_clients_clock() {
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+    let date = time::OffsetDateTime::from(start + Duration::from_secs(42))
+        .format(time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        ))
+        .unwrap();
+    let (stub, _) = stub_throttling_one_batch_request(&date).await;
+    let (client, clock) = client_on_clock(&stub.url, ManualClock::starting_at(start));
+    let mut batch = Batch::new();
+    batch.continue_on_error(true);
+    batch.create(&named("a")).unwrap();
+    let second = batch.create(&named("b")).unwrap();
+    let reply = client.execute_batch(&batch).await.unwrap();
+    match reply.get(second) {
+        Err(Error::Throttled(t)) => assert_eq!(t.retry_after, Some(Duration::from_secs(42))),
+        other => panic!("expected throttling, got {other:?}"),
+    }
+
+    client.query::<Account>("$top=1").await.unwrap();
+    assert_eq!(clock.sleeps(), [Duration::from_secs(42)]);
 }

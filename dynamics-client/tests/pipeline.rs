@@ -382,9 +382,43 @@ async fn gateway_error_on_create_is_not_retried_unless_id_is_chosen() {
     };
     assert_eq!(s.client.create(&with_id).await.unwrap(), id());
     assert_eq!(s.stub.requests().len(), 2);
-    assert!(
-        s.stub.requests()[0].body.contains(ID),
+    assert_eq!(
+        s.stub.requests()[0].path,
+        format!("/api/data/v9.2/accounts({ID})"),
         "client-chosen id is sent"
+    );
+}
+
+/// A create under a chosen id, on its own or in a `$batch`, is the same create-only upsert:
+/// the id in the URL, the body without it.
+#[tokio::test]
+async fn a_create_only_upsert_has_one_body_alone_and_in_a_batch() {
+    let s = setup(ClientOptions::default(), |_| Reply::new(204)).await;
+    let record = Account {
+        id: Some(id()),
+        name: Some("Contoso".into()),
+        ..Default::default()
+    };
+    s.client.create(&record).await.unwrap();
+    let mut batch = dynamics_client::Batch::new();
+    batch.upsert(id(), &record, UpsertMode::CreateOnly).unwrap();
+    // The stub's 204 is no batch reply: only the request matters here.
+    let _ = s.client.execute_batch(&batch).await;
+    let requests = s.stub.requests();
+    let alone = &requests[0];
+    assert_eq!(alone.method, "PATCH");
+    assert_eq!(alone.path, format!("/api/data/v9.2/accounts({ID})"));
+    assert_eq!(alone.header("if-none-match"), Some("*"));
+    assert_eq!(alone.body, r#"{"name":"Contoso"}"#);
+    let batched = &requests[1].body;
+    assert!(
+        batched.contains(&format!("PATCH /api/data/v9.2/accounts({ID}) HTTP/1.1")),
+        "{batched}"
+    );
+    assert!(batched.contains("If-None-Match: *"), "{batched}");
+    assert!(
+        batched.contains(&format!("\r\n\r\n{}\r\n", alone.body)),
+        "the batch carries the same body: {batched}"
     );
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use dynamics_client::{
     BoxFuture, BulkOptions, Client, ClientOptions, Clock, Error, ManualClock, RetryPolicy,
-    ThrottleLimit,
+    ThrottleLimit, UpsertMode,
 };
 use dynamics_emulator::{FaultCounts, FaultKind, FaultMix};
 use support::emulated::{CLIENT_ID, Env, start, start_with};
@@ -222,8 +222,9 @@ fn first_request_only(kind: FaultKind) -> FaultMix {
     FaultMix::new(0.5, 16).kinds([kind]).delay(DELAY)
 }
 
-#[tokio::test]
-async fn a_412_after_a_lost_answer_is_the_earlier_try_landing() {
+/// A fresh emulator and a patient client whose next Web API request is carried out and its
+/// answer lost (the token is fetched before it, and the request counts start with it).
+async fn next_answer_lost() -> (Env, Client) {
     let env = start().await;
     let client = patient_client(&env);
     let controls = env.emulator.controls();
@@ -232,6 +233,13 @@ async fn a_412_after_a_lost_answer_is_the_earlier_try_landing() {
     controls
         .set_fault_mix(first_request_only(FaultKind::DropAfter))
         .unwrap();
+    (env, client)
+}
+
+#[tokio::test]
+async fn a_412_after_a_lost_answer_is_the_earlier_try_landing() {
+    let (env, client) = next_answer_lost().await;
+    let controls = env.emulator.controls();
     let id = Uuid::new_v4();
     let created = client
         .create(&Account {
@@ -247,6 +255,73 @@ async fn a_412_after_a_lost_answer_is_the_earlier_try_landing() {
     assert_eq!(counts.by_route["PATCH /api/data/v9.2/accounts(..)"], 2);
     assert_eq!(counts.by_route["POST /api/data/v9.2/$batch"], 1);
     assert_eq!(env.emulator.records("accounts").unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_create_only_upsert_answered_412_after_a_lost_answer_is_the_earlier_try_landing() {
+    let (env, client) = next_answer_lost().await;
+    let controls = env.emulator.controls();
+    let id = Uuid::new_v4();
+    client
+        .upsert(
+            id,
+            &named("Upserted on the first try"),
+            UpsertMode::CreateOnly,
+        )
+        .await
+        .unwrap();
+    let counts = controls.request_counts();
+    assert_eq!(counts.faults.drop_after, 1);
+    // The lost upsert, its retry (answered 412), and the read that found the record.
+    assert_eq!(counts.by_route["PATCH /api/data/v9.2/accounts(..)"], 2);
+    assert_eq!(counts.by_route["POST /api/data/v9.2/$batch"], 1);
+    let stored = env.emulator.record("accounts", id).unwrap();
+    assert_eq!(stored["name"], "Upserted on the first try");
+
+    // Without a lost answer before it, a 412 is a conflict, and the record stays as it was.
+    controls.clear_fault_mix();
+    let err = client
+        .upsert(id, &named("Intruder"), UpsertMode::CreateOnly)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConcurrencyConflict(_)), "{err:?}");
+    let stored = env.emulator.record("accounts", id).unwrap();
+    assert_eq!(stored["name"], "Upserted on the first try");
+}
+
+#[tokio::test]
+async fn create_only_bulk_upserts_answered_412_after_a_lost_batch_are_the_earlier_try_landing() {
+    let (env, client) = next_answer_lost().await;
+    let controls = env.emulator.controls();
+    let names = names("Upserted", 3);
+    let ids: Vec<Uuid> = names.iter().map(|_| Uuid::new_v4()).collect();
+    let records = || ids.iter().copied().zip(names.iter().map(|n| named(n)));
+    let results = client
+        .bulk_upsert(records(), UpsertMode::CreateOnly, &BulkOptions::default())
+        .await
+        .unwrap();
+    for (i, result) in results.iter().enumerate() {
+        assert!(result.is_ok(), "upsert {i}: {result:?}");
+    }
+    let counts = controls.request_counts();
+    assert_eq!(counts.faults.drop_after, 1);
+    // The lost batch, its resend (every request answered 412), and the reads that found them.
+    assert_eq!(counts.by_route["POST /api/data/v9.2/$batch"], 3);
+    let oks: Vec<dynamics_client::Result<Uuid>> = ids.iter().map(|id| Ok(*id)).collect();
+    assert_landed_exactly_once(&env, &names, &oks);
+
+    // Without a lost answer before them, 412s are conflicts.
+    controls.clear_fault_mix();
+    let again = client
+        .bulk_upsert(records(), UpsertMode::CreateOnly, &BulkOptions::default())
+        .await
+        .unwrap();
+    for (i, result) in again.iter().enumerate() {
+        assert!(
+            matches!(result, Err(Error::ConcurrencyConflict(_))),
+            "upsert {i}: {result:?}"
+        );
+    }
 }
 
 #[tokio::test]

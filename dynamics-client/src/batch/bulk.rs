@@ -90,13 +90,28 @@ impl Client {
         E: Entity,
         I: IntoIterator<Item = E>,
     {
+        let keyed = records
+            .into_iter()
+            .map(|record| (record.id().unwrap_or_else(Uuid::new_v4), record));
+        self.bulk_create_only(keyed, options).await
+    }
+
+    /// Creates every `(id, record)` with a create-only upsert; result `i` is `Ok(id)` or why
+    /// record `i` was not created. A 412 to a request whose batch may have landed before (its
+    /// answer was lost, then it was sent again) is checked by reading the record back: when it
+    /// is there, that earlier try created it.
+    async fn bulk_create_only<E, I>(
+        &self,
+        records: I,
+        options: &BulkOptions,
+    ) -> Result<Vec<Result<Uuid>>>
+    where
+        E: Entity,
+        I: IntoIterator<Item = (Uuid, E)>,
+    {
         // Only the ids are kept here: the records are read a chunk at a time, as they are sent.
         let mut ids: Vec<Uuid> = Vec::new();
-        let keyed = records.into_iter().map(|record| {
-            let id = record.id().unwrap_or_else(Uuid::new_v4);
-            ids.push(id);
-            (id, record)
-        });
+        let keyed = records.into_iter().inspect(|(id, _)| ids.push(*id));
         let sent = self
             .bulk_sent(keyed, options, |batch, (id, record): &(Uuid, E)| {
                 batch.upsert(*id, record, UpsertMode::CreateOnly)
@@ -156,6 +171,11 @@ impl Client {
     }
 
     /// Upserts every `(id, record)` as `mode` allows; result `i` says how upsert `i` went.
+    ///
+    /// With [`UpsertMode::CreateOnly`] the records are created as
+    /// [`bulk_create`](Self::bulk_create) creates them: a 412 to a resend of a batch whose
+    /// answer was lost is checked, and is `Ok` when the earlier try created the record. See
+    /// [`exactly_once`](crate::exactly_once).
     pub async fn bulk_upsert<E, I>(
         &self,
         records: I,
@@ -166,6 +186,10 @@ impl Client {
         E: Entity,
         I: IntoIterator<Item = (Uuid, E)>,
     {
+        if mode == UpsertMode::CreateOnly {
+            let created = self.bulk_create_only(records, options).await?;
+            return Ok(created.into_iter().map(|r| r.map(|_| ())).collect());
+        }
         self.bulk(records, options, move |batch, (id, record): &(Uuid, E)| {
             batch.upsert(*id, record, mode)
         })

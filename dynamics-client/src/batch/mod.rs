@@ -7,13 +7,14 @@ mod bulk;
 pub(crate) mod multipart;
 
 use std::marker::PhantomData;
+use std::time::SystemTime;
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::client::{Client, Request, status_error};
-use crate::crud::{UpsertMode, check_name, record_path, write_body};
+use crate::crud::{UpsertMode, check_name, patch_body, record_path, write_body};
 use crate::entity::Entity;
 use crate::error::{BatchError, Error, Result, ThrottledError};
 use crate::odata;
@@ -393,7 +394,7 @@ fn patch_request<E: Entity>(url: String, record: &E, mode: UpsertMode) -> Result
         method: "PATCH",
         url,
         headers: mode.condition().into_iter().collect(),
-        body: Some(write_body(record, Some(E::PRIMARY_KEY))?),
+        body: Some(patch_body(record)?),
     })
 }
 
@@ -421,10 +422,7 @@ fn page_body<E: Entity>(reply: &WireReply, what: &str) -> Result<Page<E>> {
 }
 
 fn json_or_null(reply: &WireReply, what: &str) -> Result<serde_json::Value> {
-    if reply.body.trim().is_empty() {
-        return Ok(serde_json::Value::Null);
-    }
-    json_body(reply, what)
+    Error::decode_json_or_null(what, reply.body.as_bytes())
 }
 
 fn no_body(_: &WireReply, _: &str) -> Result<()> {
@@ -436,6 +434,9 @@ fn no_body(_: &WireReply, _: &str) -> Result<()> {
 pub struct BatchResponse {
     replies: Vec<Outcome>,
     descriptions: Vec<String>,
+    /// When the reply arrived, on the client's clock: a `Retry-After` date inside it counts
+    /// from here, as the pipeline counts one on an answer of its own.
+    received: SystemTime,
 }
 
 #[derive(Debug)]
@@ -504,7 +505,7 @@ impl BatchResponse {
             }
             .into()),
             Some(Outcome::Replied(reply)) if (200..300).contains(&reply.status) => Ok(reply),
-            Some(Outcome::Replied(reply)) => Err(reply_error(reply)),
+            Some(Outcome::Replied(reply)) => Err(reply_error(reply, self.received)),
         }
     }
 
@@ -513,7 +514,7 @@ impl BatchResponse {
     pub(crate) fn throttled(&self, index: usize) -> Option<ThrottledError> {
         match self.replies.get(index)? {
             Outcome::Replied(reply) if !(200..300).contains(&reply.status) => {
-                match reply_error(reply) {
+                match reply_error(reply, self.received) {
                     Error::Throttled(t) => Some(*t),
                     _ => None,
                 }
@@ -524,8 +525,9 @@ impl BatchResponse {
 }
 
 /// The typed error of an error reply inside a batch: its body is parsed once, its request id
-/// and `Retry-After` read as the pipeline reads them from a response.
-fn reply_error(reply: &WireReply) -> Error {
+/// and `Retry-After` read as the pipeline reads them from a response (a date against
+/// `received`, the client clock's time when the batch's answer arrived).
+fn reply_error(reply: &WireReply, received: SystemTime) -> Error {
     let mut api = odata::parse_api_error(reply.status, &Default::default(), reply.body.as_bytes());
     api.request_id = odata::REQUEST_ID_HEADERS
         .iter()
@@ -535,7 +537,7 @@ fn reply_error(reply: &WireReply) -> Error {
     if reply.status == 429 || limit.is_some() {
         let retry_after = reply
             .header("Retry-After")
-            .and_then(|v| crate::retry::parse_retry_after(v, std::time::SystemTime::now()));
+            .and_then(|v| crate::retry::parse_retry_after(v, received));
         return ThrottledError {
             status: reply.status,
             attempts: 1,
@@ -603,6 +605,7 @@ impl Client {
                 .push(("Prefer", "odata.continue-on-error".to_owned()));
         }
         let response = self.send(request).await?;
+        let received = self.now();
         let content_type = response
             .headers
             .get(reqwest::header::CONTENT_TYPE)
@@ -635,6 +638,7 @@ impl Client {
         let reply = BatchResponse {
             replies,
             descriptions,
+            received,
         };
         self.hold_back_for_throttled(&reply);
         Ok((reply, response.earlier_attempt_unknown))
@@ -822,6 +826,7 @@ mod tests {
         let response = BatchResponse {
             replies: outcomes,
             descriptions: vec![String::new(); 3],
+            received: SystemTime::UNIX_EPOCH,
         };
         assert_eq!(response.get(a.id).unwrap(), Uuid::from_u128(7));
         assert_eq!(response.get(b.id).unwrap(), Uuid::from_u128(7));
@@ -837,6 +842,7 @@ mod tests {
         let response = BatchResponse {
             replies: match_replies(&batch, replies).unwrap(),
             descriptions: vec![String::new(); 3],
+            received: SystemTime::UNIX_EPOCH,
         };
         let err = response.get(a.id).unwrap_err();
         assert!(err.to_string().contains("rolled back"), "{err}");

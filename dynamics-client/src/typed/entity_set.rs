@@ -131,7 +131,7 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         self.client.update_if_match(id, changes, etag).await
     }
 
-    /// Creates or updates the record with this id, as `mode` allows.
+    /// Creates or updates the record with this id, as `mode` allows; see [`Client::upsert`].
     pub async fn upsert(&self, id: Uuid, record: &E, mode: UpsertMode) -> Result<()> {
         self.client.upsert(id, record, mode).await
     }
@@ -145,7 +145,8 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         self.client.retrieve_by_key(key, &columns.names()).await
     }
 
-    /// Creates or updates the record with this alternate key, as `mode` allows.
+    /// Creates or updates the record with this alternate key, as `mode` allows; see
+    /// [`Client::upsert_by_key`].
     pub async fn upsert_by_key(
         &self,
         key: &AlternateKey<E>,
