@@ -33,6 +33,11 @@
 //!   [`Client::bulk_upsert`](crate::Client::bulk_upsert) with
 //!   [`UpsertMode::CreateOnly`](crate::UpsertMode::CreateOnly) are the same create-only
 //!   upserts under the id you pass, and read a 412 the same way.
+//! * A create-only upsert that you put into a [`Batch`](crate::Batch) yourself and send with
+//!   [`execute_batch`](crate::Client::execute_batch) is retried as safely (a batch without a
+//!   `POST` in it is sent again as it was), but its 412 is handed to you as it came: the
+//!   client does not know which of your requests to read back. Use the bulk methods above to
+//!   have that done.
 //!
 //! # What a 412 means
 //!
