@@ -369,7 +369,7 @@ impl Client {
 }
 
 /// Dataverse's largest page.
-const MAX_PAGE_SIZE: u32 = 5000;
+pub(crate) const MAX_PAGE_SIZE: u32 = 5000;
 
 pub(crate) fn record_path<T: Entity>(id: Uuid) -> String {
     format!("{}({})", T::ENTITY_SET_NAME, id.hyphenated())

@@ -85,9 +85,9 @@ impl Error {
     }
 
     /// Decodes JSON, naming the failing path and quoting the start of the body on error.
-    pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    pub(crate) fn decode_json<'de, T: serde::Deserialize<'de>>(
         what: &str,
-        body: &[u8],
+        body: &'de [u8],
     ) -> Result<T> {
         decode_with_excerpt(what, body, true)
     }
@@ -115,9 +115,9 @@ impl Error {
     }
 }
 
-fn decode_with_excerpt<T: serde::de::DeserializeOwned>(
+fn decode_with_excerpt<'de, T: serde::Deserialize<'de>>(
     what: &str,
-    body: &[u8],
+    body: &'de [u8],
     with_excerpt: bool,
 ) -> Result<T> {
     // The common case decodes at full speed; only a failure pays for locating the field that

@@ -3,6 +3,7 @@
 
 mod associate;
 mod batch;
+mod changes;
 mod client;
 mod clock;
 mod connection;
@@ -28,6 +29,7 @@ mod typed;
 pub use batch::{
     Batch, BatchResponse, BulkOptions, ChangeSet, Created, Handle, MAX_BATCH_REQUESTS, Reference,
 };
+pub use changes::{Change, ChangePage, DeltaLink};
 pub use client::{Client, ClientBuilder};
 pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
 pub use connection::{
