@@ -56,9 +56,10 @@ pub(crate) struct Tables {
     journal: Option<Vec<Undo>>,
     /// Entity set → its alternate keys, as declared by [`Store::new`].
     alternate_keys: Arc<HashMap<String, AlternateKeys>>,
-    /// (entity set, key number) → the key's value on each record that has it → that record.
-    /// Kept up to date by every write, so a uniqueness check is one lookup, not a scan.
-    key_index: HashMap<(String, usize), HashMap<String, Uuid>>,
+    /// Entity set → key number → the key's value on each record that has it → that record.
+    /// Kept up to date by every write, so a uniqueness check is one lookup, not a scan. Keyed
+    /// by set first, so a lookup borrows the set's name instead of building a key.
+    key_index: HashMap<String, Vec<HashMap<String, Uuid>>>,
 }
 
 /// How to take one change back.
@@ -98,11 +99,8 @@ impl Tables {
         key: usize,
         fields: &Map<String, Value>,
     ) -> Option<Uuid> {
-        let value = self.key_value(set, key, fields)?;
-        self.key_index
-            .get(&(set.to_owned(), key))?
-            .get(&value)
-            .copied()
+        let index = self.key_index.get(set)?.get(key)?;
+        index.get(&self.key_value(set, key, fields)?).copied()
     }
 
     /// Like [`Tables::key_lookup`], but a record other than `except`.
@@ -147,22 +145,24 @@ impl Tables {
 
     /// Moves the index entries of record `id` from `old_keys` to the keys it has now.
     fn reindex(&mut self, set: &str, id: Uuid, old_keys: Vec<(usize, String)>) {
+        let new_keys = match self.get(set, &id) {
+            Some(record) => self.key_values(set, &record.fields),
+            None => Vec::new(),
+        };
+        let Some(indexes) = self.key_index.get_mut(set) else {
+            return;
+        };
         for (key, value) in old_keys {
-            if let Some(index) = self.key_index.get_mut(&(set.to_owned(), key))
+            if let Some(index) = indexes.get_mut(key)
                 && index.get(&value) == Some(&id)
             {
                 index.remove(&value);
             }
         }
-        let new_keys = match self.get(set, &id) {
-            Some(record) => self.key_values(set, &record.fields),
-            None => Vec::new(),
-        };
         for (key, value) in new_keys {
-            self.key_index
-                .entry((set.to_owned(), key))
-                .or_default()
-                .insert(value, id);
+            if let Some(index) = indexes.get_mut(key) {
+                index.insert(value, id);
+            }
         }
     }
 
@@ -346,8 +346,14 @@ pub(crate) struct Store {
 impl Store {
     /// An empty store that keeps each entity set's alternate keys unique.
     pub(crate) fn new(alternate_keys: HashMap<String, AlternateKeys>) -> Self {
+        // Every set's index exists from the start, so writes and lookups never add its name.
+        let key_index = alternate_keys
+            .iter()
+            .map(|(set, keys)| (set.clone(), vec![HashMap::new(); keys.len()]))
+            .collect();
         let tables = Tables {
             alternate_keys: Arc::new(alternate_keys),
+            key_index,
             ..Tables::default()
         };
         Self {
