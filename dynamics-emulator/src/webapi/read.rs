@@ -377,6 +377,19 @@ impl<'a> View<'a> {
                         .map(|c| c.kind)
                 }
             };
+            // Worked out once, not per row: a path through a navigation property to an
+            // abstract type (`ownerid/...`) searches the schema's tables for its column.
+            let kinds: Vec<(&str, Option<Kind>)> = filter
+                .properties()
+                .into_iter()
+                .map(|p| (p, path_kind(p)))
+                .collect();
+            let path_kind = |p: &str| {
+                kinds
+                    .iter()
+                    .find(|(name, _)| *name == p)
+                    .and_then(|(_, kind)| *kind)
+            };
             filter.check(&path_kind).map_err(|e| {
                 ApiError::bad_request(format!("{e} (type '{}')", table.qualified_name))
             })?;
