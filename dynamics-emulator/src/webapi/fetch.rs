@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::ApiError;
 use super::protocol::ApiResponse;
-use super::read::{MAX_PAGE, View, compare_records};
+use super::read::{MAX_PAGE, SortOrder, View};
 use crate::odata::fetch::{
     Aggregate, Attribute as FetchAttribute, Condition, Filter, LinkEntity, Operator, PagingCookie,
 };
@@ -137,16 +137,23 @@ impl<'v> View<'v> {
             return self.aggregate(table, &fetch, &links, &rows);
         }
         // Ties keep the primary key's order (and the linked keys'), so pages never overlap.
-        rows.sort_by(|a, b| {
-            compare_records(table, &orders, a.record, b.record)
-                .then_with(|| a.id.cmp(&b.id))
-                .then_with(|| {
-                    let keys = |r: &Row<'_>| -> Vec<Option<Uuid>> {
-                        r.links.iter().map(|l| l.map(|(id, _)| id)).collect()
-                    };
-                    keys(a).cmp(&keys(b))
-                })
+        // Each row's keys are worked out once, not on every comparison.
+        let order = SortOrder::new(table, &orders);
+        type Keys = (Vec<Comparable>, Vec<Option<Uuid>>);
+        let mut keyed: Vec<(Keys, Row<'_>)> = rows
+            .into_iter()
+            .map(|row| {
+                let linked = row.links.iter().map(|l| l.map(|(id, _)| id)).collect();
+                ((order.values(row.record), linked), row)
+            })
+            .collect();
+        keyed.sort_by(|((a, a_links), a_row), ((b, b_links), b_row)| {
+            order
+                .compare(a, b)
+                .then_with(|| a_row.id.cmp(&b_row.id))
+                .then_with(|| a_links.cmp(b_links))
         });
+        let mut rows: Vec<Row<'_>> = keyed.into_iter().map(|(_, row)| row).collect();
         if let Some(top) = fetch.top {
             rows.truncate(top);
         }
