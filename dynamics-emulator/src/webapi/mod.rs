@@ -36,8 +36,9 @@ use crate::token::Caller;
 /// Bodies larger than this are refused (Dataverse's own limit is far lower for JSON).
 const MAX_BODY: usize = 128 * 1024 * 1024;
 
-/// The users' entity set, and the column naming the application of an application user.
+/// The users' entity set.
 const USERS: &str = "systemusers";
+/// The column of a user naming the application it is the application user of.
 const APPLICATION_ID: &str = "applicationid";
 
 /// The Web API of one environment.
