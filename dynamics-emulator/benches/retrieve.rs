@@ -1,10 +1,11 @@
 //! Simple retrieves per second on loopback, so we know the emulator is never the bottleneck
 //! of the SDK's own benchmarks: one request at a time, and 16 in flight.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+mod common;
 
+use common::client_token;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dynamics_emulator::{Emulator, SigningAlgorithm, TestCertificate};
+use dynamics_emulator::{Emulator, TestCertificate};
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -21,10 +22,7 @@ struct Setup {
 async fn setup() -> Setup {
     let cert = TestCertificate::generate("CN=bench").expect("certificate");
     let emulator = Emulator::builder()
-        .metadata_file(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../dynamics-codegen/tests/fixtures/sample.xml"
-        ))
+        .metadata_file(common::SAMPLE_METADATA)
         .register_app(CLIENT_ID, &cert)
         .start()
         .await
@@ -33,42 +31,8 @@ async fn setup() -> Setup {
     emulator
         .seed(&json!({"accounts": [{"accountid": id, "name": "Bench", "revenue": 1000}]}))
         .expect("seed");
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let assertion = cert
-        .sign_assertion(
-            SigningAlgorithm::Ps256,
-            &json!({"aud": emulator.token_endpoint(), "iss": CLIENT_ID, "sub": CLIENT_ID,
-                    "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "exp": now + 300}),
-        )
-        .expect("assertion");
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "client_credentials")
-        .append_pair("client_id", CLIENT_ID)
-        .append_pair("scope", &emulator.scope())
-        .append_pair(
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        )
-        .append_pair("client_assertion", &assertion)
-        .finish();
     let http = reqwest::Client::new();
-    let reply: serde_json::Value = http
-        .post(emulator.token_endpoint())
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token reply");
-    let token = reply["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned();
+    let token = client_token(&http, &emulator, &cert, CLIENT_ID).await;
     Setup {
         url: format!(
             "{}accounts({id})?$select=name,revenue",
@@ -81,14 +45,7 @@ async fn setup() -> Setup {
 }
 
 async fn retrieve(http: reqwest::Client, url: String, token: String) {
-    let response = http
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    assert!(response.status().is_success());
-    response.bytes().await.expect("body");
+    common::get(&http, &url, &token).await;
 }
 
 fn retrieves(c: &mut Criterion) {

@@ -4,7 +4,7 @@
 //! journal of what it changed (never a copy of the whole store, which made large change sets
 //! quadratic).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -17,6 +17,10 @@ use crate::schema::Kind;
 /// The alternate keys of one entity set, in the schema's order: each key's properties with
 /// their kinds, which decide how values compare (text ignores case, dates compare as instants).
 pub(crate) type AlternateKeys = Vec<Vec<(String, Option<Kind>)>>;
+
+/// Entity set → the columns whose records [`Tables::find_text`] finds in one lookup. Unlike
+/// alternate keys, several records may hold the same value.
+pub(crate) type IndexedColumns = HashMap<String, Vec<String>>;
 
 /// Which table a lookup points at, and through which navigation property it was set.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,9 +60,30 @@ pub(crate) struct Tables {
     journal: Option<Vec<Undo>>,
     /// Entity set → its alternate keys, as declared by [`Store::new`].
     alternate_keys: Arc<HashMap<String, AlternateKeys>>,
-    /// (entity set, key number) → the key's value on each record that has it → that record.
-    /// Kept up to date by every write, so a uniqueness check is one lookup, not a scan.
-    key_index: HashMap<(String, usize), HashMap<String, Uuid>>,
+    /// Entity set → key number → the key's value on each record that has it → that record.
+    /// Kept up to date by every write, so a uniqueness check is one lookup, not a scan. Keyed
+    /// by set first, so a lookup borrows the set's name instead of building a key.
+    key_index: HashMap<String, Vec<HashMap<String, Uuid>>>,
+    /// Entity set → its indexed columns, as declared by [`Store::new`].
+    indexed: Arc<IndexedColumns>,
+    /// Entity set → indexed column number → that column's index. Kept up to date by every
+    /// write, as the key index is.
+    text_index: HashMap<String, Vec<TextIndex>>,
+}
+
+/// One indexed column: each text value, ASCII-lowercased → the records holding it, by creation
+/// order.
+type TextIndex = HashMap<String, BTreeMap<u64, Uuid>>;
+
+/// What the indexes hold for one record.
+#[derive(Debug, Default)]
+struct Entries {
+    /// (alternate key number, the key's value).
+    keys: Vec<(usize, String)>,
+    /// (indexed column number, its text ASCII-lowercased).
+    texts: Vec<(usize, String)>,
+    /// The record's creation order, which orders the text index.
+    seq: u64,
 }
 
 /// How to take one change back.
@@ -98,11 +123,8 @@ impl Tables {
         key: usize,
         fields: &Map<String, Value>,
     ) -> Option<Uuid> {
-        let value = self.key_value(set, key, fields)?;
-        self.key_index
-            .get(&(set.to_owned(), key))?
-            .get(&value)
-            .copied()
+        let index = self.key_index.get(set)?.get(key)?;
+        index.get(&self.key_value(set, key, fields)?).copied()
     }
 
     /// Like [`Tables::key_lookup`], but a record other than `except`.
@@ -117,16 +139,51 @@ impl Tables {
             .filter(|holder| *holder != except)
     }
 
-    /// Every alternate key value of a record with these fields, by key number.
-    fn key_values(&self, set: &str, fields: &Map<String, Value>) -> Vec<(usize, String)> {
+    /// The records of `set` whose indexed `column` holds the text `value` (ASCII case
+    /// ignored), oldest first; none when the column is not indexed.
+    pub(crate) fn find_text<'t>(
+        &'t self,
+        set: &'t str,
+        column: &str,
+        value: &str,
+    ) -> impl Iterator<Item = (Uuid, &'t Record)> + 't {
+        let holders = self
+            .indexed
+            .get(set)
+            .and_then(|columns| columns.iter().position(|c| c == column))
+            .and_then(|number| self.text_index.get(set)?.get(number))
+            .and_then(|index| index.get(&value.to_ascii_lowercase()));
+        holders
+            .into_iter()
+            .flat_map(BTreeMap::values)
+            .filter_map(move |id| Some((*id, self.get(set, id)?)))
+    }
+
+    /// What the indexes hold for `record` of `set`.
+    fn entries(&self, set: &str, record: &Record) -> Entries {
         let keys = self.alternate_keys.get(set).map_or(0, Vec::len);
-        (0..keys)
-            .filter_map(|key| Some((key, self.key_value(set, key, fields)?)))
-            .collect()
+        let texts = self
+            .indexed
+            .get(set)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(number, column)| {
+                let text = record.fields.get(column)?.as_str()?;
+                Some((number, text.to_ascii_lowercase()))
+            })
+            .collect();
+        Entries {
+            keys: (0..keys)
+                .filter_map(|key| Some((key, self.key_value(set, key, &record.fields)?)))
+                .collect(),
+            texts,
+            seq: record.seq,
+        }
     }
 
     /// Puts `record` in the slot of `id` (or empties it) and returns what it held, keeping the
-    /// key index in step. Every insert, removal and undo goes through here; `update` edits in
+    /// indexes in step. Every insert, removal and undo goes through here; `update` edits in
     /// place and reindexes itself.
     fn put(&mut self, set: &str, id: Uuid, record: Option<Record>) -> Option<Record> {
         let before = match record {
@@ -137,32 +194,56 @@ impl Tables {
                 .insert(id, record),
             None => self.sets.get_mut(set).and_then(|rows| rows.remove(&id)),
         };
-        let old_keys = match &before {
-            Some(before) => self.key_values(set, &before.fields),
-            None => Vec::new(),
+        let old = match &before {
+            Some(before) => self.entries(set, before),
+            None => Entries::default(),
         };
-        self.reindex(set, id, old_keys);
+        self.reindex(set, id, old);
         before
     }
 
-    /// Moves the index entries of record `id` from `old_keys` to the keys it has now.
-    fn reindex(&mut self, set: &str, id: Uuid, old_keys: Vec<(usize, String)>) {
-        for (key, value) in old_keys {
-            if let Some(index) = self.key_index.get_mut(&(set.to_owned(), key))
-                && index.get(&value) == Some(&id)
-            {
-                index.remove(&value);
+    /// Moves the index entries of record `id` from `old` to the ones it has now.
+    fn reindex(&mut self, set: &str, id: Uuid, old: Entries) {
+        if let Some(indexes) = self.key_index.get_mut(set) {
+            for (key, value) in old.keys {
+                if let Some(index) = indexes.get_mut(key)
+                    && index.get(&value) == Some(&id)
+                {
+                    index.remove(&value);
+                }
             }
         }
-        let new_keys = match self.get(set, &id) {
-            Some(record) => self.key_values(set, &record.fields),
-            None => Vec::new(),
+        if let Some(indexes) = self.text_index.get_mut(set) {
+            for (number, value) in old.texts {
+                let Some(index) = indexes.get_mut(number) else {
+                    continue;
+                };
+                if let Some(holders) = index.get_mut(&value)
+                    && holders.get(&old.seq) == Some(&id)
+                {
+                    holders.remove(&old.seq);
+                    if holders.is_empty() {
+                        index.remove(&value);
+                    }
+                }
+            }
+        }
+        let Some(new) = self.get(set, &id).map(|record| self.entries(set, record)) else {
+            return;
         };
-        for (key, value) in new_keys {
-            self.key_index
-                .entry((set.to_owned(), key))
-                .or_default()
-                .insert(value, id);
+        if let Some(indexes) = self.key_index.get_mut(set) {
+            for (key, value) in new.keys {
+                if let Some(index) = indexes.get_mut(key) {
+                    index.insert(value, id);
+                }
+            }
+        }
+        if let Some(indexes) = self.text_index.get_mut(set) {
+            for (number, value) in new.texts {
+                if let Some(index) = indexes.get_mut(number) {
+                    index.entry(value).or_default().insert(new.seq, id);
+                }
+            }
         }
     }
 
@@ -249,7 +330,7 @@ impl Tables {
         edit: impl FnOnce(&mut Record) -> R,
     ) -> Option<R> {
         let version = self.bump();
-        let old_keys = self.key_values(set, &self.get(set, id)?.fields);
+        let old = self.entries(set, self.get(set, id)?);
         let record = self.sets.get_mut(set)?.get_mut(id)?;
         // Edited in place: a copy only when the change may have to be undone.
         if let Some(journal) = self.journal.as_mut() {
@@ -258,7 +339,7 @@ impl Tables {
         record.version = version;
         let result = edit(record);
         stamp(&mut record.fields, version);
-        self.reindex(set, *id, old_keys);
+        self.reindex(set, *id, old);
         Some(result)
     }
 
@@ -344,10 +425,26 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// An empty store that keeps each entity set's alternate keys unique.
-    pub(crate) fn new(alternate_keys: HashMap<String, AlternateKeys>) -> Self {
+    /// An empty store that keeps each entity set's alternate keys unique and indexes the
+    /// `indexed` columns.
+    pub(crate) fn new(
+        alternate_keys: HashMap<String, AlternateKeys>,
+        indexed: IndexedColumns,
+    ) -> Self {
+        // Every index exists from the start, so writes and lookups never add a set's name.
+        let key_index = alternate_keys
+            .iter()
+            .map(|(set, keys)| (set.clone(), vec![HashMap::new(); keys.len()]))
+            .collect();
+        let text_index = indexed
+            .iter()
+            .map(|(set, columns)| (set.clone(), vec![HashMap::new(); columns.len()]))
+            .collect();
         let tables = Tables {
             alternate_keys: Arc::new(alternate_keys),
+            key_index,
+            indexed: Arc::new(indexed),
+            text_index,
             ..Tables::default()
         };
         Self {
@@ -433,7 +530,7 @@ mod tests {
     #[test]
     fn the_key_index_follows_every_write_and_every_undo() {
         let keys = HashMap::from([("accounts".to_owned(), vec![vec![("name".to_owned(), None)]])]);
-        let store = Store::new(keys);
+        let store = Store::new(keys, IndexedColumns::new());
         let mut tables = store.write();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         tables.insert("accounts", a, fields("Contoso"), HashMap::new());
@@ -462,6 +559,62 @@ mod tests {
 
         tables.remove("accounts", &a);
         assert_eq!(holder(&tables, "Fabrikam"), None);
+    }
+
+    #[test]
+    fn the_text_index_follows_every_write_and_every_undo() {
+        let indexed = IndexedColumns::from([("users".to_owned(), vec!["appid".to_owned()])]);
+        let store = Store::new(HashMap::new(), indexed);
+        let mut tables = store.write();
+        let app = |value: &str| {
+            let mut fields = Map::new();
+            fields.insert("appid".into(), Value::from(value));
+            fields
+        };
+        let found = |t: &Tables, value: &str| -> Vec<Uuid> {
+            t.find_text("users", "appid", value)
+                .map(|(id, _)| id)
+                .collect()
+        };
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        tables.insert("users", a, app("App-1"), HashMap::new());
+        tables.insert("users", b, app("app-2"), HashMap::new());
+        tables.insert("users", c, app("APP-1"), HashMap::new());
+        // ASCII case is ignored; holders come oldest first.
+        assert_eq!(found(&tables, "app-1"), [a, c]);
+        assert!(tables.find_text("users", "other", "app-1").next().is_none());
+        assert!(
+            tables
+                .find_text("nosuch", "appid", "app-1")
+                .next()
+                .is_none()
+        );
+
+        tables.update("users", &a, |r| {
+            r.fields.insert("appid".into(), Value::from("app-2"))
+        });
+        assert_eq!(found(&tables, "App-1"), [c]);
+        assert_eq!(found(&tables, "APP-2"), [a, b]);
+        tables.update("users", &b, |r| {
+            r.fields.insert("appid".into(), Value::Null)
+        });
+        assert_eq!(found(&tables, "app-2"), [a]);
+
+        let failed: Result<(), ()> = tables.atomically(|t| {
+            t.remove("users", &c);
+            t.update("users", &a, |r| {
+                r.fields.insert("appid".into(), Value::from("app-3"))
+            });
+            t.insert("users", Uuid::new_v4(), app("app-1"), HashMap::new());
+            Err(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(found(&tables, "app-1"), [c]);
+        assert_eq!(found(&tables, "app-2"), [a]);
+        assert!(found(&tables, "app-3").is_empty());
+
+        tables.remove("users", &c);
+        assert!(found(&tables, "app-1").is_empty());
     }
 
     #[test]

@@ -550,3 +550,159 @@ async fn aggregates_count_sum_avg_min_max_and_group() {
         </entity></fetch>").await;
     assert_eq!(distinct, [json!({"employers": 2})]);
 }
+
+/// `with_contacts`, plus Dee (last name ALPHA, income 200.0) and Eve (alpha, 300), who work
+/// for no account.
+async fn with_namesakes() -> (Fixture, String) {
+    let (f, token) = with_contacts().await;
+    f.emulator
+        .seed(&json!({"contacts": [
+            {"contactid": "00000000-0000-4000-8000-000000000014", "firstname": "Dee", "lastname": "ALPHA", "annualincome": 200.0},
+            {"contactid": "00000000-0000-4000-8000-000000000015", "firstname": "Eve", "lastname": "alpha", "annualincome": 300},
+        ]}))
+        .unwrap();
+    (f, token)
+}
+
+/// (account name, linked contact's first name) of each row.
+async fn joined(
+    f: &Fixture,
+    token: &str,
+    from: &str,
+    to: &str,
+    orders: &str,
+) -> Vec<(String, String)> {
+    let fetch = format!(
+        "<fetch><entity name=\"account\"><attribute name=\"name\"/>{orders}\
+         <link-entity name=\"contact\" from=\"{from}\" to=\"{to}\" alias=\"c\"><attribute name=\"firstname\"/></link-entity>\
+         </entity></fetch>"
+    );
+    rows(f, token, &fetch)
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["c.firstname"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn links_match_text_without_case_and_numbers_by_value() {
+    let (f, token) = with_namesakes().await;
+    let pair = |a: &str, c: &str| (a.to_owned(), c.to_owned());
+    // Alpha matches ALPHA and alpha; rows of one account follow the linked keys' order.
+    assert_eq!(
+        joined(
+            &f,
+            &token,
+            "lastname",
+            "name",
+            "<order attribute=\"name\"/>"
+        )
+        .await,
+        [pair("Alpha", "Dee"), pair("Alpha", "Eve")]
+    );
+    // 200 matches 200.0.
+    assert_eq!(
+        joined(
+            &f,
+            &token,
+            "annualincome",
+            "revenue",
+            "<order attribute=\"name\"/>"
+        )
+        .await,
+        [pair("Beta & Co", "Dee"), pair("Gamma", "Eve")]
+    );
+    // Several orders, one descending: nulls sort first, so they come last here.
+    assert_eq!(
+        joined(
+            &f,
+            &token,
+            "parentcustomerid",
+            "accountid",
+            "<order attribute=\"address1_city\" descending=\"true\"/><order attribute=\"name\"/>"
+        )
+        .await,
+        [
+            pair("Gamma", "Cid"),
+            pair("Alpha", "Ann"),
+            pair("Alpha", "Bob")
+        ]
+    );
+    let fetch = "<fetch><entity name=\"account\"><attribute name=\"name\"/>\
+        <order attribute=\"address1_city\" descending=\"true\"/><order attribute=\"name\"/></entity></fetch>";
+    assert_eq!(
+        names(&f, &token, fetch).await,
+        ["Gamma", "Alpha", "alphabet", "Beta & Co"]
+    );
+}
+
+#[tokio::test]
+async fn groups_and_distinct_counts_compare_text_without_case() {
+    let (f, token) = with_namesakes().await;
+    let grouped = rows(
+        &f,
+        &token,
+        "<fetch aggregate=\"true\"><entity name=\"contact\">\
+        <attribute name=\"lastname\" alias=\"who\" groupby=\"true\"/>\
+        <attribute name=\"contactid\" alias=\"n\" aggregate=\"count\"/>\
+        <attribute name=\"annualincome\" alias=\"top\" aggregate=\"max\"/>\
+        <order alias=\"n\" descending=\"true\"/></entity></fetch>",
+    )
+    .await;
+    // The group of ALPHA and alpha shows its first member's value; ties keep the grouped
+    // values' order.
+    assert_eq!(
+        grouped,
+        [
+            json!({"who": "ALPHA", "n": 2, "top": 300}),
+            json!({"who": "Ames", "n": 1}),
+            json!({"who": "Berg", "n": 1}),
+            json!({"who": "Cole", "n": 1}),
+        ]
+    );
+    let distinct = rows(
+        &f,
+        &token,
+        "<fetch aggregate=\"true\"><entity name=\"contact\">\
+        <attribute name=\"lastname\" alias=\"names\" aggregate=\"countcolumn\" distinct=\"true\"/>\
+        <attribute name=\"annualincome\" alias=\"least\" aggregate=\"min\"/>\
+        </entity></fetch>",
+    )
+    .await;
+    assert_eq!(distinct, [json!({"names": 4, "least": 200.0})]);
+}
+
+#[tokio::test]
+async fn an_order_alias_must_name_an_attribute() {
+    let (f, token) = seeded().await;
+    let message = f
+        .call(
+            Method::GET,
+            &url("<fetch aggregate=\"true\"><entity name=\"account\">\
+                <attribute name=\"accountid\" alias=\"n\" aggregate=\"count\"/>\
+                <order alias=\"nosuch\"/></entity></fetch>"),
+            &token,
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "0x80040203")
+        .to_owned();
+    assert_eq!(
+        message,
+        "The order alias 'nosuch' names no attribute of the query."
+    );
+    // An attribute the entity does not have is reported first.
+    f.call(
+        Method::GET,
+        &url("<fetch aggregate=\"true\"><entity name=\"account\">\
+            <attribute name=\"nosuch\" alias=\"n\" aggregate=\"count\"/>\
+            <order alias=\"other\"/></entity></fetch>"),
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "0x80041103");
+}

@@ -439,3 +439,151 @@ async fn discovery_lists_every_instance_and_admin_endpoint_approves_codes() {
     let (status, _) = redeem(&emulator, &code, "cli").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Registers an app with a new certificate through Graph, as `admin_token`'s administrator,
+/// and returns its `appId` and an app-only token for it.
+async fn graph_app(emulator: &Emulator, admin_token: &str) -> (String, String) {
+    let cert = TestCertificate::generate("CN=app-user").unwrap();
+    let der = openssl::x509::X509::from_pem(cert.cert_pem().as_bytes())
+        .and_then(|c| c.to_der())
+        .unwrap();
+    let key = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(der)
+    };
+    let app: Value = reqwest::Client::new()
+        .post(format!("{}/v1.0/applications", emulator.base_url()))
+        .bearer_auth(admin_token)
+        .json(&json!({
+            "displayName": "app-user",
+            "keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": key}],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app_id = app["appId"].as_str().unwrap().to_owned();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let assertion = cert
+        .sign_assertion(
+            SigningAlgorithm::Ps256,
+            &json!({"aud": emulator.token_endpoint(), "iss": app_id, "sub": app_id,
+                    "jti": "app-user", "nbf": now, "exp": now + 300}),
+        )
+        .unwrap();
+    let scope = format!("{}/.default", emulator.base_url());
+    let (status, token) = post_form(
+        &emulator.token_endpoint(),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &app_id),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+            ("scope", &scope),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    (app_id, token["access_token"].as_str().unwrap().to_owned())
+}
+
+/// Sends a Web API request; the reply's status, `OData-EntityId` and JSON body.
+async fn web_api(
+    emulator: &Emulator,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", emulator.web_api_url()))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let entity = response
+        .headers()
+        .get("OData-EntityId")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    (
+        status,
+        entity,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_application_user_follows_creates_updates_and_deletes() {
+    use reqwest::Method;
+    let emulator = start().await;
+    let admin = sign_in(&emulator, ADMIN).await;
+    let admin = admin["access_token"].as_str().unwrap();
+    let (app_id, app) = graph_app(&emulator, admin).await;
+    let who = || async {
+        let (status, _, body) = web_api(&emulator, Method::GET, "WhoAmI()", &app, None).await;
+        (status, body["UserId"].as_str().map(str::to_owned))
+    };
+    assert_eq!(who().await, (StatusCode::FORBIDDEN, None));
+
+    let unit = emulator.records("businessunits").unwrap()[0]["businessunitid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bind = format!("/businessunits({unit})");
+    // Other application users, and users without an application, change nothing.
+    let others: Vec<Value> = (0..20)
+        .map(|i| match i % 2 {
+            0 => json!({"applicationid": uuid::Uuid::new_v4(), "businessunitid@odata.bind": bind}),
+            _ => json!({"fullname": format!("user {i}"), "businessunitid@odata.bind": bind}),
+        })
+        .collect();
+    emulator.seed(&json!({"systemusers": others})).unwrap();
+    assert_eq!(who().await.0, StatusCode::FORBIDDEN);
+
+    let (emulator, bind) = (&emulator, &bind);
+    let create = move |application: String| {
+        let body = json!({"applicationid": application, "businessunitid@odata.bind": bind});
+        async move {
+            let (status, entity, body) =
+                web_api(emulator, Method::POST, "systemusers", admin, Some(body)).await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+            let entity = entity.unwrap();
+            let id = entity.rsplit_once('(').unwrap().1.trim_end_matches(')');
+            id.to_owned()
+        }
+    };
+    let set_application = move |id: String, application: String| async move {
+        let path = format!("systemusers({id})");
+        let body = json!({"applicationid": application});
+        let (status, _, body) = web_api(emulator, Method::PATCH, &path, admin, Some(body)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    };
+    let delete = move |id: String| async move {
+        let path = format!("systemusers({id})");
+        let (status, _, body) = web_api(emulator, Method::DELETE, &path, admin, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    };
+
+    // Application ids compare without regard to case.
+    let first = create(app_id.to_uppercase()).await;
+    assert_eq!(who().await, (StatusCode::OK, Some(first.clone())));
+    // With two users for the app, the older answers.
+    let second = create(app_id.clone()).await;
+    assert_eq!(who().await, (StatusCode::OK, Some(first.clone())));
+    set_application(first.clone(), uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(who().await, (StatusCode::OK, Some(second.clone())));
+    set_application(first.clone(), app_id.clone()).await;
+    assert_eq!(who().await, (StatusCode::OK, Some(first.clone())));
+    delete(first).await;
+    assert_eq!(who().await, (StatusCode::OK, Some(second.clone())));
+    delete(second).await;
+    assert_eq!(who().await, (StatusCode::FORBIDDEN, None));
+}

@@ -1170,3 +1170,51 @@ async fn deep_insert_creates_related_records_in_one_transaction() {
     assert_eq!(f.emulator.records("contacts").unwrap().len(), 1);
     assert_eq!(f.emulator.records("tasks").unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn filters_through_navigation_properties_read_each_records_target() {
+    let (f, token) = ready().await;
+    let account = |n: u32| format!("00000000-0000-4000-8000-0000000000{n:02}");
+    f.emulator
+        .seed(&json!({
+            "accounts": [
+                {"accountid": account(1), "name": "Early", "revenue": 10, "lastonholdtime": "2023-06-01T00:00:00Z"},
+                {"accountid": account(2), "name": "Late", "revenue": 20, "lastonholdtime": "2024-06-01T00:00:00Z"},
+            ],
+            "contacts": [
+                {"lastname": "One", "parentcustomerid_account@odata.bind": format!("/accounts({})", account(1))},
+                {"lastname": "Two", "parentcustomerid_account@odata.bind": format!("/accounts({})", account(2))},
+                {"lastname": "Three", "parentcustomerid_account@odata.bind": format!("/accounts({})", account(2))},
+                {"lastname": "Four"},
+            ],
+        }))
+        .unwrap();
+    let lastnames = |filter: &'static str| {
+        let (f, token) = (&f, &token);
+        async move {
+            let path = format!("contacts?$select=lastname&$orderby=lastname&$filter={filter}");
+            let reply = f.call(Method::GET, &path, token).await;
+            assert_eq!(reply.status, StatusCode::OK, "{filter}: {}", reply.body);
+            reply.body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["lastname"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // A date and a number through the navigation property, each read as its column's type.
+    assert_eq!(
+        lastnames("parentcustomerid_account/lastonholdtime gt 2024-01-01 and parentcustomerid_account/revenue ge 20 and lastname ne 'Two'").await,
+        ["Three"]
+    );
+    assert_eq!(
+        lastnames("parentcustomerid_account/lastonholdtime lt 2024-01-01T00:00:00Z or parentcustomerid_account/name eq null").await,
+        ["Four", "One"]
+    );
+    // The abstract owner, read twice in one expression.
+    assert_eq!(
+        lastnames("ownerid/fullname eq 'SYSTEM' and not (ownerid/fullname eq 'x') and parentcustomerid_account/name eq 'late'").await,
+        ["Three", "Two"]
+    );
+}

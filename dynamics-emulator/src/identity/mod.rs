@@ -242,7 +242,7 @@ pub(crate) fn check_bearer(shared: &Shared, headers: &HeaderMap) -> Result<Calle
         None => shared.tokens.check(&jws),
         Some(Err(response)) => Err(response),
         Some(Ok(Principal::User { object_id })) => Ok(Caller { user_id: object_id }),
-        Some(Ok(Principal::App { app_id })) => application_user(shared, &app_id).map(|user_id| Caller { user_id }).ok_or_else(|| {
+        Some(Ok(Principal::App { app_id })) => shared.api.application_user(&app_id).map(|user_id| Caller { user_id }).ok_or_else(|| {
             Box::new(crate::webapi::ApiError::new(
                 StatusCode::FORBIDDEN,
                 "0x80072560",
@@ -251,22 +251,6 @@ pub(crate) fn check_bearer(shared: &Shared, headers: &HeaderMap) -> Result<Calle
             .into_response())
         }),
     }
-}
-
-/// The `systemuserid` of the application user created for `app_id`, if any.
-fn application_user(shared: &Shared, app_id: &str) -> Option<Uuid> {
-    let users = shared.api.snapshot("systemusers", None)?;
-    users.iter().find_map(|user| {
-        let matches = user
-            .get("applicationid")
-            .and_then(Value::as_str)
-            .is_some_and(|id| id.eq_ignore_ascii_case(app_id));
-        let id = user
-            .get("systemuserid")
-            .or_else(|| user.get("ownerid"))
-            .and_then(Value::as_str)?;
-        matches.then(|| Uuid::parse_str(id).ok()).flatten()
-    })
 }
 
 impl Identity {

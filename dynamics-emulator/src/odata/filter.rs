@@ -424,6 +424,28 @@ impl Expr {
         }
     }
 
+    /// Every property or `nav/property` path the expression reads, in the order written
+    /// (repeats included).
+    pub(crate) fn properties(&self) -> Vec<&str> {
+        let mut found = Vec::new();
+        let mut pending = vec![self];
+        while let Some(expr) = pending.pop() {
+            match expr {
+                // Right first, so the left side is taken next.
+                Expr::Or(a, b) | Expr::And(a, b) => pending.extend([b.as_ref(), a.as_ref()]),
+                Expr::Not(a) => pending.push(a),
+                Expr::Compare(_, a, b) | Expr::Call(_, a, b) => {
+                    for operand in [a, b] {
+                        if let Operand::Property(p) = operand {
+                            found.push(p.as_str());
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
     /// Whether the record whose values `value_of` gives (by property or `nav/property` path)
     /// matches.
     pub(crate) fn matches<'v>(
@@ -626,6 +648,20 @@ mod tests {
         ] {
             assert_eq!(eval(text), want, "{text}");
         }
+    }
+
+    #[test]
+    fn lists_every_property_read_in_order() {
+        let none = HashMap::new();
+        let expr = parse(
+            "name eq 'a' and (not contains(owner/fullname,'x') or revenue gt count)",
+            &none,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            expr.properties(),
+            ["name", "owner/fullname", "revenue", "count"]
+        );
     }
 
     #[test]

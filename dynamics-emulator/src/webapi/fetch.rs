@@ -3,6 +3,7 @@
 //! cookie and `morerecords` annotations.
 
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
@@ -10,7 +11,7 @@ use uuid::Uuid;
 
 use super::ApiError;
 use super::protocol::ApiResponse;
-use super::read::{MAX_PAGE, View, compare_records};
+use super::read::{MAX_PAGE, SortOrder, View};
 use crate::odata::fetch::{
     Aggregate, Attribute as FetchAttribute, Condition, Filter, LinkEntity, Operator, PagingCookie,
 };
@@ -41,9 +42,14 @@ struct Link<'a> {
     parent: Option<usize>,
     outer: bool,
     alias: &'a str,
-    /// (attribute as written, column, its `alias`), or `None` for all columns.
-    columns: Option<Vec<(&'a str, String, Option<&'a str>)>>,
+    /// The `<attribute>`s as written, which aggregates read.
     attributes: &'a [FetchAttribute],
+    /// How a linked record is rendered: the columns of its attributes (all with
+    /// `<all-attributes/>`), worked out once per query rather than per row.
+    shown: Query,
+    /// The name each column of `shown` comes back under, at the same positions (`None` with
+    /// `<all-attributes/>`: `alias.column`).
+    names: Option<Vec<String>>,
     filter: Option<&'a Filter>,
 }
 
@@ -63,6 +69,59 @@ struct Row<'r> {
     id: Uuid,
     record: &'r Record,
     links: Vec<Option<(Uuid, &'r Record)>>,
+}
+
+/// Whose column a condition names: its table, and the link it reads (`None`: the filter's own
+/// record).
+type Source<'t> = (&'t Table, Option<usize>);
+
+/// A `<filter>` resolved once per query: each condition's column, kind and values, so rows
+/// are tested without looking them up or parsing them again.
+struct Check {
+    or: bool,
+    conditions: Vec<Test>,
+    filters: Vec<Check>,
+}
+
+/// A `<condition>`, resolved.
+struct Test {
+    /// Whose value it reads: `None` the filter's own record (the entity's, or a link's own
+    /// record in the link's filter), `Some(i)` link `i`'s.
+    source: Option<usize>,
+    column: String,
+    kind: Option<Kind>,
+    operator: Operator,
+    /// The first value read as the column's kind (the empty text without one).
+    first: Comparable,
+    /// `first` as [`Same`] (`eq`, `ne`), or every value (`in`).
+    wanted: Vec<Same>,
+    /// `like`, `not-like`: the first value lowercased.
+    pattern: String,
+}
+
+/// A [`Comparable`] in a form where equality is Dataverse's (text without regard to case, as
+/// its default collation compares) and which a hash map can key on: text lowercased, once per
+/// value rather than on every comparison; a number by its bits, `-0` as `0` (numbers read from
+/// JSON are never NaN, so equal numbers have equal bits).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Same {
+    Null,
+    Bool(bool),
+    Number(u64),
+    Text(String),
+    Instant(i128),
+}
+
+impl Same {
+    fn of(value: Comparable) -> Self {
+        match value {
+            Comparable::Null => Same::Null,
+            Comparable::Bool(b) => Same::Bool(b),
+            Comparable::Number(n) => Same::Number(if n == 0.0 { 0.0f64 } else { n }.to_bits()),
+            Comparable::Text(t) => Same::Text(t.to_lowercase()),
+            Comparable::Instant(t) => Same::Instant(t),
+        }
+    }
 }
 
 impl<'v> View<'v> {
@@ -88,7 +147,7 @@ impl<'v> View<'v> {
             .collect::<Result<_, ApiError>>()?;
         let mut links = Vec::new();
         self.resolve_links(table, None, &fetch.links, &mut links)?;
-        let scope = |condition: &Condition| -> Result<(&Table, Option<usize>), ApiError> {
+        let scope = |condition: &Condition| -> Result<Source<'_>, ApiError> {
             match condition.entityname.as_deref() {
                 None => Ok((table, None)),
                 Some(alias) => links
@@ -102,14 +161,34 @@ impl<'v> View<'v> {
                     }),
             }
         };
-        if let Some(filter) = &fetch.filter {
-            check_filter(filter, &|c| scope(c).map(|(t, _)| t))?;
-        }
-        for link in &links {
-            if let Some(filter) = link.filter {
-                check_filter(filter, &|_| Ok(link.table))?;
+        let filter = fetch
+            .filter
+            .as_ref()
+            .map(|filter| resolve_filter(filter, &scope))
+            .transpose()?;
+        let link_filters = links
+            .iter()
+            .map(|link| {
+                link.filter
+                    .map(|filter| resolve_filter(filter, &|_| Ok((link.table, None))))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // An aggregate query's attributes and order aliases are checked before any row is
+        // read.
+        let measures = if fetch.aggregate {
+            let measures = measures(table, &fetch, &links)?;
+            for (alias, _) in &fetch.alias_orders {
+                if !measures.iter().any(|c| c.alias == alias) {
+                    return Err(invalid(format!(
+                        "The order alias '{alias}' names no attribute of the query."
+                    )));
+                }
             }
-        }
+            Some(measures)
+        } else {
+            None
+        };
 
         let mut rows: Vec<Row<'_>> = self
             .tables
@@ -121,32 +200,38 @@ impl<'v> View<'v> {
                 links: Vec::new(),
             })
             .collect();
-        for (i, link) in links.iter().enumerate() {
-            rows = self.join(table, &links, i, link, rows);
+        for (i, (link, link_filter)) in links.iter().zip(&link_filters).enumerate() {
+            rows = self.join(table, &links, i, link, link_filter.as_ref(), rows);
         }
-        if let Some(filter) = &fetch.filter {
+        if let Some(filter) = &filter {
             rows.retain(|row| {
-                matches(filter, &|c| match scope(c) {
-                    Ok((t, None)) => (t, Some(row.record)),
-                    Ok((t, Some(i))) => (t, row.links[i].map(|(_, r)| r)),
-                    Err(_) => (table, None),
+                filter.holds(&|source| match source {
+                    None => Some(row.record),
+                    Some(i) => row.links[i].map(|(_, r)| r),
                 })
             });
         }
-        if fetch.aggregate {
-            return self.aggregate(table, &fetch, &links, &rows);
+        if let Some(measures) = &measures {
+            return self.aggregate(table, &fetch, measures, &rows);
         }
         // Ties keep the primary key's order (and the linked keys'), so pages never overlap.
-        rows.sort_by(|a, b| {
-            compare_records(table, &orders, a.record, b.record)
-                .then_with(|| a.id.cmp(&b.id))
-                .then_with(|| {
-                    let keys = |r: &Row<'_>| -> Vec<Option<Uuid>> {
-                        r.links.iter().map(|l| l.map(|(id, _)| id)).collect()
-                    };
-                    keys(a).cmp(&keys(b))
-                })
+        // Each row's keys are worked out once, not on every comparison.
+        let order = SortOrder::new(table, &orders);
+        type Keys = (Vec<Comparable>, Vec<Option<Uuid>>);
+        let mut keyed: Vec<(Keys, Row<'_>)> = rows
+            .into_iter()
+            .map(|row| {
+                let linked = row.links.iter().map(|l| l.map(|(id, _)| id)).collect();
+                ((order.values(row.record), linked), row)
+            })
+            .collect();
+        keyed.sort_by(|((a, a_links), a_row), ((b, b_links), b_row)| {
+            order
+                .compare(a, b)
+                .then_with(|| a_row.id.cmp(&b_row.id))
+                .then_with(|| a_links.cmp(b_links))
         });
+        let mut rows: Vec<Row<'_>> = keyed.into_iter().map(|(_, row)| row).collect();
         if let Some(top) = fetch.top {
             rows.truncate(top);
         }
@@ -219,21 +304,19 @@ impl<'v> View<'v> {
                     link.name
                 ))
             })?;
-            let columns = if link.all_attributes {
-                None
+            let (select, names) = if link.all_attributes {
+                (None, None)
             } else {
-                Some(
-                    link.columns
-                        .iter()
-                        .map(|c| {
-                            Ok((
-                                c.name.as_str(),
-                                column_name(table, &c.name)?,
-                                c.alias.as_deref(),
-                            ))
-                        })
-                        .collect::<Result<Vec<_>, ApiError>>()?,
-                )
+                let mut columns = Vec::with_capacity(link.columns.len());
+                let mut names = Vec::with_capacity(link.columns.len());
+                for attribute in &link.columns {
+                    columns.push(column_name(table, &attribute.name)?);
+                    names.push(match &attribute.alias {
+                        Some(alias) => alias.clone(),
+                        None => format!("{}.{}", link.alias, attribute.name),
+                    });
+                }
+                (Some(columns), Some(names))
             };
             out.push(Link {
                 from: column_name(table, &link.from)?,
@@ -242,8 +325,12 @@ impl<'v> View<'v> {
                 parent,
                 outer: link.outer,
                 alias: &link.alias,
-                columns,
                 attributes: &link.columns,
+                shown: Query {
+                    select,
+                    ..Query::default()
+                },
+                names,
                 filter: link.filter.as_ref(),
             });
             let index = out.len() - 1;
@@ -253,63 +340,62 @@ impl<'v> View<'v> {
     }
 
     /// Joins link `i` onto the rows: each row once per matching record of the linked table
-    /// (passing the link's own filter); a row without one is dropped, or kept with nothing
-    /// linked for an outer link.
+    /// (passing the link's own filter), in the table's order; a row without one is dropped,
+    /// or kept with nothing linked for an outer link. The linked records are keyed once by
+    /// their `from` value, so each row finds its matches in one lookup.
     fn join<'r>(
         &self,
         table: &Table,
         links: &[Link<'_>],
         i: usize,
         link: &Link<'_>,
+        filter: Option<&Check>,
         rows: Vec<Row<'r>>,
     ) -> Vec<Row<'r>>
     where
         'v: 'r,
     {
         let tables: &'v Tables = self.tables;
-        let candidates: Vec<(Uuid, &'r Record)> = tables
-            .rows(&link.table.set)
-            .into_iter()
-            .filter(|(_, r)| {
-                link.filter
-                    .is_none_or(|f| matches(f, &|_| (link.table, Some(*r))))
-            })
-            .collect();
         let from_kind = link.table.column(&link.from).map(|c| c.kind);
+        let mut by_key: HashMap<Same, Vec<(Uuid, &'r Record)>> = HashMap::new();
+        for (id, record) in tables.rows(&link.table.set) {
+            if filter.is_some_and(|f| !f.holds(&|_| Some(record))) {
+                continue;
+            }
+            let value = record.fields.get(&link.from).unwrap_or(&Value::Null);
+            // A null never matches, so it is not kept.
+            match Same::of(comparable_json(value, from_kind)) {
+                Same::Null => {}
+                key => by_key.entry(key).or_default().push((id, record)),
+            }
+        }
+        let parent_table = link.parent.map_or(table, |p| links[p].table);
+        let to_kind = parent_table.column(&link.to).map(|c| c.kind);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let (parent_table, parent) = match link.parent {
-                None => (table, Some(row.record)),
-                Some(p) => (links[p].table, row.links[p].map(|(_, r)| r)),
+            let parent = match link.parent {
+                None => Some(row.record),
+                Some(p) => row.links[p].map(|(_, r)| r),
             };
-            let to_kind = parent_table.column(&link.to).map(|c| c.kind);
             let wanted = parent
                 .and_then(|r| r.fields.get(&link.to))
-                .map_or(Comparable::Null, |v| comparable_json(v, to_kind));
-            let found: Vec<(Uuid, &'r Record)> = if wanted == Comparable::Null {
-                Vec::new()
-            } else {
-                candidates
-                    .iter()
-                    .filter(|(_, r)| {
-                        let value = r.fields.get(&link.from).unwrap_or(&Value::Null);
-                        same(&comparable_json(value, from_kind), &wanted)
-                    })
-                    .copied()
-                    .collect()
+                .map_or(Same::Null, |v| Same::of(comparable_json(v, to_kind)));
+            let found = match wanted {
+                Same::Null => None,
+                wanted => by_key.get(&wanted),
             };
             debug_assert_eq!(row.links.len(), i);
-            if found.is_empty() {
+            let Some(found) = found else {
                 if link.outer {
                     let mut row = row;
                     row.links.push(None);
                     out.push(row);
                 }
                 continue;
-            }
+            };
             for linked in found {
                 let mut links = row.links.clone();
-                links.push(Some(linked));
+                links.push(Some(*linked));
                 out.push(Row {
                     id: row.id,
                     record: row.record,
@@ -328,35 +414,34 @@ impl<'v> View<'v> {
         record: &Record,
         into: &mut Map<String, Value>,
     ) -> Result<(), ApiError> {
-        let select = link
-            .columns
-            .as_ref()
-            .map(|columns| columns.iter().map(|(_, c, _)| c.clone()).collect());
-        if select.as_ref().is_some_and(Vec::is_empty) {
+        if link.shown.select.as_ref().is_some_and(Vec::is_empty) {
             return Ok(());
         }
-        let query = Query {
-            select,
-            ..Query::default()
-        };
-        let rendered = self.entity(link.table, id, record, &query)?;
+        let rendered = self.entity(link.table, id, record, &link.shown)?;
         for (property, value) in rendered {
             if property.starts_with('@') {
                 continue;
             }
             let (column, annotation) = match property.split_once('@') {
-                Some((c, a)) => (c, format!("@{a}")),
-                None => (property.as_str(), String::new()),
+                Some((c, a)) => (c, Some(a)),
+                None => (property.as_str(), None),
             };
-            let name = match &link.columns {
-                Some(columns) => match columns.iter().find(|(_, c, _)| c == column) {
-                    Some((_, _, Some(alias))) => (*alias).to_owned(),
-                    Some((written, _, None)) => format!("{}.{written}", link.alias),
-                    None => continue,
-                },
-                None => format!("{}.{column}", link.alias),
+            let name = match (&link.shown.select, &link.names) {
+                (Some(columns), Some(names)) => {
+                    // The first attribute of a column names it.
+                    let at = columns.iter().position(|c| c == column);
+                    match at.and_then(|at| names.get(at)) {
+                        Some(name) => name.clone(),
+                        None => continue,
+                    }
+                }
+                _ => format!("{}.{column}", link.alias),
             };
-            into.insert(format!("{name}{annotation}"), value);
+            let name = match annotation {
+                Some(annotation) => format!("{name}@{annotation}"),
+                None => name,
+            };
+            into.insert(name, value);
         }
         Ok(())
     }
@@ -367,28 +452,9 @@ impl<'v> View<'v> {
         &self,
         table: &Table,
         fetch: &crate::odata::fetch::Fetch,
-        links: &[Link<'_>],
+        columns: &[Measure<'_>],
         rows: &[Row<'_>],
     ) -> Result<ApiResponse, ApiError> {
-        let mut columns: Vec<Measure<'_>> = Vec::new();
-        let sources = std::iter::once((table, None, fetch.columns.as_slice())).chain(
-            links
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (l.table, Some(i), l.attributes)),
-        );
-        for (from, source, attributes) in sources {
-            for attribute in attributes {
-                let column = column_name(from, &attribute.name)?;
-                columns.push(Measure {
-                    alias: attribute.alias.as_deref().unwrap_or(&attribute.name),
-                    attribute,
-                    source,
-                    kind: from.column(&column).map(|c| c.kind),
-                    column,
-                });
-            }
-        }
         let value_of = |row: &Row<'_>, source: Option<usize>, column: &str| -> Value {
             let record = match source {
                 None => Some(row.record),
@@ -400,28 +466,29 @@ impl<'v> View<'v> {
                 .unwrap_or(Value::Null)
         };
         let grouped: Vec<&Measure<'_>> = columns.iter().filter(|c| c.attribute.groupby).collect();
-        // Groups in the order first seen; keys compared as the Web API compares values.
-        let mut groups: Vec<(Vec<Comparable>, Vec<usize>)> = Vec::new();
+        // Groups in the order first seen; keys compared as the Web API compares values, each
+        // row's key looked up once instead of compared with every group's.
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut group_of: HashMap<Vec<Same>, usize> = HashMap::new();
         for (r, row) in rows.iter().enumerate() {
-            let key: Vec<Comparable> = grouped
+            let key: Vec<Same> = grouped
                 .iter()
-                .map(|c| comparable_json(&value_of(row, c.source, &c.column), c.kind))
+                .map(|c| Same::of(comparable_json(&value_of(row, c.source, &c.column), c.kind)))
                 .collect();
-            match groups
-                .iter_mut()
-                .find(|(k, _)| k.iter().zip(&key).all(|(x, y)| same(x, y)))
-            {
-                Some((_, members)) => members.push(r),
-                None => groups.push((key, vec![r])),
+            let next = groups.len();
+            let group = *group_of.entry(key).or_insert(next);
+            match groups.get_mut(group) {
+                Some(members) => members.push(r),
+                None => groups.push(vec![r]),
             }
         }
         if grouped.is_empty() && groups.is_empty() {
-            groups.push((Vec::new(), Vec::new()));
+            groups.push(Vec::new());
         }
         let mut results: Vec<Map<String, Value>> = Vec::with_capacity(groups.len());
-        for (_, members) in &groups {
+        for members in &groups {
             let mut result = Map::new();
-            for c in &columns {
+            for c in columns {
                 let values: Vec<Value> = members
                     .iter()
                     .map(|&r| value_of(&rows[r], c.source, &c.column))
@@ -438,40 +505,43 @@ impl<'v> View<'v> {
             }
             results.push(result);
         }
-        // Ordered by the `<order alias>`es, then by the grouped values.
+        // Ordered by the `<order alias>`es, then by the grouped values: each result's values
+        // worked out once, not on every comparison.
         let kind_of = |alias: &str| {
             columns
                 .iter()
                 .find(|c| c.alias == alias)
                 .and_then(|c| c.kind)
         };
-        for (alias, _) in &fetch.alias_orders {
-            if !columns.iter().any(|c| c.alias == alias) {
-                return Err(invalid(format!(
-                    "The order alias '{alias}' names no attribute of the query."
-                )));
-            }
-        }
-        let by = |result: &Map<String, Value>, alias: &str| {
-            comparable_json(result.get(alias).unwrap_or(&Value::Null), kind_of(alias))
-        };
-        results.sort_by(|a, b| {
+        let sort_keys: Vec<(&str, Option<Kind>, bool)> = fetch
+            .alias_orders
+            .iter()
+            .map(|(alias, descending)| (alias.as_str(), *descending))
+            .chain(grouped.iter().map(|c| (c.alias, false)))
+            .map(|(alias, descending)| (alias, kind_of(alias), descending))
+            .collect();
+        let mut keyed: Vec<(Vec<Comparable>, Map<String, Value>)> = results
+            .into_iter()
+            .map(|result| {
+                let values = sort_keys
+                    .iter()
+                    .map(|(alias, kind, _)| {
+                        comparable_json(result.get(*alias).unwrap_or(&Value::Null), *kind)
+                    })
+                    .collect();
+                (values, result)
+            })
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| {
             let mut order = Ordering::Equal;
-            for (alias, descending) in &fetch.alias_orders {
-                let o = by(a, alias)
-                    .partial_cmp(&by(b, alias))
-                    .unwrap_or(Ordering::Equal);
+            for (((_, _, descending), x), y) in sort_keys.iter().zip(a).zip(b) {
+                let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
                 order = order.then(if *descending { o.reverse() } else { o });
-            }
-            for c in &grouped {
-                order = order.then(
-                    by(a, c.alias)
-                        .partial_cmp(&by(b, c.alias))
-                        .unwrap_or(Ordering::Equal),
-                );
             }
             order
         });
+        let mut results: Vec<Map<String, Value>> =
+            keyed.into_iter().map(|(_, result)| result).collect();
         if let Some(top) = fetch.top {
             results.truncate(top);
         }
@@ -487,6 +557,34 @@ impl<'v> View<'v> {
         let context = self.api.context(&table.set, None, "");
         Ok(self.page_body(context, value, more, None))
     }
+}
+
+/// The attributes of an aggregate query, the entity's first, then each link's.
+fn measures<'a>(
+    table: &'a Table,
+    fetch: &'a crate::odata::fetch::Fetch,
+    links: &[Link<'a>],
+) -> Result<Vec<Measure<'a>>, ApiError> {
+    let mut columns: Vec<Measure<'_>> = Vec::new();
+    let sources = std::iter::once((table, None, fetch.columns.as_slice())).chain(
+        links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.table, Some(i), l.attributes)),
+    );
+    for (from, source, attributes) in sources {
+        for attribute in attributes {
+            let column = column_name(from, &attribute.name)?;
+            columns.push(Measure {
+                alias: attribute.alias.as_deref().unwrap_or(&attribute.name),
+                attribute,
+                source,
+                kind: from.column(&column).map(|c| c.kind),
+                column,
+            });
+        }
+    }
+    Ok(columns)
 }
 
 /// Where the page after a paging cookie starts: just after the cookie's last key, as the
@@ -535,31 +633,59 @@ fn column_name(table: &Table, name: &str) -> Result<String, ApiError> {
     ))
 }
 
-/// Every condition names a column of its table (the entity's, or its link-entity's).
-fn check_filter<'t>(
+/// Resolves a filter once per query, refusing a condition whose column is not one of its
+/// table's (the entity's, or its link-entity's) or whose value does not fit the column.
+fn resolve_filter<'t>(
     filter: &Filter,
-    table_of: &dyn Fn(&Condition) -> Result<&'t Table, ApiError>,
-) -> Result<(), ApiError> {
+    scope: &dyn Fn(&Condition) -> Result<Source<'t>, ApiError>,
+) -> Result<Check, ApiError> {
+    let mut conditions = Vec::with_capacity(filter.conditions.len());
     for condition in &filter.conditions {
-        let table = table_of(condition)?;
+        let (table, source) = scope(condition)?;
         let column = column_name(table, &condition.attribute)?;
         let kind = table.column(&column).map(|c| c.kind);
+        let like = matches!(condition.operator, Operator::Like | Operator::NotLike);
+        let mut values = Vec::with_capacity(condition.values.len());
         for value in &condition.values {
-            if matches!(condition.operator, Operator::Like | Operator::NotLike) {
-                continue;
-            }
-            if comparable(value, kind) == Comparable::Null {
+            let read = comparable(value, kind);
+            if !like && read == Comparable::Null {
                 return Err(invalid(format!(
                     "The value '{value}' of the condition on '{}' is not valid for its type.",
                     condition.attribute
                 )));
             }
+            values.push(read);
         }
+        let first_text = condition
+            .values
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default();
+        let first = comparable(first_text, kind);
+        let wanted = match condition.operator {
+            Operator::In => values.into_iter().map(Same::of).collect(),
+            _ => vec![Same::of(comparable(first_text, kind))],
+        };
+        conditions.push(Test {
+            source,
+            column,
+            kind,
+            operator: condition.operator,
+            first,
+            wanted,
+            pattern: first_text.to_lowercase(),
+        });
     }
-    filter
+    let filters = filter
         .filters
         .iter()
-        .try_for_each(|f| check_filter(f, table_of))
+        .map(|f| resolve_filter(f, scope))
+        .collect::<Result<_, _>>()?;
+    Ok(Check {
+        or: filter.or,
+        conditions,
+        filters,
+    })
 }
 
 /// A condition value read as the column's type.
@@ -580,70 +706,53 @@ fn comparable(text: &str, kind: Option<Kind>) -> Comparable {
     comparable_json(&json, kind)
 }
 
-/// Whether a filter holds; `scope` gives each condition its table and record (none for an
-/// outer link without a match).
-fn matches<'t>(
-    filter: &Filter,
-    scope: &dyn Fn(&Condition) -> (&'t Table, Option<&'t Record>),
-) -> bool {
-    let mut results = filter
-        .conditions
-        .iter()
-        .map(|c| {
-            let (table, record) = scope(c);
-            condition_holds(table, c, record)
-        })
-        .chain(filter.filters.iter().map(|f| matches(f, scope)));
-    if filter.or {
-        results.any(|r| r)
-    } else {
-        results.all(|r| r)
+impl Check {
+    /// Whether the filter holds; `record_of` gives each condition's record by its source
+    /// (none for an outer link without a match).
+    fn holds<'r>(&self, record_of: &dyn Fn(Option<usize>) -> Option<&'r Record>) -> bool {
+        let mut results = self
+            .conditions
+            .iter()
+            .map(|c| c.holds(record_of(c.source)))
+            .chain(self.filters.iter().map(|f| f.holds(record_of)));
+        if self.or {
+            results.any(|r| r)
+        } else {
+            results.all(|r| r)
+        }
     }
 }
 
-fn condition_holds(table: &Table, condition: &Condition, record: Option<&Record>) -> bool {
-    let Ok(column) = column_name(table, &condition.attribute) else {
-        return false;
-    };
-    let kind = table.column(&column).map(|c| c.kind);
-    let value = record
-        .and_then(|r| r.fields.get(&column))
-        .unwrap_or(&Value::Null);
-    let actual = comparable_json(value, kind);
-    let is_null = actual == Comparable::Null;
-    let first = condition
-        .values
-        .first()
-        .map(String::as_str)
-        .unwrap_or_default();
-    match condition.operator {
-        Operator::Null => is_null,
-        Operator::NotNull => !is_null,
-        // Like SQL, a comparison with a missing value is never true.
-        _ if is_null => false,
-        Operator::Like | Operator::NotLike => {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            let like = wildcard(&first.to_lowercase(), &text.to_lowercase());
-            like == (condition.operator == Operator::Like)
-        }
-        Operator::In => condition
-            .values
-            .iter()
-            .any(|v| same(&actual, &comparable(v, kind))),
-        operator => {
-            let wanted = comparable(first, kind);
-            let order = actual.partial_cmp(&wanted);
-            match operator {
-                Operator::Eq => same(&actual, &wanted),
-                Operator::Ne => !same(&actual, &wanted),
-                Operator::Gt => order == Some(Ordering::Greater),
-                Operator::Ge => matches!(order, Some(Ordering::Greater | Ordering::Equal)),
-                Operator::Lt => order == Some(Ordering::Less),
-                Operator::Le => matches!(order, Some(Ordering::Less | Ordering::Equal)),
-                _ => false,
+impl Test {
+    fn holds(&self, record: Option<&Record>) -> bool {
+        let value = record
+            .and_then(|r| r.fields.get(&self.column))
+            .unwrap_or(&Value::Null);
+        let actual = comparable_json(value, self.kind);
+        let is_null = actual == Comparable::Null;
+        match self.operator {
+            Operator::Null => is_null,
+            Operator::NotNull => !is_null,
+            // Like SQL, a comparison with a missing value is never true.
+            _ if is_null => false,
+            Operator::Like | Operator::NotLike => {
+                let text = match value {
+                    Value::String(s) => s.to_lowercase(),
+                    other => other.to_string().to_lowercase(),
+                };
+                wildcard(&self.pattern, &text) == (self.operator == Operator::Like)
+            }
+            Operator::In | Operator::Eq => self.wanted.contains(&Same::of(actual)),
+            Operator::Ne => !self.wanted.contains(&Same::of(actual)),
+            operator => {
+                let order = actual.partial_cmp(&self.first);
+                match operator {
+                    Operator::Gt => order == Some(Ordering::Greater),
+                    Operator::Ge => matches!(order, Some(Ordering::Greater | Ordering::Equal)),
+                    Operator::Lt => order == Some(Ordering::Less),
+                    Operator::Le => matches!(order, Some(Ordering::Less | Ordering::Equal)),
+                    _ => false,
+                }
             }
         }
     }
@@ -661,13 +770,10 @@ fn aggregate_values(
     match function {
         Aggregate::Count => json!(values.len()),
         Aggregate::CountColumn if distinct => {
-            let mut seen: Vec<Comparable> = Vec::new();
-            for value in &present {
-                let c = comparable_json(value, kind);
-                if !seen.iter().any(|s| same(s, &c)) {
-                    seen.push(c);
-                }
-            }
+            let seen: HashSet<Same> = present
+                .iter()
+                .map(|value| Same::of(comparable_json(value, kind)))
+                .collect();
             json!(seen.len())
         }
         Aggregate::CountColumn => json!(present.len()),
@@ -684,10 +790,12 @@ fn aggregate_values(
             }
         }
         Aggregate::Min | Aggregate::Max => {
-            let mut best: Option<&Value> = None;
+            // The best so far is kept with its comparable form, read once.
+            let mut best: Option<(&Value, Comparable)> = None;
             for value in present {
-                let better = best.is_none_or(|b| {
-                    let order = comparable_json(value, kind).partial_cmp(&comparable_json(b, kind));
+                let read = comparable_json(value, kind);
+                let better = best.as_ref().is_none_or(|(_, b)| {
+                    let order = read.partial_cmp(b);
                     if function == Aggregate::Min {
                         order == Some(Ordering::Less)
                     } else {
@@ -695,19 +803,11 @@ fn aggregate_values(
                     }
                 });
                 if better {
-                    best = Some(value);
+                    best = Some((value, read));
                 }
             }
-            best.cloned().unwrap_or(Value::Null)
+            best.map_or(Value::Null, |(value, _)| value.clone())
         }
-    }
-}
-
-/// Equality; text compares without regard to case, as Dataverse's default collation does.
-fn same(x: &Comparable, y: &Comparable) -> bool {
-    match (x, y) {
-        (Comparable::Text(a), Comparable::Text(b)) => a.to_lowercase() == b.to_lowercase(),
-        _ => x == y,
     }
 }
 

@@ -30,11 +30,16 @@ use uuid::Uuid;
 
 use crate::odata::path::{self, Key, Segment};
 use crate::schema::{Column, Nav, Schema, Table};
-use crate::store::{Store, Tables};
+use crate::store::{IndexedColumns, Record, Store, Tables};
 use crate::token::Caller;
 
 /// Bodies larger than this are refused (Dataverse's own limit is far lower for JSON).
 const MAX_BODY: usize = 128 * 1024 * 1024;
+
+/// The users' entity set.
+const USERS: &str = "systemusers";
+/// The column of a user naming the application it is the application user of.
+const APPLICATION_ID: &str = "applicationid";
 
 /// The Web API of one environment.
 pub(crate) struct WebApi {
@@ -106,11 +111,19 @@ impl WebApi {
                 (t.set.clone(), keys)
             })
             .collect();
+        // Every request with an app-only token looks its application user up by this column.
+        let mut indexed = IndexedColumns::new();
+        if schema
+            .table(USERS)
+            .is_some_and(|t| t.column(APPLICATION_ID).is_some())
+        {
+            indexed.insert(USERS.to_owned(), vec![APPLICATION_ID.to_owned()]);
+        }
         Self {
             root: format!("{base_url}/api/data/v9.2/"),
             metadata_xml,
             schema,
-            store: Store::new(alternate_keys),
+            store: Store::new(alternate_keys, indexed),
             organization_id,
             business_unit_id: Uuid::new_v4(),
             choices,
@@ -120,6 +133,30 @@ impl WebApi {
 
     pub(crate) fn business_unit_id(&self) -> Uuid {
         self.business_unit_id
+    }
+
+    /// The `systemuserid` of the oldest application user whose `applicationid` is `app_id`
+    /// (ASCII case ignored), if any: one index lookup, however many users there are.
+    pub(crate) fn application_user(&self, app_id: &str) -> Option<Uuid> {
+        let table = self.schema.table(USERS)?;
+        // The id as a `GET` of the user shows it: `systemuserid`, else `ownerid`, each the
+        // stored value of a column or, for a primary id that is no column, the record's id.
+        let shown = |name: &str, id: Uuid, record: &Record| -> Option<Option<Uuid>> {
+            if table.column(name).is_some() {
+                let text = record.fields.get(name).and_then(Value::as_str);
+                Some(text.and_then(|t| Uuid::parse_str(t).ok()))
+            } else {
+                (table.primary_id == name).then_some(Some(id))
+            }
+        };
+        let tables = self.store.read();
+        tables
+            .find_text(USERS, APPLICATION_ID, app_id)
+            .find_map(|(id, user)| {
+                shown("systemuserid", id, user)
+                    .or_else(|| shown("ownerid", id, user))
+                    .flatten()
+            })
     }
 
     /// `{root}{set}({id})`, as `OData-EntityId` and `@odata.id` carry it.

@@ -12,7 +12,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use super::relate::related;
 use super::{ApiError, Target, WebApi};
-use crate::odata::filter::comparable_json;
+use crate::odata::filter::{Comparable, comparable_json};
 use crate::odata::query::{self, Query};
 use crate::schema::{Column, Kind, Nav, Table};
 use crate::store::{Record, Tables};
@@ -377,6 +377,19 @@ impl<'a> View<'a> {
                         .map(|c| c.kind)
                 }
             };
+            // Worked out once, not per row: a path through a navigation property to an
+            // abstract type (`ownerid/...`) searches the schema's tables for its column.
+            let kinds: Vec<(&str, Option<Kind>)> = filter
+                .properties()
+                .into_iter()
+                .map(|p| (p, path_kind(p)))
+                .collect();
+            let path_kind = |p: &str| {
+                kinds
+                    .iter()
+                    .find(|(name, _)| *name == p)
+                    .and_then(|(_, kind)| *kind)
+            };
             filter.check(&path_kind).map_err(|e| {
                 ApiError::bad_request(format!("{e} (type '{}')", table.qualified_name))
             })?;
@@ -396,10 +409,16 @@ impl<'a> View<'a> {
                 return Err(unknown_property(table, property));
             }
         }
-        if !query.orderby.is_empty() {
-            rows.sort_by(|(_, a), (_, b)| compare_records(table, &query.orderby, a, b));
+        if query.orderby.is_empty() {
+            return Ok(rows);
         }
-        Ok(rows)
+        let order = SortOrder::new(table, &query.orderby);
+        let mut keyed: Vec<(Vec<Comparable>, (Uuid, &'a Record))> = rows
+            .into_iter()
+            .map(|row| (order.values(row.1), row))
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| order.compare(a, b));
+        Ok(keyed.into_iter().map(|(_, row)| row).collect())
     }
 
     /// A collection reply: filtered, sorted, paged, with `@odata.count` and `@odata.nextLink`.
@@ -524,24 +543,46 @@ impl<'a> View<'a> {
     }
 }
 
-/// Orders two records by (property, descending) keys, as `$orderby` and FetchXML sort.
-pub(super) fn compare_records(
-    table: &Table,
-    keys: &[(String, bool)],
-    a: &Record,
-    b: &Record,
-) -> Ordering {
-    for (property, descending) in keys {
-        let kind = table.column(property).map(|c| c.kind);
-        let x = comparable_json(a.fields.get(property).unwrap_or(&Value::Null), kind);
-        let y = comparable_json(b.fields.get(property).unwrap_or(&Value::Null), kind);
-        let order = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
-        let order = if *descending { order.reverse() } else { order };
-        if order != Ordering::Equal {
-            return order;
-        }
+/// `(property, descending)` sort keys, as `$orderby` and FetchXML `<order>` give them, with
+/// each property's kind worked out once.
+pub(super) struct SortOrder<'k> {
+    keys: Vec<(&'k str, Option<Kind>, bool)>,
+}
+
+impl<'k> SortOrder<'k> {
+    pub(super) fn new(table: &Table, keys: &'k [(String, bool)]) -> Self {
+        let keys = keys
+            .iter()
+            .map(|(property, descending)| {
+                let kind = table.column(property).map(|c| c.kind);
+                (property.as_str(), kind, *descending)
+            })
+            .collect();
+        Self { keys }
     }
-    Ordering::Equal
+
+    /// A record's values for the keys: worked out once per record, so a sort compares
+    /// without converting (and lowercasing) values on every comparison.
+    pub(super) fn values(&self, record: &Record) -> Vec<Comparable> {
+        self.keys
+            .iter()
+            .map(|(property, kind, _)| {
+                comparable_json(record.fields.get(*property).unwrap_or(&Value::Null), *kind)
+            })
+            .collect()
+    }
+
+    /// Orders two records by their [`SortOrder::values`].
+    pub(super) fn compare(&self, a: &[Comparable], b: &[Comparable]) -> Ordering {
+        for (((_, _, descending), x), y) in self.keys.iter().zip(a).zip(b) {
+            let order = x.partial_cmp(y).unwrap_or(Ordering::Equal);
+            let order = if *descending { order.reverse() } else { order };
+            if order != Ordering::Equal {
+                return order;
+            }
+        }
+        Ordering::Equal
+    }
 }
 
 fn unknown_property(table: &Table, name: &str) -> ApiError {
