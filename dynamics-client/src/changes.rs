@@ -148,7 +148,7 @@ impl Client {
         columns: &[&str],
         since: Option<&DeltaLink>,
         max_page_size: Option<u32>,
-    ) -> impl Stream<Item = Result<ChangePage<T>>> + Send + 'a {
+    ) -> impl Stream<Item = Result<ChangePage<T>>> + Send + use<'a, T> {
         let first = self.first_changes_url::<T>(columns, since, max_page_size);
         stream::try_unfold(Some(Cursor::First(first)), move |cursor| async move {
             let (url, asked) = match cursor {

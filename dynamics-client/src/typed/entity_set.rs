@@ -11,6 +11,7 @@ use super::alternate_key::AlternateKey;
 use super::annotated::{Annotated, AnnotationsOnly};
 use super::column::Column;
 use super::query::{Columns, Query};
+use crate::changes::{ChangePage, DeltaLink};
 use crate::client::{Client, Request};
 use crate::crud::UpsertMode;
 use crate::entity::Entity;
@@ -252,6 +253,22 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         E: 'c,
     {
         paging::records(self.pages(query))
+    }
+
+    /// Every page of the changes to this table since `since`, or every record without it (the
+    /// first sync); the last page carries the [`DeltaLink`] of the next sync. See
+    /// [`Client::changes`].
+    pub fn changes<C: Columns<E>>(
+        &self,
+        columns: C,
+        since: Option<&DeltaLink>,
+        max_page_size: Option<u32>,
+    ) -> impl Stream<Item = Result<ChangePage<E>>> + Send + use<'c, E, C>
+    where
+        E: 'c,
+    {
+        self.client
+            .changes::<E>(&columns.names(), since, max_page_size)
     }
 
     /// Counts every record the query matches by paging through them, past the 5,000 that
