@@ -19,7 +19,7 @@ use crate::credential::{CredentialOptions, EnvironmentCredential, TokenCredentia
 use crate::endpoint;
 use crate::error::{ApiError, Error, Result, ThrottleLimit, ThrottledError};
 use crate::odata;
-use crate::options::ClientOptions;
+use crate::options::{BusinessLogic, ClientOptions};
 use crate::retry::{
     Decision, Failure, Kind, Progress, RetryPolicy, parse_retry_after, random_jitter,
 };
@@ -33,6 +33,9 @@ pub struct Client {
     inner: Arc<Inner>,
     /// `CallerObjectId` for this handle's requests, overriding the client-wide setting.
     caller: Option<Uuid>,
+    /// This handle's headers, when it has any of its own (impersonation, optional
+    /// parameters): the client's defaults with them put in, built once per handle.
+    headers: Option<Arc<HeaderMap>>,
 }
 
 struct Inner {
@@ -57,6 +60,10 @@ impl fmt::Debug for Client {
             .field("credential", self.inner.tokens.credential())
             .field("retry", &self.inner.retry)
             .field("impersonating", &self.caller)
+            .field(
+                "optional_parameters",
+                &OptionalHeaders(self.headers.as_deref()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -100,7 +107,7 @@ impl Client {
         })?;
         default_headers.insert(header::USER_AGENT, agent);
         if let Some(caller) = options.caller_object_id {
-            default_headers.insert(odata::CALLER_OBJECT_ID, caller_header(caller)?);
+            default_headers.insert(odata::CALLER_OBJECT_ID, caller_header(caller));
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -116,6 +123,7 @@ impl Client {
                 slots: Semaphore::new(options.max_concurrent_requests.min(Semaphore::MAX_PERMITS)),
             }),
             caller: None,
+            headers: None,
         })
     }
 
@@ -126,9 +134,65 @@ impl Client {
     ///
     /// The application user needs the `prvActOnBehalfOfAnotherUser` privilege (Delegate role).
     pub fn impersonating(&self, caller_object_id: Uuid) -> Client {
+        let mut handle = self.with_header(odata::CALLER_OBJECT_ID, caller_header(caller_object_id));
+        handle.caller = Some(caller_object_id);
+        handle
+    }
+
+    /// A handle on the same client whose requests skip the environment's custom business logic
+    /// (plug-ins and workflows registered by customizers): `MSCRM.BypassBusinessLogicExecution`.
+    /// Meant for bulk loads, where that logic would cost more than the writes themselves.
+    /// Microsoft's own logic still runs. The application user needs the
+    /// `prvBypassCustomBusinessLogic` privilege; without it Dataverse refuses each request.
+    pub fn bypassing_business_logic(&self, logic: BusinessLogic) -> Client {
+        self.with_header(
+            odata::BYPASS_BUSINESS_LOGIC,
+            HeaderValue::from_static(logic.header_value()),
+        )
+    }
+
+    /// A handle on the same client whose writes do not start the Power Automate flows that
+    /// would trigger on them (`MSCRM.SuppressCallbackRegistrationExpanderJob`). The flows'
+    /// owners are not told.
+    pub fn bypassing_flows(&self) -> Client {
+        self.with_header(odata::SUPPRESS_FLOWS, HeaderValue::from_static("true"))
+    }
+
+    /// A handle on the same client whose creates and updates are checked against the
+    /// environment's duplicate detection rules (`MSCRM.SuppressDuplicateDetection: false`; the
+    /// Web API skips them otherwise). A write that matches a rule fails with
+    /// [`Error::ConcurrencyConflict`] (HTTP 412) whose code is `0x80040333`; see
+    /// [`Error::is_duplicate`].
+    pub fn detecting_duplicates(&self) -> Client {
+        self.with_header(
+            odata::SUPPRESS_DUPLICATE_DETECTION,
+            HeaderValue::from_static("false"),
+        )
+    }
+
+    /// A handle on the same client whose creates, updates and deletes of solution components
+    /// (web resources, tables, ...) are made in the solution with this unique name
+    /// (`MSCRM.SolutionUniqueName`). A name that cannot be a header value is refused.
+    pub fn in_solution(&self, unique_name: &str) -> Result<Client> {
+        let value = HeaderValue::from_str(unique_name).map_err(|_| {
+            Error::invalid_input(format!(
+                "solution name `{unique_name}` is not a valid header value"
+            ))
+        })?;
+        Ok(self.with_header(odata::SOLUTION_UNIQUE_NAME, value))
+    }
+
+    /// A handle on the same client with `name: value` on every request, over this handle's own.
+    fn with_header(&self, name: &'static str, value: HeaderValue) -> Client {
+        let mut headers = match &self.headers {
+            Some(own) => HeaderMap::clone(own),
+            None => self.inner.default_headers.clone(),
+        };
+        headers.insert(name, value);
         Client {
             inner: self.inner.clone(),
-            caller: Some(caller_object_id),
+            caller: self.caller,
+            headers: Some(Arc::new(headers)),
         }
     }
 
@@ -244,15 +308,8 @@ impl Client {
         // Whether an earlier try may have taken effect although it failed (a 5xx, a timeout,
         // a connection lost after sending).
         let mut earlier_attempt_unknown = false;
-        // This handle's caller, if any, replaces the client-wide one: built once, not per try.
-        let headers = match self.caller {
-            Some(caller) => {
-                let mut headers = inner.default_headers.clone();
-                headers.insert(odata::CALLER_OBJECT_ID, caller_header(caller)?);
-                std::borrow::Cow::Owned(headers)
-            }
-            None => std::borrow::Cow::Borrowed(&inner.default_headers),
-        };
+        // This handle's headers, if it has its own, replace the client-wide ones.
+        let headers = self.headers.as_deref().unwrap_or(&inner.default_headers);
         loop {
             // Another request of this client may have been told to wait: so does this one.
             if let Some((wait, closed)) = inner.gate.remaining(inner.clock.now()) {
@@ -275,7 +332,7 @@ impl Client {
             let mut builder = inner
                 .http
                 .request(request.method.clone(), request.url.clone())
-                .headers(headers.as_ref().clone())
+                .headers(headers.clone())
                 .bearer_auth(token.token.expose());
             for (name, value) in &request.headers {
                 builder = builder.header(*name, value);
@@ -425,9 +482,25 @@ pub(crate) fn status_error(api: ApiError) -> Error {
 }
 
 /// The `CallerObjectId` header for impersonating `caller`.
-fn caller_header(caller: Uuid) -> Result<HeaderValue> {
+fn caller_header(caller: Uuid) -> HeaderValue {
+    // A UUID's text is hex digits and dashes, always a valid header value.
     HeaderValue::from_str(&caller.hyphenated().to_string())
-        .map_err(|_| Error::invalid_input("caller object id is not a valid header"))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A handle's optional-parameter headers (`MSCRM.*`), by name and value, for `Debug`.
+struct OptionalHeaders<'a>(Option<&'a HeaderMap>);
+
+impl fmt::Debug for OptionalHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let optional = self
+            .0
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| name.as_str().starts_with("mscrm."))
+            .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("?")));
+        f.debug_map().entries(optional).finish()
+    }
 }
 
 fn is_multipart(headers: &HeaderMap) -> bool {

@@ -67,6 +67,18 @@ impl Error {
         }
     }
 
+    /// Whether a duplicate detection rule refused the write (code `0x80040333`; only when the
+    /// rules were asked for, see
+    /// [`Client::detecting_duplicates`](crate::Client::detecting_duplicates)).
+    pub fn is_duplicate(&self) -> bool {
+        match self {
+            Error::Api(e) | Error::ConcurrencyConflict(e) => {
+                e.code.eq_ignore_ascii_case(crate::odata::DUPLICATE_RECORD)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether trying the same request again later may succeed.
     ///
     /// True for throttling, 500/502/503/504, timeouts and connection failures.

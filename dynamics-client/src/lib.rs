@@ -49,7 +49,7 @@ pub use operations::{
     Bound, BoundToSet, Call, FunctionParameters, Operation, Unbound, record_odata_id,
     record_reference,
 };
-pub use options::ClientOptions;
+pub use options::{BusinessLogic, ClientOptions};
 pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;

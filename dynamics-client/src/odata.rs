@@ -10,6 +10,16 @@ use crate::error::{ApiError, ThrottleLimit, or_status_reason};
 pub(crate) const ODATA_ENTITY_ID: &str = "OData-EntityId";
 /// Impersonation header: the Entra object id of the user to act as.
 pub(crate) const CALLER_OBJECT_ID: &str = "CallerObjectId";
+/// Optional parameter: skip custom synchronous and/or asynchronous business logic.
+pub(crate) const BYPASS_BUSINESS_LOGIC: &str = "MSCRM.BypassBusinessLogicExecution";
+/// Optional parameter: do not start the Power Automate flows a write would trigger.
+pub(crate) const SUPPRESS_FLOWS: &str = "MSCRM.SuppressCallbackRegistrationExpanderJob";
+/// Optional parameter: `false` turns duplicate detection on (the Web API skips it otherwise).
+pub(crate) const SUPPRESS_DUPLICATE_DETECTION: &str = "MSCRM.SuppressDuplicateDetection";
+/// Optional parameter: the solution that created or changed solution components go to.
+pub(crate) const SOLUTION_UNIQUE_NAME: &str = "MSCRM.SolutionUniqueName";
+/// The error code of a write refused by a duplicate detection rule.
+pub(crate) const DUPLICATE_RECORD: &str = "0x80040333";
 /// Request ids Dataverse puts on its answers, most specific first.
 pub(crate) const REQUEST_ID_HEADERS: [&str; 2] = ["x-ms-service-request-id", "REQ_ID"];
 

@@ -59,3 +59,27 @@ impl Default for ClientOptions {
         }
     }
 }
+
+/// Which custom business logic a handle's requests skip; see
+/// [`Client::bypassing_business_logic`](crate::Client::bypassing_business_logic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BusinessLogic {
+    /// Synchronous plug-ins and real-time workflows (`CustomSync`).
+    Synchronous,
+    /// Asynchronous plug-ins and background workflows (`CustomAsync`).
+    Asynchronous,
+    /// Both (`CustomSync,CustomAsync`).
+    All,
+}
+
+impl BusinessLogic {
+    /// The header's value.
+    pub(crate) fn header_value(self) -> &'static str {
+        match self {
+            BusinessLogic::Synchronous => "CustomSync",
+            BusinessLogic::Asynchronous => "CustomAsync",
+            BusinessLogic::All => "CustomSync,CustomAsync",
+        }
+    }
+}

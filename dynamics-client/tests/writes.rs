@@ -6,7 +6,9 @@
 
 mod support;
 
-use dynamics_client::{AlternateKey, Client, ClientOptions, Column, Entity, Error, UpsertMode};
+use dynamics_client::{
+    AlternateKey, BusinessLogic, Client, ClientOptions, Column, Entity, Error, UpsertMode,
+};
 use serde::{Deserialize, Serialize};
 use support::emulated::start;
 use support::stub::{Reply, Stub};
@@ -228,4 +230,103 @@ async fn impersonation_per_handle_overrides_the_client_setting() {
             vec![one_request.to_string()],
         ]
     );
+}
+
+#[tokio::test]
+async fn optional_parameters_per_handle_go_on_the_wire_and_combine() {
+    let stub = Stub::start(|_| Reply::json(200, r#"{"value":[]}"#)).await;
+    let client = stub.client();
+    let user = Uuid::from_u128(7);
+    let handles = [
+        client.bypassing_business_logic(BusinessLogic::All),
+        client.bypassing_business_logic(BusinessLogic::Synchronous),
+        client.bypassing_flows(),
+        client.detecting_duplicates(),
+        client.in_solution("ExampleSolution").unwrap(),
+        // Handles build on each other, in either order with impersonation.
+        client
+            .impersonating(user)
+            .bypassing_business_logic(BusinessLogic::Asynchronous)
+            .in_solution("Other")
+            .unwrap(),
+        client.bypassing_flows().impersonating(user),
+        client.clone(),
+    ];
+    for handle in &handles {
+        handle.query::<Account>("").await.unwrap();
+    }
+    let seen: Vec<Vec<(String, String)>> = stub
+        .requests()
+        .iter()
+        .map(|r| {
+            let mut own: Vec<(String, String)> = r
+                .headers
+                .iter()
+                .filter(|(n, _)| n.as_str().starts_with("mscrm.") || n.as_str() == "callerobjectid")
+                .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+                .collect();
+            own.sort();
+            own
+        })
+        .collect();
+    let pair = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+    assert_eq!(
+        seen,
+        [
+            vec![pair(
+                "mscrm.bypassbusinesslogicexecution",
+                "CustomSync,CustomAsync"
+            )],
+            vec![pair("mscrm.bypassbusinesslogicexecution", "CustomSync")],
+            vec![pair(
+                "mscrm.suppresscallbackregistrationexpanderjob",
+                "true"
+            )],
+            vec![pair("mscrm.suppressduplicatedetection", "false")],
+            vec![pair("mscrm.solutionuniquename", "ExampleSolution")],
+            vec![
+                pair("callerobjectid", &user.to_string()),
+                pair("mscrm.bypassbusinesslogicexecution", "CustomAsync"),
+                pair("mscrm.solutionuniquename", "Other"),
+            ],
+            vec![
+                pair("callerobjectid", &user.to_string()),
+                pair("mscrm.suppresscallbackregistrationexpanderjob", "true"),
+            ],
+            vec![],
+        ]
+    );
+    let debug = format!("{:?}", handles[3]);
+    assert!(
+        debug.contains("\"mscrm.suppressduplicatedetection\": \"false\""),
+        "{debug}"
+    );
+    let e = client.in_solution("bad\nname").unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+}
+
+#[tokio::test]
+async fn a_write_refused_by_duplicate_detection_says_so() {
+    let stub = Stub::start(|_| {
+        Reply::error(
+            412,
+            "0x80040333",
+            "A record was not created or updated because a duplicate of the current record already exists.",
+        )
+    })
+    .await;
+    let client = stub.client().detecting_duplicates();
+    let e = client.create(&named("Sample Account")).await.unwrap_err();
+    assert!(e.is_duplicate(), "{e}");
+    assert_eq!(e.status(), Some(412));
+    let other = Stub::start(|_| {
+        Reply::error(
+            412,
+            "0x80060882",
+            "The version of the existing record does not match.",
+        )
+    })
+    .await;
+    let e = other.client().create(&named("x")).await.unwrap_err();
+    assert!(!e.is_duplicate(), "{e}");
 }
