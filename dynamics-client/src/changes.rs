@@ -21,6 +21,9 @@ use crate::entity::Entity;
 use crate::error::{Error, Result};
 
 /// One change to a table's records.
+///
+/// Deliberately exhaustive: a sync that matches every kind of change should stop compiling,
+/// not skip changes, if a kind is ever added.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change<T> {
     /// A record created or changed since the delta link (on a first sync, every record), with
