@@ -127,6 +127,10 @@ impl Client {
     /// the columns of the one that made its link. `max_page_size` asks for pages of at most
     /// that many records (1 to 5,000).
     ///
+    /// Dataverse keeps changes for a limited time (the organization's
+    /// `ExpireChangeTrackingInDays`, 7 days by default) and refuses an older link with an
+    /// error: then sync again from the start, without `since`.
+    ///
     /// ```no_run
     /// # use dynamics_client::{Change, Client, DeltaLink, Entity};
     /// # async fn run<A: Entity>(client: &Client, saved: Option<DeltaLink>) -> dynamics_client::Result<()> {
