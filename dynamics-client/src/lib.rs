@@ -14,6 +14,7 @@ mod entity;
 mod error;
 pub mod exactly_once;
 mod fetch_xml;
+mod files;
 mod keyed;
 mod odata;
 mod operations;
@@ -45,6 +46,7 @@ pub use entity::Entity;
 pub use error::{
     ApiError, AuthError, BatchError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
 };
+pub use files::FileContent;
 pub use operations::{
     Bound, BoundToSet, Call, FunctionParameters, Operation, Unbound, record_odata_id,
     record_reference,

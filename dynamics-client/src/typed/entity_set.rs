@@ -16,6 +16,7 @@ use crate::client::{Client, Request};
 use crate::crud::UpsertMode;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::files::FileContent;
 use crate::page::{Page, PageBody};
 use crate::paging::{self, Cursor};
 
@@ -253,6 +254,30 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         E: 'c,
     {
         paging::records(self.pages(query))
+    }
+
+    /// Uploads a file to a file or image column of record `id`; see [`Client::upload_file`].
+    pub async fn upload_file<T>(
+        &self,
+        id: Uuid,
+        column: Column<E, T>,
+        file_name: &str,
+        content: &[u8],
+    ) -> Result<()> {
+        self.client
+            .upload_file::<E>(id, column.name(), file_name, content)
+            .await
+    }
+
+    /// Downloads the file of a file or image column of record `id`; see
+    /// [`Client::download_file`].
+    pub async fn download_file<T>(&self, id: Uuid, column: Column<E, T>) -> Result<FileContent> {
+        self.client.download_file::<E>(id, column.name()).await
+    }
+
+    /// Removes the file of a file or image column of record `id`.
+    pub async fn delete_file<T>(&self, id: Uuid, column: Column<E, T>) -> Result<()> {
+        self.client.delete_file::<E>(id, column.name()).await
     }
 
     /// Every page of the changes to this table since `since`, or every record without it (the
