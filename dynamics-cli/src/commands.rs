@@ -132,13 +132,16 @@ pub(crate) async fn run(command: Command) -> Result<()> {
 }
 
 /// Downloads `$metadata` with the signed-in user's token and writes it atomically.
+///
+/// `annotations=true` asks for the annotations Dataverse leaves out by default: descriptions
+/// (doc comments), read-only columns, alternate keys and which tables track changes.
 async fn pull_metadata(
     store: &ConnectionStore,
     environment: &str,
     path: &Path,
 ) -> Result<dynamics_codegen::csdl::Metadata> {
     let token = session::token_for(store, environment).await?;
-    let url = format!("{environment}/api/data/v9.2/$metadata");
+    let url = format!("{environment}/api/data/v9.2/$metadata?annotations=true");
     output::progress(&format!("Downloading {url}"));
     let request = http::client()?
         .get(&url)
