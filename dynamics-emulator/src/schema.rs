@@ -3,7 +3,12 @@
 
 use std::collections::HashMap;
 
-use dynamics_codegen::csdl::{EntityType, MaxLength, Metadata, Primitive, TypeRef};
+use dynamics_codegen::csdl::{
+    Annotation, AnnotationValue, EntityType, MaxLength, Metadata, Primitive, TypeRef,
+};
+
+/// The capability Dataverse puts on the entity set of every table with change tracking on.
+const CHANGE_TRACKING: &str = "Org.OData.Capabilities.V1.ChangeTracking";
 
 /// How a property's JSON value is checked and compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +107,8 @@ pub(crate) struct Table {
     pub(crate) navs: HashMap<String, Nav>,
     /// Alternate keys: each a list of (alias, property).
     pub(crate) alternate_keys: Vec<Vec<(String, String)>>,
+    /// Whether the entity set supports change tracking (`Prefer: odata.track-changes`).
+    pub(crate) change_tracking: bool,
 }
 
 impl Table {
@@ -147,7 +154,9 @@ impl Schema {
             set_of_type
                 .entry(ty.qualified_name())
                 .or_insert_with(|| set.name.clone());
-            tables.insert(set.name.clone(), table(&set.name, key, ty));
+            let mut table = table(&set.name, key, ty);
+            table.change_tracking = change_tracking(&set.annotations);
+            tables.insert(set.name.clone(), table);
         }
         let set_of_logical = tables
             .values()
@@ -274,5 +283,71 @@ fn table(set: &str, key: &str, ty: &EntityType) -> Table {
                     .collect()
             })
             .collect(),
+        change_tracking: false,
+    }
+}
+
+/// Whether an entity set's annotations turn change tracking on: the `ChangeTracking`
+/// capability with `Supported` true, or left out (the vocabulary's default is true).
+fn change_tracking(annotations: &[Annotation]) -> bool {
+    annotations
+        .iter()
+        .filter(|a| a.term == CHANGE_TRACKING)
+        .any(|a| match &a.value {
+            AnnotationValue::Record { .. } => !matches!(
+                a.value.record_property("Supported"),
+                Some(value) if *value != AnnotationValue::Bool(true)
+            ),
+            _ => false,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracked_sets(annotations: &str) -> Vec<String> {
+        let xml = format!(
+            r#"<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">
+  <edmx:DataServices>
+    <Schema Namespace="Microsoft.Dynamics.CRM" Alias="mscrm" xmlns="http://docs.oasis-open.org/odata/ns/edm">
+      <EntityType Name="account"><Key><PropertyRef Name="accountid"/></Key><Property Name="accountid" Type="Edm.Guid"/></EntityType>
+      <EntityType Name="task"><Key><PropertyRef Name="activityid"/></Key><Property Name="activityid" Type="Edm.Guid"/></EntityType>
+      <EntityContainer Name="System">
+        <EntitySet Name="accounts" EntityType="Microsoft.Dynamics.CRM.account">{annotations}</EntitySet>
+        <EntitySet Name="tasks" EntityType="Microsoft.Dynamics.CRM.task"/>
+      </EntityContainer>
+    </Schema>
+  </edmx:DataServices>
+</edmx:Edmx>"#
+        );
+        let metadata = Metadata::parse(&xml).unwrap_or_else(|e| panic!("{e}"));
+        let schema = Schema::new(&metadata);
+        let mut sets: Vec<String> = schema
+            .tables
+            .values()
+            .filter(|t| t.change_tracking)
+            .map(|t| t.set.clone())
+            .collect();
+        sets.sort();
+        sets
+    }
+
+    #[test]
+    fn change_tracking_follows_the_entity_set_capability() {
+        let supported = |value: &str| {
+            format!(
+                r#"<Annotation Term="Org.OData.Capabilities.V1.ChangeTracking"><Record>{value}</Record></Annotation>"#
+            )
+        };
+        let on = supported(r#"<PropertyValue Property="Supported" Bool="true"/>"#);
+        assert_eq!(tracked_sets(&on), ["accounts"]);
+        let off = supported(r#"<PropertyValue Property="Supported" Bool="false"/>"#);
+        assert!(tracked_sets(&off).is_empty());
+        // `Supported` defaults to true in the Capabilities vocabulary.
+        assert_eq!(tracked_sets(&supported("")), ["accounts"]);
+        let other = r#"<Annotation Term="Org.OData.Capabilities.V1.SkipSupported" Bool="true"/>"#;
+        assert!(tracked_sets(other).is_empty());
+        assert!(tracked_sets("").is_empty());
     }
 }

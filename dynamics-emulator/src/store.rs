@@ -3,6 +3,10 @@
 //! or a deep insert runs under one write guard and, on failure, rolls back through an undo
 //! journal of what it changed (never a copy of the whole store, which made large change sets
 //! quadratic).
+//!
+//! Versions come from one counter for the whole store, so they also order every change in
+//! time: change tracking reads the records whose version is newer than a delta token's, and
+//! the tombstones a deletion leaves (set, id, the deletion's own version).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -58,6 +62,9 @@ pub(crate) struct Tables {
     next_seq: u64,
     /// While [`Tables::atomically`] runs: how to undo each change, oldest first.
     journal: Option<Vec<Undo>>,
+    /// Entity set → id of a deleted record → the version its (last) deletion took. Kept for
+    /// the life of the store: a delta token of any age still learns of every deletion.
+    tombstones: HashMap<String, HashMap<Uuid, u64>>,
     /// Entity set → its alternate keys, as declared by [`Store::new`].
     alternate_keys: Arc<HashMap<String, AlternateKeys>>,
     /// Entity set → key number → the key's value on each record that has it → that record.
@@ -95,13 +102,56 @@ enum Undo {
     Unlink((String, Uuid, Uuid)),
     /// Add back a link that was removed.
     Relink((String, Uuid, Uuid)),
+    /// Put back the tombstone a deletion replaced (`None`: there was none).
+    Tombstone(String, Uuid, Option<u64>),
 }
+
+/// Versions start above this, so ETags look like Dataverse's large row versions; a store
+/// with no change yet is at this version.
+pub(crate) const FIRST_VERSION: u64 = 1_000_000;
 
 impl Tables {
     fn bump(&mut self) -> u64 {
-        // Dataverse versions are large row versions; start high so etags look alike.
         self.next_version += 1;
-        1_000_000 + self.next_version
+        self.change_version()
+    }
+
+    /// The version of the latest change (or [`FIRST_VERSION`] before any): every
+    /// record and tombstone has a version at most this, and every later change a higher one.
+    /// A rolled-back change keeps the versions it took, unused.
+    pub(crate) fn change_version(&self) -> u64 {
+        FIRST_VERSION + self.next_version
+    }
+
+    /// The records of `set` created or changed after version `after`, up to version `upto`,
+    /// oldest change first.
+    pub(crate) fn changed_between(&self, set: &str, after: u64, upto: u64) -> Vec<(Uuid, &Record)> {
+        let mut rows: Vec<(Uuid, &Record)> = self
+            .sets
+            .get(set)
+            .into_iter()
+            .flatten()
+            .filter(|(_, r)| r.version > after && r.version <= upto)
+            .map(|(id, r)| (*id, r))
+            .collect();
+        rows.sort_by_key(|(_, r)| r.version);
+        rows
+    }
+
+    /// The ids of `set` deleted after version `after`, up to version `upto`, with the version
+    /// of their deletion, oldest first; a record that exists again (created anew with the same
+    /// id) is left out, since it reads as created.
+    pub(crate) fn deleted_between(&self, set: &str, after: u64, upto: u64) -> Vec<(Uuid, u64)> {
+        let mut gone: Vec<(Uuid, u64)> = self
+            .tombstones
+            .get(set)
+            .into_iter()
+            .flatten()
+            .filter(|(id, v)| **v > after && **v <= upto && !self.contains(set, id))
+            .map(|(id, v)| (*id, *v))
+            .collect();
+        gone.sort_by_key(|(_, v)| *v);
+        gone
     }
 
     /// The value of alternate key number `key` of `set` in `fields`, in a form where equal keys
@@ -281,6 +331,13 @@ impl Tables {
                 Undo::Relink(link) => {
                     self.links.insert(link);
                 }
+                Undo::Tombstone(set, id, before) => {
+                    let tombstones = self.tombstones.entry(set).or_default();
+                    match before {
+                        Some(version) => tombstones.insert(id, version),
+                        None => tombstones.remove(&id),
+                    };
+                }
             }
         }
     }
@@ -343,9 +400,17 @@ impl Tables {
         Some(result)
     }
 
+    /// Removes a record, leaving a tombstone with a new version for change tracking.
     pub(crate) fn remove(&mut self, set: &str, id: &Uuid) -> Option<Record> {
         let removed = self.put(set, *id, None)?;
         self.record_undo(|| Undo::Restore(set.to_owned(), *id, Some(removed.clone())));
+        let version = self.bump();
+        let before = self
+            .tombstones
+            .entry(set.to_owned())
+            .or_default()
+            .insert(*id, version);
+        self.record_undo(|| Undo::Tombstone(set.to_owned(), *id, before));
         let unlinked: Vec<_> = self
             .links
             .iter()
@@ -615,6 +680,76 @@ mod tests {
 
         tables.remove("users", &c);
         assert!(found(&tables, "app-1").is_empty());
+    }
+
+    #[test]
+    fn changes_and_deletions_come_in_version_order_between_two_versions() {
+        let mut tables = Tables::default();
+        let start = tables.change_version();
+        assert_eq!(start, FIRST_VERSION);
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        tables.insert("accounts", a, fields("a"), HashMap::new());
+        tables.insert("accounts", b, fields("b"), HashMap::new());
+        let middle = tables.change_version();
+        tables.insert("accounts", c, fields("c"), HashMap::new());
+        tables.update("accounts", &a, |_| ());
+        let ids =
+            |rows: Vec<(Uuid, &Record)>| rows.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        let now = tables.change_version();
+        assert_eq!(
+            ids(tables.changed_between("accounts", start, now)),
+            [b, c, a]
+        );
+        assert_eq!(ids(tables.changed_between("accounts", middle, now)), [c, a]);
+        assert_eq!(ids(tables.changed_between("accounts", start, middle)), [b]);
+        assert!(tables.changed_between("contacts", start, now).is_empty());
+
+        tables.remove("accounts", &c);
+        tables.remove("accounts", &b);
+        let deleted = tables.change_version();
+        let gone = tables.deleted_between("accounts", now, deleted);
+        assert_eq!(gone.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [c, b]);
+        assert!(gone[0].1 > now && gone[1].1 == deleted);
+        assert!(
+            tables
+                .deleted_between("accounts", deleted, deleted)
+                .is_empty()
+        );
+        assert!(tables.deleted_between("accounts", start, now).is_empty());
+        // Created again with the same id: it reads as created, not deleted.
+        tables.insert("accounts", b, fields("b again"), HashMap::new());
+        let again = tables.change_version();
+        assert_eq!(tables.deleted_between("accounts", now, again).len(), 1);
+        assert_eq!(ids(tables.changed_between("accounts", deleted, again)), [b]);
+    }
+
+    #[test]
+    fn a_failed_change_leaves_no_change_and_no_tombstone() {
+        let mut tables = Tables::default();
+        let (kept, edited) = (Uuid::new_v4(), Uuid::new_v4());
+        tables.insert("accounts", kept, fields("kept"), HashMap::new());
+        tables.insert("accounts", edited, fields("edited"), HashMap::new());
+        let before = tables.change_version();
+        let failed: Result<(), ()> = tables.atomically(|t| {
+            t.insert("accounts", Uuid::new_v4(), fields("new"), HashMap::new());
+            t.update("accounts", &edited, |_| ());
+            t.remove("accounts", &kept);
+            Err(())
+        });
+        assert!(failed.is_err());
+        let now = tables.change_version();
+        assert!(
+            now > before,
+            "versions taken by the failed change are not reused"
+        );
+        assert!(tables.changed_between("accounts", before, now).is_empty());
+        assert!(tables.deleted_between("accounts", before, now).is_empty());
+        assert!(
+            tables
+                .tombstones
+                .get("accounts")
+                .is_none_or(HashMap::is_empty)
+        );
     }
 
     #[test]

@@ -4,22 +4,10 @@
 
 mod common;
 
-use common::{Fixture, start};
+use common::{Fixture, create, ready};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn ready() -> (Fixture, String) {
-    let f = start().await;
-    let token = f.access_token().await;
-    (f, token)
-}
-
-async fn create(f: &Fixture, token: &str, set: &str, body: Value) -> Uuid {
-    let reply = f.send(Method::POST, set, token, Some(body), &[]).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
-    reply.entity_id()
-}
 
 #[tokio::test]
 async fn serves_metadata_service_document_and_entity_definitions() {

@@ -1,5 +1,6 @@
 //! System query options: `$select`, `$filter`, `$orderby`, `$top`, `$count`, `$expand` (with
-//! nested options) and the `$skiptoken` of our own next links.
+//! nested options), the `$skiptoken` of our own next links and the `$deltatoken` of our own
+//! delta links.
 
 use std::collections::HashMap;
 
@@ -20,8 +21,52 @@ pub(crate) struct Query {
     pub(crate) fetch_xml: Option<String>,
     /// Where the next page starts, from a `$skiptoken` this emulator issued.
     pub(crate) skip: Option<usize>,
+    /// Where the next page of a change-tracking sync starts, from a `$skiptoken` this emulator
+    /// issued for one.
+    pub(crate) sync: Option<SyncCursor>,
+    /// `$deltatoken`, decoded but not yet checked: the request asks for the changes since it.
+    pub(crate) delta_token: Option<String>,
     /// Every option except `$skiptoken`, still encoded, to build the next link from.
     pub(crate) raw_without_skiptoken: String,
+}
+
+/// Where a change-tracking sync stands between two pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SyncCursor {
+    /// The store's change version the sync reads up to: the one its first page was served at.
+    pub(crate) upto: u64,
+    /// The part of the sync the last page served ended in.
+    pub(crate) stage: SyncStage,
+    /// The last item served: a record's creation order while the stage is
+    /// [`SyncStage::Records`], else the version of its change.
+    pub(crate) after: u64,
+}
+
+/// The parts of a sync, in the order they are served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum SyncStage {
+    /// A first sync: every record, in creation order.
+    Records,
+    /// A delta: the records created or changed since the token, in change order.
+    Changed,
+    /// A delta: then the records deleted since the token, in change order.
+    Deleted,
+}
+
+impl SyncStage {
+    fn name(self) -> &'static str {
+        match self {
+            SyncStage::Records => "records",
+            SyncStage::Changed => "changed",
+            SyncStage::Deleted => "deleted",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        [SyncStage::Records, SyncStage::Changed, SyncStage::Deleted]
+            .into_iter()
+            .find(|stage| stage.name() == name)
+    }
 }
 
 /// One `$expand` item.
@@ -112,7 +157,11 @@ fn options<'a>(
                     query.expand.push(expand(item.trim(), aliases, depth + 1)?);
                 }
             }
-            "$skiptoken" if !nested => query.skip = Some(skiptoken_offset(value)?),
+            "$skiptoken" if !nested => match sync_cursor(value)? {
+                Some(cursor) => query.sync = Some(cursor),
+                None => query.skip = Some(skiptoken_offset(value)?),
+            },
+            "$deltatoken" if !nested => query.delta_token = Some(value.to_owned()),
             "$skip" | "$search" | "$format" | "$apply" | "$compute" | "$levels" | "$index"
             | "$skiptoken" | "$deltatoken" => {
                 return Err(format!(
@@ -164,15 +213,60 @@ pub(crate) fn skiptoken(offset: usize, page: usize) -> String {
     )
 }
 
+/// The `$skiptoken` value of a change-tracking sync's page that starts after `cursor`: a paging
+/// cookie shaped as [`skiptoken`]'s, marked as tracking.
+pub(crate) fn sync_skiptoken(cursor: SyncCursor) -> String {
+    format!(
+        "<cookie pagingcookie=\"%3ccookie%20upto%3d%22{}%22%20stage%3d%22{}%22%20after%3d%22{}%22%20%2f%3e\" istracking=\"True\" />",
+        cursor.upto,
+        cursor.stage.name(),
+        cursor.after
+    )
+}
+
+fn invalid_skiptoken() -> String {
+    "The $skiptoken is not valid; follow @odata.nextLink unchanged.".to_owned()
+}
+
+/// The value of the attribute `name` of the inner (encoded) cookie.
+fn cookie_attribute<'t>(token: &'t str, name: &str) -> Option<&'t str> {
+    let marker = format!("%20{name}%3d%22");
+    let start = token.find(&marker)? + marker.len();
+    let length = token[start..].find("%22")?;
+    Some(&token[start..start + length])
+}
+
 fn skiptoken_offset(token: &str) -> Result<usize, String> {
-    let invalid = || "The $skiptoken is not valid; follow @odata.nextLink unchanged.".to_owned();
     let marker = "offset%3d%22";
-    let start = token.find(marker).ok_or_else(invalid)? + marker.len();
+    let start = token.find(marker).ok_or_else(invalid_skiptoken)? + marker.len();
     let digits: String = token[start..]
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();
-    digits.parse().map_err(|_| invalid())
+    digits.parse().map_err(|_| invalid_skiptoken())
+}
+
+/// The cursor of a sync's `$skiptoken`; `None` for the paging cookie of a plain query.
+fn sync_cursor(token: &str) -> Result<Option<SyncCursor>, String> {
+    if !token.contains("istracking=\"True\"") {
+        return Ok(None);
+    }
+    let number = |name: &str| -> Result<u64, String> {
+        let text = cookie_attribute(token, name).ok_or_else(invalid_skiptoken)?;
+        // Digits only: `parse` would also take a leading `+`.
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid_skiptoken());
+        }
+        text.parse().map_err(|_| invalid_skiptoken())
+    };
+    let stage = cookie_attribute(token, "stage")
+        .and_then(SyncStage::from_name)
+        .ok_or_else(invalid_skiptoken)?;
+    Ok(Some(SyncCursor {
+        upto: number("upto")?,
+        stage,
+        after: number("after")?,
+    }))
 }
 
 #[cfg(test)]
@@ -205,6 +299,7 @@ mod tests {
         let q = parse(&format!("$select=name&$skiptoken={encoded}")).unwrap_or_default();
         assert_eq!(q.skip, Some(40));
         assert_eq!(q.raw_without_skiptoken, "$select=name");
+        assert!(q.sync.is_none());
         for bad in [
             "$skip=10",
             "$search=x",
@@ -215,5 +310,46 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    fn encoded(text: &str) -> String {
+        url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+    }
+
+    #[test]
+    fn sync_skiptokens_round_trip_and_delta_tokens_are_kept() {
+        for stage in [SyncStage::Records, SyncStage::Changed, SyncStage::Deleted] {
+            let cursor = SyncCursor {
+                upto: 1_000_042,
+                stage,
+                after: 17,
+            };
+            let token = encoded(&sync_skiptoken(cursor));
+            let q = parse(&format!(
+                "$select=name&$deltatoken=5%2101&$skiptoken={token}"
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(q.sync, Some(cursor));
+            assert_eq!(q.skip, None);
+            assert_eq!(q.delta_token.as_deref(), Some("5!01"));
+        }
+        let cursor = SyncCursor {
+            upto: 1,
+            stage: SyncStage::Changed,
+            after: 2,
+        };
+        let good = sync_skiptoken(cursor);
+        for bad in [
+            good.replace("stage%3d%22changed", "stage%3d%22other"),
+            good.replace("upto%3d%221", "upto%3d%22+1"),
+            good.replace("after%3d%222", "after%3d%22"),
+            good.replace("%20after%3d%222%22", ""),
+            good.replace("upto%3d%221", "upto%3d%2299999999999999999999"),
+        ] {
+            let result = parse(&format!("$skiptoken={}", encoded(&bad)));
+            assert!(result.is_err(), "{bad}");
+        }
+        // Nested in an $expand, neither token is an option.
+        assert!(parse("$expand=Account_Tasks($deltatoken=1)").is_err());
     }
 }

@@ -57,6 +57,24 @@ impl ApiError {
         )
     }
 
+    /// 400 for `Prefer: odata.track-changes` (or a delta link) on a table whose entity set lacks
+    /// the `ChangeTracking` capability, in Dataverse's words. The code is the emulator's choice
+    /// (Dataverse's generic "invalid argument"): the message is what Dataverse documents.
+    pub(crate) fn not_tracked(logical_name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "0x80040203",
+            format!("Entity: {logical_name} isn't enabled for change tracking."),
+        )
+    }
+
+    /// 400 for a query option Dataverse refuses alongside change tracking (`$filter`, ...).
+    pub(crate) fn not_with_tracking(option: &str) -> Self {
+        Self::bad_request(format!(
+            "The \"{option}\" query parameter isn't supported when Change Tracking is enabled."
+        ))
+    }
+
     /// 405 for a method the addressed resource does not take.
     pub(crate) fn method_not_allowed(method: &str) -> Self {
         Self::new(

@@ -2,6 +2,7 @@
 //! for every entity set of the metadata.
 
 mod batch;
+mod changes;
 mod choices;
 mod error;
 mod fetch;
@@ -52,6 +53,9 @@ pub(crate) struct WebApi {
     /// The choices document, when one was given.
     choices: Option<ChoiceCatalog>,
     operations: operations::Operations,
+    /// Written into every delta token, so that a token of another environment (or of an
+    /// earlier run) is refused instead of being read against this store's versions.
+    store_tag: u32,
 }
 
 /// What a path addresses.
@@ -128,6 +132,8 @@ impl WebApi {
             business_unit_id: Uuid::new_v4(),
             choices,
             operations: operations::Operations::new(metadata, handlers),
+            // Any 32 bits of a random id: two stores are told apart but for a 1 in 2^32 chance.
+            store_tag: Uuid::new_v4().as_u128() as u32,
         }
     }
 

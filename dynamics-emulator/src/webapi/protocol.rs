@@ -122,6 +122,8 @@ pub(crate) struct Prefer {
     /// The `odata.include-annotations` value, unquoted.
     pub(crate) annotations: Option<String>,
     pub(crate) continue_on_error: bool,
+    /// `odata.track-changes`: answer with a delta link (change tracking).
+    pub(crate) track_changes: bool,
 }
 
 impl Prefer {
@@ -137,6 +139,7 @@ impl Prefer {
                     "odata.maxpagesize" => prefer.max_page_size = arg.parse().ok(),
                     "odata.include-annotations" => prefer.annotations = Some(arg.to_owned()),
                     "odata.continue-on-error" => prefer.continue_on_error = true,
+                    "odata.track-changes" => prefer.track_changes = true,
                     _ => {}
                 }
             }
@@ -195,6 +198,20 @@ mod tests {
         let prefer = Prefer::parse(&headers);
         assert!(prefer.return_representation);
         assert_eq!(prefer.max_page_size, Some(3));
+        assert!(!prefer.track_changes);
+        // Change tracking, alone in its header (as the client sends it) or with others.
+        for values in [
+            &["odata.track-changes", "odata.maxpagesize=7"][..],
+            &["odata.maxpagesize=7, odata.track-changes"][..],
+        ] {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append("Prefer", HeaderValue::from_static(value));
+            }
+            let prefer = Prefer::parse(&headers);
+            assert!(prefer.track_changes, "{values:?}");
+            assert_eq!(prefer.max_page_size, Some(7), "{values:?}");
+        }
         assert!(prefer.wants("OData.Community.Display.V1.FormattedValue"));
         assert!(prefer.wants("Microsoft.Dynamics.CRM.lookuplogicalname"));
         assert!(!prefer.wants("Other.Term"));

@@ -63,6 +63,21 @@ impl WebApi {
             tables,
             prefer: &prefer,
         };
+        let tracking = prefer.track_changes || query.delta_token.is_some() || query.sync.is_some();
+        if !matches!(target, Target::Collection(_)) {
+            // Change tracking is for entity sets; elsewhere `Prefer` is ignored, as other
+            // preferences are, but a token is an error.
+            if query.delta_token.is_some() {
+                return Err(ApiError::bad_request(
+                    "The query parameter $deltatoken is only supported on an entity set.",
+                ));
+            }
+            if query.sync.is_some() {
+                return Err(ApiError::bad_request(
+                    "The $skiptoken is not valid here; follow @odata.nextLink unchanged.",
+                ));
+            }
+        }
         match target {
             Target::ServiceDocument => Ok(self.service_document()),
             Target::Metadata => Ok(self.metadata()),
@@ -76,6 +91,7 @@ impl WebApi {
             Target::GlobalOptionSets(key) => self.global_option_sets(key.as_deref(), &query),
             Target::Operation(addressed) => self.invoke(caller, request, addressed, Some(tables)),
             Target::Batch => Err(ApiError::method_not_allowed("GET")),
+            Target::Collection(table) if tracking => view.changes(table, &query),
             Target::Collection(table) => match &query.fetch_xml {
                 Some(xml) => {
                     if query.select.is_some()
@@ -585,7 +601,7 @@ impl<'k> SortOrder<'k> {
     }
 }
 
-fn unknown_property(table: &Table, name: &str) -> ApiError {
+pub(super) fn unknown_property(table: &Table, name: &str) -> ApiError {
     ApiError::bad_request(format!(
         "Could not find a property named '{name}' on type '{}'.",
         table.qualified_name

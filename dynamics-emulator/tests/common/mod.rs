@@ -69,6 +69,22 @@ pub async fn start_with(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuild
     }
 }
 
+/// An emulator on the sample metadata and a valid access token for it.
+pub async fn ready() -> (Fixture, String) {
+    let f = start().await;
+    let token = f.access_token().await;
+    (f, token)
+}
+
+/// Creates a record with a `POST` that must succeed (`204`) and returns its id.
+pub async fn create(f: &Fixture, token: &str, set: &str, body: Value) -> uuid::Uuid {
+    let reply = f
+        .send(reqwest::Method::POST, set, token, Some(body), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    reply.entity_id()
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
