@@ -189,3 +189,122 @@ async fn a_next_link_answered_with_itself_is_an_error_not_a_loop() {
     assert!(e.to_string().contains("same link again"), "{e}");
     assert_eq!(stub.requests().len(), 2);
 }
+
+/// Every change of a sync through the client, and the link of the next one.
+async fn sync_all(
+    client: &dynamics_client::Client,
+    since: Option<&DeltaLink>,
+    page_size: Option<u32>,
+) -> (Vec<Change<Account>>, Option<DeltaLink>, usize) {
+    let pages = collect(client.changes::<Account>(&["name"], since, page_size))
+        .await
+        .unwrap();
+    let count = pages.len();
+    let link = pages.iter().rev().find_map(|p| p.delta_link.clone());
+    let changes = pages.into_iter().flat_map(|p| p.changes).collect();
+    (changes, link, count)
+}
+
+#[tokio::test]
+async fn syncs_against_the_emulator_see_creates_updates_and_deletes_once() {
+    let env = support::emulated::start().await;
+    let accounts: Vec<serde_json::Value> = (0..5)
+        .map(|i| serde_json::json!({ "name": format!("Seeded {i}") }))
+        .collect();
+    env.emulator
+        .seed(&serde_json::json!({ "accounts": accounts }))
+        .unwrap();
+    let (client, _) = env.client();
+
+    // The first sync: every record, two per page, and a delta link on the last page only.
+    let (first, link, pages) = sync_all(&client, None, Some(2)).await;
+    assert_eq!(pages, 3);
+    assert_eq!(first.len(), 5);
+    assert!(first.iter().all(|c| matches!(c, Change::Upserted(_))));
+    let link = link.unwrap();
+
+    // Changes: one created, one updated, one deleted, one created and deleted again.
+    let created = client.create(&named("Created")).await.unwrap();
+    let ids: Vec<Uuid> = first
+        .iter()
+        .filter_map(|c| match c {
+            Change::Upserted(a) => a.id,
+            Change::Deleted(_) => None,
+        })
+        .collect();
+    client.update(ids[0], &named("Renamed")).await.unwrap();
+    client.delete::<Account>(ids[1]).await.unwrap();
+    let fleeting = client.create(&named("Fleeting")).await.unwrap();
+    client.delete::<Account>(fleeting).await.unwrap();
+
+    let (delta, next, _) = sync_all(&client, Some(&link), None).await;
+    let mut upserted: Vec<(Option<Uuid>, Option<String>)> = delta
+        .iter()
+        .filter_map(|c| match c {
+            Change::Upserted(a) => Some((a.id, a.name.clone())),
+            Change::Deleted(_) => None,
+        })
+        .collect();
+    upserted.sort();
+    let mut expected = vec![
+        (Some(created), Some("Created".to_owned())),
+        (Some(ids[0]), Some("Renamed".to_owned())),
+    ];
+    expected.sort();
+    assert_eq!(upserted, expected);
+    let mut deleted: Vec<Uuid> = delta
+        .iter()
+        .filter_map(|c| match c {
+            Change::Deleted(id) => Some(*id),
+            Change::Upserted(_) => None,
+        })
+        .collect();
+    deleted.sort();
+    let mut gone = vec![ids[1], fleeting];
+    gone.sort();
+    assert_eq!(deleted, gone);
+    // Deletions come after the records, as Dataverse sends them.
+    let first_deletion = delta
+        .iter()
+        .position(|c| matches!(c, Change::Deleted(_)))
+        .unwrap();
+    assert!(
+        delta[first_deletion..]
+            .iter()
+            .all(|c| matches!(c, Change::Deleted(_)))
+    );
+
+    // Nothing since: an empty delta with a new link.
+    let (nothing, again, _) = sync_all(&client, next.as_ref(), None).await;
+    assert!(nothing.is_empty(), "{nothing:?}");
+    assert!(again.is_some());
+}
+
+#[tokio::test]
+async fn a_table_without_change_tracking_is_refused_by_the_emulator() {
+    let env = support::emulated::start().await;
+    let (client, _) = env.client();
+    /// The sample's `task` table, whose entity set does not track changes.
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct Task {
+        activityid: Option<Uuid>,
+    }
+    impl dynamics_client::Entity for Task {
+        const LOGICAL_NAME: &'static str = "task";
+        const ENTITY_SET_NAME: &'static str = "tasks";
+        const PRIMARY_KEY: &'static str = "activityid";
+        fn id(&self) -> Option<Uuid> {
+            self.activityid
+        }
+    }
+    let e = client
+        .changes::<Task>(&[], None, None)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
+    assert!(
+        e.to_string().contains("isn't enabled for change tracking"),
+        "{e}"
+    );
+}
