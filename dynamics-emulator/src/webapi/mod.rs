@@ -5,6 +5,7 @@ mod batch;
 mod choices;
 mod error;
 mod fetch;
+mod files;
 mod impersonate;
 mod meta;
 mod operations;
@@ -17,6 +18,7 @@ mod write;
 
 pub(crate) use choices::ChoiceCatalog;
 pub(crate) use error::ApiError;
+pub(crate) use files::DEFAULT_MAX_SIZE as DEFAULT_MAX_FILE_SIZE;
 pub use operations::{ActionError, OperationCall, OperationHandler};
 pub(crate) use protocol::{ApiRequest, ApiResponse};
 
@@ -52,6 +54,8 @@ pub(crate) struct WebApi {
     /// The choices document, when one was given.
     choices: Option<ChoiceCatalog>,
     operations: operations::Operations,
+    /// The files of file and image columns, and unfinished uploads.
+    files: files::Files,
 }
 
 /// What a path addresses.
@@ -128,6 +132,7 @@ impl WebApi {
             business_unit_id: Uuid::new_v4(),
             choices,
             operations: operations::Operations::new(metadata, handlers),
+            files: files::Files::new(files::DEFAULT_MAX_SIZE),
         }
     }
 
@@ -202,6 +207,9 @@ impl WebApi {
         };
         if request.path == "$batch" {
             return self.batch(&caller, &request).into_response();
+        }
+        if let Some(response) = self.file_request(&request) {
+            return response;
         }
         self.execute(&caller, &request).into_response()
     }
