@@ -87,6 +87,7 @@ pub struct EmulatorBuilder {
     max_assertion_lifetime: Option<Duration>,
     address: SocketAddr,
     identity: identity::Config,
+    max_file_size: u64,
 }
 
 impl std::fmt::Debug for EmulatorBuilder {
@@ -209,6 +210,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The largest file a file or image column takes, in kilobytes (Dataverse's `MaxSizeInKB`);
+    /// 32768 (32 MB, Dataverse's default for file columns) unless set. One limit serves every
+    /// file and image column, since `$metadata` does not carry a column's own. A larger upload
+    /// is refused with `400` (`0x80044a02`, or `0x80072553` for an image).
+    pub fn max_file_size_kb(mut self, kilobytes: u64) -> Self {
+        self.max_file_size = kilobytes.saturating_mul(1024);
+        self
+    }
+
     /// Loads the metadata, binds the socket and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
         let metadata_xml = match self.metadata {
@@ -307,7 +317,8 @@ impl EmulatorBuilder {
                 organization_id,
                 choices,
                 self.operations,
-            ),
+            )
+            .with_max_file_size(self.max_file_size),
             discovery: discovery::Discovery::new(&base_url, organization_id, &self.tenant),
             identity,
         });
@@ -364,6 +375,7 @@ impl Emulator {
             max_assertion_lifetime: Some(Duration::from_secs(600)),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             identity: identity::Config::default(),
+            max_file_size: webapi::DEFAULT_MAX_FILE_SIZE,
         }
     }
 

@@ -81,6 +81,14 @@ pub struct Account {
     >,
     /// `versionnumber`: `Edm.Int64`.
     pub versionnumber: ::core::option::Option<i64>,
+    /// The contract (a file column): the id of its file.
+    ///
+    /// `new_contract`: `Edm.Guid`.
+    pub new_contract: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
+    /// The name of the contract's file.
+    ///
+    /// `new_contract_name`: `Edm.String`.
+    pub new_contract_name: ::core::option::Option<::std::string::String>,
     /// Lookup `parentaccountid` (`_parentaccountid_value`) to account: the id of the record it points at. Read-only here: set it with `set_parentaccountid`.
     pub parentaccountid: ::core::option::Option<
         ::dynamics_client::__private::uuid::Uuid,
@@ -118,6 +126,7 @@ impl ::dynamics_client::__private::record::Fields for Account {
         "creditonhold",
         "exchangerate",
         "industrycode",
+        "new_contract",
         "revenue_base",
         "accountnumber",
         "address1_city",
@@ -126,6 +135,7 @@ impl ::dynamics_client::__private::record::Fields for Account {
         "_ownerid_value",
         "lastonholdtime",
         "address1_country",
+        "new_contract_name",
         "numberofemployees",
         "accountcategorycode",
         "_parentaccountid_value",
@@ -179,29 +189,31 @@ impl ::dynamics_client::__private::record::Fields for Account {
                 >(map)?;
             }
             14 => self.industrycode = map.next_value()?,
-            15 => {
+            15 => self.new_contract = map.next_value()?,
+            16 => {
                 self.revenue_base = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::decimal::Form,
                     A,
                 >(map)?;
             }
-            16 => self.accountnumber = map.next_value()?,
-            17 => self.address1_city = map.next_value()?,
-            18 => self.emailaddress1 = map.next_value()?,
-            19 => self.versionnumber = map.next_value()?,
-            20 => self.ownerid = map.next_value()?,
-            21 => {
+            17 => self.accountnumber = map.next_value()?,
+            18 => self.address1_city = map.next_value()?,
+            19 => self.emailaddress1 = map.next_value()?,
+            20 => self.versionnumber = map.next_value()?,
+            21 => self.ownerid = map.next_value()?,
+            22 => {
                 self.lastonholdtime = ::dynamics_client::__private::record::read_coded::<
                     ::dynamics_client::__private::codec::date_time::Form,
                     A,
                 >(map)?;
             }
-            22 => self.address1_country = map.next_value()?,
-            23 => self.numberofemployees = map.next_value()?,
-            24 => self.accountcategorycode = map.next_value()?,
-            25 => self.parentaccountid = map.next_value()?,
-            26 => self.primarycontactid = map.next_value()?,
-            27 => self.owningbusinessunit = map.next_value()?,
+            23 => self.address1_country = map.next_value()?,
+            24 => self.new_contract_name = map.next_value()?,
+            25 => self.numberofemployees = map.next_value()?,
+            26 => self.accountcategorycode = map.next_value()?,
+            27 => self.parentaccountid = map.next_value()?,
+            28 => self.primarycontactid = map.next_value()?,
+            29 => self.owningbusinessunit = map.next_value()?,
             _ => {
                 map.next_value::<::dynamics_client::__private::serde::de::IgnoredAny>()?;
             }
@@ -259,6 +271,8 @@ impl ::dynamics_client::__private::serde::Serialize for Account {
                 ::dynamics_client::__private::codec::date_time::Form,
             >("modifiedon", &self.modifiedon)?;
         w.field("versionnumber", &self.versionnumber)?;
+        w.field("new_contract", &self.new_contract)?;
+        w.field("new_contract_name", &self.new_contract_name)?;
         w.end()
     }
 }
@@ -366,6 +380,16 @@ impl Account {
     pub const VERSIONNUMBER: ::dynamics_client::Column<Account, i64> = ::dynamics_client::Column::new(
         "versionnumber",
     );
+    /// The `new_contract` column, for `$select`, `$orderby` and filters.
+    pub const NEW_CONTRACT: ::dynamics_client::Column<
+        Account,
+        ::dynamics_client::__private::uuid::Uuid,
+    > = ::dynamics_client::Column::new("new_contract");
+    /// The `new_contract_name` column, for `$select`, `$orderby` and filters.
+    pub const NEW_CONTRACT_NAME: ::dynamics_client::Column<
+        Account,
+        ::std::string::String,
+    > = ::dynamics_client::Column::new("new_contract_name");
     /// The `_parentaccountid_value` column, for `$select`, `$orderby` and filters.
     pub const PARENTACCOUNTID: ::dynamics_client::Column<
         Account,

@@ -183,14 +183,23 @@ impl WebApi {
                 Err(_) => Bytes::from(part.body.clone()),
             }
         };
-        Ok(ApiRequest {
+        let request = ApiRequest {
             method: Method::from_bytes(part.method.as_bytes())
                 .map_err(|_| ApiError::bad_request(format!("Unknown method '{}'.", part.method)))?,
             path: percent_decode_str(path).decode_utf8_lossy().into_owned(),
             query: query.to_owned(),
             headers,
             body,
-        })
+        };
+        if self
+            .file_call(&request)
+            .is_some_and(|call| !call.is_image_delete())
+        {
+            return Err(ApiError::bad_request(
+                "File and image column uploads, downloads and deletes are not supported inside a $batch: send each as a request of its own.",
+            ));
+        }
+        Ok(request)
     }
 }
 

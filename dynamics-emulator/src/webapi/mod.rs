@@ -6,6 +6,7 @@ mod changes;
 mod choices;
 mod error;
 mod fetch;
+mod files;
 mod impersonate;
 mod meta;
 mod operations;
@@ -18,6 +19,7 @@ mod write;
 
 pub(crate) use choices::ChoiceCatalog;
 pub(crate) use error::ApiError;
+pub(crate) use files::DEFAULT_MAX_SIZE as DEFAULT_MAX_FILE_SIZE;
 pub use operations::{ActionError, OperationCall, OperationHandler};
 pub(crate) use protocol::{ApiRequest, ApiResponse};
 
@@ -56,6 +58,8 @@ pub(crate) struct WebApi {
     /// Written into every delta token, so that a token of another environment (or of an
     /// earlier run) is refused instead of being read against this store's versions.
     store_tag: u32,
+    /// The files of file and image columns, and unfinished uploads.
+    files: files::Files,
 }
 
 /// What a path addresses.
@@ -134,6 +138,7 @@ impl WebApi {
             operations: operations::Operations::new(metadata, handlers),
             // Any 32 bits of a random id: two stores are told apart but for a 1 in 2^32 chance.
             store_tag: Uuid::new_v4().as_u128() as u32,
+            files: files::Files::new(files::DEFAULT_MAX_SIZE),
         }
     }
 
@@ -208,6 +213,9 @@ impl WebApi {
         };
         if request.path == "$batch" {
             return self.batch(&caller, &request).into_response();
+        }
+        if let Some(response) = self.file_request(&request) {
+            return response;
         }
         self.execute(&caller, &request).into_response()
     }
