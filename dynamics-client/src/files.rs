@@ -45,9 +45,12 @@ impl std::fmt::Debug for FileContent {
     }
 }
 
-/// A header's value as text, when present and readable.
+/// A header's value as text, when present and UTF-8 (a file name outside ASCII may come as
+/// its UTF-8 bytes).
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+    headers
+        .get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
 }
 
 /// A byte count from a header, when present.
