@@ -70,7 +70,7 @@ impl Context<'_> {
             }
             let ty = &rust.ty;
             let wire = &p.name;
-            let docs = doc_lines(&property_doc(p, lookup));
+            let docs = doc_lines(&property_doc(t, p, lookup));
             field_tokens.extend(quote! {
                 #docs
                 pub #field_ident: ::core::option::Option<#ty>,
@@ -429,10 +429,26 @@ fn entity_doc(t: &EntityType) -> Vec<String> {
     lines
 }
 
-fn property_doc(p: &Property, lookup: Option<&Lookup>) -> Vec<String> {
+fn property_doc(t: &EntityType, p: &Property, lookup: Option<&Lookup>) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(d) = p.description() {
         lines.push(d.to_owned());
+        lines.push(String::new());
+    }
+    if is_file_column(t, p) {
+        lines.push(
+            "File column: the record holds the file's id. The file itself goes up and down with \
+             `upload_file` and `download_file` of the entity set, and `delete_file` removes it."
+                .to_owned(),
+        );
+        lines.push(String::new());
+    } else if let Some(file) = p
+        .name
+        .strip_suffix("_name")
+        .and_then(|base| t.property(base))
+        .filter(|base| is_file_column(t, base))
+    {
+        lines.push(format!("The name of the file in `{}`.", file.name));
         lines.push(String::new());
     }
     match lookup {
@@ -449,4 +465,15 @@ fn property_doc(p: &Property, lookup: Option<&Lookup>) -> Vec<String> {
         None => lines.push(format!("`{}`: `{}`.", p.name, p.type_name)),
     }
     lines
+}
+
+/// Whether `p` is a file column: an `Edm.Guid` (or, in older documents, `Edm.Binary`) property
+/// `X` with an `Edm.String` property `X_name` beside it, as Dataverse declares them.
+fn is_file_column(t: &EntityType, p: &Property) -> bool {
+    matches!(
+        p.ty,
+        TypeRef::Primitive(Primitive::Guid | Primitive::Binary)
+    ) && t
+        .property(&format!("{}_name", p.name))
+        .is_some_and(|name| name.ty == TypeRef::Primitive(Primitive::String))
 }

@@ -83,9 +83,13 @@ pub struct Account {
     pub versionnumber: ::core::option::Option<i64>,
     /// The contract (a file column): the id of its file.
     ///
+    /// File column: the record holds the file's id. The file itself goes up and down with `upload_file` and `download_file` of the entity set, and `delete_file` removes it.
+    ///
     /// `new_contract`: `Edm.Guid`.
     pub new_contract: ::core::option::Option<::dynamics_client::__private::uuid::Uuid>,
     /// The name of the contract's file.
+    ///
+    /// The name of the file in `new_contract`.
     ///
     /// `new_contract_name`: `Edm.String`.
     pub new_contract_name: ::core::option::Option<::std::string::String>,
