@@ -122,7 +122,11 @@ async fn a_name_outside_ascii_goes_in_chunks_and_is_kept() {
     let file = client.download_file::<Account>(id, COLUMN).await.unwrap();
     assert_eq!(file.content, b"Inhalt");
     assert_eq!(file.mime_type.as_deref(), Some("text/plain"));
-    assert_eq!(file.name.as_deref(), Some(name), "the name's UTF-8 bytes are read back");
+    assert_eq!(
+        file.name.as_deref(),
+        Some(name),
+        "the name's UTF-8 bytes are read back"
+    );
 }
 
 #[tokio::test]
