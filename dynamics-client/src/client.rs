@@ -49,6 +49,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     default_headers: HeaderMap,
     gate: ThrottleGate,
+    parallelism: ParallelismHint,
 }
 
 impl fmt::Debug for Client {
@@ -120,6 +121,7 @@ impl Client {
                 clock: options.clock,
                 default_headers,
                 gate: ThrottleGate::default(),
+                parallelism: ParallelismHint::default(),
                 slots: Semaphore::new(options.max_concurrent_requests.min(Semaphore::MAX_PERMITS)),
             }),
             caller: None,
@@ -194,6 +196,14 @@ impl Client {
             caller: self.caller,
             headers: Some(Arc::new(headers)),
         }
+    }
+
+    /// How many requests the service recommends sending in parallel (its latest
+    /// `x-ms-dop-hint`), once an answer has carried one. Size parallel work by it, e.g.
+    /// [`BulkOptions::concurrency`](crate::BulkOptions::concurrency): each Dataverse web server
+    /// counts its own limits, and this is the number it can take at once.
+    pub fn recommended_parallelism(&self) -> Option<u32> {
+        self.inner.parallelism.get()
     }
 
     /// The user this handle impersonates, if it does so itself
@@ -377,6 +387,7 @@ impl Client {
                 Ok(mut response) => {
                     span.record("status", response.status.as_u16());
                     response.earlier_attempt_unknown = earlier_attempt_unknown;
+                    inner.parallelism.note(&response.headers);
                     if response.status.is_success()
                         || (request.batch
                             && response.status == StatusCode::BAD_REQUEST
@@ -486,6 +497,28 @@ fn caller_header(caller: Uuid) -> HeaderValue {
     // A UUID's text is hex digits and dashes, always a valid header value.
     HeaderValue::from_str(&caller.hyphenated().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The service's latest `x-ms-dop-hint`, 0 before any.
+#[derive(Default)]
+struct ParallelismHint(std::sync::atomic::AtomicU32);
+
+impl ParallelismHint {
+    /// Keeps the hint an answer carries, when it is a positive number.
+    fn note(&self, headers: &HeaderMap) {
+        let hint = headers
+            .get("x-ms-dop-hint")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|&n| n > 0);
+        if let Some(hint) = hint {
+            self.0.store(hint, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self) -> Option<u32> {
+        Some(self.0.load(std::sync::atomic::Ordering::Relaxed)).filter(|&n| n > 0)
+    }
 }
 
 /// A handle's optional-parameter headers (`MSCRM.*`), by name and value, for `Debug`.

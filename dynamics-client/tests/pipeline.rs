@@ -897,3 +897,34 @@ async fn create_id_without_the_header() {
     assert_eq!(path, "OData-EntityId");
     assert!(err.to_string().contains("HTTP 204"), "{err}");
 }
+
+#[tokio::test]
+async fn the_services_parallelism_hint_is_kept_and_shared_by_handles() {
+    let hints = Arc::new(std::sync::Mutex::new(vec!["junk", "8", "", "0"]));
+    let stub = Stub::start(move |_| {
+        let mut hints = hints.lock().unwrap();
+        let reply = Reply::json(200, r#"{"value":[]}"#);
+        match hints.is_empty() {
+            true => reply,
+            false => reply.header("x-ms-dop-hint", hints.remove(0)),
+        }
+    })
+    .await;
+    let client = stub.client();
+    assert_eq!(client.recommended_parallelism(), None, "no answer yet");
+    client.query::<Account>("").await.unwrap();
+    assert_eq!(client.recommended_parallelism(), None, "not a number");
+    client.query::<Account>("").await.unwrap();
+    assert_eq!(client.recommended_parallelism(), Some(8));
+    let handle = client.impersonating(Uuid::from_u128(1));
+    assert_eq!(
+        handle.recommended_parallelism(),
+        Some(8),
+        "handles share it"
+    );
+    // Empty and zero hints, and answers without one, keep the last good hint.
+    for _ in 0..3 {
+        handle.query::<Account>("").await.unwrap();
+    }
+    assert_eq!(client.recommended_parallelism(), Some(8));
+}
