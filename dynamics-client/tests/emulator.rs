@@ -620,3 +620,12 @@ async fn environment_credential_with_a_certificate_file() {
     let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(env.token_requests(), 1);
 }
+
+#[tokio::test]
+async fn the_emulator_advises_a_parallelism_like_dataverse() {
+    let env = start().await;
+    let (client, _) = env.client();
+    assert_eq!(client.recommended_parallelism(), None);
+    client.query::<Account>("$top=1").await.unwrap();
+    assert_eq!(client.recommended_parallelism(), Some(4));
+}

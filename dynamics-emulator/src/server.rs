@@ -72,8 +72,17 @@ async fn web_api(State(shared): State<Arc<Shared>>, request: Request<Body>) -> R
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    shared.api.handle(&caller, request).await
+    let mut response = shared.api.handle(&caller, request).await;
+    // Dataverse advises every caller how many requests to send in parallel; 4 is the value
+    // its documentation shows.
+    response
+        .headers_mut()
+        .insert("x-ms-dop-hint", HeaderValue::from_static(DOP_HINT));
+    response
 }
+
+/// The `x-ms-dop-hint` on every Web API answer.
+const DOP_HINT: &str = "4";
 
 async fn discovery(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
     if let Err(response) = identity::check_bearer(&shared, request.headers()) {
