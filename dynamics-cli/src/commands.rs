@@ -141,7 +141,7 @@ async fn pull_metadata(
     path: &Path,
 ) -> Result<dynamics_codegen::csdl::Metadata> {
     let token = session::token_for(store, environment).await?;
-    let url = format!("{environment}/api/data/v9.2/$metadata?annotations=true");
+    let url = metadata_url(environment);
     output::progress(&format!("Downloading {url}"));
     let request = http::client()?
         .get(&url)
@@ -170,6 +170,15 @@ async fn pull_metadata(
     write_atomic(path, &body)?;
     eprintln!("Wrote {} ({} bytes)", path.display(), body.len());
     Ok(parsed)
+}
+
+/// Where an environment's `$metadata` is read, with the annotations Dataverse leaves out by
+/// default.
+fn metadata_url(environment: &str) -> String {
+    format!(
+        "{}/api/data/v9.2/$metadata?annotations=true",
+        environment.trim_end_matches('/')
+    )
 }
 
 /// Writes through a temporary file in the same directory, then renames.
@@ -253,4 +262,22 @@ fn new_certificate(
     println!("SHA-1 thumbprint:   {}", cert.thumbprint());
     println!("Valid until:        {}", cert.not_after());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_is_pulled_with_its_annotations() {
+        for environment in [
+            "https://contoso.crm.dynamics.com",
+            "https://contoso.crm.dynamics.com/",
+        ] {
+            assert_eq!(
+                metadata_url(environment),
+                "https://contoso.crm.dynamics.com/api/data/v9.2/$metadata?annotations=true"
+            );
+        }
+    }
 }
