@@ -52,10 +52,20 @@ impl Record {
     }
 }
 
+/// The records of one entity set.
+#[derive(Debug, Default)]
+struct Set {
+    /// Each record by id.
+    records: HashMap<Uuid, Record>,
+    /// Creation order → record id: every record's `seq`, so queries read the records in
+    /// creation order without sorting them. Kept in step by [`Tables::put`].
+    order: BTreeMap<u64, Uuid>,
+}
+
 /// All records.
 #[derive(Debug, Default)]
 pub(crate) struct Tables {
-    sets: HashMap<String, HashMap<Uuid, Record>>,
+    sets: HashMap<String, Set>,
     /// Many-to-many links: (navigation property, from, to), stored in both directions.
     links: BTreeSet<(String, Uuid, Uuid)>,
     next_version: u64,
@@ -130,7 +140,7 @@ impl Tables {
             .sets
             .get(set)
             .into_iter()
-            .flatten()
+            .flat_map(|rows| &rows.records)
             .filter(|(_, r)| r.version > after && r.version <= upto)
             .map(|(id, r)| (*id, r))
             .collect();
@@ -237,12 +247,20 @@ impl Tables {
     /// place and reindexes itself.
     fn put(&mut self, set: &str, id: Uuid, record: Option<Record>) -> Option<Record> {
         let before = match record {
-            Some(record) => self
-                .sets
-                .entry(set.to_owned())
-                .or_default()
-                .insert(id, record),
-            None => self.sets.get_mut(set).and_then(|rows| rows.remove(&id)),
+            Some(record) => {
+                let rows = self.sets.entry(set.to_owned()).or_default();
+                rows.order.insert(record.seq, id);
+                let before = rows.records.insert(id, record);
+                if let Some(before) = &before {
+                    forget_order(rows, before.seq, id);
+                }
+                before
+            }
+            None => self.sets.get_mut(set).and_then(|rows| {
+                let before = rows.records.remove(&id)?;
+                forget_order(rows, before.seq, id);
+                Some(before)
+            }),
         };
         let old = match &before {
             Some(before) => self.entries(set, before),
@@ -349,7 +367,7 @@ impl Tables {
     }
 
     pub(crate) fn get(&self, set: &str, id: &Uuid) -> Option<&Record> {
-        self.sets.get(set)?.get(id)
+        self.sets.get(set)?.records.get(id)
     }
 
     pub(crate) fn contains(&self, set: &str, id: &Uuid) -> bool {
@@ -388,7 +406,7 @@ impl Tables {
     ) -> Option<R> {
         let version = self.bump();
         let old = self.entries(set, self.get(set, id)?);
-        let record = self.sets.get_mut(set)?.get_mut(id)?;
+        let record = self.sets.get_mut(set)?.records.get_mut(id)?;
         // Edited in place: a copy only when the change may have to be undone.
         if let Some(journal) = self.journal.as_mut() {
             journal.push(Undo::Restore(set.to_owned(), *id, Some(record.clone())));
@@ -426,13 +444,13 @@ impl Tables {
 
     /// Records of a set in creation order.
     pub(crate) fn rows(&self, set: &str) -> Vec<(Uuid, &Record)> {
-        let mut rows: Vec<(Uuid, &Record)> = self
-            .sets
-            .get(set)
-            .map(|m| m.iter().map(|(id, r)| (*id, r)).collect())
-            .unwrap_or_default();
-        rows.sort_by_key(|(_, r)| r.seq);
-        rows
+        let Some(rows) = self.sets.get(set) else {
+            return Vec::new();
+        };
+        rows.order
+            .values()
+            .filter_map(|id| Some((*id, rows.records.get(id)?)))
+            .collect()
     }
 
     /// Every (set, id) whose lookup `property` holds `target`, for unlinking a deleted record.
@@ -440,7 +458,7 @@ impl Tables {
         let target = target.to_string();
         let mut found = Vec::new();
         for (set, rows) in &self.sets {
-            for (id, record) in rows {
+            for (id, record) in &rows.records {
                 for property in record.lookups.keys() {
                     if record.fields.get(property).and_then(Value::as_str) == Some(&target) {
                         found.push((set.clone(), *id, property.clone()));
@@ -473,6 +491,14 @@ impl Tables {
             .filter(|(n, a, _)| n == navigation && *a == from)
             .map(|(_, _, b)| *b)
             .collect()
+    }
+}
+
+/// Drops creation order `seq` from the order of `rows` if it still names record `id`: a record
+/// put back in its slot may already have taken that place again.
+fn forget_order(rows: &mut Set, seq: u64, id: Uuid) {
+    if rows.order.get(&seq) == Some(&id) && rows.records.get(&id).is_none_or(|r| r.seq != seq) {
+        rows.order.remove(&seq);
     }
 }
 
@@ -680,6 +706,52 @@ mod tests {
 
         tables.remove("users", &c);
         assert!(found(&tables, "app-1").is_empty());
+    }
+
+    #[test]
+    fn creation_order_follows_every_write_and_every_undo() {
+        let mut tables = Tables::default();
+        let ids = |t: &Tables| {
+            t.rows("accounts")
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect::<Vec<_>>()
+        };
+        let (a, b, c, d) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        for id in [a, b, c] {
+            tables.insert("accounts", id, fields("x"), HashMap::new());
+        }
+        tables.update("accounts", &a, |r| {
+            r.fields.insert("name".into(), Value::from("edited"))
+        });
+        assert_eq!(ids(&tables), [a, b, c], "an update keeps the place");
+
+        let failed: Result<(), ()> = tables.atomically(|t| {
+            t.remove("accounts", &b);
+            t.insert("accounts", d, fields("d"), HashMap::new());
+            t.update("accounts", &c, |_| ());
+            t.remove("accounts", &c);
+            Err(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            ids(&tables),
+            [a, b, c],
+            "undone deletes take their place back"
+        );
+
+        tables.remove("accounts", &b);
+        assert_eq!(ids(&tables), [a, c]);
+        // Created again with the same id: once, and last.
+        tables.insert("accounts", b, fields("b again"), HashMap::new());
+        tables.insert("accounts", a, fields("a again"), HashMap::new());
+        assert_eq!(ids(&tables), [c, b, a]);
+        assert!(tables.rows("contacts").is_empty());
     }
 
     #[test]
