@@ -86,6 +86,10 @@ pub(crate) struct Tables {
     /// Entity set → indexed column number → that column's index. Kept up to date by every
     /// write, as the key index is.
     text_index: HashMap<String, Vec<TextIndex>>,
+    /// Id a lookup points at → each record whose lookup holds it → that record's (entity set,
+    /// lookup property) pairs. Kept up to date by every write, so a delete finds the lookups to
+    /// clear without reading every record.
+    references: HashMap<Uuid, BTreeMap<Uuid, Vec<(String, String)>>>,
 }
 
 /// One indexed column: each text value, ASCII-lowercased → the records holding it, by creation
@@ -101,6 +105,8 @@ struct Entries {
     texts: Vec<(usize, String)>,
     /// The record's creation order, which orders the text index.
     seq: u64,
+    /// (the id a lookup holds, that lookup's property).
+    references: Vec<(Uuid, String)>,
 }
 
 /// How to take one change back.
@@ -239,6 +245,14 @@ impl Tables {
                 .collect(),
             texts,
             seq: record.seq,
+            references: record
+                .lookups
+                .keys()
+                .filter_map(|property| {
+                    let value = record.fields.get(property)?.as_str()?;
+                    Some((lookup_target(value)?, property.clone()))
+                })
+                .collect(),
         }
     }
 
@@ -296,9 +310,30 @@ impl Tables {
                 }
             }
         }
+        for (target, _) in old.references {
+            if let Some(holders) = self.references.get_mut(&target) {
+                if let Some(properties) = holders.get_mut(&id) {
+                    properties.retain(|(holder, _)| holder != set);
+                    if properties.is_empty() {
+                        holders.remove(&id);
+                    }
+                }
+                if holders.is_empty() {
+                    self.references.remove(&target);
+                }
+            }
+        }
         let Some(new) = self.get(set, &id).map(|record| self.entries(set, record)) else {
             return;
         };
+        for (target, property) in new.references {
+            self.references
+                .entry(target)
+                .or_default()
+                .entry(id)
+                .or_default()
+                .push((set.to_owned(), property));
+        }
         if let Some(indexes) = self.key_index.get_mut(set) {
             for (key, value) in new.keys {
                 if let Some(index) = indexes.get_mut(key) {
@@ -455,18 +490,16 @@ impl Tables {
 
     /// Every (set, id) whose lookup `property` holds `target`, for unlinking a deleted record.
     pub(crate) fn referencing(&self, target: &Uuid) -> Vec<(String, Uuid, String)> {
-        let target = target.to_string();
-        let mut found = Vec::new();
-        for (set, rows) in &self.sets {
-            for (id, record) in &rows.records {
-                for property in record.lookups.keys() {
-                    if record.fields.get(property).and_then(Value::as_str) == Some(&target) {
-                        found.push((set.clone(), *id, property.clone()));
-                    }
-                }
-            }
-        }
-        found
+        self.references
+            .get(target)
+            .into_iter()
+            .flatten()
+            .flat_map(|(id, properties)| {
+                properties
+                    .iter()
+                    .map(|(set, property)| (set.clone(), *id, property.clone()))
+            })
+            .collect()
     }
 
     pub(crate) fn link(&mut self, navigation: &str, from: Uuid, to: Uuid) {
@@ -500,6 +533,14 @@ fn forget_order(rows: &mut Set, seq: u64, id: Uuid) {
     if rows.order.get(&seq) == Some(&id) && rows.records.get(&id).is_none_or(|r| r.seq != seq) {
         rows.order.remove(&seq);
     }
+}
+
+/// The id a lookup's value names, when it is written as ids are stored (hyphenated, lower
+/// case): a lookup holding any other text points at no record.
+fn lookup_target(value: &str) -> Option<Uuid> {
+    let id = Uuid::try_parse(value).ok()?;
+    let mut canonical = [0; uuid::fmt::Hyphenated::LENGTH];
+    (&*id.hyphenated().encode_lower(&mut canonical) == value).then_some(id)
 }
 
 /// `versionnumber` is the row version, where the table has it.
@@ -752,6 +793,83 @@ mod tests {
         tables.insert("accounts", a, fields("a again"), HashMap::new());
         assert_eq!(ids(&tables), [c, b, a]);
         assert!(tables.rows("contacts").is_empty());
+    }
+
+    /// A record whose lookup `property` holds `target` (as written, not necessarily an id).
+    fn referring(property: &str, target: &str) -> (Map<String, Value>, HashMap<String, LookupRef>) {
+        let mut fields = fields("referring");
+        fields.insert(property.into(), Value::from(target));
+        let lookup = LookupRef {
+            logical_name: "account".into(),
+            navigation: "nav".into(),
+        };
+        (fields, HashMap::from([(property.to_owned(), lookup)]))
+    }
+
+    fn referrers(tables: &Tables, target: Uuid) -> Vec<(String, Uuid, String)> {
+        let mut found = tables.referencing(&target);
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn the_reference_index_follows_every_write_and_every_undo() {
+        let mut tables = Tables::default();
+        let (account, other, contact, task) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let parent = "_parentcustomerid_value";
+        let regarding = "_regardingobjectid_value";
+        let of = |set: &str, id: Uuid, property: &str| (set.to_owned(), id, property.to_owned());
+        let (f, l) = referring(parent, &account.to_string());
+        tables.insert("contacts", contact, f, l);
+        let (f, l) = referring(regarding, &account.to_string());
+        tables.insert("tasks", task, f, l);
+        // Held as text but not as ids are written, or in a column that is not a lookup.
+        let (f, l) = referring(parent, &account.to_string().to_uppercase());
+        tables.insert("contacts", Uuid::new_v4(), f, l);
+        let mut plain = fields("plain");
+        plain.insert(parent.into(), Value::from(account.to_string()));
+        tables.insert("contacts", Uuid::new_v4(), plain, HashMap::new());
+        assert_eq!(
+            referrers(&tables, account),
+            [
+                of("contacts", contact, parent),
+                of("tasks", task, regarding)
+            ]
+        );
+
+        tables.update("contacts", &contact, |r| {
+            r.fields
+                .insert(parent.into(), Value::from(other.to_string()))
+        });
+        assert_eq!(referrers(&tables, account), [of("tasks", task, regarding)]);
+        assert_eq!(referrers(&tables, other), [of("contacts", contact, parent)]);
+
+        let failed: Result<(), ()> = tables.atomically(|t| {
+            t.remove("tasks", &task);
+            t.update("contacts", &contact, |r| {
+                r.fields.insert(parent.into(), Value::Null);
+                r.lookups.remove(parent);
+            });
+            let (f, l) = referring(regarding, &other.to_string());
+            t.insert("tasks", Uuid::new_v4(), f, l);
+            Err(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(referrers(&tables, account), [of("tasks", task, regarding)]);
+        assert_eq!(referrers(&tables, other), [of("contacts", contact, parent)]);
+
+        tables.remove("tasks", &task);
+        tables.update("contacts", &contact, |r| {
+            r.fields.insert(parent.into(), Value::Null)
+        });
+        assert!(referrers(&tables, account).is_empty());
+        assert!(referrers(&tables, other).is_empty());
+        assert!(tables.references.is_empty(), "no empty entries are left");
     }
 
     #[test]
