@@ -66,8 +66,12 @@ struct Set {
 #[derive(Debug, Default)]
 pub(crate) struct Tables {
     sets: HashMap<String, Set>,
-    /// Many-to-many links: (navigation property, from, to), stored in both directions.
-    links: BTreeSet<(String, Uuid, Uuid)>,
+    /// Many-to-many links, by the record they start from: (from, navigation property, to).
+    /// Each is stored in both directions, as two links.
+    links: BTreeSet<(Uuid, String, Uuid)>,
+    /// The same links by the record they end at: (to, navigation property, from), so a
+    /// deletion finds the links into its record without reading every link.
+    backlinks: BTreeSet<(Uuid, String, Uuid)>,
     next_version: u64,
     next_seq: u64,
     /// While [`Tables::atomically`] runs: how to undo each change, oldest first.
@@ -109,15 +113,18 @@ struct Entries {
     references: Vec<(Uuid, String)>,
 }
 
+/// A many-to-many link: (navigation property, from, to).
+type Link = (String, Uuid, Uuid);
+
 /// How to take one change back.
 #[derive(Debug)]
 enum Undo {
     /// Put back what a record slot held before (`None`: it was empty).
     Restore(String, Uuid, Option<Record>),
-    /// Remove a link that was added.
-    Unlink((String, Uuid, Uuid)),
+    /// Remove a link that was added: (navigation property, from, to).
+    Unlink(Link),
     /// Add back a link that was removed.
-    Relink((String, Uuid, Uuid)),
+    Relink(Link),
     /// Put back the tombstone a deletion replaced (`None`: there was none).
     Tombstone(String, Uuid, Option<u64>),
 }
@@ -379,10 +386,10 @@ impl Tables {
                     self.put(&set, id, record);
                 }
                 Undo::Unlink(link) => {
-                    self.links.remove(&link);
+                    self.drop_link(link);
                 }
                 Undo::Relink(link) => {
-                    self.links.insert(link);
+                    self.add_link(link);
                 }
                 Undo::Tombstone(set, id, before) => {
                     let tombstones = self.tombstones.entry(set).or_default();
@@ -464,15 +471,21 @@ impl Tables {
             .or_default()
             .insert(*id, version);
         self.record_undo(|| Undo::Tombstone(set.to_owned(), *id, before));
-        let unlinked: Vec<_> = self
-            .links
-            .iter()
-            .filter(|(_, a, b)| a == id || b == id)
-            .cloned()
+        let start = (*id, String::new(), Uuid::nil());
+        let from = self.links.range(start.clone()..);
+        let to = self.backlinks.range(start..);
+        let unlinked: BTreeSet<Link> = from
+            .take_while(|(a, _, _)| a == id)
+            .map(|(a, navigation, b)| (navigation.clone(), *a, *b))
+            .chain(
+                to.take_while(|(b, _, _)| b == id)
+                    .map(|(b, navigation, a)| (navigation.clone(), *a, *b)),
+            )
             .collect();
         for link in unlinked {
-            self.links.remove(&link);
-            self.record_undo(|| Undo::Relink(link));
+            if self.drop_link(link.clone()) {
+                self.record_undo(|| Undo::Relink(link));
+            }
         }
         Some(removed)
     }
@@ -502,26 +515,39 @@ impl Tables {
             .collect()
     }
 
+    /// Adds a link to both link sets; false when it was there already.
+    fn add_link(&mut self, (navigation, from, to): Link) -> bool {
+        self.backlinks.insert((to, navigation.clone(), from));
+        self.links.insert((from, navigation, to))
+    }
+
+    /// Removes a link from both link sets; false when it was not there.
+    fn drop_link(&mut self, (navigation, from, to): Link) -> bool {
+        self.backlinks.remove(&(to, navigation.clone(), from));
+        self.links.remove(&(from, navigation, to))
+    }
+
     pub(crate) fn link(&mut self, navigation: &str, from: Uuid, to: Uuid) {
         let link = (navigation.to_owned(), from, to);
-        if self.links.insert(link.clone()) {
+        if self.add_link(link.clone()) {
             self.record_undo(|| Undo::Unlink(link));
         }
     }
 
     pub(crate) fn unlink(&mut self, navigation: &str, from: Uuid, to: Uuid) -> bool {
         let link = (navigation.to_owned(), from, to);
-        let removed = self.links.remove(&link);
+        let removed = self.drop_link(link.clone());
         if removed {
             self.record_undo(|| Undo::Relink(link));
         }
         removed
     }
 
+    /// The records `from` links to through `navigation`, in id order.
     pub(crate) fn linked(&self, navigation: &str, from: Uuid) -> Vec<Uuid> {
         self.links
-            .iter()
-            .filter(|(n, a, _)| n == navigation && *a == from)
+            .range((from, navigation.to_owned(), Uuid::nil())..)
+            .take_while(|(a, n, _)| *a == from && n == navigation)
             .map(|(_, _, b)| *b)
             .collect()
     }
@@ -870,6 +896,59 @@ mod tests {
         assert!(referrers(&tables, account).is_empty());
         assert!(referrers(&tables, other).is_empty());
         assert!(tables.references.is_empty(), "no empty entries are left");
+    }
+
+    /// Whether the links by end are exactly the links by start, reversed.
+    fn mirrored(tables: &Tables) -> bool {
+        let reversed: BTreeSet<_> = tables
+            .links
+            .iter()
+            .map(|(from, navigation, to)| (*to, navigation.clone(), *from))
+            .collect();
+        reversed == tables.backlinks
+    }
+
+    #[test]
+    fn links_are_found_from_either_end_after_every_write_and_every_undo() {
+        let mut tables = Tables::default();
+        let mut ids = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+        ids.sort();
+        let [a, b, c] = ids;
+        for id in ids {
+            tables.insert("accounts", id, fields("x"), HashMap::new());
+        }
+        // One direction only, as a navigation without a partner stores them.
+        tables.link("n", a, c);
+        tables.link("n", a, b);
+        tables.link("m", a, b);
+        tables.link("n", c, a);
+        assert_eq!(tables.linked("n", a), [b, c]);
+        assert_eq!(tables.linked("m", a), [b]);
+        assert!(tables.linked("n", b).is_empty());
+        assert!(tables.linked("o", a).is_empty());
+
+        let failed: Result<(), ()> = tables.atomically(|t| {
+            t.remove("accounts", &b);
+            t.unlink("n", c, a);
+            t.link("n", b, c);
+            Err(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(tables.linked("n", a), [b, c]);
+        assert_eq!(tables.linked("m", a), [b]);
+        assert_eq!(tables.linked("n", c), [a]);
+        assert!(tables.linked("n", b).is_empty());
+        assert!(mirrored(&tables));
+
+        // Links into a deleted record go, though only the other end names them.
+        tables.remove("accounts", &b);
+        assert_eq!(tables.linked("n", a), [c]);
+        assert!(tables.linked("m", a).is_empty());
+        assert!(tables.unlink("n", a, c));
+        assert!(!tables.unlink("n", a, c));
+        tables.remove("accounts", &a);
+        assert!(tables.linked("n", c).is_empty());
+        assert!(tables.links.is_empty() && tables.backlinks.is_empty());
     }
 
     #[test]
