@@ -11,7 +11,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{client_token, get, post_form};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use dynamics_emulator::{Emulator, TestCertificate, UserRights};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -23,12 +24,13 @@ const ADMIN: &str = "admin@contoso.example";
 const USERS: usize = 2_000;
 /// Accounts, and as many contacts (one per account).
 const ACCOUNTS: usize = 1_000;
-/// Students of the many-to-many emulator.
-const STUDENTS: usize = 1_000;
-/// Its courses, each linked to [`PER_COURSE`] students.
+/// Students of the many-to-many emulators.
+const STUDENTS: usize = 2_000;
+/// Their courses: course 0 is linked to [`LISTED`] students, each other course to as many as
+/// the emulator's size asks for.
 const COURSES: usize = 20;
-/// Students linked to each course.
-const PER_COURSE: usize = 100;
+/// Students linked to course 0, whose students are listed.
+const LISTED: usize = 10;
 /// The many-to-many metadata of the emulator's tests.
 const MANY_TO_MANY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -148,8 +150,8 @@ async fn setup() -> Setup {
     }
 }
 
-/// The many-to-many emulator: [`STUDENTS`] students and [`COURSES`] courses, with
-/// `COURSES * PER_COURSE` links (stored both ways), and a token for it.
+/// A many-to-many emulator: [`STUDENTS`] students and [`COURSES`] courses, with
+/// [`links_held`] links (each stored both ways), and a token for it.
 struct Links {
     emulator: Emulator,
     token: String,
@@ -163,7 +165,12 @@ fn course_id(i: usize) -> String {
     format!("00000000-0000-4000-9000-{i:012}")
 }
 
-async fn links(http: &reqwest::Client) -> Links {
+/// Links held when each course but course 0 is linked to `per_course` students.
+fn links_held(per_course: usize) -> usize {
+    (COURSES - 1) * per_course + LISTED
+}
+
+async fn links(http: &reqwest::Client, per_course: usize) -> Links {
     let cert = TestCertificate::generate("CN=bench-links").expect("certificate");
     let emulator = Emulator::builder()
         .metadata_file(MANY_TO_MANY)
@@ -176,7 +183,8 @@ async fn links(http: &reqwest::Client) -> Links {
         .collect();
     let courses: Vec<Value> = (0..COURSES)
         .map(|c| {
-            let binds: Vec<String> = (0..PER_COURSE)
+            let linked = if c == 0 { LISTED } else { per_course };
+            let binds: Vec<String> = (0..linked)
                 .map(|s| {
                     format!(
                         "/new_students({})",
@@ -299,28 +307,45 @@ fn scaling(c: &mut Criterion) {
         },
     );
 
-    let links = runtime.block_on(links(http));
+    for per_course in [100, 1_000] {
+        link_cases(&mut group, &runtime, http, per_course);
+    }
+    group.finish();
+}
+
+/// Lists, adds, removes and deletes many-to-many links among [`links_held`]`(per_course)`.
+fn link_cases(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtime: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    per_course: usize,
+) {
+    let links = runtime.block_on(links(http, per_course));
+    let held = links_held(per_course);
     let link_root = links.emulator.web_api_url();
     let (link_root, token) = (link_root.as_str(), links.token.as_str());
     let course = course_id(0);
     let listed = format!("{link_root}new_courses({course})/new_course_student?$select=new_name");
-    group.bench_function("N:N list 100 of 2,000 links", |b| {
-        b.to_async(&runtime).iter(|| get(http, &listed, token))
+    group.bench_function(format!("N:N list {LISTED} of {held} links"), |b| {
+        b.to_async(runtime).iter(|| get(http, &listed, token))
     });
-    // Not one of course 0's students: (0 * 37 + s * 11) % 1,000 is never 1 for s < 100.
+    // Not one of course 0's students: s * 11 % 2,000 is never 1 for s < 10.
     let student = student_id(1);
     let add = format!("{link_root}new_courses({course})/new_course_student/$ref");
     let remove = format!("{link_root}new_courses({course})/new_course_student({student})/$ref");
     let body = json!({"@odata.id": format!("new_students({student})")});
-    group.bench_function("N:N associate and disassociate, 2,000 links", |b| {
-        b.to_async(&runtime).iter(|| async {
-            send(http, Method::POST, &add, token, Some(body.clone())).await;
-            send(http, Method::DELETE, &remove, token, None).await;
-        })
-    });
+    group.bench_function(
+        format!("N:N associate and disassociate, {held} links"),
+        |b| {
+            b.to_async(runtime).iter(|| async {
+                send(http, Method::POST, &add, token, Some(body.clone())).await;
+                send(http, Method::DELETE, &remove, token, None).await;
+            })
+        },
+    );
     let emulator = &links.emulator;
-    group.bench_function("DELETE a student with a link, 2,000 links", |b| {
-        b.to_async(&runtime).iter_custom(|iters| async move {
+    group.bench_function(format!("DELETE a student with a link, {held} links"), |b| {
+        b.to_async(runtime).iter_custom(|iters| async move {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
                 let student = Uuid::new_v4();
@@ -336,7 +361,6 @@ fn scaling(c: &mut Criterion) {
             spent
         })
     });
-    group.finish();
 }
 
 criterion_group!(benches, scaling);
