@@ -52,14 +52,73 @@ impl Record {
     }
 }
 
-/// The records of one entity set.
+/// The records of one entity set, kept in creation order so a query reads them without
+/// sorting.
 #[derive(Debug, Default)]
 struct Set {
-    /// Each record by id.
-    records: HashMap<Uuid, Record>,
-    /// Creation order → record id: every record's `seq`, so queries read the records in
-    /// creation order without sorting them. Kept in step by [`Tables::put`].
-    order: BTreeMap<u64, Uuid>,
+    /// One slot per record ever stored, by creation order: (the record's `seq`, its id, the
+    /// record, or `None` once it is deleted or its creation undone). Slots are never removed,
+    /// so an undone deletion puts the record back in its place.
+    slots: Vec<(u64, Uuid, Option<Record>)>,
+    /// Record id → its slot, for every record the set holds.
+    ids: HashMap<Uuid, usize>,
+}
+
+impl Set {
+    fn get(&self, id: &Uuid) -> Option<&Record> {
+        let (_, held, record) = self.slots.get(*self.ids.get(id)?)?;
+        record.as_ref().filter(|_| held == id)
+    }
+
+    fn get_mut(&mut self, id: &Uuid) -> Option<&mut Record> {
+        let (_, held, record) = self.slots.get_mut(*self.ids.get(id)?)?;
+        record.as_mut().filter(|_| held == id)
+    }
+
+    /// The records, oldest first.
+    fn records(&self) -> impl Iterator<Item = (Uuid, &Record)> {
+        self.slots
+            .iter()
+            .filter_map(|(_, id, record)| Some((*id, record.as_ref()?)))
+    }
+
+    /// Puts `record` in the slot of its creation order as record `id`, and returns the record
+    /// `id` was before.
+    fn insert(&mut self, id: Uuid, record: Record) -> Option<Record> {
+        let before = self.remove(&id);
+        let seq = record.seq;
+        let slot = match self.slots.binary_search_by_key(&seq, |(seq, _, _)| *seq) {
+            Ok(slot) => {
+                if let Some(held) = self.slots.get_mut(slot) {
+                    *held = (seq, id, Some(record));
+                }
+                slot
+            }
+            Err(slot) if slot == self.slots.len() => {
+                self.slots.push((seq, id, Some(record)));
+                slot
+            }
+            // Not reached: a new record is the newest, an undone one has its slot. Kept
+            // correct anyway, at the cost of renumbering the slots after it.
+            Err(slot) => {
+                self.slots.insert(slot, (seq, id, Some(record)));
+                for (number, (_, held, record)) in self.slots.iter().enumerate().skip(slot) {
+                    if record.is_some() {
+                        self.ids.insert(*held, number);
+                    }
+                }
+                slot
+            }
+        };
+        self.ids.insert(id, slot);
+        before
+    }
+
+    /// Empties the slot of record `id`, returning the record.
+    fn remove(&mut self, id: &Uuid) -> Option<Record> {
+        let slot = self.ids.remove(id)?;
+        self.slots.get_mut(slot)?.2.take()
+    }
 }
 
 /// All records.
@@ -153,9 +212,8 @@ impl Tables {
             .sets
             .get(set)
             .into_iter()
-            .flat_map(|rows| &rows.records)
+            .flat_map(Set::records)
             .filter(|(_, r)| r.version > after && r.version <= upto)
-            .map(|(id, r)| (*id, r))
             .collect();
         rows.sort_by_key(|(_, r)| r.version);
         rows
@@ -268,20 +326,12 @@ impl Tables {
     /// place and reindexes itself.
     fn put(&mut self, set: &str, id: Uuid, record: Option<Record>) -> Option<Record> {
         let before = match record {
-            Some(record) => {
-                let rows = self.sets.entry(set.to_owned()).or_default();
-                rows.order.insert(record.seq, id);
-                let before = rows.records.insert(id, record);
-                if let Some(before) = &before {
-                    forget_order(rows, before.seq, id);
-                }
-                before
-            }
-            None => self.sets.get_mut(set).and_then(|rows| {
-                let before = rows.records.remove(&id)?;
-                forget_order(rows, before.seq, id);
-                Some(before)
-            }),
+            Some(record) => self
+                .sets
+                .entry(set.to_owned())
+                .or_default()
+                .insert(id, record),
+            None => self.sets.get_mut(set).and_then(|rows| rows.remove(&id)),
         };
         let old = match &before {
             Some(before) => self.entries(set, before),
@@ -409,7 +459,7 @@ impl Tables {
     }
 
     pub(crate) fn get(&self, set: &str, id: &Uuid) -> Option<&Record> {
-        self.sets.get(set)?.records.get(id)
+        self.sets.get(set)?.get(id)
     }
 
     pub(crate) fn contains(&self, set: &str, id: &Uuid) -> bool {
@@ -448,7 +498,7 @@ impl Tables {
     ) -> Option<R> {
         let version = self.bump();
         let old = self.entries(set, self.get(set, id)?);
-        let record = self.sets.get_mut(set)?.records.get_mut(id)?;
+        let record = self.sets.get_mut(set)?.get_mut(id)?;
         // Edited in place: a copy only when the change may have to be undone.
         if let Some(journal) = self.journal.as_mut() {
             journal.push(Undo::Restore(set.to_owned(), *id, Some(record.clone())));
@@ -492,13 +542,10 @@ impl Tables {
 
     /// Records of a set in creation order.
     pub(crate) fn rows(&self, set: &str) -> Vec<(Uuid, &Record)> {
-        let Some(rows) = self.sets.get(set) else {
-            return Vec::new();
-        };
-        rows.order
-            .values()
-            .filter_map(|id| Some((*id, rows.records.get(id)?)))
-            .collect()
+        self.sets
+            .get(set)
+            .map(|rows| rows.records().collect())
+            .unwrap_or_default()
     }
 
     /// Every (set, id) whose lookup `property` holds `target`, for unlinking a deleted record.
@@ -550,14 +597,6 @@ impl Tables {
             .take_while(|(a, n, _)| *a == from && n == navigation)
             .map(|(_, _, b)| *b)
             .collect()
-    }
-}
-
-/// Drops creation order `seq` from the order of `rows` if it still names record `id`: a record
-/// put back in its slot may already have taken that place again.
-fn forget_order(rows: &mut Set, seq: u64, id: Uuid) {
-    if rows.order.get(&seq) == Some(&id) && rows.records.get(&id).is_none_or(|r| r.seq != seq) {
-        rows.order.remove(&seq);
     }
 }
 
@@ -819,6 +858,47 @@ mod tests {
         tables.insert("accounts", a, fields("a again"), HashMap::new());
         assert_eq!(ids(&tables), [c, b, a]);
         assert!(tables.rows("contacts").is_empty());
+    }
+
+    #[test]
+    fn a_set_keeps_creation_order_whatever_order_records_come_back_in() {
+        let record = |seq: u64| Record {
+            fields: Map::new(),
+            version: seq,
+            seq,
+            lookups: HashMap::new(),
+        };
+        let mut set = Set::default();
+        let ids = [
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        ];
+        for (seq, id) in [(4, ids[3]), (1, ids[0]), (3, ids[2]), (2, ids[1])] {
+            assert!(set.insert(id, record(seq)).is_none());
+        }
+        let order = |set: &Set| set.records().map(|(id, r)| (id, r.seq)).collect::<Vec<_>>();
+        assert_eq!(
+            order(&set),
+            ids.iter().copied().zip(1..).collect::<Vec<_>>()
+        );
+        for (seq, id) in (1..).zip(ids) {
+            assert_eq!(set.get(&id).map(|r| r.seq), Some(seq));
+        }
+        assert_eq!(set.remove(&ids[1]).map(|r| r.seq), Some(2));
+        assert!(set.get(&ids[1]).is_none() && set.remove(&ids[1]).is_none());
+        // Back in its place, and a record stored again under its id moves to its new place.
+        assert!(set.insert(ids[1], record(2)).is_none());
+        assert_eq!(set.insert(ids[0], record(5)).map(|r| r.seq), Some(1));
+        assert_eq!(
+            order(&set),
+            [(ids[1], 2), (ids[2], 3), (ids[3], 4), (ids[0], 5)]
+        );
+        if let Some(r) = set.get_mut(&ids[2]) {
+            r.version = 9;
+        }
+        assert_eq!(set.get(&ids[2]).map(|r| r.version), Some(9));
     }
 
     /// A record whose lookup `property` holds `target` (as written, not necessarily an id).
