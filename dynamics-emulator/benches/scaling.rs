@@ -1,15 +1,22 @@
 //! Requests whose cost should not grow with the data the emulator holds: an app-only token
 //! (Graph-registered app) finding its application user among many users, a FetchXML join and
-//! sort, and a `$filter` through a navigation property whose target is abstract.
+//! sort, a `$filter` through a navigation property whose target is abstract, a query in
+//! creation order, a delete that clears the lookups pointing at the deleted record, and
+//! many-to-many links read, added, removed and deleted with their record among many links.
 //!
 //! `cargo bench -p dynamics-emulator --bench scaling -- --warm-up-time 1 --measurement-time 5`
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::{client_token, get, post_form};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use dynamics_emulator::{Emulator, TestCertificate, UserRights};
+use reqwest::Method;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 const CLIENT_ID: &str = "0b6f7f3e-4d2c-4a8e-9d1f-5c3b2a190e77";
 const ADMIN: &str = "admin@contoso.example";
@@ -17,6 +24,18 @@ const ADMIN: &str = "admin@contoso.example";
 const USERS: usize = 2_000;
 /// Accounts, and as many contacts (one per account).
 const ACCOUNTS: usize = 1_000;
+/// Students of the many-to-many emulators.
+const STUDENTS: usize = 2_000;
+/// Their courses: course 0 is linked to [`LISTED`] students, each other course to as many as
+/// the emulator's size asks for.
+const COURSES: usize = 20;
+/// Students linked to course 0, whose students are listed.
+const LISTED: usize = 10;
+/// The many-to-many metadata of the emulator's tests.
+const MANY_TO_MANY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/many_to_many.xml"
+);
 
 struct Setup {
     // Kept alive for the whole run.
@@ -131,6 +150,71 @@ async fn setup() -> Setup {
     }
 }
 
+/// A many-to-many emulator: [`STUDENTS`] students and [`COURSES`] courses, with
+/// [`links_held`] links (each stored both ways), and a token for it.
+struct Links {
+    emulator: Emulator,
+    token: String,
+}
+
+fn student_id(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
+}
+
+fn course_id(i: usize) -> String {
+    format!("00000000-0000-4000-9000-{i:012}")
+}
+
+/// Links held when each course but course 0 is linked to `per_course` students.
+fn links_held(per_course: usize) -> usize {
+    (COURSES - 1) * per_course + LISTED
+}
+
+async fn links(http: &reqwest::Client, per_course: usize) -> Links {
+    let cert = TestCertificate::generate("CN=bench-links").expect("certificate");
+    let emulator = Emulator::builder()
+        .metadata_file(MANY_TO_MANY)
+        .register_app(CLIENT_ID, &cert)
+        .start()
+        .await
+        .expect("emulator starts");
+    let students: Vec<Value> = (0..STUDENTS)
+        .map(|i| json!({"new_studentid": student_id(i), "new_name": format!("Student {i}")}))
+        .collect();
+    let courses: Vec<Value> = (0..COURSES)
+        .map(|c| {
+            let linked = if c == 0 { LISTED } else { per_course };
+            let binds: Vec<String> = (0..linked)
+                .map(|s| {
+                    format!(
+                        "/new_students({})",
+                        student_id((c * 37 + s * 11) % STUDENTS)
+                    )
+                })
+                .collect();
+            json!({"new_courseid": course_id(c), "new_name": format!("Course {c}"),
+                   "new_course_student@odata.bind": binds})
+        })
+        .collect();
+    emulator
+        .seed(&json!({"new_students": students, "new_courses": courses}))
+        .expect("seed");
+    let token = client_token(http, &emulator, &cert, CLIENT_ID).await;
+    Links { emulator, token }
+}
+
+/// A request that must succeed, its body read.
+async fn send(http: &reqwest::Client, method: Method, url: &str, token: &str, body: Option<Value>) {
+    let mut request = http.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    assert!(status.is_success(), "{url}: {status}");
+    response.bytes().await.expect("body");
+}
+
 fn fetch_url(root: &str, set: &str, fetch: &str) -> String {
     let encoded: String = url::form_urlencoded::byte_serialize(fetch.as_bytes()).collect();
     format!("{root}{set}?fetchXml={encoded}")
@@ -180,6 +264,11 @@ fn scaling(c: &mut Criterion) {
             format!("{root}accounts?$select=name&$orderby=name&$top=50"),
             &setup.token,
         ),
+        (
+            "query in creation order, 1,000 accounts, top 50",
+            format!("{root}accounts?$select=name&$top=50"),
+            &setup.token,
+        ),
     ];
     let mut group = c.benchmark_group("scaling");
     group.sample_size(20);
@@ -188,7 +277,90 @@ fn scaling(c: &mut Criterion) {
             b.to_async(&runtime).iter(|| get(&setup.http, url, token))
         });
     }
+    let http = &setup.http;
+    let token = setup.token.as_str();
+    let emulator = &setup.emulator;
+    let root = root.as_str();
+    group.bench_function(
+        "DELETE an account a contact refers to, 2,000 users, 1,000 accounts and contacts",
+        |b| {
+            b.to_async(&runtime).iter_custom(|iters| async move {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let (account, contact) = (Uuid::new_v4(), Uuid::new_v4());
+                    emulator
+                        .seed(&json!({
+                            "accounts": [{"accountid": account, "name": "gone"}],
+                            "contacts": [{"contactid": contact, "lastname": "kept",
+                                "parentcustomerid_account@odata.bind": format!("/accounts({account})")}],
+                        }))
+                        .expect("seed");
+                    let started = Instant::now();
+                    let url = format!("{root}accounts({account})");
+                    send(http, Method::DELETE, &url, token, None).await;
+                    spent += started.elapsed();
+                    let url = format!("{root}contacts({contact})");
+                    send(http, Method::DELETE, &url, token, None).await;
+                }
+                spent
+            })
+        },
+    );
+
+    for per_course in [100, 1_000] {
+        link_cases(&mut group, &runtime, http, per_course);
+    }
     group.finish();
+}
+
+/// Lists, adds, removes and deletes many-to-many links among [`links_held`]`(per_course)`.
+fn link_cases(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtime: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    per_course: usize,
+) {
+    let links = runtime.block_on(links(http, per_course));
+    let held = links_held(per_course);
+    let link_root = links.emulator.web_api_url();
+    let (link_root, token) = (link_root.as_str(), links.token.as_str());
+    let course = course_id(0);
+    let listed = format!("{link_root}new_courses({course})/new_course_student?$select=new_name");
+    group.bench_function(format!("N:N list {LISTED} of {held} links"), |b| {
+        b.to_async(runtime).iter(|| get(http, &listed, token))
+    });
+    // Not one of course 0's students: s * 11 % 2,000 is never 1 for s < 10.
+    let student = student_id(1);
+    let add = format!("{link_root}new_courses({course})/new_course_student/$ref");
+    let remove = format!("{link_root}new_courses({course})/new_course_student({student})/$ref");
+    let body = json!({"@odata.id": format!("new_students({student})")});
+    group.bench_function(
+        format!("N:N associate and disassociate, {held} links"),
+        |b| {
+            b.to_async(runtime).iter(|| async {
+                send(http, Method::POST, &add, token, Some(body.clone())).await;
+                send(http, Method::DELETE, &remove, token, None).await;
+            })
+        },
+    );
+    let emulator = &links.emulator;
+    group.bench_function(format!("DELETE a student with a link, {held} links"), |b| {
+        b.to_async(runtime).iter_custom(|iters| async move {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let student = Uuid::new_v4();
+                emulator
+                    .seed(&json!({"new_students": [{"new_studentid": student,
+                        "new_course_student@odata.bind": [format!("/new_courses({})", course_id(1))]}]}))
+                    .expect("seed");
+                let started = Instant::now();
+                let url = format!("{link_root}new_students({student})");
+                send(http, Method::DELETE, &url, token, None).await;
+                spent += started.elapsed();
+            }
+            spent
+        })
+    });
 }
 
 criterion_group!(benches, scaling);

@@ -52,12 +52,85 @@ impl Record {
     }
 }
 
+/// The records of one entity set, kept in creation order so a query reads them without
+/// sorting.
+#[derive(Debug, Default)]
+struct Set {
+    /// One slot per record ever stored, by creation order: (the record's `seq`, its id, the
+    /// record, or `None` once it is deleted or its creation undone). Slots are never removed,
+    /// so an undone deletion puts the record back in its place.
+    slots: Vec<(u64, Uuid, Option<Record>)>,
+    /// Record id → its slot, for every record the set holds.
+    ids: HashMap<Uuid, usize>,
+}
+
+impl Set {
+    fn get(&self, id: &Uuid) -> Option<&Record> {
+        let (_, held, record) = self.slots.get(*self.ids.get(id)?)?;
+        record.as_ref().filter(|_| held == id)
+    }
+
+    fn get_mut(&mut self, id: &Uuid) -> Option<&mut Record> {
+        let (_, held, record) = self.slots.get_mut(*self.ids.get(id)?)?;
+        record.as_mut().filter(|_| held == id)
+    }
+
+    /// The records, oldest first.
+    fn records(&self) -> impl Iterator<Item = (Uuid, &Record)> {
+        self.slots
+            .iter()
+            .filter_map(|(_, id, record)| Some((*id, record.as_ref()?)))
+    }
+
+    /// Puts `record` in the slot of its creation order as record `id`, and returns the record
+    /// `id` was before.
+    fn insert(&mut self, id: Uuid, record: Record) -> Option<Record> {
+        let before = self.remove(&id);
+        let seq = record.seq;
+        let slot = match self.slots.binary_search_by_key(&seq, |(seq, _, _)| *seq) {
+            Ok(slot) => {
+                if let Some(held) = self.slots.get_mut(slot) {
+                    *held = (seq, id, Some(record));
+                }
+                slot
+            }
+            Err(slot) if slot == self.slots.len() => {
+                self.slots.push((seq, id, Some(record)));
+                slot
+            }
+            // Not reached: a new record is the newest, an undone one has its slot. Kept
+            // correct anyway, at the cost of renumbering the slots after it.
+            Err(slot) => {
+                self.slots.insert(slot, (seq, id, Some(record)));
+                for (number, (_, held, record)) in self.slots.iter().enumerate().skip(slot) {
+                    if record.is_some() {
+                        self.ids.insert(*held, number);
+                    }
+                }
+                slot
+            }
+        };
+        self.ids.insert(id, slot);
+        before
+    }
+
+    /// Empties the slot of record `id`, returning the record.
+    fn remove(&mut self, id: &Uuid) -> Option<Record> {
+        let slot = self.ids.remove(id)?;
+        self.slots.get_mut(slot)?.2.take()
+    }
+}
+
 /// All records.
 #[derive(Debug, Default)]
 pub(crate) struct Tables {
-    sets: HashMap<String, HashMap<Uuid, Record>>,
-    /// Many-to-many links: (navigation property, from, to), stored in both directions.
-    links: BTreeSet<(String, Uuid, Uuid)>,
+    sets: HashMap<String, Set>,
+    /// Many-to-many links, by the record they start from: (from, navigation property, to).
+    /// Each is stored in both directions, as two links.
+    links: BTreeSet<(Uuid, String, Uuid)>,
+    /// The same links by the record they end at: (to, navigation property, from), so a
+    /// deletion finds the links into its record without reading every link.
+    backlinks: BTreeSet<(Uuid, String, Uuid)>,
     next_version: u64,
     next_seq: u64,
     /// While [`Tables::atomically`] runs: how to undo each change, oldest first.
@@ -76,6 +149,10 @@ pub(crate) struct Tables {
     /// Entity set → indexed column number → that column's index. Kept up to date by every
     /// write, as the key index is.
     text_index: HashMap<String, Vec<TextIndex>>,
+    /// Id a lookup points at → each record whose lookup holds it → that record's (entity set,
+    /// lookup property) pairs. Kept up to date by every write, so a delete finds the lookups to
+    /// clear without reading every record.
+    references: HashMap<Uuid, BTreeMap<Uuid, Vec<(String, String)>>>,
 }
 
 /// One indexed column: each text value, ASCII-lowercased → the records holding it, by creation
@@ -91,17 +168,22 @@ struct Entries {
     texts: Vec<(usize, String)>,
     /// The record's creation order, which orders the text index.
     seq: u64,
+    /// (the id a lookup holds, that lookup's property).
+    references: Vec<(Uuid, String)>,
 }
+
+/// A many-to-many link: (navigation property, from, to).
+type Link = (String, Uuid, Uuid);
 
 /// How to take one change back.
 #[derive(Debug)]
 enum Undo {
     /// Put back what a record slot held before (`None`: it was empty).
     Restore(String, Uuid, Option<Record>),
-    /// Remove a link that was added.
-    Unlink((String, Uuid, Uuid)),
+    /// Remove a link that was added: (navigation property, from, to).
+    Unlink(Link),
     /// Add back a link that was removed.
-    Relink((String, Uuid, Uuid)),
+    Relink(Link),
     /// Put back the tombstone a deletion replaced (`None`: there was none).
     Tombstone(String, Uuid, Option<u64>),
 }
@@ -130,9 +212,8 @@ impl Tables {
             .sets
             .get(set)
             .into_iter()
-            .flatten()
+            .flat_map(Set::records)
             .filter(|(_, r)| r.version > after && r.version <= upto)
-            .map(|(id, r)| (*id, r))
             .collect();
         rows.sort_by_key(|(_, r)| r.version);
         rows
@@ -229,6 +310,14 @@ impl Tables {
                 .collect(),
             texts,
             seq: record.seq,
+            references: record
+                .lookups
+                .keys()
+                .filter_map(|property| {
+                    let value = record.fields.get(property)?.as_str()?;
+                    Some((lookup_target(value)?, property.clone()))
+                })
+                .collect(),
         }
     }
 
@@ -278,9 +367,30 @@ impl Tables {
                 }
             }
         }
+        for (target, _) in old.references {
+            if let Some(holders) = self.references.get_mut(&target) {
+                if let Some(properties) = holders.get_mut(&id) {
+                    properties.retain(|(holder, _)| holder != set);
+                    if properties.is_empty() {
+                        holders.remove(&id);
+                    }
+                }
+                if holders.is_empty() {
+                    self.references.remove(&target);
+                }
+            }
+        }
         let Some(new) = self.get(set, &id).map(|record| self.entries(set, record)) else {
             return;
         };
+        for (target, property) in new.references {
+            self.references
+                .entry(target)
+                .or_default()
+                .entry(id)
+                .or_default()
+                .push((set.to_owned(), property));
+        }
         if let Some(indexes) = self.key_index.get_mut(set) {
             for (key, value) in new.keys {
                 if let Some(index) = indexes.get_mut(key) {
@@ -326,10 +436,10 @@ impl Tables {
                     self.put(&set, id, record);
                 }
                 Undo::Unlink(link) => {
-                    self.links.remove(&link);
+                    self.drop_link(link);
                 }
                 Undo::Relink(link) => {
-                    self.links.insert(link);
+                    self.add_link(link);
                 }
                 Undo::Tombstone(set, id, before) => {
                     let tombstones = self.tombstones.entry(set).or_default();
@@ -411,69 +521,91 @@ impl Tables {
             .or_default()
             .insert(*id, version);
         self.record_undo(|| Undo::Tombstone(set.to_owned(), *id, before));
-        let unlinked: Vec<_> = self
-            .links
-            .iter()
-            .filter(|(_, a, b)| a == id || b == id)
-            .cloned()
+        let start = (*id, String::new(), Uuid::nil());
+        let from = self.links.range(start.clone()..);
+        let to = self.backlinks.range(start..);
+        let unlinked: BTreeSet<Link> = from
+            .take_while(|(a, _, _)| a == id)
+            .map(|(a, navigation, b)| (navigation.clone(), *a, *b))
+            .chain(
+                to.take_while(|(b, _, _)| b == id)
+                    .map(|(b, navigation, a)| (navigation.clone(), *a, *b)),
+            )
             .collect();
         for link in unlinked {
-            self.links.remove(&link);
-            self.record_undo(|| Undo::Relink(link));
+            if self.drop_link(link.clone()) {
+                self.record_undo(|| Undo::Relink(link));
+            }
         }
         Some(removed)
     }
 
     /// Records of a set in creation order.
     pub(crate) fn rows(&self, set: &str) -> Vec<(Uuid, &Record)> {
-        let mut rows: Vec<(Uuid, &Record)> = self
-            .sets
+        self.sets
             .get(set)
-            .map(|m| m.iter().map(|(id, r)| (*id, r)).collect())
-            .unwrap_or_default();
-        rows.sort_by_key(|(_, r)| r.seq);
-        rows
+            .map(|rows| rows.records().collect())
+            .unwrap_or_default()
     }
 
     /// Every (set, id) whose lookup `property` holds `target`, for unlinking a deleted record.
     pub(crate) fn referencing(&self, target: &Uuid) -> Vec<(String, Uuid, String)> {
-        let target = target.to_string();
-        let mut found = Vec::new();
-        for (set, rows) in &self.sets {
-            for (id, record) in rows {
-                for property in record.lookups.keys() {
-                    if record.fields.get(property).and_then(Value::as_str) == Some(&target) {
-                        found.push((set.clone(), *id, property.clone()));
-                    }
-                }
-            }
-        }
-        found
+        self.references
+            .get(target)
+            .into_iter()
+            .flatten()
+            .flat_map(|(id, properties)| {
+                properties
+                    .iter()
+                    .map(|(set, property)| (set.clone(), *id, property.clone()))
+            })
+            .collect()
+    }
+
+    /// Adds a link to both link sets; false when it was there already.
+    fn add_link(&mut self, (navigation, from, to): Link) -> bool {
+        self.backlinks.insert((to, navigation.clone(), from));
+        self.links.insert((from, navigation, to))
+    }
+
+    /// Removes a link from both link sets; false when it was not there.
+    fn drop_link(&mut self, (navigation, from, to): Link) -> bool {
+        self.backlinks.remove(&(to, navigation.clone(), from));
+        self.links.remove(&(from, navigation, to))
     }
 
     pub(crate) fn link(&mut self, navigation: &str, from: Uuid, to: Uuid) {
         let link = (navigation.to_owned(), from, to);
-        if self.links.insert(link.clone()) {
+        if self.add_link(link.clone()) {
             self.record_undo(|| Undo::Unlink(link));
         }
     }
 
     pub(crate) fn unlink(&mut self, navigation: &str, from: Uuid, to: Uuid) -> bool {
         let link = (navigation.to_owned(), from, to);
-        let removed = self.links.remove(&link);
+        let removed = self.drop_link(link.clone());
         if removed {
             self.record_undo(|| Undo::Relink(link));
         }
         removed
     }
 
+    /// The records `from` links to through `navigation`, in id order.
     pub(crate) fn linked(&self, navigation: &str, from: Uuid) -> Vec<Uuid> {
         self.links
-            .iter()
-            .filter(|(n, a, _)| n == navigation && *a == from)
+            .range((from, navigation.to_owned(), Uuid::nil())..)
+            .take_while(|(a, n, _)| *a == from && n == navigation)
             .map(|(_, _, b)| *b)
             .collect()
     }
+}
+
+/// The id a lookup's value names, when it is written as ids are stored (hyphenated, lower
+/// case): a lookup holding any other text points at no record.
+fn lookup_target(value: &str) -> Option<Uuid> {
+    let id = Uuid::try_parse(value).ok()?;
+    let mut canonical = [0; uuid::fmt::Hyphenated::LENGTH];
+    (&*id.hyphenated().encode_lower(&mut canonical) == value).then_some(id)
 }
 
 /// `versionnumber` is the row version, where the table has it.
@@ -680,6 +812,223 @@ mod tests {
 
         tables.remove("users", &c);
         assert!(found(&tables, "app-1").is_empty());
+    }
+
+    #[test]
+    fn creation_order_follows_every_write_and_every_undo() {
+        let mut tables = Tables::default();
+        let ids = |t: &Tables| {
+            t.rows("accounts")
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect::<Vec<_>>()
+        };
+        let (a, b, c, d) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        for id in [a, b, c] {
+            tables.insert("accounts", id, fields("x"), HashMap::new());
+        }
+        tables.update("accounts", &a, |r| {
+            r.fields.insert("name".into(), Value::from("edited"))
+        });
+        assert_eq!(ids(&tables), [a, b, c], "an update keeps the place");
+
+        let failed: Result<(), ()> = tables.atomically(|t| {
+            t.remove("accounts", &b);
+            t.insert("accounts", d, fields("d"), HashMap::new());
+            t.update("accounts", &c, |_| ());
+            t.remove("accounts", &c);
+            Err(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            ids(&tables),
+            [a, b, c],
+            "undone deletes take their place back"
+        );
+
+        tables.remove("accounts", &b);
+        assert_eq!(ids(&tables), [a, c]);
+        // Created again with the same id: once, and last.
+        tables.insert("accounts", b, fields("b again"), HashMap::new());
+        tables.insert("accounts", a, fields("a again"), HashMap::new());
+        assert_eq!(ids(&tables), [c, b, a]);
+        assert!(tables.rows("contacts").is_empty());
+    }
+
+    #[test]
+    fn a_set_keeps_creation_order_whatever_order_records_come_back_in() {
+        let record = |seq: u64| Record {
+            fields: Map::new(),
+            version: seq,
+            seq,
+            lookups: HashMap::new(),
+        };
+        let mut set = Set::default();
+        let ids = [
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        ];
+        for (seq, id) in [(4, ids[3]), (1, ids[0]), (3, ids[2]), (2, ids[1])] {
+            assert!(set.insert(id, record(seq)).is_none());
+        }
+        let order = |set: &Set| set.records().map(|(id, r)| (id, r.seq)).collect::<Vec<_>>();
+        assert_eq!(
+            order(&set),
+            ids.iter().copied().zip(1..).collect::<Vec<_>>()
+        );
+        for (seq, id) in (1..).zip(ids) {
+            assert_eq!(set.get(&id).map(|r| r.seq), Some(seq));
+        }
+        assert_eq!(set.remove(&ids[1]).map(|r| r.seq), Some(2));
+        assert!(set.get(&ids[1]).is_none() && set.remove(&ids[1]).is_none());
+        // Back in its place, and a record stored again under its id moves to its new place.
+        assert!(set.insert(ids[1], record(2)).is_none());
+        assert_eq!(set.insert(ids[0], record(5)).map(|r| r.seq), Some(1));
+        assert_eq!(
+            order(&set),
+            [(ids[1], 2), (ids[2], 3), (ids[3], 4), (ids[0], 5)]
+        );
+        if let Some(r) = set.get_mut(&ids[2]) {
+            r.version = 9;
+        }
+        assert_eq!(set.get(&ids[2]).map(|r| r.version), Some(9));
+    }
+
+    /// A record whose lookup `property` holds `target` (as written, not necessarily an id).
+    fn referring(property: &str, target: &str) -> (Map<String, Value>, HashMap<String, LookupRef>) {
+        let mut fields = fields("referring");
+        fields.insert(property.into(), Value::from(target));
+        let lookup = LookupRef {
+            logical_name: "account".into(),
+            navigation: "nav".into(),
+        };
+        (fields, HashMap::from([(property.to_owned(), lookup)]))
+    }
+
+    fn referrers(tables: &Tables, target: Uuid) -> Vec<(String, Uuid, String)> {
+        let mut found = tables.referencing(&target);
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn the_reference_index_follows_every_write_and_every_undo() {
+        let mut tables = Tables::default();
+        let (account, other, contact, task) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let parent = "_parentcustomerid_value";
+        let regarding = "_regardingobjectid_value";
+        let of = |set: &str, id: Uuid, property: &str| (set.to_owned(), id, property.to_owned());
+        let (f, l) = referring(parent, &account.to_string());
+        tables.insert("contacts", contact, f, l);
+        let (f, l) = referring(regarding, &account.to_string());
+        tables.insert("tasks", task, f, l);
+        // Held as text but not as ids are written, or in a column that is not a lookup.
+        let (f, l) = referring(parent, &account.to_string().to_uppercase());
+        tables.insert("contacts", Uuid::new_v4(), f, l);
+        let mut plain = fields("plain");
+        plain.insert(parent.into(), Value::from(account.to_string()));
+        tables.insert("contacts", Uuid::new_v4(), plain, HashMap::new());
+        assert_eq!(
+            referrers(&tables, account),
+            [
+                of("contacts", contact, parent),
+                of("tasks", task, regarding)
+            ]
+        );
+
+        tables.update("contacts", &contact, |r| {
+            r.fields
+                .insert(parent.into(), Value::from(other.to_string()))
+        });
+        assert_eq!(referrers(&tables, account), [of("tasks", task, regarding)]);
+        assert_eq!(referrers(&tables, other), [of("contacts", contact, parent)]);
+
+        let failed: Result<(), ()> = tables.atomically(|t| {
+            t.remove("tasks", &task);
+            t.update("contacts", &contact, |r| {
+                r.fields.insert(parent.into(), Value::Null);
+                r.lookups.remove(parent);
+            });
+            let (f, l) = referring(regarding, &other.to_string());
+            t.insert("tasks", Uuid::new_v4(), f, l);
+            Err(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(referrers(&tables, account), [of("tasks", task, regarding)]);
+        assert_eq!(referrers(&tables, other), [of("contacts", contact, parent)]);
+
+        tables.remove("tasks", &task);
+        tables.update("contacts", &contact, |r| {
+            r.fields.insert(parent.into(), Value::Null)
+        });
+        assert!(referrers(&tables, account).is_empty());
+        assert!(referrers(&tables, other).is_empty());
+        assert!(tables.references.is_empty(), "no empty entries are left");
+    }
+
+    /// Whether the links by end are exactly the links by start, reversed.
+    fn mirrored(tables: &Tables) -> bool {
+        let reversed: BTreeSet<_> = tables
+            .links
+            .iter()
+            .map(|(from, navigation, to)| (*to, navigation.clone(), *from))
+            .collect();
+        reversed == tables.backlinks
+    }
+
+    #[test]
+    fn links_are_found_from_either_end_after_every_write_and_every_undo() {
+        let mut tables = Tables::default();
+        let mut ids = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+        ids.sort();
+        let [a, b, c] = ids;
+        for id in ids {
+            tables.insert("accounts", id, fields("x"), HashMap::new());
+        }
+        // One direction only, as a navigation without a partner stores them.
+        tables.link("n", a, c);
+        tables.link("n", a, b);
+        tables.link("m", a, b);
+        tables.link("n", c, a);
+        assert_eq!(tables.linked("n", a), [b, c]);
+        assert_eq!(tables.linked("m", a), [b]);
+        assert!(tables.linked("n", b).is_empty());
+        assert!(tables.linked("o", a).is_empty());
+
+        let failed: Result<(), ()> = tables.atomically(|t| {
+            t.remove("accounts", &b);
+            t.unlink("n", c, a);
+            t.link("n", b, c);
+            Err(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(tables.linked("n", a), [b, c]);
+        assert_eq!(tables.linked("m", a), [b]);
+        assert_eq!(tables.linked("n", c), [a]);
+        assert!(tables.linked("n", b).is_empty());
+        assert!(mirrored(&tables));
+
+        // Links into a deleted record go, though only the other end names them.
+        tables.remove("accounts", &b);
+        assert_eq!(tables.linked("n", a), [c]);
+        assert!(tables.linked("m", a).is_empty());
+        assert!(tables.unlink("n", a, c));
+        assert!(!tables.unlink("n", a, c));
+        tables.remove("accounts", &a);
+        assert!(tables.linked("n", c).is_empty());
+        assert!(tables.links.is_empty() && tables.backlinks.is_empty());
     }
 
     #[test]

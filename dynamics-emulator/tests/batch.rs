@@ -275,3 +275,82 @@ async fn rejects_bad_references_gets_in_change_sets_and_oversized_batches() {
         .unwrap();
     assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
 }
+
+/// The lookup `property` of record `id` of `set`, as the emulator holds it.
+fn lookup(f: &Fixture, set: &str, id: uuid::Uuid, property: &str) -> Value {
+    let record = f.emulator.record(set, id).unwrap();
+    record[property].clone()
+}
+
+/// Deletes `path`, which must succeed.
+async fn delete(f: &Fixture, token: &str, path: &str) {
+    let deleted = f.call(reqwest::Method::DELETE, path, token).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+}
+
+/// The id a reply's property holds.
+fn id(value: &Value) -> uuid::Uuid {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn deletes_clear_lookups_set_by_deep_inserts_and_kept_by_rolled_back_change_sets() {
+    let f = start().await;
+    let token = f.access_token().await;
+    let account = f
+        .send(
+            reqwest::Method::POST,
+            "accounts",
+            &token,
+            Some(
+                json!({"name": "Deep", "primarycontactid": {"lastname": "Pat"},
+                        "Account_Tasks": [{"subject": "t1"}]}),
+            ),
+            &[],
+        )
+        .await
+        .entity_id();
+    let created = f
+        .call(
+            reqwest::Method::GET,
+            &format!("accounts({account})?$select=_primarycontactid_value&$expand=Account_Tasks($select=activityid)"),
+            &token,
+        )
+        .await;
+    let contact = id(&created.body["_primarycontactid_value"]);
+    let task = id(&created.body["Account_Tasks"][0]["activityid"]);
+    let regarding = "_regardingobjectid_value";
+    assert_eq!(lookup(&f, "tasks", task, regarding), json!(account));
+
+    // Deletes the account (clearing the task's lookup), points a new task at the contact, then
+    // fails: all of it is undone, the lookup indexes with it.
+    let items = vec![vec![
+        (Some(1), "DELETE", format!("accounts({account})"), None),
+        (
+            Some(2),
+            "POST",
+            "tasks".to_owned(),
+            Some(
+                json!({"subject": "t2", "regardingobjectid_contact_task@odata.bind": format!("/contacts({contact})")}),
+            ),
+        ),
+        (
+            Some(3),
+            "POST",
+            "contacts".to_owned(),
+            Some(json!({"lastname": "x".repeat(51)})),
+        ),
+    ]];
+    let (status, text) = post(&f, &token, body(&items), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert_eq!(lookup(&f, "tasks", task, regarding), json!(account));
+    assert_eq!(f.emulator.records("tasks").unwrap().len(), 1);
+
+    delete(&f, &token, &format!("contacts({contact})")).await;
+    assert_eq!(
+        lookup(&f, "accounts", account, "_primarycontactid_value"),
+        Value::Null
+    );
+    delete(&f, &token, &format!("accounts({account})")).await;
+    assert_eq!(lookup(&f, "tasks", task, regarding), Value::Null);
+}
