@@ -8,7 +8,7 @@
 //! `Org.OData.Capabilities.V1.ChangeTracking` annotation); Dataverse refuses `$filter`,
 //! `$orderby`, `$expand` and `$top` with it, so only columns are chosen.
 
-use futures::stream::{self, Stream};
+use futures::stream::Stream;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,7 @@ use crate::client::Client;
 use crate::crud::MAX_PAGE_SIZE;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::paging::{self, Cursor, Linked};
 
 /// One change to a table's records.
 ///
@@ -71,12 +72,10 @@ pub struct ChangePage<T> {
     pub delta_link: Option<DeltaLink>,
 }
 
-/// Which page a sync asks for next.
-enum Cursor {
-    /// The first: the delta link, or the entity set (or why it cannot be asked for).
-    First(Result<url::Url>),
-    /// A page's `@odata.nextLink`, unchanged.
-    Next(String),
+impl<T> Linked for ChangePage<T> {
+    fn next_link(&self) -> Option<&String> {
+        self.next_link.as_ref()
+    }
 }
 
 /// The wire form of a page, its items read later one by one.
@@ -156,31 +155,23 @@ impl Client {
         since: Option<&DeltaLink>,
         max_page_size: Option<u32>,
     ) -> impl Stream<Item = Result<ChangePage<T>>> + Send + use<'a, T> {
-        let first = self.first_changes_url::<T>(columns, since, max_page_size);
-        stream::try_unfold(Some(Cursor::First(first)), move |cursor| async move {
-            let (url, asked) = match cursor {
-                None => return Ok(None),
-                Some(Cursor::First(url)) => (url?, None),
-                Some(Cursor::Next(link)) => (self.next_link_url(&link)?, Some(link)),
-            };
-            let page = self.changes_page::<T>(url, max_page_size).await?;
-            let next = match (&page.next_link, asked) {
-                (Some(link), Some(asked)) if *link == asked => {
-                    return Err(Error::invalid_input(format!(
-                        "the server answered the next link `{link}` with the same link again"
-                    )));
+        let columns: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
+        let since = since.cloned();
+        paging::pages(move |cursor| {
+            let url = match cursor {
+                Cursor::First => {
+                    self.first_changes_url::<T>(&columns, since.as_ref(), max_page_size)
                 }
-                (Some(link), _) => Some(Cursor::Next(link.clone())),
-                (None, _) => None,
+                Cursor::Next(link) => self.next_link_url(&link),
             };
-            Ok(Some((page, next)))
+            async move { self.changes_page::<T>(url?, max_page_size).await }
         })
     }
 
     /// The URL of a sync's first page: the delta link, or the entity set with `$select`.
     fn first_changes_url<T: Entity>(
         &self,
-        columns: &[&str],
+        columns: &[String],
         since: Option<&DeltaLink>,
         max_page_size: Option<u32>,
     ) -> Result<url::Url> {

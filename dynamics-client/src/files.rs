@@ -14,7 +14,7 @@ use reqwest::Method;
 use reqwest::header::{CONTENT_RANGE, HeaderMap, HeaderValue, LOCATION, RANGE};
 use uuid::Uuid;
 
-use crate::client::{Client, Request};
+use crate::client::Client;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
 
@@ -212,7 +212,7 @@ impl Client {
     /// Removes the file of `column` (a file or image column) of record `id`.
     pub async fn delete_file<T: Entity>(&self, id: Uuid, column: &str) -> Result<()> {
         let url = self.column_url::<T>(id, column)?;
-        self.send(Request::new(Method::DELETE, url, T::ENTITY_SET_NAME))
+        self.send(self.request::<T>(Method::DELETE, url))
             .await
             .map(|_| ())
     }

@@ -19,15 +19,28 @@ pub(crate) enum Cursor {
     Next(String),
 }
 
+/// A page that may name the page after it (`@odata.nextLink`).
+pub(crate) trait Linked {
+    /// The next page's link, exactly as the service wrote it.
+    fn next_link(&self) -> Option<&String>;
+}
+
+impl<T> Linked for Page<T> {
+    fn next_link(&self) -> Option<&String> {
+        self.next_link.as_ref()
+    }
+}
+
 /// Pages fetched one after the other by `fetch`, until a page has no next link.
 ///
 /// The next page is only asked for when the stream is polled again, so a consumer that keeps
 /// up holds one page at a time. A server that hands back the link it was just asked for would
 /// loop forever; that is reported as an error instead.
-pub(crate) fn pages<T, F, Fut>(fetch: F) -> impl Stream<Item = Result<Page<T>>>
+pub(crate) fn pages<P, F, Fut>(fetch: F) -> impl Stream<Item = Result<P>>
 where
+    P: Linked,
     F: FnMut(Cursor) -> Fut,
-    Fut: Future<Output = Result<Page<T>>>,
+    Fut: Future<Output = Result<P>>,
 {
     stream::try_unfold(
         (fetch, Some(Cursor::First)),
@@ -40,7 +53,7 @@ where
                 Cursor::First => None,
             };
             let page = fetch(cursor).await?;
-            let next = match (&page.next_link, asked) {
+            let next = match (page.next_link(), asked) {
                 (Some(next), Some(asked)) if *next == asked => {
                     return Err(Error::invalid_input(format!(
                         "the server answered the next link `{next}` with the same link again"
