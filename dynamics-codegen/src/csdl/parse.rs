@@ -1370,6 +1370,9 @@ struct Structured {
     annotations: Vec<Annotation>,
 }
 
+// Attribute ids are bytes (`Attr(u8)`).
+const _: () = assert!(NAMES.len() <= u8::MAX as usize);
+
 /// The element and attribute names of CSDL, so that the hot path allocates no names.
 const NAMES: [&str; 84] = [
     "Edmx",
@@ -1658,12 +1661,10 @@ fn trimmed(value: Cow<'_, str>) -> String {
     }
 }
 
-/// The items of `stack` from `at` on, moved into a list of their exact size. (`split_off`
-/// would hand over the whole buffer when `at` is 0.)
+/// The items of `stack` from `at` on, moved into a list of their exact size (collecting a
+/// `Drain` allocates exactly its length).
 fn take_from<T>(stack: &mut Vec<T>, at: usize) -> Vec<T> {
-    let mut list = Vec::with_capacity(stack.len().saturating_sub(at));
-    list.extend(stack.drain(at..));
-    list
+    stack.drain(at..).collect()
 }
 
 /// Pushes onto a list that usually holds one item (a key, a referential constraint): the

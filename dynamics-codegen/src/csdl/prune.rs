@@ -51,7 +51,8 @@ pub(crate) fn cut_unselected<S: AsRef<str>>(text: &str, tables: &[S]) -> Option<
     let mut key_properties: Vec<Vec<&str>> = vec![Vec::new(); types.len()];
     for (i, t) in types.iter().enumerate() {
         let mut owner = Some(i);
-        // At most one step per type: an inheritance cycle (an error the parse reports) ends here.
+        // At most as many steps as there are types, so an inheritance cycle (an error the
+        // parse reports) ends here.
         for _ in 0..types.len() {
             let Some(o) = owner else { break };
             key_properties[o].extend(&t.key);

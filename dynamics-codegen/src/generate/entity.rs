@@ -1,5 +1,7 @@
 //! One table: its record struct, typed columns, lookup setters and `Entity` implementation.
 
+use std::collections::HashSet;
+
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -53,6 +55,7 @@ impl Context<'_> {
         let mut lookup_enums = TokenStream::new();
         let mut key_field = None;
         let mut members = Vec::new();
+        let files = file_columns(t);
 
         for p in &t.properties {
             if p.ty == TypeRef::Primitive(Primitive::Stream) {
@@ -70,7 +73,7 @@ impl Context<'_> {
             }
             let ty = &rust.ty;
             let wire = &p.name;
-            let docs = doc_lines(&property_doc(t, p, lookup));
+            let docs = doc_lines(&property_doc(&files, p, lookup));
             field_tokens.extend(quote! {
                 #docs
                 pub #field_ident: ::core::option::Option<#ty>,
@@ -429,13 +432,13 @@ fn entity_doc(t: &EntityType) -> Vec<String> {
     lines
 }
 
-fn property_doc(t: &EntityType, p: &Property, lookup: Option<&Lookup>) -> Vec<String> {
+fn property_doc(files: &HashSet<&str>, p: &Property, lookup: Option<&Lookup>) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(d) = p.description() {
         lines.push(d.to_owned());
         lines.push(String::new());
     }
-    if is_file_column(t, p) {
+    if files.contains(p.name.as_str()) {
         lines.push(
             "File column: the record holds the file's id. The file itself goes up and down with \
              `upload_file` and `download_file` of the entity set, and `delete_file` removes it."
@@ -445,10 +448,9 @@ fn property_doc(t: &EntityType, p: &Property, lookup: Option<&Lookup>) -> Vec<St
     } else if let Some(file) = p
         .name
         .strip_suffix("_name")
-        .and_then(|base| t.property(base))
-        .filter(|base| is_file_column(t, base))
+        .filter(|base| files.contains(base))
     {
-        lines.push(format!("The name of the file in `{}`.", file.name));
+        lines.push(format!("The name of the file in `{file}`."));
         lines.push(String::new());
     }
     match lookup {
@@ -467,13 +469,25 @@ fn property_doc(t: &EntityType, p: &Property, lookup: Option<&Lookup>) -> Vec<St
     lines
 }
 
-/// Whether `p` is a file column: an `Edm.Guid` (or, in older documents, `Edm.Binary`) property
+/// The file columns of `t`: each `Edm.Guid` (or, in older documents, `Edm.Binary`) property
 /// `X` with an `Edm.String` property `X_name` beside it, as Dataverse declares them.
-fn is_file_column(t: &EntityType, p: &Property) -> bool {
-    matches!(
-        p.ty,
-        TypeRef::Primitive(Primitive::Guid | Primitive::Binary)
-    ) && t
-        .property(&format!("{}_name", p.name))
-        .is_some_and(|name| name.ty == TypeRef::Primitive(Primitive::String))
+fn file_columns(t: &EntityType) -> HashSet<&str> {
+    // The `X` of every string property `X_name`.
+    let named: HashSet<&str> = t
+        .properties
+        .iter()
+        .filter(|p| p.ty == TypeRef::Primitive(Primitive::String))
+        .filter_map(|p| p.name.strip_suffix("_name"))
+        .collect();
+    t.properties
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.ty,
+                TypeRef::Primitive(Primitive::Guid | Primitive::Binary)
+            )
+        })
+        .map(|p| p.name.as_str())
+        .filter(|name| named.contains(name))
+        .collect()
 }
