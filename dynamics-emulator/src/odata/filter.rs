@@ -502,7 +502,7 @@ fn operand_kind(operand: &Operand, kind_of: &dyn Fn(&str) -> Option<Kind>) -> Op
 
 /// A value brought to a form where comparison follows Dataverse's rules (strings and GUIDs
 /// case-insensitive, numbers numeric, dates by instant).
-#[derive(Debug, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
 pub(crate) enum Comparable {
     Null,
     Bool(bool),
@@ -522,7 +522,8 @@ fn resolve<'v>(
     }
 }
 
-/// A stored JSON value as a [`Comparable`], read as `kind`.
+/// A stored JSON value as a [`Comparable`], read as `kind`; text is lowercased, as Dataverse
+/// compares it without case.
 pub(crate) fn comparable_json(value: &Value, kind: Option<Kind>) -> Comparable {
     match value {
         Value::Null => Comparable::Null,
@@ -539,7 +540,7 @@ pub(crate) fn comparable_json(value: &Value, kind: Option<Kind>) -> Comparable {
             }),
             _ => Comparable::Text(s.to_lowercase()),
         },
-        other => Comparable::Text(other.to_string()),
+        other => Comparable::Text(other.to_string().to_lowercase()),
     }
 }
 

@@ -20,7 +20,7 @@ use axum::http::{HeaderName, StatusCode};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::read::{MAX_PAGE, View, unknown_property};
+use super::read::{View, unknown_property};
 use super::{ApiError, ApiResponse, WebApi};
 use crate::odata::query::{self, Query, SyncCursor, SyncStage};
 use crate::schema::Table;
@@ -37,7 +37,7 @@ enum Entry<'r> {
 impl WebApi {
     /// The delta token of the store's change version `version`.
     fn delta_token(&self, version: u64) -> String {
-        format!("{version}!{:08x}", self.store_tag)
+        format!("{version}!{}", self.store_tag)
     }
 
     /// The change version a `$deltatoken` stands for: one this store has reached.
@@ -51,7 +51,7 @@ impl WebApi {
             .split_once('!')
             .filter(|(v, _)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
             .ok_or_else(|| invalid("it is not a token this service issued"))?;
-        if tag != format!("{:08x}", self.store_tag) {
+        if tag != self.store_tag {
             return Err(invalid(
                 "it was issued by another environment or an earlier run of this one",
             ));
@@ -125,13 +125,13 @@ impl View<'_> {
         let upto = query.sync.map_or(current, |cursor| cursor.upto);
         let start = query.sync.map(|cursor| (cursor.stage, cursor.after));
 
-        let mut entries: Vec<((SyncStage, u64), Entry<'_>)> = match since {
-            None => self
-                .tables
-                .rows(&table.set)
-                .into_iter()
-                .map(|(id, r)| ((SyncStage::Records, r.seq), Entry::Record(id, r)))
-                .collect(),
+        let all: Box<dyn Iterator<Item = ((SyncStage, u64), Entry<'_>)>> = match since {
+            None => Box::new(
+                self.tables
+                    .rows(&table.set)
+                    .into_iter()
+                    .map(|(id, r)| ((SyncStage::Records, r.seq), Entry::Record(id, r))),
+            ),
             Some(since) => {
                 let changed = self.tables.changed_between(&table.set, since, upto);
                 let deleted = self.tables.deleted_between(&table.set, since, upto);
@@ -141,17 +141,15 @@ impl View<'_> {
                 let deleted = deleted
                     .into_iter()
                     .map(|(id, v)| ((SyncStage::Deleted, v), Entry::Deleted(id)));
-                changed.chain(deleted).collect()
+                Box::new(changed.chain(deleted))
             }
         };
-        if let Some(start) = start {
-            entries.retain(|(at, _)| *at > start);
-        }
-        let page_size = self
-            .prefer
-            .max_page_size
-            .unwrap_or(MAX_PAGE)
-            .clamp(1, MAX_PAGE);
+        let page_size = self.page_size();
+        // This page, and one more entry to tell whether another page follows.
+        let mut entries: Vec<_> = all
+            .filter(|(at, _)| start.is_none_or(|start| *at > start))
+            .take(page_size + 1)
+            .collect();
         let more = entries.len() > page_size;
         entries.truncate(page_size);
 
@@ -200,17 +198,13 @@ impl View<'_> {
 
         let mut response =
             self.with_preferences(ApiResponse::json(StatusCode::OK, Value::Object(body)));
-        let applied = HeaderName::from_static("preference-applied");
         if self.prefer.track_changes {
-            response = response.with_header(applied.clone(), "odata.track-changes");
-        }
-        if let Some(size) = self.prefer.max_page_size {
             response = response.with_header(
-                applied,
-                format!("odata.maxpagesize={}", size.clamp(1, MAX_PAGE)),
+                HeaderName::from_static("preference-applied"),
+                "odata.track-changes",
             );
         }
-        Ok(response)
+        Ok(self.with_page_size_applied(response))
     }
 }
 

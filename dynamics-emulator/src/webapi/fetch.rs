@@ -118,7 +118,8 @@ impl Same {
             Comparable::Null => Same::Null,
             Comparable::Bool(b) => Same::Bool(b),
             Comparable::Number(n) => Same::Number(if n == 0.0 { 0.0f64 } else { n }.to_bits()),
-            Comparable::Text(t) => Same::Text(t.to_lowercase()),
+            // Text comes from `comparable_json`, already lowercased.
+            Comparable::Text(t) => Same::Text(t),
             Comparable::Instant(t) => Same::Instant(t),
         }
     }
@@ -664,7 +665,7 @@ fn resolve_filter<'t>(
         let first = comparable(first_text, kind);
         let wanted = match condition.operator {
             Operator::In => values.into_iter().map(Same::of).collect(),
-            _ => vec![Same::of(comparable(first_text, kind))],
+            _ => vec![Same::of(first.clone())],
         };
         conditions.push(Test {
             source,
@@ -736,9 +737,11 @@ impl Test {
             // Like SQL, a comparison with a missing value is never true.
             _ if is_null => false,
             Operator::Like | Operator::NotLike => {
-                let text = match value {
-                    Value::String(s) => s.to_lowercase(),
-                    other => other.to_string().to_lowercase(),
+                // Text is lowercased already; dates and numbers are matched as written.
+                let text = match (&actual, value) {
+                    (Comparable::Text(t), _) => std::borrow::Cow::Borrowed(t.as_str()),
+                    (_, Value::String(s)) => std::borrow::Cow::Owned(s.to_lowercase()),
+                    (_, other) => std::borrow::Cow::Owned(other.to_string().to_lowercase()),
                 };
                 wildcard(&self.pattern, &text) == (self.operator == Operator::Like)
             }

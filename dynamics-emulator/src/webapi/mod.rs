@@ -57,7 +57,7 @@ pub(crate) struct WebApi {
     operations: operations::Operations,
     /// Written into every delta token, so that a token of another environment (or of an
     /// earlier run) is refused instead of being read against this store's versions.
-    store_tag: u32,
+    store_tag: String,
     /// The files of file and image columns, and unfinished uploads.
     files: files::Files,
 }
@@ -137,7 +137,7 @@ impl WebApi {
             choices,
             operations: operations::Operations::new(metadata, handlers),
             // Any 32 bits of a random id: two stores are told apart but for a 1 in 2^32 chance.
-            store_tag: Uuid::new_v4().as_u128() as u32,
+            store_tag: format!("{:08x}", Uuid::new_v4().as_u128() as u32),
             files: files::Files::new(files::DEFAULT_MAX_SIZE),
         }
     }

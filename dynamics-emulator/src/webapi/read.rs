@@ -211,6 +211,25 @@ impl<'a> View<'a> {
         response
     }
 
+    /// The records on one page: `odata.maxpagesize` when asked, within Dataverse's cap.
+    pub(super) fn page_size(&self) -> usize {
+        self.prefer
+            .max_page_size
+            .unwrap_or(MAX_PAGE)
+            .clamp(1, MAX_PAGE)
+    }
+
+    /// `response` with `Preference-Applied: odata.maxpagesize=…` when a page size was asked.
+    pub(super) fn with_page_size_applied(&self, response: ApiResponse) -> ApiResponse {
+        match self.prefer.max_page_size {
+            Some(size) => response.with_header(
+                HeaderName::from_static("preference-applied"),
+                format!("odata.maxpagesize={}", size.clamp(1, MAX_PAGE)),
+            ),
+            None => response,
+        }
+    }
+
     /// One record as the Web API shows it.
     pub(super) fn entity(
         &self,
@@ -454,11 +473,7 @@ impl<'a> View<'a> {
         {
             rows.truncate(top);
         }
-        let page_size = self
-            .prefer
-            .max_page_size
-            .unwrap_or(MAX_PAGE)
-            .clamp(1, MAX_PAGE);
+        let page_size = self.page_size();
         let offset = query.skip.unwrap_or(0);
         let mut values = Vec::with_capacity(page_size.min(total));
         for (id, record) in rows.iter().skip(offset).take(page_size) {
@@ -499,15 +514,9 @@ impl<'a> View<'a> {
                 )),
             );
         }
-        let mut response =
-            self.with_preferences(ApiResponse::json(StatusCode::OK, Value::Object(body)));
-        if let Some(size) = self.prefer.max_page_size {
-            response = response.with_header(
-                HeaderName::from_static("preference-applied"),
-                format!("odata.maxpagesize={}", size.clamp(1, MAX_PAGE)),
-            );
-        }
-        Ok(response)
+        Ok(self.with_page_size_applied(
+            self.with_preferences(ApiResponse::json(StatusCode::OK, Value::Object(body))),
+        ))
     }
 
     fn navigation(
