@@ -176,8 +176,8 @@ async fn pull_metadata(
 /// default.
 fn metadata_url(environment: &str) -> String {
     format!(
-        "{}/api/data/v9.2/$metadata?annotations=true",
-        environment.trim_end_matches('/')
+        "{}$metadata?annotations=true",
+        crate::dataverse::web_api_root(environment)
     )
 }
 

@@ -14,6 +14,11 @@ pub(crate) struct Dataverse {
     token: dynamics_client::Secret,
 }
 
+/// The Web API root of an environment, `https://<org>.crm.dynamics.com/api/data/v9.2/`.
+pub(crate) fn web_api_root(environment_url: &str) -> String {
+    format!("{}/api/data/v9.2/", environment_url.trim_end_matches('/'))
+}
+
 /// OData string literal: single quotes doubled.
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -23,7 +28,7 @@ impl Dataverse {
     pub(crate) fn new(environment_url: &str, token: dynamics_client::Secret) -> Result<Self> {
         Ok(Self {
             http: http::client()?,
-            web_api: format!("{}/api/data/v9.2/", environment_url.trim_end_matches('/')),
+            web_api: web_api_root(environment_url),
             token,
         })
     }
