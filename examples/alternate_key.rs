@@ -9,7 +9,10 @@
 
 use std::process::ExitCode;
 
-use dynamics_client::{AlternateKey, Error, Result, UpsertMode};
+use dynamics_client::{
+    Error, Result,
+    entity::{AlternateKey, UpsertMode},
+};
 use dynamics_examples::{Environment, run_example};
 
 dynamics_client::dynamics_entities! {

@@ -9,7 +9,10 @@
 
 use std::process::ExitCode;
 
-use dynamics_client::{Batch, BulkOptions, Query, Result};
+use dynamics_client::{
+    Query, Result,
+    batch::{Batch, BulkOptions},
+};
 use dynamics_examples::{Environment, run_example};
 
 dynamics_client::dynamics_entities! {

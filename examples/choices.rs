@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use dynamics_client::{Choice, Query, Result};
+use dynamics_client::{Query, Result, entity::Choice};
 use dynamics_examples::{Environment, run_example_with};
 
 dynamics_client::dynamics_entities! {

@@ -8,7 +8,7 @@
 
 use std::process::ExitCode;
 
-use dynamics_client::{BulkOptions, Query, Result};
+use dynamics_client::{Query, Result, batch::BulkOptions};
 use dynamics_examples::{Environment, run_example};
 use futures::TryStreamExt as _;
 

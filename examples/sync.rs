@@ -12,7 +12,10 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
-use dynamics_client::{Change, DeltaLink, Error, Result};
+use dynamics_client::{
+    Error, Result,
+    changes::{Change, DeltaLink},
+};
 use dynamics_examples::{Environment, run_example};
 use futures::TryStreamExt as _;
 use uuid::Uuid;

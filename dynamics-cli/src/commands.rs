@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use dynamics_client::{ConnectionStore, Secret};
+use dynamics_client::{Secret, connection::ConnectionStore};
 use serde_json::json;
 
 use crate::certificate::{self, NewCertificate};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dynamics_client::{Connection, ConnectionStore, UserSession, connection_client};
+use dynamics_client::connection::{Connection, ConnectionStore, UserSession, connection_client};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead as _, Write as _};
 
-use dynamics_client::ConnectionStore;
+use dynamics_client::connection::ConnectionStore;
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;

@@ -19,7 +19,7 @@ pub(crate) enum CliError {
     Usage(String),
     /// The connection store could not be used.
     #[error(transparent)]
-    Store(#[from] dynamics_client::ConnectionError),
+    Store(#[from] dynamics_client::error::ConnectionError),
     /// Entra ID refused a sign-in or token request.
     #[error("sign-in failed: {0}")]
     Auth(String),
@@ -72,7 +72,7 @@ impl CliError {
             Self::NotSignedIn | Self::Auth(_) => 3,
             Self::Refused(_) => 4,
             Self::NotFound(_) => 5,
-            Self::Store(dynamics_client::ConnectionError::NotFound(_)) => 5,
+            Self::Store(dynamics_client::error::ConnectionError::NotFound(_)) => 5,
             Self::Store(_) => 6,
             Self::Service { .. } | Self::Transport { .. } | Self::Client(_) => 7,
             Self::Io { .. } | Self::Crypto(_) | Self::Codegen(_) => 1,

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use dynamics_client::{CachedToken, ConnectionStore, Secret, UserSession};
+use dynamics_client::{
+    Secret,
+    connection::{CachedToken, ConnectionStore, UserSession},
+};
 use serde::Deserialize;
 use serde_json::Value;
 

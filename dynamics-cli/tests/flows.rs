@@ -113,7 +113,7 @@ async fn admin_sets_up_a_connection_that_apps_use_by_name() {
     let app_user_id = app_user["systemuserid"].as_str().unwrap().to_owned();
 
     // An app uses the connection by name and never touches a credential.
-    let store = dynamics_client::ConnectionStore::open(&f.config).unwrap();
+    let store = dynamics_client::connection::ConnectionStore::open(&f.config).unwrap();
     let client = store.client("sales-prod").unwrap();
     let who: Value = client.get("WhoAmI()").await.unwrap();
     assert_eq!(who["UserId"], app_user_id);

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use dynamics_client::{
-    AccessToken, Batch, BoxFuture, Client, ClientCertificateCredential, ClientOptions,
-    CredentialOptions, Secret, TokenCredential,
+    AccessToken, BoxFuture, Client, ClientCertificateCredential, CredentialOptions, Secret,
+    TokenCredential, batch::Batch,
 };
 use dynamics_emulator::{Emulator, TestCertificate};
 use serde::Deserialize;
@@ -118,12 +118,10 @@ impl Setup {
             },
         )
         .expect("credential");
-        Client::new(
-            self.emulator.environment_url(),
-            Arc::new(credential),
-            ClientOptions::default(),
-        )
-        .expect("client")
+        Client::builder(self.emulator.environment_url())
+            .credential(Arc::new(credential))
+            .build()
+            .expect("client")
     }
 }
 
@@ -410,12 +408,10 @@ fn batch(c: &mut Criterion) {
         reply.len()
     );
     let stub = runtime.block_on(canned_server(reply_type, reply));
-    let stub_client = Client::new(
-        &stub,
-        Arc::new(FixedToken("bench".into())),
-        ClientOptions::default(),
-    )
-    .expect("stub client");
+    let stub_client = Client::builder(&stub)
+        .credential(Arc::new(FixedToken("bench".into())))
+        .build()
+        .expect("stub client");
     let raw = reqwest::Client::new();
     let stub_batch = format!("{}$batch", stub_client.web_api_url());
 

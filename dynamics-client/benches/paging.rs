@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use dynamics_client::{
-    AccessToken, BoxFuture, Client, ClientOptions, EntitySet, Query, Secret, TokenCredential,
+    AccessToken, BoxFuture, Client, Query, Secret, TokenCredential, entity::EntitySet,
 };
 use futures::TryStreamExt as _;
 use serde_json::json;
@@ -213,12 +213,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let client = Client::new(
-        url,
-        Arc::new(FixedToken("bench".to_owned())),
-        ClientOptions::default(),
-    )
-    .expect("client");
+    let client = Client::builder(url)
+        .credential(Arc::new(FixedToken("bench".to_owned())))
+        .build()
+        .expect("client");
     let accounts = client.entity_set::<Account>();
     // One page first, so the connection and the token are in place before measuring.
     let (_, one_page, _) = runtime.block_on(stream(accounts, PAGE_SIZE as usize));

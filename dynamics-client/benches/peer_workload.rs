@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use dynamics_client::{
-    AccessToken, BoxFuture, Client, ClientCertificateCredential, ClientOptions, CredentialOptions,
-    Page, Secret, TokenCredential,
+    AccessToken, BoxFuture, Client, ClientCertificateCredential, CredentialOptions, Page, Secret,
+    TokenCredential,
 };
 use dynamics_emulator::{Emulator, TestCertificate};
 
@@ -68,7 +68,7 @@ async fn run(client: &Client, label: &str, count: usize) -> dynamics_client::Res
         };
         client.update(id, &changes).await?;
         let page: Page<Account> = client
-            .query(&format!(
+            .query_raw(&format!(
                 "$select=name&$filter=name eq '{name} updated'&$top=5"
             ))
             .await?;
@@ -135,12 +135,10 @@ fn main() {
             .to_owned();
         (emulator, token)
     });
-    let client = Client::new(
-        emulator.environment_url(),
-        Arc::new(FixedToken(token.clone())),
-        ClientOptions::default(),
-    )
-    .expect("client");
+    let client = Client::builder(emulator.environment_url())
+        .credential(Arc::new(FixedToken(token.clone())))
+        .build()
+        .expect("client");
     runtime
         .block_on(run(&client, "warm-up", WARM_UP))
         .expect("warm-up");

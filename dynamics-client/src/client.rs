@@ -19,12 +19,14 @@ use crate::credential::{CredentialOptions, EnvironmentCredential, TokenCredentia
 use crate::endpoint;
 use crate::error::{ApiError, Error, Result, ThrottleLimit, ThrottledError};
 use crate::odata;
-use crate::options::{BusinessLogic, ClientOptions};
+use crate::options::Settings;
 use crate::retry::{
     Decision, Failure, Kind, Progress, RetryPolicy, parse_retry_after, random_jitter,
 };
 use crate::throttle_gate::ThrottleGate;
 use crate::token_cache::TokenCache;
+
+pub use crate::options::BusinessLogic;
 
 /// A Dataverse Web API client for one environment. Cheap to clone; clones share the HTTP
 /// connection pool and the token cache.
@@ -71,14 +73,14 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// Creates a client for the environment at `environment_url`
-    /// (e.g. `https://contoso.crm.dynamics.com`).
+    /// (e.g. `https://contoso.crm.dynamics.com`); [`ClientBuilder::build`] calls it.
     ///
     /// The token scope is the environment's origin plus `/.default`. `https` is required, except
     /// for loopback hosts (local emulators).
-    pub fn new(
+    pub(crate) fn with_settings(
         environment_url: &str,
         credential: Arc<dyn TokenCredential>,
-        options: ClientOptions,
+        options: Settings,
     ) -> Result<Self> {
         let environment = endpoint::parse_secure_url("environment URL", environment_url)?;
         let base = endpoint::web_api_base(&environment, &options.api_version)?;
@@ -200,7 +202,7 @@ impl Client {
 
     /// How many requests the service recommends sending in parallel (its latest
     /// `x-ms-dop-hint`), once an answer has carried one. Size parallel work by it, e.g.
-    /// [`BulkOptions::concurrency`](crate::BulkOptions::concurrency): each Dataverse web server
+    /// [`BulkOptions::concurrency`](crate::batch::BulkOptions::concurrency): each Dataverse web server
     /// counts its own limits, and this is the number it can take at once.
     pub fn recommended_parallelism(&self) -> Option<u32> {
         self.inner.parallelism.get()
@@ -212,12 +214,14 @@ impl Client {
         self.caller
     }
 
-    /// Starts a [`ClientBuilder`].
+    /// Starts a [`ClientBuilder`] for the environment at `environment_url`
+    /// (e.g. `https://contoso.crm.dynamics.com`): the one way to make a client with a
+    /// credential and settings of your choosing.
     pub fn builder(environment_url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             environment_url: environment_url.into(),
             credential: None,
-            options: ClientOptions::default(),
+            settings: Settings::default(),
         }
     }
 
@@ -241,7 +245,7 @@ impl Client {
             .filter(|u| !u.is_empty())
             .ok_or_else(|| Error::invalid_input("DYNAMICS_URL is not set"))?;
         let credential = EnvironmentCredential::from_lookup(lookup, CredentialOptions::default())?;
-        Self::new(&url, Arc::new(credential), ClientOptions::default())
+        Self::with_settings(&url, Arc::new(credential), Settings::default())
     }
 
     /// The Web API root, e.g. `https://contoso.crm.dynamics.com/api/data/v9.2/`.
@@ -632,7 +636,7 @@ pub(crate) struct Response {
 pub struct ClientBuilder {
     environment_url: String,
     credential: Option<Arc<dyn TokenCredential>>,
-    options: ClientOptions,
+    settings: Settings,
 }
 
 impl ClientBuilder {
@@ -642,66 +646,70 @@ impl ClientBuilder {
         self
     }
 
-    /// Replaces all options at once.
-    pub fn options(mut self, options: ClientOptions) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// Web API version, e.g. `v9.2`.
+    /// Web API version in the URL. Default `v9.2`.
     pub fn api_version(mut self, version: impl Into<String>) -> Self {
-        self.options.api_version = version.into();
+        self.settings.api_version = version.into();
         self
     }
 
-    /// Timeout for one try of a request.
+    /// Timeout for one try of a request. Default 120 s, Dataverse's own limit for a message.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
-    /// Retry policy.
+    /// Timeout for establishing a connection. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// How failed requests are retried. Default [`RetryPolicy::default`].
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.options.retry = retry;
+        self.settings.retry = retry;
         self
     }
 
-    /// Most requests in flight at once.
+    /// Most requests of this client in flight at once; more wait for a free slot. Default 50,
+    /// under Dataverse's per-user limit of 52 concurrent requests.
     pub fn max_concurrent_requests(mut self, limit: usize) -> Self {
-        self.options.max_concurrent_requests = limit;
+        self.settings.max_concurrent_requests = limit;
         self
     }
 
-    /// `User-Agent` header.
+    /// `User-Agent` header. Default `dynamics-rs/<version>`.
     pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
-        self.options.user_agent = agent.into();
+        self.settings.user_agent = agent.into();
         self
     }
 
-    /// Act on behalf of the user with this Microsoft Entra object id (`CallerObjectId`).
+    /// Act on behalf of the user with this Microsoft Entra object id (`CallerObjectId`), for
+    /// every request of the client; [`Client::impersonating`] does it for one handle.
     pub fn impersonate(mut self, caller_object_id: Uuid) -> Self {
-        self.options.caller_object_id = Some(caller_object_id);
+        self.settings.caller_object_id = Some(caller_object_id);
         self
     }
 
-    /// Use this HTTP client.
+    /// Use this HTTP client instead of building one (its own timeouts then apply).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.options.http_client = Some(client);
+        self.settings.http_client = Some(client);
         self
     }
 
-    /// Clock for retries and token expiry.
+    /// Clock for retries and token expiry; tests install a
+    /// [`ManualClock`](crate::clock::ManualClock). Default the system clock.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.options.clock = clock;
+        self.settings.clock = clock;
         self
     }
 
-    /// Builds the client.
+    /// Builds the client. Fails without a credential, with an environment URL that is not
+    /// `https` (or `http` to a loopback host), or with settings that cannot work.
     pub fn build(self) -> Result<Client> {
         let credential = self
             .credential
             .ok_or_else(|| Error::invalid_input("a credential is required"))?;
-        Client::new(&self.environment_url, credential, self.options)
+        Client::with_settings(&self.environment_url, credential, self.settings)
     }
 }
 

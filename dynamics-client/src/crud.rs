@@ -135,11 +135,11 @@ impl Client {
     }
 
     /// Whether a record exists under each id, read in one `$batch` (the ids of one call are
-    /// at most [`MAX_BATCH_REQUESTS`](crate::MAX_BATCH_REQUESTS)). Used after a create-only
+    /// at most [`MAX_BATCH_REQUESTS`](crate::batch::MAX_BATCH_REQUESTS)). Used after a create-only
     /// upsert was answered 412 on a retry: the record is there when an earlier try made it,
     /// and missing when the 412 came from something else, such as a clashing alternate key.
     pub(crate) async fn confirm_created<T: Entity>(&self, ids: &[Uuid]) -> Result<Vec<bool>> {
-        let mut batch = crate::Batch::new();
+        let mut batch = crate::batch::Batch::new();
         let mut handles = Vec::with_capacity(ids.len());
         for id in ids {
             let path = format!("{}?$select={}", record_path::<T>(*id), T::PRIMARY_KEY);
@@ -220,19 +220,22 @@ impl Client {
         Ok(())
     }
 
-    /// Runs a raw OData query on the entity set and returns the first page.
+    /// Runs a query written out as an OData query string on the entity set and returns the
+    /// first page: the escape hatch for what [`Query`](crate::Query) cannot say. Prefer
+    /// [`EntitySet::query`](crate::entity::EntitySet::query).
     ///
     /// `query` is the query string without the leading `?`, e.g.
     /// `$select=name&$filter=revenue gt 1000&$top=10`. It is sent as written (characters
     /// not allowed in a URL are percent-encoded), so quote and escape literals yourself:
     /// a `'` inside a string literal is written `''`.
-    pub async fn query<T: Entity>(&self, query: &str) -> Result<Page<T>> {
+    pub async fn query_raw<T: Entity>(&self, query: &str) -> Result<Page<T>> {
         self.query_pages(query, None).await
     }
 
-    /// Like [`query`](Self::query), asking for pages of at most `max_page_size` records
-    /// (`Prefer: odata.maxpagesize`, 1 to 5,000). [`next_page`](Self::next_page) keeps the size.
-    pub async fn query_with_page_size<T: Entity>(
+    /// Like [`query_raw`](Self::query_raw), asking for pages of at most `max_page_size` records
+    /// (`Prefer: odata.maxpagesize`, 1 to 5,000). [`next_page_raw`](Self::next_page_raw) keeps
+    /// the size.
+    pub async fn query_raw_with_page_size<T: Entity>(
         &self,
         query: &str,
         max_page_size: u32,
@@ -245,8 +248,9 @@ impl Client {
         self.query_pages(query, Some(max_page_size)).await
     }
 
-    /// Follows a page's `@odata.nextLink` unchanged; `None` after the last page.
-    pub async fn next_page<T: Entity>(&self, page: &Page<T>) -> Result<Option<Page<T>>> {
+    /// The page after a [`query_raw`](Self::query_raw) page: follows its `@odata.nextLink`
+    /// unchanged; `None` after the last page.
+    pub async fn next_page_raw<T: Entity>(&self, page: &Page<T>) -> Result<Option<Page<T>>> {
         let Some(link) = &page.next_link else {
             return Ok(None);
         };

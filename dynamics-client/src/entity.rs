@@ -1,8 +1,13 @@
-//! The contract between a record type (hand-written or generated) and the generic CRUD methods.
+//! Records: the [`Entity`] contract between a record type (hand-written or generated) and the
+//! generic CRUD methods, the typed [`EntitySet`] handle, and what records carry: alternate
+//! keys, lookups to bind, choice values, annotated reads, upsert modes.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
+
+pub use crate::crud::UpsertMode;
+pub use crate::typed::{AlternateKey, Annotated, Bind, Binds, Choice, EntitySet, MultiChoice};
 
 /// A Dataverse table's record type.
 ///
@@ -63,7 +68,7 @@ pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
 
     /// Lookups set on the record, sent as `"<navigation property>@odata.bind"` on create and
     /// update. Generated records keep them beside their columns; `None` for records without.
-    fn binds(&self) -> Option<&crate::Binds> {
+    fn binds(&self) -> Option<&crate::entity::Binds> {
         None
     }
 }

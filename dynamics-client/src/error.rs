@@ -1,5 +1,7 @@
 //! The error type of every fallible operation in this crate.
 
+pub use crate::connection::ConnectionError;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! 502 or 504 from a gateway, a client timeout, a connection closed after the request was
 //! sent) the client cannot tell whether the record was written. Sending the `POST` again may
 //! create a second record; not sending it may lose the first. So the retry policy
-//! ([`RetryPolicy`](crate::RetryPolicy)) sends a `POST` again only when it certainly did not
+//! ([`RetryPolicy`](crate::retry::RetryPolicy)) sends a `POST` again only when it certainly did not
 //! take effect: when it was throttled (429) or the connection was never made.
 //!
 //! # What the client does instead
@@ -29,11 +29,11 @@
 //!   you set. A record without an id is still `POST`ed (the service then picks a sequential
 //!   id), with the cautious retries above.
 //! * [`Client::upsert`](crate::Client::upsert) (and
-//!   [`EntitySet::upsert`](crate::EntitySet::upsert)) and
+//!   [`EntitySet::upsert`](crate::entity::EntitySet::upsert)) and
 //!   [`Client::bulk_upsert`](crate::Client::bulk_upsert) with
-//!   [`UpsertMode::CreateOnly`](crate::UpsertMode::CreateOnly) are the same create-only
+//!   [`UpsertMode::CreateOnly`](crate::entity::UpsertMode::CreateOnly) are the same create-only
 //!   upserts under the id you pass, and read a 412 the same way.
-//! * A create-only upsert that you put into a [`Batch`](crate::Batch) yourself and send with
+//! * A create-only upsert that you put into a [`Batch`](crate::batch::Batch) yourself and send with
 //!   [`execute_batch`](crate::Client::execute_batch) is retried as safely (a batch without a
 //!   `POST` in it is sent again as it was), but its 412 is handed to you as it came: the
 //!   client does not know which of your requests to read back. Use the bulk methods above to
@@ -53,7 +53,7 @@
 //! # Upserts by alternate key
 //!
 //! [`Client::upsert_by_key`](crate::Client::upsert_by_key) with
-//! [`UpsertMode::CreateOnly`](crate::UpsertMode::CreateOnly) is retried in the same way, but a
+//! [`UpsertMode::CreateOnly`](crate::entity::UpsertMode::CreateOnly) is retried in the same way, but a
 //! 412 is always [`Error::ConcurrencyConflict`](crate::Error::ConcurrencyConflict), also after
 //! a try whose outcome is unknown. Reading the record back would find it whoever created it,
 //! and an alternate key is business data (an account number, an e-mail address) that other
@@ -71,7 +71,7 @@
 //! again creates only those that are missing, and the others answer with a 412 conflict.
 //!
 //! When the client gives up on a batch (its retry budget is spent), every request of it gets a
-//! [`BatchError::Failed`](crate::BatchError::Failed) result: those records may or may not
+//! [`BatchError::Failed`](crate::error::BatchError::Failed) result: those records may or may not
 //! exist. Sending them again with the same ids settles it.
 //!
 //! # Deletes

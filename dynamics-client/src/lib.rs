@@ -2,64 +2,52 @@
 #![deny(missing_docs)]
 
 mod associate;
-mod batch;
-mod changes;
-mod client;
-mod clock;
+pub mod batch;
+pub mod changes;
+pub mod client;
+pub mod clock;
+#[cfg(feature = "connection-store")]
+pub mod connection;
+#[cfg(not(feature = "connection-store"))]
+#[allow(dead_code, unused_imports)]
 mod connection;
 mod credential;
 mod crud;
 mod endpoint;
-mod entity;
-mod error;
+pub mod entity;
+pub mod error;
 pub mod exactly_once;
 mod fetch_xml;
-mod files;
+pub mod files;
 mod keyed;
-mod odata;
-mod operations;
+pub mod odata;
+pub mod operations;
 mod options;
 mod page;
 mod paging;
-mod retry;
+pub mod retry;
 mod secret;
 mod throttle_gate;
 mod token_cache;
 mod typed;
 
-pub use batch::{
-    Batch, BatchResponse, BulkOptions, ChangeSet, Created, Handle, MAX_BATCH_REQUESTS, Reference,
-};
-pub use changes::{Change, ChangePage, DeltaLink};
 pub use client::{Client, ClientBuilder};
-pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
-pub use connection::{
-    CachedToken, Connection, ConnectionError, ConnectionStore, KEY_FILE, KeySource, STORE_FILE,
-    STORE_KEY_VAR, StoreContents, StoreKey, UserSession, connection_client, default_config_dir,
-};
+pub use clock::BoxFuture;
 pub use credential::{
     AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
     CredentialOptions, EnvironmentCredential, TokenCredential,
 };
-pub use crud::UpsertMode;
 pub use entity::Entity;
-pub use error::{
-    ApiError, AuthError, BatchError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
-};
-pub use files::FileContent;
-pub use operations::{
-    Bound, BoundToSet, Call, FunctionParameters, Operation, Unbound, record_odata_id,
-    record_reference,
-};
-pub use options::{BusinessLogic, ClientOptions};
+pub use error::{Error, Result};
 pub use page::Page;
-pub use retry::RetryPolicy;
 pub use secret::Secret;
-pub use typed::{
-    ASSOCIATED_NAVIGATION_PROPERTY, AlternateKey, Annotated, Bind, Binds, Choice, Column, Columns,
-    EntitySet, FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, MultiChoice, OrderBy, Query,
-    literal,
-};
+pub use typed::{Column, Filter, Query};
+
+/// Building queries: the [`Query`] of a typed entity set, the [`Column`]s and [`Filter`]s it
+/// is made of, ordering, column lists and OData literals.
+pub mod query {
+    pub use crate::typed::{Column, Columns, Filter, Literal, OrderBy, Query, literal};
+}
 
 /// Generates typed Rust for the named tables of a `$metadata` document, at compile time.
 ///

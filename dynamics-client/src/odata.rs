@@ -1,4 +1,8 @@
-//! Dataverse Web API wire details: header names, error bodies, throttling codes, entity ids.
+//! Dataverse Web API wire details. Public: the annotation names a record's JSON carries
+//! ([`FORMATTED_VALUE`], [`LOOKUP_LOGICAL_NAME`], [`ASSOCIATED_NAVIGATION_PROPERTY`]). Inside
+//! the crate: header names, error bodies, throttling codes, entity ids.
+
+pub use crate::typed::{ASSOCIATED_NAVIGATION_PROPERTY, FORMATTED_VALUE, LOOKUP_LOGICAL_NAME};
 
 use reqwest::header::HeaderMap;
 use serde::Deserialize;

@@ -8,43 +8,31 @@ use uuid::Uuid;
 use crate::clock::{Clock, SystemClock};
 use crate::retry::RetryPolicy;
 
-/// Settings for a [`Client`](crate::Client). Fields are public, so set what you need and
-/// take the rest from [`Default`]:
-///
-/// ```
-/// use std::time::Duration;
-/// use dynamics_client::ClientOptions;
-///
-/// let options = ClientOptions {
-///     timeout: Duration::from_secs(30),
-///     ..ClientOptions::default()
-/// };
-/// assert_eq!(options.api_version, "v9.2");
-/// ```
+/// Settings of a [`Client`](crate::Client), set through [`ClientBuilder`](crate::ClientBuilder).
 #[derive(Clone, Debug)]
-pub struct ClientOptions {
+pub(crate) struct Settings {
     /// Web API version in the URL. Default `v9.2`.
-    pub api_version: String,
+    pub(crate) api_version: String,
     /// Timeout for one try of a request. Default 120 s, Dataverse's own limit for a message.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Timeout for establishing a connection. Default 10 s.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// How failed requests are retried.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Most requests of this client in flight at once; more wait for a free slot. Default 50,
     /// under Dataverse's per-user limit of 52 concurrent requests.
-    pub max_concurrent_requests: usize,
+    pub(crate) max_concurrent_requests: usize,
     /// `User-Agent` header. Default `dynamics-rs/<version>`.
-    pub user_agent: String,
+    pub(crate) user_agent: String,
     /// Impersonate this user: their Microsoft Entra object id, sent as `CallerObjectId`.
-    pub caller_object_id: Option<Uuid>,
+    pub(crate) caller_object_id: Option<Uuid>,
     /// Use this HTTP client instead of building one (its own timeouts then apply).
-    pub http_client: Option<reqwest::Client>,
-    /// Clock for retries and token expiry; tests install a [`ManualClock`](crate::ManualClock).
-    pub clock: Arc<dyn Clock>,
+    pub(crate) http_client: Option<reqwest::Client>,
+    /// Clock for retries and token expiry; tests install a [`ManualClock`](crate::clock::ManualClock).
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
-impl Default for ClientOptions {
+impl Default for Settings {
     fn default() -> Self {
         Self {
             api_version: "v9.2".to_owned(),

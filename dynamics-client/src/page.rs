@@ -8,7 +8,9 @@ use serde::Deserialize;
 pub struct Page<T> {
     /// The records on this page.
     pub items: Vec<T>,
-    /// `@odata.nextLink`, to be followed unchanged with [`Client::next_page`](crate::Client::next_page).
+    /// `@odata.nextLink`, followed unchanged by
+    /// [`EntitySet::next_page`](crate::entity::EntitySet::next_page) (or
+    /// [`Client::next_page_raw`](crate::Client::next_page_raw) for a query string).
     pub next_link: Option<String>,
     /// The `odata.maxpagesize` the query asked for, resent for the next page.
     pub(crate) max_page_size: Option<u32>,

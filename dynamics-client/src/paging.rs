@@ -87,9 +87,9 @@ pub(crate) async fn count(pages: impl Stream<Item = Result<Page<IgnoredAny>>>) -
 }
 
 impl Client {
-    /// Every page of a raw OData query on `T`'s entity set (see [`query`](Client::query) for
+    /// Every page of a query string on `T`'s entity set (see [`query_raw`](Client::query_raw) for
     /// how `query` is written), asking for at most `max_page_size` records per page when given.
-    pub fn pages<'a, T: Entity + 'a>(
+    pub fn pages_raw<'a, T: Entity + 'a>(
         &'a self,
         query: &str,
         max_page_size: Option<u32>,
@@ -100,8 +100,8 @@ impl Client {
             async move {
                 match cursor {
                     Cursor::First => match max_page_size {
-                        Some(size) => self.query_with_page_size::<T>(&query, size).await,
-                        None => self.query::<T>(&query).await,
+                        Some(size) => self.query_raw_with_page_size::<T>(&query, size).await,
+                        None => self.query_raw::<T>(&query).await,
                     },
                     Cursor::Next(link) => self.follow_link(&link, max_page_size).await,
                 }
@@ -109,24 +109,24 @@ impl Client {
         })
     }
 
-    /// Every record of a raw OData query, page after page, holding one page at a time.
+    /// Every record of a query string ([`query_raw`](Client::query_raw)), page after page, holding one page at a time.
     ///
     /// ```no_run
     /// # use dynamics_client::{Client, Entity};
     /// # async fn run<A: Entity>(client: &Client) -> dynamics_client::Result<()> {
     /// use futures::TryStreamExt as _;
-    /// let mut records = std::pin::pin!(client.stream::<A>("$select=name", Some(500)));
+    /// let mut records = std::pin::pin!(client.stream_raw::<A>("$select=name", Some(500)));
     /// while let Some(record) = records.try_next().await? {
     ///     // ...
     /// #   let _ = record;
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn stream<'a, T: Entity + 'a>(
+    pub fn stream_raw<'a, T: Entity + 'a>(
         &'a self,
         query: &str,
         max_page_size: Option<u32>,
     ) -> impl Stream<Item = Result<T>> + Send + 'a {
-        records(self.pages::<T>(query, max_page_size))
+        records(self.pages_raw::<T>(query, max_page_size))
     }
 }

@@ -10,7 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use dynamics_client::{
-    Batch, BatchError, BulkOptions, Client, ClientOptions, Error, ManualClock, Query, UpsertMode,
+    Client, Error, Query,
+    batch::{Batch, BulkOptions},
+    clock::ManualClock,
+    entity::UpsertMode,
+    error::BatchError,
 };
 use support::emulated::start;
 use support::stub::{Reply, Stub, token_json};
@@ -303,15 +307,11 @@ fn client_on_virtual_time(url: &str) -> (Client, Arc<ManualClock>) {
 
 fn client_on_clock(url: &str, clock: ManualClock) -> (Client, Arc<ManualClock>) {
     let clock = Arc::new(clock);
-    let client = Client::new(
-        url,
-        CountingCredential::new(),
-        ClientOptions {
-            clock: clock.clone(),
-            ..ClientOptions::default()
-        },
-    )
-    .unwrap();
+    let client = Client::builder(url)
+        .credential(CountingCredential::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     (client, clock)
 }
 
@@ -331,7 +331,7 @@ async fn a_throttled_request_in_a_batch_holds_back_the_next_request() {
     assert!(matches!(err, Error::Throttled(_)), "{err}");
     assert!(clock.sleeps().is_empty());
 
-    client.query::<Account>("$top=1").await.unwrap();
+    client.query_raw::<Account>("$top=1").await.unwrap();
     assert_eq!(clock.sleeps(), [Duration::from_secs(9)]);
 }
 
@@ -357,7 +357,7 @@ async fn a_bulk_write_out_of_resends_still_holds_back_the_next_request() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(clock.sleeps().is_empty());
 
-    client.query::<Account>("$top=1").await.unwrap();
+    client.query_raw::<Account>("$top=1").await.unwrap();
     assert_eq!(clock.sleeps(), [Duration::from_secs(9)]);
 }
 
@@ -383,6 +383,6 @@ async fn a_retry_after_date_in_a_batch_is_read_on_the_clients_clock() {
         other => panic!("expected throttling, got {other:?}"),
     }
 
-    client.query::<Account>("$top=1").await.unwrap();
+    client.query_raw::<Account>("$top=1").await.unwrap();
     assert_eq!(clock.sleeps(), [Duration::from_secs(42)]);
 }

@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dynamics_client::{
-    AssertionAlgorithm, ClientCertificateCredential, CredentialError, CredentialOptions, Error,
-    Secret,
+    AssertionAlgorithm, ClientCertificateCredential, CredentialOptions, Error, Secret,
+    error::CredentialError,
 };
 use openssl::hash::MessageDigest;
 use openssl::rsa::Padding;

@@ -6,7 +6,10 @@
 
 mod support;
 
-use dynamics_client::{Change, ChangePage, DeltaLink, Error};
+use dynamics_client::{
+    Error,
+    changes::{Change, ChangePage, DeltaLink},
+};
 use futures::TryStreamExt as _;
 use support::stub::{Reply, Stub};
 use support::{Account, named};

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
 use dynamics_client::{
-    AssertionAlgorithm, Client, ClientCertificateCredential, ClientOptions, CredentialOptions,
-    Entity, Error, ManualClock, RetryPolicy, Secret, ThrottleLimit, UpsertMode,
+    AssertionAlgorithm, Client, ClientCertificateCredential, CredentialOptions, Entity, Error,
+    Secret, clock::ManualClock, entity::UpsertMode, error::ThrottleLimit, retry::RetryPolicy,
 };
 use dynamics_emulator::TestCertificate;
 use rust_decimal::Decimal;
@@ -31,7 +31,7 @@ async fn certificate_authentication_both_algorithms() {
     assert!(!me.user_id.is_nil());
 
     let rs256 = env.credential().with_algorithm(AssertionAlgorithm::Rs256);
-    let client = env.client_with(rs256, ClientOptions::default());
+    let client = env.client_with(rs256, |b| b);
     let again: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(again.user_id, me.user_id, "same app, same application user");
     assert_eq!(env.token_requests(), 2);
@@ -89,7 +89,7 @@ async fn unauthorized_causes_exactly_one_refresh() {
     );
 }
 
-fn auth_error(err: Error) -> Box<dynamics_client::AuthError> {
+fn auth_error(err: Error) -> Box<dynamics_client::error::AuthError> {
     match err {
         Error::Auth(e) => e,
         other => panic!("expected an auth error, got {other:?}"),
@@ -108,7 +108,7 @@ async fn each_auth_failure_is_typed() {
         env.credential_options(),
     );
     let err = env
-        .client_with(unknown, ClientOptions::default())
+        .client_with(unknown, |b| b)
         .get::<WhoAmI>("WhoAmI()")
         .await
         .unwrap_err();
@@ -128,7 +128,7 @@ async fn each_auth_failure_is_typed() {
         env.credential_options(),
     );
     let e = auth_error(
-        env.client_with(wrong_cert, ClientOptions::default())
+        env.client_with(wrong_cert, |b| b)
             .get::<WhoAmI>("WhoAmI()")
             .await
             .unwrap_err(),
@@ -144,7 +144,7 @@ async fn each_auth_failure_is_typed() {
         env.credential_options(),
     );
     let e = auth_error(
-        env.client_with(other_tenant, ClientOptions::default())
+        env.client_with(other_tenant, |b| b)
             .get::<WhoAmI>("WhoAmI()")
             .await
             .unwrap_err(),
@@ -164,7 +164,7 @@ async fn each_auth_failure_is_typed() {
         },
     );
     let e = auth_error(
-        env.client_with(late, ClientOptions::default())
+        env.client_with(late, |b| b)
             .get::<WhoAmI>("WhoAmI()")
             .await
             .unwrap_err(),
@@ -206,7 +206,7 @@ async fn token_endpoint_5xx_is_retried_once() {
     env.emulator
         .controls()
         .fail_next_token_requests(1, StatusCode::SERVICE_UNAVAILABLE);
-    let client = env.client_with(credential, ClientOptions::default());
+    let client = env.client_with(credential, |b| b);
     let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(env.token_requests(), 2);
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(1)]);
@@ -225,17 +225,12 @@ async fn throttling_waits_retry_after_on_virtual_time() {
 
     // Out of budget: the error says it was throttled, which limit, and how long it waited.
     let clock = Arc::new(ManualClock::default());
-    let client = env.client_with(
-        env.credential(),
-        ClientOptions {
-            clock: clock.clone(),
-            retry: RetryPolicy {
-                max_retries: 2,
-                ..RetryPolicy::default()
-            },
-            ..ClientOptions::default()
-        },
-    );
+    let client = env.client_with(env.credential(), |b| {
+        b.clock(clock.clone()).retry(RetryPolicy {
+            max_retries: 2,
+            ..RetryPolicy::default()
+        })
+    });
     env.emulator.controls().throttle_next_with(
         10,
         Duration::from_secs(5),
@@ -313,7 +308,7 @@ async fn pkcs12_with_password_authenticates() {
         env.credential_options(),
     )
     .unwrap();
-    let client = env.client_with(credential, ClientOptions::default());
+    let client = env.client_with(credential, |b| b);
     let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
 }
 
@@ -488,7 +483,7 @@ async fn query_first_page_and_next_pages() {
     client.create(&named("O'Neil")).await.unwrap();
 
     let page = client
-        .query::<Account>("$select=name&$filter=startswith(name,'Paged')&$orderby=name")
+        .query_raw::<Account>("$select=name&$filter=startswith(name,'Paged')&$orderby=name")
         .await
         .unwrap();
     let names: Vec<_> = page.items.iter().filter_map(|a| a.name.clone()).collect();
@@ -499,18 +494,18 @@ async fn query_first_page_and_next_pages() {
     assert!(page.next_link.is_none());
 
     let quoted = client
-        .query::<Account>("$select=name&$filter=name eq 'O''Neil'")
+        .query_raw::<Account>("$select=name&$filter=name eq 'O''Neil'")
         .await
         .unwrap();
     assert_eq!(quoted.items.len(), 1);
 
     let mut page = client
-        .query_with_page_size::<Account>("$select=name&$filter=startswith(name,'Paged')", 2)
+        .query_raw_with_page_size::<Account>("$select=name&$filter=startswith(name,'Paged')", 2)
         .await
         .unwrap();
     let mut seen = page.items.len();
     let mut pages = 1;
-    while let Some(next) = client.next_page(&page).await.unwrap() {
+    while let Some(next) = client.next_page_raw(&page).await.unwrap() {
         assert!(next.items.len() <= 2);
         seen += next.items.len();
         pages += 1;
@@ -553,7 +548,7 @@ async fn bad_data_is_a_decode_error_with_the_path() {
     };
     assert_eq!(path, "numberofemployees");
     let err = client
-        .query::<WrongAccount>("$select=numberofemployees")
+        .query_raw::<WrongAccount>("$select=numberofemployees")
         .await
         .unwrap_err();
     let Error::Decode { path, .. } = &err else {
@@ -567,7 +562,7 @@ async fn dataverse_errors_are_typed() {
     let env = start().await;
     let (client, _) = env.client();
     let err = client
-        .query::<Account>("$filter=nosuchcolumn eq 1")
+        .query_raw::<Account>("$filter=nosuchcolumn eq 1")
         .await
         .unwrap_err();
     let Error::Api(api) = &err else {
@@ -611,12 +606,10 @@ async fn environment_credential_with_a_certificate_file() {
     )
     .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
-    let client = Client::new(
-        env.emulator.environment_url(),
-        Arc::new(credential),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let client = Client::builder(env.emulator.environment_url())
+        .credential(Arc::new(credential))
+        .build()
+        .unwrap();
     let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(env.token_requests(), 1);
 }
@@ -626,6 +619,6 @@ async fn the_emulator_advises_a_parallelism_like_dataverse() {
     let env = start().await;
     let (client, _) = env.client();
     assert_eq!(client.recommended_parallelism(), None);
-    client.query::<Account>("$top=1").await.unwrap();
+    client.query_raw::<Account>("$top=1").await.unwrap();
     assert_eq!(client.recommended_parallelism(), Some(4));
 }

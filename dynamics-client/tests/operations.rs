@@ -14,7 +14,8 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use dynamics_client::{
-    Call, Entity, FunctionParameters, Operation, Unbound, record_odata_id, record_reference,
+    Entity,
+    operations::{Call, FunctionParameters, Operation, Unbound, record_odata_id, record_reference},
 };
 use dynamics_emulator::{ActionError, OperationCall};
 use futures::TryStreamExt as _;

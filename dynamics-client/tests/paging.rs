@@ -121,7 +121,7 @@ async fn untyped_stream_resends_the_page_size_and_stops_early_when_dropped() {
     let (client, _) = env.client();
     env.emulator.controls().reset_counts();
     let pages: Vec<_> = client
-        .pages::<support::Account>("$select=name&$orderby=name", Some(10))
+        .pages_raw::<support::Account>("$select=name&$orderby=name", Some(10))
         .try_collect()
         .await
         .unwrap();
@@ -132,7 +132,7 @@ async fn untyped_stream_resends_the_page_size_and_stops_early_when_dropped() {
     // Taking 12 records fetches two pages, not three.
     env.emulator.controls().reset_counts();
     let first: Vec<_> = client
-        .stream::<support::Account>("$select=name&$orderby=name", Some(10))
+        .stream_raw::<support::Account>("$select=name&$orderby=name", Some(10))
         .take(12)
         .try_collect()
         .await
@@ -168,7 +168,7 @@ async fn next_links_are_followed_exactly_and_checked() {
     .await;
     let client = stub.client();
     let all: Vec<support::Account> = client
-        .stream("$select=name", Some(7))
+        .stream_raw("$select=name", Some(7))
         .try_collect()
         .await
         .unwrap();
@@ -192,7 +192,7 @@ async fn next_links_are_followed_exactly_and_checked() {
     .await;
     let client = elsewhere.client();
     let err = client
-        .pages::<support::Account>("", None)
+        .pages_raw::<support::Account>("", None)
         .try_collect::<Vec<_>>()
         .await
         .unwrap_err();
@@ -212,7 +212,7 @@ async fn next_links_are_followed_exactly_and_checked() {
     .await;
     let client = looping.client();
     let err = client
-        .pages::<support::Account>("", None)
+        .pages_raw::<support::Account>("", None)
         .try_collect::<Vec<_>>()
         .await
         .unwrap_err();

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use dynamics_client::{
-    Client, ClientOptions, ClientSecretCredential, CredentialOptions, Error, ManualClock,
-    RetryPolicy, Secret, ThrottleLimit, UpsertMode,
+    Client, ClientBuilder, ClientSecretCredential, CredentialOptions, Error, Secret,
+    clock::ManualClock, entity::UpsertMode, error::ThrottleLimit, retry::RetryPolicy,
 };
 use support::stub::{Recorded, Reply, Stub, token_json};
 use support::{Account, CountingCredential};
@@ -31,20 +31,18 @@ struct Setup {
 }
 
 async fn setup(
-    options: ClientOptions,
+    configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
     responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
 ) -> Setup {
     let stub = Stub::start(responder).await;
     let clock = Arc::new(ManualClock::default());
     let credential = CountingCredential::new();
-    let client = Client::new(
-        &stub.url,
-        credential.clone(),
-        ClientOptions {
-            clock: clock.clone(),
-            ..options
-        },
+    let client = configure(
+        Client::builder(&stub.url)
+            .credential(credential.clone())
+            .clock(clock.clone()),
     )
+    .build()
     .unwrap();
     Setup {
         stub,
@@ -76,12 +74,15 @@ fn record_json() -> String {
 
 #[tokio::test]
 async fn standard_headers_and_create() {
-    let s = setup(ClientOptions::default(), |_| {
-        Reply::new(204).header(
-            "OData-EntityId",
-            &format!("http://127.0.0.1/api/data/v9.2/accounts({ID})"),
-        )
-    })
+    let s = setup(
+        |b| b,
+        |_| {
+            Reply::new(204).header(
+                "OData-EntityId",
+                &format!("http://127.0.0.1/api/data/v9.2/accounts({ID})"),
+            )
+        },
+    )
     .await;
     let created = s
         .client
@@ -114,11 +115,7 @@ async fn standard_headers_and_create() {
 async fn impersonation_header() {
     let caller = Uuid::new_v4();
     let s = setup(
-        ClientOptions {
-            caller_object_id: Some(caller),
-            user_agent: "svc/1".into(),
-            ..ClientOptions::default()
-        },
+        |b| b.impersonate(caller).user_agent("svc/1"),
         |_| Reply::json(200, record_json()),
     )
     .await;
@@ -133,13 +130,16 @@ async fn impersonation_header() {
 
 #[tokio::test]
 async fn create_and_return_and_retrieve() {
-    let s = setup(ClientOptions::default(), |r| {
-        if r.method == "POST" {
-            Reply::json(201, record_json())
-        } else {
-            Reply::json(200, record_json())
-        }
-    })
+    let s = setup(
+        |b| b,
+        |r| {
+            if r.method == "POST" {
+                Reply::json(201, record_json())
+            } else {
+                Reply::json(200, record_json())
+            }
+        },
+    )
     .await;
     let created = s
         .client
@@ -172,7 +172,7 @@ async fn create_and_return_and_retrieve() {
 
 #[tokio::test]
 async fn update_upsert_delete_shapes() {
-    let s = setup(ClientOptions::default(), |_| Reply::new(204)).await;
+    let s = setup(|b| b, |_| Reply::new(204)).await;
     let changes = Account {
         id: Some(id()),
         name: Some("New".into()),
@@ -219,13 +219,16 @@ async fn update_upsert_delete_shapes() {
 
 #[tokio::test]
 async fn precondition_failed_is_a_conflict_and_not_retried() {
-    let s = setup(ClientOptions::default(), |_| {
-        Reply::error(
-            412,
-            "0x80060882",
-            "The version of the existing record doesn't match",
-        )
-    })
+    let s = setup(
+        |b| b,
+        |_| {
+            Reply::error(
+                412,
+                "0x80060882",
+                "The version of the existing record doesn't match",
+            )
+        },
+    )
     .await;
     let err = s
         .client
@@ -250,9 +253,10 @@ async fn client_errors_are_not_retried_and_are_typed() {
         (403, |e| matches!(e, Error::Api(a) if a.status == 403)),
         (404, |e| matches!(e, Error::NotFound(_))),
     ] {
-        let s = setup(ClientOptions::default(), move |_| {
-            Reply::error(status, "0x80040265", "nope").header("REQ_ID", "req-42")
-        })
+        let s = setup(
+            |b| b,
+            move |_| Reply::error(status, "0x80040265", "nope").header("REQ_ID", "req-42"),
+        )
         .await;
         let err = s.client.delete::<Account>(id()).await.unwrap_err();
         assert!(check(&err), "status {status}: {err:?}");
@@ -264,7 +268,7 @@ async fn client_errors_are_not_retried_and_are_typed() {
 #[tokio::test]
 async fn throttled_request_waits_retry_after_seconds() {
     let s = setup(
-        ClientOptions::default(),
+        |b| b,
         first_n(
             2,
             || {
@@ -316,13 +320,12 @@ async fn throttled_request_waits_until_retry_after_date() {
 #[tokio::test]
 async fn throttling_budget_exhaustion_says_how_long_it_waited() {
     let s = setup(
-        ClientOptions {
-            retry: RetryPolicy {
+        |b| {
+            b.retry(RetryPolicy {
                 max_retries: 10,
                 max_elapsed: Duration::from_secs(100),
                 ..RetryPolicy::default()
-            },
-            ..ClientOptions::default()
+            })
         },
         |_| {
             Reply::error(429, "-2147015898", "Number of concurrent requests exceeded")
@@ -349,7 +352,7 @@ async fn throttling_budget_exhaustion_says_how_long_it_waited() {
 #[tokio::test]
 async fn gateway_errors_are_retried_with_backoff() {
     let s = setup(
-        ClientOptions::default(),
+        |b| b,
         first_n(2, || Reply::new(502), || Reply::json(200, record_json())),
     )
     .await;
@@ -362,20 +365,12 @@ async fn gateway_errors_are_retried_with_backoff() {
 
 #[tokio::test]
 async fn gateway_error_on_create_is_not_retried_unless_id_is_chosen() {
-    let s = setup(
-        ClientOptions::default(),
-        first_n(1, || Reply::new(504), || Reply::new(204)),
-    )
-    .await;
+    let s = setup(|b| b, first_n(1, || Reply::new(504), || Reply::new(204))).await;
     let err = s.client.create(&Account::default()).await.unwrap_err();
     assert_eq!(err.status(), Some(504));
     assert_eq!(s.stub.requests().len(), 1);
 
-    let s = setup(
-        ClientOptions::default(),
-        first_n(1, || Reply::new(504), || Reply::new(204)),
-    )
-    .await;
+    let s = setup(|b| b, first_n(1, || Reply::new(504), || Reply::new(204))).await;
     let with_id = Account {
         id: Some(id()),
         ..Default::default()
@@ -393,14 +388,14 @@ async fn gateway_error_on_create_is_not_retried_unless_id_is_chosen() {
 /// the id in the URL, the body without it.
 #[tokio::test]
 async fn a_create_only_upsert_has_one_body_alone_and_in_a_batch() {
-    let s = setup(ClientOptions::default(), |_| Reply::new(204)).await;
+    let s = setup(|b| b, |_| Reply::new(204)).await;
     let record = Account {
         id: Some(id()),
         name: Some("Contoso".into()),
         ..Default::default()
     };
     s.client.create(&record).await.unwrap();
-    let mut batch = dynamics_client::Batch::new();
+    let mut batch = dynamics_client::batch::Batch::new();
     batch.upsert(id(), &record, UpsertMode::CreateOnly).unwrap();
     // The stub's 204 is no batch reply: only the request matters here.
     let _ = s.client.execute_batch(&batch).await;
@@ -425,7 +420,7 @@ async fn a_create_only_upsert_has_one_body_alone_and_in_a_batch() {
 #[tokio::test]
 async fn unauthorized_refreshes_the_token_once() {
     let s = setup(
-        ClientOptions::default(),
+        |b| b,
         first_n(1, || Reply::new(401), || Reply::json(200, record_json())),
     )
     .await;
@@ -436,7 +431,7 @@ async fn unauthorized_refreshes_the_token_once() {
     assert_eq!(r[1].header("authorization"), Some("Bearer token-2"));
     assert_eq!(s.credential.count(), 2);
 
-    let s = setup(ClientOptions::default(), |_| Reply::new(401)).await;
+    let s = setup(|b| b, |_| Reply::new(401)).await;
     let err = s.client.retrieve::<Account>(id(), &[]).await.unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert_eq!(
@@ -449,10 +444,7 @@ async fn unauthorized_refreshes_the_token_once() {
 
 #[tokio::test]
 async fn one_token_for_many_requests() {
-    let s = setup(ClientOptions::default(), |_| {
-        Reply::json(200, record_json())
-    })
-    .await;
+    let s = setup(|b| b, |_| Reply::json(200, record_json())).await;
     let tasks: Vec<_> = (0..200)
         .map(|_| {
             let client = s.client.clone();
@@ -484,21 +476,19 @@ async fn query_pages_and_next_link() {
         }
     })
     .await;
-    let client = Client::new(
-        &stub.url,
-        CountingCredential::new(),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let client = Client::builder(&stub.url)
+        .credential(CountingCredential::new())
+        .build()
+        .unwrap();
     let page = client
-        .query_with_page_size::<Account>("$select=name&$filter=name eq 'O''Neil'", 2)
+        .query_raw_with_page_size::<Account>("$select=name&$filter=name eq 'O''Neil'", 2)
         .await
         .unwrap();
     assert_eq!(page.items.len(), 2);
-    let next = client.next_page(&page).await.unwrap().unwrap();
+    let next = client.next_page_raw(&page).await.unwrap().unwrap();
     assert_eq!(next.items.len(), 1);
     assert!(next.next_link.is_none());
-    assert!(client.next_page(&next).await.unwrap().is_none());
+    assert!(client.next_page_raw(&next).await.unwrap().is_none());
     let r = stub.requests();
     assert_eq!(r[0].path, "/api/data/v9.2/accounts");
     assert_eq!(
@@ -519,7 +509,7 @@ async fn query_pages_and_next_link() {
     assert_eq!(page.into_iter().count(), 2);
     for bad in [0, 5001] {
         let err = client
-            .query_with_page_size::<Account>("", bad)
+            .query_raw_with_page_size::<Account>("", bad)
             .await
             .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
@@ -536,28 +526,29 @@ async fn next_link_to_another_host_is_refused() {
         )
     })
     .await;
-    let client = Client::new(
-        &stub.url,
-        CountingCredential::new(),
-        ClientOptions::default(),
-    )
-    .unwrap();
-    let page = client.query::<Account>("").await.unwrap();
-    let err = client.next_page(&page).await.unwrap_err();
+    let client = Client::builder(&stub.url)
+        .credential(CountingCredential::new())
+        .build()
+        .unwrap();
+    let page = client.query_raw::<Account>("").await.unwrap();
+    let err = client.next_page_raw(&page).await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
     assert_eq!(stub.requests().len(), 1);
 }
 
 #[tokio::test]
 async fn decode_errors_name_the_field() {
-    let s = setup(ClientOptions::default(), |_| {
-        Reply::json(
-            200,
-            r#"{"value":[{"name":"a"},{"name":"b","revenue":"lots"}]}"#,
-        )
-    })
+    let s = setup(
+        |b| b,
+        |_| {
+            Reply::json(
+                200,
+                r#"{"value":[{"name":"a"},{"name":"b","revenue":"lots"}]}"#,
+            )
+        },
+    )
     .await;
-    let err = s.client.query::<Account>("").await.unwrap_err();
+    let err = s.client.query_raw::<Account>("").await.unwrap_err();
     let Error::Decode { path, excerpt, .. } = &err else {
         panic!("expected Decode, got {err:?}")
     };
@@ -591,18 +582,18 @@ async fn connection_errors_are_retried_on_virtual_time() {
 #[test]
 fn plain_http_to_a_remote_host_is_refused() {
     for url in ["http://contoso.crm.dynamics.com", "http://192.0.2.1:8080"] {
-        let err =
-            Client::new(url, CountingCredential::new(), ClientOptions::default()).unwrap_err();
+        let err = Client::builder(url)
+            .credential(CountingCredential::new())
+            .build()
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
         assert!(err.to_string().contains("https is required"), "{err}");
     }
     assert!(
-        Client::new(
-            "https://contoso.crm.dynamics.com",
-            CountingCredential::new(),
-            ClientOptions::default()
-        )
-        .is_ok()
+        Client::builder("https://contoso.crm.dynamics.com")
+            .credential(CountingCredential::new())
+            .build()
+            .is_ok()
     );
     let err = Client::builder("https://contoso.crm.dynamics.com")
         .build()
@@ -629,12 +620,10 @@ async fn secret_credential_token_request_and_entra_errors() {
     };
     let good = ClientSecretCredential::new("tenant-1", "client-1", Secret::new("good"), options())
         .unwrap();
-    let client = Client::new(
-        "https://contoso.crm.dynamics.com",
-        Arc::new(good),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let client = Client::builder("https://contoso.crm.dynamics.com")
+        .credential(Arc::new(good))
+        .build()
+        .unwrap();
     use dynamics_client::TokenCredential as _;
     let token = ClientSecretCredential::new("tenant-1", "client-1", Secret::new("good"), options())
         .unwrap()
@@ -675,12 +664,10 @@ async fn dropping_the_future_cancels_the_wait() {
     let stub =
         Stub::start(|_| Reply::error(429, "0x80072322", "slow down").header("Retry-After", "60"))
             .await;
-    let client = Client::new(
-        &stub.url,
-        CountingCredential::new(),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let client = Client::builder(&stub.url)
+        .credential(CountingCredential::new())
+        .build()
+        .unwrap();
     let started = std::time::Instant::now();
     let outcome = tokio::time::timeout(
         Duration::from_millis(300),
@@ -695,9 +682,10 @@ async fn dropping_the_future_cancels_the_wait() {
 
 #[tokio::test]
 async fn retry_after_beyond_the_budget_fails_at_once() {
-    let s = setup(ClientOptions::default(), |_| {
-        Reply::error(429, "0x80072322", "slow down").header("Retry-After", "3600")
-    })
+    let s = setup(
+        |b| b,
+        |_| Reply::error(429, "0x80072322", "slow down").header("Retry-After", "3600"),
+    )
     .await;
     let err = s.client.retrieve::<Account>(id(), &[]).await.unwrap_err();
     let Error::Throttled(t) = &err else {
@@ -713,10 +701,7 @@ async fn retry_after_beyond_the_budget_fails_at_once() {
 async fn other_requests_wait_out_a_retry_after() {
     // No retries: the throttled request fails at once, but the next one still waits.
     let s = setup(
-        ClientOptions {
-            retry: RetryPolicy::none(),
-            ..ClientOptions::default()
-        },
+        |b| b.retry(RetryPolicy::none()),
         first_n(
             1,
             || Reply::error(429, "0x80072322", "slow down").header("Retry-After", "10"),
@@ -741,13 +726,12 @@ async fn other_requests_wait_out_a_retry_after() {
 #[tokio::test]
 async fn a_wait_longer_than_the_budget_fails_without_sending() {
     let s = setup(
-        ClientOptions {
-            retry: RetryPolicy {
+        |b| {
+            b.retry(RetryPolicy {
                 max_retries: 0,
                 max_elapsed: Duration::from_secs(30),
                 ..RetryPolicy::default()
-            },
-            ..ClientOptions::default()
+            })
         },
         |_| Reply::error(429, "0x80072321", "slow down").header("Retry-After", "60"),
     )
@@ -789,7 +773,10 @@ async fn absurd_server_values_do_not_panic() {
         },
     )
     .unwrap();
-    let client = Client::new(&stub.url, Arc::new(credential), ClientOptions::default()).unwrap();
+    let client = Client::builder(&stub.url)
+        .credential(Arc::new(credential))
+        .build()
+        .unwrap();
     for _ in 0..2 {
         let err = client.retrieve::<Account>(id(), &[]).await.unwrap_err();
         assert!(matches!(err, Error::Throttled(_)), "{err:?}");
@@ -883,13 +870,10 @@ async fn concurrency_is_capped() {
 #[tokio::test]
 async fn create_id_without_the_header() {
     // A body with the key is enough.
-    let s = setup(ClientOptions::default(), |_| {
-        Reply::json(201, record_json())
-    })
-    .await;
+    let s = setup(|b| b, |_| Reply::json(201, record_json())).await;
     assert_eq!(s.client.create(&Account::default()).await.unwrap(), id());
     // Nothing to go on: a decode error that says what was missing.
-    let s = setup(ClientOptions::default(), |_| Reply::new(204)).await;
+    let s = setup(|b| b, |_| Reply::new(204)).await;
     let err = s.client.create(&Account::default()).await.unwrap_err();
     let Error::Decode { path, .. } = &err else {
         panic!("expected Decode, got {err:?}")
@@ -912,9 +896,9 @@ async fn the_services_parallelism_hint_is_kept_and_shared_by_handles() {
     .await;
     let client = stub.client();
     assert_eq!(client.recommended_parallelism(), None, "no answer yet");
-    client.query::<Account>("").await.unwrap();
+    client.query_raw::<Account>("").await.unwrap();
     assert_eq!(client.recommended_parallelism(), None, "not a number");
-    client.query::<Account>("").await.unwrap();
+    client.query_raw::<Account>("").await.unwrap();
     assert_eq!(client.recommended_parallelism(), Some(8));
     let handle = client.impersonating(Uuid::from_u128(1));
     assert_eq!(
@@ -924,7 +908,7 @@ async fn the_services_parallelism_hint_is_kept_and_shared_by_handles() {
     );
     // Empty and zero hints, and answers without one, keep the last good hint.
     for _ in 0..3 {
-        handle.query::<Account>("").await.unwrap();
+        handle.query_raw::<Account>("").await.unwrap();
     }
     assert_eq!(client.recommended_parallelism(), Some(8));
 }

@@ -16,8 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use dynamics_client::{
-    BoxFuture, BulkOptions, Client, ClientOptions, Clock, Error, ManualClock, RetryPolicy,
-    ThrottleLimit, UpsertMode,
+    BoxFuture, Client, Error,
+    batch::BulkOptions,
+    clock::{Clock, ManualClock},
+    entity::UpsertMode,
+    error::ThrottleLimit,
+    retry::RetryPolicy,
 };
 use dynamics_emulator::{FaultCounts, FaultKind, FaultMix};
 use support::emulated::{CLIENT_ID, Env, start, start_with};
@@ -42,21 +46,17 @@ fn fault_mix() -> FaultMix {
 /// A client with a short timeout and a retry budget deep enough that five faults in a row on
 /// one request do not end it; its waits are on a `ManualClock`.
 fn patient_client(env: &Env) -> Client {
-    env.client_with(
-        env.credential(),
-        ClientOptions {
-            clock: Arc::new(ManualClock::default()),
-            timeout: TIMEOUT,
-            retry: RetryPolicy {
+    env.client_with(env.credential(), |b| {
+        b.clock(Arc::new(ManualClock::default()))
+            .timeout(TIMEOUT)
+            .retry(RetryPolicy {
                 max_retries: 12,
                 max_elapsed: Duration::from_secs(3600),
                 initial_delay: Duration::from_millis(100),
                 max_delay: Duration::from_secs(2),
                 ..RetryPolicy::default()
-            },
-            ..ClientOptions::default()
-        },
-    )
+            })
+    })
 }
 
 /// A fresh emulator with the fault mix on, and a patient client for it.
@@ -402,13 +402,7 @@ async fn a_token_expiring_amid_a_thousand_concurrent_requests_is_fetched_once() 
             ..env.credential_options()
         },
     );
-    let client = env.client_with(
-        credential,
-        ClientOptions {
-            clock: clock.clone(),
-            ..ClientOptions::default()
-        },
-    );
+    let client = env.client_with(credential, |b| b.clock(clock.clone()));
     let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     assert_eq!(env.token_requests(), 1);
 
@@ -550,15 +544,11 @@ struct Storm {
 async fn storm(retry: RetryPolicy) -> Storm {
     let env = start().await;
     let clock = HeldClock::new();
-    let client = env.client_with(
-        env.credential(),
-        ClientOptions {
-            clock: clock.clone(),
-            max_concurrent_requests: SLOTS,
-            retry,
-            ..ClientOptions::default()
-        },
-    );
+    let client = env.client_with(env.credential(), |b| {
+        b.clock(clock.clone())
+            .max_concurrent_requests(SLOTS)
+            .retry(retry)
+    });
     // The token first, so that only Web API requests are in the storm.
     let _: WhoAmI = client.get("WhoAmI()").await.unwrap();
     let controls = env.emulator.controls();

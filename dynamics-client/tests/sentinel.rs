@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use dynamics_client::{
-    Client, ClientCertificateCredential, ClientOptions, ClientSecretCredential, CredentialOptions,
+    Client, ClientCertificateCredential, ClientSecretCredential, CredentialOptions,
     EnvironmentCredential, Secret, TokenCredential,
 };
 use support::Account;
@@ -106,13 +106,16 @@ async fn secrets_never_leak() {
     secrets.push(signature);
     secrets.push(assertion.expose().to_owned());
     let certificate = Arc::new(certificate);
-    let client = Client::new(&stub.url, certificate.clone(), ClientOptions::default()).unwrap();
+    let client = Client::builder(&stub.url)
+        .credential(certificate.clone())
+        .build()
+        .unwrap();
 
     let mut outputs: Vec<(String, String)> = Vec::new();
     let mut record = |what: &str, text: String| outputs.push((what.to_owned(), text));
 
     // A full run: token request with an assertion, a 401 replay, a query, a failing delete.
-    let page = client.query::<Account>("$select=name").await.unwrap();
+    let page = client.query_raw::<Account>("$select=name").await.unwrap();
     record("page", format!("{page:?}"));
     let err = client.delete::<Account>(Uuid::nil()).await.unwrap_err();
     record("api error", format!("{err} {err:?} {err:#?}"));
@@ -141,7 +144,13 @@ async fn secrets_never_leak() {
     );
     record("client", format!("{client:?} {client:#?}"));
     record("assertion", format!("{assertion:?}"));
-    record("client options", format!("{:?}", ClientOptions::default()));
+    record(
+        "client builder",
+        format!(
+            "{:?}",
+            Client::builder(&stub.url).credential(certificate.clone())
+        ),
+    );
 
     let secret_credential =
         ClientSecretCredential::new("tenant", "client", Secret::new(CLIENT_SECRET), options())

@@ -7,7 +7,9 @@
 mod support;
 
 use dynamics_client::{
-    AlternateKey, BusinessLogic, Client, ClientOptions, Column, Entity, Error, UpsertMode,
+    Client, Column, Entity, Error,
+    client::BusinessLogic,
+    entity::{AlternateKey, UpsertMode},
 };
 use serde::{Deserialize, Serialize};
 use support::emulated::start;
@@ -188,16 +190,12 @@ async fn impersonation_per_handle_overrides_the_client_setting() {
     let stub = Stub::start(|_| Reply::json(200, r#"{"value":[]}"#)).await;
     let everyone = Uuid::from_u128(1);
     let one_request = Uuid::from_u128(2);
-    let client = Client::new(
-        &stub.url,
-        CountingCredential::new(),
-        ClientOptions {
-            caller_object_id: Some(everyone),
-            ..ClientOptions::default()
-        },
-    )
-    .unwrap();
-    client.query::<Account>("").await.unwrap();
+    let client = Client::builder(&stub.url)
+        .credential(CountingCredential::new())
+        .impersonate(everyone)
+        .build()
+        .unwrap();
+    client.query_raw::<Account>("").await.unwrap();
     client
         .impersonating(one_request)
         .entity_set::<Account>()
@@ -205,10 +203,10 @@ async fn impersonation_per_handle_overrides_the_client_setting() {
         .await
         .unwrap();
     let plain = stub.client();
-    plain.query::<Account>("").await.unwrap();
+    plain.query_raw::<Account>("").await.unwrap();
     let as_user = plain.impersonating(one_request);
     assert_eq!(as_user.impersonated_caller(), Some(one_request));
-    as_user.query::<Account>("").await.unwrap();
+    as_user.query_raw::<Account>("").await.unwrap();
 
     let callers: Vec<Vec<String>> = stub
         .requests()
@@ -253,7 +251,7 @@ async fn optional_parameters_per_handle_go_on_the_wire_and_combine() {
         client.clone(),
     ];
     for handle in &handles {
-        handle.query::<Account>("").await.unwrap();
+        handle.query_raw::<Account>("").await.unwrap();
     }
     let seen: Vec<Vec<(String, String)>> = stub
         .requests()

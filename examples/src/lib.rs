@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use dynamics_client::{Client, ClientCertificateCredential, ClientOptions, CredentialOptions};
+use dynamics_client::{Client, ClientCertificateCredential, CredentialOptions};
 use dynamics_emulator::{Emulator, EmulatorBuilder, TestCertificate};
 
 /// The project's sample `$metadata` document: a small Dataverse-shaped environment
@@ -77,11 +77,9 @@ impl Environment {
                 ..CredentialOptions::default()
             },
         )?;
-        let client = Client::new(
-            emulator.environment_url(),
-            Arc::new(credential),
-            ClientOptions::default(),
-        )?;
+        let client = Client::builder(emulator.environment_url())
+            .credential(Arc::new(credential))
+            .build()?;
         Ok(Environment {
             client,
             emulator: Some(emulator),

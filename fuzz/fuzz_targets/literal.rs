@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &str| {
-    let literal = dynamics_client::literal(input);
+    let literal = dynamics_client::query::literal(input);
     let inner = literal
         .strip_prefix('\'')
         .and_then(|l| l.strip_suffix('\''))

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use dynamics_client::{
-    AccessToken, BoxFuture, Client, ClientCertificateCredential, ClientOptions, CredentialError,
-    CredentialOptions, Error, Query, RetryPolicy, Secret, TokenCredential,
+    AccessToken, BoxFuture, Client, ClientCertificateCredential, CredentialOptions, Error, Query,
+    Secret, TokenCredential, error::CredentialError, retry::RetryPolicy,
 };
 use dynamics_codegen::Error as MetadataError;
 use dynamics_codegen::choices::Choices;
@@ -352,7 +352,9 @@ impl TokenCredential for FixedToken {
 }
 
 fn client(url: &str) -> Result<Client, Error> {
-    Client::new(url, Arc::new(FixedToken), ClientOptions::default())
+    Client::builder(url)
+        .credential(Arc::new(FixedToken))
+        .build()
 }
 
 #[test]
@@ -449,15 +451,11 @@ async fn canned(status: &str, headers: &str, body: &str) -> String {
 }
 
 fn no_retries(url: &str) -> Client {
-    Client::new(
-        url,
-        Arc::new(FixedToken),
-        ClientOptions {
-            retry: RetryPolicy::none(),
-            ..ClientOptions::default()
-        },
-    )
-    .expect("client")
+    Client::builder(url)
+        .credential(Arc::new(FixedToken))
+        .retry(RetryPolicy::none())
+        .build()
+        .expect("client")
 }
 
 /// The error of retrieving an account from a server that always gives this answer.

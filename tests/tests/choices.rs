@@ -1,7 +1,10 @@
 //! Choice columns as enums: wire values, unknown values, labels, multi-select sets, typed filters.
 
 use dynamics_client::__private::serde_json::{self, json};
-use dynamics_client::{Choice, MultiChoice, Query};
+use dynamics_client::{
+    Query,
+    entity::{Choice, MultiChoice},
+};
 use dynamics_tests::with_choices::{
     Account, AccountIndustrycode, AccountStatecode, NewProject, NewProjectNewTags, NewProjectstage,
     TaskPrioritycode,

@@ -49,10 +49,10 @@ async fn live_environment_round_trip() {
 /// Every change of a sync, and the link of the next one.
 async fn sync(
     client: &Client,
-    since: Option<&dynamics_client::DeltaLink>,
+    since: Option<&dynamics_client::changes::DeltaLink>,
 ) -> (
-    Vec<dynamics_client::Change<Account>>,
-    Option<dynamics_client::DeltaLink>,
+    Vec<dynamics_client::changes::Change<Account>>,
+    Option<dynamics_client::changes::DeltaLink>,
 ) {
     use futures::TryStreamExt as _;
     let mut pages = std::pin::pin!(client.accounts().changes(Account::NAME, since, Some(5000)));
@@ -67,7 +67,7 @@ async fn sync(
 #[tokio::test]
 #[ignore = "needs a real environment with change tracking on account: DYNAMICS_URL and the AZURE_* variables"]
 async fn live_change_tracking_sees_a_create_and_a_delete() {
-    use dynamics_client::Change;
+    use dynamics_client::changes::Change;
 
     let client = Client::from_env().expect("DYNAMICS_URL and AZURE_* describe an environment");
     // The first sync reads the whole table; only its delta link is kept.

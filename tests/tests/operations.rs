@@ -9,7 +9,10 @@ use dynamics_client::__private::rust_decimal::Decimal;
 use dynamics_client::__private::serde_json::{Value, json};
 use dynamics_client::__private::time::OffsetDateTime;
 use dynamics_client::__private::uuid::Uuid;
-use dynamics_client::{Client, record_odata_id, record_reference};
+use dynamics_client::{
+    Client,
+    operations::{record_odata_id, record_reference},
+};
 use dynamics_emulator::{ActionError, Emulator, OperationCall};
 use dynamics_tests::built::operations::{
     GetTimeZoneCodeByLocalizedName, Merge, NewCloseProject, NewRate, NewTopAccounts,
@@ -276,7 +279,7 @@ async fn bound_to_a_record_and_to_an_entity_set() {
 
 #[test]
 fn awkward_operations_compile_and_recursive_complex_types_are_boxed() {
-    use dynamics_client::{Call, Operation};
+    use dynamics_client::operations::{Call, Operation};
     use dynamics_tests::awkward::complex_types::{Filter, QueryExpression};
     use dynamics_tests::awkward::enum_types::Kind;
     use dynamics_tests::awkward::operations::{ResultResult, ResultSolution};
@@ -307,7 +310,7 @@ fn awkward_operations_compile_and_recursive_complex_types_are_boxed() {
     }
     .call()
     .unwrap();
-    let expected = dynamics_client::FunctionParameters::new()
+    let expected = dynamics_client::operations::FunctionParameters::new()
         .with("self", "x")
         .unwrap()
         .with("p", 2)

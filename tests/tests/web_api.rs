@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use dynamics_client::__private::serde_json::{Value, json};
 use dynamics_client::__private::uuid::Uuid;
-use dynamics_client::{AlternateKey, Client, Error, Query, UpsertMode};
+use dynamics_client::{
+    Client, Error, Query,
+    entity::{AlternateKey, UpsertMode},
+};
 use dynamics_emulator::Emulator;
 use dynamics_tests::with_choices::{
     Account, AccountIndustrycode, EntitySets, NewProject, NewProjectstage,

@@ -27,7 +27,7 @@ pub use model::{CachedToken, Connection, StoreContents, UserSession};
 use crate::client::Client;
 use crate::credential::{ClientCertificateCredential, CredentialOptions};
 use crate::error::{CredentialError, Error};
-use crate::options::ClientOptions;
+use crate::options::Settings;
 
 /// The store file's name inside the config directory.
 pub const STORE_FILE: &str = "connections.store";
@@ -236,10 +236,10 @@ pub fn connection_client(connection: &Connection) -> Result<Client, ConnectionEr
         options,
     )
     .map_err(wrap)?;
-    Client::new(
+    Client::with_settings(
         &connection.environment_url,
         Arc::new(credential),
-        ClientOptions::default(),
+        Settings::default(),
     )
     .map_err(wrap)
 }

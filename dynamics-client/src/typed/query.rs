@@ -164,7 +164,7 @@ impl<E> Query<E> {
     ///
     /// Dataverse counts at most 5,000: a larger result reports 5,000 (and, with annotations,
     /// `Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded: true`). To count more, use
-    /// [`EntitySet::count_all`](crate::EntitySet::count_all), which pages through the
+    /// [`EntitySet::count_all`](crate::entity::EntitySet::count_all), which pages through the
     /// matching records reading only their keys, or a FetchXML aggregate
     /// (`<fetch aggregate="true">` with `aggregate="count"`, itself limited to 50,000 rows).
     pub fn count(mut self) -> Self {

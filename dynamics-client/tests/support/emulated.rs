@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dynamics_client::{
-    Client, ClientCertificateCredential, ClientOptions, CredentialOptions, ManualClock,
+    Client, ClientBuilder, ClientCertificateCredential, CredentialOptions, clock::ManualClock,
 };
 use dynamics_emulator::{Emulator, EmulatorBuilder, TestCertificate};
 
@@ -74,25 +74,16 @@ impl Env {
     pub fn client_with(
         &self,
         credential: ClientCertificateCredential,
-        options: ClientOptions,
+        configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
     ) -> Client {
-        Client::new(
-            self.emulator.environment_url(),
-            Arc::new(credential),
-            options,
-        )
-        .unwrap()
+        configure(Client::builder(self.emulator.environment_url()).credential(Arc::new(credential)))
+            .build()
+            .unwrap()
     }
 
     pub fn client(&self) -> (Client, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::default());
-        let client = self.client_with(
-            self.credential(),
-            ClientOptions {
-                clock: clock.clone(),
-                ..ClientOptions::default()
-            },
-        );
+        let client = self.client_with(self.credential(), |b| b.clock(clock.clone()));
         (client, clock)
     }
 

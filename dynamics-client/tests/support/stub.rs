@@ -174,11 +174,9 @@ pub fn token_json(token: &str) -> String {
 impl Stub {
     /// A client for this stub with default options and a counting credential.
     pub fn client(&self) -> dynamics_client::Client {
-        dynamics_client::Client::new(
-            &self.url,
-            super::CountingCredential::new(),
-            dynamics_client::ClientOptions::default(),
-        )
-        .unwrap()
+        dynamics_client::Client::builder(&self.url)
+            .credential(super::CountingCredential::new())
+            .build()
+            .unwrap()
     }
 }

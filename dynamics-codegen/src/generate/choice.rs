@@ -99,7 +99,7 @@ impl Context<'_> {
         let name = ident::ident(&choice.name);
         let rt = &self.runtime;
         Some(if choice.multi_select {
-            quote!(#rt::MultiChoice<#name>)
+            quote!(#rt::entity::MultiChoice<#name>)
         } else {
             quote!(#name)
         })
@@ -151,7 +151,7 @@ impl Context<'_> {
                     Unknown(i32),
                 }
 
-                impl #rt::Choice for #enum_ident {
+                impl #rt::entity::Choice for #enum_ident {
                     const OPTIONS: &'static [(i32, &'static str)] = &[#options];
                     fn value(&self) -> i32 {
                         match *self {
@@ -179,9 +179,9 @@ impl Context<'_> {
                     }
                 }
 
-                impl #rt::Literal for #enum_ident {
+                impl #rt::query::Literal for #enum_ident {
                     fn write_literal(&self, out: &mut ::std::string::String) {
-                        #rt::Literal::write_literal(&#rt::Choice::value(self), out)
+                        #rt::query::Literal::write_literal(&#rt::entity::Choice::value(self), out)
                     }
                 }
             });

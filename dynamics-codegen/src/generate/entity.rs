@@ -118,7 +118,7 @@ impl Context<'_> {
             quote! {
                 /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
                 #[doc(hidden)]
-                pub __binds: #rt::Binds,
+                pub __binds: #rt::entity::Binds,
             }
         });
 
@@ -159,7 +159,7 @@ impl Context<'_> {
             let logical = &t.name;
             let binds = has_binds.then(|| {
                 quote! {
-                    fn binds(&self) -> ::core::option::Option<&#rt::Binds> {
+                    fn binds(&self) -> ::core::option::Option<&#rt::entity::Binds> {
                         ::core::option::Option::Some(&self.__binds)
                     }
                 }
@@ -302,7 +302,7 @@ impl Context<'_> {
                 let setter_tokens = quote! {
                     #[doc = #doc]
                     pub fn #setter(&mut self, id: #rt::__private::uuid::Uuid) -> &mut Self {
-                        self.__binds.set(#rt::Bind::new(#nav, #set, id));
+                        self.__binds.set(#rt::entity::Bind::new(#nav, #set, id));
                         self
                     }
                 };
@@ -325,7 +325,7 @@ impl Context<'_> {
                         #variant(#rt::__private::uuid::Uuid),
                     });
                     arms.extend(quote! {
-                        #enum_ident::#variant(id) => #rt::Bind::new(#nav, #set, id),
+                        #enum_ident::#variant(id) => #rt::entity::Bind::new(#nav, #set, id),
                     });
                 }
                 let enum_doc = format!(
@@ -344,7 +344,7 @@ impl Context<'_> {
                         #variant_tokens
                     }
 
-                    impl ::core::convert::From<#enum_ident> for #rt::Bind {
+                    impl ::core::convert::From<#enum_ident> for #rt::entity::Bind {
                         fn from(target: #enum_ident) -> Self {
                             match target {
                                 #arms

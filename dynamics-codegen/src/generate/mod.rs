@@ -294,10 +294,10 @@ impl<'m> Context<'m> {
             );
             declarations.extend(quote! {
                 #[doc = #doc]
-                fn #method(&self) -> #rt::EntitySet<'_, #structure>;
+                fn #method(&self) -> #rt::entity::EntitySet<'_, #structure>;
             });
             implementations.extend(quote! {
-                fn #method(&self) -> #rt::EntitySet<'_, #structure> {
+                fn #method(&self) -> #rt::entity::EntitySet<'_, #structure> {
                     self.entity_set::<#structure>()
                 }
             });

@@ -324,25 +324,25 @@ impl Context<'_> {
             )
         });
         let binding = match planned.binding {
-            Binding::Unbound => quote!(#rt::Unbound),
+            Binding::Unbound => quote!(#rt::operations::Unbound),
             Binding::Record(t) => {
                 let table = self.entity_ident(t);
-                quote!(#rt::Bound<super::#table>)
+                quote!(#rt::operations::Bound<super::#table>)
             }
             Binding::Set(t) => {
                 let table = self.entity_ident(t);
-                quote!(#rt::BoundToSet<super::#table>)
+                quote!(#rt::operations::BoundToSet<super::#table>)
             }
         };
         let call = if action {
-            quote!(#rt::Call::action(self))
+            quote!(#rt::operations::Call::action(self))
         } else if passes.is_empty() {
-            quote!(::core::result::Result::Ok(#rt::Call::function(#rt::FunctionParameters::new())))
+            quote!(::core::result::Result::Ok(#rt::operations::Call::function(#rt::operations::FunctionParameters::new())))
         } else {
             quote! {
-                let mut p = #rt::FunctionParameters::new();
+                let mut p = #rt::operations::FunctionParameters::new();
                 #passes
-                ::core::result::Result::Ok(#rt::Call::function(p))
+                ::core::result::Result::Ok(#rt::operations::Call::function(p))
             }
         };
 
@@ -361,12 +361,12 @@ impl Context<'_> {
             #serde_attribute
             pub struct #name #body
 
-            impl #rt::Operation for #name {
+            impl #rt::operations::Operation for #name {
                 const NAME: &'static str = #url_name;
                 type Binding = #binding;
                 type Response = #response;
                 #in_value
-                fn call(&self) -> #rt::Result<#rt::Call> {
+                fn call(&self) -> #rt::Result<#rt::operations::Call> {
                     #call
                 }
             }

@@ -117,7 +117,7 @@ pub struct Account {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::my_sdk::dynamics_client::Binds,
+    pub __binds: ::my_sdk::dynamics_client::entity::Binds,
 }
 impl ::my_sdk::dynamics_client::__private::record::Fields for Account {
     const FIELDS: &'static [&'static str] = &[
@@ -443,7 +443,11 @@ impl Account {
     ) -> &mut Self {
         self.__binds
             .set(
-                ::my_sdk::dynamics_client::Bind::new("parentaccountid", "accounts", id),
+                ::my_sdk::dynamics_client::entity::Bind::new(
+                    "parentaccountid",
+                    "accounts",
+                    id,
+                ),
             );
         self
     }
@@ -454,7 +458,11 @@ impl Account {
     ) -> &mut Self {
         self.__binds
             .set(
-                ::my_sdk::dynamics_client::Bind::new("primarycontactid", "contacts", id),
+                ::my_sdk::dynamics_client::entity::Bind::new(
+                    "primarycontactid",
+                    "contacts",
+                    id,
+                ),
             );
         self
     }
@@ -471,7 +479,7 @@ impl Account {
     ) -> &mut Self {
         self.__binds
             .set(
-                ::my_sdk::dynamics_client::Bind::new(
+                ::my_sdk::dynamics_client::entity::Bind::new(
                     "owningbusinessunit",
                     "businessunits",
                     id,
@@ -496,14 +504,18 @@ pub enum AccountOwnerid {
     /// A `team` record (`ownerid`).
     Team(::my_sdk::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<AccountOwnerid> for ::my_sdk::dynamics_client::Bind {
+impl ::core::convert::From<AccountOwnerid> for ::my_sdk::dynamics_client::entity::Bind {
     fn from(target: AccountOwnerid) -> Self {
         match target {
             AccountOwnerid::Systemuser(id) => {
-                ::my_sdk::dynamics_client::Bind::new("ownerid", "systemusers", id)
+                ::my_sdk::dynamics_client::entity::Bind::new(
+                    "ownerid",
+                    "systemusers",
+                    id,
+                )
             }
             AccountOwnerid::Team(id) => {
-                ::my_sdk::dynamics_client::Bind::new("ownerid", "teams", id)
+                ::my_sdk::dynamics_client::entity::Bind::new("ownerid", "teams", id)
             }
         }
     }
@@ -520,7 +532,9 @@ impl ::my_sdk::dynamics_client::Entity for Account {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::my_sdk::dynamics_client::Binds> {
+    fn binds(
+        &self,
+    ) -> ::core::option::Option<&::my_sdk::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -597,7 +611,7 @@ pub struct Contact {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::my_sdk::dynamics_client::Binds,
+    pub __binds: ::my_sdk::dynamics_client::entity::Binds,
 }
 impl ::my_sdk::dynamics_client::__private::record::Fields for Contact {
     const FIELDS: &'static [&'static str] = &[
@@ -854,18 +868,19 @@ pub enum ContactParentcustomerid {
     /// A `contact` record (`parentcustomerid_contact`).
     Contact(::my_sdk::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<ContactParentcustomerid> for ::my_sdk::dynamics_client::Bind {
+impl ::core::convert::From<ContactParentcustomerid>
+for ::my_sdk::dynamics_client::entity::Bind {
     fn from(target: ContactParentcustomerid) -> Self {
         match target {
             ContactParentcustomerid::Account(id) => {
-                ::my_sdk::dynamics_client::Bind::new(
+                ::my_sdk::dynamics_client::entity::Bind::new(
                     "parentcustomerid_account",
                     "accounts",
                     id,
                 )
             }
             ContactParentcustomerid::Contact(id) => {
-                ::my_sdk::dynamics_client::Bind::new(
+                ::my_sdk::dynamics_client::entity::Bind::new(
                     "parentcustomerid_contact",
                     "contacts",
                     id,
@@ -890,14 +905,18 @@ pub enum ContactOwnerid {
     /// A `team` record (`ownerid`).
     Team(::my_sdk::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<ContactOwnerid> for ::my_sdk::dynamics_client::Bind {
+impl ::core::convert::From<ContactOwnerid> for ::my_sdk::dynamics_client::entity::Bind {
     fn from(target: ContactOwnerid) -> Self {
         match target {
             ContactOwnerid::Systemuser(id) => {
-                ::my_sdk::dynamics_client::Bind::new("ownerid", "systemusers", id)
+                ::my_sdk::dynamics_client::entity::Bind::new(
+                    "ownerid",
+                    "systemusers",
+                    id,
+                )
             }
             ContactOwnerid::Team(id) => {
-                ::my_sdk::dynamics_client::Bind::new("ownerid", "teams", id)
+                ::my_sdk::dynamics_client::entity::Bind::new("ownerid", "teams", id)
             }
         }
     }
@@ -914,7 +933,9 @@ impl ::my_sdk::dynamics_client::Entity for Contact {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::my_sdk::dynamics_client::Binds> {
+    fn binds(
+        &self,
+    ) -> ::core::option::Option<&::my_sdk::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -923,15 +944,15 @@ impl ::my_sdk::dynamics_client::Entity for Contact {
 #[allow(dead_code)]
 pub trait EntitySets {
     ///The `accounts` entity set: typed create, retrieve, update, upsert, delete and query of [`Account`] records.
-    fn accounts(&self) -> ::my_sdk::dynamics_client::EntitySet<'_, Account>;
+    fn accounts(&self) -> ::my_sdk::dynamics_client::entity::EntitySet<'_, Account>;
     ///The `contacts` entity set: typed create, retrieve, update, upsert, delete and query of [`Contact`] records.
-    fn contacts(&self) -> ::my_sdk::dynamics_client::EntitySet<'_, Contact>;
+    fn contacts(&self) -> ::my_sdk::dynamics_client::entity::EntitySet<'_, Contact>;
 }
 impl EntitySets for ::my_sdk::dynamics_client::Client {
-    fn accounts(&self) -> ::my_sdk::dynamics_client::EntitySet<'_, Account> {
+    fn accounts(&self) -> ::my_sdk::dynamics_client::entity::EntitySet<'_, Account> {
         self.entity_set::<Account>()
     }
-    fn contacts(&self) -> ::my_sdk::dynamics_client::EntitySet<'_, Contact> {
+    fn contacts(&self) -> ::my_sdk::dynamics_client::entity::EntitySet<'_, Contact> {
         self.entity_set::<Contact>()
     }
 }
@@ -970,15 +991,17 @@ pub mod operations {
         )]
         pub tags: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
     }
-    impl ::my_sdk::dynamics_client::Operation for NewRate {
+    impl ::my_sdk::dynamics_client::operations::Operation for NewRate {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.new_Rate";
-        type Binding = ::my_sdk::dynamics_client::Bound<super::Account>;
+        type Binding = ::my_sdk::dynamics_client::operations::Bound<super::Account>;
         type Response = i32;
         const RESPONSE_IN_VALUE: bool = true;
         fn call(
             &self,
-        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
-            ::my_sdk::dynamics_client::Call::action(self)
+        ) -> ::my_sdk::dynamics_client::Result<
+            ::my_sdk::dynamics_client::operations::Call,
+        > {
+            ::my_sdk::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `new_TopAccounts` function bound to the `accounts` entity set: `GET accounts/Microsoft.Dynamics.CRM.new_TopAccounts(...)`, run with `client.execute_bound_to_set(&request)`.
@@ -993,20 +1016,24 @@ pub mod operations {
             ::my_sdk::dynamics_client::__private::time::OffsetDateTime,
         >,
     }
-    impl ::my_sdk::dynamics_client::Operation for NewTopAccounts {
+    impl ::my_sdk::dynamics_client::operations::Operation for NewTopAccounts {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.new_TopAccounts";
-        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::my_sdk::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = ::std::vec::Vec<super::Account>;
         const RESPONSE_IN_VALUE: bool = true;
         fn call(
             &self,
-        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
-            let mut p = ::my_sdk::dynamics_client::FunctionParameters::new();
+        ) -> ::my_sdk::dynamics_client::Result<
+            ::my_sdk::dynamics_client::operations::Call,
+        > {
+            let mut p = ::my_sdk::dynamics_client::operations::FunctionParameters::new();
             p = p.with("MinimumRevenue", self.minimum_revenue)?;
             if let ::core::option::Option::Some(v) = &self.since {
                 p = p.with("Since", v)?;
             }
-            ::core::result::Result::Ok(::my_sdk::dynamics_client::Call::function(p))
+            ::core::result::Result::Ok(
+                ::my_sdk::dynamics_client::operations::Call::function(p),
+            )
         }
     }
 }

@@ -111,7 +111,7 @@ pub struct Account {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for Account {
     const FIELDS: &'static [&'static str] = &[
@@ -422,7 +422,9 @@ impl Account {
         id: ::dynamics_client::__private::uuid::Uuid,
     ) -> &mut Self {
         self.__binds
-            .set(::dynamics_client::Bind::new("parentaccountid", "accounts", id));
+            .set(
+                ::dynamics_client::entity::Bind::new("parentaccountid", "accounts", id),
+            );
         self
     }
     /// Sets the `primarycontactid` lookup to a `contact` record: sends `"primarycontactid@odata.bind": "/contacts(<id>)"`.
@@ -431,7 +433,9 @@ impl Account {
         id: ::dynamics_client::__private::uuid::Uuid,
     ) -> &mut Self {
         self.__binds
-            .set(::dynamics_client::Bind::new("primarycontactid", "contacts", id));
+            .set(
+                ::dynamics_client::entity::Bind::new("primarycontactid", "contacts", id),
+            );
         self
     }
     /// Sets the `ownerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
@@ -447,7 +451,11 @@ impl Account {
     ) -> &mut Self {
         self.__binds
             .set(
-                ::dynamics_client::Bind::new("owningbusinessunit", "businessunits", id),
+                ::dynamics_client::entity::Bind::new(
+                    "owningbusinessunit",
+                    "businessunits",
+                    id,
+                ),
             );
         self
     }
@@ -468,14 +476,14 @@ pub enum AccountOwnerid {
     /// A `team` record (`ownerid`).
     Team(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<AccountOwnerid> for ::dynamics_client::Bind {
+impl ::core::convert::From<AccountOwnerid> for ::dynamics_client::entity::Bind {
     fn from(target: AccountOwnerid) -> Self {
         match target {
             AccountOwnerid::Systemuser(id) => {
-                ::dynamics_client::Bind::new("ownerid", "systemusers", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "systemusers", id)
             }
             AccountOwnerid::Team(id) => {
-                ::dynamics_client::Bind::new("ownerid", "teams", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "teams", id)
             }
         }
     }
@@ -490,7 +498,7 @@ impl ::dynamics_client::Entity for Account {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -543,7 +551,7 @@ pub struct Activitypointer {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for Activitypointer {
     const FIELDS: &'static [&'static str] = &[
@@ -725,14 +733,14 @@ pub enum ActivitypointerOwnerid {
     /// A `team` record (`ownerid`).
     Team(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<ActivitypointerOwnerid> for ::dynamics_client::Bind {
+impl ::core::convert::From<ActivitypointerOwnerid> for ::dynamics_client::entity::Bind {
     fn from(target: ActivitypointerOwnerid) -> Self {
         match target {
             ActivitypointerOwnerid::Systemuser(id) => {
-                ::dynamics_client::Bind::new("ownerid", "systemusers", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "systemusers", id)
             }
             ActivitypointerOwnerid::Team(id) => {
-                ::dynamics_client::Bind::new("ownerid", "teams", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "teams", id)
             }
         }
     }
@@ -747,7 +755,7 @@ impl ::dynamics_client::Entity for Activitypointer {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -782,7 +790,7 @@ pub struct Businessunit {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for Businessunit {
     const FIELDS: &'static [&'static str] = &[
@@ -868,7 +876,11 @@ impl Businessunit {
     ) -> &mut Self {
         self.__binds
             .set(
-                ::dynamics_client::Bind::new("parentbusinessunitid", "businessunits", id),
+                ::dynamics_client::entity::Bind::new(
+                    "parentbusinessunitid",
+                    "businessunits",
+                    id,
+                ),
             );
         self
     }
@@ -883,7 +895,7 @@ impl ::dynamics_client::Entity for Businessunit {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -954,7 +966,7 @@ pub struct Contact {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for Contact {
     const FIELDS: &'static [&'static str] = &[
@@ -1201,14 +1213,22 @@ pub enum ContactParentcustomerid {
     /// A `contact` record (`parentcustomerid_contact`).
     Contact(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<ContactParentcustomerid> for ::dynamics_client::Bind {
+impl ::core::convert::From<ContactParentcustomerid> for ::dynamics_client::entity::Bind {
     fn from(target: ContactParentcustomerid) -> Self {
         match target {
             ContactParentcustomerid::Account(id) => {
-                ::dynamics_client::Bind::new("parentcustomerid_account", "accounts", id)
+                ::dynamics_client::entity::Bind::new(
+                    "parentcustomerid_account",
+                    "accounts",
+                    id,
+                )
             }
             ContactParentcustomerid::Contact(id) => {
-                ::dynamics_client::Bind::new("parentcustomerid_contact", "contacts", id)
+                ::dynamics_client::entity::Bind::new(
+                    "parentcustomerid_contact",
+                    "contacts",
+                    id,
+                )
             }
         }
     }
@@ -1229,14 +1249,14 @@ pub enum ContactOwnerid {
     /// A `team` record (`ownerid`).
     Team(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<ContactOwnerid> for ::dynamics_client::Bind {
+impl ::core::convert::From<ContactOwnerid> for ::dynamics_client::entity::Bind {
     fn from(target: ContactOwnerid) -> Self {
         match target {
             ContactOwnerid::Systemuser(id) => {
-                ::dynamics_client::Bind::new("ownerid", "systemusers", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "systemusers", id)
             }
             ContactOwnerid::Team(id) => {
-                ::dynamics_client::Bind::new("ownerid", "teams", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "teams", id)
             }
         }
     }
@@ -1251,7 +1271,7 @@ impl ::dynamics_client::Entity for Contact {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -1359,7 +1379,7 @@ pub struct NewProject {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for NewProject {
     const FIELDS: &'static [&'static str] = &[
@@ -1574,14 +1594,22 @@ pub enum NewProjectNewCustomerid {
     /// A `contact` record (`new_customerid_contact`).
     Contact(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<NewProjectNewCustomerid> for ::dynamics_client::Bind {
+impl ::core::convert::From<NewProjectNewCustomerid> for ::dynamics_client::entity::Bind {
     fn from(target: NewProjectNewCustomerid) -> Self {
         match target {
             NewProjectNewCustomerid::Account(id) => {
-                ::dynamics_client::Bind::new("new_customerid_account", "accounts", id)
+                ::dynamics_client::entity::Bind::new(
+                    "new_customerid_account",
+                    "accounts",
+                    id,
+                )
             }
             NewProjectNewCustomerid::Contact(id) => {
-                ::dynamics_client::Bind::new("new_customerid_contact", "contacts", id)
+                ::dynamics_client::entity::Bind::new(
+                    "new_customerid_contact",
+                    "contacts",
+                    id,
+                )
             }
         }
     }
@@ -1602,14 +1630,14 @@ pub enum NewProjectOwnerid {
     /// A `team` record (`ownerid`).
     Team(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<NewProjectOwnerid> for ::dynamics_client::Bind {
+impl ::core::convert::From<NewProjectOwnerid> for ::dynamics_client::entity::Bind {
     fn from(target: NewProjectOwnerid) -> Self {
         match target {
             NewProjectOwnerid::Systemuser(id) => {
-                ::dynamics_client::Bind::new("ownerid", "systemusers", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "systemusers", id)
             }
             NewProjectOwnerid::Team(id) => {
-                ::dynamics_client::Bind::new("ownerid", "teams", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "teams", id)
             }
         }
     }
@@ -1624,7 +1652,7 @@ impl ::dynamics_client::Entity for NewProject {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -1720,7 +1748,7 @@ pub struct Systemuser {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for Systemuser {
     const FIELDS: &'static [&'static str] = &[
@@ -1826,7 +1854,13 @@ impl Systemuser {
         id: ::dynamics_client::__private::uuid::Uuid,
     ) -> &mut Self {
         self.__binds
-            .set(::dynamics_client::Bind::new("businessunitid", "businessunits", id));
+            .set(
+                ::dynamics_client::entity::Bind::new(
+                    "businessunitid",
+                    "businessunits",
+                    id,
+                ),
+            );
         self
     }
 }
@@ -1840,7 +1874,7 @@ impl ::dynamics_client::Entity for Systemuser {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -1897,7 +1931,7 @@ pub struct Task {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for Task {
     const FIELDS: &'static [&'static str] = &[
@@ -2107,25 +2141,25 @@ pub enum TaskRegardingobjectid {
     /// A `new_project` record (`regardingobjectid_new_project_task`).
     NewProject(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<TaskRegardingobjectid> for ::dynamics_client::Bind {
+impl ::core::convert::From<TaskRegardingobjectid> for ::dynamics_client::entity::Bind {
     fn from(target: TaskRegardingobjectid) -> Self {
         match target {
             TaskRegardingobjectid::Account(id) => {
-                ::dynamics_client::Bind::new(
+                ::dynamics_client::entity::Bind::new(
                     "regardingobjectid_account_task",
                     "accounts",
                     id,
                 )
             }
             TaskRegardingobjectid::Contact(id) => {
-                ::dynamics_client::Bind::new(
+                ::dynamics_client::entity::Bind::new(
                     "regardingobjectid_contact_task",
                     "contacts",
                     id,
                 )
             }
             TaskRegardingobjectid::NewProject(id) => {
-                ::dynamics_client::Bind::new(
+                ::dynamics_client::entity::Bind::new(
                     "regardingobjectid_new_project_task",
                     "new_projects",
                     id,
@@ -2150,13 +2184,15 @@ pub enum TaskOwnerid {
     /// A `team` record (`ownerid`).
     Team(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<TaskOwnerid> for ::dynamics_client::Bind {
+impl ::core::convert::From<TaskOwnerid> for ::dynamics_client::entity::Bind {
     fn from(target: TaskOwnerid) -> Self {
         match target {
             TaskOwnerid::Systemuser(id) => {
-                ::dynamics_client::Bind::new("ownerid", "systemusers", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "systemusers", id)
             }
-            TaskOwnerid::Team(id) => ::dynamics_client::Bind::new("ownerid", "teams", id),
+            TaskOwnerid::Team(id) => {
+                ::dynamics_client::entity::Bind::new("ownerid", "teams", id)
+            }
         }
     }
 }
@@ -2170,7 +2206,7 @@ impl ::dynamics_client::Entity for Task {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -2199,7 +2235,7 @@ pub struct Team {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for Team {
     const FIELDS: &'static [&'static str] = &[
@@ -2281,7 +2317,13 @@ impl Team {
         id: ::dynamics_client::__private::uuid::Uuid,
     ) -> &mut Self {
         self.__binds
-            .set(::dynamics_client::Bind::new("businessunitid", "businessunits", id));
+            .set(
+                ::dynamics_client::entity::Bind::new(
+                    "businessunitid",
+                    "businessunits",
+                    id,
+                ),
+            );
         self
     }
 }
@@ -2295,7 +2337,7 @@ impl ::dynamics_client::Entity for Team {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -2304,45 +2346,49 @@ impl ::dynamics_client::Entity for Team {
 #[allow(dead_code)]
 pub trait EntitySets {
     ///The `accounts` entity set: typed create, retrieve, update, upsert, delete and query of [`Account`] records.
-    fn accounts(&self) -> ::dynamics_client::EntitySet<'_, Account>;
+    fn accounts(&self) -> ::dynamics_client::entity::EntitySet<'_, Account>;
     ///The `activitypointers` entity set: typed create, retrieve, update, upsert, delete and query of [`Activitypointer`] records.
-    fn activitypointers(&self) -> ::dynamics_client::EntitySet<'_, Activitypointer>;
+    fn activitypointers(
+        &self,
+    ) -> ::dynamics_client::entity::EntitySet<'_, Activitypointer>;
     ///The `businessunits` entity set: typed create, retrieve, update, upsert, delete and query of [`Businessunit`] records.
-    fn businessunits(&self) -> ::dynamics_client::EntitySet<'_, Businessunit>;
+    fn businessunits(&self) -> ::dynamics_client::entity::EntitySet<'_, Businessunit>;
     ///The `contacts` entity set: typed create, retrieve, update, upsert, delete and query of [`Contact`] records.
-    fn contacts(&self) -> ::dynamics_client::EntitySet<'_, Contact>;
+    fn contacts(&self) -> ::dynamics_client::entity::EntitySet<'_, Contact>;
     ///The `new_projects` entity set: typed create, retrieve, update, upsert, delete and query of [`NewProject`] records.
-    fn new_projects(&self) -> ::dynamics_client::EntitySet<'_, NewProject>;
+    fn new_projects(&self) -> ::dynamics_client::entity::EntitySet<'_, NewProject>;
     ///The `systemusers` entity set: typed create, retrieve, update, upsert, delete and query of [`Systemuser`] records.
-    fn systemusers(&self) -> ::dynamics_client::EntitySet<'_, Systemuser>;
+    fn systemusers(&self) -> ::dynamics_client::entity::EntitySet<'_, Systemuser>;
     ///The `tasks` entity set: typed create, retrieve, update, upsert, delete and query of [`Task`] records.
-    fn tasks(&self) -> ::dynamics_client::EntitySet<'_, Task>;
+    fn tasks(&self) -> ::dynamics_client::entity::EntitySet<'_, Task>;
     ///The `teams` entity set: typed create, retrieve, update, upsert, delete and query of [`Team`] records.
-    fn teams(&self) -> ::dynamics_client::EntitySet<'_, Team>;
+    fn teams(&self) -> ::dynamics_client::entity::EntitySet<'_, Team>;
 }
 impl EntitySets for ::dynamics_client::Client {
-    fn accounts(&self) -> ::dynamics_client::EntitySet<'_, Account> {
+    fn accounts(&self) -> ::dynamics_client::entity::EntitySet<'_, Account> {
         self.entity_set::<Account>()
     }
-    fn activitypointers(&self) -> ::dynamics_client::EntitySet<'_, Activitypointer> {
+    fn activitypointers(
+        &self,
+    ) -> ::dynamics_client::entity::EntitySet<'_, Activitypointer> {
         self.entity_set::<Activitypointer>()
     }
-    fn businessunits(&self) -> ::dynamics_client::EntitySet<'_, Businessunit> {
+    fn businessunits(&self) -> ::dynamics_client::entity::EntitySet<'_, Businessunit> {
         self.entity_set::<Businessunit>()
     }
-    fn contacts(&self) -> ::dynamics_client::EntitySet<'_, Contact> {
+    fn contacts(&self) -> ::dynamics_client::entity::EntitySet<'_, Contact> {
         self.entity_set::<Contact>()
     }
-    fn new_projects(&self) -> ::dynamics_client::EntitySet<'_, NewProject> {
+    fn new_projects(&self) -> ::dynamics_client::entity::EntitySet<'_, NewProject> {
         self.entity_set::<NewProject>()
     }
-    fn systemusers(&self) -> ::dynamics_client::EntitySet<'_, Systemuser> {
+    fn systemusers(&self) -> ::dynamics_client::entity::EntitySet<'_, Systemuser> {
         self.entity_set::<Systemuser>()
     }
-    fn tasks(&self) -> ::dynamics_client::EntitySet<'_, Task> {
+    fn tasks(&self) -> ::dynamics_client::entity::EntitySet<'_, Task> {
         self.entity_set::<Task>()
     }
-    fn teams(&self) -> ::dynamics_client::EntitySet<'_, Team> {
+    fn teams(&self) -> ::dynamics_client::entity::EntitySet<'_, Team> {
         self.entity_set::<Team>()
     }
 }
@@ -2372,12 +2418,14 @@ pub mod operations {
         )]
         pub reason: ::core::option::Option<::std::string::String>,
     }
-    impl ::dynamics_client::Operation for NewCloseProject {
+    impl ::dynamics_client::operations::Operation for NewCloseProject {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.new_CloseProject";
-        type Binding = ::dynamics_client::Bound<super::NewProject>;
+        type Binding = ::dynamics_client::operations::Bound<super::NewProject>;
         type Response = ();
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `RetrievePrincipalAccess` function bound to a `systemuser` record: `GET systemusers(<id>)/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(...)`, run with `client.execute_bound(id, &request)`.
@@ -2388,14 +2436,16 @@ pub mod operations {
         /// `Target`: `mscrm.crmbaseentity`.
         pub target: ::dynamics_client::__private::serde_json::Value,
     }
-    impl ::dynamics_client::Operation for RetrievePrincipalAccessSystemuser {
+    impl ::dynamics_client::operations::Operation for RetrievePrincipalAccessSystemuser {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.RetrievePrincipalAccess";
-        type Binding = ::dynamics_client::Bound<super::Systemuser>;
+        type Binding = ::dynamics_client::operations::Bound<super::Systemuser>;
         type Response = complex_types::RetrievePrincipalAccessResponse;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            let mut p = ::dynamics_client::FunctionParameters::new();
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            let mut p = ::dynamics_client::operations::FunctionParameters::new();
             p = p.with_json("Target", &self.target)?;
-            ::core::result::Result::Ok(::dynamics_client::Call::function(p))
+            ::core::result::Result::Ok(::dynamics_client::operations::Call::function(p))
         }
     }
     /// The `RetrievePrincipalAccess` function bound to a `team` record: `GET teams(<id>)/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(...)`, run with `client.execute_bound(id, &request)`.
@@ -2406,14 +2456,16 @@ pub mod operations {
         /// `Target`: `mscrm.crmbaseentity`.
         pub target: ::dynamics_client::__private::serde_json::Value,
     }
-    impl ::dynamics_client::Operation for RetrievePrincipalAccessTeam {
+    impl ::dynamics_client::operations::Operation for RetrievePrincipalAccessTeam {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.RetrievePrincipalAccess";
-        type Binding = ::dynamics_client::Bound<super::Team>;
+        type Binding = ::dynamics_client::operations::Bound<super::Team>;
         type Response = complex_types::RetrievePrincipalAccessResponse;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            let mut p = ::dynamics_client::FunctionParameters::new();
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            let mut p = ::dynamics_client::operations::FunctionParameters::new();
             p = p.with_json("Target", &self.target)?;
-            ::core::result::Result::Ok(::dynamics_client::Call::function(p))
+            ::core::result::Result::Ok(::dynamics_client::operations::Call::function(p))
         }
     }
     /// The `new_Rate` action bound to a `account` record: `POST accounts(<id>)/Microsoft.Dynamics.CRM.new_Rate`, run with `client.execute_bound(id, &request)`.
@@ -2446,13 +2498,15 @@ pub mod operations {
         )]
         pub tags: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
     }
-    impl ::dynamics_client::Operation for NewRate {
+    impl ::dynamics_client::operations::Operation for NewRate {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.new_Rate";
-        type Binding = ::dynamics_client::Bound<super::Account>;
+        type Binding = ::dynamics_client::operations::Bound<super::Account>;
         type Response = i32;
         const RESPONSE_IN_VALUE: bool = true;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `new_TopAccounts` function bound to the `accounts` entity set: `GET accounts/Microsoft.Dynamics.CRM.new_TopAccounts(...)`, run with `client.execute_bound_to_set(&request)`.
@@ -2467,18 +2521,20 @@ pub mod operations {
             ::dynamics_client::__private::time::OffsetDateTime,
         >,
     }
-    impl ::dynamics_client::Operation for NewTopAccounts {
+    impl ::dynamics_client::operations::Operation for NewTopAccounts {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.new_TopAccounts";
-        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = ::std::vec::Vec<super::Account>;
         const RESPONSE_IN_VALUE: bool = true;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            let mut p = ::dynamics_client::FunctionParameters::new();
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            let mut p = ::dynamics_client::operations::FunctionParameters::new();
             p = p.with("MinimumRevenue", self.minimum_revenue)?;
             if let ::core::option::Option::Some(v) = &self.since {
                 p = p.with("Since", v)?;
             }
-            ::core::result::Result::Ok(::dynamics_client::Call::function(p))
+            ::core::result::Result::Ok(::dynamics_client::operations::Call::function(p))
         }
     }
 }

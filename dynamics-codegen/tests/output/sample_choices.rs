@@ -111,7 +111,7 @@ pub struct Account {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for Account {
     const FIELDS: &'static [&'static str] = &[
@@ -423,7 +423,9 @@ impl Account {
         id: ::dynamics_client::__private::uuid::Uuid,
     ) -> &mut Self {
         self.__binds
-            .set(::dynamics_client::Bind::new("parentaccountid", "accounts", id));
+            .set(
+                ::dynamics_client::entity::Bind::new("parentaccountid", "accounts", id),
+            );
         self
     }
     /// Sets the `primarycontactid` lookup to a `contact` record: sends `"primarycontactid@odata.bind": "/contacts(<id>)"`.
@@ -432,7 +434,9 @@ impl Account {
         id: ::dynamics_client::__private::uuid::Uuid,
     ) -> &mut Self {
         self.__binds
-            .set(::dynamics_client::Bind::new("primarycontactid", "contacts", id));
+            .set(
+                ::dynamics_client::entity::Bind::new("primarycontactid", "contacts", id),
+            );
         self
     }
     /// Sets the `ownerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
@@ -448,7 +452,11 @@ impl Account {
     ) -> &mut Self {
         self.__binds
             .set(
-                ::dynamics_client::Bind::new("owningbusinessunit", "businessunits", id),
+                ::dynamics_client::entity::Bind::new(
+                    "owningbusinessunit",
+                    "businessunits",
+                    id,
+                ),
             );
         self
     }
@@ -469,14 +477,14 @@ pub enum AccountOwnerid {
     /// A `team` record (`ownerid`).
     Team(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<AccountOwnerid> for ::dynamics_client::Bind {
+impl ::core::convert::From<AccountOwnerid> for ::dynamics_client::entity::Bind {
     fn from(target: AccountOwnerid) -> Self {
         match target {
             AccountOwnerid::Systemuser(id) => {
-                ::dynamics_client::Bind::new("ownerid", "systemusers", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "systemusers", id)
             }
             AccountOwnerid::Team(id) => {
-                ::dynamics_client::Bind::new("ownerid", "teams", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "teams", id)
             }
         }
     }
@@ -491,7 +499,7 @@ impl ::dynamics_client::Entity for Account {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -532,7 +540,7 @@ pub struct NewProject {
     pub new_stage: ::core::option::Option<NewProjectstage>,
     /// `new_tags`: `Edm.String`.
     pub new_tags: ::core::option::Option<
-        ::dynamics_client::MultiChoice<NewProjectNewTags>,
+        ::dynamics_client::entity::MultiChoice<NewProjectNewTags>,
     >,
     /// `new_isbillable`: `Edm.Boolean`.
     pub new_isbillable: ::core::option::Option<bool>,
@@ -552,7 +560,7 @@ pub struct NewProject {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for NewProject {
     const FIELDS: &'static [&'static str] = &[
@@ -704,7 +712,7 @@ impl NewProject {
     /// The `new_tags` column, for `$select`, `$orderby` and filters.
     pub const NEW_TAGS: ::dynamics_client::Column<
         NewProject,
-        ::dynamics_client::MultiChoice<NewProjectNewTags>,
+        ::dynamics_client::entity::MultiChoice<NewProjectNewTags>,
     > = ::dynamics_client::Column::new("new_tags");
     /// The `new_isbillable` column, for `$select`, `$orderby` and filters.
     pub const NEW_ISBILLABLE: ::dynamics_client::Column<NewProject, bool> = ::dynamics_client::Column::new(
@@ -768,14 +776,22 @@ pub enum NewProjectNewCustomerid {
     /// A `contact` record (`new_customerid_contact`).
     Contact(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<NewProjectNewCustomerid> for ::dynamics_client::Bind {
+impl ::core::convert::From<NewProjectNewCustomerid> for ::dynamics_client::entity::Bind {
     fn from(target: NewProjectNewCustomerid) -> Self {
         match target {
             NewProjectNewCustomerid::Account(id) => {
-                ::dynamics_client::Bind::new("new_customerid_account", "accounts", id)
+                ::dynamics_client::entity::Bind::new(
+                    "new_customerid_account",
+                    "accounts",
+                    id,
+                )
             }
             NewProjectNewCustomerid::Contact(id) => {
-                ::dynamics_client::Bind::new("new_customerid_contact", "contacts", id)
+                ::dynamics_client::entity::Bind::new(
+                    "new_customerid_contact",
+                    "contacts",
+                    id,
+                )
             }
         }
     }
@@ -796,14 +812,14 @@ pub enum NewProjectOwnerid {
     /// A `team` record (`ownerid`).
     Team(::dynamics_client::__private::uuid::Uuid),
 }
-impl ::core::convert::From<NewProjectOwnerid> for ::dynamics_client::Bind {
+impl ::core::convert::From<NewProjectOwnerid> for ::dynamics_client::entity::Bind {
     fn from(target: NewProjectOwnerid) -> Self {
         match target {
             NewProjectOwnerid::Systemuser(id) => {
-                ::dynamics_client::Bind::new("ownerid", "systemusers", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "systemusers", id)
             }
             NewProjectOwnerid::Team(id) => {
-                ::dynamics_client::Bind::new("ownerid", "teams", id)
+                ::dynamics_client::entity::Bind::new("ownerid", "teams", id)
             }
         }
     }
@@ -818,7 +834,7 @@ impl ::dynamics_client::Entity for NewProject {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -845,7 +861,7 @@ pub enum AccountAccountcategorycode {
     /// A value this code does not know.
     Unknown(i32),
 }
-impl ::dynamics_client::Choice for AccountAccountcategorycode {
+impl ::dynamics_client::entity::Choice for AccountAccountcategorycode {
     const OPTIONS: &'static [(i32, &'static str)] = &[
         (1i32, "Preferred Customer"),
         (2i32, "Standard"),
@@ -881,10 +897,10 @@ for AccountAccountcategorycode {
         ::dynamics_client::__private::choice::deserialize(deserializer)
     }
 }
-impl ::dynamics_client::Literal for AccountAccountcategorycode {
+impl ::dynamics_client::query::Literal for AccountAccountcategorycode {
     fn write_literal(&self, out: &mut ::std::string::String) {
-        ::dynamics_client::Literal::write_literal(
-            &::dynamics_client::Choice::value(self),
+        ::dynamics_client::query::Literal::write_literal(
+            &::dynamics_client::entity::Choice::value(self),
             out,
         )
     }
@@ -918,7 +934,7 @@ pub enum AccountIndustrycode {
     /// A value this code does not know.
     Unknown(i32),
 }
-impl ::dynamics_client::Choice for AccountIndustrycode {
+impl ::dynamics_client::entity::Choice for AccountIndustrycode {
     const OPTIONS: &'static [(i32, &'static str)] = &[
         (1i32, "Accounting"),
         (2i32, "Agriculture and Non-petrol Natural Resource Extraction"),
@@ -962,10 +978,10 @@ impl<'de> ::dynamics_client::__private::serde::Deserialize<'de> for AccountIndus
         ::dynamics_client::__private::choice::deserialize(deserializer)
     }
 }
-impl ::dynamics_client::Literal for AccountIndustrycode {
+impl ::dynamics_client::query::Literal for AccountIndustrycode {
     fn write_literal(&self, out: &mut ::std::string::String) {
-        ::dynamics_client::Literal::write_literal(
-            &::dynamics_client::Choice::value(self),
+        ::dynamics_client::query::Literal::write_literal(
+            &::dynamics_client::entity::Choice::value(self),
             out,
         )
     }
@@ -993,7 +1009,7 @@ pub enum AccountStatecode {
     /// A value this code does not know.
     Unknown(i32),
 }
-impl ::dynamics_client::Choice for AccountStatecode {
+impl ::dynamics_client::entity::Choice for AccountStatecode {
     const OPTIONS: &'static [(i32, &'static str)] = &[
         (0i32, "Active"),
         (1i32, "Inactive"),
@@ -1028,10 +1044,10 @@ impl<'de> ::dynamics_client::__private::serde::Deserialize<'de> for AccountState
         ::dynamics_client::__private::choice::deserialize(deserializer)
     }
 }
-impl ::dynamics_client::Literal for AccountStatecode {
+impl ::dynamics_client::query::Literal for AccountStatecode {
     fn write_literal(&self, out: &mut ::std::string::String) {
-        ::dynamics_client::Literal::write_literal(
-            &::dynamics_client::Choice::value(self),
+        ::dynamics_client::query::Literal::write_literal(
+            &::dynamics_client::entity::Choice::value(self),
             out,
         )
     }
@@ -1059,7 +1075,7 @@ pub enum AccountStatuscode {
     /// A value this code does not know.
     Unknown(i32),
 }
-impl ::dynamics_client::Choice for AccountStatuscode {
+impl ::dynamics_client::entity::Choice for AccountStatuscode {
     const OPTIONS: &'static [(i32, &'static str)] = &[
         (1i32, "Active"),
         (2i32, "Inactive"),
@@ -1094,10 +1110,10 @@ impl<'de> ::dynamics_client::__private::serde::Deserialize<'de> for AccountStatu
         ::dynamics_client::__private::choice::deserialize(deserializer)
     }
 }
-impl ::dynamics_client::Literal for AccountStatuscode {
+impl ::dynamics_client::query::Literal for AccountStatuscode {
     fn write_literal(&self, out: &mut ::std::string::String) {
-        ::dynamics_client::Literal::write_literal(
-            &::dynamics_client::Choice::value(self),
+        ::dynamics_client::query::Literal::write_literal(
+            &::dynamics_client::entity::Choice::value(self),
             out,
         )
     }
@@ -1127,7 +1143,7 @@ pub enum NewProjectNewTags {
     /// A value this code does not know.
     Unknown(i32),
 }
-impl ::dynamics_client::Choice for NewProjectNewTags {
+impl ::dynamics_client::entity::Choice for NewProjectNewTags {
     const OPTIONS: &'static [(i32, &'static str)] = &[
         (100000000i32, "Internal"),
         (100000001i32, "Customer"),
@@ -1165,10 +1181,10 @@ impl<'de> ::dynamics_client::__private::serde::Deserialize<'de> for NewProjectNe
         ::dynamics_client::__private::choice::deserialize(deserializer)
     }
 }
-impl ::dynamics_client::Literal for NewProjectNewTags {
+impl ::dynamics_client::query::Literal for NewProjectNewTags {
     fn write_literal(&self, out: &mut ::std::string::String) {
-        ::dynamics_client::Literal::write_literal(
-            &::dynamics_client::Choice::value(self),
+        ::dynamics_client::query::Literal::write_literal(
+            &::dynamics_client::entity::Choice::value(self),
             out,
         )
     }
@@ -1196,7 +1212,7 @@ pub enum NewProjectStatecode {
     /// A value this code does not know.
     Unknown(i32),
 }
-impl ::dynamics_client::Choice for NewProjectStatecode {
+impl ::dynamics_client::entity::Choice for NewProjectStatecode {
     const OPTIONS: &'static [(i32, &'static str)] = &[
         (0i32, "Active"),
         (1i32, "Inactive"),
@@ -1231,10 +1247,10 @@ impl<'de> ::dynamics_client::__private::serde::Deserialize<'de> for NewProjectSt
         ::dynamics_client::__private::choice::deserialize(deserializer)
     }
 }
-impl ::dynamics_client::Literal for NewProjectStatecode {
+impl ::dynamics_client::query::Literal for NewProjectStatecode {
     fn write_literal(&self, out: &mut ::std::string::String) {
-        ::dynamics_client::Literal::write_literal(
-            &::dynamics_client::Choice::value(self),
+        ::dynamics_client::query::Literal::write_literal(
+            &::dynamics_client::entity::Choice::value(self),
             out,
         )
     }
@@ -1262,7 +1278,7 @@ pub enum NewProjectStatuscode {
     /// A value this code does not know.
     Unknown(i32),
 }
-impl ::dynamics_client::Choice for NewProjectStatuscode {
+impl ::dynamics_client::entity::Choice for NewProjectStatuscode {
     const OPTIONS: &'static [(i32, &'static str)] = &[
         (1i32, "Active"),
         (2i32, "Inactive"),
@@ -1298,10 +1314,10 @@ for NewProjectStatuscode {
         ::dynamics_client::__private::choice::deserialize(deserializer)
     }
 }
-impl ::dynamics_client::Literal for NewProjectStatuscode {
+impl ::dynamics_client::query::Literal for NewProjectStatuscode {
     fn write_literal(&self, out: &mut ::std::string::String) {
-        ::dynamics_client::Literal::write_literal(
-            &::dynamics_client::Choice::value(self),
+        ::dynamics_client::query::Literal::write_literal(
+            &::dynamics_client::entity::Choice::value(self),
             out,
         )
     }
@@ -1331,7 +1347,7 @@ pub enum NewProjectstage {
     /// A value this code does not know.
     Unknown(i32),
 }
-impl ::dynamics_client::Choice for NewProjectstage {
+impl ::dynamics_client::entity::Choice for NewProjectstage {
     const OPTIONS: &'static [(i32, &'static str)] = &[
         (100000000i32, "Planning"),
         (100000001i32, "Running"),
@@ -1369,10 +1385,10 @@ impl<'de> ::dynamics_client::__private::serde::Deserialize<'de> for NewProjectst
         ::dynamics_client::__private::choice::deserialize(deserializer)
     }
 }
-impl ::dynamics_client::Literal for NewProjectstage {
+impl ::dynamics_client::query::Literal for NewProjectstage {
     fn write_literal(&self, out: &mut ::std::string::String) {
-        ::dynamics_client::Literal::write_literal(
-            &::dynamics_client::Choice::value(self),
+        ::dynamics_client::query::Literal::write_literal(
+            &::dynamics_client::entity::Choice::value(self),
             out,
         )
     }
@@ -1382,15 +1398,15 @@ impl ::dynamics_client::Literal for NewProjectstage {
 #[allow(dead_code)]
 pub trait EntitySets {
     ///The `accounts` entity set: typed create, retrieve, update, upsert, delete and query of [`Account`] records.
-    fn accounts(&self) -> ::dynamics_client::EntitySet<'_, Account>;
+    fn accounts(&self) -> ::dynamics_client::entity::EntitySet<'_, Account>;
     ///The `new_projects` entity set: typed create, retrieve, update, upsert, delete and query of [`NewProject`] records.
-    fn new_projects(&self) -> ::dynamics_client::EntitySet<'_, NewProject>;
+    fn new_projects(&self) -> ::dynamics_client::entity::EntitySet<'_, NewProject>;
 }
 impl EntitySets for ::dynamics_client::Client {
-    fn accounts(&self) -> ::dynamics_client::EntitySet<'_, Account> {
+    fn accounts(&self) -> ::dynamics_client::entity::EntitySet<'_, Account> {
         self.entity_set::<Account>()
     }
-    fn new_projects(&self) -> ::dynamics_client::EntitySet<'_, NewProject> {
+    fn new_projects(&self) -> ::dynamics_client::entity::EntitySet<'_, NewProject> {
         self.entity_set::<NewProject>()
     }
 }
@@ -1418,12 +1434,14 @@ pub mod operations {
         )]
         pub reason: ::core::option::Option<::std::string::String>,
     }
-    impl ::dynamics_client::Operation for NewCloseProject {
+    impl ::dynamics_client::operations::Operation for NewCloseProject {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.new_CloseProject";
-        type Binding = ::dynamics_client::Bound<super::NewProject>;
+        type Binding = ::dynamics_client::operations::Bound<super::NewProject>;
         type Response = ();
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `new_Rate` action bound to a `account` record: `POST accounts(<id>)/Microsoft.Dynamics.CRM.new_Rate`, run with `client.execute_bound(id, &request)`.
@@ -1456,13 +1474,15 @@ pub mod operations {
         )]
         pub tags: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
     }
-    impl ::dynamics_client::Operation for NewRate {
+    impl ::dynamics_client::operations::Operation for NewRate {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.new_Rate";
-        type Binding = ::dynamics_client::Bound<super::Account>;
+        type Binding = ::dynamics_client::operations::Bound<super::Account>;
         type Response = i32;
         const RESPONSE_IN_VALUE: bool = true;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `new_TopAccounts` function bound to the `accounts` entity set: `GET accounts/Microsoft.Dynamics.CRM.new_TopAccounts(...)`, run with `client.execute_bound_to_set(&request)`.
@@ -1477,18 +1497,20 @@ pub mod operations {
             ::dynamics_client::__private::time::OffsetDateTime,
         >,
     }
-    impl ::dynamics_client::Operation for NewTopAccounts {
+    impl ::dynamics_client::operations::Operation for NewTopAccounts {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.new_TopAccounts";
-        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = ::std::vec::Vec<super::Account>;
         const RESPONSE_IN_VALUE: bool = true;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            let mut p = ::dynamics_client::FunctionParameters::new();
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            let mut p = ::dynamics_client::operations::FunctionParameters::new();
             p = p.with("MinimumRevenue", self.minimum_revenue)?;
             if let ::core::option::Option::Some(v) = &self.since {
                 p = p.with("Since", v)?;
             }
-            ::core::result::Result::Ok(::dynamics_client::Call::function(p))
+            ::core::result::Result::Ok(::dynamics_client::operations::Call::function(p))
         }
     }
 }

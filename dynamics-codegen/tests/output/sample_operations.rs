@@ -33,7 +33,7 @@ pub struct Systemuser {
     pub etag: ::core::option::Option<::std::string::String>,
     /// Lookups set with the `set_*` methods, sent as `@odata.bind` on create and update.
     #[doc(hidden)]
-    pub __binds: ::dynamics_client::Binds,
+    pub __binds: ::dynamics_client::entity::Binds,
 }
 impl ::dynamics_client::__private::record::Fields for Systemuser {
     const FIELDS: &'static [&'static str] = &[
@@ -139,7 +139,13 @@ impl Systemuser {
         id: ::dynamics_client::__private::uuid::Uuid,
     ) -> &mut Self {
         self.__binds
-            .set(::dynamics_client::Bind::new("businessunitid", "businessunits", id));
+            .set(
+                ::dynamics_client::entity::Bind::new(
+                    "businessunitid",
+                    "businessunits",
+                    id,
+                ),
+            );
         self
     }
 }
@@ -153,7 +159,7 @@ impl ::dynamics_client::Entity for Systemuser {
     fn etag(&self) -> ::core::option::Option<&str> {
         self.etag.as_deref()
     }
-    fn binds(&self) -> ::core::option::Option<&::dynamics_client::Binds> {
+    fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
 }
@@ -162,10 +168,10 @@ impl ::dynamics_client::Entity for Systemuser {
 #[allow(dead_code)]
 pub trait EntitySets {
     ///The `systemusers` entity set: typed create, retrieve, update, upsert, delete and query of [`Systemuser`] records.
-    fn systemusers(&self) -> ::dynamics_client::EntitySet<'_, Systemuser>;
+    fn systemusers(&self) -> ::dynamics_client::entity::EntitySet<'_, Systemuser>;
 }
 impl EntitySets for ::dynamics_client::Client {
-    fn systemusers(&self) -> ::dynamics_client::EntitySet<'_, Systemuser> {
+    fn systemusers(&self) -> ::dynamics_client::entity::EntitySet<'_, Systemuser> {
         self.entity_set::<Systemuser>()
     }
 }
@@ -186,14 +192,16 @@ pub mod operations {
         ::core::cmp::PartialEq,
     )]
     pub struct WhoAmI;
-    impl ::dynamics_client::Operation for WhoAmI {
+    impl ::dynamics_client::operations::Operation for WhoAmI {
         const NAME: &'static str = "WhoAmI";
-        type Binding = ::dynamics_client::Unbound;
+        type Binding = ::dynamics_client::operations::Unbound;
         type Response = complex_types::WhoAmIResponse;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
             ::core::result::Result::Ok(
-                ::dynamics_client::Call::function(
-                    ::dynamics_client::FunctionParameters::new(),
+                ::dynamics_client::operations::Call::function(
+                    ::dynamics_client::operations::FunctionParameters::new(),
                 ),
             )
         }
@@ -206,14 +214,16 @@ pub mod operations {
         /// `Target`: `mscrm.crmbaseentity`.
         pub target: ::dynamics_client::__private::serde_json::Value,
     }
-    impl ::dynamics_client::Operation for RetrievePrincipalAccessSystemuser {
+    impl ::dynamics_client::operations::Operation for RetrievePrincipalAccessSystemuser {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.RetrievePrincipalAccess";
-        type Binding = ::dynamics_client::Bound<super::Systemuser>;
+        type Binding = ::dynamics_client::operations::Bound<super::Systemuser>;
         type Response = complex_types::RetrievePrincipalAccessResponse;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            let mut p = ::dynamics_client::FunctionParameters::new();
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            let mut p = ::dynamics_client::operations::FunctionParameters::new();
             p = p.with_json("Target", &self.target)?;
-            ::core::result::Result::Ok(::dynamics_client::Call::function(p))
+            ::core::result::Result::Ok(::dynamics_client::operations::Call::function(p))
         }
     }
     /// The `GetTimeZoneCodeByLocalizedName` function: `GET GetTimeZoneCodeByLocalizedName(...)`, run with `client.execute(&request)`.
@@ -226,15 +236,17 @@ pub mod operations {
         /// `LocaleId`: `Edm.Int32`.
         pub locale_id: i32,
     }
-    impl ::dynamics_client::Operation for GetTimeZoneCodeByLocalizedName {
+    impl ::dynamics_client::operations::Operation for GetTimeZoneCodeByLocalizedName {
         const NAME: &'static str = "GetTimeZoneCodeByLocalizedName";
-        type Binding = ::dynamics_client::Unbound;
+        type Binding = ::dynamics_client::operations::Unbound;
         type Response = complex_types::GetTimeZoneCodeByLocalizedNameResponse;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            let mut p = ::dynamics_client::FunctionParameters::new();
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            let mut p = ::dynamics_client::operations::FunctionParameters::new();
             p = p.with("LocalizedStandardName", &self.localized_standard_name)?;
             p = p.with("LocaleId", self.locale_id)?;
-            ::core::result::Result::Ok(::dynamics_client::Call::function(p))
+            ::core::result::Result::Ok(::dynamics_client::operations::Call::function(p))
         }
     }
     /// The `Merge` action: `POST Merge`, run with `client.execute(&request)`.
@@ -266,12 +278,14 @@ pub mod operations {
         #[serde(rename = "PerformParentingChecks")]
         pub perform_parenting_checks: bool,
     }
-    impl ::dynamics_client::Operation for Merge {
+    impl ::dynamics_client::operations::Operation for Merge {
         const NAME: &'static str = "Merge";
-        type Binding = ::dynamics_client::Unbound;
+        type Binding = ::dynamics_client::operations::Unbound;
         type Response = ();
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
 }

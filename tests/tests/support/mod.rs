@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use dynamics_client::{Client, ClientCertificateCredential, ClientOptions, CredentialOptions};
+use dynamics_client::{Client, ClientCertificateCredential, CredentialOptions};
 use dynamics_emulator::{Emulator, EmulatorBuilder, TestCertificate};
 
 const CLIENT_ID: &str = "5a0f2b8e-3c41-4d6a-9e2f-7b1c0d9e8a76";
@@ -44,11 +44,9 @@ pub async fn start(
         },
     )
     .unwrap();
-    let client = Client::new(
-        emulator.environment_url(),
-        Arc::new(credential),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let client = Client::builder(emulator.environment_url())
+        .credential(Arc::new(credential))
+        .build()
+        .unwrap();
     (emulator, client)
 }
