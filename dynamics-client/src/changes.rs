@@ -131,7 +131,7 @@ impl Client {
     /// error: then sync again from the start, without `since`.
     ///
     /// ```no_run
-    /// # use dynamics_client::{Change, Client, DeltaLink, Entity};
+    /// # use dynamics_client::{Client, Entity, changes::{Change, DeltaLink}};
     /// # async fn run<A: Entity>(client: &Client, saved: Option<DeltaLink>) -> dynamics_client::Result<()> {
     /// use futures::TryStreamExt as _;
     /// let mut pages = std::pin::pin!(client.changes::<A>(&["name"], saved.as_ref(), None));

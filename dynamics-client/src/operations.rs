@@ -41,7 +41,7 @@ const ALIAS_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// The parameters of a function call, in the order given.
 ///
 /// ```
-/// use dynamics_client::FunctionParameters;
+/// use dynamics_client::operations::FunctionParameters;
 /// let params = FunctionParameters::new()
 ///     .with("LocalizedStandardName", "Pacific Standard Time")
 ///     .unwrap()
@@ -196,7 +196,7 @@ fn unbound_name(name: &str) -> Result<&str> {
 /// of `E`), [`Client::execute_bound_to_set`] for [`BoundToSet<E>`] (the entity set of `E`).
 ///
 /// ```
-/// use dynamics_client::{Call, FunctionParameters, Operation, Unbound};
+/// use dynamics_client::operations::{Call, FunctionParameters, Operation, Unbound};
 /// use dynamics_client::__private::serde::Deserialize;
 ///
 /// /// `GET GetTimeZoneCodeByLocalizedName(LocalizedStandardName=@p1,LocaleId=@p2)`.

@@ -32,7 +32,7 @@ pub const MAX_BATCH_REQUESTS: usize = 1000;
 /// [`Client::execute_batch`].
 ///
 /// ```no_run
-/// # use dynamics_client::{Batch, Client, Entity};
+/// # use dynamics_client::{Client, Entity, batch::Batch};
 /// # async fn run<A: Entity + Default, C: Entity + Default>(client: &Client) -> dynamics_client::Result<()> {
 /// let mut batch = Batch::new();
 /// let mut changes = batch.change_set();

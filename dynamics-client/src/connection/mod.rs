@@ -266,7 +266,7 @@ impl Client {
     /// `dynamics connection create`, or `request` then `complete`).
     ///
     /// ```no_run
-    /// # fn run() -> Result<(), dynamics_client::ConnectionError> {
+    /// # fn run() -> Result<(), dynamics_client::error::ConnectionError> {
     /// let client = dynamics_client::Client::from_connection("sales-prod")?;
     /// # Ok(()) }
     /// ```

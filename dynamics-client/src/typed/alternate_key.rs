@@ -33,7 +33,7 @@ const SEGMENT: &AsciiSet = &CONTROLS
 /// An alternate key of table `E`: one or more `(column, value)` pairs, as defined on the table.
 ///
 /// ```
-/// use dynamics_client::{AlternateKey, Column};
+/// use dynamics_client::{Column, entity::AlternateKey};
 /// struct Account;
 /// const ACCOUNT_NUMBER: Column<Account, String> = Column::new("accountnumber");
 ///

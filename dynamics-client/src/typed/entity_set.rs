@@ -239,7 +239,7 @@ impl<'c, E: Entity> EntitySet<'c, E> {
     /// are read.
     ///
     /// ```no_run
-    /// # use dynamics_client::{Entity, EntitySet, Query};
+    /// # use dynamics_client::{Entity, Query, entity::EntitySet};
     /// # async fn run<A: Entity>(accounts: EntitySet<'_, A>) -> dynamics_client::Result<()> {
     /// use futures::TryStreamExt as _;
     /// let mut all = std::pin::pin!(accounts.stream(Query::new().page_size(1000)));
