@@ -21,6 +21,7 @@ mod operations;
 mod options;
 mod page;
 mod paging;
+pub mod pool;
 mod retry;
 mod secret;
 mod throttle_gate;
@@ -36,6 +37,7 @@ pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
 pub use connection::{
     CachedToken, Connection, ConnectionError, ConnectionStore, KEY_FILE, KeySource, STORE_FILE,
     STORE_KEY_VAR, StoreContents, StoreKey, UserSession, connection_client, default_config_dir,
+    pool_client,
 };
 pub use credential::{
     AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
