@@ -24,6 +24,7 @@ mod paging;
 pub mod pool;
 mod retry;
 mod secret;
+mod table;
 mod throttle_gate;
 mod token_cache;
 mod typed;
@@ -57,6 +58,7 @@ pub use options::{BusinessLogic, ClientOptions};
 pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
+pub use table::{JsonPage, JsonWrite, RecordKey, Table};
 pub use typed::{
     ASSOCIATED_NAVIGATION_PROPERTY, AlternateKey, Annotated, Bind, Binds, Choice, Column, Columns,
     EntitySet, FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, MultiChoice, OrderBy, Query,

@@ -258,7 +258,7 @@ impl Batch {
         self.single(wire, json_or_null)
     }
 
-    fn single<T>(
+    pub(crate) fn single<T>(
         &mut self,
         wire: WireRequest,
         decode: fn(&WireReply, &str) -> Result<T>,
@@ -425,7 +425,7 @@ fn json_or_null(reply: &WireReply, what: &str) -> Result<serde_json::Value> {
     Error::decode_json_or_null(what, reply.body.as_bytes())
 }
 
-fn no_body(_: &WireReply, _: &str) -> Result<()> {
+pub(crate) fn no_body(_: &WireReply, _: &str) -> Result<()> {
     Ok(())
 }
 
