@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "dynamics", version, about, long_about = None)]
 #[command(
     after_help = "Exit codes: 0 success, 1 failure, 2 usage, 3 sign-in needed or failed, \
-4 refused for lack of rights, 5 not found, 6 connection store unusable, 7 service error."
+4 refused for lack of rights, 5 not found, 6 connection store unusable, 7 service error, \
+8 import finished with rejected rows."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -62,6 +63,79 @@ pub(crate) enum Command {
     Connection {
         #[command(subcommand)]
         command: ConnectionCommand,
+    },
+    /// Records in and out of a table: import checked against $metadata, export with change
+    /// tracking.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DataCommand {
+    /// Import rows into a table. Every row is checked against $metadata before anything is
+    /// sent; bad rows go to the rejects file with their line and reason (exit code 8), the
+    /// others are written. A rerun after an interruption sends only what is missing (see the
+    /// journal `FILE.import-journal`).
+    #[command(
+        after_help = "Cells: text as is; numbers and decimals exact; dates YYYY-MM-DD; date-times \
+RFC 3339 (2024-05-01T08:30:00Z); yes/no true/false/1/0; choices by value or label (labels `;` \
+separated for multi-select); lookups as `<lookup>` = `table:id` or `<navigation>@odata.bind` = \
+`/entityset(id)`. An empty CSV cell leaves the column unset."
+    )]
+    Import {
+        /// The table: logical name (`account`) or entity set (`accounts`).
+        table: String,
+        /// The file to import.
+        #[arg(long)]
+        file: PathBuf,
+        /// The file's format (default: from its extension, `.jsonl` JSON Lines, else CSV).
+        #[arg(long, value_enum)]
+        format: Option<crate::data::Format>,
+        /// Create records, upsert them, or update existing ones.
+        #[arg(long, value_enum, default_value = "create")]
+        mode: crate::data::Mode,
+        /// Identify records by this alternate key column (comma separated for a key of several
+        /// columns) instead of their id.
+        #[arg(long, value_delimiter = ',')]
+        key: Vec<String>,
+        /// Where rejected rows go (default: `FILE.rejects.csv` or `.jsonl`).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Read $metadata from this file instead of downloading it.
+        #[arg(long)]
+        metadata: Option<PathBuf>,
+        /// The connection to use; several names separated by commas make an identity pool
+        /// (default: DYNAMICS_CONNECTION, else DYNAMICS_URL and AZURE_*).
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Export a table's records to CSV or JSON Lines, page by page; with --track, only what
+    /// changed since the last run (deleted rows marked in an `@removed` column).
+    Export {
+        /// The table: logical name (`account`) or entity set (`accounts`).
+        table: String,
+        /// The columns, comma separated (default: all); the id always comes first.
+        #[arg(long, value_delimiter = ',')]
+        select: Vec<String>,
+        /// An OData $filter expression, e.g. `revenue gt 1000`.
+        #[arg(long)]
+        filter: Option<String>,
+        /// The output format (default: from -o's extension, else CSV).
+        #[arg(long, value_enum)]
+        format: Option<crate::data::Format>,
+        /// Where to write (default: standard output); written atomically.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Change tracking state: the first run exports everything and saves the delta link
+        /// here, later runs export what changed since.
+        #[arg(long)]
+        track: Option<PathBuf>,
+        /// The connection to use; several names separated by commas make an identity pool
+        /// (default: DYNAMICS_CONNECTION, else DYNAMICS_URL and AZURE_*).
+        #[arg(long)]
+        connection: Option<String>,
     },
 }
 
