@@ -74,10 +74,12 @@ pub(crate) enum Command {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum DataCommand {
-    /// Import rows into a table. Every row is checked against $metadata before anything is
-    /// sent; bad rows go to the rejects file with their line and reason (exit code 8), the
-    /// others are written. A rerun after an interruption sends only what is missing (see the
-    /// journal `FILE.import-journal`).
+    /// Import rows from CSV or JSON Lines into a table, each checked against $metadata first.
+    ///
+    /// Every row is checked before anything is sent; bad rows go to the rejects file with their
+    /// line and reason (exit code 8), the others are written. A rerun after an interruption
+    /// sends only what is missing (the journal `FILE.import-journal` remembers what was
+    /// written; delete it to start over).
     #[command(
         after_help = "Cells: text as is; numbers and decimals exact; dates YYYY-MM-DD; date-times \
 RFC 3339 (2024-05-01T08:30:00Z); yes/no true/false/1/0; choices by value or label (labels `;` \
@@ -88,7 +90,7 @@ separated for multi-select); lookups as `<lookup>` = `table:id` or `<navigation>
         /// The table: logical name (`account`) or entity set (`accounts`).
         table: String,
         /// The file to import.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         file: PathBuf,
         /// The file's format (default: from its extension, `.jsonl` JSON Lines, else CSV).
         #[arg(long, value_enum)]
@@ -98,43 +100,46 @@ separated for multi-select); lookups as `<lookup>` = `table:id` or `<navigation>
         mode: crate::data::Mode,
         /// Identify records by this alternate key column (comma separated for a key of several
         /// columns) instead of their id.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_name = "COLUMN")]
         key: Vec<String>,
         /// Where rejected rows go (default: `FILE.rejects.csv` or `.jsonl`).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         rejects: Option<PathBuf>,
         /// Read $metadata from this file instead of downloading it.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         metadata: Option<PathBuf>,
         /// The connection to use; several names separated by commas make an identity pool
         /// (default: DYNAMICS_CONNECTION, else DYNAMICS_URL and AZURE_*).
-        #[arg(long)]
+        #[arg(long, value_name = "NAME")]
         connection: Option<String>,
     },
-    /// Export a table's records to CSV or JSON Lines, page by page; with --track, only what
-    /// changed since the last run (deleted rows marked in an `@removed` column).
+    /// Export a table's records to CSV or JSON Lines; with --track, only what changed.
+    ///
+    /// Records are read page by page, one page in memory at a time. With --track, the first
+    /// run exports everything and saves the delta link; later runs write only what changed
+    /// since, deleted rows marked `deleted` in an `@removed` column.
     Export {
         /// The table: logical name (`account`) or entity set (`accounts`).
         table: String,
         /// The columns, comma separated (default: all); the id always comes first.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
         select: Vec<String>,
         /// An OData $filter expression, e.g. `revenue gt 1000`.
-        #[arg(long)]
+        #[arg(long, value_name = "EXPR")]
         filter: Option<String>,
         /// The output format (default: from -o's extension, else CSV).
         #[arg(long, value_enum)]
         format: Option<crate::data::Format>,
         /// Where to write (default: standard output); written atomically.
-        #[arg(short, long)]
+        #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Change tracking state: the first run exports everything and saves the delta link
         /// here, later runs export what changed since.
-        #[arg(long)]
+        #[arg(long, value_name = "STATE_FILE")]
         track: Option<PathBuf>,
         /// The connection to use; several names separated by commas make an identity pool
         /// (default: DYNAMICS_CONNECTION, else DYNAMICS_URL and AZURE_*).
-        #[arg(long)]
+        #[arg(long, value_name = "NAME")]
         connection: Option<String>,
     },
 }

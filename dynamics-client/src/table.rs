@@ -241,7 +241,9 @@ impl Client {
     pub async fn metadata_document(&self) -> Result<String> {
         let url = self.url("$metadata?annotations=true")?;
         let mut request = Request::new(Method::GET, url, "$metadata");
-        request.headers.push(("Accept", "application/xml".to_owned()));
+        request
+            .headers
+            .push(("Accept", "application/xml".to_owned()));
         let response = self.send(request).await?;
         String::from_utf8(response.body)
             .map_err(|e| Error::invalid_input(format!("$metadata is not UTF-8: {e}")))
