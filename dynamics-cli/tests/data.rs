@@ -1,6 +1,7 @@
 //! `dynamics data import` and `export` against the emulator: a 10,000-row round trip, an
-//! import killed midway and run again, and bad rows each reported with their line and reason
-//! while nothing of them is sent.
+//! import killed midway and run again, bad rows each reported with their line and reason while
+//! nothing of them is sent, change-tracked exports, and an import through an identity pool
+//! with one identity throttled.
 
 mod support;
 
@@ -9,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use dynamics_emulator::{Emulator, TestCertificate};
+use dynamics_client::{Connection, ConnectionStore, Secret};
+use dynamics_emulator::{Emulator, ServiceProtection, TestCertificate};
 use serde_json::Value;
 use support::{ok, scratch, stderr, stdout};
 
@@ -496,4 +498,93 @@ async fn support_token(setup: &Setup) -> String {
         .token
         .expose()
         .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_through_a_pool_of_three_identities_carries_on_while_one_is_throttled() {
+    // Three application users, each with its own service protection budget: 30 requests in a
+    // 120 s window (a `$batch` counts as one request).
+    let apps: Vec<(String, TestCertificate)> = (1..=3)
+        .map(|n| {
+            (
+                format!("5c7d4a3e-0000-4000-8000-00000000000{n}"),
+                TestCertificate::generate(&format!("CN=loader-{n}")).unwrap(),
+            )
+        })
+        .collect();
+    let mut builder = Emulator::builder()
+        .metadata_file(METADATA)
+        .choices_file(CHOICES)
+        .service_protection(ServiceProtection::new(
+            30,
+            Duration::from_secs(1200),
+            Duration::from_secs(120),
+            52,
+        ));
+    for (client_id, cert) in &apps {
+        builder = builder.register_app(client_id, cert);
+    }
+    let emulator = builder.start().await.unwrap();
+    let dir = scratch("data-pool");
+    let config = dir.join("config");
+    let store = ConnectionStore::open(&config).unwrap();
+    store
+        .update(|contents| {
+            for (n, (client_id, cert)) in apps.iter().enumerate() {
+                let name = format!("loader-{}", n + 1);
+                let mut connection = Connection::new(
+                    name.clone(),
+                    emulator.environment_url(),
+                    emulator.tenant_id(),
+                    emulator.authority_host(),
+                    cert.cert_pem(),
+                    Secret::new(cert.key_pem()),
+                    cert.sha1_thumbprint_hex(),
+                );
+                connection.client_id = Some(client_id.clone());
+                contents.connections.insert(name, connection);
+            }
+            Ok::<_, dynamics_client::ConnectionError>(())
+        })
+        .unwrap();
+
+    // loader-2 spends its whole budget first: the service will refuse it for two minutes.
+    let throttled = store.client("loader-2").unwrap();
+    let who: Value = throttled.get("WhoAmI()").await.unwrap();
+    let throttled_user = who["UserId"].as_str().unwrap().to_owned();
+    for _ in 1..30 {
+        let _: Value = throttled.get("WhoAmI()").await.unwrap();
+    }
+
+    let input = dir.join("accounts.csv");
+    std::fs::write(&input, accounts_csv(1_000)).unwrap();
+    let started = std::time::Instant::now();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dynamics"));
+    command
+        .args(["data", "import", "account", "--file", arg(&input)])
+        .args(["--connection", "loader-1,loader-2,loader-3"])
+        .env("DYNAMICS_CONFIG_DIR", &config)
+        .env_remove("DYNAMICS_STORE_KEY")
+        .env_remove("DYNAMICS_CONNECTION")
+        .env_remove("DYNAMICS_URL")
+        .stdin(Stdio::null());
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    ok(&out);
+    let elapsed = started.elapsed();
+    let accounts = emulator.records("accounts").unwrap();
+    assert_eq!(accounts.len(), 1_000, "{}", stderr(&out));
+    // The other two carried the load: nothing waited out loader-2's two minutes, and no
+    // record was written as loader-2.
+    assert!(elapsed < Duration::from_secs(100), "took {elapsed:?}");
+    let mut owners: BTreeMap<String, usize> = BTreeMap::new();
+    for account in &accounts {
+        *owners
+            .entry(account["_ownerid_value"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert!(!owners.contains_key(&throttled_user), "{owners:?}");
+    assert_eq!(owners.len(), 2, "both other identities wrote: {owners:?}");
+    assert!(stderr(&out).contains("Imported 1000 row(s)"), "{}", stderr(&out));
 }
