@@ -586,5 +586,9 @@ async fn an_import_through_a_pool_of_three_identities_carries_on_while_one_is_th
     }
     assert!(!owners.contains_key(&throttled_user), "{owners:?}");
     assert_eq!(owners.len(), 2, "both other identities wrote: {owners:?}");
-    assert!(stderr(&out).contains("Imported 1000 row(s)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Imported 1000 row(s)"),
+        "{}",
+        stderr(&out)
+    );
 }
