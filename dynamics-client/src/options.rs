@@ -30,6 +30,9 @@ pub(crate) struct Settings {
     pub(crate) http_client: Option<reqwest::Client>,
     /// Clock for retries and token expiry; tests install a [`ManualClock`](crate::clock::ManualClock).
     pub(crate) clock: Arc<dyn Clock>,
+    /// Keep and send back the service's cookies (server affinity); see
+    /// [`ClientBuilder::server_affinity`](crate::ClientBuilder::server_affinity).
+    pub(crate) server_affinity: bool,
 }
 
 impl Default for Settings {
@@ -44,6 +47,7 @@ impl Default for Settings {
             caller_object_id: None,
             http_client: None,
             clock: Arc::new(SystemClock),
+            server_affinity: false,
         }
     }
 }
