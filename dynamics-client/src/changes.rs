@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::client::Client;
-use crate::crud::MAX_PAGE_SIZE;
+use crate::crud::check_page_size;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::paging::{self, Cursor, Linked};
@@ -175,12 +175,8 @@ impl Client {
         since: Option<&DeltaLink>,
         max_page_size: Option<u32>,
     ) -> Result<url::Url> {
-        if let Some(size) = max_page_size
-            && !(1..=MAX_PAGE_SIZE).contains(&size)
-        {
-            return Err(Error::invalid_input(format!(
-                "page size {size} is outside 1..={MAX_PAGE_SIZE}"
-            )));
+        if let Some(size) = max_page_size {
+            check_page_size(size).map_err(Error::invalid_input)?;
         }
         if let Some(since) = since {
             return self.next_link_url(since.as_str());

@@ -633,11 +633,7 @@ fn is_multipart(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .get(..15)
-                .is_some_and(|k| k.eq_ignore_ascii_case("multipart/mixed"))
-        })
+        .is_some_and(crate::batch::multipart::is_multipart_mixed)
 }
 
 async fn read(response: reqwest::Response) -> Result<Response, reqwest::Error> {

@@ -240,11 +240,7 @@ impl Client {
         query: &str,
         max_page_size: u32,
     ) -> Result<Page<T>> {
-        if !(1..=MAX_PAGE_SIZE).contains(&max_page_size) {
-            return Err(Error::invalid_input(format!(
-                "page size {max_page_size} is outside 1..={MAX_PAGE_SIZE}"
-            )));
-        }
+        check_page_size(max_page_size).map_err(Error::invalid_input)?;
         self.query_pages(query, Some(max_page_size)).await
     }
 
@@ -372,8 +368,18 @@ impl Client {
     }
 }
 
-/// Dataverse's largest page.
+/// Dataverse's largest page (`odata.maxpagesize`).
 pub(crate) const MAX_PAGE_SIZE: u32 = 5000;
+
+/// `size` when Dataverse takes it as a page size (1 to 5,000), else what is wrong with it. The
+/// one check of every page size: raw and typed queries, change tracking, run-time tables.
+pub(crate) fn check_page_size(size: u32) -> std::result::Result<u32, String> {
+    if (1..=MAX_PAGE_SIZE).contains(&size) {
+        Ok(size)
+    } else {
+        Err(format!("page size {size} is outside 1..={MAX_PAGE_SIZE}"))
+    }
+}
 
 pub(crate) fn record_path<T: Entity>(id: Uuid) -> String {
     format!("{}({})", T::ENTITY_SET_NAME, id.hyphenated())

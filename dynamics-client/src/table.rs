@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::batch::{Batch, BulkOptions, Handle, no_body};
 use crate::changes::{Change, ChangeBody, ChangePage, DeltaLink, change};
 use crate::client::{Client, Request};
-use crate::crud::{MAX_PAGE_SIZE, UpsertMode, check_name};
+use crate::crud::{UpsertMode, check_name, check_page_size};
 use crate::error::{Error, Result};
 use crate::paging::{self, Cursor, Linked};
 use crate::typed::{AlternateKey, Literal};
@@ -257,11 +257,7 @@ fn prefer(
     page_size: u32,
     annotations: &[&str],
 ) -> std::result::Result<String, String> {
-    if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
-        return Err(format!(
-            "page size {page_size} is outside 1..={MAX_PAGE_SIZE}"
-        ));
-    }
+    check_page_size(page_size)?;
     let mut parts: Vec<String> = first.iter().map(|p| (*p).to_owned()).collect();
     parts.push(format!("odata.maxpagesize={page_size}"));
     if !annotations.is_empty() {

@@ -111,14 +111,21 @@ pub(crate) struct Malformed {
     pub message: String,
 }
 
+/// Whether a `Content-Type` value is `multipart/mixed`, whatever its parameters: the one check
+/// of the `$batch` media type, for the reply, its nested change sets and the pipeline.
+pub(crate) fn is_multipart_mixed(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("multipart/mixed"))
+}
+
 /// The `boundary` parameter of a `multipart/mixed` content type.
 pub(crate) fn boundary(content_type: &str) -> Option<String> {
-    let mut params = content_type.split(';');
-    let kind = params.next()?.trim();
-    if !kind.eq_ignore_ascii_case("multipart/mixed") {
+    if !is_multipart_mixed(content_type) {
         return None;
     }
-    params.find_map(|p| {
+    content_type.split(';').skip(1).find_map(|p| {
         let (name, value) = p.split_once('=')?;
         let value = value.trim().trim_matches('"');
         (name.trim().eq_ignore_ascii_case("boundary") && valid_boundary(value))
@@ -162,11 +169,7 @@ pub(crate) fn parse(body: &str, boundary: &str) -> Result<Vec<ReplyItem>, Malfor
 }
 
 fn boundary_of_nested(content_type: &str, line: usize) -> Result<Option<String>, Malformed> {
-    let is_multipart = content_type
-        .split(';')
-        .next()
-        .is_some_and(|k| k.trim().eq_ignore_ascii_case("multipart/mixed"));
-    if !is_multipart {
+    if !is_multipart_mixed(content_type) {
         return Ok(None);
     }
     boundary(content_type).map(Some).ok_or_else(|| {

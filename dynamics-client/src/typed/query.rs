@@ -215,11 +215,7 @@ impl<E> Query<E> {
     pub(crate) fn prefer(&self) -> Result<Vec<String>> {
         let mut prefer = Vec::new();
         if let Some(size) = self.page_size {
-            if !(1..=5000).contains(&size) {
-                return Err(Error::invalid_input(format!(
-                    "page size {size} is outside 1..=5000"
-                )));
-            }
+            crate::crud::check_page_size(size).map_err(Error::invalid_input)?;
             prefer.push(format!("odata.maxpagesize={size}"));
         }
         if self.annotations {
