@@ -36,8 +36,9 @@ pub use jws::SigningAlgorithm;
 pub use protection::{ServerCost, ServiceProtection};
 pub use webapi::{ActionError, OperationCall, OperationHandler};
 
+use crate::identity::AppCredential;
 use crate::server::Shared;
-use crate::token::{Caller, RegisteredApp, TokenService};
+use crate::token::{Caller, TokenService};
 
 /// The tenant used when none is set.
 pub const DEFAULT_TENANT: &str = "00000000-0000-0000-0000-00000000e7a0";
@@ -83,8 +84,8 @@ pub struct EmulatorBuilder {
     choices: Option<MetadataSource>,
     operations: Vec<(String, OperationHandler)>,
     tenant: String,
-    apps: Vec<(String, Certificate)>,
     token_lifetime: Duration,
+    device_code_interval: Duration,
     max_assertion_lifetime: Option<Duration>,
     address: SocketAddr,
     identity: identity::Config,
@@ -97,7 +98,7 @@ impl std::fmt::Debug for EmulatorBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmulatorBuilder")
             .field("tenant", &self.tenant)
-            .field("apps", &self.apps.len())
+            .field("apps", &self.identity.apps.len())
             .field("address", &self.address)
             .finish_non_exhaustive()
     }
@@ -154,13 +155,31 @@ impl EmulatorBuilder {
     }
 
     /// Registers an application that may get tokens with a client assertion signed by the key
-    /// of `certificate`. Call again to give an app several certificates, or to add apps.
+    /// of `certificate`. Call again to give an app several certificates, or to add apps. The
+    /// app gets an application user, and Microsoft Graph lists it.
     pub fn register_app(
         mut self,
         client_id: impl Into<String>,
         certificate: impl Into<Certificate>,
     ) -> Self {
-        self.apps.push((client_id.into(), certificate.into()));
+        self.identity.apps.push((
+            client_id.into(),
+            AppCredential::Certificate(certificate.into()),
+        ));
+        self
+    }
+
+    /// Registers an application that may get tokens with the client secret `secret`, as
+    /// [`EmulatorBuilder::register_app`] does with a certificate; an app may have both.
+    pub fn register_app_secret(
+        mut self,
+        client_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        self.identity.apps.push((
+            client_id.into(),
+            AppCredential::Secret(identity::directory::ClientSecret::new(secret.into())),
+        ));
         self
     }
 
@@ -209,7 +228,7 @@ impl EmulatorBuilder {
 
     /// The `interval` a device code response asks clients to poll at; 1 s by default.
     pub fn device_code_interval(mut self, interval: Duration) -> Self {
-        self.identity.poll_interval = Some(interval);
+        self.device_code_interval = interval;
         self
     }
 
@@ -300,42 +319,22 @@ impl EmulatorBuilder {
             IpAddr::V4(ip) => format!("http://{ip}:{}", local.port()),
             IpAddr::V6(ip) => format!("http://[{ip}]:{}", local.port()),
         };
-        let mut apps: HashMap<String, RegisteredApp> = HashMap::new();
-        for (client_id, certificate) in self.apps {
-            apps.entry(client_id)
-                .or_insert_with(|| RegisteredApp {
-                    certificates: Vec::new(),
-                    user_id: Uuid::new_v4(),
-                })
-                .certificates
-                .push(certificate);
-        }
-        let principals: Vec<(String, Uuid)> = apps
-            .iter()
-            .map(|(client_id, app)| (client_id.clone(), app.user_id))
-            .collect();
+        // Each app given to the builder gets one application user, seeded below.
+        let mut principals: HashMap<String, Uuid> = HashMap::new();
+        let identity = Identity::new(self.identity, &self.tenant, &base_url, |client_id| {
+            *principals
+                .entry(client_id.to_owned())
+                .or_insert_with(Uuid::new_v4)
+        });
+        let principals: Vec<(String, Uuid)> = principals.into_iter().collect();
         let organization_id = Uuid::new_v4();
-        // One key and one ledger of used assertions for both token issuers.
-        let key = Arc::new(token::SigningKey::generate()?);
-        let seen = Arc::new(token::SeenAssertions::default());
-        let tokens = TokenService::new(
-            self.tenant.clone(),
-            base_url.clone(),
-            apps,
-            self.token_lifetime,
-            self.max_assertion_lifetime,
-            Arc::clone(&key),
-            Arc::clone(&seen),
-        );
-        let identity = Identity::new(
-            self.identity,
-            &self.tenant,
-            &base_url,
-            self.token_lifetime,
-            self.max_assertion_lifetime,
-            key,
-            seen,
-        );
+        let tokens = TokenService::new(token::Settings {
+            tenant: self.tenant.clone(),
+            base_url: base_url.clone(),
+            lifetime: self.token_lifetime,
+            max_assertion_lifetime: self.max_assertion_lifetime,
+            poll_interval: self.device_code_interval,
+        })?;
         let controls = Controls::default();
         let system = Caller {
             user_id: Uuid::new_v4(),
@@ -410,8 +409,8 @@ impl Emulator {
             choices: None,
             operations: Vec::new(),
             tenant: DEFAULT_TENANT.to_owned(),
-            apps: Vec::new(),
             token_lifetime: Duration::from_secs(3599),
+            device_code_interval: Duration::from_secs(1),
             max_assertion_lifetime: Some(Duration::from_secs(600)),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             identity: identity::Config::default(),
