@@ -235,14 +235,28 @@ pub enum BatchError {
     #[error("$batch reply does not match the request: {0}")]
     Mismatch(String),
     /// The service did not run this request: the batch stopped at an earlier failure
-    /// (no `continue-on-error`), or another request of its change set failed and the whole
-    /// change set was rolled back.
+    /// (no `continue-on-error`).
     #[error("request {request} of the batch was not run: {reason}")]
     NotRun {
         /// Position of the request in the batch, from 0.
         request: usize,
         /// Why.
         reason: String,
+    },
+    /// Another request of this request's change set failed, so the service rolled the whole
+    /// change set back: this one left nothing behind. The failing request's handle gives the
+    /// service's error. Dataverse (ASP.NET OData) answers such a change set with the failing
+    /// response alone; the others get no reply
+    /// (`ChangeSetRequestItem.SendRequestAsync` in
+    /// <https://github.com/OData/WebApi/blob/master/src/Microsoft.AspNetCore.OData/Batch/ChangeSetRequestItem.cs>).
+    #[error(
+        "request {request} of the batch was rolled back: request {failed} of its change set failed"
+    )]
+    RolledBack {
+        /// Position of this request in the batch, from 0.
+        request: usize,
+        /// Position of the request whose failure rolled the change set back, from 0.
+        failed: usize,
     },
     /// The batch holding this request failed as a whole (bulk operations report this for
     /// each of its requests).
