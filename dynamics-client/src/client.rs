@@ -162,9 +162,9 @@ impl Client {
 
     /// A handle on the same client whose creates and updates are checked against the
     /// environment's duplicate detection rules (`MSCRM.SuppressDuplicateDetection: false`; the
-    /// Web API skips them otherwise). A write that matches a rule fails with
-    /// [`Error::ConcurrencyConflict`] (HTTP 412) whose code is `0x80040333`; see
-    /// [`Error::is_duplicate`].
+    /// Web API skips them otherwise). A write that matches a rule fails with [`Error::Api`]:
+    /// HTTP 500 with code `0x80040333`, which is not retried; see [`Error::is_duplicate`] and
+    /// <https://learn.microsoft.com/power-apps/developer/data-platform/webapi/manage-duplicate-detection-create-update>.
     pub fn detecting_duplicates(&self) -> Client {
         self.with_header(
             odata::SUPPRESS_DUPLICATE_DETECTION,
@@ -415,6 +415,7 @@ impl Client {
                         status,
                         retry_after,
                         code: &api.code,
+                        message: &api.message,
                     };
                     let decision = inner.retry.decide(&failure, progress, random_jitter());
                     if let (Kind::Throttled { limit, .. }, Some(after)) =

@@ -67,25 +67,30 @@ impl Error {
         }
     }
 
-    /// Whether a duplicate detection rule refused the write (code `0x80040333`; only when the
-    /// rules were asked for, see
-    /// [`Client::detecting_duplicates`](crate::Client::detecting_duplicates)).
+    /// Whether a duplicate detection rule refused the write: Dataverse answers HTTP 500 with
+    /// code `0x80040333`, only when the rules were asked for (see
+    /// [`Client::detecting_duplicates`](crate::Client::detecting_duplicates) and
+    /// <https://learn.microsoft.com/power-apps/developer/data-platform/webapi/manage-duplicate-detection-create-update>).
     pub fn is_duplicate(&self) -> bool {
         match self {
-            Error::Api(e) | Error::ConcurrencyConflict(e) => {
-                e.code.eq_ignore_ascii_case(crate::odata::DUPLICATE_RECORD)
-            }
+            Error::Api(e) => e.code.eq_ignore_ascii_case(crate::odata::DUPLICATE_RECORD),
             _ => false,
         }
     }
 
     /// Whether trying the same request again later may succeed.
     ///
-    /// True for throttling, 500/502/503/504, timeouts and connection failures.
+    /// True for throttling, 502/503/504, a 500 that names no business outcome (no Dataverse
+    /// error code, or a SQL failure's), timeouts and connection failures. A 500 carrying a
+    /// business error code, such as a duplicate refused (`0x80040333`), is false: it is the
+    /// same answer on every try.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Throttled(_) => true,
-            Error::Api(e) => matches!(e.status, 429 | 500 | 502 | 503 | 504),
+            Error::Api(e) => {
+                e.status == 429
+                    || crate::odata::is_transient_server_error(e.status, &e.code, &e.message)
+            }
             Error::Auth(e) => matches!(e.status, Some(429 | 500..=599)),
             Error::Transport(e) => e.is_timeout() || e.is_connect(),
             _ => false,

@@ -307,9 +307,11 @@ async fn optional_parameters_per_handle_go_on_the_wire_and_combine() {
 
 #[tokio::test]
 async fn a_write_refused_by_duplicate_detection_says_so() {
+    // The documented answer: HTTP 500 with 0x80040333
+    // (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/manage-duplicate-detection-create-update).
     let stub = Stub::start(|_| {
         Reply::error(
-            412,
+            500,
             "0x80040333",
             "A record was not created or updated because a duplicate of the current record already exists.",
         )
@@ -318,7 +320,15 @@ async fn a_write_refused_by_duplicate_detection_says_so() {
     let client = stub.client().detecting_duplicates();
     let e = client.create(&named("Sample Account")).await.unwrap_err();
     assert!(e.is_duplicate(), "{e}");
-    assert_eq!(e.status(), Some(412));
+    assert!(!e.is_retryable(), "{e}");
+    assert_eq!(e.status(), Some(500));
+    // An idempotent write (an update) is not sent again either: the answer would not change.
+    let e = client
+        .update(uuid::Uuid::from_u128(1), &named("Sample Account"))
+        .await
+        .unwrap_err();
+    assert!(e.is_duplicate(), "{e}");
+    assert_eq!(stub.requests().len(), 2, "one try each, no resend");
     let other = Stub::start(|_| {
         Reply::error(
             412,

@@ -33,7 +33,7 @@ pub use controls::{
 };
 pub use identity::{DeviceCodeInfo, DiscoveryInstance, GraphApplication, Identity, UserRights};
 pub use jws::SigningAlgorithm;
-pub use webapi::{ActionError, OperationCall, OperationHandler};
+pub use webapi::{ActionError, DuplicateRule, OperationCall, OperationHandler};
 
 use crate::server::Shared;
 use crate::token::{Caller, RegisteredApp, TokenService};
@@ -88,6 +88,7 @@ pub struct EmulatorBuilder {
     address: SocketAddr,
     identity: identity::Config,
     max_file_size: u64,
+    duplicate_rules: Vec<DuplicateRule>,
 }
 
 impl std::fmt::Debug for EmulatorBuilder {
@@ -219,6 +220,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Adds a duplicate detection rule. Creates and updates that ask for detection
+    /// (`MSCRM.SuppressDuplicateDetection: false`) and match another record under a rule are
+    /// refused as Dataverse refuses them: HTTP 500 with code `0x80040333`. Rules naming an
+    /// unknown table or column make [`start`](Self::start) fail.
+    pub fn duplicate_rule(mut self, rule: DuplicateRule) -> Self {
+        self.duplicate_rules.push(rule);
+        self
+    }
+
     /// Loads the metadata, binds the socket and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
         let metadata_xml = match self.metadata {
@@ -324,6 +334,10 @@ impl EmulatorBuilder {
         });
         shared
             .api
+            .set_duplicate_rules(self.duplicate_rules)
+            .map_err(Error::Control)?;
+        shared
+            .api
             .seed_principals(&shared.system, &principals)
             .map_err(Error::Seed)?;
         identity::seed_users(&shared).map_err(Error::Seed)?;
@@ -376,6 +390,7 @@ impl Emulator {
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             identity: identity::Config::default(),
             max_file_size: webapi::DEFAULT_MAX_FILE_SIZE,
+            duplicate_rules: Vec::new(),
         }
     }
 
@@ -432,6 +447,14 @@ impl Emulator {
     /// The test controls.
     pub fn controls(&self) -> &Controls {
         &self.shared.controls
+    }
+
+    /// Replaces the duplicate detection rules (see [`EmulatorBuilder::duplicate_rule`]).
+    pub fn set_duplicate_rules(&self, rules: Vec<DuplicateRule>) -> Result<(), Error> {
+        self.shared
+            .api
+            .set_duplicate_rules(rules)
+            .map_err(Error::Control)
     }
 
     /// Loads records: `{"<entity set>": [{record}, ...], ...}`.

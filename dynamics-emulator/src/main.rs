@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use dynamics_emulator::{Certificate, Emulator};
+use dynamics_emulator::{Certificate, DuplicateRule, Emulator};
 
 /// A local Dataverse Web API, Entra ID token endpoint and Global Discovery, driven by $metadata.
 #[derive(Parser, Debug)]
@@ -33,6 +33,11 @@ struct Args {
     /// choice columns with.
     #[arg(long, value_name = "FILE")]
     choices: Option<PathBuf>,
+    /// Duplicate detection rules, applied to writes sent with
+    /// `MSCRM.SuppressDuplicateDetection: false`: a JSON array of
+    /// {"table": "<logical name>", "columns": ["<column>", ...]}.
+    #[arg(long, value_name = "FILE.json")]
+    duplicate_rules: Option<PathBuf>,
 }
 
 fn parse_app(text: &str) -> Result<(String, PathBuf), String> {
@@ -75,6 +80,15 @@ async fn run(args: Args) -> Result<(), String> {
     }
     if let Some(seconds) = args.token_lifetime {
         builder = builder.token_lifetime(Duration::from_secs(seconds));
+    }
+    if let Some(path) = &args.duplicate_rules {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--duplicate-rules: cannot read {}: {e}", path.display()))?;
+        let rules = DuplicateRule::parse_list(&text)
+            .map_err(|e| format!("--duplicate-rules {}: {e}", path.display()))?;
+        for rule in rules {
+            builder = builder.duplicate_rule(rule);
+        }
     }
     let emulator = builder.start().await.map_err(|e| e.to_string())?;
     if let Some(path) = &args.seed {
