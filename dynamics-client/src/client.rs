@@ -406,6 +406,14 @@ impl Client {
                     }
                     let status = response.status.as_u16();
                     let api = odata::parse_api_error(status, &response.headers, &response.body);
+                    if earlier_attempt_unknown
+                        && request
+                            .landed_if_refused_with
+                            .is_some_and(|code| api.code.eq_ignore_ascii_case(code))
+                    {
+                        tracing::debug!(code = %api.code, "an earlier try landed");
+                        return Ok(response);
+                    }
                     let retry_after = response
                         .headers
                         .get(header::RETRY_AFTER)
@@ -579,6 +587,10 @@ pub(crate) struct Request<'a> {
     /// unknown is handed back as the response, for the caller to tell "my earlier try landed"
     /// from a real conflict.
     pub create_only: bool,
+    /// A Dataverse error code that, answered after an earlier try whose outcome is unknown,
+    /// means that earlier try landed (an associate refused because the link exists): the
+    /// answer is then the request's success. On a first try it stays an error.
+    pub landed_if_refused_with: Option<&'static str>,
 }
 
 impl<'a> Request<'a> {
@@ -594,6 +606,7 @@ impl<'a> Request<'a> {
             content_type: None,
             batch: false,
             create_only: false,
+            landed_if_refused_with: None,
         }
     }
 }

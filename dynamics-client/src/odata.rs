@@ -20,6 +20,9 @@ pub(crate) const SUPPRESS_DUPLICATE_DETECTION: &str = "MSCRM.SuppressDuplicateDe
 pub(crate) const SOLUTION_UNIQUE_NAME: &str = "MSCRM.SolutionUniqueName";
 /// The error code of a write refused by a duplicate detection rule.
 pub(crate) const DUPLICATE_RECORD: &str = "0x80040333";
+/// "Cannot insert duplicate key" (-2147220937): a key constraint, such as the one intersect row
+/// of a many-to-many pair, was broken.
+pub(crate) const DUPLICATE_KEY: &str = "0x80040237";
 /// Request ids Dataverse puts on its answers, most specific first.
 pub(crate) const REQUEST_ID_HEADERS: [&str; 2] = ["x-ms-service-request-id", "REQ_ID"];
 

@@ -6,8 +6,12 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use dynamics_client::{
-    AlternateKey, BusinessLogic, Client, ClientOptions, Column, Entity, Error, UpsertMode,
+    AlternateKey, BusinessLogic, Client, ClientOptions, Column, Entity, Error, RetryPolicy,
+    UpsertMode,
 };
 use serde::{Deserialize, Serialize};
 use support::emulated::start;
@@ -181,6 +185,60 @@ async fn associate_and_disassociate_a_collection() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)));
+}
+
+/// Dataverse refuses to link a pair that is already linked ("Cannot insert duplicate key",
+/// 0x80040237, https://learn.microsoft.com/troubleshoot/power-platform/dataverse/user-permissions/client-errors).
+/// On a first try that is the caller's error; after a try whose answer was lost it means that
+/// try made the link.
+#[tokio::test]
+async fn an_associate_that_finds_its_link_is_an_error_first_and_a_success_when_resent() {
+    let refusal = || Reply::error(412, "0x80040237", "Cannot insert duplicate key.");
+    let first = Stub::start(move |_| refusal()).await;
+    let e = first
+        .client()
+        .associate::<Account, Contact>(
+            Uuid::from_u128(1),
+            "contact_customer_accounts",
+            Uuid::from_u128(2),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::ConcurrencyConflict(api) if api.code == "0x80040237"),
+        "{e}"
+    );
+    assert_eq!(first.requests().len(), 1);
+
+    // The first try's answer is lost (a gateway error after it ran); the resend finds the link.
+    let tries = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&tries);
+    let resent = Stub::start(move |_| match counted.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::error(502, "", "Bad Gateway"),
+        _ => refusal(),
+    })
+    .await;
+    let client = Client::new(
+        &resent.url,
+        CountingCredential::new(),
+        ClientOptions {
+            retry: RetryPolicy {
+                initial_delay: std::time::Duration::from_millis(1),
+                ..RetryPolicy::default()
+            },
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    client
+        .associate::<Account, Contact>(
+            Uuid::from_u128(1),
+            "contact_customer_accounts",
+            Uuid::from_u128(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tries.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
