@@ -269,10 +269,20 @@ impl<'c, E: Entity> EntitySet<'c, E> {
             .await
     }
 
-    /// Downloads the file of a file or image column of record `id`; see
+    /// Downloads the file of a file column of record `id` (an image column's thumbnail); see
     /// [`Client::download_file`].
     pub async fn download_file<T>(&self, id: Uuid, column: Column<E, T>) -> Result<FileContent> {
         self.client.download_file::<E>(id, column.name()).await
+    }
+
+    /// Downloads the full-size image of an image column of record `id`, `None` when only a
+    /// thumbnail is stored; see [`Client::download_image`].
+    pub async fn download_image<T>(
+        &self,
+        id: Uuid,
+        column: Column<E, T>,
+    ) -> Result<Option<FileContent>> {
+        self.client.download_image::<E>(id, column.name()).await
     }
 
     /// Removes the file of a file or image column of record `id`.

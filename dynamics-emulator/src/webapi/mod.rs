@@ -4,6 +4,7 @@
 mod batch;
 mod changes;
 mod choices;
+mod duplicates;
 mod error;
 mod fetch;
 mod files;
@@ -18,6 +19,7 @@ mod validate;
 mod write;
 
 pub(crate) use choices::ChoiceCatalog;
+pub use duplicates::DuplicateRule;
 pub(crate) use error::ApiError;
 pub(crate) use files::DEFAULT_MAX_SIZE as DEFAULT_MAX_FILE_SIZE;
 pub use operations::{ActionError, OperationCall, OperationHandler};
@@ -60,6 +62,8 @@ pub(crate) struct WebApi {
     store_tag: String,
     /// The files of file and image columns, and unfinished uploads.
     files: files::Files,
+    /// Duplicate detection rules, applied to writes that ask for them.
+    duplicate_rules: duplicates::DuplicateRules,
 }
 
 /// What a path addresses.
@@ -139,7 +143,14 @@ impl WebApi {
             // Any 32 bits of a random id: two stores are told apart but for a 1 in 2^32 chance.
             store_tag: format!("{:08x}", Uuid::new_v4().as_u128() as u32),
             files: files::Files::new(files::DEFAULT_MAX_SIZE),
+            duplicate_rules: duplicates::DuplicateRules::default(),
         }
+    }
+
+    /// Replaces the duplicate detection rules; each must name a table and columns of the
+    /// metadata.
+    pub(crate) fn set_duplicate_rules(&self, rules: Vec<DuplicateRule>) -> Result<(), String> {
+        self.duplicate_rules.set(&self.schema, rules)
     }
 
     pub(crate) fn business_unit_id(&self) -> Uuid {
