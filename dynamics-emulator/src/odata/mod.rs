@@ -4,6 +4,7 @@
 pub(crate) mod batch;
 pub(crate) mod fetch;
 pub(crate) mod filter;
+pub(crate) mod function;
 pub(crate) mod path;
 pub(crate) mod query;
 
