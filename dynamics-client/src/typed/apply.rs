@@ -295,9 +295,13 @@ impl<E> ApplyRow<E> {
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
         match self.values.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(value) => serde_json::from_value(value.clone()).map(Some).map_err(|e| {
-                Error::invalid_input(format!("the $apply value `{name}` ({value}) is not of the asked type: {e}"))
-            }),
+            Some(value) => serde_json::from_value(value.clone())
+                .map(Some)
+                .map_err(|e| {
+                    Error::invalid_input(format!(
+                        "the $apply value `{name}` ({value}) is not of the asked type: {e}"
+                    ))
+                }),
         }
     }
 
@@ -308,7 +312,9 @@ impl<E> ApplyRow<E> {
 }
 
 impl<'de, E> serde::Deserialize<'de> for ApplyRow<E> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
         Ok(ApplyRow {
             values: Map::deserialize(deserializer)?,
             marker: PhantomData,
@@ -348,9 +354,7 @@ mod tests {
         let cases: [(Apply<Account>, &str); 5] = [
             (Apply::new().group_by(STATUS), "groupby((statuscode))"),
             (
-                Apply::new()
-                    .group_by(STATUS)
-                    .aggregate(Aggregate::count()),
+                Apply::new().group_by(STATUS).aggregate(Aggregate::count()),
                 "groupby((statuscode),aggregate($count as count))",
             ),
             (

@@ -48,6 +48,23 @@ impl<E, T> Column<E, T> {
         }
     }
 
+    /// How a query function's `PropertyName` names the column: the attribute's logical name,
+    /// so `ownerid` for the lookup property `_ownerid_value` (`a/ownerid` inside a lambda).
+    pub(crate) fn logical_path(&self) -> String {
+        let logical = match self.navigation {
+            Some(_) => self
+                .name
+                .strip_prefix('_')
+                .and_then(|n| n.strip_suffix("_value"))
+                .unwrap_or(self.name),
+            None => self.name,
+        };
+        match self.scope {
+            Some(scope) => format!("{scope}/{logical}"),
+            None => logical.to_owned(),
+        }
+    }
+
     /// How a filter names the column: `name`, or `t/name` inside a lambda.
     pub(crate) fn path(&self) -> String {
         match self.scope {

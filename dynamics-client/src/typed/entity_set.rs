@@ -131,7 +131,11 @@ impl<'c, E: Entity> EntitySet<'c, E> {
 
     /// The raw value of one column of a record as text (`GET <set>(<id>)/<column>/$value`,
     /// answered `text/plain`); `None` when it has no value.
-    pub async fn retrieve_raw_value<T>(&self, id: Uuid, column: Column<E, T>) -> Result<Option<String>> {
+    pub async fn retrieve_raw_value<T>(
+        &self,
+        id: Uuid,
+        column: Column<E, T>,
+    ) -> Result<Option<String>> {
         let response = self.property(id, column.name(), "/$value").await?;
         if response.status == reqwest::StatusCode::NO_CONTENT {
             return Ok(None);
@@ -145,7 +149,12 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         })
     }
 
-    async fn property(&self, id: Uuid, column: &str, suffix: &str) -> Result<crate::client::Response> {
+    async fn property(
+        &self,
+        id: Uuid,
+        column: &str,
+        suffix: &str,
+    ) -> Result<crate::client::Response> {
         let url = self.client.url(&format!(
             "{}({})/{column}{suffix}",
             E::ENTITY_SET_NAME,

@@ -94,10 +94,11 @@ fn json_list<'v, T: Literal + 'v>(values: impl IntoIterator<Item = &'v T>) -> St
 }
 
 impl<E, T> Column<E, T> {
-    /// `Microsoft.Dynamics.CRM.{function}(PropertyName='column'{more})`.
+    /// `Microsoft.Dynamics.CRM.{function}(PropertyName='column'{more})`. A lookup is named by
+    /// its logical name (`ownerid`, not `_ownerid_value`), as the functions expect.
     fn query_function(self, function: &str, more: &str) -> Filter<E> {
         let mut expression = format!("{NAMESPACE}{function}(PropertyName=");
-        self.path().as_str().write_literal(&mut expression);
+        self.logical_path().as_str().write_literal(&mut expression);
         expression.push_str(more);
         expression.push(')');
         Filter::new(expression)
@@ -403,7 +404,7 @@ mod tests {
             ),
             (
                 OWNER.equal_user_id(),
-                "Microsoft.Dynamics.CRM.EqualUserId(PropertyName='_ownerid_value')",
+                "Microsoft.Dynamics.CRM.EqualUserId(PropertyName='ownerid')",
             ),
             (
                 ID.under(id),

@@ -18,15 +18,15 @@ mod entity_set;
 mod function;
 mod literal;
 mod query;
-mod related;
 #[doc(hidden)]
 pub mod record;
+mod related;
 
 pub use alternate_key::AlternateKey;
-pub use apply::{AGGREGATE_RECORD_LIMIT, Aggregate, Apply, ApplyRow};
 pub use annotated::{
     ASSOCIATED_NAVIGATION_PROPERTY, Annotated, FORMATTED_VALUE, LOOKUP_LOGICAL_NAME,
 };
+pub use apply::{AGGREGATE_RECORD_LIMIT, Aggregate, Apply, ApplyRow};
 pub use bind::{Bind, Binds};
 pub use choice::{Choice, MultiChoice};
 pub use column::{Column, Filter, OrderBy};

@@ -596,7 +596,9 @@ impl Parser<'_> {
                 };
                 self.pos += 1;
                 let (param, inline) = word.split_once('=').ok_or_else(|| {
-                    format!("Expected 'Name=value' in 'Microsoft.Dynamics.CRM.{name}', found '{word}'.")
+                    format!(
+                        "Expected 'Name=value' in 'Microsoft.Dynamics.CRM.{name}', found '{word}'."
+                    )
                 })?;
                 let value = if inline.is_empty() {
                     let token = self
@@ -641,7 +643,9 @@ impl Parser<'_> {
                     [Token::Quoted(s)] => Ok(Param::Text(s.clone())),
                     [Token::List(items)] => Ok(Param::List(items.clone())),
                     [Token::Word(w)] if !w.starts_with('@') => Ok(Param::Text(w.clone())),
-                    _ => Err(format!("The parameter alias value '{value}' is not a value.")),
+                    _ => Err(format!(
+                        "The parameter alias value '{value}' is not a value."
+                    )),
                 }
             }
             Token::Word(w) => Ok(Param::Text(w)),
@@ -675,10 +679,14 @@ impl Parser<'_> {
         let Some(Token::Word(word)) = self.tokens.get(self.pos).cloned() else {
             return Err(format!("Expected 'variable:expression' after '{path}/'."));
         };
-        let (variable, rest) = word
-            .split_once(':')
-            .ok_or_else(|| format!("Expected 'variable:expression' after '{path}/', found '{word}'."))?;
-        if variable.is_empty() || !variable.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        let (variable, rest) = word.split_once(':').ok_or_else(|| {
+            format!("Expected 'variable:expression' after '{path}/', found '{word}'.")
+        })?;
+        if variable.is_empty()
+            || !variable
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return Err(format!("'{variable}' is not a valid lambda variable."));
         }
         if rest.is_empty() {

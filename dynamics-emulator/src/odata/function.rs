@@ -206,7 +206,9 @@ impl Call {
     ) -> Result<Call, String> {
         let Some((function, takes)) = spec(name) else {
             return Err(if UNSUPPORTED.contains(&name) {
-                format!("The query function 'Microsoft.Dynamics.CRM.{name}' is not supported by this emulator.")
+                format!(
+                    "The query function 'Microsoft.Dynamics.CRM.{name}' is not supported by this emulator."
+                )
             } else {
                 format!("Unknown function 'Microsoft.Dynamics.CRM.{name}'.")
             });
@@ -248,7 +250,9 @@ impl Call {
                     .ok()
                     .filter(|n| (0..=1_000_000).contains(n))
                     .ok_or_else(|| {
-                        format!("The value '{text}' of 'PropertyValue' is not a whole number of units.")
+                        format!(
+                            "The value '{text}' of 'PropertyValue' is not a whole number of units."
+                        )
                     })?;
                 (count, Vec::new())
             }
@@ -258,7 +262,11 @@ impl Call {
                 if values.is_empty() || (takes == Takes::Pair && values.len() != 2) {
                     return Err(format!(
                         "The function 'Microsoft.Dynamics.CRM.{name}' needs {} in 'PropertyValues'.",
-                        if takes == Takes::Pair { "exactly two values" } else { "at least one value" }
+                        if takes == Takes::Pair {
+                            "exactly two values"
+                        } else {
+                            "at least one value"
+                        }
                     ));
                 }
                 (0, values)
@@ -312,7 +320,11 @@ impl Call {
             }
             Function::Between | Function::NotBetween => matches!(
                 kind,
-                Kind::Integer(..) | Kind::Decimal | Kind::Double | Kind::Date | Kind::DateTimeOffset
+                Kind::Integer(..)
+                    | Kind::Decimal
+                    | Kind::Double
+                    | Kind::Date
+                    | Kind::DateTimeOffset
             ),
             Function::In | Function::NotIn => kind != Kind::Binary,
         };
@@ -410,10 +422,7 @@ impl Call {
                     Some(text) => text.split(',').map(str::trim).collect(),
                     None => Vec::new(),
                 };
-                let any = self
-                    .values
-                    .iter()
-                    .any(|v| selected.contains(&v.trim()));
+                let any = self.values.iter().any(|v| selected.contains(&v.trim()));
                 any == (self.function == Function::ContainValues)
             }
         }
@@ -423,10 +432,9 @@ impl Call {
 /// A value of a list or range parameter read as the column's kind.
 fn read(text: &str, kind: Option<Kind>) -> Comparable {
     let json = match kind {
-        Some(Kind::Integer(..) | Kind::Decimal | Kind::Double) => text
-            .trim()
-            .parse::<f64>()
-            .map_or(Value::Null, Value::from),
+        Some(Kind::Integer(..) | Kind::Decimal | Kind::Double) => {
+            text.trim().parse::<f64>().map_or(Value::Null, Value::from)
+        }
         Some(Kind::Boolean) => match text.trim() {
             "1" | "true" => Value::Bool(true),
             "0" | "false" => Value::Bool(false),
@@ -505,10 +513,7 @@ impl DateFn {
     fn holds(self, nanos: i128, count: i64, day: Option<&String>, now: OffsetDateTime) -> bool {
         let today = now.date();
         let now_nanos = now.unix_timestamp_nanos();
-        let week = add_days(
-            today,
-            -i64::from(today.weekday().number_days_from_sunday()),
-        );
+        let week = add_days(today, -i64::from(today.weekday().number_days_from_sunday()));
         let within = |from: Date, to: Date| nanos >= start(from) && nanos < start(to);
         let back = |unit: Unit| match unit {
             Unit::Minutes => now_nanos - i128::from(count) * 60_000_000_000,
@@ -563,12 +568,8 @@ impl DateFn {
 fn shift_months(day: Date, months: i64) -> Date {
     let first = month_start(day, months);
     let last = add_days(month_start(day, months + 1), -1);
-    Date::from_calendar_date(
-        first.year(),
-        first.month(),
-        day.day().min(last.day()),
-    )
-    .unwrap_or(first)
+    Date::from_calendar_date(first.year(), first.month(), day.day().min(last.day()))
+        .unwrap_or(first)
 }
 
 #[cfg(test)]
@@ -578,8 +579,14 @@ mod tests {
 
     #[test]
     fn calendar_steps_clamp_to_the_month() {
-        assert_eq!(shift_months(date!(2024 - 03 - 31), -1), date!(2024 - 02 - 29));
-        assert_eq!(shift_months(date!(2024 - 01 - 15), -13), date!(2022 - 12 - 15));
+        assert_eq!(
+            shift_months(date!(2024 - 03 - 31), -1),
+            date!(2024 - 02 - 29)
+        );
+        assert_eq!(
+            shift_months(date!(2024 - 01 - 15), -13),
+            date!(2022 - 12 - 15)
+        );
         assert_eq!(month_start(date!(2024 - 12 - 09), 1), date!(2025 - 01 - 01));
     }
 
@@ -599,13 +606,45 @@ mod tests {
         assert!(!holds(DateFn::LastYear, 0, datetime!(2024-01-01 00:00 UTC)));
         assert!(holds(DateFn::NextYear, 0, datetime!(2025-06-01 00:00 UTC)));
         assert!(holds(DateFn::LastMonth, 0, datetime!(2024-02-29 00:00 UTC)));
-        assert!(holds(DateFn::Last(Unit::Days), 7, datetime!(2024-03-06 00:00 UTC)));
-        assert!(!holds(DateFn::Last(Unit::Days), 7, datetime!(2024-03-05 23:59 UTC)));
-        assert!(!holds(DateFn::Last(Unit::Days), 7, datetime!(2024-03-13 12:01 UTC)));
-        assert!(holds(DateFn::Next(Unit::Days), 1, datetime!(2024-03-14 23:59 UTC)));
-        assert!(holds(DateFn::Last(Unit::Hours), 2, datetime!(2024-03-13 10:00 UTC)));
-        assert!(holds(DateFn::OlderThan(Unit::Minutes), 30, datetime!(2024-03-13 11:29 UTC)));
-        assert!(!holds(DateFn::OlderThan(Unit::Minutes), 30, datetime!(2024-03-13 11:31 UTC)));
-        assert!(holds(DateFn::OlderThan(Unit::Months), 1, datetime!(2024-02-12 23:00 UTC)));
+        assert!(holds(
+            DateFn::Last(Unit::Days),
+            7,
+            datetime!(2024-03-06 00:00 UTC)
+        ));
+        assert!(!holds(
+            DateFn::Last(Unit::Days),
+            7,
+            datetime!(2024-03-05 23:59 UTC)
+        ));
+        assert!(!holds(
+            DateFn::Last(Unit::Days),
+            7,
+            datetime!(2024-03-13 12:01 UTC)
+        ));
+        assert!(holds(
+            DateFn::Next(Unit::Days),
+            1,
+            datetime!(2024-03-14 23:59 UTC)
+        ));
+        assert!(holds(
+            DateFn::Last(Unit::Hours),
+            2,
+            datetime!(2024-03-13 10:00 UTC)
+        ));
+        assert!(holds(
+            DateFn::OlderThan(Unit::Minutes),
+            30,
+            datetime!(2024-03-13 11:29 UTC)
+        ));
+        assert!(!holds(
+            DateFn::OlderThan(Unit::Minutes),
+            30,
+            datetime!(2024-03-13 11:31 UTC)
+        ));
+        assert!(holds(
+            DateFn::OlderThan(Unit::Months),
+            1,
+            datetime!(2024-02-12 23:00 UTC)
+        ));
     }
 }

@@ -735,7 +735,10 @@ struct TableShape<'a> {
 
 impl Shape for TableShape<'_> {
     fn kind(&self, path: &str) -> Option<Kind> {
-        match self.kinds.and_then(|kinds| kinds.iter().find(|(p, _)| p == path)) {
+        match self
+            .kinds
+            .and_then(|kinds| kinds.iter().find(|(p, _)| p == path))
+        {
             Some((_, kind)) => *kind,
             None => path_kind(self.api, self.table, path),
         }
@@ -766,7 +769,9 @@ impl<'v> Row<'v> for RecordRow<'v, '_> {
         match path.split_once('/') {
             None => self.record.fields.get(path),
             Some((nav, property)) => {
-                let (_, _, target) = self.view.single(self.shape.table.navs.get(nav)?, self.record)?;
+                let (_, _, target) = self
+                    .view
+                    .single(self.shape.table.navs.get(nav)?, self.record)?;
                 target.fields.get(property)
             }
         }
