@@ -1,6 +1,7 @@
 //! OData URL and body syntax: resource paths and keys, query options, `$filter`, FetchXML,
 //! `$batch`.
 
+pub(crate) mod apply;
 pub(crate) mod batch;
 pub(crate) mod fetch;
 pub(crate) mod filter;

@@ -2,7 +2,7 @@
 //! results in the Web API's JSON shape without null properties, and paging with the paging
 //! cookie and `morerecords` annotations.
 
-mod aggregate;
+pub(super) mod aggregate;
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -97,7 +97,7 @@ struct Test {
 /// value rather than on every comparison; a number by its bits, `-0` as `0` (numbers read from
 /// JSON are never NaN, so equal numbers have equal bits).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Same {
+pub(super) enum Same {
     Null,
     Bool(bool),
     Number(u64),
@@ -106,7 +106,7 @@ enum Same {
 }
 
 impl Same {
-    fn of(value: Comparable) -> Self {
+    pub(super) fn of(value: Comparable) -> Self {
         match value {
             Comparable::Null => Same::Null,
             Comparable::Bool(b) => Same::Bool(b),
@@ -206,6 +206,9 @@ impl<'v> View<'v> {
             });
         }
         if let Some(measures) = &measures {
+            if rows.len() > super::apply::AGGREGATE_RECORD_LIMIT {
+                return Err(super::apply::record_limit_exceeded());
+            }
             return self.aggregate(table, &fetch, measures, &rows);
         }
         // Ties keep the primary key's order (and the linked keys'), so pages never overlap.

@@ -1,6 +1,7 @@
 //! The Dataverse Web API (v9.2, also answering v9.0 and v9.1 URLs) under `/api/data/v9.2/`,
 //! for every entity set of the metadata.
 
+mod apply;
 mod batch;
 mod changes;
 mod choices;

@@ -95,8 +95,9 @@ impl WebApi {
             Target::Operation(addressed) => self.invoke(caller, request, addressed, Some(tables)),
             Target::Batch => Err(ApiError::method_not_allowed("GET")),
             Target::Collection(table) if tracking => view.changes(table, &query),
-            Target::Collection(table) => match &query.fetch_xml {
-                Some(xml) => {
+            Target::Collection(table) => match (&query.apply, &query.fetch_xml) {
+                (Some(apply), _) => view.apply(table, apply, &query),
+                (None, Some(xml)) => {
                     if query.select.is_some()
                         || query.filter.is_some()
                         || !query.orderby.is_empty()
@@ -110,7 +111,9 @@ impl WebApi {
                     }
                     view.fetch(table, xml)
                 }
-                None => view.collection(table, tables.rows(&table.set), &query, &request.path),
+                (None, None) => {
+                    view.collection(table, tables.rows(&table.set), &query, &request.path)
+                }
             },
             Target::Count(table) => {
                 let rows = view.query_rows(table, tables.rows(&table.set), &query)?;

@@ -168,8 +168,8 @@ pub(super) fn measures<'a>(
 }
 
 /// One aggregate over a group's values; nulls are left out, as SQL leaves them out. `null`
-/// when nothing is left (and the property is then left out).
-fn aggregate_values(
+/// when nothing is left (and the property is then left out). `$apply` shares it.
+pub(in crate::webapi) fn aggregate_values(
     function: Aggregate,
     distinct: bool,
     values: &[Value],
