@@ -82,6 +82,8 @@ enum Target<'a> {
     Count(&'a Table),
     Entity(&'a Table, Key),
     Property(&'a Table, Key, &'a Column),
+    /// `set(key)/column/$value`: the raw value.
+    PropertyValue(&'a Table, Key, &'a Column),
     Navigation {
         table: &'a Table,
         key: Key,
@@ -326,6 +328,9 @@ impl WebApi {
         }
         match (table.column(&second.name), &second.key, rest) {
             (Some(column), None, []) => Ok(Target::Property(table, key, column)),
+            (Some(column), None, [Segment { name, key: None }]) if name == "$value" => {
+                Ok(Target::PropertyValue(table, key, column))
+            }
             _ => Err(ApiError::no_segment(&second.name)),
         }
     }

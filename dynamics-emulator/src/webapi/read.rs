@@ -98,18 +98,20 @@ impl WebApi {
             Target::Collection(table) => match (&query.apply, &query.fetch_xml) {
                 (Some(apply), _) => view.apply(table, apply, &query),
                 (None, Some(xml)) => {
+                    // `$count=true` is the one option FetchXML takes: "You can append
+                    // `&$count=true` to your FetchXml query"
+                    // (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/fetchxml/count-rows).
                     if query.select.is_some()
                         || query.filter.is_some()
                         || !query.orderby.is_empty()
                         || query.top.is_some()
-                        || query.count
                         || !query.expand.is_empty()
                     {
                         return Err(ApiError::bad_request(
-                            "fetchXml cannot be combined with other query options.",
+                            "fetchXml cannot be combined with other query options than $count.",
                         ));
                     }
-                    view.fetch(table, xml)
+                    view.fetch(table, xml, query.count)
                 }
                 (None, None) => {
                     view.collection(table, tables.rows(&table.set), &query, &request.path)
@@ -143,7 +145,25 @@ impl WebApi {
                 );
                 Ok(view.with_preferences(ApiResponse::json(StatusCode::OK, Value::Object(body))))
             }
+            Target::PropertyValue(table, key, column) => {
+                // "To retrieve the raw value of a primitive property rather than JSON, append
+                // `/$value`" (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-the-raw-value-of-a-property).
+                let id = self.existing(tables, table, &key)?;
+                let value = tables
+                    .get(&table.set, &id)
+                    .and_then(|r| r.fields.get(&column.name))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let text = match value {
+                    Value::Null => return Ok(ApiResponse::empty(StatusCode::NO_CONTENT)),
+                    Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                Ok(ApiResponse::text(StatusCode::OK, text, "text/plain"))
+            }
             Target::Property(table, key, column) => {
+                // `{"@odata.context": ..., "value": ...}` (same page, "Retrieve a single
+                // property value"); a null value is `204 No Content`, as OData answers it.
                 let id = self.existing(tables, table, &key)?;
                 let value = tables
                     .get(&table.set, &id)
@@ -456,6 +476,23 @@ impl<'a> View<'a> {
         Ok(keyed.into_iter().map(|(_, row)| row).collect())
     }
 
+    /// `@odata.count` (when `counted`) and the total-count annotations (when asked for) of a
+    /// collection of `total` records: counts stop at 5,000.
+    pub(super) fn insert_count(&self, body: &mut Map<String, Value>, total: usize, counted: bool) {
+        if self.prefer.wants(TOTAL_COUNT) {
+            let count = if counted {
+                total.min(MAX_PAGE) as i64
+            } else {
+                -1
+            };
+            body.insert(format!("@{TOTAL_COUNT}"), json!(count));
+            body.insert(format!("@{TOTAL_COUNT_EXCEEDED}"), json!(total > MAX_PAGE));
+        }
+        if counted {
+            body.insert("@odata.count".into(), json!(total.min(MAX_PAGE)));
+        }
+    }
+
     /// A collection reply: filtered, sorted, paged, with `@odata.count` and `@odata.nextLink`.
     pub(super) fn collection(
         &self,
@@ -484,18 +521,7 @@ impl<'a> View<'a> {
             "@odata.context".into(),
             json!(self.api.context(&table.set, query.select.as_deref(), "")),
         );
-        if self.prefer.wants(TOTAL_COUNT) {
-            let count = if query.count {
-                total.min(MAX_PAGE) as i64
-            } else {
-                -1
-            };
-            body.insert(format!("@{TOTAL_COUNT}"), json!(count));
-            body.insert(format!("@{TOTAL_COUNT_EXCEEDED}"), json!(total > MAX_PAGE));
-        }
-        if query.count {
-            body.insert("@odata.count".into(), json!(total.min(MAX_PAGE)));
-        }
+        self.insert_count(&mut body, total, query.count);
         body.insert("value".into(), Value::Array(values));
         if offset + page_size < rows.len() {
             let token = query::skiptoken(offset + page_size, (offset + page_size) / page_size + 1);
