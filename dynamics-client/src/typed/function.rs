@@ -35,7 +35,7 @@
 //! # use dynamics_client::Column;
 //! struct Account;
 //! const ID: Column<Account, uuid::Uuid> = Column::new("accountid");
-//! let _ = ID.between(uuid::Uuid::nil(), uuid::Uuid::max()); // a range on an identifier
+//! let _ = ID.between(uuid::Uuid::nil(), uuid::Uuid::from_u128(1)); // a range on an identifier
 //! ```
 
 use rust_decimal::Decimal;

@@ -794,7 +794,7 @@ impl Expr {
                 Expr::Lambda { .. } => {}
                 Expr::Function(call) => {
                     let [plain, lookup] = call.columns();
-                    found.extend([plain, lookup].map(|p| Cow::Owned(p)));
+                    found.extend([plain, lookup].map(Cow::Owned));
                 }
                 Expr::Compare(_, a, b) | Expr::Call(_, a, b) => {
                     for operand in [a, b] {
