@@ -7,6 +7,7 @@ mod discovery;
 mod identity;
 mod jws;
 mod odata;
+mod protection;
 mod schema;
 mod server;
 mod store;
@@ -32,6 +33,7 @@ pub use controls::{
 pub use discovery::DiscoveryInstance;
 pub use identity::{DeviceCodeInfo, GraphApplication, Identity, UserRights};
 pub use jws::SigningAlgorithm;
+pub use protection::{ServerCost, ServiceProtection};
 pub use webapi::{ActionError, OperationCall, OperationHandler};
 
 use crate::server::Shared;
@@ -88,6 +90,7 @@ pub struct EmulatorBuilder {
     identity: identity::Config,
     discovery_instances: Vec<DiscoveryInstance>,
     max_file_size: u64,
+    protection: protection::Settings,
 }
 
 impl std::fmt::Debug for EmulatorBuilder {
@@ -219,8 +222,39 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Turns Dataverse's service protection limits on, evaluated per identity (each app and
+    /// each user): [`ServiceProtection::DATAVERSE`] is the default set (6,000 requests and
+    /// 1,200 s of execution time per 300 s sliding window, 52 concurrent). A request over a
+    /// limit gets `429`, Dataverse's error code and message for that limit and `Retry-After`;
+    /// every Web API answer carries `x-ms-ratelimit-burst-remaining-xrm-requests` and
+    /// `x-ms-ratelimit-time-remaining-xrm-requests`. Off unless called. Execution time comes from
+    /// [`EmulatorBuilder::server_cost`]; without it only the request count and concurrency bite.
+    pub fn service_protection(mut self, limits: ServiceProtection) -> Self {
+        self.protection.limits = Some(limits);
+        self
+    }
+
+    /// Holds every Web API request for its simulated execution time, charged to its identity's
+    /// execution budget: `per_request` for each request (and each operation of a `$batch`),
+    /// plus `per_record` for each record a single request writes, or `per_bulk_record` for each
+    /// record of a bulk message (`CreateMultiple`, ...). Requests cost nothing unless called.
+    pub fn server_cost(mut self, cost: ServerCost) -> Self {
+        self.protection.cost = Some(cost);
+        self
+    }
+
+    /// Divides every service protection window, execution budget, cost and wait by `n` (1 by
+    /// default), so that a load of many windows runs in reasonable time. Messages and the
+    /// `x-ms-ratelimit-*` headers keep Dataverse's units; `Retry-After` stays in whole seconds,
+    /// rounded up.
+    pub fn time_scale(mut self, n: u32) -> Self {
+        self.protection.time_scale = Some(n);
+        self
+    }
+
     /// Loads the metadata, binds the socket and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
+        let protection = protection::Protection::new(self.protection).map_err(Error::Control)?;
         let metadata_xml = match self.metadata {
             Some(MetadataSource::Text(xml)) => xml,
             Some(MetadataSource::File(path)) => std::fs::read_to_string(&path)
@@ -326,6 +360,7 @@ impl EmulatorBuilder {
                 &self.discovery_instances,
             ),
             identity,
+            protection,
         });
         shared
             .api
@@ -382,6 +417,7 @@ impl Emulator {
             identity: identity::Config::default(),
             discovery_instances: Vec::new(),
             max_file_size: webapi::DEFAULT_MAX_FILE_SIZE,
+            protection: protection::Settings::default(),
         }
     }
 
