@@ -207,20 +207,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             }
             '\'' => {
                 chars.next();
-                let mut s = String::new();
-                loop {
-                    match chars.next() {
-                        // '' inside a string is one quote.
-                        Some('\'') if chars.peek() == Some(&'\'') => {
-                            chars.next();
-                            s.push('\'');
-                        }
-                        Some('\'') => break,
-                        Some(c) => s.push(c),
-                        None => return Err("Unterminated string literal.".into()),
-                    }
-                }
-                tokens.push(Token::Quoted(s));
+                tokens.push(Token::Quoted(quoted(&mut chars)?));
             }
             '[' => {
                 chars.next();
@@ -240,6 +227,23 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
         }
     }
     Ok(tokens)
+}
+
+/// An OData string literal's text after its opening `'`, up to its closing one (`''` inside
+/// is one quote).
+fn quoted(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<String, String> {
+    let mut s = String::new();
+    loop {
+        match chars.next() {
+            Some('\'') if chars.peek() == Some(&'\'') => {
+                chars.next();
+                s.push('\'');
+            }
+            Some('\'') => return Ok(s),
+            Some(c) => s.push(c),
+            None => return Err("Unterminated string literal.".into()),
+        }
+    }
 }
 
 /// The items of a list after its `[`, up to its `]`: JSON strings (`"O'Brian"`), OData strings
@@ -275,19 +279,7 @@ fn list(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Vec<Stri
             }
             Some('\'') => {
                 chars.next();
-                let mut s = String::new();
-                loop {
-                    match chars.next() {
-                        Some('\'') if chars.peek() == Some(&'\'') => {
-                            chars.next();
-                            s.push('\'');
-                        }
-                        Some('\'') => break,
-                        Some(c) => s.push(c),
-                        None => return Err("Unterminated string in a list.".into()),
-                    }
-                }
-                s
+                quoted(chars)?
             }
             Some(_) => {
                 let mut s = String::new();

@@ -4,7 +4,6 @@
 //! results, at most 50,000 records aggregated, no `groupby` on a date-time column and no
 //! `$orderby` on an aggregate.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use axum::http::StatusCode;
@@ -13,11 +12,11 @@ use uuid::Uuid;
 
 use super::ApiError;
 use super::fetch::Same;
-use super::fetch::aggregate::aggregate_values;
+use super::fetch::aggregate::{aggregate_values, sorted};
 use super::protocol::ApiResponse;
 use super::read::View;
 use crate::odata::apply::Apply;
-use crate::odata::filter::{Comparable, comparable_json};
+use crate::odata::filter::comparable_json;
 use crate::odata::query::Query;
 use crate::schema::{Kind, Table};
 use crate::store::Record;
@@ -163,35 +162,9 @@ impl<'v> View<'v> {
                 (name, kind, descending)
             })
             .collect();
-        let mut keyed: Vec<(Vec<Comparable>, Map<String, Value>)> = results
+        let value: Vec<Value> = sorted(results, &keys)
             .into_iter()
-            .map(|result| {
-                let values = keys
-                    .iter()
-                    .map(|(name, kind, _)| {
-                        comparable_json(result.get(*name).unwrap_or(&Value::Null), *kind)
-                    })
-                    .collect();
-                (values, result)
-            })
-            .collect();
-        keyed.sort_by(|(a, _), (b, _)| {
-            let mut order = Ordering::Equal;
-            for (((_, _, descending), x), y) in keys.iter().zip(a).zip(b) {
-                // Nulls first, as SQL Server sorts them.
-                let o = match (x, y) {
-                    (Comparable::Null, Comparable::Null) => Ordering::Equal,
-                    (Comparable::Null, _) => Ordering::Less,
-                    (_, Comparable::Null) => Ordering::Greater,
-                    _ => x.partial_cmp(y).unwrap_or(Ordering::Equal),
-                };
-                order = order.then(if *descending { o.reverse() } else { o });
-            }
-            order
-        });
-        let value: Vec<Value> = keyed
-            .into_iter()
-            .map(|(_, result)| Value::Object(result))
+            .map(Value::Object)
             .collect();
         Ok(ApiResponse::json(
             StatusCode::OK,

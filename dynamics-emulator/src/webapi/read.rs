@@ -148,12 +148,7 @@ impl WebApi {
             Target::PropertyValue(table, key, column) => {
                 // "To retrieve the raw value of a primitive property rather than JSON, append
                 // `/$value`" (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-the-raw-value-of-a-property).
-                let id = self.existing(tables, table, &key)?;
-                let value = tables
-                    .get(&table.set, &id)
-                    .and_then(|r| r.fields.get(&column.name))
-                    .cloned()
-                    .unwrap_or(Value::Null);
+                let (_, value) = self.property(tables, table, &key, column)?;
                 let text = match value {
                     Value::Null => return Ok(ApiResponse::empty(StatusCode::NO_CONTENT)),
                     Value::String(text) => text,
@@ -164,12 +159,7 @@ impl WebApi {
             Target::Property(table, key, column) => {
                 // `{"@odata.context": ..., "value": ...}` (same page, "Retrieve a single
                 // property value"); a null value is `204 No Content`, as OData answers it.
-                let id = self.existing(tables, table, &key)?;
-                let value = tables
-                    .get(&table.set, &id)
-                    .and_then(|r| r.fields.get(&column.name))
-                    .cloned()
-                    .unwrap_or(Value::Null);
+                let (id, value) = self.property(tables, table, &key, column)?;
                 if value.is_null() {
                     return Ok(ApiResponse::empty(StatusCode::NO_CONTENT));
                 }
@@ -210,6 +200,24 @@ impl WebApi {
                 nav.name
             ))),
         }
+    }
+
+    /// The id of the record `key` names and the value of one of its columns (`null` when it
+    /// has none); a missing record is a 404.
+    fn property(
+        &self,
+        tables: &Tables,
+        table: &Table,
+        key: &super::Key,
+        column: &Column,
+    ) -> Result<(Uuid, Value), ApiError> {
+        let id = self.existing(tables, table, key)?;
+        let value = tables
+            .get(&table.set, &id)
+            .and_then(|r| r.fields.get(&column.name))
+            .cloned()
+            .unwrap_or(Value::Null);
+        Ok((id, value))
     }
 
     /// `{root}$metadata#set(select)suffix`.

@@ -101,28 +101,7 @@ impl View<'_> {
             .chain(grouped.iter().map(|c| (c.alias, false)))
             .map(|(alias, descending)| (alias, kind_of(alias), descending))
             .collect();
-        let mut keyed: Vec<(Vec<Comparable>, Map<String, Value>)> = results
-            .into_iter()
-            .map(|result| {
-                let values = sort_keys
-                    .iter()
-                    .map(|(alias, kind, _)| {
-                        comparable_json(result.get(*alias).unwrap_or(&Value::Null), *kind)
-                    })
-                    .collect();
-                (values, result)
-            })
-            .collect();
-        keyed.sort_by(|(a, _), (b, _)| {
-            let mut order = Ordering::Equal;
-            for (((_, _, descending), x), y) in sort_keys.iter().zip(a).zip(b) {
-                let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
-                order = order.then(if *descending { o.reverse() } else { o });
-            }
-            order
-        });
-        let mut results: Vec<Map<String, Value>> =
-            keyed.into_iter().map(|(_, result)| result).collect();
+        let mut results = sorted(results, &sort_keys);
         if let Some(top) = fetch.top {
             results.truncate(top);
         }
@@ -166,6 +145,36 @@ pub(super) fn measures<'a>(
         }
     }
     Ok(columns)
+}
+
+/// Result rows ordered by `keys` (name, kind, descending), each row's values read once;
+/// nulls sort first, as SQL Server sorts them. `$apply` shares it.
+pub(in crate::webapi) fn sorted(
+    results: Vec<Map<String, Value>>,
+    keys: &[(&str, Option<Kind>, bool)],
+) -> Vec<Map<String, Value>> {
+    let mut keyed: Vec<(Vec<Comparable>, Map<String, Value>)> = results
+        .into_iter()
+        .map(|result| {
+            let values = keys
+                .iter()
+                .map(|(name, kind, _)| {
+                    comparable_json(result.get(*name).unwrap_or(&Value::Null), *kind)
+                })
+                .collect();
+            (values, result)
+        })
+        .collect();
+    keyed.sort_by(|(a, _), (b, _)| {
+        let mut order = Ordering::Equal;
+        for (((_, _, descending), x), y) in keys.iter().zip(a).zip(b) {
+            // `Comparable::Null` orders before every other value.
+            let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
+            order = order.then(if *descending { o.reverse() } else { o });
+        }
+        order
+    });
+    keyed.into_iter().map(|(_, result)| result).collect()
 }
 
 /// One aggregate over a group's values; nulls are left out, as SQL leaves them out. `null`
