@@ -194,7 +194,10 @@ impl<E> Query<E> {
     /// Expands a collection-valued navigation property with its own query: the related
     /// records' `$select`, `$filter`, `$orderby`, `$top` and `$expand` are sent as nested
     /// options (`Account_Tasks($select=subject;$filter=statecode eq 0;$top=5)`); its `$count`,
-    /// page size and annotations are not (Dataverse does not take them there).
+    /// page size and annotations are not (Dataverse does not take them there). Dataverse
+    /// refuses `$orderby` and `$top` in a collection's expand that itself nests an `$expand`,
+    /// and at most 15 `$expand`s in one query
+    /// (<https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/join-tables>).
     pub fn expand_related<T>(mut self, related: Related<E, T>, query: Query<T>) -> Self {
         let nested: Vec<String> = query
             .options()
