@@ -668,4 +668,18 @@ async fn an_import_through_a_pool_of_three_identities_carries_on_while_one_is_th
         "{}",
         stderr(&out)
     );
+
+    // DYNAMICS_CONNECTION names a pool too.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dynamics"));
+    command
+        .args(["data", "export", "account", "--select", "accountnumber"])
+        .env("DYNAMICS_CONFIG_DIR", &config)
+        .env("DYNAMICS_CONNECTION", "loader-1, loader-3")
+        .env_remove("DYNAMICS_STORE_KEY")
+        .env_remove("DYNAMICS_URL")
+        .stdin(Stdio::null());
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(parse_csv(&ok(&out)).len(), 1 + 1_000);
 }
