@@ -250,6 +250,30 @@ impl Client {
         self.inner.identities.len()
     }
 
+    /// One client per identity of this client's pool (one client for a client without a pool),
+    /// each sending as that identity only and sharing its token cache, throttle gate and
+    /// concurrency slots with this client: for work that paces each identity itself, such as a
+    /// bulk engine given one client per identity.
+    pub fn identity_clients(&self) -> Vec<Client> {
+        (0..self.inner.identities.len())
+            .map(|index| Client {
+                inner: Arc::new(Inner {
+                    environment: self.inner.environment.clone(),
+                    base: self.inner.base.clone(),
+                    scope: self.inner.scope.clone(),
+                    http: self.inner.http.clone(),
+                    identities: self.inner.identities.only(index),
+                    retry: self.inner.retry.clone(),
+                    clock: self.inner.clock.clone(),
+                    default_headers: self.inner.default_headers.clone(),
+                    parallelism: ParallelismHint::default(),
+                }),
+                caller: self.caller,
+                headers: self.headers.clone(),
+            })
+            .collect()
+    }
+
     /// How long this client's identities have been held back by throttling so far (the
     /// `Retry-After` waits the service asked for), added up over the identities: with a pool,
     /// two identities throttled for 10 s at once count 20 s.
