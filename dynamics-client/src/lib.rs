@@ -46,9 +46,14 @@ pub use secret::Secret;
 pub use typed::{Column, Filter, Query};
 
 /// Building queries: the [`Query`] of a typed entity set, the [`Column`]s and [`Filter`]s it
-/// is made of, ordering, column lists and OData literals.
+/// is made of, ordering, column lists, OData literals, `$apply` aggregation and the limits
+/// queries meet.
 pub mod query {
-    pub use crate::typed::{Column, Columns, Filter, Literal, OrderBy, Query, literal};
+    pub use crate::typed::{
+        AGGREGATE_RECORD_LIMIT, Aggregate, Apply, ApplyRow, Column, Columns, Each, Filter,
+        Identifier, Literal, MAX_URL_LENGTH, Numeric, OrderBy, Ordered, Query, Related, Temporal,
+        literal,
+    };
 }
 
 /// Generates typed Rust for the named tables of a `$metadata` document, at compile time.
