@@ -23,7 +23,7 @@ use crate::options::{BusinessLogic, ClientOptions};
 use crate::retry::{
     Decision, Failure, Kind, Progress, RetryPolicy, parse_retry_after, random_jitter,
 };
-use crate::throttle_gate::ThrottleGate;
+use crate::throttle_gate::{ThrottleGate, ThrottleStats};
 use crate::token_cache::TokenCache;
 
 /// A Dataverse Web API client for one environment. Cheap to clone; clones share the HTTP
@@ -206,6 +206,12 @@ impl Client {
         self.inner.parallelism.get()
     }
 
+    /// What service protection did to this client so far: throttling answers per limit and the
+    /// time spent held back. All handles of one client (one identity) share it.
+    pub fn throttle_stats(&self) -> ThrottleStats {
+        self.inner.gate.stats()
+    }
+
     /// The user this handle impersonates, if it does so itself
     /// (see [`impersonating`](Self::impersonating)).
     pub fn impersonated_caller(&self) -> Option<Uuid> {
@@ -252,8 +258,9 @@ impl Client {
     /// Keeps every request of this client back for `wait`, as after a `429` with
     /// `Retry-After` (used when a request inside a batch was throttled).
     pub(crate) fn hold_back(&self, wait: Duration, last: &ApiError, limit: Option<ThrottleLimit>) {
-        if let Some(until) = self.inner.clock.now().checked_add(wait) {
-            self.inner.gate.close(until, last, limit);
+        let now = self.inner.clock.now();
+        if let Some(until) = now.checked_add(wait) {
+            self.inner.gate.close(now, until, last, limit);
         }
     }
 
@@ -421,7 +428,7 @@ impl Client {
                         (decision.kind(), retry_after)
                         && let Some(until) = inner.clock.now().checked_add(after)
                     {
-                        inner.gate.close(until, &api, limit);
+                        inner.gate.close(inner.clock.now(), until, &api, limit);
                     }
                     (decision, Pending::Api(api, retry_after))
                 }

@@ -16,6 +16,7 @@ pub mod exactly_once;
 mod fetch_xml;
 mod files;
 mod keyed;
+mod multiple;
 mod odata;
 mod operations;
 mod options;
@@ -47,6 +48,7 @@ pub use error::{
     ApiError, AuthError, BatchError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
 };
 pub use files::FileContent;
+pub use multiple::BulkMessages;
 pub use operations::{
     Bound, BoundToSet, Call, FunctionParameters, Operation, Unbound, record_odata_id,
     record_reference,
@@ -55,6 +57,7 @@ pub use options::{BusinessLogic, ClientOptions};
 pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
+pub use throttle_gate::ThrottleStats;
 pub use typed::{
     ASSOCIATED_NAVIGATION_PROPERTY, AlternateKey, Annotated, Bind, Binds, Choice, Column, Columns,
     EntitySet, FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, MultiChoice, OrderBy, Query,

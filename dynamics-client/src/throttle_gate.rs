@@ -9,6 +9,31 @@ use crate::error::{ApiError, ThrottleLimit};
 #[derive(Default)]
 pub(crate) struct ThrottleGate {
     closed: Mutex<Option<Closed>>,
+    stats: Mutex<ThrottleStats>,
+}
+
+/// What service protection did to one client (one identity) so far: how often each limit
+/// answered, and how long the client was held back in all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ThrottleStats {
+    /// Answers of the request-count limit (`0x80072322`).
+    pub requests: u64,
+    /// Answers of the execution-time limit (`0x80072321`).
+    pub execution_time: u64,
+    /// Answers of the concurrency limit (`0x80072326`).
+    pub concurrent_requests: u64,
+    /// Throttling answers that named none of the three.
+    pub other: u64,
+    /// How long the client was kept from sending, overlapping waits counted once.
+    pub waited: Duration,
+}
+
+impl ThrottleStats {
+    /// Every throttling answer.
+    pub fn total(&self) -> u64 {
+        self.requests + self.execution_time + self.concurrent_requests + self.other
+    }
 }
 
 /// Why and until when the gate is closed.
@@ -21,8 +46,26 @@ pub(crate) struct Closed {
 
 impl ThrottleGate {
     /// Keeps requests back until `until`, unless an earlier answer asked for longer.
-    pub fn close(&self, until: SystemTime, last: &ApiError, limit: Option<ThrottleLimit>) {
+    pub fn close(
+        &self,
+        now: SystemTime,
+        until: SystemTime,
+        last: &ApiError,
+        limit: Option<ThrottleLimit>,
+    ) {
         let mut closed = self.closed.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+            match limit {
+                Some(ThrottleLimit::Requests) => stats.requests += 1,
+                Some(ThrottleLimit::ExecutionTime) => stats.execution_time += 1,
+                Some(ThrottleLimit::ConcurrentRequests) => stats.concurrent_requests += 1,
+                None => stats.other += 1,
+            }
+            // Only the part of the wait past what the gate already held back is new.
+            let from = closed.as_ref().map_or(now, |c| c.until.max(now)).max(now);
+            stats.waited += until.duration_since(from).unwrap_or_default();
+        }
         if closed.as_ref().is_none_or(|c| c.until < until) {
             *closed = Some(Closed {
                 until,
@@ -30,6 +73,14 @@ impl ThrottleGate {
                 limit,
             });
         }
+    }
+
+    /// The throttling seen so far.
+    pub fn stats(&self) -> ThrottleStats {
+        self.stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How long a request must still wait at `now`, and why; `None` when it may go.
@@ -51,16 +102,29 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let api = ApiError::new(429, "0x80072322", "busy");
         assert!(gate.remaining(t0).is_none());
-        gate.close(t0 + Duration::from_secs(10), &api, None);
-        gate.close(t0 + Duration::from_secs(4), &api, None);
+        gate.close(t0, t0 + Duration::from_secs(10), &api, None);
+        gate.close(t0, t0 + Duration::from_secs(4), &api, None);
+        let stats = gate.stats();
+        assert_eq!((stats.other, stats.waited), (2, Duration::from_secs(10)));
+        gate.close(
+            t0 + Duration::from_secs(5),
+            t0 + Duration::from_secs(12),
+            &api,
+            Some(ThrottleLimit::ExecutionTime),
+        );
+        let stats = gate.stats();
+        assert_eq!(
+            (stats.execution_time, stats.total(), stats.waited),
+            (1, 3, Duration::from_secs(12))
+        );
         let (wait, closed) = gate.remaining(t0).unwrap();
-        assert_eq!(wait, Duration::from_secs(10));
+        assert_eq!(wait, Duration::from_secs(12));
         assert_eq!(closed.last.code, "0x80072322");
         assert_eq!(
             gate.remaining(t0 + Duration::from_secs(7)).unwrap().0,
-            Duration::from_secs(3)
+            Duration::from_secs(5)
         );
-        assert!(gate.remaining(t0 + Duration::from_secs(10)).is_none());
-        assert!(gate.remaining(t0 + Duration::from_secs(11)).is_none());
+        assert!(gate.remaining(t0 + Duration::from_secs(12)).is_none());
+        assert!(gate.remaining(t0 + Duration::from_secs(13)).is_none());
     }
 }
