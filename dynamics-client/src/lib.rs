@@ -10,6 +10,7 @@ mod connection;
 mod credential;
 mod crud;
 mod endpoint;
+mod engine;
 mod entity;
 mod error;
 pub mod exactly_once;
@@ -43,6 +44,7 @@ pub use credential::{
     CredentialOptions, EnvironmentCredential, TokenCredential,
 };
 pub use crud::UpsertMode;
+pub use engine::{BulkEngine, EngineOptions, MAX_IN_FLIGHT_PER_IDENTITY, Pace, Progress};
 pub use entity::Entity;
 pub use error::{
     ApiError, AuthError, BatchError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,

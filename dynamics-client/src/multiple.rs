@@ -88,7 +88,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn message(self) -> BulkMessages {
+    pub(crate) fn message(self) -> BulkMessages {
         match self {
             Kind::Create => BulkMessages::CREATE,
             Kind::Update => BulkMessages::UPDATE,
@@ -120,10 +120,20 @@ impl Client {
         kind: Kind,
         items: Vec<Item<E>>,
     ) -> Result<Vec<Result<Uuid>>> {
+        self.write_chunk_as(kind, items, false).await
+    }
+
+    /// [`Client::write_chunk`], through `$batch` whatever the metadata binds when `as_batch`.
+    pub(crate) async fn write_chunk_as<E: Entity>(
+        &self,
+        kind: Kind,
+        items: Vec<Item<E>>,
+        as_batch: bool,
+    ) -> Result<Vec<Result<Uuid>>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        if E::BULK_MESSAGES.contains(kind.message()) {
+        if !as_batch && E::BULK_MESSAGES.contains(kind.message()) {
             let ids: Vec<Uuid> = items.iter().map(|(id, _)| *id).collect();
             self.send_message::<E>(kind, &items).await?;
             return Ok(ids.into_iter().map(Ok).collect());
