@@ -229,6 +229,13 @@ struct Finished<E> {
     as_batch: bool,
 }
 
+/// A chunk to send again, with its tries so far and whether it goes as `$batch`.
+struct Resend<E> {
+    items: Vec<(usize, Item<E>)>,
+    tries: u32,
+    as_batch: bool,
+}
+
 type Running<'a, E> =
     FuturesUnordered<Pin<Box<dyn std::future::Future<Output = Finished<E>> + Send + 'a>>>;
 
@@ -380,7 +387,7 @@ impl BulkEngine {
             exhausted: bool,
             running: Running<'a, E>,
             /// Chunks to send again, with their tries so far.
-            again: VecDeque<(Vec<(usize, Item<E>)>, u32, bool)>,
+            again: VecDeque<Resend<E>>,
             ready: VecDeque<(usize, Result<Uuid>)>,
             started: bool,
         }
@@ -404,7 +411,7 @@ impl BulkEngine {
                 // Fill every identity's free slots: chunks to resend first, then new ones.
                 while let Some(lane) = self.roomiest() {
                     let (items, tries, as_batch) = match st.again.pop_front() {
-                        Some(again) => again,
+                        Some(again) => (again.items, again.tries, again.as_batch),
                         None if !st.exhausted => {
                             let size = self.lanes[lane].lock().chunk_size.unwrap_or(1);
                             let mut items = Vec::with_capacity(size);
@@ -496,32 +503,30 @@ impl BulkEngine {
         Some(lane)
     }
 
-    fn send_chunk<'a, E: Entity + Clone + 'a>(
-        &'a self,
+    async fn send_chunk<E: Entity + Clone>(
+        &self,
         kind: Kind,
         lane: usize,
         items: Vec<(usize, Item<E>)>,
         tries: u32,
         as_batch: bool,
-    ) -> impl std::future::Future<Output = Finished<E>> + Send + 'a {
-        async move {
-            let started = Instant::now();
-            let chunk: Vec<Item<E>> = items
-                .iter()
-                .map(|(_, (id, record))| (*id, record.clone()))
-                .collect();
-            let outcome = self.lanes[lane]
-                .client
-                .write_chunk_as::<E>(kind, chunk, as_batch)
-                .await;
-            Finished {
-                lane,
-                items,
-                outcome,
-                took: started.elapsed(),
-                tries: tries + 1,
-                as_batch,
-            }
+    ) -> Finished<E> {
+        let started = Instant::now();
+        let chunk: Vec<Item<E>> = items
+            .iter()
+            .map(|(_, (id, record))| (*id, record.clone()))
+            .collect();
+        let outcome = self.lanes[lane]
+            .client
+            .write_chunk_as::<E>(kind, chunk, as_batch)
+            .await;
+        Finished {
+            lane,
+            items,
+            outcome,
+            took: started.elapsed(),
+            tries: tries + 1,
+            as_batch,
         }
     }
 
@@ -529,7 +534,7 @@ impl BulkEngine {
     fn absorb<E>(
         &self,
         finished: Finished<E>,
-        again: &mut VecDeque<(Vec<(usize, Item<E>)>, u32, bool)>,
+        again: &mut VecDeque<Resend<E>>,
         ready: &mut VecDeque<(usize, Result<Uuid>)>,
     ) {
         let Finished {
@@ -543,13 +548,21 @@ impl BulkEngine {
         self.adapt(lane, items.len(), took);
         match outcome {
             Err(Error::Throttled(_)) if tries <= self.options.chunk_retries => {
-                again.push_back((items, tries, as_batch));
+                again.push_back(Resend {
+                    items,
+                    tries,
+                    as_batch,
+                });
             }
             // A bulk message failed as a whole: `$batch` tells the bad records from the good.
             Err(Error::Api(_) | Error::ConcurrencyConflict(_) | Error::NotFound(_))
                 if !as_batch =>
             {
-                again.push_back((items, 0, true));
+                again.push_back(Resend {
+                    items,
+                    tries: 0,
+                    as_batch: true,
+                });
             }
             Err(e) => {
                 let message = e.to_string();
