@@ -1,11 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-mod admin;
 mod cert;
 mod controls;
 mod discovery;
-mod entra;
 mod identity;
 mod jws;
 mod odata;
@@ -32,7 +30,8 @@ pub use cert::{Certificate, TestCertificate};
 pub use controls::{
     Controls, FaultCounts, FaultKind, FaultMix, RequestCounts, ServiceProtectionLimit,
 };
-pub use identity::{DeviceCodeInfo, DiscoveryInstance, GraphApplication, Identity, UserRights};
+pub use discovery::DiscoveryInstance;
+pub use identity::{DeviceCodeInfo, GraphApplication, Identity, UserRights};
 pub use jws::SigningAlgorithm;
 pub use protection::{ServerCost, ServiceProtection};
 pub use webapi::{ActionError, OperationCall, OperationHandler};
@@ -89,6 +88,7 @@ pub struct EmulatorBuilder {
     max_assertion_lifetime: Option<Duration>,
     address: SocketAddr,
     identity: identity::Config,
+    discovery_instances: Vec<DiscoveryInstance>,
     max_file_size: u64,
     protection: protection::Settings,
 }
@@ -203,7 +203,7 @@ impl EmulatorBuilder {
 
     /// Lists another environment in Global Discovery, after the emulator's own.
     pub fn discovery_instance(mut self, instance: DiscoveryInstance) -> Self {
-        self.identity.instances.push(instance);
+        self.discovery_instances.push(instance);
         self
     }
 
@@ -316,8 +316,8 @@ impl EmulatorBuilder {
             .collect();
         let organization_id = Uuid::new_v4();
         // One key and one ledger of used assertions for both token issuers.
-        let key = Arc::new(entra::SigningKey::generate()?);
-        let seen = Arc::new(entra::SeenAssertions::default());
+        let key = Arc::new(token::SigningKey::generate()?);
+        let seen = Arc::new(token::SeenAssertions::default());
         let tokens = TokenService::new(
             self.tenant.clone(),
             base_url.clone(),
@@ -353,7 +353,12 @@ impl EmulatorBuilder {
                 self.operations,
             )
             .with_max_file_size(self.max_file_size),
-            discovery: discovery::Discovery::new(&base_url, organization_id, &self.tenant),
+            discovery: discovery::Discovery::new(
+                &base_url,
+                organization_id,
+                &self.tenant,
+                &self.discovery_instances,
+            ),
             identity,
             protection,
         });
@@ -410,6 +415,7 @@ impl Emulator {
             max_assertion_lifetime: Some(Duration::from_secs(600)),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             identity: identity::Config::default(),
+            discovery_instances: Vec::new(),
             max_file_size: webapi::DEFAULT_MAX_FILE_SIZE,
             protection: protection::Settings::default(),
         }

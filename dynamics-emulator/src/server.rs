@@ -19,8 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::admin;
-use crate::controls::{Controls, RouteKind, Verdict, route_key};
+use crate::controls::{self, Controls, RouteKind, Verdict, route_key};
 use crate::discovery::Discovery;
 use crate::identity;
 use crate::protection::{self, Protection, Refusal};
@@ -52,10 +51,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/data/{version}/", any(web_api))
         .route("/api/data/{version}/{*rest}", any(web_api))
         .route("/api/discovery/v2.0/{*rest}", get(discovery))
-        .nest(
-            "/_emulator",
-            admin::router().merge(identity::admin_router()),
-        )
+        .nest("/_emulator", controls::endpoints())
         .fallback(not_found)
         .with_state(shared)
 }
@@ -168,7 +164,7 @@ async fn discovery(State(shared): State<Arc<Shared>>, request: Request<Body>) ->
     if let Err(response) = identity::check_bearer(&shared, request.headers()) {
         return *response;
     }
-    identity::discovery(&shared, request).await
+    shared.discovery.handle(request.uri())
 }
 
 async fn not_found(request: Request<Body>) -> Response {
