@@ -33,6 +33,8 @@
 //!
 //! **Several identities**: give [`BulkEngine::with_identities`] one client per identity (app or
 //! user). Each chunk goes to the identity with the most room, so each is paced by its own limits.
+//! A client that is itself a pool of identities ([`Client::identity_count`] above 1) is one lane
+//! with up to 52 chunks in flight per identity; its pool picks the identity of each request.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -265,7 +267,7 @@ impl BulkEngine {
                 .map(|client| Lane {
                     pace: Mutex::new(LanePace {
                         concurrency: None,
-                        cap: MAX_IN_FLIGHT_PER_IDENTITY,
+                        cap: MAX_IN_FLIGHT_PER_IDENTITY * client.identity_count(),
                         chunk_size: None,
                         in_flight: 0,
                         peak_in_flight: 0,
@@ -471,13 +473,16 @@ impl BulkEngine {
                 }
             };
             let mut pace = lane.lock();
-            pace.concurrency = Some(hint.unwrap_or(4).clamp(1, self.max_concurrency()));
+            let max = self.max_concurrency(&lane.client);
+            pace.concurrency = Some(hint.unwrap_or(4).clamp(1, max));
             pace.chunk_size = Some(chunk);
         }
     }
 
-    fn max_concurrency(&self) -> usize {
-        self.options.max_concurrency.min(MAX_IN_FLIGHT_PER_IDENTITY)
+    /// The most chunks `client` may have in flight: the option, at most 52, per identity of
+    /// the client (a client with a pool of identities spreads its requests over them).
+    fn max_concurrency(&self, client: &Client) -> usize {
+        self.options.max_concurrency.min(MAX_IN_FLIGHT_PER_IDENTITY) * client.identity_count()
     }
 
     /// The identity with the most free slots, if any has one; it is counted as taken.
@@ -590,7 +595,7 @@ impl BulkEngine {
     /// The pace rules of the module docs, applied after one chunk of `records` took `took`.
     fn adapt(&self, lane: usize, records: usize, took: Duration) {
         let stats = self.lanes[lane].client.throttle_stats();
-        let max = self.max_concurrency();
+        let max = self.max_concurrency(&self.lanes[lane].client);
         let (min_chunk, max_chunk) = (self.options.min_chunk_size, self.options.max_chunk_size);
         let mut pace = self.lanes[lane].lock();
         let in_flight = pace.in_flight;

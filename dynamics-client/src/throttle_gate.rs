@@ -9,7 +9,10 @@ use crate::error::{ApiError, ThrottleLimit};
 #[derive(Default)]
 pub(crate) struct ThrottleGate {
     closed: Mutex<Option<Closed>>,
-    stats: Mutex<ThrottleStats>,
+    /// How long the gate has been closed, all closings added up (overlaps counted once).
+    closed_for: Mutex<Duration>,
+    /// Throttling answers by limit.
+    answers: Mutex<ThrottleStats>,
 }
 
 /// What service protection did to one client (one identity) so far: how often each limit
@@ -45,7 +48,7 @@ pub(crate) struct Closed {
 }
 
 impl ThrottleGate {
-    /// Keeps requests back until `until`, unless an earlier answer asked for longer.
+    /// Keeps requests back from `now` until `until`, unless an earlier answer asked for longer.
     pub fn close(
         &self,
         now: SystemTime,
@@ -55,18 +58,22 @@ impl ThrottleGate {
     ) {
         let mut closed = self.closed.lock().unwrap_or_else(PoisonError::into_inner);
         {
-            let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
             match limit {
-                Some(ThrottleLimit::Requests) => stats.requests += 1,
-                Some(ThrottleLimit::ExecutionTime) => stats.execution_time += 1,
-                Some(ThrottleLimit::ConcurrentRequests) => stats.concurrent_requests += 1,
-                None => stats.other += 1,
+                Some(ThrottleLimit::Requests) => answers.requests += 1,
+                Some(ThrottleLimit::ExecutionTime) => answers.execution_time += 1,
+                Some(ThrottleLimit::ConcurrentRequests) => answers.concurrent_requests += 1,
+                None => answers.other += 1,
             }
-            // Only the part of the wait past what the gate already held back is new.
-            let from = closed.as_ref().map_or(now, |c| c.until.max(now)).max(now);
-            stats.waited += until.duration_since(from).unwrap_or_default();
         }
         if closed.as_ref().is_none_or(|c| c.until < until) {
+            // Only the part past the current closing is new.
+            let from = closed.as_ref().map_or(now, |c| c.until.max(now));
+            let added = until.duration_since(from).unwrap_or_default();
+            *self
+                .closed_for
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) += added;
             *closed = Some(Closed {
                 until,
                 last: last.clone(),
@@ -75,12 +82,24 @@ impl ThrottleGate {
         }
     }
 
-    /// The throttling seen so far.
-    pub fn stats(&self) -> ThrottleStats {
-        self.stats
+    /// How long the gate has been kept closed so far, every closing added up once.
+    pub fn closed_for(&self) -> Duration {
+        *self
+            .closed_for
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    }
+
+    /// The throttling answers so far, by limit, and [`closed_for`](Self::closed_for).
+    pub fn stats(&self) -> ThrottleStats {
+        ThrottleStats {
+            waited: self.closed_for(),
+            ..self
+                .answers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        }
     }
 
     /// How long a request must still wait at `now`, and why; `None` when it may go.
@@ -104,27 +123,37 @@ mod tests {
         assert!(gate.remaining(t0).is_none());
         gate.close(t0, t0 + Duration::from_secs(10), &api, None);
         gate.close(t0, t0 + Duration::from_secs(4), &api, None);
-        let stats = gate.stats();
-        assert_eq!((stats.other, stats.waited), (2, Duration::from_secs(10)));
-        gate.close(
-            t0 + Duration::from_secs(5),
-            t0 + Duration::from_secs(12),
-            &api,
-            Some(ThrottleLimit::ExecutionTime),
-        );
-        let stats = gate.stats();
-        assert_eq!(
-            (stats.execution_time, stats.total(), stats.waited),
-            (1, 3, Duration::from_secs(12))
-        );
+        assert_eq!(gate.closed_for(), Duration::from_secs(10));
         let (wait, closed) = gate.remaining(t0).unwrap();
-        assert_eq!(wait, Duration::from_secs(12));
+        assert_eq!(wait, Duration::from_secs(10));
         assert_eq!(closed.last.code, "0x80072322");
         assert_eq!(
             gate.remaining(t0 + Duration::from_secs(7)).unwrap().0,
-            Duration::from_secs(5)
+            Duration::from_secs(3)
         );
-        assert!(gate.remaining(t0 + Duration::from_secs(12)).is_none());
-        assert!(gate.remaining(t0 + Duration::from_secs(13)).is_none());
+        assert!(gate.remaining(t0 + Duration::from_secs(10)).is_none());
+        assert!(gate.remaining(t0 + Duration::from_secs(11)).is_none());
+        // A closing that overlaps the one before adds only what lies past it.
+        let t1 = t0 + Duration::from_secs(8);
+        gate.close(t1, t1 + Duration::from_secs(5), &api, None);
+        assert_eq!(gate.closed_for(), Duration::from_secs(13));
+        let t2 = t0 + Duration::from_secs(20);
+        gate.close(
+            t2,
+            t2 + Duration::from_secs(1),
+            &api,
+            Some(ThrottleLimit::ExecutionTime),
+        );
+        assert_eq!(gate.closed_for(), Duration::from_secs(14));
+        let stats = gate.stats();
+        assert_eq!(
+            (
+                stats.other,
+                stats.execution_time,
+                stats.total(),
+                stats.waited
+            ),
+            (4, 1, 5, Duration::from_secs(14))
+        );
     }
 }
