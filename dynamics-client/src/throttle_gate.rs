@@ -153,7 +153,7 @@ mod tests {
                 stats.total(),
                 stats.waited
             ),
-            (4, 1, 5, Duration::from_secs(14))
+            (3, 1, 4, Duration::from_secs(14))
         );
     }
 }
