@@ -23,6 +23,7 @@ use crate::pool::{Identities, Pick};
 use crate::retry::{
     Decision, Failure, Kind, Progress, RetryPolicy, parse_retry_after, random_jitter,
 };
+use crate::throttle_gate::ThrottleStats;
 
 /// A Dataverse Web API client for one environment. Cheap to clone; clones share the HTTP
 /// connection pool and the token cache.
@@ -242,6 +243,13 @@ impl Client {
     /// counts its own limits, and this is the number it can take at once.
     pub fn recommended_parallelism(&self) -> Option<u32> {
         self.inner.parallelism.get()
+    }
+
+    /// What service protection did to this client so far: throttling answers per limit and the
+    /// time its identities were held back, added up over the identities. All handles of one
+    /// client share it.
+    pub fn throttle_stats(&self) -> ThrottleStats {
+        self.inner.identities.throttle_stats()
     }
 
     /// How many identities (application users) this client sends as: 1, or the size of its

@@ -10,12 +10,14 @@ mod connection;
 mod credential;
 mod crud;
 mod endpoint;
+mod engine;
 mod entity;
 mod error;
 pub mod exactly_once;
 mod fetch_xml;
 mod files;
 mod keyed;
+mod multiple;
 mod odata;
 mod operations;
 mod options;
@@ -45,11 +47,13 @@ pub use credential::{
     CredentialOptions, EnvironmentCredential, TokenCredential,
 };
 pub use crud::UpsertMode;
+pub use engine::{BulkEngine, EngineOptions, MAX_IN_FLIGHT_PER_IDENTITY, Pace, Progress};
 pub use entity::Entity;
 pub use error::{
     ApiError, AuthError, BatchError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
 };
 pub use files::FileContent;
+pub use multiple::BulkMessages;
 pub use operations::{
     Bound, BoundToSet, Call, FunctionParameters, Operation, Unbound, record_odata_id,
     record_reference,
@@ -59,6 +63,7 @@ pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use table::{JsonPage, JsonWrite, RecordKey, Table};
+pub use throttle_gate::ThrottleStats;
 pub use typed::{
     AGGREGATE_RECORD_LIMIT, ASSOCIATED_NAVIGATION_PROPERTY, Aggregate, AlternateKey, Annotated,
     Apply, ApplyRow, Bind, Binds, Choice, Column, Columns, Each, EntitySet, FORMATTED_VALUE,

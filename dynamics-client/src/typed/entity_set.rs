@@ -55,6 +55,11 @@ impl Client {
 }
 
 impl<'c, E: Entity> EntitySet<'c, E> {
+    /// The client this entity set belongs to.
+    pub(crate) fn client(&self) -> &'c Client {
+        self.client
+    }
+
     /// Creates a record, with the lookups set on it; returns its id.
     pub async fn create(&self, record: &E) -> Result<Uuid> {
         self.client.create(record).await

@@ -164,6 +164,18 @@ impl Context<'_> {
                     }
                 }
             });
+            let bulk = self.bulk_messages(t);
+            let bulk = (!bulk.is_empty()).then(|| {
+                let flags = bulk.iter().map(|m| {
+                    let flag = ident::ident(m);
+                    quote!(#rt::BulkMessages::#flag)
+                });
+                let first = flags.clone().take(1);
+                let rest = flags.skip(1);
+                quote! {
+                    const BULK_MESSAGES: #rt::BulkMessages = #(#first)* #(.and(#rest))*;
+                }
+            });
             tokens.extend(quote! {
                 impl #rt::Entity for #struct_ident {
                     const LOGICAL_NAME: &'static str = #logical;
@@ -176,11 +188,54 @@ impl Context<'_> {
                         self.etag.as_deref()
                     }
                     #binds
+                    #bulk
                 }
             });
             entity_set = Some((ident::field_name(set), (set.clone(), struct_name.clone())));
         }
         GeneratedEntity { tokens, entity_set }
+    }
+
+    /// The bulk operation messages (`CreateMultiple`, `UpdateMultiple`, `UpsertMultiple`,
+    /// `DeleteMultiple`) the metadata binds to the entity set of `t`, directly or through a
+    /// base type (Dataverse binds them to `Collection(mscrm.crmbaseentity)`), as the flag names
+    /// of `BulkMessages`.
+    fn bulk_messages(&self, t: &EntityType) -> Vec<&'static str> {
+        const MESSAGES: [(&str, &str); 4] = [
+            ("CreateMultiple", "CREATE"),
+            ("UpdateMultiple", "UPDATE"),
+            ("UpsertMultiple", "UPSERT"),
+            ("DeleteMultiple", "DELETE"),
+        ];
+        MESSAGES
+            .iter()
+            .filter(|(name, _)| {
+                self.metadata.operations_named(name).any(|op| {
+                    op.binding_type().is_some_and(|ty| {
+                        ty.is_collection()
+                            && matches!(ty.element(), TypeRef::Entity(q) if self.derives_from(t, q))
+                    })
+                })
+            })
+            .map(|(_, flag)| *flag)
+            .collect()
+    }
+
+    /// Whether `t` is the entity type named `qualified` or derives from it.
+    fn derives_from(&self, t: &EntityType, qualified: &str) -> bool {
+        let mut current = Some(t);
+        // A base-type cycle in a malformed document cannot loop forever.
+        for _ in 0..32 {
+            let Some(ty) = current else { return false };
+            if ty.qualified_name() == qualified {
+                return true;
+            }
+            current = ty
+                .base_type
+                .as_deref()
+                .and_then(|b| self.metadata.entity_type(b));
+        }
+        false
     }
 
     /// The record's `Serialize` and `Deserialize`: a sorted table of wire names and one line
