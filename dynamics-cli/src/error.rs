@@ -55,6 +55,10 @@ pub(crate) enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// A file was refused (a symbolic link, an existing key without `--force`, not the user's
+    /// own) or could not be written; nothing was written half-way.
+    #[error(transparent)]
+    File(#[from] dynamics_fs::Error),
     /// Generating a key or certificate failed.
     #[error("certificate: {0}")]
     Crypto(String),
@@ -75,7 +79,7 @@ impl CliError {
             Self::Store(dynamics_client::ConnectionError::NotFound(_)) => 5,
             Self::Store(_) => 6,
             Self::Service { .. } | Self::Transport { .. } | Self::Client(_) => 7,
-            Self::Io { .. } | Self::Crypto(_) | Self::Codegen(_) => 1,
+            Self::Io { .. } | Self::File(_) | Self::Crypto(_) | Self::Codegen(_) => 1,
         }
     }
 
