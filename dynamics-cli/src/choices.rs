@@ -18,8 +18,8 @@ const CASTS: &[&str] = &[
 
 /// Reads the choice columns of `tables` and the global option sets.
 pub(crate) async fn pull(environment: &str, token: &str, tables: &[String]) -> Result<Value> {
-    let http = http::client()?;
     let web_api = crate::dataverse::web_api_root(environment);
+    let http = http::client_for(&web_api)?;
     let mut definitions = Vec::new();
     for (i, table) in tables.iter().enumerate() {
         if i % 25 == 0 {

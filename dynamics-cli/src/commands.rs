@@ -24,8 +24,8 @@ pub(crate) async fn run(command: Command) -> Result<()> {
             let session = session::login(&store, &settings, tenant.as_deref()).await?;
             println!(
                 "Signed in as {} (tenant {}). Tokens are cached in {}, encrypted with the key from {}.",
-                session.user,
-                session.tenant_id,
+                output::clean(&session.user),
+                output::clean(&session.tenant_id),
                 store.path().display(),
                 store.key_source()
             );
@@ -35,7 +35,7 @@ pub(crate) async fn run(command: Command) -> Result<()> {
             let store = open_store()?;
             let was = store.update(|c| Ok::<_, CliError>(c.session.take()))?;
             match was {
-                Some(s) => println!("Signed out {}.", s.user),
+                Some(s) => println!("Signed out {}.", output::clean(&s.user)),
                 None => println!("Nobody was signed in."),
             }
             Ok(())
@@ -144,7 +144,7 @@ async fn pull_metadata(
     let token = session::token_for(store, environment).await?;
     let url = metadata_url(environment);
     output::progress(&format!("Downloading {url}"));
-    let request = http::client()?
+    let request = http::client_for(&url)?
         .get(&url)
         .bearer_auth(token.expose())
         .header("Accept", "application/xml");

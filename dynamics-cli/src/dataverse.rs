@@ -27,7 +27,7 @@ fn literal(text: &str) -> String {
 impl Dataverse {
     pub(crate) fn new(environment_url: &str, token: dynamics_client::Secret) -> Result<Self> {
         Ok(Self {
-            http: http::client()?,
+            http: http::client_for(environment_url)?,
             web_api: web_api_root(environment_url),
             token,
         })

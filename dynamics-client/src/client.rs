@@ -25,6 +25,7 @@ use crate::retry::{
 };
 use crate::throttle_gate::ThrottleGate;
 use crate::token_cache::TokenCache;
+use crate::transport;
 
 /// A Dataverse Web API client for one environment. Cheap to clone; clones share the HTTP
 /// connection pool and the token cache.
@@ -50,6 +51,8 @@ struct Inner {
     default_headers: HeaderMap,
     gate: ThrottleGate,
     parallelism: ParallelismHint,
+    max_response_bytes: u64,
+    max_pages: Option<u64>,
 }
 
 impl fmt::Debug for Client {
@@ -90,7 +93,7 @@ impl Client {
         }
         let http = match options.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
+            None => transport::client_builder(&environment)
                 .timeout(options.timeout)
                 .connect_timeout(options.connect_timeout)
                 .build()
@@ -122,6 +125,8 @@ impl Client {
                 default_headers,
                 gate: ThrottleGate::default(),
                 parallelism: ParallelismHint::default(),
+                max_response_bytes: options.max_response_bytes,
+                max_pages: options.max_pages,
                 slots: Semaphore::new(options.max_concurrent_requests.min(Semaphore::MAX_PERMITS)),
             }),
             caller: None,
@@ -250,11 +255,24 @@ impl Client {
     }
 
     /// Keeps every request of this client back for `wait`, as after a `429` with
-    /// `Retry-After` (used when a request inside a batch was throttled).
+    /// `Retry-After`, on the direct path and for a request throttled inside a batch. The wait
+    /// is clamped to the retry policy's whole budget (`max_elapsed`): a server asking for a
+    /// billion seconds would otherwise fail every later call of this client and its clones.
     pub(crate) fn hold_back(&self, wait: Duration, last: &ApiError, limit: Option<ThrottleLimit>) {
+        let wait = wait.min(self.inner.retry.max_elapsed);
         if let Some(until) = self.inner.clock.now().checked_add(wait) {
             self.inner.gate.close(until, last, limit);
         }
+    }
+
+    /// The most pages a query reads ([`ClientOptions::max_pages`]).
+    pub(crate) fn max_pages(&self) -> Option<u64> {
+        self.inner.max_pages
+    }
+
+    /// The most bytes an answer may have ([`ClientOptions::max_response_bytes`]).
+    pub(crate) fn max_response_bytes(&self) -> u64 {
+        self.inner.max_response_bytes
     }
 
     /// The time on this client's clock, which reads every `Retry-After` date.
@@ -323,7 +341,9 @@ impl Client {
         loop {
             // Another request of this client may have been told to wait: so does this one.
             if let Some((wait, closed)) = inner.gate.remaining(inner.clock.now()) {
-                if waited.saturating_add(wait) > inner.retry.max_elapsed {
+                // The gate closes for at most the whole budget (see `hold_back`): a wait that
+                // would use it all up fails at once, as one longer than it did.
+                if waited.saturating_add(wait) >= inner.retry.max_elapsed {
                     return Err(ThrottledError {
                         status: closed.last.status,
                         attempts: attempt,
@@ -369,8 +389,8 @@ impl Client {
             let span = tracing::Span::current();
             span.record("attempt", attempt);
             let outcome = match builder.send().await {
-                Ok(response) => read(response).await,
-                Err(e) => Err(e),
+                Ok(response) => read(response, inner.max_response_bytes).await,
+                Err(e) => Err(ReadFailure::Transport(e)),
             };
             let elapsed = inner
                 .clock
@@ -404,6 +424,15 @@ impl Client {
                         refreshed_after_401 = true;
                         continue;
                     }
+                    // Never followed (see `transport`); 304 is a conditional read's answer.
+                    if response.status.is_redirection()
+                        && response.status != StatusCode::NOT_MODIFIED
+                    {
+                        return Err(Error::Redirected {
+                            status: response.status.as_u16(),
+                            location: transport::location(&response.headers),
+                        });
+                    }
                     let status = response.status.as_u16();
                     let api = odata::parse_api_error(status, &response.headers, &response.body);
                     let retry_after = response
@@ -419,13 +448,18 @@ impl Client {
                     let decision = inner.retry.decide(&failure, progress, random_jitter());
                     if let (Kind::Throttled { limit, .. }, Some(after)) =
                         (decision.kind(), retry_after)
-                        && let Some(until) = inner.clock.now().checked_add(after)
                     {
-                        inner.gate.close(until, &api, limit);
+                        self.hold_back(after, &api, limit);
                     }
                     (decision, Pending::Api(api, retry_after))
                 }
-                Err(e) => {
+                Err(ReadFailure::TooLarge) => {
+                    return Err(Error::ResponseTooLarge {
+                        what: format!("{} {}", request.method, request.url.path()),
+                        limit: inner.max_response_bytes,
+                    });
+                }
+                Err(ReadFailure::Transport(e)) => {
                     let failure = Failure::Transport {
                         connect: e.is_connect(),
                     };
@@ -547,10 +581,30 @@ fn is_multipart(headers: &HeaderMap) -> bool {
         })
 }
 
-async fn read(response: reqwest::Response) -> Result<Response, reqwest::Error> {
+/// Why an answer could not be read.
+enum ReadFailure {
+    Transport(reqwest::Error),
+    /// Longer than the limit; what was read is dropped.
+    TooLarge,
+}
+
+/// Reads an answer into one buffer, chunk by chunk, stopping as soon as it passes `limit`
+/// bytes (or announces more in `Content-Length`).
+async fn read(mut response: reqwest::Response, limit: u64) -> Result<Response, ReadFailure> {
     let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.bytes().await?.to_vec();
+    let headers = std::mem::take(response.headers_mut());
+    let announced = response.content_length().unwrap_or(0);
+    if announced > limit {
+        return Err(ReadFailure::TooLarge);
+    }
+    // `announced` is at most `limit`, which the caller chose to hold in memory.
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(ReadFailure::Transport)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(ReadFailure::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Response {
         status,
         headers,
@@ -681,6 +735,18 @@ impl ClientBuilder {
     /// Act on behalf of the user with this Microsoft Entra object id (`CallerObjectId`).
     pub fn impersonate(mut self, caller_object_id: Uuid) -> Self {
         self.options.caller_object_id = Some(caller_object_id);
+        self
+    }
+
+    /// Most bytes one answer may have; see [`ClientOptions::max_response_bytes`].
+    pub fn max_response_bytes(mut self, limit: u64) -> Self {
+        self.options.max_response_bytes = limit;
+        self
+    }
+
+    /// Most pages a query reads; see [`ClientOptions::max_pages`].
+    pub fn max_pages(mut self, limit: u64) -> Self {
+        self.options.max_pages = Some(limit);
         self
     }
 
