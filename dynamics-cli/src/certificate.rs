@@ -205,7 +205,7 @@ mod tests {
         fn dotted(body: &[u8]) -> String {
             let mut parts = Vec::new();
             let mut value = 0u64;
-            for (i, b) in body.iter().enumerate() {
+            for b in body {
                 value = (value << 7) | u64::from(b & 0x7f);
                 if b & 0x80 == 0 {
                     if parts.is_empty() {

@@ -259,9 +259,10 @@ impl Client {
     /// is clamped to the retry policy's whole budget (`max_elapsed`): a server asking for a
     /// billion seconds would otherwise fail every later call of this client and its clones.
     pub(crate) fn hold_back(&self, wait: Duration, last: &ApiError, limit: Option<ThrottleLimit>) {
-        let wait = wait.min(self.inner.retry.max_elapsed);
-        if let Some(until) = self.inner.clock.now().checked_add(wait) {
-            self.inner.gate.close(until, last, limit);
+        let now = self.inner.clock.now();
+        let asked = now.checked_add(wait);
+        if let Some(until) = now.checked_add(wait.min(self.inner.retry.max_elapsed)) {
+            self.inner.gate.close(until, asked, last, limit);
         }
     }
 
@@ -341,14 +342,15 @@ impl Client {
         loop {
             // Another request of this client may have been told to wait: so does this one.
             if let Some((wait, closed)) = inner.gate.remaining(inner.clock.now()) {
-                // The gate closes for at most the whole budget (see `hold_back`): a wait that
-                // would use it all up fails at once, as one longer than it did.
-                if waited.saturating_add(wait) >= inner.retry.max_elapsed {
+                // A request that cannot afford what the service asked for fails at once; the
+                // gate itself opens after at most the budget (see `hold_back`).
+                let asked = closed.asked_wait(inner.clock.now()).max(wait);
+                if waited.saturating_add(asked) > inner.retry.max_elapsed {
                     return Err(ThrottledError {
                         status: closed.last.status,
                         attempts: attempt,
                         waited,
-                        retry_after: Some(wait),
+                        retry_after: Some(asked),
                         limit: closed.limit,
                         last: closed.last,
                     }

@@ -14,18 +14,39 @@ pub(crate) struct ThrottleGate {
 /// Why and until when the gate is closed.
 #[derive(Clone, Debug)]
 pub(crate) struct Closed {
+    /// When requests may go again.
     pub until: SystemTime,
+    /// When the service asked them to wait until, which may be later than `until` (the gate
+    /// closes for no longer than a retry policy's budget); `None` past what a time can hold.
+    pub asked: Option<SystemTime>,
     pub last: ApiError,
     pub limit: Option<ThrottleLimit>,
 }
 
+impl Closed {
+    /// How much longer the service asked to wait, at `now`.
+    pub fn asked_wait(&self, now: SystemTime) -> Duration {
+        self.asked.map_or(Duration::MAX, |asked| {
+            asked.duration_since(now).unwrap_or_default()
+        })
+    }
+}
+
 impl ThrottleGate {
-    /// Keeps requests back until `until`, unless an earlier answer asked for longer.
-    pub fn close(&self, until: SystemTime, last: &ApiError, limit: Option<ThrottleLimit>) {
+    /// Keeps requests back until `until`, unless an earlier answer asked for longer. `asked` is
+    /// what the service asked for, kept to tell requests that cannot afford it.
+    pub fn close(
+        &self,
+        until: SystemTime,
+        asked: Option<SystemTime>,
+        last: &ApiError,
+        limit: Option<ThrottleLimit>,
+    ) {
         let mut closed = self.closed.lock().unwrap_or_else(PoisonError::into_inner);
         if closed.as_ref().is_none_or(|c| c.until < until) {
             *closed = Some(Closed {
                 until,
+                asked,
                 last: last.clone(),
                 limit,
             });
@@ -51,8 +72,8 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let api = ApiError::new(429, "0x80072322", "busy");
         assert!(gate.remaining(t0).is_none());
-        gate.close(t0 + Duration::from_secs(10), &api, None);
-        gate.close(t0 + Duration::from_secs(4), &api, None);
+        gate.close(t0 + Duration::from_secs(10), None, &api, None);
+        gate.close(t0 + Duration::from_secs(4), None, &api, None);
         let (wait, closed) = gate.remaining(t0).unwrap();
         assert_eq!(wait, Duration::from_secs(10));
         assert_eq!(closed.last.code, "0x80072322");
