@@ -148,12 +148,25 @@ async fn pull_metadata(
         .get(&url)
         .bearer_auth(token.expose())
         .header("Accept", "application/xml");
-    let response = http::send(request, &url).await?;
+    let mut response = http::send(request, &url).await?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| CliError::Transport {
+    // Read no further than a document the parser would take (DYNAMICS_METADATA_MAX_BYTES).
+    let limit = dynamics_codegen::csdl::max_document_bytes();
+    let too_large =
+        |size| CliError::Codegen(dynamics_codegen::Error::DocumentTooLarge { size, limit });
+    if let Some(size) = response.content_length().filter(|&n| n > limit) {
+        return Err(too_large(size));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| CliError::Transport {
         url: url.clone(),
         reason: e.without_url().to_string(),
-    })?;
+    })? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large((body.len() + chunk.len()) as u64));
+        }
+        body.extend_from_slice(&chunk);
+    }
     if status != 200 {
         let text = String::from_utf8_lossy(&body);
         return Err(match status {

@@ -163,3 +163,43 @@ async fn terminal_escapes_from_servers_are_escaped() {
     assert!(!json.contains('\u{1b}'), "{json:?}");
     let _ = stdout(&listed);
 }
+
+/// Item 3: a server answering `$metadata` with 100,000 nested `Collection(` levels crashed
+/// `metadata pull` with a stack overflow. It is now a located refusal, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_pull_refuses_a_hostile_document() {
+    let depth = 100_000;
+    let document = format!(
+        "<edmx:Edmx Version=\"4.0\" xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\"><edmx:DataServices>\
+         <Schema Namespace=\"Microsoft.Dynamics.CRM\" Alias=\"mscrm\" xmlns=\"http://docs.oasis-open.org/odata/ns/edm\">\
+         <ComplexType Name=\"c\"><Property Name=\"deep\" Type=\"{}Edm.String{}\"/></ComplexType>\
+         </Schema></edmx:DataServices></edmx:Edmx>",
+        "Collection(".repeat(depth),
+        ")".repeat(depth)
+    );
+    let server = Stub::start(move |_| Answer {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/xml".into())],
+        body: document.clone(),
+    });
+    let fixture = support::start().await;
+    support::ok(&fixture.login(ADMIN).await);
+    let target = support::scratch("hostile-deep").join("metadata.xml");
+    let pull = fixture
+        .run(&[
+            "metadata",
+            "pull",
+            "--environment",
+            &server.url,
+            "--output",
+            target.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(pull.status.code(), Some(1), "{}", stderr(&pull));
+    assert!(
+        stderr(&pull).contains("nesting exceeds the limit"),
+        "{}",
+        stderr(&pull)
+    );
+    assert!(!target.exists());
+}
