@@ -86,9 +86,12 @@ pub(crate) async fn run(command: Command) -> Result<()> {
                 .await?;
             let metadata = pull_metadata(&store, &url, &output).await?;
             if let Some(path) = choices {
-                let token = session::token_for(&store, &url).await?;
+                let dataverse = crate::dataverse::Dataverse::new(
+                    &url,
+                    session::token_for(&store, &url).await?,
+                )?;
                 let tables = crate::choices::tables(&metadata);
-                let document = crate::choices::pull(&url, token.expose(), &tables).await?;
+                let document = crate::choices::pull(&dataverse, &tables).await?;
                 let text = serde_json::to_string_pretty(&document).unwrap_or_default();
                 write_atomic(&path, text.as_bytes())?;
                 eprintln!("Wrote {}", path.display());
