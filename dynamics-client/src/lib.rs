@@ -21,8 +21,10 @@ mod operations;
 mod options;
 mod page;
 mod paging;
+pub mod pool;
 mod retry;
 mod secret;
+mod table;
 mod throttle_gate;
 mod token_cache;
 pub mod transport;
@@ -37,6 +39,7 @@ pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
 pub use connection::{
     CachedToken, Connection, ConnectionError, ConnectionStore, KEY_FILE, KeySource, STORE_FILE,
     STORE_KEY_VAR, StoreContents, StoreKey, UserSession, connection_client, default_config_dir,
+    pool_client,
 };
 pub use credential::{
     AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
@@ -56,6 +59,7 @@ pub use options::{BusinessLogic, ClientOptions, DEFAULT_MAX_RESPONSE_BYTES};
 pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
+pub use table::{JsonPage, JsonWrite, RecordKey, Table};
 pub use typed::{
     ASSOCIATED_NAVIGATION_PROPERTY, AlternateKey, Annotated, Bind, Binds, Choice, Column, Columns,
     EntitySet, FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, MultiChoice, OrderBy, Query,

@@ -351,7 +351,11 @@ async fn a_huge_retry_after_in_a_batch_holds_the_client_back_for_the_budget_only
     assert!(matches!(reply.get(second), Err(Error::Throttled(_))));
     let held = client.query::<Account>("$top=1").await.unwrap_err();
     assert!(matches!(held, Error::Throttled(_)), "{held}");
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "the held call was not sent");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the held call was not sent"
+    );
     clock.advance(ClientOptions::default().retry.max_elapsed);
     client.query::<Account>("$top=1").await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
