@@ -104,10 +104,10 @@ mod tests {
         assert!(gate.remaining(t0 + Duration::from_secs(11)).is_none());
         // A closing that overlaps the one before adds only what lies past it.
         let t1 = t0 + Duration::from_secs(8);
-        gate.close(t1, t1 + Duration::from_secs(5), &api, None);
+        gate.close(t1, t1 + Duration::from_secs(5), None, &api, None);
         assert_eq!(gate.closed_for(), Duration::from_secs(13));
         let t2 = t0 + Duration::from_secs(20);
-        gate.close(t2, t2 + Duration::from_secs(1), &api, None);
+        gate.close(t2, t2 + Duration::from_secs(1), None, &api, None);
         assert_eq!(gate.closed_for(), Duration::from_secs(14));
     }
 }
