@@ -457,29 +457,22 @@ fn apply_out_of_line(
 /// Refuses a type reference with more than `MAX_COLLECTION_NESTING` `Collection(` wrappers,
 /// at the member or operation that has it.
 fn check_collection_nesting(text: &str, doc: &Document) -> Result<()> {
+    fn written<'d>(
+        properties: &'d [Property],
+        navigation: &'d [NavigationProperty],
+    ) -> impl Iterator<Item = (&'d str, usize)> {
+        let properties = properties.iter().map(|p| (&*p.type_name, p.offset));
+        properties.chain(navigation.iter().map(|n| (&*n.type_name, n.offset)))
+    }
     let members = doc
         .entity_types
         .iter()
-        .flat_map(|t| {
-            t.properties
+        .flat_map(|t| written(&t.properties, &t.navigation_properties))
+        .chain(
+            doc.complex_types
                 .iter()
-                .map(|p| (&*p.type_name, p.offset))
-                .chain(
-                    t.navigation_properties
-                        .iter()
-                        .map(|n| (&*n.type_name, n.offset)),
-                )
-        })
-        .chain(doc.complex_types.iter().flat_map(|t| {
-            t.properties
-                .iter()
-                .map(|p| (&*p.type_name, p.offset))
-                .chain(
-                    t.navigation_properties
-                        .iter()
-                        .map(|n| (&*n.type_name, n.offset)),
-                )
-        }))
+                .flat_map(|t| written(&t.properties, &t.navigation_properties)),
+        )
         .chain(doc.operations.iter().flat_map(|op| {
             op.parameters
                 .iter()
