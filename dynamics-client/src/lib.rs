@@ -29,6 +29,7 @@ mod secret;
 mod table;
 mod throttle_gate;
 mod token_cache;
+pub mod transport;
 mod typed;
 
 pub use batch::{
@@ -58,7 +59,7 @@ pub use operations::{
     Bound, BoundToSet, Call, FunctionParameters, Operation, Unbound, record_odata_id,
     record_reference,
 };
-pub use options::{BusinessLogic, ClientOptions};
+pub use options::{BusinessLogic, ClientOptions, DEFAULT_MAX_RESPONSE_BYTES};
 pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
@@ -102,7 +103,7 @@ pub mod __fuzzing {
     pub fn batch_reply(content_type: &str, body: &str) -> Result<usize, (usize, String)> {
         let boundary = crate::batch::multipart::boundary(content_type)
             .ok_or((0, "no multipart boundary".to_owned()))?;
-        crate::batch::multipart::parse(body, &boundary)
+        crate::batch::multipart::parse(body, &boundary, crate::MAX_BATCH_REQUESTS)
             .map(|items| items.len())
             .map_err(|e| (e.line, e.message))
     }

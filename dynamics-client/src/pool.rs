@@ -269,7 +269,7 @@ mod tests {
         let api = ApiError::new(429, "0x80072322", "busy");
         pool.get(1)
             .gate
-            .close(now, now + Duration::from_secs(10), &api, None);
+            .close(now, now + Duration::from_secs(10), None, &api, None);
         let picked: Vec<usize> = (0..4).map(|_| ready(pool.pick(now))).collect();
         assert!(!picked.contains(&1), "{picked:?}");
         assert!(picked.contains(&0) && picked.contains(&2), "{picked:?}");
@@ -285,10 +285,10 @@ mod tests {
         let api = ApiError::new(429, "0x80072322", "busy");
         pool.get(0)
             .gate
-            .close(now, now + Duration::from_secs(8), &api, None);
+            .close(now, now + Duration::from_secs(8), None, &api, None);
         pool.get(1)
             .gate
-            .close(now, now + Duration::from_secs(3), &api, None);
+            .close(now, now + Duration::from_secs(3), None, &api, None);
         match pool.pick(now) {
             Pick::Wait(wait, closed) => {
                 assert_eq!(wait, Duration::from_secs(3));

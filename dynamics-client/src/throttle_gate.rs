@@ -42,17 +42,32 @@ impl ThrottleStats {
 /// Why and until when the gate is closed.
 #[derive(Clone, Debug)]
 pub(crate) struct Closed {
+    /// When requests may go again.
     pub until: SystemTime,
+    /// When the service asked them to wait until, which may be later than `until` (the gate
+    /// closes for no longer than a retry policy's budget); `None` past what a time can hold.
+    pub asked: Option<SystemTime>,
     pub last: ApiError,
     pub limit: Option<ThrottleLimit>,
 }
 
+impl Closed {
+    /// How much longer the service asked to wait, at `now`.
+    pub fn asked_wait(&self, now: SystemTime) -> Duration {
+        self.asked.map_or(Duration::MAX, |asked| {
+            asked.duration_since(now).unwrap_or_default()
+        })
+    }
+}
+
 impl ThrottleGate {
     /// Keeps requests back from `now` until `until`, unless an earlier answer asked for longer.
+    /// `asked` is what the service asked for, kept to tell requests that cannot afford it.
     pub fn close(
         &self,
         now: SystemTime,
         until: SystemTime,
+        asked: Option<SystemTime>,
         last: &ApiError,
         limit: Option<ThrottleLimit>,
     ) {
@@ -76,6 +91,7 @@ impl ThrottleGate {
                 .unwrap_or_else(PoisonError::into_inner) += added;
             *closed = Some(Closed {
                 until,
+                asked,
                 last: last.clone(),
                 limit,
             });
@@ -121,8 +137,8 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let api = ApiError::new(429, "0x80072322", "busy");
         assert!(gate.remaining(t0).is_none());
-        gate.close(t0, t0 + Duration::from_secs(10), &api, None);
-        gate.close(t0, t0 + Duration::from_secs(4), &api, None);
+        gate.close(t0, t0 + Duration::from_secs(10), None, &api, None);
+        gate.close(t0, t0 + Duration::from_secs(4), None, &api, None);
         assert_eq!(gate.closed_for(), Duration::from_secs(10));
         let (wait, closed) = gate.remaining(t0).unwrap();
         assert_eq!(wait, Duration::from_secs(10));
@@ -135,12 +151,13 @@ mod tests {
         assert!(gate.remaining(t0 + Duration::from_secs(11)).is_none());
         // A closing that overlaps the one before adds only what lies past it.
         let t1 = t0 + Duration::from_secs(8);
-        gate.close(t1, t1 + Duration::from_secs(5), &api, None);
+        gate.close(t1, t1 + Duration::from_secs(5), None, &api, None);
         assert_eq!(gate.closed_for(), Duration::from_secs(13));
         let t2 = t0 + Duration::from_secs(20);
         gate.close(
             t2,
             t2 + Duration::from_secs(1),
+            None,
             &api,
             Some(ThrottleLimit::ExecutionTime),
         );

@@ -422,7 +422,7 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         E: 'c,
     {
         let set = *self;
-        paging::pages(move |cursor| {
+        paging::pages(set.client.max_pages(), move |cursor| {
             let query = query.clone();
             async move {
                 let url = match cursor {

@@ -87,8 +87,9 @@ impl Context<'_> {
             });
 
             let column = ident::ident(&consts.unique(ident::const_name(&field)));
-            let column_doc =
-                format!(" The `{wire}` column, for `$select`, `$orderby` and filters.");
+            let column_doc = super::Doc(format!(
+                " The `{wire}` column, for `$select`, `$orderby` and filters."
+            ));
             let constructor = match lookup.and_then(|l| l.targets.first()) {
                 Some(target) => {
                     let nav = &target.navigation_property;
@@ -350,10 +351,10 @@ impl Context<'_> {
             [one] => {
                 let nav = &one.navigation_property;
                 let set = &one.entity_set;
-                let doc = format!(
+                let doc = super::Doc(format!(
                     " Sets the `{}` lookup to a `{}` record: sends `\"{nav}@odata.bind\": \"/{set}(<id>)\"`.",
                     lookup.name, one.logical_name
-                );
+                ));
                 let setter_tokens = quote! {
                     #[doc = #doc]
                     pub fn #setter(&mut self, id: #rt::__private::uuid::Uuid) -> &mut Self {
@@ -374,7 +375,7 @@ impl Context<'_> {
                     let variant = ident::ident(&variants.unique(target.variant.clone()));
                     let nav = &target.navigation_property;
                     let set = &target.entity_set;
-                    let doc = format!(" A `{}` record (`{nav}`).", target.logical_name);
+                    let doc = super::Doc(format!(" A `{}` record (`{nav}`).", target.logical_name));
                     variant_tokens.extend(quote! {
                         #[doc = #doc]
                         #variant(#rt::__private::uuid::Uuid),
@@ -383,14 +384,14 @@ impl Context<'_> {
                         #enum_ident::#variant(id) => #rt::Bind::new(#nav, #set, id),
                     });
                 }
-                let enum_doc = format!(
+                let enum_doc = super::Doc(format!(
                     " The tables the `{}` lookup of [`{struct_name}`] can point at.",
                     lookup.name
-                );
-                let setter_doc = format!(
+                ));
+                let setter_doc = super::Doc(format!(
                     " Sets the `{}` lookup: sends `\"<navigation property>@odata.bind\": \"/<set>(<id>)\"` for the target's table.",
                     lookup.name
-                );
+                ));
                 let enumeration = quote! {
                     #[doc = #enum_doc]
                     #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
