@@ -325,12 +325,23 @@ async fn respond(
             Err(DropConnection)
         }
         Verdict::Fail(status) if kind == RouteKind::Token => Ok(token::injected_failure(status)),
-        Verdict::Fail(status) => Ok(ApiError::new(
-            status,
-            "0x80040216",
-            format!("Injected failure with status {}.", status.as_u16()),
-        )
-        .into_response()),
+        Verdict::Fail(status) => {
+            // An injected 500 is a SQL failure (`0x80044150`), the kind of 500 Microsoft's .NET
+            // ServiceClient sends again (`ConnectionService.ShouldRetryWebAPI` in
+            // https://github.com/microsoft/PowerPlatform-DataverseServiceClient); a 500 with a
+            // business code, such as duplicate detection's, is an answer, not a fault.
+            let code = if status == StatusCode::INTERNAL_SERVER_ERROR {
+                "0x80044150"
+            } else {
+                "0x80040216"
+            };
+            Ok(ApiError::new(
+                status,
+                code,
+                format!("Injected failure with status {}.", status.as_u16()),
+            )
+            .into_response())
+        }
         Verdict::Throttle { retry_after, limit } => Ok(throttled(
             limit.code(),
             limit.message().to_owned(),

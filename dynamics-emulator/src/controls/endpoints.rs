@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::device_codes;
 use crate::controls::{FaultKind, FaultMix, ServiceProtectionLimit};
 use crate::server::{Shared, json_response as json};
-use crate::webapi::ApiError;
+use crate::webapi::{ApiError, DuplicateRule};
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
@@ -31,6 +31,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/requests", get(requests))
         .route("/requests", delete(reset_requests))
         .route("/seed", post(seed))
+        .route("/duplicate-rules", post(duplicate_rules))
         .route("/records/{set}", get(records))
         .merge(device_codes::router())
 }
@@ -191,6 +192,20 @@ async fn seed(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         shared
             .api
             .seed(&shared.system, &json)
+            .map_err(ApiError::bad_request)
+    });
+    match result {
+        Ok(()) => done(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `[{"table": "lead", "columns": ["emailaddress1"]}]`: replaces the duplicate detection rules.
+async fn duplicate_rules(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let result = parse::<Vec<DuplicateRule>>(&body).and_then(|rules| {
+        shared
+            .api
+            .set_duplicate_rules(rules)
             .map_err(ApiError::bad_request)
     });
     match result {
