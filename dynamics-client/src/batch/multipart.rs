@@ -535,7 +535,8 @@ Content-Type: application/json; odata.metadata=minimal\r\n\
 
     #[test]
     fn seeded_mutations_of_a_good_reply_never_panic() {
-        // xorshift64*: the same inputs on every run.
+        // xorshift64*, as `dynamics_test_support::Rng`: the same inputs on every run. A copy,
+        // because this unit test cannot use a crate that depends on dynamics-client itself.
         let mut state = 0x5eed_ba7c_u64;
         let mut next = move |below: usize| {
             state ^= state >> 12;
