@@ -612,6 +612,12 @@ impl BulkEngine {
         let seen = std::mem::replace(&mut pace.seen, stats.clone());
         let concurrency = pace.concurrency.unwrap_or(1);
         let chunk = pace.chunk_size.unwrap_or(min_chunk);
+        // The concurrency limit tells how many requests are too many: always learnt.
+        if stats.concurrent_requests > seen.concurrent_requests {
+            let below = in_flight.saturating_sub(1).max(1);
+            pace.cap = pace.cap.min(below);
+            pace.concurrency = Some(concurrency.min(pace.cap));
+        }
         // Chunks already out when the pace last backed off met the same throttling: the
         // first of them to come back has reacted for all.
         if stats.total() > seen.total() && pace.backed_off_at.is_some_and(|at| started < at) {
@@ -621,9 +627,7 @@ impl BulkEngine {
             pace.backed_off_at = Some(Instant::now());
         }
         if stats.concurrent_requests > seen.concurrent_requests {
-            let below = in_flight.saturating_sub(1).max(1);
-            pace.cap = pace.cap.min(below);
-            pace.concurrency = Some((concurrency * 3 / 4).clamp(1, pace.cap));
+            pace.concurrency = Some((pace.concurrency.unwrap_or(1) * 3 / 4).clamp(1, pace.cap));
         }
         if stats.execution_time > seen.execution_time {
             pace.chunk_size = Some((chunk / 2).max(min_chunk));
