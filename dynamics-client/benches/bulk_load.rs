@@ -236,7 +236,7 @@ fn verify(url: &str, records: usize) {
         .output()
         .expect("curl");
     let all: serde_json::Value = serde_json::from_slice(&body.stdout).expect("records JSON");
-    let all = all.as_array().expect("array");
+    let all = all["value"].as_array().expect("array");
     assert_eq!(all.len(), records, "records in the emulator");
     let mut names: Vec<&str> = all.iter().filter_map(|r| r["name"].as_str()).collect();
     names.sort_unstable();
@@ -336,7 +336,7 @@ fn main() {
             .output()
             .ok()
             .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
-            .and_then(|v| v.as_array().map(Vec::len))
+            .and_then(|v| v["value"].as_array().map(Vec::len))
             .unwrap_or(0);
         drop(child.stdin.take());
         let _ = child.wait();

@@ -17,7 +17,8 @@
 //!   has carried it yet) and grows by one for each chunk that comes back unthrottled and about
 //!   as fast per record as the fastest so far;
 //! * a `429` is waited out by the client itself (`Retry-After`, shared by every request of the
-//!   identity); the engine then backs off by the limit that answered: the **request count**
+//!   identity); the engine then backs off, once per round trip (chunks already out when it
+//!   backed off do not back off again), by the limit that answered: the **request count**
 //!   limit doubles the chunk size (fewer, larger requests), the **execution time** limit halves
 //!   the chunk size and cuts concurrency by a quarter ("reduce the batch size", "Decrease
 //!   number of concurrent requests"), the **concurrency** limit cuts concurrency below what was
@@ -199,6 +200,9 @@ struct LanePace {
     seen: ThrottleStats,
     /// Seconds per record of the fastest unthrottled chunk.
     fastest: Option<f64>,
+    /// When the pace last backed off: chunks sent before then were throttled by the same
+    /// episode and must not back off again (one reaction per round trip).
+    backed_off_at: Option<Instant>,
 }
 
 /// Runs bulk writes over one or several identities; see the [module docs](self).
@@ -226,6 +230,7 @@ struct Finished<E> {
     lane: usize,
     items: Vec<(usize, Item<E>)>,
     outcome: Result<Vec<Result<Uuid>>>,
+    started: Instant,
     took: Duration,
     tries: u32,
     as_batch: bool,
@@ -273,6 +278,7 @@ impl BulkEngine {
                         peak_in_flight: 0,
                         seen: client.throttle_stats(),
                         fastest: None,
+                        backed_off_at: None,
                     }),
                     client,
                 })
@@ -529,6 +535,7 @@ impl BulkEngine {
             lane,
             items,
             outcome,
+            started,
             took: started.elapsed(),
             tries: tries + 1,
             as_batch,
@@ -546,11 +553,12 @@ impl BulkEngine {
             lane,
             items,
             outcome,
+            started,
             took,
             tries,
             as_batch,
         } = finished;
-        self.adapt(lane, items.len(), took);
+        self.adapt(lane, items.len(), started, took);
         match outcome {
             Err(Error::Throttled(_)) if tries <= self.options.chunk_retries => {
                 again.push_back(Resend {
@@ -592,8 +600,9 @@ impl BulkEngine {
         }
     }
 
-    /// The pace rules of the module docs, applied after one chunk of `records` took `took`.
-    fn adapt(&self, lane: usize, records: usize, took: Duration) {
+    /// The pace rules of the module docs, applied after one chunk of `records`, sent at
+    /// `started`, took `took`.
+    fn adapt(&self, lane: usize, records: usize, started: Instant, took: Duration) {
         let stats = self.lanes[lane].client.throttle_stats();
         let max = self.max_concurrency(&self.lanes[lane].client);
         let (min_chunk, max_chunk) = (self.options.min_chunk_size, self.options.max_chunk_size);
@@ -603,10 +612,22 @@ impl BulkEngine {
         let seen = std::mem::replace(&mut pace.seen, stats.clone());
         let concurrency = pace.concurrency.unwrap_or(1);
         let chunk = pace.chunk_size.unwrap_or(min_chunk);
+        // The concurrency limit tells how many requests are too many: always learnt.
         if stats.concurrent_requests > seen.concurrent_requests {
             let below = in_flight.saturating_sub(1).max(1);
             pace.cap = pace.cap.min(below);
-            pace.concurrency = Some((concurrency * 3 / 4).clamp(1, pace.cap));
+            pace.concurrency = Some(concurrency.min(pace.cap));
+        }
+        // Chunks already out when the pace last backed off met the same throttling: the
+        // first of them to come back has reacted for all.
+        if stats.total() > seen.total() && pace.backed_off_at.is_some_and(|at| started < at) {
+            return;
+        }
+        if stats.total() > seen.total() {
+            pace.backed_off_at = Some(Instant::now());
+        }
+        if stats.concurrent_requests > seen.concurrent_requests {
+            pace.concurrency = Some((pace.concurrency.unwrap_or(1) * 3 / 4).clamp(1, pace.cap));
         }
         if stats.execution_time > seen.execution_time {
             pace.chunk_size = Some((chunk / 2).max(min_chunk));
