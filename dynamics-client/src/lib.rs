@@ -38,13 +38,16 @@ pub use connection::{
     STORE_KEY_VAR, StoreContents, StoreKey, UserSession, connection_client, default_config_dir,
 };
 pub use credential::{
-    AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
-    CredentialOptions, EnvironmentCredential, TokenCredential,
+    AccessToken, AssertionAlgorithm, AzureCliCredential, ClientCertificateCredential,
+    ClientSecretCredential, CredentialOptions, DEFAULT_AZ_TIMEOUT, DefaultCredential,
+    EnvironmentCredential, IMDS_AUTHORITY, ManagedIdentityCredential, ManagedIdentityId,
+    TokenCredential, WorkloadIdentityCredential,
 };
 pub use crud::UpsertMode;
 pub use entity::Entity;
 pub use error::{
-    ApiError, AuthError, BatchError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
+    ApiError, AuthError, BatchError, CredentialAttempt, CredentialError, Error, Result,
+    ThrottleLimit, ThrottledError,
 };
 pub use files::FileContent;
 pub use operations::{
