@@ -43,6 +43,8 @@ pub use credential::{
     EnvironmentCredential, IMDS_AUTHORITY, ManagedIdentityCredential, ManagedIdentityId,
     TokenCredential, WorkloadIdentityCredential,
 };
+#[cfg(feature = "azure-core")]
+pub use credential::{AsAzureSdkCredential, AzureSdkCredential};
 pub use crud::UpsertMode;
 pub use entity::Entity;
 pub use error::{

@@ -6,8 +6,10 @@ mod cert;
 mod controls;
 mod discovery;
 mod entra;
+mod federated;
 mod identity;
 mod jws;
+mod managed_identity;
 mod odata;
 mod schema;
 mod server;
@@ -31,8 +33,10 @@ pub use cert::{Certificate, TestCertificate};
 pub use controls::{
     Controls, FaultCounts, FaultKind, FaultMix, RequestCounts, ServiceProtectionLimit,
 };
+pub use federated::{FederatedCredential, TOKEN_EXCHANGE_AUDIENCE};
 pub use identity::{DeviceCodeInfo, DiscoveryInstance, GraphApplication, Identity, UserRights};
 pub use jws::SigningAlgorithm;
+pub use managed_identity::ManagedIdentity;
 pub use webapi::{ActionError, OperationCall, OperationHandler};
 
 use crate::server::Shared;
@@ -83,6 +87,9 @@ pub struct EmulatorBuilder {
     operations: Vec<(String, OperationHandler)>,
     tenant: String,
     apps: Vec<(String, Certificate)>,
+    federated: Vec<(String, FederatedCredential)>,
+    managed_identities: Vec<ManagedIdentity>,
+    identity_header: Option<String>,
     token_lifetime: Duration,
     max_assertion_lifetime: Option<Duration>,
     address: SocketAddr,
@@ -158,6 +165,34 @@ impl EmulatorBuilder {
         certificate: impl Into<Certificate>,
     ) -> Self {
         self.apps.push((client_id.into(), certificate.into()));
+        self
+    }
+
+    /// Lets the app `client_id` exchange tokens of an external issuer for access tokens
+    /// (workload identity federation): the token is checked as Entra checks it, see
+    /// [`FederatedCredential`]. The app needs no certificate; it gets an application user.
+    /// Call again to give an app several federated credentials.
+    pub fn federated_credential(
+        mut self,
+        client_id: impl Into<String>,
+        credential: FederatedCredential,
+    ) -> Self {
+        self.federated.push((client_id.into(), credential));
+        self
+    }
+
+    /// Gives the emulated host a managed identity, served by both managed identity endpoints
+    /// ([`Emulator::identity_endpoint`] in the App Service style, [`Emulator::imds_authority`]
+    /// in the IMDS style). Each identity gets an application user.
+    pub fn managed_identity(mut self, identity: ManagedIdentity) -> Self {
+        self.managed_identities.push(identity);
+        self
+    }
+
+    /// The secret the App Service style endpoint expects in `X-IDENTITY-HEADER` (what App
+    /// Service puts in `IDENTITY_HEADER`); random unless set.
+    pub fn identity_header(mut self, header: impl Into<String>) -> Self {
+        self.identity_header = Some(header.into());
         self
     }
 
@@ -267,18 +302,28 @@ impl EmulatorBuilder {
             IpAddr::V6(ip) => format!("http://[{ip}]:{}", local.port()),
         };
         let mut apps: HashMap<String, RegisteredApp> = HashMap::new();
-        for (client_id, certificate) in self.apps {
-            apps.entry(client_id)
-                .or_insert_with(|| RegisteredApp {
-                    certificates: Vec::new(),
-                    user_id: Uuid::new_v4(),
-                })
-                .certificates
-                .push(certificate);
+        fn app(apps: &mut HashMap<String, RegisteredApp>, client_id: String) -> &mut RegisteredApp {
+            apps.entry(client_id).or_insert_with(|| RegisteredApp {
+                certificates: Vec::new(),
+                federated: Vec::new(),
+                user_id: Uuid::new_v4(),
+            })
         }
+        for (client_id, certificate) in self.apps {
+            app(&mut apps, client_id).certificates.push(certificate);
+        }
+        for (client_id, credential) in self.federated {
+            app(&mut apps, client_id).federated.push(credential);
+        }
+        let managed = managed_identity::ManagedIdentities::new(
+            self.managed_identities,
+            self.identity_header
+                .unwrap_or_else(|| Uuid::new_v4().simple().to_string()),
+        );
         let principals: Vec<(String, Uuid)> = apps
             .iter()
             .map(|(client_id, app)| (client_id.clone(), app.user_id))
+            .chain(managed.principals())
             .collect();
         let organization_id = Uuid::new_v4();
         // One key and one ledger of used assertions for both token issuers.
@@ -321,6 +366,7 @@ impl EmulatorBuilder {
             .with_max_file_size(self.max_file_size),
             discovery: discovery::Discovery::new(&base_url, organization_id, &self.tenant),
             identity,
+            managed,
         });
         shared
             .api
@@ -371,6 +417,9 @@ impl Emulator {
             operations: Vec::new(),
             tenant: DEFAULT_TENANT.to_owned(),
             apps: Vec::new(),
+            federated: Vec::new(),
+            managed_identities: Vec::new(),
+            identity_header: None,
             token_lifetime: Duration::from_secs(3599),
             max_assertion_lifetime: Some(Duration::from_secs(600)),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -407,6 +456,23 @@ impl Emulator {
     /// The scope to ask tokens for: `{environment}/.default`.
     pub fn scope(&self) -> String {
         format!("{}/.default", self.base_url)
+    }
+
+    /// The App Service style managed identity endpoint, `{base}/msi/token`: what to put in
+    /// `IDENTITY_ENDPOINT`, with [`Emulator::identity_header`] in `IDENTITY_HEADER`.
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}{}", self.base_url, managed_identity::APP_SERVICE_PATH)
+    }
+
+    /// The secret the App Service style endpoint expects in `X-IDENTITY-HEADER`.
+    pub fn identity_header(&self) -> &str {
+        self.shared.managed.header()
+    }
+
+    /// Where the IMDS style endpoint lives (`{base}/metadata/identity/oauth2/token` under it):
+    /// what to put in `AZURE_POD_IDENTITY_AUTHORITY_HOST` in place of `http://169.254.169.254`.
+    pub fn imds_authority(&self) -> &str {
+        &self.base_url
     }
 
     /// The tenant in the token endpoint path.

@@ -22,6 +22,7 @@ use crate::admin;
 use crate::controls::{Controls, RouteKind, Verdict, route_key};
 use crate::discovery::Discovery;
 use crate::identity;
+use crate::managed_identity::{self, Flavour};
 use crate::token::{self, Caller, TokenService};
 use crate::webapi::{ApiError, WebApi};
 
@@ -34,11 +35,18 @@ pub(crate) struct Shared {
     pub(crate) api: WebApi,
     pub(crate) discovery: Discovery,
     pub(crate) identity: crate::identity::Identity,
+    /// The host's managed identities.
+    pub(crate) managed: crate::managed_identity::ManagedIdentities,
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
+        .route(
+            managed_identity::APP_SERVICE_PATH,
+            get(app_service_identity),
+        )
+        .route(managed_identity::IMDS_PATH, get(imds_identity))
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
             post(identity::device_code),
@@ -65,6 +73,26 @@ async fn token_endpoint(
         return response;
     }
     shared.tokens.handle(&tenant, &body)
+}
+
+async fn app_service_identity(
+    State(shared): State<Arc<Shared>>,
+    request: Request<Body>,
+) -> Response {
+    managed_identity_token(&shared, Flavour::AppService, &request)
+}
+
+async fn imds_identity(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
+    managed_identity_token(&shared, Flavour::Imds, &request)
+}
+
+fn managed_identity_token(shared: &Shared, flavour: Flavour, request: &Request<Body>) -> Response {
+    shared.managed.handle(
+        flavour,
+        &shared.tokens,
+        request.uri().query(),
+        request.headers(),
+    )
 }
 
 async fn web_api(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
@@ -179,7 +207,10 @@ async fn respond(
         .strip_prefix('/')
         .and_then(|p| p.split_once('/'))
         .and_then(|(_, rest)| rest.starts_with("oauth2/").then_some(rest));
+    // Managed identity endpoints issue tokens too, and take the token endpoint's faults.
+    let managed = path == managed_identity::APP_SERVICE_PATH || path == managed_identity::IMDS_PATH;
     let (kind, key) = match entra {
+        _ if managed => (RouteKind::Token, format!("{method} {path}")),
         Some(rest @ "oauth2/v2.0/token") => {
             (RouteKind::Token, format!("{method} /{{tenant}}/{rest}"))
         }

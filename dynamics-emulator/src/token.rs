@@ -16,12 +16,15 @@ use crate::entra::{
     JWT_BEARER, Rejection, SeenAssertions, SigningKey, missing, now, reject, token_endpoint,
     token_reply, verify_assertion,
 };
+use crate::federated::{self, FederatedCredential};
 use crate::jws::Jws;
 
 /// One registered application: its certificates and the id of its Dataverse application user.
 #[derive(Clone, Debug)]
 pub(crate) struct RegisteredApp {
     pub(crate) certificates: Vec<Certificate>,
+    /// External issuers whose tokens the app accepts as its client assertion.
+    pub(crate) federated: Vec<FederatedCredential>,
     pub(crate) user_id: Uuid,
 }
 
@@ -118,16 +121,27 @@ impl TokenService {
             ));
         }
         let assertion = field("client_assertion").ok_or_else(|| missing("client_assertion"))?;
-        let jws = verify_assertion(
-            assertion,
-            client_id,
-            &app.certificates,
-            &self.endpoint(),
-            self.max_assertion_lifetime,
-        )?;
+        let federated = Jws::parse(assertion)
+            .filter(|jws| !app.federated.is_empty() && federated::is_federated(jws, client_id));
+        let certificate_assertion = match federated {
+            // A federated token is the issuer's, reused until it rotates: no replay ledger.
+            Some(jws) => {
+                federated::verify(&jws, &app.federated)?;
+                None
+            }
+            None => Some(verify_assertion(
+                assertion,
+                client_id,
+                &app.certificates,
+                &self.endpoint(),
+                self.max_assertion_lifetime,
+            )?),
+        };
         let scope = field("scope").ok_or_else(|| missing("scope"))?;
         self.check_scope(scope)?;
-        self.seen.remember(&jws)?;
+        if let Some(jws) = &certificate_assertion {
+            self.seen.remember(jws)?;
+        }
         let lifetime = self.lifetime.as_secs();
         Ok(json!({
             "token_type": "Bearer",
@@ -156,7 +170,18 @@ impl TokenService {
         ))
     }
 
-    fn access_token(&self, client_id: &str, user_id: Uuid) -> Result<String, Rejection> {
+    /// The environment URL, every access token's `aud`.
+    pub(crate) fn audience(&self) -> &str {
+        &self.base_url
+    }
+
+    /// How long issued access tokens last.
+    pub(crate) fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// An access token for the app `client_id` acting as application user `user_id`.
+    pub(crate) fn access_token(&self, client_id: &str, user_id: Uuid) -> Result<String, Rejection> {
         let now = now();
         let claims = json!({
             "aud": self.base_url,

@@ -8,6 +8,8 @@
 
 mod assertion;
 mod azure_cli;
+#[cfg(feature = "azure-core")]
+mod azure_core_interop;
 mod certificate;
 mod client_secret;
 mod default;
@@ -22,6 +24,8 @@ use std::time::{Duration, SystemTime};
 
 pub use assertion::AssertionAlgorithm;
 pub use azure_cli::{AzureCliCredential, DEFAULT_AZ_TIMEOUT};
+#[cfg(feature = "azure-core")]
+pub use azure_core_interop::{AsAzureSdkCredential, AzureSdkCredential};
 pub use certificate::ClientCertificateCredential;
 pub use client_secret::ClientSecretCredential;
 pub use default::DefaultCredential;
