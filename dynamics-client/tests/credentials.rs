@@ -15,6 +15,15 @@ use dynamics_client::{
 use support::WhoAmI;
 use support::emulated::start;
 
+/// Environment variables for `from_lookup` constructors, instead of the process's.
+fn lookup(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
 
@@ -202,14 +211,6 @@ mod managed_identity {
         .unwrap();
         let me: WhoAmI = client.get("WhoAmI()").await.unwrap();
         me.user_id
-    }
-
-    fn lookup(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        }
     }
 
     #[tokio::test]
@@ -401,15 +402,9 @@ mod workload_identity {
                 env.emulator.authority_host().to_owned(),
             ),
         ];
-        let credential = WorkloadIdentityCredential::from_lookup(
-            move |name| {
-                vars.iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.clone())
-            },
-            CredentialOptions::default(),
-        )
-        .unwrap();
+        let credential =
+            WorkloadIdentityCredential::from_lookup(lookup(vars), CredentialOptions::default())
+                .unwrap();
         let credential = Arc::new(credential);
         let client = Client::new(
             env.emulator.environment_url(),
@@ -591,10 +586,7 @@ mod default_chain {
             let mut all = base.clone();
             all.extend(vars);
             let shown = format!("{all:?}");
-            let chain = DefaultCredential::from_lookup(
-                move |name| all.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()),
-                CredentialOptions::default(),
-            );
+            let chain = DefaultCredential::from_lookup(lookup(all), CredentialOptions::default());
             let chain = Arc::new(chain);
             let client =
                 Client::new(e.environment_url(), chain.clone(), ClientOptions::default()).unwrap();
@@ -628,11 +620,7 @@ mod default_chain {
                 ("PATH", az_dir.display().to_string()),
             ];
             let chain = Arc::new(DefaultCredential::from_lookup(
-                move |name| {
-                    vars.iter()
-                        .find(|(k, _)| *k == name)
-                        .map(|(_, v)| v.clone())
-                },
+                lookup(vars),
                 CredentialOptions::default(),
             ));
             let client =
@@ -646,14 +634,7 @@ mod default_chain {
             ("AZURE_POD_IDENTITY_AUTHORITY_HOST", no_imds.clone()),
             ("PATH", no_az.display().to_string()),
         ];
-        let chain = DefaultCredential::from_lookup(
-            move |name| {
-                vars.iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.clone())
-            },
-            CredentialOptions::default(),
-        );
+        let chain = DefaultCredential::from_lookup(lookup(vars), CredentialOptions::default());
         let err = chain.get_token(&e.scope()).await.unwrap_err();
         let text = err.to_string();
         assert!(

@@ -107,7 +107,7 @@ pub(crate) fn verify(jws: &Jws, credentials: &[FederatedCredential]) -> Result<(
     }
     let Some(credential) = by_subject
         .into_iter()
-        .find(|c| audiences.iter().any(|a| *a == c.audience))
+        .find(|c| audiences.contains(&c.audience))
     else {
         return Err(no_match(700212, "audience", &audiences.join(",")));
     };
