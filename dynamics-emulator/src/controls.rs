@@ -7,6 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+
+mod device_codes;
+mod endpoints;
+
+pub(crate) use endpoints::router as endpoints;
 use serde::{Deserialize, Serialize};
 
 /// The three Dataverse service protection limits, each with its own error code and message.

@@ -1,16 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-mod admin;
 mod cert;
 mod controls;
 mod discovery;
-mod entra;
-mod federated;
 mod identity;
 mod jws;
-mod managed_identity;
 mod odata;
+mod protection;
 mod schema;
 mod server;
 mod store;
@@ -33,10 +30,12 @@ pub use cert::{Certificate, TestCertificate};
 pub use controls::{
     Controls, FaultCounts, FaultKind, FaultMix, RequestCounts, ServiceProtectionLimit,
 };
-pub use federated::{FederatedCredential, TOKEN_EXCHANGE_AUDIENCE};
-pub use identity::{DeviceCodeInfo, DiscoveryInstance, GraphApplication, Identity, UserRights};
+pub use discovery::DiscoveryInstance;
+pub use identity::{DeviceCodeInfo, GraphApplication, Identity, UserRights};
 pub use jws::SigningAlgorithm;
-pub use managed_identity::ManagedIdentity;
+pub use protection::{ServerCost, ServiceProtection};
+pub use token::federated::{FederatedCredential, TOKEN_EXCHANGE_AUDIENCE};
+pub use token::managed_identity::ManagedIdentity;
 pub use webapi::{ActionError, OperationCall, OperationHandler};
 
 use crate::server::Shared;
@@ -94,7 +93,9 @@ pub struct EmulatorBuilder {
     max_assertion_lifetime: Option<Duration>,
     address: SocketAddr,
     identity: identity::Config,
+    discovery_instances: Vec<DiscoveryInstance>,
     max_file_size: u64,
+    protection: protection::Settings,
 }
 
 impl std::fmt::Debug for EmulatorBuilder {
@@ -235,7 +236,7 @@ impl EmulatorBuilder {
 
     /// Lists another environment in Global Discovery, after the emulator's own.
     pub fn discovery_instance(mut self, instance: DiscoveryInstance) -> Self {
-        self.identity.instances.push(instance);
+        self.discovery_instances.push(instance);
         self
     }
 
@@ -254,8 +255,39 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Turns Dataverse's service protection limits on, evaluated per identity (each app and
+    /// each user): [`ServiceProtection::DATAVERSE`] is the default set (6,000 requests and
+    /// 1,200 s of execution time per 300 s sliding window, 52 concurrent). A request over a
+    /// limit gets `429`, Dataverse's error code and message for that limit and `Retry-After`;
+    /// every Web API answer carries `x-ms-ratelimit-burst-remaining-xrm-requests` and
+    /// `x-ms-ratelimit-time-remaining-xrm-requests`. Off unless called. Execution time comes from
+    /// [`EmulatorBuilder::server_cost`]; without it only the request count and concurrency bite.
+    pub fn service_protection(mut self, limits: ServiceProtection) -> Self {
+        self.protection.limits = Some(limits);
+        self
+    }
+
+    /// Holds every Web API request for its simulated execution time, charged to its identity's
+    /// execution budget: `per_request` for each request (and each operation of a `$batch`),
+    /// plus `per_record` for each record a single request writes, or `per_bulk_record` for each
+    /// record of a bulk message (`CreateMultiple`, ...). Requests cost nothing unless called.
+    pub fn server_cost(mut self, cost: ServerCost) -> Self {
+        self.protection.cost = Some(cost);
+        self
+    }
+
+    /// Divides every service protection window, execution budget, cost and wait by `n` (1 by
+    /// default), so that a load of many windows runs in reasonable time. Messages and the
+    /// `x-ms-ratelimit-*` headers keep Dataverse's units; `Retry-After` stays in whole seconds,
+    /// rounded up.
+    pub fn time_scale(mut self, n: u32) -> Self {
+        self.protection.time_scale = Some(n);
+        self
+    }
+
     /// Loads the metadata, binds the socket and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
+        let protection = protection::Protection::new(self.protection).map_err(Error::Control)?;
         let metadata_xml = match self.metadata {
             Some(MetadataSource::Text(xml)) => xml,
             Some(MetadataSource::File(path)) => std::fs::read_to_string(&path)
@@ -315,7 +347,7 @@ impl EmulatorBuilder {
         for (client_id, credential) in self.federated {
             app(&mut apps, client_id).federated.push(credential);
         }
-        let managed = managed_identity::ManagedIdentities::new(
+        let managed = token::managed_identity::ManagedIdentities::new(
             self.managed_identities,
             self.identity_header
                 .unwrap_or_else(|| Uuid::new_v4().simple().to_string()),
@@ -327,8 +359,8 @@ impl EmulatorBuilder {
             .collect();
         let organization_id = Uuid::new_v4();
         // One key and one ledger of used assertions for both token issuers.
-        let key = Arc::new(entra::SigningKey::generate()?);
-        let seen = Arc::new(entra::SeenAssertions::default());
+        let key = Arc::new(token::SigningKey::generate()?);
+        let seen = Arc::new(token::SeenAssertions::default());
         let tokens = TokenService::new(
             self.tenant.clone(),
             base_url.clone(),
@@ -364,9 +396,15 @@ impl EmulatorBuilder {
                 self.operations,
             )
             .with_max_file_size(self.max_file_size),
-            discovery: discovery::Discovery::new(&base_url, organization_id, &self.tenant),
+            discovery: discovery::Discovery::new(
+                &base_url,
+                organization_id,
+                &self.tenant,
+                &self.discovery_instances,
+            ),
             identity,
             managed,
+            protection,
         });
         shared
             .api
@@ -424,7 +462,9 @@ impl Emulator {
             max_assertion_lifetime: Some(Duration::from_secs(600)),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             identity: identity::Config::default(),
+            discovery_instances: Vec::new(),
             max_file_size: webapi::DEFAULT_MAX_FILE_SIZE,
+            protection: protection::Settings::default(),
         }
     }
 
@@ -461,7 +501,11 @@ impl Emulator {
     /// The App Service style managed identity endpoint, `{base}/msi/token`: what to put in
     /// `IDENTITY_ENDPOINT`, with [`Emulator::identity_header`] in `IDENTITY_HEADER`.
     pub fn identity_endpoint(&self) -> String {
-        format!("{}{}", self.base_url, managed_identity::APP_SERVICE_PATH)
+        format!(
+            "{}{}",
+            self.base_url,
+            token::managed_identity::APP_SERVICE_PATH
+        )
     }
 
     /// The secret the App Service style endpoint expects in `X-IDENTITY-HEADER`.

@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
-use dynamics_emulator::{Certificate, Emulator};
+use dynamics_emulator::{
+    Certificate, Emulator, FederatedCredential, ManagedIdentity, ServerCost, ServiceProtection,
+};
 
 /// A local Dataverse Web API, Entra ID token endpoint and Global Discovery, driven by $metadata.
 #[derive(Parser, Debug)]
@@ -23,6 +26,21 @@ struct Args {
     /// Registers an app and the PEM certificate its client assertions are signed with.
     #[arg(long = "app", value_name = "CLIENT_ID=CERT_PEM_PATH", value_parser = parse_app)]
     apps: Vec<(String, PathBuf)>,
+    /// Gives the host a system-assigned managed identity with this client id, served at
+    /// {base}/msi/token (App Service style) and {base}/metadata/identity/oauth2/token (IMDS style).
+    #[arg(long, value_name = "CLIENT_ID")]
+    system_identity: Option<String>,
+    /// Gives the host a user-assigned managed identity (object id random).
+    #[arg(long = "user-identity", value_name = "CLIENT_ID=RESOURCE_ID", value_parser = parse_user_identity)]
+    user_identities: Vec<(String, String)>,
+    /// The secret the App Service style endpoint expects in X-IDENTITY-HEADER (give the same
+    /// value to the app as IDENTITY_HEADER); random, and so unusable, if unset.
+    #[arg(long, value_name = "SECRET")]
+    identity_header: Option<String>,
+    /// Lets an app exchange an external issuer's tokens for access tokens: tokens from ISSUER
+    /// about SUBJECT for api://AzureADTokenExchange, signed by the key of the PEM certificate.
+    #[arg(long = "federated", value_name = "CLIENT_ID,ISSUER,SUBJECT,ISSUER_CERT_PEM", value_parser = parse_federated)]
+    federated: Vec<(String, String, String, PathBuf)>,
     /// Lifetime of issued access tokens.
     #[arg(long, value_name = "SECONDS")]
     token_lifetime: Option<u64>,
@@ -33,6 +51,29 @@ struct Args {
     /// choice columns with.
     #[arg(long, value_name = "FILE")]
     choices: Option<PathBuf>,
+    /// Turns Dataverse's service protection limits on, per identity: 6,000 requests and 1,200 s
+    /// of execution time per 300 s sliding window, 52 concurrent requests.
+    #[arg(long)]
+    service_protection: bool,
+    /// Turns service protection on with these limits instead.
+    #[arg(
+        long,
+        value_name = "REQUESTS:EXECUTION_SECONDS:WINDOW_SECONDS:CONCURRENT",
+        value_parser = ServiceProtection::from_str
+    )]
+    service_protection_limits: Option<ServiceProtection>,
+    /// Simulated execution time of each request, each record a single request writes and each
+    /// record of a bulk message; without it requests cost nothing.
+    #[arg(
+        long,
+        value_name = "PER_REQUEST_MS:PER_RECORD_MS:PER_BULK_RECORD_MS",
+        value_parser = ServerCost::from_str
+    )]
+    server_cost: Option<ServerCost>,
+    /// Divides every service protection window, cost and wait by N (Retry-After stays in whole
+    /// seconds, rounded up).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    time_scale: Option<u32>,
 }
 
 fn parse_app(text: &str) -> Result<(String, PathBuf), String> {
@@ -41,6 +82,24 @@ fn parse_app(text: &str) -> Result<(String, PathBuf), String> {
             Ok((id.to_owned(), PathBuf::from(path)))
         }
         _ => Err("expected CLIENT_ID=CERT_PEM_PATH".to_owned()),
+    }
+}
+
+fn parse_user_identity(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((id, resource)) if !id.is_empty() && !resource.is_empty() => {
+            Ok((id.to_owned(), resource.to_owned()))
+        }
+        _ => Err("expected CLIENT_ID=RESOURCE_ID".to_owned()),
+    }
+}
+
+fn parse_federated(text: &str) -> Result<(String, String, String, PathBuf), String> {
+    match text.splitn(4, ',').collect::<Vec<_>>()[..] {
+        [id, issuer, subject, pem] if [id, issuer, subject, pem].iter().all(|p| !p.is_empty()) => {
+            Ok((id.into(), issuer.into(), subject.into(), PathBuf::from(pem)))
+        }
+        _ => Err("expected CLIENT_ID,ISSUER,SUBJECT,ISSUER_CERT_PEM".to_owned()),
     }
 }
 
@@ -73,8 +132,40 @@ async fn run(args: Args) -> Result<(), String> {
             Certificate::from_pem(&pem).map_err(|e| format!("--app {client_id}: {e}"))?;
         builder = builder.register_app(client_id.clone(), certificate);
     }
+    if let Some(client_id) = args.system_identity {
+        builder = builder.managed_identity(ManagedIdentity::system_assigned(client_id));
+    }
+    for (client_id, resource_id) in args.user_identities {
+        builder = builder.managed_identity(ManagedIdentity::user_assigned(client_id, resource_id));
+    }
+    if let Some(header) = args.identity_header {
+        builder = builder.identity_header(header);
+    }
+    for (client_id, issuer, subject, path) in args.federated {
+        let pem = std::fs::read(&path).map_err(|e| {
+            format!(
+                "--federated {client_id}: cannot read {}: {e}",
+                path.display()
+            )
+        })?;
+        let key =
+            Certificate::from_pem(&pem).map_err(|e| format!("--federated {client_id}: {e}"))?;
+        builder =
+            builder.federated_credential(client_id, FederatedCredential::new(issuer, subject, key));
+    }
     if let Some(seconds) = args.token_lifetime {
         builder = builder.token_lifetime(Duration::from_secs(seconds));
+    }
+    match (args.service_protection_limits, args.service_protection) {
+        (Some(limits), _) => builder = builder.service_protection(limits),
+        (None, true) => builder = builder.service_protection(ServiceProtection::DATAVERSE),
+        (None, false) => {}
+    }
+    if let Some(cost) = args.server_cost {
+        builder = builder.server_cost(cost);
+    }
+    if let Some(n) = args.time_scale {
+        builder = builder.time_scale(n);
     }
     let emulator = builder.start().await.map_err(|e| e.to_string())?;
     if let Some(path) = &args.seed {

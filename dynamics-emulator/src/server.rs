@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -18,11 +19,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::admin;
-use crate::controls::{Controls, RouteKind, Verdict, route_key};
+use crate::controls::{self, Controls, RouteKind, Verdict, route_key};
 use crate::discovery::Discovery;
 use crate::identity;
-use crate::managed_identity::{self, Flavour};
+use crate::protection::{self, Protection, Refusal};
+use crate::token::managed_identity::{self, Flavour};
 use crate::token::{self, Caller, TokenService};
 use crate::webapi::{ApiError, WebApi};
 
@@ -36,7 +37,9 @@ pub(crate) struct Shared {
     pub(crate) discovery: Discovery,
     pub(crate) identity: crate::identity::Identity,
     /// The host's managed identities.
-    pub(crate) managed: crate::managed_identity::ManagedIdentities,
+    pub(crate) managed: crate::token::managed_identity::ManagedIdentities,
+    /// Service protection limits and the server cost model.
+    pub(crate) protection: Arc<Protection>,
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -56,10 +59,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/data/{version}/", any(web_api))
         .route("/api/data/{version}/{*rest}", any(web_api))
         .route("/api/discovery/v2.0/{*rest}", get(discovery))
-        .nest(
-            "/_emulator",
-            admin::router().merge(identity::admin_router()),
-        )
+        .nest("/_emulator", controls::endpoints())
         .fallback(not_found)
         .with_state(shared)
 }
@@ -100,12 +100,88 @@ async fn web_api(State(shared): State<Arc<Shared>>, request: Request<Body>) -> R
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let mut response = shared.api.handle(&caller, request).await;
+    let mut response = if shared.protection.active() {
+        protected(&shared, &caller, request).await
+    } else {
+        shared.api.handle(&caller, request).await
+    };
     // Dataverse advises every caller how many requests to send in parallel; 4 is the value
     // its documentation shows.
     response
         .headers_mut()
         .insert("x-ms-dop-hint", HeaderValue::from_static(DOP_HINT));
+    response
+}
+
+/// Runs a request under the service protection model: admitted (or refused with 429) for the
+/// caller's identity, held for its simulated execution time, charged to its budget.
+async fn protected(shared: &Shared, caller: &Caller, request: Request<Body>) -> Response {
+    let model = &shared.protection;
+    let admitted = match model.admit(caller.user_id, Instant::now()) {
+        Ok(admitted) => admitted,
+        Err(Refusal {
+            limit,
+            retry_after,
+            message,
+        }) => {
+            let mut response = throttled(limit.code(), message, retry_after);
+            ratelimit_headers(model, caller, &mut response);
+            return response;
+        }
+    };
+    let (parts, body) = request.into_parts();
+    // The body is read here to price the request; the Web API reads it again from memory.
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "0x80040216",
+            "The request body could not be read.",
+        )
+        .into_response();
+    };
+    let path = parts
+        .uri
+        .path()
+        .strip_prefix("/api/data/")
+        .unwrap_or_default();
+    let path = path.split_once('/').map_or("", |(_, rest)| rest);
+    let work = protection::work_of(&parts.method, path, &body);
+    let started = Instant::now();
+    let hold = model.hold(work);
+    let mut response = shared
+        .api
+        .handle(caller, Request::from_parts(parts, Body::from(body)))
+        .await;
+    // Held for the simulated time, however long the emulator itself took.
+    if let Some(rest) = hold.checked_sub(started.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    admitted.finish(Instant::now(), hold);
+    ratelimit_headers(model, caller, &mut response);
+    response
+}
+
+fn ratelimit_headers(model: &Protection, caller: &Caller, response: &mut Response) {
+    let Some(left) = model.remaining(caller.user_id, Instant::now()) else {
+        return;
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-ms-ratelimit-burst-remaining-xrm-requests",
+        HeaderValue::from(left.requests),
+    );
+    if let Ok(value) = HeaderValue::from_str(&left.execution_header()) {
+        headers.insert("x-ms-ratelimit-time-remaining-xrm-requests", value);
+    }
+}
+
+/// A 429 with a service protection error and `Retry-After` in whole seconds, rounded up.
+fn throttled(code: &'static str, message: String, retry_after: Duration) -> Response {
+    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message).into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(protection::retry_after_seconds(retry_after)),
+    );
     response
 }
 
@@ -116,7 +192,7 @@ async fn discovery(State(shared): State<Arc<Shared>>, request: Request<Body>) ->
     if let Err(response) = identity::check_bearer(&shared, request.headers()) {
         return *response;
     }
-    identity::discovery(&shared, request).await
+    shared.discovery.handle(request.uri())
 }
 
 async fn not_found(request: Request<Body>) -> Response {
@@ -244,17 +320,11 @@ async fn respond(
             format!("Injected failure with status {}.", status.as_u16()),
         )
         .into_response()),
-        Verdict::Throttle { retry_after, limit } => {
-            let mut response =
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, limit.code(), limit.message())
-                    .into_response();
-            // Retry-After is whole seconds; round up so a client never retries early.
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            Ok(response)
-        }
+        Verdict::Throttle { retry_after, limit } => Ok(throttled(
+            limit.code(),
+            limit.message().to_owned(),
+            retry_after,
+        )),
     }
 }
 

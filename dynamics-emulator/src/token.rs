@@ -1,6 +1,10 @@
 //! The Entra ID v2 token endpoint (`/{tenant}/oauth2/v2.0/token`) for certificate client
 //! credentials, and the emulator's own access tokens that every Web API call must present.
 
+pub(crate) mod core;
+pub(crate) mod federated;
+pub(crate) mod managed_identity;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +15,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::cert::Certificate;
-use crate::entra::{
-    JWT_BEARER, Rejection, SeenAssertions, SigningKey, missing, now, reject, token_endpoint,
-    token_reply, verify_assertion,
+use self::core::{
+    JWT_BEARER, Rejection, missing, now, reject, token_endpoint, token_reply, verify_assertion,
 };
-use crate::federated::{self, FederatedCredential};
+pub(crate) use self::core::{SeenAssertions, SigningKey};
+use self::federated::FederatedCredential;
+use crate::cert::Certificate;
 use crate::jws::Jws;
 
 /// One registered application: its certificates and the id of its Dataverse application user.

@@ -411,6 +411,23 @@ async fn discovery_lists_every_instance_and_admin_endpoint_approves_codes() {
     assert_eq!(instances[0]["Url"], emulator.environment_url());
     assert_eq!(instances[1]["UniqueName"], "contosotest");
     assert_eq!(instances[1]["Region"], "EMEA");
+    // Every listed instance is found by key too, as Global Discovery finds any environment of
+    // the user's (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/discovery-service).
+    for key in [
+        "UniqueName='contosotest'".to_owned(),
+        instances[1]["Id"].as_str().unwrap().to_owned(),
+    ] {
+        let one: Value = reqwest::Client::new()
+            .get(format!("{}({key})", emulator.discovery_url()))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one["Url"], instances[1]["Url"], "{key}");
+    }
 
     let (code, user_code) = device_code(&emulator, "organizations").await;
     let http = reqwest::Client::new();

@@ -27,9 +27,11 @@
 mod annotation;
 mod hash;
 mod model;
+mod names;
 mod parse;
 mod prune;
 mod resolve;
+mod scan;
 pub(crate) mod suggest;
 
 use std::collections::BTreeSet;

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Identity, Rejection, reject, resource_of};
-use crate::entra::{JWT_BEARER, missing, token_endpoint, verify_assertion};
+use crate::token::core::{JWT_BEARER, missing, token_endpoint, verify_assertion};
 
 pub(crate) fn client_credentials(
     identity: &Identity,

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::directory::{Approval, DeviceCode, RefreshGrant, random_token};
 use super::{Identity, Rejection, json_response, now, reject, resource_of};
-use crate::entra::missing;
 use crate::server::Shared;
+use crate::token::core::missing;
 
 /// The grant type of a device code redemption.
 pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";

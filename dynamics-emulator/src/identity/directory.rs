@@ -1,5 +1,4 @@
-//! The directory's state: users, device codes, refresh tokens, applications and discovery
-//! instances.
+//! The directory's state: users, device codes, refresh tokens and applications.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,21 +17,6 @@ pub enum UserRights {
     Admin,
     /// An ordinary member: signs in and uses Dataverse, but Graph refuses app registrations.
     Member,
-}
-
-/// An environment listed by Global Discovery beside the emulator's own.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiscoveryInstance {
-    /// `UniqueName`, e.g. `org1a2b3c4d`.
-    pub unique_name: String,
-    /// `FriendlyName`, e.g. `Contoso (test)`.
-    pub friendly_name: String,
-    /// `Url`, e.g. `https://contoso-test.crm.dynamics.com`.
-    pub url: String,
-    /// `Region`, e.g. `EMEA`.
-    pub region: String,
-    /// `Version`, e.g. `9.2.24101.00000`.
-    pub version: String,
 }
 
 /// A device code waiting for its user.
@@ -126,7 +110,6 @@ pub(crate) struct Directory {
     pub(crate) applications: BTreeMap<String, Application>,
     /// `appId` → service principal object.
     pub(crate) service_principals: BTreeMap<String, Value>,
-    pub(crate) instances: Vec<super::DiscoveryInstance>,
     counter: u64,
 }
 

@@ -1,16 +1,13 @@
 //! Delegated sign-in and the directory around it: the device code flow with refresh tokens,
 //! directory users (administrators or not), the Microsoft Graph subset that registers
-//! applications and their certificates, app-only tokens for those applications, and extra
-//! Global Discovery instances.
+//! applications and their certificates, and app-only tokens for those applications.
 //!
 //! The tokens issued here carry their own key id, so [`check_bearer`] tells them apart from the
 //! client-credential tokens of [`crate::token`] and checks each with the right key.
 
-mod admin;
 mod apps;
 mod device;
 mod directory;
-mod discovery;
 mod graph;
 
 use std::collections::HashMap;
@@ -24,16 +21,14 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::Error;
-pub(crate) use crate::entra::{Rejection, now, reject};
-use crate::entra::{SeenAssertions, SigningKey, bearer, token_reply};
 use crate::jws::Jws;
 use crate::server::Shared;
 use crate::token::Caller;
+pub(crate) use crate::token::core::{Rejection, now, reject};
+use crate::token::core::{SeenAssertions, SigningKey, bearer, token_reply};
 
-pub(crate) use admin::router as admin_router;
 pub(crate) use device::device_code;
-pub use directory::{DeviceCodeInfo, DiscoveryInstance, GraphApplication, UserRights};
-pub(crate) use discovery::handle as discovery;
+pub use directory::{DeviceCodeInfo, GraphApplication, UserRights};
 pub(crate) use graph::router as graph_router;
 
 /// The `kid` of every token this module signs.
@@ -43,7 +38,6 @@ const KID: &str = "emulator-identity";
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Config {
     pub(crate) users: Vec<(String, UserRights)>,
-    pub(crate) instances: Vec<DiscoveryInstance>,
     pub(crate) poll_interval: Option<Duration>,
 }
 
@@ -84,7 +78,6 @@ impl Identity {
         for (upn, rights) in config.users {
             state.add_user(&upn, rights);
         }
-        state.instances = config.instances;
         Self {
             tenant: tenant.to_owned(),
             base_url: base_url.to_owned(),

@@ -2,18 +2,21 @@
 //! results in the Web API's JSON shape without null properties, and paging with the paging
 //! cookie and `morerecords` annotations.
 
+mod aggregate;
+
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use self::aggregate::measures;
 use super::ApiError;
 use super::protocol::ApiResponse;
 use super::read::{MAX_PAGE, SortOrder, View};
 use crate::odata::fetch::{
-    Aggregate, Attribute as FetchAttribute, Condition, Filter, LinkEntity, Operator, PagingCookie,
+    Attribute as FetchAttribute, Condition, Filter, LinkEntity, Operator, PagingCookie,
 };
 use crate::odata::filter::{Comparable, comparable_json};
 use crate::odata::query::Query;
@@ -51,16 +54,6 @@ struct Link<'a> {
     /// `<all-attributes/>`: `alias.column`).
     names: Option<Vec<String>>,
     filter: Option<&'a Filter>,
-}
-
-/// An attribute of an aggregate query: the name it answers under, where its value comes from
-/// (`None`: the entity; `Some(i)`: link `i`), its column and kind.
-struct Measure<'a> {
-    alias: &'a str,
-    attribute: &'a FetchAttribute,
-    source: Option<usize>,
-    column: String,
-    kind: Option<Kind>,
 }
 
 /// One result row: a record of the entity and, per link, the linked record (`None` for an
@@ -446,146 +439,6 @@ impl<'v> View<'v> {
         }
         Ok(())
     }
-
-    /// An aggregate query: the rows grouped by the `groupby` attributes (one group without
-    /// any), each group one result of its aliases.
-    fn aggregate(
-        &self,
-        table: &Table,
-        fetch: &crate::odata::fetch::Fetch,
-        columns: &[Measure<'_>],
-        rows: &[Row<'_>],
-    ) -> Result<ApiResponse, ApiError> {
-        let value_of = |row: &Row<'_>, source: Option<usize>, column: &str| -> Value {
-            let record = match source {
-                None => Some(row.record),
-                Some(i) => row.links[i].map(|(_, r)| r),
-            };
-            record
-                .and_then(|r| r.fields.get(column))
-                .cloned()
-                .unwrap_or(Value::Null)
-        };
-        let grouped: Vec<&Measure<'_>> = columns.iter().filter(|c| c.attribute.groupby).collect();
-        // Groups in the order first seen; keys compared as the Web API compares values, each
-        // row's key looked up once instead of compared with every group's.
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        let mut group_of: HashMap<Vec<Same>, usize> = HashMap::new();
-        for (r, row) in rows.iter().enumerate() {
-            let key: Vec<Same> = grouped
-                .iter()
-                .map(|c| Same::of(comparable_json(&value_of(row, c.source, &c.column), c.kind)))
-                .collect();
-            let next = groups.len();
-            let group = *group_of.entry(key).or_insert(next);
-            match groups.get_mut(group) {
-                Some(members) => members.push(r),
-                None => groups.push(vec![r]),
-            }
-        }
-        if grouped.is_empty() && groups.is_empty() {
-            groups.push(Vec::new());
-        }
-        let mut results: Vec<Map<String, Value>> = Vec::with_capacity(groups.len());
-        for members in &groups {
-            let mut result = Map::new();
-            for c in columns {
-                let values: Vec<Value> = members
-                    .iter()
-                    .map(|&r| value_of(&rows[r], c.source, &c.column))
-                    .collect();
-                let value = match c.attribute.aggregate {
-                    None => values.first().cloned().unwrap_or(Value::Null),
-                    Some(function) => {
-                        aggregate_values(function, c.attribute.distinct, &values, c.kind)
-                    }
-                };
-                if !value.is_null() {
-                    result.insert(c.alias.to_owned(), value);
-                }
-            }
-            results.push(result);
-        }
-        // Ordered by the `<order alias>`es, then by the grouped values: each result's values
-        // worked out once, not on every comparison.
-        let kind_of = |alias: &str| {
-            columns
-                .iter()
-                .find(|c| c.alias == alias)
-                .and_then(|c| c.kind)
-        };
-        let sort_keys: Vec<(&str, Option<Kind>, bool)> = fetch
-            .alias_orders
-            .iter()
-            .map(|(alias, descending)| (alias.as_str(), *descending))
-            .chain(grouped.iter().map(|c| (c.alias, false)))
-            .map(|(alias, descending)| (alias, kind_of(alias), descending))
-            .collect();
-        let mut keyed: Vec<(Vec<Comparable>, Map<String, Value>)> = results
-            .into_iter()
-            .map(|result| {
-                let values = sort_keys
-                    .iter()
-                    .map(|(alias, kind, _)| {
-                        comparable_json(result.get(*alias).unwrap_or(&Value::Null), *kind)
-                    })
-                    .collect();
-                (values, result)
-            })
-            .collect();
-        keyed.sort_by(|(a, _), (b, _)| {
-            let mut order = Ordering::Equal;
-            for (((_, _, descending), x), y) in sort_keys.iter().zip(a).zip(b) {
-                let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
-                order = order.then(if *descending { o.reverse() } else { o });
-            }
-            order
-        });
-        let mut results: Vec<Map<String, Value>> =
-            keyed.into_iter().map(|(_, result)| result).collect();
-        if let Some(top) = fetch.top {
-            results.truncate(top);
-        }
-        let size = fetch.count.unwrap_or(MAX_PAGE).min(MAX_PAGE);
-        let skip = (fetch.page - 1).saturating_mul(size);
-        let more = results.len() > skip.saturating_add(size);
-        let value: Vec<Value> = results
-            .into_iter()
-            .skip(skip)
-            .take(size)
-            .map(Value::Object)
-            .collect();
-        let context = self.api.context(&table.set, None, "");
-        Ok(self.page_body(context, value, more, None))
-    }
-}
-
-/// The attributes of an aggregate query, the entity's first, then each link's.
-fn measures<'a>(
-    table: &'a Table,
-    fetch: &'a crate::odata::fetch::Fetch,
-    links: &[Link<'a>],
-) -> Result<Vec<Measure<'a>>, ApiError> {
-    let mut columns: Vec<Measure<'_>> = Vec::new();
-    let sources = std::iter::once((table, None, fetch.columns.as_slice())).chain(
-        links
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.table, Some(i), l.attributes)),
-    );
-    for (from, source, attributes) in sources {
-        for attribute in attributes {
-            let column = column_name(from, &attribute.name)?;
-            columns.push(Measure {
-                alias: attribute.alias.as_deref().unwrap_or(&attribute.name),
-                attribute,
-                source,
-                kind: from.column(&column).map(|c| c.kind),
-                column,
-            });
-        }
-    }
-    Ok(columns)
 }
 
 /// Where the page after a paging cookie starts: just after the cookie's last key, as the
@@ -757,59 +610,6 @@ impl Test {
                     _ => false,
                 }
             }
-        }
-    }
-}
-
-/// One aggregate over a group's values; nulls are left out, as SQL leaves them out. `null`
-/// when nothing is left (and the property is then left out).
-fn aggregate_values(
-    function: Aggregate,
-    distinct: bool,
-    values: &[Value],
-    kind: Option<Kind>,
-) -> Value {
-    let present: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
-    match function {
-        Aggregate::Count => json!(values.len()),
-        Aggregate::CountColumn if distinct => {
-            let seen: HashSet<Same> = present
-                .iter()
-                .map(|value| Same::of(comparable_json(value, kind)))
-                .collect();
-            json!(seen.len())
-        }
-        Aggregate::CountColumn => json!(present.len()),
-        Aggregate::Sum | Aggregate::Avg => {
-            if present.is_empty() {
-                return Value::Null;
-            }
-            let integers: Option<Vec<i64>> = present.iter().map(|v| v.as_i64()).collect();
-            let total: f64 = present.iter().filter_map(|v| v.as_f64()).sum();
-            match (function, integers) {
-                (Aggregate::Sum, Some(integers)) => json!(integers.iter().sum::<i64>()),
-                (Aggregate::Sum, None) => json!(total),
-                _ => json!(total / present.len() as f64),
-            }
-        }
-        Aggregate::Min | Aggregate::Max => {
-            // The best so far is kept with its comparable form, read once.
-            let mut best: Option<(&Value, Comparable)> = None;
-            for value in present {
-                let read = comparable_json(value, kind);
-                let better = best.as_ref().is_none_or(|(_, b)| {
-                    let order = read.partial_cmp(b);
-                    if function == Aggregate::Min {
-                        order == Some(Ordering::Less)
-                    } else {
-                        order == Some(Ordering::Greater)
-                    }
-                });
-                if better {
-                    best = Some((value, read));
-                }
-            }
-            best.map_or(Value::Null, |(value, _)| value.clone())
         }
     }
 }

@@ -225,7 +225,7 @@ impl WebApi {
             ))
         })?;
         let key = path::parse_key(&call.key).map_err(|_| super::bad_key(call.table))?;
-        let target = Target {
+        let target = FileColumn {
             table: call.table,
             column: call.column,
             kind,
@@ -246,7 +246,7 @@ impl WebApi {
     fn upload(
         &self,
         request: &ApiRequest,
-        target: &Target<'_>,
+        target: &FileColumn<'_>,
         key: &Key,
     ) -> Result<Response, ApiError> {
         let query: HashMap<String, String> = url::form_urlencoded::parse(request.query.as_bytes())
@@ -274,7 +274,7 @@ impl WebApi {
         Ok(reply(StatusCode::NO_CONTENT, Vec::new(), Bytes::new()))
     }
 
-    fn open_session(&self, target: &Target<'_>, id: Uuid, name: String) -> Response {
+    fn open_session(&self, target: &FileColumn<'_>, id: Uuid, name: String) -> Response {
         let token = Uuid::new_v4().simple().to_string();
         let mut sessions = self.files.sessions();
         sessions.retain(|_, s| s.opened.elapsed() < SESSION_LIFETIME);
@@ -307,7 +307,7 @@ impl WebApi {
     fn chunk(
         &self,
         request: &ApiRequest,
-        target: &Target<'_>,
+        target: &FileColumn<'_>,
         key: &Key,
         token: &str,
     ) -> Result<Response, ApiError> {
@@ -392,7 +392,7 @@ impl WebApi {
     /// Stores a complete file as the column's current one and shows it on the record.
     fn commit(
         &self,
-        target: &Target<'_>,
+        target: &FileColumn<'_>,
         id: Uuid,
         name: String,
         content: Bytes,
@@ -451,7 +451,7 @@ impl WebApi {
     fn download(
         &self,
         request: &ApiRequest,
-        target: &Target<'_>,
+        target: &FileColumn<'_>,
         key: &Key,
     ) -> Result<Response, ApiError> {
         let (name, mime_type, content) = {
@@ -542,7 +542,7 @@ impl WebApi {
         Ok(reply(StatusCode::PARTIAL_CONTENT, headers, part))
     }
 
-    fn delete_file(&self, target: &Target<'_>, key: &Key) -> Result<Response, ApiError> {
+    fn delete_file(&self, target: &FileColumn<'_>, key: &Key) -> Result<Response, ApiError> {
         let table = target.table;
         let column = &target.column.name;
         let mut tables = self.store.write();
@@ -580,13 +580,13 @@ impl WebApi {
 
 /// The column a file request addresses, known to be a file or image column.
 #[derive(Clone, Copy)]
-struct Target<'a> {
+struct FileColumn<'a> {
     table: &'a Table,
     column: &'a Column,
     kind: FileKind,
 }
 
-impl Target<'_> {
+impl FileColumn<'_> {
     fn slot(&self, id: Uuid) -> Slot {
         (self.table.set.clone(), id, self.column.name.clone())
     }

@@ -1,7 +1,7 @@
-//! What the emulator's two token issuers share: the client-credential endpoint of
-//! [`crate::token`] (apps given at start) and the identity module's (apps registered through
-//! Graph, signed-in users). One signing key, one check of client assertions, one ledger of the
-//! assertion ids already used, Entra's error replies, and the bearer token of a request.
+//! The token core shared by the emulator's grants: one signing key, one check of client
+//! assertions, one ledger of the assertion ids already used, Entra's error replies, and the bearer
+//! token of a request. The client-credential endpoint of [`crate::token`] (apps given at start)
+//! and the identity module's grants (apps registered through Graph, signed-in users) use it.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};

@@ -1,5 +1,6 @@
-//! `/_emulator/identity/...`: the directory's test controls over HTTP (loopback only, as all
-//! of `/_emulator/`): list pending device codes, approve or decline one.
+//! `/_emulator/identity/devicecodes...`: the directory's test controls over HTTP (loopback
+//! only, as all of `/_emulator/`): list pending device codes, approve or decline one, as a
+//! user would on the verification page.
 
 use std::sync::Arc;
 
@@ -12,10 +13,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::json_response;
+use super::endpoints::json as json_response;
 use crate::server::Shared;
 
-pub(crate) fn router() -> Router<Arc<Shared>> {
+pub(super) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/identity/devicecodes", get(pending))
         .route("/identity/devicecodes/approve", post(approve))

@@ -1,5 +1,6 @@
-//! `/_emulator/`: the test controls over HTTP, for the binary and non-Rust tests. The server
-//! answers it on loopback connections only.
+//! `/_emulator/`: the test controls over HTTP, for the binary and non-Rust tests (faults,
+//! request counts, seeding and reading records, and the sign-ins of [`super::device_codes`]).
+//! The server answers it on loopback connections only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::device_codes;
 use crate::controls::{FaultKind, FaultMix, ServiceProtectionLimit};
 use crate::server::Shared;
 use crate::webapi::ApiError;
@@ -30,6 +32,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/requests", delete(reset_requests))
         .route("/seed", post(seed))
         .route("/records/{set}", get(records))
+        .merge(device_codes::router())
 }
 
 #[derive(Deserialize)]
@@ -95,7 +98,7 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("Invalid control request: {e}")))
 }
 
-pub(crate) fn json(status: StatusCode, body: &Value) -> Response {
+pub(super) fn json(status: StatusCode, body: &Value) -> Response {
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -12,8 +12,8 @@
 
 use axum::http::StatusCode;
 
+use super::core::{CLOCK_SKEW, Rejection, now, reject};
 use crate::cert::Certificate;
-use crate::entra::{CLOCK_SKEW, Rejection, now, reject};
 use crate::jws::{Jws, SigningAlgorithm};
 
 /// The audience Entra expects in federated tokens unless a credential says otherwise.

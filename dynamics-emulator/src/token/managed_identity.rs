@@ -21,7 +21,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::entra::now;
+use super::core::now;
 use crate::token::TokenService;
 
 /// The App Service flavour's path under the base URL (its `IDENTITY_ENDPOINT`).
