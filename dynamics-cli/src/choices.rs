@@ -8,7 +8,7 @@ use crate::error::{CliError, Result};
 use crate::{http, output};
 
 /// The attribute metadata casts that carry option sets.
-const CASTS: &[&str] = &[
+pub(crate) const CASTS: &[&str] = &[
     "PicklistAttributeMetadata",
     "MultiSelectPicklistAttributeMetadata",
     "StateAttributeMetadata",
