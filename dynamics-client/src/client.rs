@@ -926,7 +926,7 @@ mod tests {
         ];
         for (pairs, expected) in CASES {
             let client = Client::from_lookup(vars(pairs)).unwrap();
-            let debug = format!("{:?}", client.inner.tokens.credential());
+            let debug = format!("{:?}", client.inner.identities.get(0).tokens.credential());
             assert!(debug.starts_with(expected), "{pairs:?}: {debug}");
         }
     }
