@@ -284,6 +284,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn debug_shows_no_secret() {
+        let chain = DefaultCredential::from_lookup(
+            lookup(vec![
+                ("AZURE_TENANT_ID", "t".into()),
+                ("AZURE_CLIENT_ID", "c".into()),
+                ("AZURE_CLIENT_SECRET", "SENTINEL-secret".into()),
+                ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token".into()),
+                ("IDENTITY_HEADER", "SENTINEL-header".into()),
+            ]),
+            CredentialOptions::default(),
+        );
+        let debug = format!("{chain:?}");
+        assert!(debug.contains("EnvironmentCredential"), "{debug}");
+        assert!(!debug.contains("SENTINEL"), "{debug}");
+    }
+
     #[tokio::test]
     async fn broken_settings_stop_the_chain() {
         let chain = DefaultCredential::from_lookup(
