@@ -78,25 +78,31 @@ async fn run(environment: &Environment) -> Result<()> {
 
     // A change set that fails half-way is rolled back whole.
     let mut batch = Batch::new();
-    let doomed = {
+    let (doomed, failing) = {
         let mut changes = batch.change_set();
         let doomed = changes.create(&Account {
             name: Some(format!("Never stored ({tag})")),
             ..Default::default()
         })?;
-        changes.update(
+        let failing = changes.update(
             dynamics_client::__private::uuid::Uuid::new_v4(),
             &Account {
                 name: Some("no such record".into()),
                 ..Default::default()
             },
         )?;
-        doomed
+        (doomed, failing)
     };
+    // Dataverse answers the failed change set with the failing response alone: that handle
+    // gives the service's error, the other members say they were rolled back.
     let reply = client.execute_batch(&batch).await?;
+    match reply.get(failing) {
+        Ok(()) => println!("unexpected: the update of a missing record succeeded"),
+        Err(e) => println!("failed change set, the failing request: {e}"),
+    }
     match reply.get(doomed.id) {
         Ok(id) => println!("unexpected: the first create of the failed change set kept {id}"),
-        Err(e) => println!("failed change set: {e}"),
+        Err(e) => println!("failed change set, the other request: {e}"),
     }
 
     // Bulk: 100 accounts in batches of 25, two batches in flight, results in input order.

@@ -386,6 +386,83 @@ async fn bad_rows_are_reported_with_their_line_and_reason_and_never_sent() {
         .unwrap();
     assert_eq!(good["industrycode"], 4);
     assert_eq!(good["_parentaccountid_value"], parent.to_string());
+
+    // The lookup comes back out in the form it went in.
+    let out = setup
+        .run(&[
+            "data",
+            "export",
+            "account",
+            "--select",
+            "accountnumber,parentaccountid",
+            "--filter",
+            "accountnumber eq 'G-1'",
+        ])
+        .await;
+    let rows = parse_csv(&ok(&out));
+    assert_eq!(rows[0], ["accountid", "accountnumber", "parentaccountid"]);
+    assert_eq!(
+        rows[1][1..],
+        ["G-1".to_owned(), format!("account:{parent}")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_lines_rows_are_checked_and_rejected_the_same_way() {
+    let setup = setup("data-jsonl").await;
+    let input = setup.path("rows.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"name":"J1","revenue":12.50,"industrycode":"Brokers","creditonhold":true}"#,
+            "\n",
+            r#"{"name":"J2","numberofemployees":"many"}"#,
+            "\n\n",
+            r#"{"name":"J3","description":null,"lastonholdtime":"2024-02-29"}"#,
+            "\n",
+            r#"{"name":"J4","#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = setup
+        .run(&["data", "import", "account", "--file", arg(&input)])
+        .await;
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    let rejects = std::fs::read_to_string(setup.path("rows.jsonl.rejects.jsonl")).unwrap();
+    let rejects: Vec<Value> = rejects
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rejects.len(), 2, "{rejects:?}");
+    assert_eq!(rejects[0]["line"], 2);
+    assert!(
+        rejects[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`many` is not a whole number"),
+        "{rejects:?}"
+    );
+    assert_eq!(
+        rejects[0]["row"],
+        r#"{"name":"J2","numberofemployees":"many"}"#
+    );
+    assert_eq!(rejects[1]["line"], 5);
+    assert!(
+        rejects[1]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("truncated line"),
+        "{rejects:?}"
+    );
+    let accounts = setup.accounts();
+    let j1 = accounts.iter().find(|a| a["name"] == "J1").unwrap();
+    assert_eq!(j1["revenue"].to_string(), "12.50");
+    assert_eq!(j1["industrycode"], 4);
+    assert_eq!(j1["creditonhold"], true);
+    let j3 = accounts.iter().find(|a| a["name"] == "J3").unwrap();
+    assert_eq!(j3["lastonholdtime"], "2024-02-29T00:00:00Z");
+    assert_eq!(accounts.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -591,4 +668,18 @@ async fn an_import_through_a_pool_of_three_identities_carries_on_while_one_is_th
         "{}",
         stderr(&out)
     );
+
+    // DYNAMICS_CONNECTION names a pool too.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dynamics"));
+    command
+        .args(["data", "export", "account", "--select", "accountnumber"])
+        .env("DYNAMICS_CONFIG_DIR", &config)
+        .env("DYNAMICS_CONNECTION", "loader-1, loader-3")
+        .env_remove("DYNAMICS_STORE_KEY")
+        .env_remove("DYNAMICS_URL")
+        .stdin(Stdio::null());
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(parse_csv(&ok(&out)).len(), 1 + 1_000);
 }

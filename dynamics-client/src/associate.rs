@@ -8,10 +8,16 @@ use crate::client::Client;
 use crate::crud::{check_name, record_path};
 use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::odata;
 
 impl Client {
     /// Adds the `T` record `target` to the collection `navigation_property` of the `S` record
     /// `source` (`POST <source>/<navigation property>/$ref`).
+    ///
+    /// A many-to-many pair that is already linked is refused by the service (code
+    /// `0x80040237`, "Cannot insert duplicate key"), and that is this call's error; but when a
+    /// resend after a lost answer meets that refusal, the first try made the link, and the call
+    /// succeeds.
     pub async fn associate<S: Entity, T: Entity>(
         &self,
         source: Uuid,
@@ -29,8 +35,13 @@ impl Client {
             serde_json::to_vec(&serde_json::json!({ "@odata.id": target_url.as_str() }))
                 .map_err(|e| Error::invalid_input(e.to_string()))?,
         );
-        // Adding the same link twice changes nothing.
+        // Dataverse refuses to link a many-to-many pair that is already linked ("Cannot insert
+        // duplicate key", 0x80040237,
+        // https://learn.microsoft.com/troubleshoot/power-platform/dataverse/user-permissions/client-errors):
+        // on a first try that is the caller's error, but after a try whose outcome is unknown it
+        // means that try landed. So the request is safe to send again.
         request.idempotent = true;
+        request.landed_if_refused_with = Some(odata::DUPLICATE_KEY);
         self.send(request).await?;
         Ok(())
     }

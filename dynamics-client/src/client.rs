@@ -202,9 +202,9 @@ impl Client {
 
     /// A handle on the same client whose creates and updates are checked against the
     /// environment's duplicate detection rules (`MSCRM.SuppressDuplicateDetection: false`; the
-    /// Web API skips them otherwise). A write that matches a rule fails with
-    /// [`Error::ConcurrencyConflict`] (HTTP 412) whose code is `0x80040333`; see
-    /// [`Error::is_duplicate`].
+    /// Web API skips them otherwise). A write that matches a rule fails with [`Error::Api`]:
+    /// HTTP 500 with code `0x80040333`, which is not retried; see [`Error::is_duplicate`] and
+    /// <https://learn.microsoft.com/power-apps/developer/data-platform/webapi/manage-duplicate-detection-create-update>.
     pub fn detecting_duplicates(&self) -> Client {
         self.with_header(
             odata::SUPPRESS_DUPLICATE_DETECTION,
@@ -250,6 +250,30 @@ impl Client {
     /// pool.
     pub fn identity_count(&self) -> usize {
         self.inner.identities.len()
+    }
+
+    /// One client per identity of this client's pool (one client for a client without a pool),
+    /// each sending as that identity only and sharing its token cache, throttle gate and
+    /// concurrency slots with this client: for work that paces each identity itself, such as a
+    /// bulk engine given one client per identity.
+    pub fn identity_clients(&self) -> Vec<Client> {
+        (0..self.inner.identities.len())
+            .map(|index| Client {
+                inner: Arc::new(Inner {
+                    environment: self.inner.environment.clone(),
+                    base: self.inner.base.clone(),
+                    scope: self.inner.scope.clone(),
+                    http: self.inner.http.clone(),
+                    identities: self.inner.identities.only(index),
+                    retry: self.inner.retry.clone(),
+                    clock: self.inner.clock.clone(),
+                    default_headers: self.inner.default_headers.clone(),
+                    parallelism: ParallelismHint::default(),
+                }),
+                caller: self.caller,
+                headers: self.headers.clone(),
+            })
+            .collect()
     }
 
     /// How long this client's identities have been held back by throttling so far (the
@@ -501,6 +525,14 @@ impl Client {
                     }
                     let status = response.status.as_u16();
                     let api = odata::parse_api_error(status, &response.headers, &response.body);
+                    if earlier_attempt_unknown
+                        && request
+                            .landed_if_refused_with
+                            .is_some_and(|code| api.code.eq_ignore_ascii_case(code))
+                    {
+                        tracing::debug!(code = %api.code, "an earlier try landed");
+                        return Ok(response);
+                    }
                     let retry_after = response
                         .headers
                         .get(header::RETRY_AFTER)
@@ -510,6 +542,7 @@ impl Client {
                         status,
                         retry_after,
                         code: &api.code,
+                        message: &api.message,
                     };
                     let decision = inner.retry.decide(&failure, progress, random_jitter());
                     let now = inner.clock.now();
@@ -684,6 +717,10 @@ pub(crate) struct Request<'a> {
     /// unknown is handed back as the response, for the caller to tell "my earlier try landed"
     /// from a real conflict.
     pub create_only: bool,
+    /// A Dataverse error code that, answered after an earlier try whose outcome is unknown,
+    /// means that earlier try landed (an associate refused because the link exists): the
+    /// answer is then the request's success. On a first try it stays an error.
+    pub landed_if_refused_with: Option<&'static str>,
 }
 
 impl<'a> Request<'a> {
@@ -699,6 +736,7 @@ impl<'a> Request<'a> {
             content_type: None,
             batch: false,
             create_only: false,
+            landed_if_refused_with: None,
         }
     }
 }

@@ -67,25 +67,30 @@ impl Error {
         }
     }
 
-    /// Whether a duplicate detection rule refused the write (code `0x80040333`; only when the
-    /// rules were asked for, see
-    /// [`Client::detecting_duplicates`](crate::Client::detecting_duplicates)).
+    /// Whether a duplicate detection rule refused the write: Dataverse answers HTTP 500 with
+    /// code `0x80040333`, only when the rules were asked for (see
+    /// [`Client::detecting_duplicates`](crate::Client::detecting_duplicates) and
+    /// <https://learn.microsoft.com/power-apps/developer/data-platform/webapi/manage-duplicate-detection-create-update>).
     pub fn is_duplicate(&self) -> bool {
         match self {
-            Error::Api(e) | Error::ConcurrencyConflict(e) => {
-                e.code.eq_ignore_ascii_case(crate::odata::DUPLICATE_RECORD)
-            }
+            Error::Api(e) => e.code.eq_ignore_ascii_case(crate::odata::DUPLICATE_RECORD),
             _ => false,
         }
     }
 
     /// Whether trying the same request again later may succeed.
     ///
-    /// True for throttling, 500/502/503/504, timeouts and connection failures.
+    /// True for throttling, 502/503/504, a 500 that names no business outcome (no Dataverse
+    /// error code, or a SQL failure's), timeouts and connection failures. A 500 carrying a
+    /// business error code, such as a duplicate refused (`0x80040333`), is false: it is the
+    /// same answer on every try.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Throttled(_) => true,
-            Error::Api(e) => matches!(e.status, 429 | 500 | 502 | 503 | 504),
+            Error::Api(e) => {
+                e.status == 429
+                    || crate::odata::is_transient_server_error(e.status, &e.code, &e.message)
+            }
             Error::Auth(e) => matches!(e.status, Some(429 | 500..=599)),
             Error::Transport(e) => e.is_timeout() || e.is_connect(),
             _ => false,
@@ -235,14 +240,28 @@ pub enum BatchError {
     #[error("$batch reply does not match the request: {0}")]
     Mismatch(String),
     /// The service did not run this request: the batch stopped at an earlier failure
-    /// (no `continue-on-error`), or another request of its change set failed and the whole
-    /// change set was rolled back.
+    /// (no `continue-on-error`).
     #[error("request {request} of the batch was not run: {reason}")]
     NotRun {
         /// Position of the request in the batch, from 0.
         request: usize,
         /// Why.
         reason: String,
+    },
+    /// Another request of this request's change set failed, so the service rolled the whole
+    /// change set back: this one left nothing behind. The failing request's handle gives the
+    /// service's error. Dataverse (ASP.NET OData) answers such a change set with the failing
+    /// response alone; the others get no reply
+    /// (`ChangeSetRequestItem.SendRequestAsync` in
+    /// <https://github.com/OData/WebApi/blob/master/src/Microsoft.AspNetCore.OData/Batch/ChangeSetRequestItem.cs>).
+    #[error(
+        "request {request} of the batch was rolled back: request {failed} of its change set failed"
+    )]
+    RolledBack {
+        /// Position of this request in the batch, from 0.
+        request: usize,
+        /// Position of the request whose failure rolled the change set back, from 0.
+        failed: usize,
     },
     /// The batch holding this request failed as a whole (bulk operations report this for
     /// each of its requests).

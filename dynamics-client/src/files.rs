@@ -5,11 +5,20 @@
 //!   opens a session (the answer's `Location` and `x-ms-chunk-size`); each chunk is then
 //!   `PATCH`ed to that location with `Content-Range: bytes <first>-<last>/<size>`, answered
 //!   `206`, the last one `204`.
+//!   Every chunk carries `x-ms-file-name`, which the documentation lists as required.
 //! * Download: `GET set(id)/column/$value` with `Range: bytes=<first>-<last>`, answered `206`
 //!   with `x-ms-file-size`, `x-ms-file-name` and `mimetype`, until the whole file is read. A
-//!   service that cannot send part of a file answers `200` with all of it.
+//!   service that cannot send part of a file answers `200` with all of it; one whose files are
+//!   not in file storage (on-premises, customer-managed keys) refuses a part with `0x80090017`,
+//!   and the file is then asked for whole.
+//! * Images: the Web API gives an image column's 144-pixel thumbnail unless the URL has
+//!   `?size=full`, and `204` when no full-size image is stored.
 //! * Delete: `DELETE set(id)/column`.
+//!
+//! Sources: <https://learn.microsoft.com/power-apps/developer/data-platform/file-column-data>
+//! and <https://learn.microsoft.com/power-apps/developer/data-platform/image-column-data>.
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::Method;
 use reqwest::header::{CONTENT_RANGE, HeaderMap, HeaderValue, LOCATION, RANGE};
 use uuid::Uuid;
@@ -17,6 +26,14 @@ use uuid::Uuid;
 use crate::client::Client;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
+
+/// "Downloading in multiple chunks is not supported for the files stored in the database."
+/// (`UploadingAndDownloadingInMultipleChunksNotSupported`, file column data docs).
+const CHUNKS_NOT_SUPPORTED: &str = "0x80090017";
+
+/// What is percent-encoded in a file name sent in a header: controls, `%` itself, and every
+/// byte outside ASCII.
+const NAME_IN_HEADER: &AsciiSet = &CONTROLS.add(b'%');
 
 /// The chunk size used when the service does not say (`x-ms-chunk-size`): 4 MiB, Dataverse's.
 const DEFAULT_CHUNK: usize = 4 * 1024 * 1024;
@@ -126,6 +143,11 @@ impl Client {
             .min(MAX_CHUNK);
         let total = content.len();
         let mut first = 0;
+        // Every chunk names the file: the documentation lists `x-ms-file-name` as required on
+        // each. A header carries ASCII only, so a name outside it goes percent-encoded as
+        // UTF-8, the form the name took in the URL that opened the session (how Dataverse
+        // reads such a header is not documented; the session already knows the name).
+        let chunk_name = utf8_percent_encode(file_name, NAME_IN_HEADER).to_string();
         loop {
             let last = (first + chunk).min(total);
             let part = content.get(first..last).unwrap_or_default();
@@ -134,11 +156,7 @@ impl Client {
             request.content_type = Some("application/octet-stream".to_owned());
             let range = format!("bytes {first}-{}/{total}", last - 1);
             request.headers.push((CONTENT_RANGE.as_str(), range));
-            if name_header.is_some() {
-                request
-                    .headers
-                    .push(("x-ms-file-name", file_name.to_owned()));
-            }
+            request.headers.push(("x-ms-file-name", chunk_name.clone()));
             self.send(request).await?;
             if last >= total {
                 return Ok(());
@@ -147,15 +165,61 @@ impl Client {
         }
     }
 
-    /// Downloads the file of `column` (a file or image column) of record `id`, in chunks; a
-    /// column without a file is [`Error::NotFound`].
+    /// Downloads the file of file column `column` of record `id`, in chunks (whole where the
+    /// environment cannot send parts); a column without a file is [`Error::NotFound`]. For an
+    /// image column use [`download_image`](Self::download_image): this gives its thumbnail.
     pub async fn download_file<T: Entity>(&self, id: Uuid, column: &str) -> Result<FileContent> {
+        let url = self.value_url::<T>(id, column, false)?;
+        let what = format!("file download of {}({id})/{column}", T::ENTITY_SET_NAME);
+        Ok(self
+            .download::<T>(url, &what)
+            .await?
+            .unwrap_or(FileContent {
+                name: None,
+                mime_type: None,
+                content: Vec::new(),
+            }))
+    }
+
+    /// Downloads the full-size image of image column `column` of record `id` (`?size=full`);
+    /// `None` when the column stores only a thumbnail (the column cannot store full-size
+    /// images, or could not when the image was set), which Dataverse answers with `204`.
+    pub async fn download_image<T: Entity>(
+        &self,
+        id: Uuid,
+        column: &str,
+    ) -> Result<Option<FileContent>> {
+        let url = self.value_url::<T>(id, column, true)?;
+        let what = format!("image download of {}({id})/{column}", T::ENTITY_SET_NAME);
+        self.download::<T>(url, &what).await
+    }
+
+    /// Downloads the thumbnail of image column `column` of record `id`: the 144-pixel square
+    /// image Dataverse makes of every image (the same bytes the record's value holds).
+    pub async fn download_image_thumbnail<T: Entity>(
+        &self,
+        id: Uuid,
+        column: &str,
+    ) -> Result<FileContent> {
+        self.download_file::<T>(id, column).await
+    }
+
+    /// `set(id)/column/$value`, with `?size=full` for a full-size image.
+    fn value_url<T: Entity>(&self, id: Uuid, column: &str, full: bool) -> Result<url::Url> {
         let mut url = self.column_url::<T>(id, column)?;
         url.path_segments_mut()
             .map_err(|_| Error::invalid_input("the Web API URL cannot take a path"))?
             .push("$value");
-        let what = format!("file download of {}({id})/{column}", T::ENTITY_SET_NAME);
+        if full {
+            url.query_pairs_mut().append_pair("size", "full");
+        }
+        Ok(url)
+    }
+
+    /// Downloads `url` in chunks, or whole where parts are not served; `None` for `204`.
+    async fn download<T: Entity>(&self, url: url::Url, what: &str) -> Result<Option<FileContent>> {
         let mut chunk = DEFAULT_CHUNK;
+        let mut ranged = true;
         let mut file = FileContent {
             name: None,
             mime_type: None,
@@ -164,11 +228,23 @@ impl Client {
         loop {
             let first = file.content.len();
             let mut request = self.request::<T>(Method::GET, url.clone());
-            request.headers.push((
-                RANGE.as_str(),
-                format!("bytes={first}-{}", first + chunk - 1),
-            ));
-            let response = self.send(request).await?;
+            if ranged {
+                request.headers.push((
+                    RANGE.as_str(),
+                    format!("bytes={first}-{}", first + chunk - 1),
+                ));
+            }
+            let response = match self.send(request).await {
+                // Files not in file storage cannot be read in parts: read it whole, once.
+                Err(Error::Api(e)) if ranged && first == 0 && e.code == CHUNKS_NOT_SUPPORTED => {
+                    ranged = false;
+                    continue;
+                }
+                other => other?,
+            };
+            if response.status.as_u16() == 204 {
+                return Ok(None);
+            }
             let headers = &response.headers;
             if file.name.is_none() {
                 file.name = header(headers, "x-ms-file-name").map(str::to_owned);
@@ -178,17 +254,17 @@ impl Client {
                 // The whole file at once: the service does not send parts of it.
                 if first == 0 {
                     file.content = response.body;
-                    return Ok(file);
+                    return Ok(Some(file));
                 }
                 return Err(Error::invalid_input(format!(
                     "the {what} answered {} to a request for bytes from {first}",
                     response.status
                 )));
             }
-            let total = size_header(headers, "x-ms-file-size", &what)?.ok_or_else(|| {
+            let total = size_header(headers, "x-ms-file-size", what)?.ok_or_else(|| {
                 Error::invalid_input(format!("the {what} answered a part without x-ms-file-size"))
             })?;
-            if let Some(suggested) = size_header(headers, "x-ms-chunk-size", &what)? {
+            if let Some(suggested) = size_header(headers, "x-ms-chunk-size", what)? {
                 chunk = suggested.clamp(1, MAX_CHUNK);
             }
             if response.body.is_empty() && first < total {
@@ -204,7 +280,7 @@ impl Client {
                 )));
             }
             if file.content.len() == total {
-                return Ok(file);
+                return Ok(Some(file));
             }
         }
     }

@@ -65,9 +65,10 @@ pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use table::{JsonPage, JsonWrite, RecordKey, Table};
 pub use typed::{
-    ASSOCIATED_NAVIGATION_PROPERTY, AlternateKey, Annotated, Bind, Binds, Choice, Column, Columns,
-    EntitySet, FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, MultiChoice, OrderBy, Query,
-    literal,
+    AGGREGATE_RECORD_LIMIT, ASSOCIATED_NAVIGATION_PROPERTY, Aggregate, AlternateKey, Annotated,
+    Apply, ApplyRow, Bind, Binds, Choice, Column, Columns, Each, EntitySet, FORMATTED_VALUE,
+    Filter, Identifier, LOOKUP_LOGICAL_NAME, Literal, MAX_URL_LENGTH, MultiChoice, Numeric,
+    OrderBy, Ordered, Query, Related, Temporal, literal,
 };
 
 /// Generates typed Rust for the named tables of a `$metadata` document, at compile time.

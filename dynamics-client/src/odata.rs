@@ -20,6 +20,9 @@ pub(crate) const SUPPRESS_DUPLICATE_DETECTION: &str = "MSCRM.SuppressDuplicateDe
 pub(crate) const SOLUTION_UNIQUE_NAME: &str = "MSCRM.SolutionUniqueName";
 /// The error code of a write refused by a duplicate detection rule.
 pub(crate) const DUPLICATE_RECORD: &str = "0x80040333";
+/// "Cannot insert duplicate key" (-2147220937): a key constraint, such as the one intersect row
+/// of a many-to-many pair, was broken.
+pub(crate) const DUPLICATE_KEY: &str = "0x80040237";
 /// Request ids Dataverse puts on its answers, most specific first.
 pub(crate) const REQUEST_ID_HEADERS: [&str; 2] = ["x-ms-service-request-id", "REQ_ID"];
 
@@ -54,21 +57,50 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
         .find_map(|name| headers.get(*name)?.to_str().ok().map(str::to_owned))
 }
 
+/// A Dataverse error code as its 32-bit HRESULT, from hex (Web API, `0x80040333`) or decimal
+/// (SDK, `-2147204301`: the signed reading of the same value).
+fn hresult(code: &str) -> Option<u32> {
+    let code = code.trim();
+    if let Some(hex) = code.strip_prefix("0x").or_else(|| code.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16).ok()
+    } else {
+        Some(code.parse::<i32>().ok()? as u32)
+    }
+}
+
 /// Recognises Dataverse's service-protection error codes, in hex (Web API) or decimal (SDK) form.
 pub(crate) fn throttle_limit(code: &str) -> Option<ThrottleLimit> {
-    let code = code.trim();
-    let value: i64 = if let Some(hex) = code.strip_prefix("0x").or_else(|| code.strip_prefix("0X"))
-    {
-        i64::from_str_radix(hex, 16).ok()?
-    } else {
-        // Decimal codes are the signed 32-bit reading of the same HRESULT.
-        i64::from(code.parse::<i32>().ok()? as u32)
-    };
-    match value {
+    match hresult(code)? {
         0x8007_2322 => Some(ThrottleLimit::Requests),
         0x8007_2321 => Some(ThrottleLimit::ExecutionTime),
         0x8007_2326 => Some(ThrottleLimit::ConcurrentRequests),
         _ => None,
+    }
+}
+
+/// Whether a 5xx answer may go away if the request is sent again.
+///
+/// 502, 503 and 504 come from the gateway or a busy service: transient. A 500 is transient
+/// only when it carries no Dataverse error code (nothing says what failed), or the code of a
+/// SQL failure: a 500 with any other code is a business outcome, the same on every try. For
+/// example a write refused by duplicate detection is a 500 with `0x80040333`
+/// (<https://learn.microsoft.com/power-apps/developer/data-platform/webapi/manage-duplicate-detection-create-update>).
+/// Microsoft's own clients agree: the .NET `ServiceClient` resends a Web API 500 only for the
+/// SQL codes `-2147204784` (`0x80044150`) and `-2146233087` (`0x80131501`) with "SQL" in the
+/// message, besides 502 and throttling (`ConnectionService.ShouldRetryWebAPI` in
+/// <https://github.com/microsoft/PowerPlatform-DataverseServiceClient>), and the Python client
+/// counts 429, 502, 503 and 504 as transient, never 500 (`TRANSIENT_STATUS` in
+/// <https://github.com/microsoft/PowerPlatform-DataverseClient-Python>).
+pub(crate) fn is_transient_server_error(status: u16, code: &str, message: &str) -> bool {
+    match status {
+        502..=504 => true,
+        500 => match hresult(code) {
+            None => code.trim().is_empty(),
+            Some(0x8004_4150) => true,
+            Some(0x8013_1501) => message.contains("SQL"),
+            Some(_) => false,
+        },
+        _ => false,
     }
 }
 

@@ -36,7 +36,8 @@ pub(crate) struct Identity {
 
 /// All the identities of one client.
 pub(crate) struct Identities {
-    members: Vec<Identity>,
+    /// Shared, so that a client of one member ([`Identities::only`]) holds the same state.
+    members: Vec<Arc<Identity>>,
     /// Where the round-robin among equally free identities starts next.
     next: AtomicUsize,
     /// Slots per identity, to tell how busy each is.
@@ -62,11 +63,13 @@ impl Identities {
         let slots = slots.min(Semaphore::MAX_PERMITS);
         let members = credentials
             .into_iter()
-            .map(|credential| Identity {
-                tokens: TokenCache::new(credential, clock.clone()),
-                gate: ThrottleGate::default(),
-                slots: Semaphore::new(slots),
-                affinity: affinity.then(AffinityCookies::default),
+            .map(|credential| {
+                Arc::new(Identity {
+                    tokens: TokenCache::new(credential, clock.clone()),
+                    gate: ThrottleGate::default(),
+                    slots: Semaphore::new(slots),
+                    affinity: affinity.then(AffinityCookies::default),
+                })
             })
             .collect();
         Self {
@@ -85,7 +88,16 @@ impl Identities {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Identity> {
-        self.members.iter()
+        self.members.iter().map(|m| &**m)
+    }
+
+    /// The member at `index` alone, sharing its tokens, gate and slots with this pool.
+    pub fn only(&self, index: usize) -> Self {
+        Self {
+            members: vec![self.members[index].clone()],
+            next: AtomicUsize::new(0),
+            slots_each: self.slots_each,
+        }
     }
 
     /// The identity the next try should go out as: among those not held back by throttling,

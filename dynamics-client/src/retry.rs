@@ -10,17 +10,22 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 
 use crate::error::ThrottleLimit;
-use crate::odata::throttle_limit;
+use crate::odata::{is_transient_server_error, throttle_limit};
 
 /// How failed requests are retried.
 ///
 /// * 429, and 503 with `Retry-After`, wait exactly what `Retry-After` says (seconds or an HTTP
 ///   date); without the header they back off like 502.
 /// * Answers carrying a Dataverse service-protection code (hex or decimal) count as throttling.
-/// * 500, 502, 504, 503 without `Retry-After`, timeouts and connection errors back off
-///   exponentially with jitter, starting at [`initial_delay`](Self::initial_delay) and capped at
-///   [`max_delay`](Self::max_delay). Each of them may come after the service acted on the request.
-/// * Everything else (400, 401, 403, 404, 409, 412, …) is returned at once.
+/// * 502, 504, 503 without `Retry-After`, a 500 that names no business outcome (no Dataverse
+///   error code, or a SQL failure's), timeouts and connection errors back off exponentially
+///   with jitter, starting at [`initial_delay`](Self::initial_delay) and capped at
+///   [`max_delay`](Self::max_delay). Each of them may come after the service acted on the
+///   request.
+/// * Everything else (400, 401, 403, 404, 409, 412, a 500 carrying a business error code such
+///   as duplicate detection's `0x80040333`, …) is returned at once: sending it again gives the
+///   same answer. Which 500s are transient, and the evidence, is in
+///   [`is_transient_server_error`](crate::odata::is_transient_server_error).
 /// * A request that is not idempotent (a `POST` create without a client-chosen id) is retried only
 ///   when it certainly did not take effect: on throttling, or when the connection was never made.
 ///   Set [`retry_non_idempotent`](Self::retry_non_idempotent) to retry it on 5xx/timeouts too.
@@ -132,6 +137,8 @@ pub(crate) enum Failure<'a> {
         retry_after: Option<Duration>,
         /// Dataverse error code from the body (may be empty).
         code: &'a str,
+        /// Dataverse error message from the body (may be empty).
+        message: &'a str,
     },
     /// No answer was received.
     Transport {
@@ -147,11 +154,12 @@ impl Failure<'_> {
                 status,
                 retry_after,
                 code,
+                message,
             } => {
                 let limit = throttle_limit(code);
                 if status == 429 || limit.is_some() || (status == 503 && retry_after.is_some()) {
                     Kind::Throttled { retry_after, limit }
-                } else if matches!(status, 500 | 502..=504) {
+                } else if is_transient_server_error(status, code, message) {
                     // A server or gateway error may come after the server acted on the request.
                     Kind::Transient {
                         may_have_taken_effect: true,
@@ -241,6 +249,7 @@ mod tests {
             status,
             retry_after: retry_after.map(Duration::from_secs),
             code,
+            message: "",
         }
     }
 
@@ -343,6 +352,56 @@ mod tests {
                 "status {s}"
             );
         }
+    }
+
+    /// Duplicate detection answers 500 with `0x80040333`
+    /// (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/manage-duplicate-detection-create-update):
+    /// a business outcome, the same on every try, so never sent again.
+    #[test]
+    fn a_500_with_a_business_error_code_is_not_retried() {
+        let p = RetryPolicy::default();
+        for code in ["0x80040333", "-2147220685", "0x80040265"] {
+            assert_eq!(
+                p.decide(&status(500, None, code), progress(0, 0), 0.0),
+                Decision::GiveUp(Kind::Fatal),
+                "code {code}"
+            );
+        }
+        // No code, or a SQL failure's (what Microsoft's .NET ServiceClient resends): transient.
+        for code in ["", "0x80044150", "-2147204784"] {
+            assert!(
+                matches!(
+                    p.decide(&status(500, None, code), progress(0, 0), 0.0),
+                    Decision::Retry { .. }
+                ),
+                "code {code:?}"
+            );
+        }
+        let sql = Failure::Status {
+            status: 500,
+            retry_after: None,
+            code: "0x80131501",
+            message: "Generic SQL error.",
+        };
+        assert!(matches!(
+            p.decide(&sql, progress(0, 0), 0.0),
+            Decision::Retry { .. }
+        ));
+        let not_sql = Failure::Status {
+            status: 500,
+            retry_after: None,
+            code: "0x80131501",
+            message: "An unexpected error occurred.",
+        };
+        assert_eq!(
+            p.decide(&not_sql, progress(0, 0), 0.0),
+            Decision::GiveUp(Kind::Fatal)
+        );
+        // Gateway answers stay transient whatever their body says.
+        assert!(matches!(
+            p.decide(&status(502, None, "0x80040333"), progress(0, 0), 0.0),
+            Decision::Retry { .. }
+        ));
     }
 
     #[test]

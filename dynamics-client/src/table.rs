@@ -172,10 +172,7 @@ impl Client {
             };
             let prefer = prefer.clone();
             async move {
-                let prefer = prefer.map_err(Error::invalid_input)?;
-                let mut request = Request::new(Method::GET, url?, &table.entity_set);
-                request.headers.push(("Prefer", prefer));
-                let response = self.send(request).await?;
+                let response = self.get_page(table, url, prefer).await?;
                 let body: JsonPageBody =
                     Error::decode_json(&format!("{} page", table.entity_set), &response.body)?;
                 Ok(JsonPage {
@@ -213,10 +210,7 @@ impl Client {
             };
             let prefer = prefer.clone();
             async move {
-                let prefer = prefer.map_err(Error::invalid_input)?;
-                let mut request = Request::new(Method::GET, url?, &table.entity_set);
-                request.headers.push(("Prefer", prefer));
-                let response = self.send(request).await?;
+                let response = self.get_page(table, url, prefer).await?;
                 let what = format!("{} changes", table.entity_set);
                 let body: ChangeBody<'_> = Error::decode_json(&what, &response.body)?;
                 let changes = body
@@ -235,6 +229,19 @@ impl Client {
 }
 
 impl Client {
+    /// One page's `GET`, with the `Prefer` header its pager worked out.
+    async fn get_page(
+        &self,
+        table: &Table,
+        url: Result<url::Url>,
+        prefer: std::result::Result<String, String>,
+    ) -> Result<crate::client::Response> {
+        let prefer = prefer.map_err(Error::invalid_input)?;
+        let mut request = Request::new(Method::GET, url?, &table.entity_set);
+        request.headers.push(("Prefer", prefer));
+        self.send(request).await
+    }
+
     /// The environment's `$metadata` (CSDL XML), with the annotations Dataverse leaves out by
     /// default (`?annotations=true`: descriptions, read-only columns, alternate keys, change
     /// tracking), for tools that read a table's shape when they run.

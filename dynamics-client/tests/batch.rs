@@ -81,7 +81,7 @@ async fn a_failing_change_set_is_rolled_back_whole() {
     assert!(matches!(reply.get(missing), Err(Error::NotFound(_))));
     let err = reply.get(first.id).unwrap_err();
     assert!(
-        matches!(&err, Error::Batch(e) if matches!(**e, BatchError::NotRun { request: 0, .. })),
+        matches!(&err, Error::Batch(e) if **e == BatchError::RolledBack { request: 0, failed: 1 }),
         "{err:?}"
     );
     // Without continue-on-error, nothing after the failure runs.

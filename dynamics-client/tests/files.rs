@@ -100,12 +100,16 @@ async fn a_name_a_header_cannot_carry_goes_in_the_query_and_the_file_in_chunks()
             )
         })
         .collect();
+    // Every chunk names the file: the documentation lists `x-ms-file-name` as required on
+    // each (https://learn.microsoft.com/power-apps/developer/data-platform/file-column-data#upload-the-file-in-chunks-using-web-api);
+    // outside ASCII it goes percent-encoded as UTF-8, as in the URL that opened the session.
+    let name = Some("Vertrag f%C3%BCr %C3%98.txt");
     assert_eq!(
         chunks,
         [
-            (Some("sessiontoken=s1"), Some("bytes 0-3/10"), "0123", None),
-            (Some("sessiontoken=s1"), Some("bytes 4-7/10"), "4567", None),
-            (Some("sessiontoken=s1"), Some("bytes 8-9/10"), "89", None),
+            (Some("sessiontoken=s1"), Some("bytes 0-3/10"), "0123", name),
+            (Some("sessiontoken=s1"), Some("bytes 4-7/10"), "4567", name),
+            (Some("sessiontoken=s1"), Some("bytes 8-9/10"), "89", name),
         ]
     );
 }
@@ -234,6 +238,99 @@ async fn a_service_that_sends_the_whole_file_at_once_is_read_in_one_go() {
         .unwrap();
     assert_eq!(file.content, b"whole");
     assert_eq!(stub.requests().len(), 1);
+}
+
+/// Where files are not in file storage (on-premises, customer-managed keys) a ranged download
+/// fails with `0x80090017`; the file is then asked for whole
+/// (https://learn.microsoft.com/power-apps/developer/data-platform/file-column-data#download-files).
+#[tokio::test]
+async fn a_refused_ranged_download_falls_back_to_one_whole_download() {
+    let stub = Stub::start(|request| {
+        if request.header("range").is_some() {
+            return Reply::error(
+                400,
+                "0x80090017",
+                "Downloading in multiple chunks is not supported for the files stored in the database.",
+            );
+        }
+        Reply::new(200)
+            .header("x-ms-file-name", "db.bin")
+            .header("x-ms-file-size", "5")
+            .body("whole")
+    })
+    .await;
+    let file = stub
+        .client()
+        .download_file::<Account>(ID, "new_contract")
+        .await
+        .unwrap();
+    assert_eq!(file.content, b"whole");
+    assert_eq!(file.name.as_deref(), Some("db.bin"));
+    let ranged: Vec<bool> = stub
+        .requests()
+        .iter()
+        .map(|r| r.header("range").is_some())
+        .collect();
+    assert_eq!(ranged, [true, false], "one ranged try, then whole");
+    // Another error is the service's answer.
+    let other = Stub::start(|_| Reply::error(400, "0x80060888", "Bad range.")).await;
+    let e = other
+        .client()
+        .download_file::<Account>(ID, "new_contract")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Api(api) if api.code == "0x80060888"),
+        "{e}"
+    );
+    assert_eq!(other.requests().len(), 1);
+}
+
+/// The Web API gives an image's thumbnail unless the URL has `?size=full`, and `204` when no
+/// full-size image is stored
+/// (https://learn.microsoft.com/power-apps/developer/data-platform/image-column-data#using-web-api).
+#[tokio::test]
+async fn an_image_download_asks_for_the_full_image_and_the_thumbnail_only_by_name() {
+    let stub = Stub::start(|request| {
+        let full = request.query.as_deref() == Some("size=full");
+        Reply::new(200)
+            .header("x-ms-file-name", "logo.png")
+            .body(if full { "full" } else { "thumb" })
+    })
+    .await;
+    let client = stub.client();
+    let full = client
+        .download_image::<Account>(ID, "entityimage")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(full.content, b"full");
+    let thumbnail = client
+        .download_image_thumbnail::<Account>(ID, "entityimage")
+        .await
+        .unwrap();
+    assert_eq!(thumbnail.content, b"thumb");
+    let paths: Vec<String> = stub
+        .requests()
+        .iter()
+        .map(|r| format!("{}?{}", r.path, r.query.as_deref().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            format!("/api/data/v9.2/accounts({ID})/entityimage/$value?size=full"),
+            format!("/api/data/v9.2/accounts({ID})/entityimage/$value?"),
+        ]
+    );
+    let none = Stub::start(|_| Reply::new(204)).await;
+    assert_eq!(
+        none.client()
+            .download_image::<Account>(ID, "entityimage")
+            .await
+            .unwrap(),
+        None,
+        "only a thumbnail is stored"
+    );
 }
 
 #[tokio::test]

@@ -133,6 +133,22 @@ async fn a_throttled_identity_drains_while_the_others_carry_on() {
     assert_eq!(client.throttled_for(), Duration::from_secs(60));
     // Nobody waited out `b`'s minute: the others carried the load.
     assert_eq!(clock.sleeps(), Vec::<Duration>::new());
+
+    // One client per identity shares that identity's state: `b`'s alone waits its minute.
+    let alone = client.identity_clients();
+    assert_eq!(alone.len(), 3);
+    assert!(alone.iter().all(|c| c.identity_count() == 1));
+    assert_eq!(alone[1].throttled_for(), Duration::from_secs(60));
+    alone[0]
+        .upsert(Uuid::new_v4(), &Account::default(), UpsertMode::CreateOnly)
+        .await
+        .unwrap();
+    assert_eq!(identity(stub.requests().last().unwrap()), "a");
+    alone[1]
+        .upsert(Uuid::new_v4(), &Account::default(), UpsertMode::CreateOnly)
+        .await
+        .unwrap_err();
+    assert_eq!(clock.sleeps()[0], Duration::from_secs(60));
 }
 
 #[tokio::test]

@@ -6,8 +6,12 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use dynamics_client::{
-    AlternateKey, BusinessLogic, Client, ClientOptions, Column, Entity, Error, UpsertMode,
+    AlternateKey, BusinessLogic, Client, ClientOptions, Column, Entity, Error, RetryPolicy,
+    UpsertMode,
 };
 use serde::{Deserialize, Serialize};
 use support::emulated::start;
@@ -183,6 +187,60 @@ async fn associate_and_disassociate_a_collection() {
     assert!(matches!(err, Error::InvalidInput(_)));
 }
 
+/// Dataverse refuses to link a pair that is already linked ("Cannot insert duplicate key",
+/// 0x80040237, https://learn.microsoft.com/troubleshoot/power-platform/dataverse/user-permissions/client-errors).
+/// On a first try that is the caller's error; after a try whose answer was lost it means that
+/// try made the link.
+#[tokio::test]
+async fn an_associate_that_finds_its_link_is_an_error_first_and_a_success_when_resent() {
+    let refusal = || Reply::error(412, "0x80040237", "Cannot insert duplicate key.");
+    let first = Stub::start(move |_| refusal()).await;
+    let e = first
+        .client()
+        .associate::<Account, Contact>(
+            Uuid::from_u128(1),
+            "contact_customer_accounts",
+            Uuid::from_u128(2),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::ConcurrencyConflict(api) if api.code == "0x80040237"),
+        "{e}"
+    );
+    assert_eq!(first.requests().len(), 1);
+
+    // The first try's answer is lost (a gateway error after it ran); the resend finds the link.
+    let tries = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&tries);
+    let resent = Stub::start(move |_| match counted.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::error(502, "", "Bad Gateway"),
+        _ => refusal(),
+    })
+    .await;
+    let client = Client::new(
+        &resent.url,
+        CountingCredential::new(),
+        ClientOptions {
+            retry: RetryPolicy {
+                initial_delay: std::time::Duration::from_millis(1),
+                ..RetryPolicy::default()
+            },
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    client
+        .associate::<Account, Contact>(
+            Uuid::from_u128(1),
+            "contact_customer_accounts",
+            Uuid::from_u128(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tries.load(Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn impersonation_per_handle_overrides_the_client_setting() {
     let stub = Stub::start(|_| Reply::json(200, r#"{"value":[]}"#)).await;
@@ -307,9 +365,11 @@ async fn optional_parameters_per_handle_go_on_the_wire_and_combine() {
 
 #[tokio::test]
 async fn a_write_refused_by_duplicate_detection_says_so() {
+    // The documented answer: HTTP 500 with 0x80040333
+    // (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/manage-duplicate-detection-create-update).
     let stub = Stub::start(|_| {
         Reply::error(
-            412,
+            500,
             "0x80040333",
             "A record was not created or updated because a duplicate of the current record already exists.",
         )
@@ -318,7 +378,15 @@ async fn a_write_refused_by_duplicate_detection_says_so() {
     let client = stub.client().detecting_duplicates();
     let e = client.create(&named("Sample Account")).await.unwrap_err();
     assert!(e.is_duplicate(), "{e}");
-    assert_eq!(e.status(), Some(412));
+    assert!(!e.is_retryable(), "{e}");
+    assert_eq!(e.status(), Some(500));
+    // An idempotent write (an update) is not sent again either: the answer would not change.
+    let e = client
+        .update(uuid::Uuid::from_u128(1), &named("Sample Account"))
+        .await
+        .unwrap_err();
+    assert!(e.is_duplicate(), "{e}");
+    assert_eq!(stub.requests().len(), 2, "one try each, no resend");
     let other = Stub::start(|_| {
         Reply::error(
             412,

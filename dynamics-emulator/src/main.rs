@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use dynamics_emulator::{
-    Certificate, Emulator, FederatedCredential, ManagedIdentity, ServerCost, ServiceProtection,
+    Certificate, DuplicateRule, Emulator, FederatedCredential, ManagedIdentity, ServerCost,
+    ServiceProtection,
 };
 
 /// A local Dataverse Web API, Entra ID token endpoint and Global Discovery, driven by $metadata.
@@ -74,6 +75,11 @@ struct Args {
     /// seconds, rounded up).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     time_scale: Option<u32>,
+    /// Duplicate detection rules, applied to writes sent with
+    /// `MSCRM.SuppressDuplicateDetection: false`: a JSON array of
+    /// {"table": "<logical name>", "columns": ["<column>", ...]}.
+    #[arg(long, value_name = "FILE.json")]
+    duplicate_rules: Option<PathBuf>,
 }
 
 fn parse_app(text: &str) -> Result<(String, PathBuf), String> {
@@ -166,6 +172,15 @@ async fn run(args: Args) -> Result<(), String> {
     }
     if let Some(n) = args.time_scale {
         builder = builder.time_scale(n);
+    }
+    if let Some(path) = &args.duplicate_rules {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--duplicate-rules: cannot read {}: {e}", path.display()))?;
+        let rules = DuplicateRule::parse_list(&text)
+            .map_err(|e| format!("--duplicate-rules {}: {e}", path.display()))?;
+        for rule in rules {
+            builder = builder.duplicate_rule(rule);
+        }
     }
     let emulator = builder.start().await.map_err(|e| e.to_string())?;
     if let Some(path) = &args.seed {

@@ -24,7 +24,7 @@ use crate::discovery::Discovery;
 use crate::identity;
 use crate::protection::{self, Protection, Refusal};
 use crate::token::managed_identity::{self, Flavour};
-use crate::token::{self, Caller, TokenService};
+use crate::token::{self, Caller, Principal, TokenService};
 use crate::webapi::{ApiError, WebApi};
 
 /// Everything the handlers share.
@@ -52,7 +52,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(managed_identity::IMDS_PATH, get(imds_identity))
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
-            post(identity::device_code),
+            post(device_code_endpoint),
         )
         .nest("/v1.0", identity::graph_router())
         .route("/api/data/{version}", any(web_api))
@@ -69,10 +69,41 @@ async fn token_endpoint(
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Some(response) = identity::token(&shared, &tenant, &body) {
-        return response;
+    shared.tokens.token(&shared.identity, &tenant, &body)
+}
+
+async fn device_code_endpoint(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    shared.tokens.device_code(&shared.identity, &tenant, &body)
+}
+
+/// The Web API's caller behind a request's bearer token: the signed-in user, or the application
+/// user of an app (the builder's, else the one with the app's `applicationid`). An app without
+/// an application user is refused as Dataverse refuses it.
+fn caller(shared: &Shared, headers: &axum::http::HeaderMap) -> Result<Caller, Box<Response>> {
+    match shared.tokens.authenticate(headers)? {
+        Principal::User { object_id } => Ok(Caller { user_id: object_id }),
+        Principal::App { app_id } => shared
+            .identity
+            .builder_application_user(&app_id)
+            .or_else(|| shared.api.application_user(&app_id))
+            .map(|user_id| Caller { user_id })
+            .ok_or_else(|| {
+                Box::new(
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "0x80072560",
+                        format!(
+                            "The user is not a member of the organization. No application user has the application id {app_id}."
+                        ),
+                    )
+                    .into_response(),
+                )
+            }),
     }
-    shared.tokens.handle(&tenant, &body)
 }
 
 async fn app_service_identity(
@@ -96,7 +127,7 @@ fn managed_identity_token(shared: &Shared, flavour: Flavour, request: &Request<B
 }
 
 async fn web_api(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
-    let caller = match identity::check_bearer(&shared, request.headers()) {
+    let caller = match caller(&shared, request.headers()) {
         Ok(caller) => caller,
         Err(response) => return *response,
     };
@@ -189,10 +220,21 @@ fn throttled(code: &'static str, message: String, retry_after: Duration) -> Resp
 const DOP_HINT: &str = "4";
 
 async fn discovery(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
-    if let Err(response) = identity::check_bearer(&shared, request.headers()) {
+    if let Err(response) = caller(&shared, request.headers()) {
         return *response;
     }
     shared.discovery.handle(request.uri())
+}
+
+/// A plain `application/json` reply (Entra's, Graph's and the test controls').
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 async fn not_found(request: Request<Body>) -> Response {
@@ -314,12 +356,23 @@ async fn respond(
             Err(DropConnection)
         }
         Verdict::Fail(status) if kind == RouteKind::Token => Ok(token::injected_failure(status)),
-        Verdict::Fail(status) => Ok(ApiError::new(
-            status,
-            "0x80040216",
-            format!("Injected failure with status {}.", status.as_u16()),
-        )
-        .into_response()),
+        Verdict::Fail(status) => {
+            // An injected 500 is a SQL failure (`0x80044150`), the kind of 500 Microsoft's .NET
+            // ServiceClient sends again (`ConnectionService.ShouldRetryWebAPI` in
+            // https://github.com/microsoft/PowerPlatform-DataverseServiceClient); a 500 with a
+            // business code, such as duplicate detection's, is an answer, not a fault.
+            let code = if status == StatusCode::INTERNAL_SERVER_ERROR {
+                "0x80044150"
+            } else {
+                "0x80040216"
+            };
+            Ok(ApiError::new(
+                status,
+                code,
+                format!("Injected failure with status {}.", status.as_u16()),
+            )
+            .into_response())
+        }
         Verdict::Throttle { retry_after, limit } => Ok(throttled(
             limit.code(),
             limit.message().to_owned(),

@@ -183,6 +183,14 @@ async fn a_failing_change_set_rolls_back_and_stops_the_batch() {
         text.contains("Content-ID: 2"),
         "the failing request is named: {text}"
     );
+    // Dataverse's shape (ASP.NET OData `ChangeSetRequestItem`): a nested change set reply
+    // holding the failing response alone; the rolled-back request gets no reply.
+    assert!(
+        text.contains("Content-Type: multipart/mixed; boundary=changesetresponse_"),
+        "a change set reply: {text}"
+    );
+    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
+    assert!(!text.contains("Content-ID: 1"), "{text}");
     assert_eq!(
         f.emulator.records("accounts").unwrap().len(),
         0,

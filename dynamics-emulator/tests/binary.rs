@@ -29,7 +29,17 @@ async fn serves_tokens_after_announcing_its_url() {
     let cert_path = dir.join("cert.pem");
     std::fs::write(&cert_path, cert.cert_pem()).unwrap();
     let seed_path = dir.join("seed.json");
-    std::fs::write(&seed_path, r#"{"accounts": [{"name": "From seed"}]}"#).unwrap();
+    std::fs::write(
+        &seed_path,
+        r#"{"accounts": [{"name": "From seed", "emailaddress1": "seed@example.com"}]}"#,
+    )
+    .unwrap();
+    let rules_path = dir.join("rules.json");
+    std::fs::write(
+        &rules_path,
+        r#"[{"table": "account", "columns": ["emailaddress1"]}]"#,
+    )
+    .unwrap();
     let mut child = Running(
         Command::new(BIN)
             .arg("--metadata")
@@ -46,6 +56,8 @@ async fn serves_tokens_after_announcing_its_url() {
             .arg(format!("{}={}", common::CLIENT_ID, cert_path.display()))
             .arg("--seed")
             .arg(&seed_path)
+            .arg("--duplicate-rules")
+            .arg(&rules_path)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -84,6 +96,18 @@ async fn serves_tokens_after_announcing_its_url() {
         .await
         .unwrap();
     assert_eq!(accounts["value"][0]["name"], "From seed");
+    // The rules file is in force: a create asking for detection is refused as Dataverse does.
+    let refused = reqwest::Client::new()
+        .post(format!("{base}/api/data/v9.2/accounts"))
+        .bearer_auth(reply["access_token"].as_str().unwrap())
+        .header("MSCRM.SuppressDuplicateDetection", "false")
+        .json(&json!({"name": "Again", "emailaddress1": "SEED@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "0x80040333", "{body}");
     drop(child);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -116,6 +140,31 @@ fn bad_arguments_exit_non_zero_with_a_reason() {
     let garbage = dir.join("garbage.xml");
     std::fs::write(&garbage, "<edmx:Edmx><unclosed>").unwrap();
     fails_with(&["--metadata", garbage.to_str().unwrap()], "metadata");
+    let bad_rules = dir.join("rules.json");
+    std::fs::write(
+        &bad_rules,
+        r#"[{"table": "nosuchtable", "columns": ["x"]}]"#,
+    )
+    .unwrap();
+    fails_with(
+        &[
+            "--metadata",
+            metadata,
+            "--duplicate-rules",
+            bad_rules.to_str().unwrap(),
+        ],
+        "nosuchtable",
+    );
+    std::fs::write(&bad_rules, "{}").unwrap();
+    fails_with(
+        &[
+            "--metadata",
+            metadata,
+            "--duplicate-rules",
+            bad_rules.to_str().unwrap(),
+        ],
+        "--duplicate-rules",
+    );
     let bad_seed = dir.join("seed.json");
     std::fs::write(&bad_seed, r#"{"nosuch": []}"#).unwrap();
     fails_with(
@@ -273,10 +322,15 @@ async fn managed_identity_and_federated_flags() {
         Command::new(BIN)
             .arg("--metadata")
             .arg(common::sample_metadata())
-            .args(["--system-identity", "sys-id", "--identity-header", "h1"])
+            .args([
+                "--system-identity",
+                "0d9f3c1e-5b7a-4e2d-8c6f-1a3b5d7f9e0c",
+                "--identity-header",
+                "h1",
+            ])
             .args([
                 "--user-identity",
-                "user-id=/subscriptions/s/x/userAssignedIdentities/u",
+                "7e8f9a0b-1c2d-4e3f-9a5b-6c7d8e9f0a1b=/subscriptions/s/x/userAssignedIdentities/u",
             ])
             .arg("--federated")
             .arg(format!(
@@ -305,7 +359,7 @@ async fn managed_identity_and_federated_flags() {
                 &[
                     ("api-version", "2019-08-01"),
                     ("resource", &base),
-                    ("client_id", "user-id"),
+                    ("client_id", "7e8f9a0b-1c2d-4e3f-9a5b-6c7d8e9f0a1b"),
                 ],
             )
             .unwrap(),
@@ -317,7 +371,10 @@ async fn managed_identity_and_federated_flags() {
         .json()
         .await
         .unwrap();
-    assert_eq!(reply["client_id"], "user-id", "{reply}");
+    assert_eq!(
+        reply["client_id"], "7e8f9a0b-1c2d-4e3f-9a5b-6c7d8e9f0a1b",
+        "{reply}"
+    );
     let imds: serde_json::Value = http
         .get(
             url::Url::parse_with_params(

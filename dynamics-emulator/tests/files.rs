@@ -4,6 +4,7 @@
 
 mod common;
 
+use base64::Engine as _;
 use common::{Fixture, start, start_with};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -155,9 +156,20 @@ impl Env {
         location
     }
 
+    /// One chunk, with `x-ms-file-name` as every chunk carries it.
     async fn chunk(&self, session: &str, range: &str, content: &[u8]) -> Raw {
-        self.patch_bytes(session, ("Content-Range", range.as_bytes()), content)
-            .await
+        let octets: &[u8] = b"application/octet-stream";
+        self.send(
+            Method::PATCH,
+            session,
+            &[
+                ("Content-Type", octets),
+                ("Content-Range", range.as_bytes()),
+                ("x-ms-file-name", b"chunk.bin"),
+            ],
+            content.to_vec(),
+        )
+        .await
     }
 
     async fn download(&self, path: &str, range: Option<&str>) -> Raw {
@@ -299,11 +311,20 @@ async fn bad_chunks_are_refused_with_a_clear_message() {
         .send(
             Method::PATCH,
             &session,
-            &[("Content-Type", b"application/octet-stream")],
+            &[
+                ("Content-Type", b"application/octet-stream"),
+                ("x-ms-file-name", b"a.bin"),
+            ],
             b"0123".to_vec(),
         )
         .await;
     assert!(refused(no_range).contains("needs a Content-Range"));
+    // "Each request must contain ... x-ms-file-name"
+    // (https://learn.microsoft.com/power-apps/developer/data-platform/file-column-data#upload-the-file-in-chunks-using-web-api).
+    let no_name = env
+        .patch_bytes(&session, ("Content-Range", b"bytes 0-3/10"), b"0123")
+        .await;
+    assert!(refused(no_name).contains("needs the x-ms-file-name header"));
     for range in ["bytes 0-3", "0-3/10", "bytes 3-0/10", "bytes x-3/10"] {
         let message = refused(env.chunk(&session, range, b"0123").await);
         assert!(
@@ -486,9 +507,13 @@ async fn only_file_and_image_columns_take_files() {
             .contains("'name' of 'Microsoft.Dynamics.CRM.account' is not a file or image column"),
         "{message}"
     );
-    env.download(&name, None)
-        .await
-        .error(StatusCode::BAD_REQUEST, "0x80060888");
+    // `$value` of an ordinary column is its raw value, not a file download: "To retrieve the
+    // raw value of a primitive property rather than JSON, append `/$value`"
+    // (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-the-raw-value-of-a-property).
+    let raw = env.download(&name, None).await;
+    assert_eq!(raw.status, StatusCode::OK);
+    assert_eq!(raw.header("content-type"), Some("text/plain"));
+    assert_eq!(raw.body, b"Plain");
 
     // Ordinary columns keep their single-property requests.
     let put = env.put_value(&name, json!("Renamed")).await;
@@ -529,31 +554,48 @@ async fn create_project(env: &Env) -> Uuid {
 }
 
 #[tokio::test]
-async fn an_image_column_holds_its_image_in_base64_and_serves_it_as_a_file() {
+async fn an_image_column_holds_its_thumbnail_and_serves_the_full_image_with_size_full() {
     let env = Env::new().await;
     let project = create_project(&env).await;
     let image = format!("new_projects({project})/new_document");
-    let png = b"\x89PNG\r\n\x1a\nrest of the image";
-    let uploaded = env.upload(&image, "logo.png", png).await;
+    // A PNG header saying 300 x 428 pixels: its thumbnail is 144 x 144.
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend_from_slice(&300u32.to_be_bytes());
+    png.extend_from_slice(&428u32.to_be_bytes());
+    png.extend_from_slice(b"rest of the image");
+    let uploaded = env.upload(&image, "logo.png", &png).await;
     assert_eq!(
         uploaded.status,
         StatusCode::NO_CONTENT,
         "{}",
         uploaded.json()
     );
+    // "Only thumbnail images can be retrieved" with the record, and downloads give the
+    // thumbnail "by default. To download the full-sized image, you must append this parameter
+    // to the URL: ?size=full."
+    // (https://learn.microsoft.com/power-apps/developer/data-platform/image-column-data#using-web-api)
     let record = env.record(&format!("new_projects({project})")).await;
-    assert_eq!(
-        record["new_document"],
-        "iVBORw0KGgpyZXN0IG9mIHRoZSBpbWFnZQ=="
-    );
-    let file = env.download(&image, None).await;
-    assert_eq!(file.body, png);
-    assert_eq!(file.header("x-ms-file-name"), Some("logo.png"));
-    assert_eq!(file.header("mimetype"), Some("image/png"));
+    let shown = base64::engine::general_purpose::STANDARD
+        .decode(record["new_document"].as_str().unwrap())
+        .unwrap();
+    assert!(shown.starts_with(b"BM"), "a thumbnail, not the upload");
+    assert_eq!(shown.get(18..26), Some(&[144, 0, 0, 0, 144, 0, 0, 0][..]));
+    let thumbnail = env.download(&image, None).await;
+    assert_eq!(thumbnail.status, StatusCode::OK);
+    assert!(thumbnail.body == shown, "the thumbnail by default");
+    let full_url = format!("{image}/$value?size=full");
+    let full = env.send(Method::GET, &full_url, &[], Vec::new()).await;
+    assert_eq!(full.status, StatusCode::OK);
+    assert!(full.body == png, "the full image with ?size=full");
+    assert_eq!(full.header("x-ms-file-name"), Some("logo.png"));
+    assert_eq!(full.header("mimetype"), Some("image/png"));
 
-    // Set as an ordinary value, the image has no name and its type is read from its bytes.
+    // Set as an ordinary value, the image has no name and its type is read from its bytes;
+    // only that value is stored, so there is no full image: 204, as documented.
     let put = env.put_value(&image, json!("/9j/4AAQ")).await;
     assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.body);
+    let none = env.send(Method::GET, &full_url, &[], Vec::new()).await;
+    assert_eq!(none.status, StatusCode::NO_CONTENT);
     let file = env.download(&image, Some("bytes=0-2")).await;
     assert_eq!(file.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(file.body, b"\xff\xd8\xff");

@@ -43,6 +43,28 @@ async fn many_to_many_links_work_from_both_sides() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    // The pair is linked now: Dataverse refuses a second link, its intersect key taken
+    // ("Cannot insert duplicate key", 0x80040237; https://learn.microsoft.com/troubleshoot/power-platform/dataverse/user-permissions/client-errors).
+    for (from, to) in [
+        (
+            format!("new_courses({course})"),
+            format!("new_students({bob})"),
+        ),
+        (
+            format!("new_students({bob})"),
+            format!("new_courses({course})"),
+        ),
+    ] {
+        f.send(
+            Method::POST,
+            &format!("{from}/new_course_student/$ref"),
+            &token,
+            Some(json!({"@odata.id": to})),
+            &[],
+        )
+        .await
+        .assert_error(StatusCode::PRECONDITION_FAILED, "0x80040237");
+    }
 
     let students = f
         .call(

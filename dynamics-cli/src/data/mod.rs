@@ -180,20 +180,7 @@ async fn pull_choices(client: &Client, table: &str) -> Option<Choices> {
             "EntityDefinitions(LogicalName='{table}')/Attributes/Microsoft.Dynamics.CRM.{cast}?$select=LogicalName&$expand=OptionSet,GlobalOptionSet"
         );
         match client.get::<Value>(&path).await {
-            Ok(body) => {
-                for mut attribute in body
-                    .get("value")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default()
-                {
-                    if let Some(map) = attribute.as_object_mut() {
-                        map.entry("@odata.type")
-                            .or_insert_with(|| json!(format!("#Microsoft.Dynamics.CRM.{cast}")));
-                    }
-                    attributes.push(attribute);
-                }
-            }
+            Ok(body) => attributes.extend(crate::choices::cast_attributes(&body, cast)),
             Err(e) => {
                 eprintln!(
                     "warning: choice labels of {table} are not known ({e}); choices are read by value only"

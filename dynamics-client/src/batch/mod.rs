@@ -443,12 +443,15 @@ pub struct BatchResponse {
 enum Outcome {
     Replied(WireReply),
     NotRun(String),
+    /// Rolled back with its change set, because the request at this index failed.
+    RolledBack(usize),
 }
 
 impl BatchResponse {
     /// The result of one request: its value, or the error the service answered it with
     /// ([`Error::NotFound`], [`Error::ConcurrencyConflict`], [`Error::Throttled`],
-    /// [`Error::Api`]), or [`BatchError::NotRun`] when the service did not run it.
+    /// [`Error::Api`]), or [`BatchError::NotRun`] when the service did not run it, or
+    /// [`BatchError::RolledBack`] when another request of its change set failed.
     pub fn get<T>(&self, handle: Handle<T>) -> Result<T> {
         let what = self
             .descriptions
@@ -465,7 +468,7 @@ impl BatchResponse {
             .iter()
             .map(|o| match o {
                 Outcome::Replied(r) => Some(r.status),
-                Outcome::NotRun(_) => None,
+                Outcome::NotRun(_) | Outcome::RolledBack(_) => None,
             })
             .collect()
     }
@@ -502,6 +505,11 @@ impl BatchResponse {
             Some(Outcome::NotRun(reason)) => Err(BatchError::NotRun {
                 request: index,
                 reason: reason.clone(),
+            }
+            .into()),
+            Some(&Outcome::RolledBack(failed)) => Err(BatchError::RolledBack {
+                request: index,
+                failed,
             }
             .into()),
             Some(Outcome::Replied(reply)) if (200..300).contains(&reply.status) => Ok(reply),
@@ -700,6 +708,19 @@ fn match_replies(batch: &Batch, replies: Vec<ReplyItem>) -> Result<Vec<Outcome>>
                 .into());
             }
             (Group::ChangeSet(members), ReplyItem::ChangeSet(parts)) => {
+                // A failed change set is answered by a change set holding the failing
+                // response alone, with that request's Content-ID; the others were rolled back
+                // and get no reply. ASP.NET OData, which Dataverse's $batch is:
+                // https://github.com/OData/WebApi/blob/master/src/Microsoft.AspNetCore.OData/Batch/ChangeSetRequestItem.cs
+                // and a real reply: https://github.com/MicrosoftDocs/powerapps-docs/issues/2843
+                let lone_failure =
+                    matches!(parts.as_slice(), [part] if !(200..300).contains(&part.status));
+                if lone_failure && members.len() > 1 {
+                    if let Some(failure) = parts.into_iter().next() {
+                        roll_back(batch, members, failure, &mut outcomes);
+                    }
+                    continue;
+                }
                 if parts.len() != members.len() {
                     return Err(BatchError::Mismatch(format!(
                         "a change set of {} requests was answered with {} replies",
@@ -718,28 +739,10 @@ fn match_replies(batch: &Batch, replies: Vec<ReplyItem>) -> Result<Vec<Outcome>>
                     outcomes[index] = Some(Outcome::Replied(part));
                 }
             }
+            // The OData 4.0 form of the same answer: the failing response alone, outside any
+            // change set (OData 4.0 Protocol, 11.7.7.5).
             (Group::ChangeSet(members), ReplyItem::Single(failure)) => {
-                // A failed change set is answered by its failing request alone; the rest
-                // were rolled back.
-                let failed = failure
-                    .content_id
-                    .as_deref()
-                    .and_then(|id| member_with_content_id(batch, members, id));
-                for &index in members {
-                    if Some(index) != failed {
-                        outcomes[index] = Some(Outcome::NotRun(
-                            "another request of its change set failed, so the change set was rolled back".to_owned(),
-                        ));
-                    }
-                }
-                match failed {
-                    Some(index) => outcomes[index] = Some(Outcome::Replied(failure)),
-                    None => {
-                        if let Some(&first) = members.first() {
-                            outcomes[first] = Some(Outcome::Replied(failure));
-                        }
-                    }
-                }
+                roll_back(batch, members, failure, &mut outcomes);
             }
         }
     }
@@ -753,6 +756,28 @@ fn match_replies(batch: &Batch, replies: Vec<ReplyItem>) -> Result<Vec<Outcome>>
             })
         })
         .collect())
+}
+
+/// Records a failed change set: the failing member (found by Content-ID, else the first) gets
+/// the service's answer, every other member is rolled back.
+fn roll_back(
+    batch: &Batch,
+    members: &[usize],
+    failure: WireReply,
+    outcomes: &mut [Option<Outcome>],
+) {
+    let Some(&first) = members.first() else {
+        return;
+    };
+    let failed = failure
+        .content_id
+        .as_deref()
+        .and_then(|id| member_with_content_id(batch, members, id))
+        .unwrap_or(first);
+    for &index in members {
+        outcomes[index] = Some(Outcome::RolledBack(failed));
+    }
+    outcomes[failed] = Some(Outcome::Replied(failure));
 }
 
 fn member_with_content_id(batch: &Batch, members: &[usize], id: &str) -> Option<usize> {
@@ -845,7 +870,10 @@ mod tests {
             received: SystemTime::UNIX_EPOCH,
         };
         let err = response.get(a.id).unwrap_err();
-        assert!(err.to_string().contains("rolled back"), "{err}");
+        assert!(
+            matches!(&err, Error::Batch(e) if **e == BatchError::RolledBack { request: 0, failed: 1 }),
+            "{err:?}"
+        );
         let err = response.get(b.id).unwrap_err();
         assert!(
             matches!(&err, Error::Api(api) if api.code == "0x80044331"),
@@ -856,6 +884,53 @@ mod tests {
             err.to_string().contains("stopped at an earlier failure"),
             "{err}"
         );
+    }
+
+    /// Dataverse's shape: a change set reply holding the failing response alone, with its
+    /// Content-ID (ASP.NET OData `ChangeSetRequestItem`).
+    #[test]
+    fn a_failed_change_set_answered_as_a_nested_change_set() {
+        let (batch, a, b, d) = two_groups();
+        let replies = vec![
+            ReplyItem::ChangeSet(vec![reply(400, Some("2"))]),
+            ReplyItem::Single(reply(204, None)),
+        ];
+        let response = BatchResponse {
+            replies: match_replies(&batch, replies).unwrap(),
+            descriptions: vec![String::new(); 3],
+            received: SystemTime::UNIX_EPOCH,
+        };
+        let err = response.get(b.id).unwrap_err();
+        assert!(
+            matches!(&err, Error::Api(api) if api.code == "0x80044331" && api.status == 400),
+            "the failing handle has the service's error: {err:?}"
+        );
+        let err = response.get(a.id).unwrap_err();
+        assert!(
+            matches!(&err, Error::Batch(e) if **e == BatchError::RolledBack { request: 0, failed: 1 }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("rolled back"), "{err}");
+        // The rest of the batch is read as usual.
+        assert!(response.get(d).is_ok());
+        assert_eq!(response.statuses(), [None, Some(400), Some(204)]);
+        // Without a Content-ID the failure is pinned on the first member.
+        let (batch, a, b, _) = two_groups();
+        let replies = vec![ReplyItem::ChangeSet(vec![reply(404, None)])];
+        let response = BatchResponse {
+            replies: match_replies(&batch, replies).unwrap(),
+            descriptions: vec![String::new(); 3],
+            received: SystemTime::UNIX_EPOCH,
+        };
+        assert!(matches!(response.get(a.id), Err(Error::NotFound(_))));
+        assert!(matches!(
+            response.get(b.id),
+            Err(Error::Batch(e)) if *e == BatchError::RolledBack { request: 1, failed: 0 }
+        ));
+        // One successful reply for a change set of two is still a mismatch.
+        let (batch, ..) = two_groups();
+        let short = vec![ReplyItem::ChangeSet(vec![reply(204, Some("1"))])];
+        assert!(match_replies(&batch, short).is_err());
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use super::device_codes;
 use crate::controls::{FaultKind, FaultMix, ServiceProtectionLimit};
-use crate::server::Shared;
-use crate::webapi::ApiError;
+use crate::server::{Shared, json_response as json};
+use crate::webapi::{ApiError, DuplicateRule};
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
@@ -31,6 +31,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/requests", get(requests))
         .route("/requests", delete(reset_requests))
         .route("/seed", post(seed))
+        .route("/duplicate-rules", post(duplicate_rules))
         .route("/records/{set}", get(records))
         .merge(device_codes::router())
 }
@@ -96,16 +97,6 @@ struct Mix {
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("Invalid control request: {e}")))
-}
-
-pub(super) fn json(status: StatusCode, body: &Value) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 fn done() -> Response {
@@ -201,6 +192,20 @@ async fn seed(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         shared
             .api
             .seed(&shared.system, &json)
+            .map_err(ApiError::bad_request)
+    });
+    match result {
+        Ok(()) => done(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `[{"table": "lead", "columns": ["emailaddress1"]}]`: replaces the duplicate detection rules.
+async fn duplicate_rules(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let result = parse::<Vec<DuplicateRule>>(&body).and_then(|rules| {
+        shared
+            .api
+            .set_duplicate_rules(rules)
             .map_err(ApiError::bad_request)
     });
     match result {

@@ -21,8 +21,8 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::TokenService;
 use super::core::now;
-use crate::token::TokenService;
 
 /// The App Service flavour's path under the base URL (its `IDENTITY_ENDPOINT`).
 pub(crate) const APP_SERVICE_PATH: &str = "/msi/token";
@@ -254,7 +254,7 @@ impl ManagedIdentities {
                 "Required audience parameter not specified",
             )
         })?;
-        let base = tokens.audience();
+        let base = tokens.settings.base_url.as_str();
         if resource.trim_end_matches('/') != base {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
@@ -264,12 +264,21 @@ impl ManagedIdentities {
                 ),
             ));
         }
-        let (identity, user_id) = self.select(flavour, &param)?;
-        let lifetime = tokens.lifetime().as_secs();
+        let (identity, _) = self.select(flavour, &param)?;
+        let lifetime = tokens.settings.lifetime.as_secs();
         let now = now();
         let expires_on = (now + lifetime as i64).to_string();
+        // An app-only token, as Entra issues for a managed identity: `oid` is its object id.
         let access_token = tokens
-            .access_token(&identity.client_id, *user_id)
+            .sign(json!({
+                "aud": base,
+                "appid": identity.client_id,
+                "azp": identity.client_id,
+                "oid": identity.object_id,
+                "sub": identity.object_id,
+                "idtyp": "app",
+                "ver": "1.0",
+            }))
             .map_err(|_| {
                 refuse(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -61,9 +61,13 @@ impl WebApi {
                         replies.push(ReplyItem::ChangeSet(parts));
                         true
                     }
-                    // A failed change set answers with the failing request alone.
+                    // A failed change set answers with a change set holding the failing
+                    // response alone, with its Content-ID; the rolled-back requests get no
+                    // reply. ASP.NET OData, which Dataverse's $batch is:
+                    // https://github.com/OData/WebApi/blob/master/src/Microsoft.AspNetCore.OData/Batch/ChangeSetRequestItem.cs
+                    // and a real reply in https://github.com/MicrosoftDocs/powerapps-docs/issues/2843
                     Err(reply) => {
-                        replies.push(ReplyItem::Single(reply));
+                        replies.push(ReplyItem::ChangeSet(vec![reply]));
                         false
                     }
                 },

@@ -10,12 +10,16 @@
 //!   chunked` opens a session (`200`, `Location: …/X?sessiontoken=<token>`, `x-ms-chunk-size`);
 //!   each chunk is `PATCH`ed there with `Content-Range: bytes <first>-<last>/<size>` and answered
 //!   `206`, the one that completes the file `204`. Chunks may come in any order and again.
+//!   Every chunk carries `x-ms-file-name`, which the documentation lists as required.
 //! * Download: `GET set(id)/X/$value`, all of it (`200`) or `Range: bytes=<first>-<last>` (`206`).
+//!   An image column gives its thumbnail, or with `?size=full` the full image (`204` when only
+//!   a thumbnail is stored), as "Use image column data" documents.
 //! * Delete: `DELETE set(id)/X`.
 //!
 //! A file column's value is the file's id (new for each upload) and `X_name` its name; an image
-//! column's value is the image itself in base64 (where Dataverse gives a thumbnail), with
-//! `Xid`, `X_timestamp` and `X_url` where the table has them. The bytes of a file live here,
+//! column's value is its thumbnail in base64, with `Xid`, `X_timestamp` and `X_url` where the
+//! table has them. The thumbnail stands in for Dataverse's 144-pixel one: a grey bitmap of the
+//! size Dataverse's crop rules give (the emulator decodes no image to scale it). The bytes of a file live here,
 //! beside the store, under the record and column; the record's value says which file is
 //! current, so a record restored by a rolled-back change set finds its file again, and files of
 //! deleted records are dropped at the next upload or delete. Inside a `$batch` these requests
@@ -106,6 +110,8 @@ struct StoredFile {
     name: String,
     mime_type: &'static str,
     content: Bytes,
+    /// An image's thumbnail, the record's value (empty for a file column).
+    thumbnail: Bytes,
 }
 
 /// Where a file belongs: entity set, record, column.
@@ -188,7 +194,8 @@ impl WebApi {
         let column = table.column(&second.name)?;
         let kind = file_kind(table, column);
         let action = match (&request.method, value) {
-            (&Method::GET, true) => Action::Download,
+            // `$value` of any other column is its raw value, answered by the Web API.
+            (&Method::GET, true) if kind.is_some() => Action::Download,
             (&Method::PATCH, false) if kind.is_some() || looks_like_upload(request) => {
                 Action::Upload
             }
@@ -313,6 +320,14 @@ impl WebApi {
     ) -> Result<Response, ApiError> {
         let id = self.record_id(target.table, key)?;
         require_octet_stream(request)?;
+        // "Each request must contain that portion of the file in the body and the following
+        // headers: x-ms-file-name, ..." The session keeps the name it was opened with.
+        // https://learn.microsoft.com/power-apps/developer/data-platform/file-column-data#upload-the-file-in-chunks-using-web-api
+        if !request.headers.contains_key(FILE_NAME) {
+            return Err(ApiError::bad_request(
+                "A chunk of a file upload needs the x-ms-file-name header, like every request of the upload.",
+            ));
+        }
         let text = request.header("Content-Range").ok_or_else(|| {
             ApiError::bad_request(
                 "A chunk of a file upload needs a Content-Range header: bytes <first>-<last>/<size>.",
@@ -405,13 +420,15 @@ impl WebApi {
         }
         let file_id = Uuid::new_v4();
         let mut values = Map::new();
+        let mut thumbnail = Bytes::new();
         match target.kind {
             FileKind::File => {
                 values.insert(column.clone(), json!(file_id));
                 values.insert(format!("{column}_name"), json!(name));
             }
             FileKind::Image => {
-                let encoded = base64::engine::general_purpose::STANDARD.encode(&content);
+                thumbnail = Bytes::from(thumbnail_of(&content));
+                let encoded = base64::engine::general_purpose::STANDARD.encode(&thumbnail);
                 values.insert(column.clone(), json!(encoded));
                 let stamp = OffsetDateTime::now_utc().unix_timestamp();
                 let url = format!(
@@ -442,6 +459,7 @@ impl WebApi {
                 mime_type: mime_type(&name),
                 name,
                 content,
+                thumbnail,
             },
         );
         sweep(&mut stored, &tables);
@@ -476,18 +494,33 @@ impl WebApi {
                     )
                 }
                 FileKind::Image => {
-                    let content = value
+                    let shown = value
                         .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
                         .filter(|bytes| !bytes.is_empty())
                         .ok_or_else(|| no_file(&target.column.name))?;
-                    // The name of the upload, unless the image was since set another way.
-                    match file.filter(|f| f.content == content) {
-                        Some(file) => (
+                    // The upload behind the record's thumbnail, unless the image was since set
+                    // another way (then only that value is stored, as a thumbnail).
+                    let upload = file.filter(|f| f.thumbnail == shown);
+                    // "To download the full-sized image, you must append this parameter to the
+                    // URL: ?size=full"; without a full image stored the answer is 204.
+                    // https://learn.microsoft.com/power-apps/developer/data-platform/image-column-data#using-web-api
+                    let full = url::form_urlencoded::parse(request.query.as_bytes())
+                        .any(|(name, value)| name == "size" && value.eq_ignore_ascii_case("full"));
+                    match (upload, full) {
+                        (Some(file), true) => (
                             Some(file.name.clone()),
                             file.mime_type,
                             file.content.clone(),
                         ),
-                        None => (None, sniff_image(&content), Bytes::from(content)),
+                        (None, true) => {
+                            return Ok(reply(StatusCode::NO_CONTENT, Vec::new(), Bytes::new()));
+                        }
+                        (Some(file), false) => (
+                            Some(file.name.clone()),
+                            sniff_image(&shown),
+                            Bytes::from(shown),
+                        ),
+                        (None, false) => (None, sniff_image(&shown), Bytes::from(shown)),
                     }
                 }
             }
@@ -797,9 +830,67 @@ fn mime_type(name: &str) -> &'static str {
     }
 }
 
+/// The stand-in for Dataverse's thumbnail of an image: a grey 24-bit bitmap of the size its
+/// crop rules give ("Images with at least one side larger than 144 pixels are cropped on center
+/// to 144x144. Images with both sides smaller than 144 are cropped square to their smallest
+/// side.", https://learn.microsoft.com/power-apps/developer/data-platform/image-column-data#resize-rules-for-thumbnail-sized-images),
+/// 144 pixels square when the image's size cannot be read.
+fn thumbnail_of(image: &[u8]) -> Vec<u8> {
+    let side = match image_size(image) {
+        Some((width, height)) if width.max(height) <= 144 => width.min(height).max(1),
+        _ => 144,
+    };
+    grey_bitmap(side)
+}
+
+/// Width and height from a PNG, GIF or BMP header.
+fn image_size(image: &[u8]) -> Option<(u32, u32)> {
+    let be = |at: usize| Some(u32::from_be_bytes(image.get(at..at + 4)?.try_into().ok()?));
+    let le16 = |at: usize| {
+        Some(u32::from(u16::from_le_bytes(
+            image.get(at..at + 2)?.try_into().ok()?,
+        )))
+    };
+    let le32 = |at: usize| {
+        Some(i32::from_le_bytes(image.get(at..at + 4)?.try_into().ok()?).unsigned_abs())
+    };
+    if image.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some((be(16)?, be(20)?))
+    } else if image.starts_with(b"GIF8") {
+        Some((le16(6)?, le16(8)?))
+    } else if image.starts_with(b"BM") {
+        Some((le32(18)?, le32(22)?))
+    } else {
+        None
+    }
+}
+
+/// A `side` x `side` grey bitmap (BMP, 24 bits a pixel, rows padded to 4 bytes).
+fn grey_bitmap(side: u32) -> Vec<u8> {
+    let row = (side * 3).div_ceil(4) * 4;
+    let pixels = row * side;
+    let mut out = Vec::with_capacity(54 + pixels as usize);
+    out.extend_from_slice(b"BM");
+    out.extend_from_slice(&(54 + pixels).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&54u32.to_le_bytes());
+    out.extend_from_slice(&40u32.to_le_bytes());
+    out.extend_from_slice(&side.to_le_bytes());
+    out.extend_from_slice(&side.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&24u16.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&pixels.to_le_bytes());
+    out.extend_from_slice(&[0; 16]);
+    out.resize(54 + pixels as usize, 0x80);
+    out
+}
+
 /// The type of an image set without a name, from its first bytes.
 fn sniff_image(content: &[u8]) -> &'static str {
-    if content.starts_with(b"\x89PNG") {
+    if content.starts_with(b"BM") {
+        "image/bmp"
+    } else if content.starts_with(b"\x89PNG") {
         "image/png"
     } else if content.starts_with(b"\xff\xd8\xff") {
         "image/jpeg"
@@ -881,6 +972,25 @@ mod tests {
     }
 
     #[test]
+    fn thumbnails_follow_dataverses_crop_rules() {
+        let png = |w: u32, h: u32| {
+            let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+            bytes.extend_from_slice(&w.to_be_bytes());
+            bytes.extend_from_slice(&h.to_be_bytes());
+            bytes
+        };
+        let side = |thumbnail: &[u8]| image_size(thumbnail).unwrap();
+        assert_eq!(side(&thumbnail_of(&png(300, 428))), (144, 144));
+        assert_eq!(side(&thumbnail_of(&png(91, 130))), (91, 91));
+        assert_eq!(side(&thumbnail_of(b"not an image")), (144, 144));
+        let thumbnail = thumbnail_of(&png(2, 3));
+        assert_eq!(side(&thumbnail), (2, 2));
+        // 2 pixels of 3 bytes, padded to 8 bytes a row, 2 rows, after a 54-byte header.
+        assert_eq!(thumbnail.len(), 54 + 16);
+        assert_eq!(sniff_image(&thumbnail), "image/bmp");
+    }
+
+    #[test]
     fn knows_common_types_by_extension() {
         assert_eq!(mime_type("terms.PDF"), "application/pdf");
         assert_eq!(mime_type("photo.jpeg"), "image/jpeg");
@@ -888,7 +998,8 @@ mod tests {
         assert_eq!(mime_type("README"), OCTET_STREAM);
         assert_eq!(mime_type("archive.tar.gz"), OCTET_STREAM);
         assert_eq!(sniff_image(b"\x89PNG\r\n"), "image/png");
-        assert_eq!(sniff_image(b"BM"), OCTET_STREAM);
+        assert_eq!(sniff_image(b"BM"), "image/bmp");
+        assert_eq!(sniff_image(b"II*"), OCTET_STREAM);
     }
 
     #[test]
@@ -909,6 +1020,7 @@ mod tests {
             name: "a.txt".into(),
             mime_type: "text/plain",
             content: Bytes::from_static(b"a"),
+            thumbnail: Bytes::new(),
         };
         let slot = |id| ("accounts".to_owned(), id, "doc".to_owned());
         let mut stored = HashMap::from([

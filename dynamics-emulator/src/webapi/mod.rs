@@ -1,9 +1,11 @@
 //! The Dataverse Web API (v9.2, also answering v9.0 and v9.1 URLs) under `/api/data/v9.2/`,
 //! for every entity set of the metadata.
 
+mod apply;
 mod batch;
 mod changes;
 mod choices;
+mod duplicates;
 mod error;
 mod fetch;
 mod files;
@@ -18,6 +20,7 @@ mod validate;
 mod write;
 
 pub(crate) use choices::ChoiceCatalog;
+pub use duplicates::DuplicateRule;
 pub(crate) use error::ApiError;
 pub(crate) use files::DEFAULT_MAX_SIZE as DEFAULT_MAX_FILE_SIZE;
 pub use operations::{ActionError, OperationCall, OperationHandler};
@@ -60,6 +63,8 @@ pub(crate) struct WebApi {
     store_tag: String,
     /// The files of file and image columns, and unfinished uploads.
     files: files::Files,
+    /// Duplicate detection rules, applied to writes that ask for them.
+    duplicate_rules: duplicates::DuplicateRules,
 }
 
 /// What a path addresses.
@@ -81,6 +86,8 @@ enum Target<'a> {
     Count(&'a Table),
     Entity(&'a Table, Key),
     Property(&'a Table, Key, &'a Column),
+    /// `set(key)/column/$value`: the raw value.
+    PropertyValue(&'a Table, Key, &'a Column),
     Navigation {
         table: &'a Table,
         key: Key,
@@ -139,7 +146,14 @@ impl WebApi {
             // Any 32 bits of a random id: two stores are told apart but for a 1 in 2^32 chance.
             store_tag: format!("{:08x}", Uuid::new_v4().as_u128() as u32),
             files: files::Files::new(files::DEFAULT_MAX_SIZE),
+            duplicate_rules: duplicates::DuplicateRules::default(),
         }
+    }
+
+    /// Replaces the duplicate detection rules; each must name a table and columns of the
+    /// metadata.
+    pub(crate) fn set_duplicate_rules(&self, rules: Vec<DuplicateRule>) -> Result<(), String> {
+        self.duplicate_rules.set(&self.schema, rules)
     }
 
     pub(crate) fn business_unit_id(&self) -> Uuid {
@@ -325,6 +339,9 @@ impl WebApi {
         }
         match (table.column(&second.name), &second.key, rest) {
             (Some(column), None, []) => Ok(Target::Property(table, key, column)),
+            (Some(column), None, [Segment { name, key: None }]) if name == "$value" => {
+                Ok(Target::PropertyValue(table, key, column))
+            }
             _ => Err(ApiError::no_segment(&second.name)),
         }
     }

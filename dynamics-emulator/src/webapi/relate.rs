@@ -135,6 +135,12 @@ impl WebApi {
                 });
             }
             None => {
+                // Dataverse keeps one intersect row per pair: linking a linked pair again
+                // breaks the key ("Cannot insert duplicate key", -2147220937 = 0x80040237,
+                // https://learn.microsoft.com/troubleshoot/power-platform/dataverse/user-permissions/client-errors).
+                if tables.linked(&nav.name, id).contains(&target) {
+                    return Err(duplicate_link());
+                }
                 tables.link(&nav.name, id, target);
                 if let Some(partner) = &nav.partner {
                     tables.link(partner, target, id);
@@ -243,4 +249,14 @@ pub(super) fn related<'t>(
             .collect(),
     };
     (Some(target), rows)
+}
+
+/// The refusal of a many-to-many pair that is already linked. The code and message are
+/// Microsoft's; the status is the emulator's choice for that code (Microsoft documents none).
+fn duplicate_link() -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "0x80040237",
+        "Cannot insert duplicate key.",
+    )
 }

@@ -42,7 +42,11 @@ impl WebApi {
             (&Method::POST, Target::Collection(table)) => {
                 let body = json_object(request)?;
                 // A deep insert is one transaction: all its records or none.
-                let id = tables.atomically(|tables| self.create(caller, table, body, tables))?;
+                let id = tables.atomically(|tables| {
+                    let id = self.create(caller, table, body, tables)?;
+                    self.detect_duplicates_of(request, table, id, tables)?;
+                    Ok::<_, ApiError>(id)
+                })?;
                 self.written(request, table, id, tables, StatusCode::CREATED)
             }
             (&Method::PATCH, Target::Entity(table, key)) => {
@@ -139,7 +143,10 @@ impl WebApi {
                     ),
                 },
             };
-            self.insert(caller, table, id, &body, &preset, tables)?;
+            tables.atomically(|tables| {
+                self.insert(caller, table, id, &body, &preset, tables)?;
+                self.detect_duplicates_of(request, table, id, tables)
+            })?;
             return self.written(request, table, id, tables, StatusCode::CREATED);
         };
         if request.header("If-None-Match") == Some("*") {
@@ -163,6 +170,7 @@ impl WebApi {
             fields.insert(name.clone(), value.clone());
         }
         self.check_alternate_keys(table, id, &fields, tables)?;
+        self.detect_duplicates(request, table, id, &fields, tables)?;
         tables.update(&table.set, &id, |r| {
             r.fields = fields;
             apply_lookups(&mut r.fields, &mut r.lookups, changes.lookups);
@@ -203,6 +211,8 @@ impl WebApi {
             api: self,
             tables,
             prefer: &prefer,
+            // Only renders records: no `$filter` of the caller's request reads the user here.
+            user: Uuid::nil(),
         };
         let mut body = view.entity(table, id, record, &query)?;
         body.insert(
@@ -390,6 +400,20 @@ impl WebApi {
             }
         }
         touch(table, fields);
+    }
+
+    /// [`WebApi::detect_duplicates`] for a record already written to `tables`.
+    fn detect_duplicates_of(
+        &self,
+        request: &ApiRequest,
+        table: &Table,
+        id: Uuid,
+        tables: &Tables,
+    ) -> Result<(), ApiError> {
+        match tables.get(&table.set, &id) {
+            Some(record) => self.detect_duplicates(request, table, id, &record.fields, tables),
+            None => Ok(()),
+        }
     }
 
     /// Alternate keys are unique, as Dataverse enforces.
