@@ -25,6 +25,8 @@ use crate::pool::{Identities, Pick};
 use crate::retry::{
     Decision, Failure, Kind, Progress, RetryPolicy, parse_retry_after, random_jitter,
 };
+use crate::throttle_gate::ThrottleStats;
+use crate::transport;
 
 /// A Dataverse Web API client for one environment. Cheap to clone; clones share the HTTP
 /// connection pool and the token cache.
@@ -53,6 +55,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     default_headers: HeaderMap,
     parallelism: ParallelismHint,
+    max_response_bytes: u64,
+    max_pages: Option<u64>,
 }
 
 impl Inner {
@@ -127,7 +131,7 @@ impl Client {
         }
         let http = match options.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
+            None => transport::client_builder(&environment)
                 .timeout(options.timeout)
                 .connect_timeout(options.connect_timeout)
                 .build()
@@ -163,6 +167,8 @@ impl Client {
                 clock: options.clock,
                 default_headers,
                 parallelism: ParallelismHint::default(),
+                max_response_bytes: options.max_response_bytes,
+                max_pages: options.max_pages,
             }),
             caller: None,
             headers: None,
@@ -246,6 +252,13 @@ impl Client {
         self.inner.parallelism.get()
     }
 
+    /// What service protection did to this client so far: throttling answers per limit and the
+    /// time its identities were held back, added up over the identities. All handles of one
+    /// client share it.
+    pub fn throttle_stats(&self) -> ThrottleStats {
+        self.inner.identities.throttle_stats()
+    }
+
     /// How many identities (application users) this client sends as: 1, or the size of its
     /// pool.
     pub fn identity_count(&self) -> usize {
@@ -269,6 +282,8 @@ impl Client {
                     clock: self.inner.clock.clone(),
                     default_headers: self.inner.default_headers.clone(),
                     parallelism: ParallelismHint::default(),
+                    max_response_bytes: self.inner.max_response_bytes,
+                    max_pages: self.inner.max_pages,
                 }),
                 caller: self.caller,
                 headers: self.headers.clone(),
@@ -345,7 +360,10 @@ impl Client {
     }
 
     /// Keeps every request of `identity` back for `wait`, as after a `429` with
-    /// `Retry-After` (used when a request inside a batch sent as that identity was throttled).
+    /// `Retry-After`, on the direct path and for a request throttled inside a batch sent as that
+    /// identity. The gate closes for at most the retry policy's whole budget (`max_elapsed`): a
+    /// server asking for a billion seconds would otherwise fail every later call of this client
+    /// and its clones until the process ends.
     pub(crate) fn hold_back(
         &self,
         identity: usize,
@@ -354,13 +372,24 @@ impl Client {
         limit: Option<ThrottleLimit>,
     ) {
         let now = self.inner.clock.now();
-        if let Some(until) = now.checked_add(wait) {
+        let asked = now.checked_add(wait);
+        if let Some(until) = now.checked_add(wait.min(self.inner.retry.max_elapsed)) {
             self.inner
                 .identities
                 .get(identity)
                 .gate
-                .close(now, until, last, limit);
+                .close(now, until, asked, last, limit);
         }
+    }
+
+    /// The most pages a query reads ([`ClientOptions::max_pages`]).
+    pub(crate) fn max_pages(&self) -> Option<u64> {
+        self.inner.max_pages
+    }
+
+    /// The most bytes an answer may have ([`ClientOptions::max_response_bytes`]).
+    pub(crate) fn max_response_bytes(&self) -> u64 {
+        self.inner.max_response_bytes
     }
 
     /// The time on this client's clock, which reads every `Retry-After` date.
@@ -432,12 +461,15 @@ impl Client {
             let chosen = match inner.identities.pick(inner.clock.now()) {
                 Pick::Ready(index) => index,
                 Pick::Wait(wait, closed) => {
-                    if waited.saturating_add(wait) > inner.retry.max_elapsed {
+                    // A request that cannot afford what the service asked for fails at once;
+                    // the gate itself opens after at most the budget (see `hold_back`).
+                    let asked = closed.asked_wait(inner.clock.now()).max(wait);
+                    if waited.saturating_add(asked) > inner.retry.max_elapsed {
                         return Err(ThrottledError {
                             status: closed.last.status,
                             attempts: attempt,
                             waited,
-                            retry_after: Some(wait),
+                            retry_after: Some(asked),
                             limit: closed.limit,
                             last: closed.last,
                         }
@@ -484,8 +516,8 @@ impl Client {
             let span = tracing::Span::current();
             span.record("attempt", attempt);
             let outcome = match builder.send().await {
-                Ok(response) => read(response).await,
-                Err(e) => Err(e),
+                Ok(response) => read(response, inner.max_response_bytes).await,
+                Err(e) => Err(ReadFailure::Transport(e)),
             };
             let elapsed = inner
                 .clock
@@ -523,6 +555,15 @@ impl Client {
                         refreshed_after_401 = true;
                         continue;
                     }
+                    // Never followed (see `transport`); 304 is a conditional read's answer.
+                    if response.status.is_redirection()
+                        && response.status != StatusCode::NOT_MODIFIED
+                    {
+                        return Err(Error::Redirected {
+                            status: response.status.as_u16(),
+                            location: transport::location(&response.headers),
+                        });
+                    }
                     let status = response.status.as_u16();
                     let api = odata::parse_api_error(status, &response.headers, &response.body);
                     if earlier_attempt_unknown
@@ -545,16 +586,20 @@ impl Client {
                         message: &api.message,
                     };
                     let decision = inner.retry.decide(&failure, progress, random_jitter());
-                    let now = inner.clock.now();
                     if let (Kind::Throttled { limit, .. }, Some(after)) =
                         (decision.kind(), retry_after)
-                        && let Some(until) = now.checked_add(after)
                     {
-                        identity.gate.close(now, until, &api, limit);
+                        self.hold_back(chosen, after, &api, limit);
                     }
                     (decision, Pending::Api(api, retry_after))
                 }
-                Err(e) => {
+                Err(ReadFailure::TooLarge) => {
+                    return Err(Error::ResponseTooLarge {
+                        what: format!("{} {}", request.method, request.url.path()),
+                        limit: inner.max_response_bytes,
+                    });
+                }
+                Err(ReadFailure::Transport(e)) => {
                     let failure = Failure::Transport {
                         connect: e.is_connect(),
                     };
@@ -685,10 +730,30 @@ fn is_multipart(headers: &HeaderMap) -> bool {
         })
 }
 
-async fn read(response: reqwest::Response) -> Result<Response, reqwest::Error> {
+/// Why an answer could not be read.
+enum ReadFailure {
+    Transport(reqwest::Error),
+    /// Longer than the limit; what was read is dropped.
+    TooLarge,
+}
+
+/// Reads an answer into one buffer, chunk by chunk, stopping as soon as it passes `limit`
+/// bytes (or announces more in `Content-Length`).
+async fn read(mut response: reqwest::Response, limit: u64) -> Result<Response, ReadFailure> {
     let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.bytes().await?.to_vec();
+    let headers = std::mem::take(response.headers_mut());
+    let announced = response.content_length().unwrap_or(0);
+    if announced > limit {
+        return Err(ReadFailure::TooLarge);
+    }
+    // `announced` is at most `limit`, which the caller chose to hold in memory.
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(ReadFailure::Transport)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(ReadFailure::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Response {
         status,
         headers,
@@ -860,6 +925,18 @@ impl ClientBuilder {
     /// Act on behalf of the user with this Microsoft Entra object id (`CallerObjectId`).
     pub fn impersonate(mut self, caller_object_id: Uuid) -> Self {
         self.options.caller_object_id = Some(caller_object_id);
+        self
+    }
+
+    /// Most bytes one answer may have; see [`ClientOptions::max_response_bytes`].
+    pub fn max_response_bytes(mut self, limit: u64) -> Self {
+        self.options.max_response_bytes = limit;
+        self
+    }
+
+    /// Most pages a query reads; see [`ClientOptions::max_pages`].
+    pub fn max_pages(mut self, limit: u64) -> Self {
+        self.options.max_pages = Some(limit);
         self
     }
 

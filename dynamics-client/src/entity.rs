@@ -52,6 +52,11 @@ pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
     /// Primary key column, e.g. `accountid`.
     const PRIMARY_KEY: &'static str;
 
+    /// The bulk operation messages (`CreateMultiple`, ...) the environment's metadata binds to
+    /// this table; none unless said. Generated code carries what the `$metadata` it was
+    /// generated from binds. See [`BulkMessages`](crate::BulkMessages).
+    const BULK_MESSAGES: crate::BulkMessages = crate::BulkMessages::NONE;
+
     /// The record's id, when it is known.
     fn id(&self) -> Option<Uuid>;
 

@@ -50,6 +50,36 @@ pub enum Error {
     /// An argument or setting was rejected before any request was sent.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The service answered with a redirect (`3xx`). Redirects are never followed: the
+    /// request's body and the answer would come from a host nobody chose.
+    #[error("the service answered HTTP {status} pointing at {}; redirects are not followed", .location.as_deref().unwrap_or("nowhere (no Location header)"))]
+    Redirected {
+        /// The status (301, 302, 303, 307, 308, ...).
+        status: u16,
+        /// Its `Location` header, as sent.
+        location: Option<String>,
+    },
+    /// A response body was longer than
+    /// [`ClientOptions::max_response_bytes`](crate::ClientOptions::max_response_bytes); reading
+    /// stopped there and nothing of it was used.
+    #[error(
+        "the answer to {what} is larger than the limit of {limit} bytes; reading stopped there (raise ClientOptions::max_response_bytes if it is expected)"
+    )]
+    ResponseTooLarge {
+        /// The request, as method and path.
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A query's pages did not end: the server sent a next link already followed (a loop), or
+    /// more pages than [`ClientOptions::max_pages`](crate::ClientOptions::max_pages) allows.
+    #[error("paging stopped after {pages} pages: {reason}")]
+    Paging {
+        /// Pages read before stopping.
+        pages: u64,
+        /// What the server did.
+        reason: String,
+    },
     /// A `$batch` reply could not be read, or holds no answer for a request.
     #[error(transparent)]
     Batch(Box<BatchError>),
@@ -63,6 +93,7 @@ impl Error {
             Error::Auth(e) => e.status,
             Error::Throttled(e) => Some(e.status),
             Error::Transport(e) => e.status().map(|s| s.as_u16()),
+            Error::Redirected { status, .. } => Some(*status),
             _ => None,
         }
     }

@@ -10,12 +10,14 @@ mod connection;
 mod credential;
 mod crud;
 mod endpoint;
+mod engine;
 mod entity;
 mod error;
 pub mod exactly_once;
 mod fetch_xml;
 mod files;
 mod keyed;
+mod multiple;
 mod odata;
 mod operations;
 mod options;
@@ -27,6 +29,7 @@ mod secret;
 mod table;
 mod throttle_gate;
 mod token_cache;
+pub mod transport;
 mod typed;
 
 pub use batch::{
@@ -49,21 +52,24 @@ pub use credential::{
 #[cfg(feature = "azure-core")]
 pub use credential::{AsAzureSdkCredential, AzureSdkCredential};
 pub use crud::UpsertMode;
+pub use engine::{BulkEngine, EngineOptions, MAX_IN_FLIGHT_PER_IDENTITY, Pace, Progress};
 pub use entity::Entity;
 pub use error::{
     ApiError, AuthError, BatchError, CredentialAttempt, CredentialError, Error, Result,
     ThrottleLimit, ThrottledError,
 };
 pub use files::FileContent;
+pub use multiple::BulkMessages;
 pub use operations::{
     Bound, BoundToSet, Call, FunctionParameters, Operation, Unbound, record_odata_id,
     record_reference,
 };
-pub use options::{BusinessLogic, ClientOptions};
+pub use options::{BusinessLogic, ClientOptions, DEFAULT_MAX_RESPONSE_BYTES};
 pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use table::{JsonPage, JsonWrite, RecordKey, Table};
+pub use throttle_gate::ThrottleStats;
 pub use typed::{
     AGGREGATE_RECORD_LIMIT, ASSOCIATED_NAVIGATION_PROPERTY, Aggregate, AlternateKey, Annotated,
     Apply, ApplyRow, Bind, Binds, Choice, Column, Columns, Each, EntitySet, FORMATTED_VALUE,
@@ -102,7 +108,7 @@ pub mod __fuzzing {
     pub fn batch_reply(content_type: &str, body: &str) -> Result<usize, (usize, String)> {
         let boundary = crate::batch::multipart::boundary(content_type)
             .ok_or((0, "no multipart boundary".to_owned()))?;
-        crate::batch::multipart::parse(body, &boundary)
+        crate::batch::multipart::parse(body, &boundary, crate::MAX_BATCH_REQUESTS)
             .map(|items| items.len())
             .map_err(|e| (e.line, e.message))
     }

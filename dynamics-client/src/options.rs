@@ -8,6 +8,10 @@ use uuid::Uuid;
 use crate::clock::{Clock, SystemClock};
 use crate::retry::RetryPolicy;
 
+/// The default of [`ClientOptions::max_response_bytes`]: 256 MiB, far above a page of 5,000
+/// records or a 4 MiB file chunk, far below what would exhaust a machine.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Settings for a [`Client`](crate::Client). Fields are public, so set what you need and
 /// take the rest from [`Default`]:
 ///
@@ -38,7 +42,19 @@ pub struct ClientOptions {
     pub user_agent: String,
     /// Impersonate this user: their Microsoft Entra object id, sent as `CallerObjectId`.
     pub caller_object_id: Option<Uuid>,
-    /// Use this HTTP client instead of building one (its own timeouts then apply).
+    /// Most bytes one answer may have: a `$batch` reply, a page, a part of a file download (and
+    /// the whole of a downloaded file). Reading stops as soon as an answer passes it, with
+    /// [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge). Default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`] (256 MiB).
+    pub max_response_bytes: u64,
+    /// Most pages one query, change tracking or stream reads before failing with
+    /// [`Error::Paging`](crate::Error::Paging); `None` (the default) for no limit. A next link
+    /// already followed always fails, whatever this is.
+    pub max_pages: Option<u64>,
+    /// Use this HTTP client instead of building one. Its own timeouts, redirect and proxy
+    /// settings then apply: build it with `redirect::Policy::none()` (see
+    /// [`transport::client_builder`](crate::transport::client_builder)), or a redirect sends
+    /// the request's body to wherever the server points.
     pub http_client: Option<reqwest::Client>,
     /// Clock for retries and token expiry; tests install a [`ManualClock`](crate::ManualClock).
     pub clock: Arc<dyn Clock>,
@@ -63,6 +79,8 @@ impl Default for ClientOptions {
             max_concurrent_requests: 50,
             user_agent: concat!("dynamics-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             caller_object_id: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_pages: None,
             http_client: None,
             clock: Arc::new(SystemClock),
             server_affinity: false,

@@ -632,9 +632,11 @@ impl Client {
             message: format!("the reply body is not UTF-8: {e}"),
         })?;
         let replies =
-            multipart::parse(text, &reply_boundary).map_err(|m| BatchError::Malformed {
-                line: m.line,
-                message: m.message,
+            multipart::parse(text, &reply_boundary, batch.requests.len()).map_err(|m| {
+                BatchError::Malformed {
+                    line: m.line,
+                    message: m.message,
+                }
             })?;
         let replies = match_replies(batch, replies)?;
         let descriptions = batch

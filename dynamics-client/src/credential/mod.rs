@@ -123,13 +123,13 @@ impl fmt::Debug for CredentialOptions {
 /// Timeout for token requests made with the default HTTP client.
 const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The HTTP client a credential uses when none was supplied.
-fn default_http_client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// The HTTP client a credential uses for `endpoint` when none was supplied: no redirects (a
+/// redirected token request would carry the assertion or secret to another host), no proxy for
+/// plain http (see [`crate::transport`]).
+fn default_http_client(endpoint: &url::Url) -> Result<reqwest::Client> {
+    crate::transport::client_builder(endpoint)
         .timeout(TOKEN_REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
-        // A redirected token request would carry the assertion or secret to another host.
-        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(Error::Transport)
 }

@@ -82,7 +82,7 @@ impl TokenEndpoint {
         let url = crate::endpoint::token_endpoint(&host, tenant_id)?;
         let http = match &options.http_client {
             Some(client) => client.clone(),
-            None => default_http_client()?,
+            None => default_http_client(&url)?,
         };
         Ok(Self {
             url,
