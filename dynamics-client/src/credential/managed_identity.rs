@@ -218,7 +218,7 @@ impl ManagedIdentityCredential {
         }
         let http = match options.http_client {
             Some(client) => client,
-            None => default_http_client()?,
+            None => default_http_client(source.endpoint())?,
         };
         Ok(Self {
             source,
