@@ -14,7 +14,9 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::credential::{CredentialOptions, EnvironmentCredential, TokenCredential};
+use crate::credential::{
+    CredentialOptions, DefaultCredential, EnvironmentCredential, TokenCredential,
+};
 use crate::endpoint;
 use crate::error::{ApiError, Error, Result, ThrottleLimit, ThrottledError};
 use crate::odata;
@@ -311,9 +313,11 @@ impl Client {
         }
     }
 
-    /// Creates a client from the environment: `DYNAMICS_URL` names the environment and the
-    /// [`EnvironmentCredential`] variables (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, …) the
-    /// application. When `DYNAMICS_CONNECTION` names a saved connection, that connection is
+    /// Creates a client from the environment: `DYNAMICS_URL` names the environment. With
+    /// `AZURE_CLIENT_CERTIFICATE_PATH` or `AZURE_CLIENT_SECRET` set, the application signs in
+    /// through [`EnvironmentCredential`] (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, …); with
+    /// neither, through [`DefaultCredential`] (workload identity, managed identity, then the
+    /// Azure CLI). When `DYNAMICS_CONNECTION` names a saved connection, that connection is
     /// used instead (see [`Client::from_connection`]).
     ///
     /// `DYNAMICS_CONNECTION=a,b,c` names several connections, each an application user of the
@@ -334,8 +338,20 @@ impl Client {
         let url = lookup("DYNAMICS_URL")
             .filter(|u| !u.is_empty())
             .ok_or_else(|| Error::invalid_input("DYNAMICS_URL is not set"))?;
-        let credential = EnvironmentCredential::from_lookup(lookup, CredentialOptions::default())?;
-        Self::new(&url, Arc::new(credential), ClientOptions::default())
+        let set = |name: &str| lookup(name).is_some_and(|v| !v.is_empty());
+        let credential: Arc<dyn TokenCredential> =
+            if set("AZURE_CLIENT_CERTIFICATE_PATH") || set("AZURE_CLIENT_SECRET") {
+                Arc::new(EnvironmentCredential::from_lookup(
+                    lookup,
+                    CredentialOptions::default(),
+                )?)
+            } else {
+                Arc::new(DefaultCredential::from_lookup(
+                    lookup,
+                    CredentialOptions::default(),
+                ))
+            };
+        Self::new(&url, credential, ClientOptions::default())
     }
 
     /// The Web API root, e.g. `https://contoso.crm.dynamics.com/api/data/v9.2/`.
@@ -982,8 +998,51 @@ mod tests {
 
         let err = Client::from_lookup(vars(&[("AZURE_TENANT_ID", "t")])).unwrap_err();
         assert!(err.to_string().contains("DYNAMICS_URL"), "{err}");
-        let err = Client::from_lookup(vars(&[("DYNAMICS_URL", "https://x.crm.dynamics.com")]))
-            .unwrap_err();
+        // A secret without its tenant is a mistake, not a reason to try other credentials.
+        let err = Client::from_lookup(vars(&[
+            ("DYNAMICS_URL", "https://x.crm.dynamics.com"),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("AZURE_TENANT_ID"), "{err}");
+    }
+
+    /// Which credential `from_env` picks: a certificate or a secret means the environment
+    /// credential; anything else, the default chain.
+    #[test]
+    fn from_env_credential_matrix() {
+        const URL: (&str, &str) = ("DYNAMICS_URL", "https://contoso.crm.dynamics.com");
+        const TENANT: (&str, &str) = ("AZURE_TENANT_ID", "t");
+        const CLIENT: (&str, &str) = ("AZURE_CLIENT_ID", "c");
+        const CASES: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[URL, TENANT, CLIENT, ("AZURE_CLIENT_SECRET", "s")],
+                "EnvironmentCredential { inner: ClientSecretCredential",
+            ),
+            (&[URL], "DefaultCredential"),
+            (&[URL, TENANT, CLIENT], "DefaultCredential"),
+            (
+                &[
+                    URL,
+                    TENANT,
+                    CLIENT,
+                    ("AZURE_FEDERATED_TOKEN_FILE", "/run/token"),
+                ],
+                "DefaultCredential",
+            ),
+            (
+                &[
+                    URL,
+                    ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"),
+                    ("IDENTITY_HEADER", "h"),
+                ],
+                "DefaultCredential",
+            ),
+        ];
+        for (pairs, expected) in CASES {
+            let client = Client::from_lookup(vars(pairs)).unwrap();
+            let debug = format!("{:?}", client.inner.identities.get(0).tokens.credential());
+            assert!(debug.starts_with(expected), "{pairs:?}: {debug}");
+        }
     }
 }

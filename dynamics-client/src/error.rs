@@ -453,6 +453,40 @@ pub enum CredentialError {
     /// A required setting (such as an environment variable) is missing or malformed.
     #[error("{0}")]
     Configuration(String),
+    /// The credential cannot work here: the place it gets tokens from is not set up (no managed
+    /// identity endpoint answers, `az` is not installed or not signed in, a variable is not
+    /// set). [`DefaultCredential`](crate::DefaultCredential) moves on to the next credential.
+    #[error("{credential} is unavailable: {reason}")]
+    Unavailable {
+        /// The credential, e.g. `"ManagedIdentityCredential"`.
+        credential: &'static str,
+        /// Why it does not apply.
+        reason: String,
+    },
+    /// No credential of a [`DefaultCredential`](crate::DefaultCredential) could get a token.
+    #[error("no credential could get a token:{}", Attempts(.0))]
+    NoneApplied(Vec<CredentialAttempt>),
+}
+
+/// One credential a [`DefaultCredential`](crate::DefaultCredential) tried, and why it failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialAttempt {
+    /// The credential, e.g. `"WorkloadIdentityCredential"`.
+    pub credential: &'static str,
+    /// Why it did not give a token (never contains a secret).
+    pub reason: String,
+}
+
+/// Lists attempts one per line, for [`CredentialError::NoneApplied`].
+struct Attempts<'a>(&'a [CredentialAttempt]);
+
+impl fmt::Display for Attempts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for attempt in self.0 {
+            write!(f, "\n- {}: {}", attempt.credential, attempt.reason)?;
+        }
+        Ok(())
+    }
 }
 
 impl From<AuthError> for Error {

@@ -44,14 +44,19 @@ pub use connection::{
     pool_client,
 };
 pub use credential::{
-    AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
-    CredentialOptions, EnvironmentCredential, TokenCredential,
+    AccessToken, AssertionAlgorithm, AzureCliCredential, ClientCertificateCredential,
+    ClientSecretCredential, CredentialOptions, DEFAULT_AZ_TIMEOUT, DefaultCredential,
+    EnvironmentCredential, IMDS_AUTHORITY, ManagedIdentityCredential, ManagedIdentityId,
+    TokenCredential, WorkloadIdentityCredential,
 };
+#[cfg(feature = "azure-core")]
+pub use credential::{AsAzureSdkCredential, AzureSdkCredential};
 pub use crud::UpsertMode;
 pub use engine::{BulkEngine, EngineOptions, MAX_IN_FLIGHT_PER_IDENTITY, Pace, Progress};
 pub use entity::Entity;
 pub use error::{
-    ApiError, AuthError, BatchError, CredentialError, Error, Result, ThrottleLimit, ThrottledError,
+    ApiError, AuthError, BatchError, CredentialAttempt, CredentialError, Error, Result,
+    ThrottleLimit, ThrottledError,
 };
 pub use files::FileContent;
 pub use multiple::BulkMessages;

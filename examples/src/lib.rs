@@ -22,12 +22,17 @@ DYNAMICS_URL is set. Then it runs, unchanged, against that environment, authenti
   AZURE_CLIENT_CERTIFICATE_PASSWORD  its password, if any
   AZURE_CLIENT_SECRET                a client secret, instead of a certificate
   AZURE_AUTHORITY_HOST               the authority (https://login.microsoftonline.com by default)
+With neither a certificate nor a secret, it signs in as the Azure SDKs' default chain does:
+  AZURE_FEDERATED_TOKEN_FILE         workload identity federation (with the two ids above)
+  IDENTITY_ENDPOINT, IDENTITY_HEADER managed identity on App Service and Functions
+  (otherwise)                        managed identity through IMDS, then the Azure CLI (`az login`)
 It uses only standard tables and columns that every environment has.";
 
 /// A client and, when emulated, the emulator behind it (kept alive as long as this is).
 #[derive(Debug)]
 pub struct Environment {
-    /// The client, authenticated with a certificate.
+    /// The client: with a certificate on the emulator, and as `Client::from_env` chooses on a
+    /// real environment.
     pub client: Client,
     /// The emulator, when no real environment was configured.
     pub emulator: Option<Emulator>,

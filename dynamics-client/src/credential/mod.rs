@@ -1,23 +1,37 @@
 //! Credentials: where access tokens come from.
 //!
 //! [`TokenCredential`] is the object-safe trait the client asks for tokens; this module ships
-//! [`ClientCertificateCredential`], [`ClientSecretCredential`] and [`EnvironmentCredential`].
-//! Credentials do not cache: the client keeps one token per scope (see the crate docs).
+//! [`ClientCertificateCredential`], [`ClientSecretCredential`], [`EnvironmentCredential`],
+//! [`WorkloadIdentityCredential`], [`ManagedIdentityCredential`], [`AzureCliCredential`] and
+//! the chain of the last four, [`DefaultCredential`]. Credentials do not cache: the client
+//! keeps one token per scope (see the crate docs).
 
 mod assertion;
+mod azure_cli;
+#[cfg(feature = "azure-core")]
+mod azure_core_interop;
 mod certificate;
 mod client_secret;
+mod default;
 mod environment;
+mod managed_identity;
 mod token_endpoint;
+mod workload_identity;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use assertion::AssertionAlgorithm;
+pub use azure_cli::{AzureCliCredential, DEFAULT_AZ_TIMEOUT};
+#[cfg(feature = "azure-core")]
+pub use azure_core_interop::{AsAzureSdkCredential, AzureSdkCredential};
 pub use certificate::ClientCertificateCredential;
 pub use client_secret::ClientSecretCredential;
+pub use default::DefaultCredential;
 pub use environment::EnvironmentCredential;
+pub use managed_identity::{IMDS_AUTHORITY, ManagedIdentityCredential, ManagedIdentityId};
+pub use workload_identity::WorkloadIdentityCredential;
 
 use crate::clock::{BoxFuture, Clock, SystemClock};
 use crate::error::{Error, Result};
