@@ -120,7 +120,12 @@ impl Same {
 
 impl<'v> View<'v> {
     /// `GET /{set}?fetchXml=...`.
-    pub(super) fn fetch(&self, table: &Table, xml: &str) -> Result<ApiResponse, ApiError> {
+    pub(super) fn fetch(
+        &self,
+        table: &Table,
+        xml: &str,
+        counted: bool,
+    ) -> Result<ApiResponse, ApiError> {
         let fetch = crate::odata::fetch::parse(xml).map_err(invalid)?;
         if fetch.entity != table.logical_name {
             return Err(invalid(format!(
@@ -229,6 +234,7 @@ impl<'v> View<'v> {
         if let Some(top) = fetch.top {
             rows.truncate(top);
         }
+        let total = rows.len();
         let size = fetch.count.unwrap_or(MAX_PAGE).min(MAX_PAGE);
         let skip = match &fetch.paging_cookie {
             Some(cookie) => after_cookie(cookie, fetch.page, &rows)?,
@@ -255,20 +261,25 @@ impl<'v> View<'v> {
         }
         let context = self.api.context(&table.set, select.as_deref(), "");
         let cookie = more.then(|| paging_cookie(table, fetch.page, &page));
-        Ok(self.page_body(context, value, more, cookie))
+        Ok(self.page_body(context, value, more, cookie, counted.then_some(total)))
     }
 
-    /// A page of results: the context, the rows and, when more follow and the caller asked for
-    /// them, the paging cookie (queries that have one) and `morerecords`.
+    /// A page of results: the context, the counts when `$count=true` asked for them, the rows
+    /// and, when more follow and the caller asked for them, the paging cookie (queries that
+    /// have one) and `morerecords`.
     fn page_body(
         &self,
         context: String,
         value: Vec<Value>,
         more: bool,
         cookie: Option<String>,
+        counted: Option<usize>,
     ) -> ApiResponse {
         let mut body = Map::new();
         body.insert("@odata.context".into(), json!(context));
+        if let Some(total) = counted {
+            self.insert_counts(&mut body, total, true);
+        }
         body.insert("value".into(), Value::Array(value));
         if let Some(cookie) = cookie.filter(|_| self.prefer.wants(PAGING_COOKIE)) {
             body.insert(format!("@{PAGING_COOKIE}"), json!(cookie));

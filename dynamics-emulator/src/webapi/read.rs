@@ -94,18 +94,19 @@ impl WebApi {
             Target::Collection(table) if tracking => view.changes(table, &query),
             Target::Collection(table) => match &query.fetch_xml {
                 Some(xml) => {
+                    // `$count=true` goes with fetchXml, as Microsoft's own paging example
+                    // shows (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/use-fetchxml-web-api#paging-with-fetchxml).
                     if query.select.is_some()
                         || query.filter.is_some()
                         || !query.orderby.is_empty()
                         || query.top.is_some()
-                        || query.count
                         || !query.expand.is_empty()
                     {
                         return Err(ApiError::bad_request(
                             "fetchXml cannot be combined with other query options.",
                         ));
                     }
-                    view.fetch(table, xml)
+                    view.fetch(table, xml, query.count)
                 }
                 None => view.collection(table, tables.rows(&table.set), &query, &request.path),
             },
@@ -456,6 +457,23 @@ impl<'a> View<'a> {
         Ok(keyed.into_iter().map(|(_, row)| row).collect())
     }
 
+    /// `@odata.count` when `$count=true` asked for it, and the total-count annotations when
+    /// `Prefer: odata.include-annotations` does (`-1` without `$count`), for `total` matches.
+    pub(super) fn insert_counts(&self, body: &mut Map<String, Value>, total: usize, counted: bool) {
+        if self.prefer.wants(TOTAL_COUNT) {
+            let count = if counted {
+                total.min(MAX_PAGE) as i64
+            } else {
+                -1
+            };
+            body.insert(format!("@{TOTAL_COUNT}"), json!(count));
+            body.insert(format!("@{TOTAL_COUNT_EXCEEDED}"), json!(total > MAX_PAGE));
+        }
+        if counted {
+            body.insert("@odata.count".into(), json!(total.min(MAX_PAGE)));
+        }
+    }
+
     /// A collection reply: filtered, sorted, paged, with `@odata.count` and `@odata.nextLink`.
     pub(super) fn collection(
         &self,
@@ -484,18 +502,7 @@ impl<'a> View<'a> {
             "@odata.context".into(),
             json!(self.api.context(&table.set, query.select.as_deref(), "")),
         );
-        if self.prefer.wants(TOTAL_COUNT) {
-            let count = if query.count {
-                total.min(MAX_PAGE) as i64
-            } else {
-                -1
-            };
-            body.insert(format!("@{TOTAL_COUNT}"), json!(count));
-            body.insert(format!("@{TOTAL_COUNT_EXCEEDED}"), json!(total > MAX_PAGE));
-        }
-        if query.count {
-            body.insert("@odata.count".into(), json!(total.min(MAX_PAGE)));
-        }
+        self.insert_counts(&mut body, total, query.count);
         body.insert("value".into(), Value::Array(values));
         if offset + page_size < rows.len() {
             let token = query::skiptoken(offset + page_size, (offset + page_size) / page_size + 1);

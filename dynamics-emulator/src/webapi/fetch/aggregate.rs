@@ -135,7 +135,7 @@ impl View<'_> {
             .map(Value::Object)
             .collect();
         let context = self.api.context(&table.set, None, "");
-        Ok(self.page_body(context, value, more, None))
+        Ok(self.page_body(context, value, more, None, None))
     }
 }
 
