@@ -8,7 +8,7 @@ use crate::error::{CliError, Result};
 use crate::{http, output};
 
 /// The attribute metadata casts that carry option sets.
-const CASTS: &[&str] = &[
+pub(crate) const CASTS: &[&str] = &[
     "PicklistAttributeMetadata",
     "MultiSelectPicklistAttributeMetadata",
     "StateAttributeMetadata",
@@ -39,19 +39,7 @@ pub(crate) async fn pull(environment: &str, token: &str, tables: &[String]) -> R
                 None,
             )
             .await?;
-            for mut attribute in body
-                .get("value")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-            {
-                // The cast names the type; minimal metadata may leave `@odata.type` out.
-                if let Some(map) = attribute.as_object_mut() {
-                    map.entry("@odata.type")
-                        .or_insert_with(|| json!(format!("#Microsoft.Dynamics.CRM.{cast}")));
-                }
-                attributes.push(attribute);
-            }
+            attributes.extend(cast_attributes(&body, cast));
         }
         if !attributes.is_empty() {
             definitions.push(json!({"LogicalName": table, "Attributes": attributes}));
@@ -80,6 +68,23 @@ pub(crate) async fn pull(environment: &str, token: &str, tables: &[String]) -> R
         }
     })?;
     Ok(document)
+}
+
+/// The attributes of one metadata cast's answer, each marked with its type: the cast names it,
+/// and minimal metadata may leave `@odata.type` out.
+pub(crate) fn cast_attributes(body: &Value, cast: &str) -> Vec<Value> {
+    let mut attributes = body
+        .get("value")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for attribute in &mut attributes {
+        if let Some(map) = attribute.as_object_mut() {
+            map.entry("@odata.type")
+                .or_insert_with(|| json!(format!("#Microsoft.Dynamics.CRM.{cast}")));
+        }
+    }
+    attributes
 }
 
 /// The tables of a `$metadata` document that have an entity set, by logical name.

@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "dynamics", version, about, long_about = None)]
 #[command(
     after_help = "Exit codes: 0 success, 1 failure, 2 usage, 3 sign-in needed or failed, \
-4 refused for lack of rights, 5 not found, 6 connection store unusable, 7 service error."
+4 refused for lack of rights, 5 not found, 6 connection store unusable, 7 service error, \
+8 import finished with rejected rows."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -62,6 +63,84 @@ pub(crate) enum Command {
     Connection {
         #[command(subcommand)]
         command: ConnectionCommand,
+    },
+    /// Records in and out of a table: import checked against $metadata, export with change
+    /// tracking.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DataCommand {
+    /// Import rows from CSV or JSON Lines into a table, each checked against $metadata first.
+    ///
+    /// Every row is checked before anything is sent; bad rows go to the rejects file with their
+    /// line and reason (exit code 8), the others are written. A rerun after an interruption
+    /// sends only what is missing (the journal `FILE.import-journal` remembers what was
+    /// written; delete it to start over).
+    #[command(
+        after_help = "Cells: text as is; numbers and decimals exact; dates YYYY-MM-DD; date-times \
+RFC 3339 (2024-05-01T08:30:00Z); yes/no true/false/1/0; choices by value or label (labels `;` \
+separated for multi-select); lookups as `<lookup>` = `table:id` or `<navigation>@odata.bind` = \
+`/entityset(id)`. An empty CSV cell leaves the column unset."
+    )]
+    Import {
+        /// The table: logical name (`account`) or entity set (`accounts`).
+        table: String,
+        /// The file to import.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// The file's format (default: from its extension, `.jsonl` JSON Lines, else CSV).
+        #[arg(long, value_enum)]
+        format: Option<crate::data::Format>,
+        /// Create records, upsert them, or update existing ones.
+        #[arg(long, value_enum, default_value = "create")]
+        mode: crate::data::Mode,
+        /// Identify records by this alternate key column (comma separated for a key of several
+        /// columns) instead of their id.
+        #[arg(long, value_delimiter = ',', value_name = "COLUMN")]
+        key: Vec<String>,
+        /// Where rejected rows go (default: `FILE.rejects.csv` or `.jsonl`).
+        #[arg(long, value_name = "FILE")]
+        rejects: Option<PathBuf>,
+        /// Read $metadata from this file instead of downloading it.
+        #[arg(long, value_name = "FILE")]
+        metadata: Option<PathBuf>,
+        /// The connection to use; several names separated by commas make an identity pool
+        /// (default: DYNAMICS_CONNECTION, else DYNAMICS_URL and AZURE_*).
+        #[arg(long, value_name = "NAME")]
+        connection: Option<String>,
+    },
+    /// Export a table's records to CSV or JSON Lines; with --track, only what changed.
+    ///
+    /// Records are read page by page, one page in memory at a time. With --track, the first
+    /// run exports everything and saves the delta link; later runs write only what changed
+    /// since, deleted rows marked `deleted` in an `@removed` column.
+    Export {
+        /// The table: logical name (`account`) or entity set (`accounts`).
+        table: String,
+        /// The columns, comma separated (default: all); the id always comes first.
+        #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+        select: Vec<String>,
+        /// An OData $filter expression, e.g. `revenue gt 1000`.
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        /// The output format (default: from -o's extension, else CSV).
+        #[arg(long, value_enum)]
+        format: Option<crate::data::Format>,
+        /// Where to write (default: standard output); written atomically.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Change tracking state: the first run exports everything and saves the delta link
+        /// here, later runs export what changed since.
+        #[arg(long, value_name = "STATE_FILE")]
+        track: Option<PathBuf>,
+        /// The connection to use; several names separated by commas make an identity pool
+        /// (default: DYNAMICS_CONNECTION, else DYNAMICS_URL and AZURE_*).
+        #[arg(long, value_name = "NAME")]
+        connection: Option<String>,
     },
 }
 

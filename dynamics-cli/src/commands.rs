@@ -128,6 +128,7 @@ pub(crate) async fn run(command: Command) -> Result<()> {
                 },
         } => new_certificate(&subject, days, bits, &out, password_env.as_deref()),
         Command::Connection { command } => connections::run(command, &settings).await,
+        Command::Data { command } => crate::data::run(command).await,
     }
 }
 

@@ -61,11 +61,15 @@ pub(crate) enum CliError {
     /// The code generator failed.
     #[error(transparent)]
     Codegen(#[from] dynamics_codegen::Error),
+    /// An import finished, but some rows were rejected (they are in the rejects file).
+    #[error("{0} row(s) were rejected")]
+    Rejected(u64),
 }
 
 impl CliError {
     /// The process exit code: 1 failure, 2 usage, 3 sign-in needed or refused by Entra,
-    /// 4 refused for lack of rights, 5 not found, 6 connection store unusable, 7 service error.
+    /// 4 refused for lack of rights, 5 not found, 6 connection store unusable, 7 service error,
+    /// 8 import finished with rejected rows.
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Self::Usage(_) => 2,
@@ -76,6 +80,7 @@ impl CliError {
             Self::Store(_) => 6,
             Self::Service { .. } | Self::Transport { .. } | Self::Client(_) => 7,
             Self::Io { .. } | Self::Crypto(_) | Self::Codegen(_) => 1,
+            Self::Rejected(_) => crate::data::EXIT_REJECTED,
         }
     }
 

@@ -6,6 +6,7 @@ mod choices;
 mod cli;
 mod commands;
 mod connections;
+mod data;
 mod dataverse;
 mod environments;
 mod error;

@@ -18,6 +18,9 @@ const COMMANDS: &[&[&str]] = &[
     &["connection", "edit"],
     &["connection", "rotate-cert"],
     &["connection", "delete"],
+    &["data"],
+    &["data", "import"],
+    &["data", "export"],
 ];
 
 #[test]

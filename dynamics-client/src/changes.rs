@@ -80,13 +80,13 @@ impl<T> Linked for ChangePage<T> {
 
 /// The wire form of a page, its items read later one by one.
 #[derive(Deserialize)]
-struct ChangeBody<'a> {
+pub(crate) struct ChangeBody<'a> {
     #[serde(borrow)]
-    value: Vec<&'a RawValue>,
+    pub value: Vec<&'a RawValue>,
     #[serde(rename = "@odata.nextLink", default)]
-    next_link: Option<String>,
+    pub next_link: Option<String>,
     #[serde(rename = "@odata.deltaLink", default)]
-    delta_link: Option<String>,
+    pub delta_link: Option<String>,
 }
 
 /// What a deleted record's entry holds.
@@ -99,7 +99,7 @@ struct Removed {
 }
 
 /// Reads one entry of a page as a deletion or a record of `T`.
-fn change<T: DeserializeOwned>(what: &str, entry: &RawValue) -> Result<Change<T>> {
+pub(crate) fn change<T: DeserializeOwned>(what: &str, entry: &RawValue) -> Result<Change<T>> {
     let text = entry.get();
     // Only an entry with this text can be a deletion: records skip the second parse.
     if text.contains("$deletedEntity")

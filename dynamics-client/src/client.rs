@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 use url::Url;
 use uuid::Uuid;
@@ -20,14 +19,18 @@ use crate::endpoint;
 use crate::error::{ApiError, Error, Result, ThrottleLimit, ThrottledError};
 use crate::odata;
 use crate::options::{BusinessLogic, ClientOptions};
+use crate::pool::{Identities, Pick};
 use crate::retry::{
     Decision, Failure, Kind, Progress, RetryPolicy, parse_retry_after, random_jitter,
 };
-use crate::throttle_gate::ThrottleGate;
-use crate::token_cache::TokenCache;
 
 /// A Dataverse Web API client for one environment. Cheap to clone; clones share the HTTP
 /// connection pool and the token cache.
+///
+/// A client sends as one application user, or as a pool of several application users of the
+/// same environment ([`Client::from_connections`], [`ClientBuilder::credentials`]): each try
+/// of a request then goes out as an identity that is not held back by throttling, with the
+/// most free concurrency slots. See [`pool`](crate::pool) for how identities are chosen.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -43,13 +46,18 @@ struct Inner {
     base: Url,
     scope: String,
     http: reqwest::Client,
-    slots: Semaphore,
-    tokens: TokenCache,
+    identities: Identities,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
     default_headers: HeaderMap,
-    gate: ThrottleGate,
     parallelism: ParallelismHint,
+}
+
+impl Inner {
+    /// Whether the identities keep the service's affinity cookie.
+    fn server_affinity(&self) -> bool {
+        self.identities.iter().any(|i| i.affinity.is_some())
+    }
 }
 
 impl fmt::Debug for Client {
@@ -58,7 +66,16 @@ impl fmt::Debug for Client {
             .field("environment", &self.inner.environment.as_str())
             .field("web_api", &self.inner.base.as_str())
             .field("scope", &self.inner.scope)
-            .field("credential", self.inner.tokens.credential())
+            .field(
+                "credentials",
+                &self
+                    .inner
+                    .identities
+                    .iter()
+                    .map(|i| i.tokens.credential())
+                    .collect::<Vec<_>>(),
+            )
+            .field("server_affinity", &self.inner.server_affinity())
             .field("retry", &self.inner.retry)
             .field("impersonating", &self.caller)
             .field(
@@ -80,6 +97,24 @@ impl Client {
         credential: Arc<dyn TokenCredential>,
         options: ClientOptions,
     ) -> Result<Self> {
+        Self::with_identities(environment_url, vec![credential], options)
+    }
+
+    /// Creates a client that sends as several application users of the same environment, one
+    /// per credential: an identity pool. Each identity has its own token cache, throttle gate
+    /// and `options.max_concurrent_requests` slots; each try of a request goes out as an
+    /// identity that throttling does not hold back, so one identity's `Retry-After` keeps back
+    /// that identity only. Every credential must be an application user of this environment.
+    pub fn with_identities(
+        environment_url: &str,
+        credentials: Vec<Arc<dyn TokenCredential>>,
+        options: ClientOptions,
+    ) -> Result<Self> {
+        if credentials.is_empty() {
+            return Err(Error::invalid_input(
+                "a client needs at least one credential",
+            ));
+        }
         let environment = endpoint::parse_secure_url("environment URL", environment_url)?;
         let base = endpoint::web_api_base(&environment, &options.api_version)?;
         let scope = endpoint::scope_for(&environment);
@@ -112,7 +147,12 @@ impl Client {
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                tokens: TokenCache::new(credential, options.clock.clone()),
+                identities: Identities::new(
+                    credentials,
+                    &options.clock,
+                    options.max_concurrent_requests,
+                    options.server_affinity,
+                ),
                 environment,
                 base,
                 scope,
@@ -120,9 +160,7 @@ impl Client {
                 retry: options.retry,
                 clock: options.clock,
                 default_headers,
-                gate: ThrottleGate::default(),
                 parallelism: ParallelismHint::default(),
-                slots: Semaphore::new(options.max_concurrent_requests.min(Semaphore::MAX_PERMITS)),
             }),
             caller: None,
             headers: None,
@@ -206,6 +244,43 @@ impl Client {
         self.inner.parallelism.get()
     }
 
+    /// How many identities (application users) this client sends as: 1, or the size of its
+    /// pool.
+    pub fn identity_count(&self) -> usize {
+        self.inner.identities.len()
+    }
+
+    /// One client per identity of this client's pool (one client for a client without a pool),
+    /// each sending as that identity only and sharing its token cache, throttle gate and
+    /// concurrency slots with this client: for work that paces each identity itself, such as a
+    /// bulk engine given one client per identity.
+    pub fn identity_clients(&self) -> Vec<Client> {
+        (0..self.inner.identities.len())
+            .map(|index| Client {
+                inner: Arc::new(Inner {
+                    environment: self.inner.environment.clone(),
+                    base: self.inner.base.clone(),
+                    scope: self.inner.scope.clone(),
+                    http: self.inner.http.clone(),
+                    identities: self.inner.identities.only(index),
+                    retry: self.inner.retry.clone(),
+                    clock: self.inner.clock.clone(),
+                    default_headers: self.inner.default_headers.clone(),
+                    parallelism: ParallelismHint::default(),
+                }),
+                caller: self.caller,
+                headers: self.headers.clone(),
+            })
+            .collect()
+    }
+
+    /// How long this client's identities have been held back by throttling so far (the
+    /// `Retry-After` waits the service asked for), added up over the identities: with a pool,
+    /// two identities throttled for 10 s at once count 20 s.
+    pub fn throttled_for(&self) -> Duration {
+        self.inner.identities.throttled_for()
+    }
+
     /// The user this handle impersonates, if it does so itself
     /// (see [`impersonating`](Self::impersonating)).
     pub fn impersonated_caller(&self) -> Option<Uuid> {
@@ -216,7 +291,7 @@ impl Client {
     pub fn builder(environment_url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             environment_url: environment_url.into(),
-            credential: None,
+            credentials: Vec::new(),
             options: ClientOptions::default(),
         }
     }
@@ -225,12 +300,16 @@ impl Client {
     /// [`EnvironmentCredential`] variables (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, …) the
     /// application. When `DYNAMICS_CONNECTION` names a saved connection, that connection is
     /// used instead (see [`Client::from_connection`]).
+    ///
+    /// `DYNAMICS_CONNECTION=a,b,c` names several connections, each an application user of the
+    /// same environment: the client is then an identity pool over them (see
+    /// [`Client::from_connections`]).
     pub fn from_env() -> Result<Self> {
-        if let Some(name) = std::env::var("DYNAMICS_CONNECTION")
+        if let Some(names) = std::env::var("DYNAMICS_CONNECTION")
             .ok()
             .filter(|n| !n.is_empty())
         {
-            return crate::connection::from_env_connection(&name);
+            return crate::connection::from_env_connection(&names);
         }
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -249,11 +328,22 @@ impl Client {
         &self.inner.base
     }
 
-    /// Keeps every request of this client back for `wait`, as after a `429` with
-    /// `Retry-After` (used when a request inside a batch was throttled).
-    pub(crate) fn hold_back(&self, wait: Duration, last: &ApiError, limit: Option<ThrottleLimit>) {
-        if let Some(until) = self.inner.clock.now().checked_add(wait) {
-            self.inner.gate.close(until, last, limit);
+    /// Keeps every request of `identity` back for `wait`, as after a `429` with
+    /// `Retry-After` (used when a request inside a batch sent as that identity was throttled).
+    pub(crate) fn hold_back(
+        &self,
+        identity: usize,
+        wait: Duration,
+        last: &ApiError,
+        limit: Option<ThrottleLimit>,
+    ) {
+        let now = self.inner.clock.now();
+        if let Some(until) = now.checked_add(wait) {
+            self.inner
+                .identities
+                .get(identity)
+                .gate
+                .close(now, until, last, limit);
         }
     }
 
@@ -321,29 +411,38 @@ impl Client {
         // This handle's headers, if it has its own, replace the client-wide ones.
         let headers = self.headers.as_deref().unwrap_or(&inner.default_headers);
         loop {
-            // Another request of this client may have been told to wait: so does this one.
-            if let Some((wait, closed)) = inner.gate.remaining(inner.clock.now()) {
-                if waited.saturating_add(wait) > inner.retry.max_elapsed {
-                    return Err(ThrottledError {
-                        status: closed.last.status,
-                        attempts: attempt,
-                        waited,
-                        retry_after: Some(wait),
-                        limit: closed.limit,
-                        last: closed.last,
+            // Another request may have been told to wait: this one goes out as an identity
+            // that was not, or waits like the others when every identity was.
+            let chosen = match inner.identities.pick(inner.clock.now()) {
+                Pick::Ready(index) => index,
+                Pick::Wait(wait, closed) => {
+                    if waited.saturating_add(wait) > inner.retry.max_elapsed {
+                        return Err(ThrottledError {
+                            status: closed.last.status,
+                            attempts: attempt,
+                            waited,
+                            retry_after: Some(wait),
+                            limit: closed.limit,
+                            last: closed.last,
+                        }
+                        .into());
                     }
-                    .into());
+                    tracing::debug!(delay_ms = wait.as_millis() as u64, "waiting out throttling");
+                    inner.clock.sleep(wait).await;
+                    waited += wait;
+                    continue;
                 }
-                tracing::debug!(delay_ms = wait.as_millis() as u64, "waiting out throttling");
-                inner.clock.sleep(wait).await;
-                waited += wait;
-            }
-            let token = inner.tokens.get(&inner.scope).await?;
+            };
+            let identity = inner.identities.get(chosen);
+            let token = identity.tokens.get(&inner.scope).await?;
             let mut builder = inner
                 .http
                 .request(request.method.clone(), request.url.clone())
                 .headers(headers.clone())
                 .bearer_auth(token.token.expose());
+            if let Some(cookie) = identity.affinity.as_ref().and_then(|a| a.header()) {
+                builder = builder.header(header::COOKIE, cookie);
+            }
             for (name, value) in &request.headers {
                 builder = builder.header(*name, value);
             }
@@ -358,10 +457,10 @@ impl Client {
             }
             // Held for this try only, not while waiting. The semaphore is never closed, so
             // acquiring cannot fail.
-            let slot = inner.slots.acquire().await.ok();
+            let slot = identity.slots.acquire().await.ok();
             // The gate may have closed while this request waited for a slot: then it goes back
-            // to wait, instead of being sent while the service is throttling this client.
-            if inner.gate.remaining(inner.clock.now()).is_some() {
+            // to pick again, instead of being sent while the service throttles this identity.
+            if identity.gate.remaining(inner.clock.now()).is_some() {
                 drop(slot);
                 continue;
             }
@@ -387,7 +486,11 @@ impl Client {
                 Ok(mut response) => {
                     span.record("status", response.status.as_u16());
                     response.earlier_attempt_unknown = earlier_attempt_unknown;
+                    response.identity = chosen;
                     inner.parallelism.note(&response.headers);
+                    if let Some(affinity) = &identity.affinity {
+                        affinity.note(&response.headers);
+                    }
                     if response.status.is_success()
                         || (request.batch
                             && response.status == StatusCode::BAD_REQUEST
@@ -400,7 +503,7 @@ impl Client {
                     }
                     if response.status == StatusCode::UNAUTHORIZED && !refreshed_after_401 {
                         tracing::debug!("401 from Dataverse: refreshing the token once");
-                        inner.tokens.invalidate(&inner.scope, &token);
+                        identity.tokens.invalidate(&inner.scope, &token);
                         refreshed_after_401 = true;
                         continue;
                     }
@@ -426,11 +529,12 @@ impl Client {
                         message: &api.message,
                     };
                     let decision = inner.retry.decide(&failure, progress, random_jitter());
+                    let now = inner.clock.now();
                     if let (Kind::Throttled { limit, .. }, Some(after)) =
                         (decision.kind(), retry_after)
-                        && let Some(until) = inner.clock.now().checked_add(after)
+                        && let Some(until) = now.checked_add(after)
                     {
-                        inner.gate.close(until, &api, limit);
+                        identity.gate.close(now, until, &api, limit);
                     }
                     (decision, Pending::Api(api, retry_after))
                 }
@@ -453,10 +557,19 @@ impl Client {
                     {
                         earlier_attempt_unknown = true;
                     }
+                    retries += 1;
+                    // A `Retry-After` closed the identity's gate (above): the next try picks an
+                    // identity that is not held back, or waits with the others at the top.
+                    if let Kind::Throttled {
+                        retry_after: Some(_),
+                        ..
+                    } = kind
+                    {
+                        continue;
+                    }
                     tracing::debug!(delay_ms = delay.as_millis() as u64, "retrying");
                     inner.clock.sleep(delay).await;
                     waited += delay;
-                    retries += 1;
                 }
                 Decision::GiveUp(kind) => {
                     return Err(error.into_error(kind, attempt, waited));
@@ -565,6 +678,7 @@ async fn read(response: reqwest::Response) -> Result<Response, reqwest::Error> {
         headers,
         body,
         earlier_attempt_unknown: false,
+        identity: 0,
     })
 }
 
@@ -619,6 +733,8 @@ pub(crate) struct Response {
     /// An earlier try of the same request failed in a way that leaves open whether the
     /// service acted on it (5xx, timeout, connection lost after sending).
     pub earlier_attempt_unknown: bool,
+    /// Which identity of the client's pool the answered try went out as.
+    pub identity: usize,
 }
 
 /// Builds a [`Client`] step by step.
@@ -645,14 +761,47 @@ pub(crate) struct Response {
 #[must_use]
 pub struct ClientBuilder {
     environment_url: String,
-    credential: Option<Arc<dyn TokenCredential>>,
+    credentials: Vec<Arc<dyn TokenCredential>>,
     options: ClientOptions,
 }
 
 impl ClientBuilder {
-    /// The credential to authenticate with (required).
+    /// The credential to authenticate with (this or [`credentials`](Self::credentials) is
+    /// required).
     pub fn credential(mut self, credential: Arc<dyn TokenCredential>) -> Self {
-        self.credential = Some(credential);
+        self.credentials = vec![credential];
+        self
+    }
+
+    /// Several credentials, each an application user of the same environment: the client
+    /// sends as an identity pool (see [`Client::with_identities`]).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use dynamics_client::{
+    ///     Client, ClientSecretCredential, CredentialOptions, Secret, TokenCredential,
+    /// };
+    ///
+    /// # fn run() -> dynamics_client::Result<()> {
+    /// let app = |client_id: &str, secret: &str| -> dynamics_client::Result<Arc<dyn TokenCredential>> {
+    ///     Ok(Arc::new(ClientSecretCredential::new(
+    ///         "contoso.onmicrosoft.com",
+    ///         client_id,
+    ///         Secret::new(secret),
+    ///         CredentialOptions::default(),
+    ///     )?))
+    /// };
+    /// let client = Client::builder("https://contoso.crm.dynamics.com")
+    ///     .credentials([app("app-1", "secret-1")?, app("app-2", "secret-2")?])
+    ///     .build()?;
+    /// assert_eq!(client.identity_count(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn credentials(
+        mut self,
+        credentials: impl IntoIterator<Item = Arc<dyn TokenCredential>>,
+    ) -> Self {
+        self.credentials = credentials.into_iter().collect();
         self
     }
 
@@ -710,12 +859,19 @@ impl ClientBuilder {
         self
     }
 
+    /// Keep and send back the service's server-affinity cookie (default off); see
+    /// [`ClientOptions::server_affinity`].
+    pub fn server_affinity(mut self, keep: bool) -> Self {
+        self.options.server_affinity = keep;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client> {
-        let credential = self
-            .credential
-            .ok_or_else(|| Error::invalid_input("a credential is required"))?;
-        Client::new(&self.environment_url, credential, self.options)
+        if self.credentials.is_empty() {
+            return Err(Error::invalid_input("a credential is required"));
+        }
+        Client::with_identities(&self.environment_url, self.credentials, self.options)
     }
 }
 

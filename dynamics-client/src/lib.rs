@@ -21,8 +21,10 @@ mod operations;
 mod options;
 mod page;
 mod paging;
+pub mod pool;
 mod retry;
 mod secret;
+mod table;
 mod throttle_gate;
 mod token_cache;
 mod typed;
@@ -36,6 +38,7 @@ pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
 pub use connection::{
     CachedToken, Connection, ConnectionError, ConnectionStore, KEY_FILE, KeySource, STORE_FILE,
     STORE_KEY_VAR, StoreContents, StoreKey, UserSession, connection_client, default_config_dir,
+    pool_client,
 };
 pub use credential::{
     AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
@@ -55,10 +58,12 @@ pub use options::{BusinessLogic, ClientOptions};
 pub use page::Page;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
+pub use table::{JsonPage, JsonWrite, RecordKey, Table};
 pub use typed::{
-    ASSOCIATED_NAVIGATION_PROPERTY, AlternateKey, Annotated, Bind, Binds, Choice, Column, Columns,
-    EntitySet, FORMATTED_VALUE, Filter, LOOKUP_LOGICAL_NAME, Literal, MultiChoice, OrderBy, Query,
-    literal,
+    AGGREGATE_RECORD_LIMIT, ASSOCIATED_NAVIGATION_PROPERTY, Aggregate, AlternateKey, Annotated,
+    Apply, ApplyRow, Bind, Binds, Choice, Column, Columns, Each, EntitySet, FORMATTED_VALUE,
+    Filter, Identifier, LOOKUP_LOGICAL_NAME, Literal, MAX_URL_LENGTH, MultiChoice, Numeric,
+    OrderBy, Ordered, Query, Related, Temporal, literal,
 };
 
 /// Generates typed Rust for the named tables of a `$metadata` document, at compile time.

@@ -42,6 +42,15 @@ pub struct ClientOptions {
     pub http_client: Option<reqwest::Client>,
     /// Clock for retries and token expiry; tests install a [`ManualClock`](crate::ManualClock).
     pub clock: Arc<dyn Clock>,
+    /// Keep the cookies the service sets, among them Azure's server-affinity cookie
+    /// (`ARRAffinity`), and send them back, so that an identity's requests go to the same web
+    /// server. Default `false`: no cookie is kept, so each request may go to any of the
+    /// environment's servers, as Microsoft advises for loads that seek throughput (each server
+    /// counts the service protection limits on its own): "Remove the affinity cookie",
+    /// <https://learn.microsoft.com/power-apps/developer/data-platform/api-limits#remove-the-affinity-cookie>.
+    /// Interactive applications may turn it on to benefit from a server's caches. With an
+    /// identity pool, each identity keeps its own cookies.
+    pub server_affinity: bool,
 }
 
 impl Default for ClientOptions {
@@ -56,6 +65,7 @@ impl Default for ClientOptions {
             caller_object_id: None,
             http_client: None,
             clock: Arc::new(SystemClock),
+            server_affinity: false,
         }
     }
 }

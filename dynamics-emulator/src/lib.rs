@@ -7,6 +7,7 @@ mod discovery;
 mod identity;
 mod jws;
 mod odata;
+mod protection;
 mod schema;
 mod server;
 mod store;
@@ -32,10 +33,12 @@ pub use controls::{
 pub use discovery::DiscoveryInstance;
 pub use identity::{DeviceCodeInfo, GraphApplication, Identity, UserRights};
 pub use jws::SigningAlgorithm;
+pub use protection::{ServerCost, ServiceProtection};
 pub use webapi::{ActionError, DuplicateRule, OperationCall, OperationHandler};
 
+use crate::identity::AppCredential;
 use crate::server::Shared;
-use crate::token::{Caller, RegisteredApp, TokenService};
+use crate::token::{Caller, TokenService};
 
 /// The tenant used when none is set.
 pub const DEFAULT_TENANT: &str = "00000000-0000-0000-0000-00000000e7a0";
@@ -81,13 +84,14 @@ pub struct EmulatorBuilder {
     choices: Option<MetadataSource>,
     operations: Vec<(String, OperationHandler)>,
     tenant: String,
-    apps: Vec<(String, Certificate)>,
     token_lifetime: Duration,
+    device_code_interval: Duration,
     max_assertion_lifetime: Option<Duration>,
     address: SocketAddr,
     identity: identity::Config,
     discovery_instances: Vec<DiscoveryInstance>,
     max_file_size: u64,
+    protection: protection::Settings,
     duplicate_rules: Vec<DuplicateRule>,
 }
 
@@ -95,7 +99,7 @@ impl std::fmt::Debug for EmulatorBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmulatorBuilder")
             .field("tenant", &self.tenant)
-            .field("apps", &self.apps.len())
+            .field("apps", &self.identity.apps.len())
             .field("address", &self.address)
             .finish_non_exhaustive()
     }
@@ -152,13 +156,31 @@ impl EmulatorBuilder {
     }
 
     /// Registers an application that may get tokens with a client assertion signed by the key
-    /// of `certificate`. Call again to give an app several certificates, or to add apps.
+    /// of `certificate`. Call again to give an app several certificates, or to add apps. The
+    /// app gets an application user, and Microsoft Graph lists it.
     pub fn register_app(
         mut self,
         client_id: impl Into<String>,
         certificate: impl Into<Certificate>,
     ) -> Self {
-        self.apps.push((client_id.into(), certificate.into()));
+        self.identity.apps.push((
+            client_id.into(),
+            AppCredential::Certificate(certificate.into()),
+        ));
+        self
+    }
+
+    /// Registers an application that may get tokens with the client secret `secret`, as
+    /// [`EmulatorBuilder::register_app`] does with a certificate; an app may have both.
+    pub fn register_app_secret(
+        mut self,
+        client_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        self.identity.apps.push((
+            client_id.into(),
+            AppCredential::Secret(identity::directory::ClientSecret::new(secret.into())),
+        ));
         self
     }
 
@@ -207,7 +229,7 @@ impl EmulatorBuilder {
 
     /// The `interval` a device code response asks clients to poll at; 1 s by default.
     pub fn device_code_interval(mut self, interval: Duration) -> Self {
-        self.identity.poll_interval = Some(interval);
+        self.device_code_interval = interval;
         self
     }
 
@@ -217,6 +239,36 @@ impl EmulatorBuilder {
     /// is refused with `400` (`0x80044a02`, or `0x80072553` for an image).
     pub fn max_file_size_kb(mut self, kilobytes: u64) -> Self {
         self.max_file_size = kilobytes.saturating_mul(1024);
+        self
+    }
+
+    /// Turns Dataverse's service protection limits on, evaluated per identity (each app and
+    /// each user): [`ServiceProtection::DATAVERSE`] is the default set (6,000 requests and
+    /// 1,200 s of execution time per 300 s sliding window, 52 concurrent). A request over a
+    /// limit gets `429`, Dataverse's error code and message for that limit and `Retry-After`;
+    /// every Web API answer carries `x-ms-ratelimit-burst-remaining-xrm-requests` and
+    /// `x-ms-ratelimit-time-remaining-xrm-requests`. Off unless called. Execution time comes from
+    /// [`EmulatorBuilder::server_cost`]; without it only the request count and concurrency bite.
+    pub fn service_protection(mut self, limits: ServiceProtection) -> Self {
+        self.protection.limits = Some(limits);
+        self
+    }
+
+    /// Holds every Web API request for its simulated execution time, charged to its identity's
+    /// execution budget: `per_request` for each request (and each operation of a `$batch`),
+    /// plus `per_record` for each record a single request writes, or `per_bulk_record` for each
+    /// record of a bulk message (`CreateMultiple`, ...). Requests cost nothing unless called.
+    pub fn server_cost(mut self, cost: ServerCost) -> Self {
+        self.protection.cost = Some(cost);
+        self
+    }
+
+    /// Divides every service protection window, execution budget, cost and wait by `n` (1 by
+    /// default), so that a load of many windows runs in reasonable time. Messages and the
+    /// `x-ms-ratelimit-*` headers keep Dataverse's units; `Retry-After` stays in whole seconds,
+    /// rounded up.
+    pub fn time_scale(mut self, n: u32) -> Self {
+        self.protection.time_scale = Some(n);
         self
     }
 
@@ -231,6 +283,7 @@ impl EmulatorBuilder {
 
     /// Loads the metadata, binds the socket and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
+        let protection = protection::Protection::new(self.protection).map_err(Error::Control)?;
         let metadata_xml = match self.metadata {
             Some(MetadataSource::Text(xml)) => xml,
             Some(MetadataSource::File(path)) => std::fs::read_to_string(&path)
@@ -276,42 +329,22 @@ impl EmulatorBuilder {
             IpAddr::V4(ip) => format!("http://{ip}:{}", local.port()),
             IpAddr::V6(ip) => format!("http://[{ip}]:{}", local.port()),
         };
-        let mut apps: HashMap<String, RegisteredApp> = HashMap::new();
-        for (client_id, certificate) in self.apps {
-            apps.entry(client_id)
-                .or_insert_with(|| RegisteredApp {
-                    certificates: Vec::new(),
-                    user_id: Uuid::new_v4(),
-                })
-                .certificates
-                .push(certificate);
-        }
-        let principals: Vec<(String, Uuid)> = apps
-            .iter()
-            .map(|(client_id, app)| (client_id.clone(), app.user_id))
-            .collect();
+        // Each app given to the builder gets one application user, seeded below.
+        let mut principals: HashMap<String, Uuid> = HashMap::new();
+        let identity = Identity::new(self.identity, &self.tenant, &base_url, |client_id| {
+            *principals
+                .entry(client_id.to_owned())
+                .or_insert_with(Uuid::new_v4)
+        });
+        let principals: Vec<(String, Uuid)> = principals.into_iter().collect();
         let organization_id = Uuid::new_v4();
-        // One key and one ledger of used assertions for both token issuers.
-        let key = Arc::new(token::SigningKey::generate()?);
-        let seen = Arc::new(token::SeenAssertions::default());
-        let tokens = TokenService::new(
-            self.tenant.clone(),
-            base_url.clone(),
-            apps,
-            self.token_lifetime,
-            self.max_assertion_lifetime,
-            Arc::clone(&key),
-            Arc::clone(&seen),
-        );
-        let identity = Identity::new(
-            self.identity,
-            &self.tenant,
-            &base_url,
-            self.token_lifetime,
-            self.max_assertion_lifetime,
-            key,
-            seen,
-        );
+        let tokens = TokenService::new(token::Settings {
+            tenant: self.tenant.clone(),
+            base_url: base_url.clone(),
+            lifetime: self.token_lifetime,
+            max_assertion_lifetime: self.max_assertion_lifetime,
+            poll_interval: self.device_code_interval,
+        })?;
         let controls = Controls::default();
         let system = Caller {
             user_id: Uuid::new_v4(),
@@ -336,6 +369,7 @@ impl EmulatorBuilder {
                 &self.discovery_instances,
             ),
             identity,
+            protection,
         });
         shared
             .api
@@ -389,13 +423,14 @@ impl Emulator {
             choices: None,
             operations: Vec::new(),
             tenant: DEFAULT_TENANT.to_owned(),
-            apps: Vec::new(),
             token_lifetime: Duration::from_secs(3599),
+            device_code_interval: Duration::from_secs(1),
             max_assertion_lifetime: Some(Duration::from_secs(600)),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             identity: identity::Config::default(),
             discovery_instances: Vec::new(),
             max_file_size: webapi::DEFAULT_MAX_FILE_SIZE,
+            protection: protection::Settings::default(),
             duplicate_rules: Vec::new(),
         }
     }

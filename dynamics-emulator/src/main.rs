@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
-use dynamics_emulator::{Certificate, DuplicateRule, Emulator};
+use dynamics_emulator::{Certificate, DuplicateRule, Emulator, ServerCost, ServiceProtection};
 
 /// A local Dataverse Web API, Entra ID token endpoint and Global Discovery, driven by $metadata.
 #[derive(Parser, Debug)]
@@ -33,6 +34,29 @@ struct Args {
     /// choice columns with.
     #[arg(long, value_name = "FILE")]
     choices: Option<PathBuf>,
+    /// Turns Dataverse's service protection limits on, per identity: 6,000 requests and 1,200 s
+    /// of execution time per 300 s sliding window, 52 concurrent requests.
+    #[arg(long)]
+    service_protection: bool,
+    /// Turns service protection on with these limits instead.
+    #[arg(
+        long,
+        value_name = "REQUESTS:EXECUTION_SECONDS:WINDOW_SECONDS:CONCURRENT",
+        value_parser = ServiceProtection::from_str
+    )]
+    service_protection_limits: Option<ServiceProtection>,
+    /// Simulated execution time of each request, each record a single request writes and each
+    /// record of a bulk message; without it requests cost nothing.
+    #[arg(
+        long,
+        value_name = "PER_REQUEST_MS:PER_RECORD_MS:PER_BULK_RECORD_MS",
+        value_parser = ServerCost::from_str
+    )]
+    server_cost: Option<ServerCost>,
+    /// Divides every service protection window, cost and wait by N (Retry-After stays in whole
+    /// seconds, rounded up).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    time_scale: Option<u32>,
     /// Duplicate detection rules, applied to writes sent with
     /// `MSCRM.SuppressDuplicateDetection: false`: a JSON array of
     /// {"table": "<logical name>", "columns": ["<column>", ...]}.
@@ -80,6 +104,17 @@ async fn run(args: Args) -> Result<(), String> {
     }
     if let Some(seconds) = args.token_lifetime {
         builder = builder.token_lifetime(Duration::from_secs(seconds));
+    }
+    match (args.service_protection_limits, args.service_protection) {
+        (Some(limits), _) => builder = builder.service_protection(limits),
+        (None, true) => builder = builder.service_protection(ServiceProtection::DATAVERSE),
+        (None, false) => {}
+    }
+    if let Some(cost) = args.server_cost {
+        builder = builder.server_cost(cost);
+    }
+    if let Some(n) = args.time_scale {
+        builder = builder.time_scale(n);
     }
     if let Some(path) = &args.duplicate_rules {
         let text = std::fs::read_to_string(path)

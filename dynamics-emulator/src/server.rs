@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -21,7 +22,8 @@ use tower::ServiceExt as _;
 use crate::controls::{self, Controls, RouteKind, Verdict, route_key};
 use crate::discovery::Discovery;
 use crate::identity;
-use crate::token::{self, Caller, TokenService};
+use crate::protection::{self, Protection, Refusal};
+use crate::token::{self, Caller, Principal, TokenService};
 use crate::webapi::{ApiError, WebApi};
 
 /// Everything the handlers share.
@@ -33,6 +35,8 @@ pub(crate) struct Shared {
     pub(crate) api: WebApi,
     pub(crate) discovery: Discovery,
     pub(crate) identity: crate::identity::Identity,
+    /// Service protection limits and the server cost model.
+    pub(crate) protection: Arc<Protection>,
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -40,7 +44,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
-            post(identity::device_code),
+            post(device_code_endpoint),
         )
         .nest("/v1.0", identity::graph_router())
         .route("/api/data/{version}", any(web_api))
@@ -57,18 +61,53 @@ async fn token_endpoint(
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Some(response) = identity::token(&shared, &tenant, &body) {
-        return response;
+    shared.tokens.token(&shared.identity, &tenant, &body)
+}
+
+async fn device_code_endpoint(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    shared.tokens.device_code(&shared.identity, &tenant, &body)
+}
+
+/// The Web API's caller behind a request's bearer token: the signed-in user, or the application
+/// user of an app (the builder's, else the one with the app's `applicationid`). An app without
+/// an application user is refused as Dataverse refuses it.
+fn caller(shared: &Shared, headers: &axum::http::HeaderMap) -> Result<Caller, Box<Response>> {
+    match shared.tokens.authenticate(headers)? {
+        Principal::User { object_id } => Ok(Caller { user_id: object_id }),
+        Principal::App { app_id } => shared
+            .identity
+            .builder_application_user(&app_id)
+            .or_else(|| shared.api.application_user(&app_id))
+            .map(|user_id| Caller { user_id })
+            .ok_or_else(|| {
+                Box::new(
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "0x80072560",
+                        format!(
+                            "The user is not a member of the organization. No application user has the application id {app_id}."
+                        ),
+                    )
+                    .into_response(),
+                )
+            }),
     }
-    shared.tokens.handle(&tenant, &body)
 }
 
 async fn web_api(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
-    let caller = match identity::check_bearer(&shared, request.headers()) {
+    let caller = match caller(&shared, request.headers()) {
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let mut response = shared.api.handle(&caller, request).await;
+    let mut response = if shared.protection.active() {
+        protected(&shared, &caller, request).await
+    } else {
+        shared.api.handle(&caller, request).await
+    };
     // Dataverse advises every caller how many requests to send in parallel; 4 is the value
     // its documentation shows.
     response
@@ -77,14 +116,97 @@ async fn web_api(State(shared): State<Arc<Shared>>, request: Request<Body>) -> R
     response
 }
 
+/// Runs a request under the service protection model: admitted (or refused with 429) for the
+/// caller's identity, held for its simulated execution time, charged to its budget.
+async fn protected(shared: &Shared, caller: &Caller, request: Request<Body>) -> Response {
+    let model = &shared.protection;
+    let admitted = match model.admit(caller.user_id, Instant::now()) {
+        Ok(admitted) => admitted,
+        Err(Refusal {
+            limit,
+            retry_after,
+            message,
+        }) => {
+            let mut response = throttled(limit.code(), message, retry_after);
+            ratelimit_headers(model, caller, &mut response);
+            return response;
+        }
+    };
+    let (parts, body) = request.into_parts();
+    // The body is read here to price the request; the Web API reads it again from memory.
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "0x80040216",
+            "The request body could not be read.",
+        )
+        .into_response();
+    };
+    let path = parts
+        .uri
+        .path()
+        .strip_prefix("/api/data/")
+        .unwrap_or_default();
+    let path = path.split_once('/').map_or("", |(_, rest)| rest);
+    let work = protection::work_of(&parts.method, path, &body);
+    let started = Instant::now();
+    let hold = model.hold(work);
+    let mut response = shared
+        .api
+        .handle(caller, Request::from_parts(parts, Body::from(body)))
+        .await;
+    // Held for the simulated time, however long the emulator itself took.
+    if let Some(rest) = hold.checked_sub(started.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    admitted.finish(Instant::now(), hold);
+    ratelimit_headers(model, caller, &mut response);
+    response
+}
+
+fn ratelimit_headers(model: &Protection, caller: &Caller, response: &mut Response) {
+    let Some(left) = model.remaining(caller.user_id, Instant::now()) else {
+        return;
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-ms-ratelimit-burst-remaining-xrm-requests",
+        HeaderValue::from(left.requests),
+    );
+    if let Ok(value) = HeaderValue::from_str(&left.execution_header()) {
+        headers.insert("x-ms-ratelimit-time-remaining-xrm-requests", value);
+    }
+}
+
+/// A 429 with a service protection error and `Retry-After` in whole seconds, rounded up.
+fn throttled(code: &'static str, message: String, retry_after: Duration) -> Response {
+    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message).into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(protection::retry_after_seconds(retry_after)),
+    );
+    response
+}
+
 /// The `x-ms-dop-hint` on every Web API answer.
 const DOP_HINT: &str = "4";
 
 async fn discovery(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
-    if let Err(response) = identity::check_bearer(&shared, request.headers()) {
+    if let Err(response) = caller(&shared, request.headers()) {
         return *response;
     }
     shared.discovery.handle(request.uri())
+}
+
+/// A plain `application/json` reply (Entra's, Graph's and the test controls').
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 async fn not_found(request: Request<Body>) -> Response {
@@ -220,17 +342,11 @@ async fn respond(
             )
             .into_response())
         }
-        Verdict::Throttle { retry_after, limit } => {
-            let mut response =
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, limit.code(), limit.message())
-                    .into_response();
-            // Retry-After is whole seconds; round up so a client never retries early.
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            Ok(response)
-        }
+        Verdict::Throttle { retry_after, limit } => Ok(throttled(
+            limit.code(),
+            limit.message().to_owned(),
+            retry_after,
+        )),
     }
 }
 

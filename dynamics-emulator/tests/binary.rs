@@ -210,3 +210,103 @@ fn bad_arguments_exit_non_zero_with_a_reason() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `--service-protection-limits`, `--server-cost` and `--time-scale` as the contract spells them;
+/// `--service-protection` alone turns Dataverse's limits on.
+#[tokio::test]
+async fn service_protection_flags_turn_the_limits_on() {
+    let dir = std::env::temp_dir().join(format!("emulator-limits-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = TestCertificate::generate("CN=binary-limits").unwrap();
+    let cert_path = dir.join("cert.pem");
+    std::fs::write(&cert_path, cert.cert_pem()).unwrap();
+    for (flags, allowed) in [
+        (
+            vec![
+                "--service-protection-limits",
+                "2:1200:300:52",
+                "--server-cost",
+                "10:5:1",
+                "--time-scale",
+                "10",
+            ],
+            2,
+        ),
+        (vec!["--service-protection"], 6000),
+    ] {
+        let mut child = Running(
+            Command::new(BIN)
+                .arg("--metadata")
+                .arg(common::sample_metadata())
+                .arg("--app")
+                .arg(format!("{}={}", common::CLIENT_ID, cert_path.display()))
+                .args(&flags)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let mut line = String::new();
+        BufReader::new(child.0.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim_end()
+            .strip_prefix("dynamics-emulator listening on ")
+            .unwrap()
+            .to_owned();
+        let tenant = dynamics_emulator::DEFAULT_TENANT;
+        let endpoint = format!("{base}/{tenant}/oauth2/v2.0/token");
+        let now = common::now();
+        let assertion = cert
+            .sign_assertion(
+                SigningAlgorithm::Ps256,
+                &json!({"aud": endpoint, "iss": common::CLIENT_ID, "sub": common::CLIENT_ID,
+                        "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "exp": now + 300}),
+            )
+            .unwrap();
+        let body =
+            common::assertion_form(common::CLIENT_ID, &format!("{base}/.default"), &assertion);
+        let (_, reply) = common::post_form(&reqwest::Client::new(), &endpoint, body).await;
+        let token = reply["access_token"].as_str().unwrap().to_owned();
+        let who_am_i = || {
+            reqwest::Client::new()
+                .get(format!("{base}/api/data/v9.2/WhoAmI"))
+                .bearer_auth(&token)
+                .send()
+        };
+        let first = who_am_i().await.unwrap();
+        let left = first.headers()["x-ms-ratelimit-burst-remaining-xrm-requests"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(left, (allowed - 1).to_string(), "{flags:?}");
+        if allowed == 2 {
+            assert_eq!(who_am_i().await.unwrap().status(), 200);
+            let refused = who_am_i().await.unwrap();
+            assert_eq!(refused.status(), 429);
+            assert!(refused.headers().contains_key("retry-after"));
+            let body: serde_json::Value = refused.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "0x80072322");
+        }
+    }
+    let metadata = common::sample_metadata();
+    let metadata = metadata.to_str().unwrap();
+    fails_with(
+        &[
+            "--metadata",
+            metadata,
+            "--service-protection-limits",
+            "1:2:3",
+        ],
+        "REQUESTS:EXECUTION_SECONDS:WINDOW_SECONDS:CONCURRENT",
+    );
+    fails_with(
+        &["--metadata", metadata, "--server-cost", "1:x:3"],
+        "PER_RECORD_MS",
+    );
+    fails_with(
+        &["--metadata", metadata, "--time-scale", "0"],
+        "--time-scale",
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

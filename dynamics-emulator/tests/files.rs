@@ -507,9 +507,13 @@ async fn only_file_and_image_columns_take_files() {
             .contains("'name' of 'Microsoft.Dynamics.CRM.account' is not a file or image column"),
         "{message}"
     );
-    env.download(&name, None)
-        .await
-        .error(StatusCode::BAD_REQUEST, "0x80060888");
+    // `$value` of an ordinary column is its raw value, not a file download: "To retrieve the
+    // raw value of a primitive property rather than JSON, append `/$value`"
+    // (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-the-raw-value-of-a-property).
+    let raw = env.download(&name, None).await;
+    assert_eq!(raw.status, StatusCode::OK);
+    assert_eq!(raw.header("content-type"), Some("text/plain"));
+    assert_eq!(raw.body, b"Plain");
 
     // Ordinary columns keep their single-property requests.
     let put = env.put_value(&name, json!("Renamed")).await;

@@ -368,3 +368,68 @@ async fn test_certificate_debug_hides_the_key() {
     assert!(!shown.contains("PRIVATE"));
     assert!(!shown.contains(&cert.key_pem()[40..80]));
 }
+
+/// The client-credentials grant with a client secret: the right secret gets a token the Web API
+/// takes, a wrong one is AADSTS7000215 (`invalid_client`, 401), and a request with neither a
+/// secret nor an assertion is AADSTS900144.
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow#first-case-access-token-request-with-a-shared-secret>,
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes>.
+#[tokio::test]
+async fn client_secrets_authenticate_apps_as_certificates_do() {
+    const SECRET_APP: &str = "0b7c1a5e-8d2f-4e61-9a3c-5f4e2d1c0b9a";
+    let f = start_with(|b| b.register_app_secret(SECRET_APP, "s3cr3t~value")).await;
+    let endpoint = f.emulator.token_endpoint();
+    let scope = f.emulator.scope();
+    let with_secret = |secret: &str| {
+        form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", SECRET_APP),
+            ("scope", &scope),
+            ("client_secret", secret),
+        ])
+    };
+    let (status, body) = post_form(&f.http, &endpoint, with_secret("s3cr3t~value")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let who = f.get("WhoAmI()", token).await;
+    assert_eq!(who.status(), StatusCode::OK);
+
+    let reply = post_form(&f.http, &endpoint, with_secret("s3cr3t~valuE")).await;
+    assert_entra_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client", 7000215);
+    assert!(
+        !reply.1.to_string().contains("s3cr3t"),
+        "the reply names no secret: {}",
+        reply.1
+    );
+    // The certificate app has no secret, so no secret is right for it.
+    let body = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", CLIENT_ID),
+        ("scope", &scope),
+        ("client_secret", "s3cr3t~value"),
+    ]);
+    let reply = post_form(&f.http, &endpoint, body).await;
+    assert_entra_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client", 7000215);
+
+    let body = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", SECRET_APP),
+        ("scope", &scope),
+    ]);
+    let reply = post_form(&f.http, &endpoint, body).await;
+    assert_entra_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", 900144);
+}
+
+/// The builder's apps live in the directory's one registry, so Graph shows them beside the apps
+/// registered through it.
+#[tokio::test]
+async fn the_builders_apps_are_in_the_directory() {
+    let f = start().await;
+    let apps = f.emulator.identity().applications();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0].app_id, CLIENT_ID);
+    assert_eq!(
+        apps[0].certificate_thumbprints,
+        [f.cert.sha1_thumbprint_hex()]
+    );
+}

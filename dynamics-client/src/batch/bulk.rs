@@ -221,7 +221,7 @@ impl Client {
 
     /// Runs `add` for every item in batches of `options.batch_size`, `options.concurrency`
     /// batches at a time, and returns the results in input order.
-    async fn bulk<T, Out, I, F>(
+    pub(crate) async fn bulk<T, Out, I, F>(
         &self,
         items: I,
         options: &BulkOptions,

@@ -227,7 +227,7 @@ impl Batch {
         self.single(wire, json_or_null)
     }
 
-    fn single<T>(
+    pub(crate) fn single<T>(
         &mut self,
         wire: WireRequest,
         decode: fn(&WireReply, &str) -> Result<T>,
@@ -446,7 +446,7 @@ fn json_or_null(reply: &WireReply, what: &str) -> Result<serde_json::Value> {
     Error::decode_json_or_null(what, reply.body.as_bytes())
 }
 
-fn no_body(_: &WireReply, _: &str) -> Result<()> {
+pub(crate) fn no_body(_: &WireReply, _: &str) -> Result<()> {
     Ok(())
 }
 
@@ -669,7 +669,7 @@ impl Client {
             descriptions,
             received,
         };
-        self.hold_back_for_throttled(&reply);
+        self.hold_back_for_throttled(&reply, response.identity);
         Ok((reply, response.earlier_attempt_unknown))
     }
 
@@ -679,7 +679,7 @@ impl Client {
     /// requests again. Unlike a throttled request on its own, which closes the gate before its
     /// concurrency slot is freed, this runs once the reply is parsed: a request already waiting
     /// for a slot may go out in between.
-    fn hold_back_for_throttled(&self, reply: &BatchResponse) {
+    fn hold_back_for_throttled(&self, reply: &BatchResponse, identity: usize) {
         let longest = (0..reply.replies.len())
             .filter_map(|i| reply.throttled(i))
             .map(|t| {
@@ -694,7 +694,7 @@ impl Client {
                 delay_ms = wait.as_millis() as u64,
                 "requests of a batch were throttled; holding back"
             );
-            self.hold_back(wait, &throttled.last, throttled.limit);
+            self.hold_back(identity, wait, &throttled.last, throttled.limit);
         }
     }
 }

@@ -215,6 +215,55 @@ impl ConnectionStore {
 
 /// Builds a [`Client`] for a complete connection.
 pub fn connection_client(connection: &Connection) -> Result<Client, ConnectionError> {
+    let credential = connection_credential(connection)?;
+    Client::new(
+        &connection.environment_url,
+        credential,
+        ClientOptions::default(),
+    )
+    .map_err(|source| ConnectionError::Client {
+        name: connection.name.clone(),
+        source: Box::new(source),
+    })
+}
+
+/// Builds one [`Client`] that sends as every one of these connections: an identity pool (see
+/// [`Client::with_identities`]). They must all reach the same environment.
+pub fn pool_client(connections: &[Connection]) -> Result<Client, ConnectionError> {
+    let Some(first) = connections.first() else {
+        return Err(ConnectionError::NotFound(
+            "(no connection was named for the pool)".to_owned(),
+        ));
+    };
+    let environment = first.environment_url.trim_end_matches('/');
+    let mut credentials = Vec::with_capacity(connections.len());
+    for connection in connections {
+        if connection.environment_url.trim_end_matches('/') != environment {
+            return Err(ConnectionError::Client {
+                name: connection.name.clone(),
+                source: Box::new(Error::invalid_input(format!(
+                    "an identity pool needs one environment, but `{}` reaches {} and `{}` {}",
+                    first.name, first.environment_url, connection.name, connection.environment_url
+                ))),
+            });
+        }
+        credentials.push(connection_credential(connection)?);
+    }
+    Client::with_identities(
+        &first.environment_url,
+        credentials,
+        ClientOptions::default(),
+    )
+    .map_err(|source| ConnectionError::Client {
+        name: first.name.clone(),
+        source: Box::new(source),
+    })
+}
+
+/// The certificate credential of a complete connection.
+fn connection_credential(
+    connection: &Connection,
+) -> Result<Arc<dyn crate::credential::TokenCredential>, ConnectionError> {
     let client_id = connection
         .client_id
         .as_deref()
@@ -236,12 +285,7 @@ pub fn connection_client(connection: &Connection) -> Result<Client, ConnectionEr
         options,
     )
     .map_err(wrap)?;
-    Client::new(
-        &connection.environment_url,
-        Arc::new(credential),
-        ClientOptions::default(),
-    )
-    .map_err(wrap)
+    Ok(Arc::new(credential))
 }
 
 /// The config directory: `DYNAMICS_CONFIG_DIR`, else the platform's.
@@ -273,14 +317,69 @@ impl Client {
     pub fn from_connection(name: &str) -> Result<Self, ConnectionError> {
         ConnectionStore::open_default()?.client(name)
     }
+
+    /// Creates one client over several named connections, each an application user of the
+    /// same environment: an identity pool, whose requests are spread over the users so that
+    /// a load can use the service protection budget of each (see
+    /// [`Client::with_identities`]).
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), dynamics_client::ConnectionError> {
+    /// let client = dynamics_client::Client::from_connections(["loader-1", "loader-2"])?;
+    /// assert_eq!(client.identity_count(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_connections<I>(names: I) -> Result<Self, ConnectionError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        ConnectionStore::open_default()?.pool(names)
+    }
 }
 
-/// `Client::from_env` with `DYNAMICS_CONNECTION` set: the error folded into the client's.
-pub(crate) fn from_env_connection(name: &str) -> Result<Client, Error> {
-    Client::from_connection(name).map_err(|e| match e {
+impl ConnectionStore {
+    /// A client over several named connections: an identity pool (see
+    /// [`Client::from_connections`]). The store is read once.
+    pub fn pool<I>(&self, names: I) -> Result<Client, ConnectionError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let mut contents = self.load()?;
+        let mut connections: Vec<Connection> = Vec::new();
+        for name in names {
+            let name = name.as_ref().trim();
+            match contents.connections.remove(name) {
+                Some(connection) => connections.push(connection),
+                // The same application user twice would be counted as two budgets.
+                None if connections.iter().any(|c| c.name == name) => {
+                    return Err(ConnectionError::Client {
+                        name: name.to_owned(),
+                        source: Box::new(Error::invalid_input(format!(
+                            "connection `{name}` is named twice in the identity pool"
+                        ))),
+                    });
+                }
+                None => return Err(ConnectionError::NotFound(name.to_owned())),
+            }
+        }
+        pool_client(&connections)
+    }
+}
+
+/// `Client::from_env` with `DYNAMICS_CONNECTION` set (one name, or several separated by
+/// commas for an identity pool): the error folded into the client's.
+pub(crate) fn from_env_connection(names: &str) -> Result<Client, Error> {
+    let list: Vec<&str> = names.split(',').map(str::trim).collect();
+    let opened = match list.as_slice() {
+        [one] => Client::from_connection(one),
+        several => Client::from_connections(several),
+    };
+    opened.map_err(|e| match e {
         ConnectionError::Client { source, .. } => *source,
         other => Error::Credential(CredentialError::Configuration(format!(
-            "DYNAMICS_CONNECTION={name}: {other}"
+            "DYNAMICS_CONNECTION={names}: {other}"
         ))),
     })
 }

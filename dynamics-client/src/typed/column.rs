@@ -11,6 +11,8 @@ use super::literal::Literal;
 pub struct Column<E, T> {
     name: &'static str,
     navigation: Option<&'static str>,
+    /// Inside an `any`/`all` lambda: the path to the column's record (`t`, `t/contact`).
+    scope: Option<&'static str>,
     marker: PhantomData<fn() -> (E, T)>,
 }
 
@@ -20,6 +22,7 @@ impl<E, T> Column<E, T> {
         Column {
             name,
             navigation: None,
+            scope: None,
             marker: PhantomData,
         }
     }
@@ -29,7 +32,44 @@ impl<E, T> Column<E, T> {
         Column {
             name,
             navigation: Some(navigation),
+            scope: None,
             marker: PhantomData,
+        }
+    }
+
+    /// The same column read through the lambda variable `scope` (`a/name`), as a column of
+    /// the lambda's record type `F`.
+    pub(crate) fn scoped<F>(self, scope: &'static str) -> Column<F, T> {
+        Column {
+            name: self.name,
+            navigation: self.navigation,
+            scope: Some(scope),
+            marker: PhantomData,
+        }
+    }
+
+    /// How a query function's `PropertyName` names the column: the attribute's logical name,
+    /// so `ownerid` for the lookup property `_ownerid_value` (`a/ownerid` inside a lambda).
+    pub(crate) fn logical_path(&self) -> String {
+        let logical = match self.navigation {
+            Some(_) => self
+                .name
+                .strip_prefix('_')
+                .and_then(|n| n.strip_suffix("_value"))
+                .unwrap_or(self.name),
+            None => self.name,
+        };
+        match self.scope {
+            Some(scope) => format!("{scope}/{logical}"),
+            None => logical.to_owned(),
+        }
+    }
+
+    /// How a filter names the column: `name`, or `t/name` inside a lambda.
+    pub(crate) fn path(&self) -> String {
+        match self.scope {
+            Some(scope) => format!("{scope}/{}", self.name),
+            None => self.name.to_owned(),
         }
     }
 
@@ -55,18 +95,18 @@ impl<E, T> Column<E, T> {
 
     /// `column eq null`.
     pub fn is_null(self) -> Filter<E> {
-        Filter::new(format!("{} eq null", self.name))
+        Filter::new(format!("{} eq null", self.path()))
     }
 
     /// `column ne null`.
     pub fn is_not_null(self) -> Filter<E> {
-        Filter::new(format!("{} ne null", self.name))
+        Filter::new(format!("{} ne null", self.path()))
     }
 }
 
 impl<E, T: Literal> Column<E, T> {
-    fn compare(self, operator: &str, value: &T) -> Filter<E> {
-        let mut expression = format!("{} {operator} ", self.name);
+    pub(crate) fn compare(self, operator: &str, value: &T) -> Filter<E> {
+        let mut expression = format!("{} {operator} ", self.path());
         value.write_literal(&mut expression);
         Filter::new(expression)
     }
@@ -101,27 +141,27 @@ impl<E, T: Literal> Column<E, T> {
         self.compare("le", &value.into())
     }
 
-    /// The column equals one of the values (`(c eq a or c eq b)`); no value matches nothing.
+    /// The column equals one of the values. One value is `c eq v`; more are Dataverse's
+    /// `Microsoft.Dynamics.CRM.In` function, which keeps the URL short however long the list
+    /// (see [`Column::is_in_chunks`] for lists too long for one URL); no value matches nothing.
     pub fn is_in<I, V>(self, values: I) -> Filter<E>
     where
         I: IntoIterator<Item = V>,
         V: Into<T>,
     {
-        let parts: Vec<String> = values
-            .into_iter()
-            .map(|v| self.compare("eq", &v.into()).expression)
-            .collect();
-        if parts.is_empty() {
+        let values: Vec<T> = values.into_iter().map(Into::into).collect();
+        match values.as_slice() {
             // `false` is a valid OData boolean expression and selects no record.
-            return Filter::new("false".to_owned());
+            [] => Filter::new("false".to_owned()),
+            [one] => self.compare("eq", one),
+            many => self.in_values(many),
         }
-        Filter::new(format!("({})", parts.join(" or ")))
     }
 }
 
 impl<E> Column<E, String> {
     fn function(self, name: &str, value: &str) -> Filter<E> {
-        let mut expression = format!("{name}({},", self.name);
+        let mut expression = format!("{name}({},", self.path());
         value.write_literal(&mut expression);
         expression.push(')');
         Filter::new(expression)
@@ -168,7 +208,7 @@ pub struct Filter<E> {
 }
 
 impl<E> Filter<E> {
-    fn new(expression: String) -> Self {
+    pub(crate) fn new(expression: String) -> Self {
         Filter {
             expression,
             marker: PhantomData,
@@ -287,8 +327,9 @@ mod tests {
         assert_eq!(NAME.starts_with("Con").as_str(), "startswith(name,'Con')");
         assert_eq!(
             EMPLOYEES.is_in([1, 2]).as_str(),
-            "(numberofemployees eq 1 or numberofemployees eq 2)"
+            "Microsoft.Dynamics.CRM.In(PropertyName='numberofemployees',PropertyValues=[\"1\",\"2\"])"
         );
+        assert_eq!(EMPLOYEES.is_in([7]).as_str(), "numberofemployees eq 7");
         assert_eq!(EMPLOYEES.is_in(Vec::<i32>::new()).as_str(), "false");
         assert_eq!(NAME.desc().to_odata(), "name desc");
         assert_eq!(PARENT.navigation(), Some("parentaccountid"));

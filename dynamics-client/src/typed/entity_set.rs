@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::alternate_key::AlternateKey;
 use super::annotated::{Annotated, AnnotationsOnly};
+use super::apply::{Apply, ApplyRow};
 use super::column::Column;
 use super::query::{Columns, Query};
 use crate::changes::{ChangePage, DeltaLink};
@@ -100,6 +101,97 @@ impl<'c, E: Entity> EntitySet<'c, E> {
             record,
             annotations,
         })
+    }
+
+    /// Reads one column of a record (`GET <set>(<id>)/<column>`, answered `{"value": ...}`);
+    /// `None` when it has no value. See "Retrieve a single property value" in
+    /// <https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api>.
+    ///
+    /// `T` is read with serde: text, numbers, booleans, GUIDs and choice enums read as
+    /// generated; for a date-time or a decimal that needs every digit, read the column with
+    /// [`EntitySet::retrieve_columns`] instead.
+    pub async fn retrieve_value<T: DeserializeOwned>(
+        &self,
+        id: Uuid,
+        column: Column<E, T>,
+    ) -> Result<Option<T>> {
+        #[derive(serde::Deserialize)]
+        #[serde(bound = "T: DeserializeOwned")]
+        struct Single<T> {
+            value: Option<T>,
+        }
+        let response = self.property(id, column.name(), "").await?;
+        if response.status == reqwest::StatusCode::NO_CONTENT || response.body.is_empty() {
+            return Ok(None);
+        }
+        let what = format!("{}/{} value", E::ENTITY_SET_NAME, column.name());
+        let single: Single<T> = Error::decode_json(&what, &response.body)?;
+        Ok(single.value)
+    }
+
+    /// The raw value of one column of a record as text (`GET <set>(<id>)/<column>/$value`,
+    /// answered `text/plain`); `None` when it has no value.
+    pub async fn retrieve_raw_value<T>(
+        &self,
+        id: Uuid,
+        column: Column<E, T>,
+    ) -> Result<Option<String>> {
+        let response = self.property(id, column.name(), "/$value").await?;
+        if response.status == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        String::from_utf8(response.body).map(Some).map_err(|_| {
+            Error::invalid_input(format!(
+                "the raw value of {}/{} is not UTF-8 text",
+                E::ENTITY_SET_NAME,
+                column.name()
+            ))
+        })
+    }
+
+    async fn property(
+        &self,
+        id: Uuid,
+        column: &str,
+        suffix: &str,
+    ) -> Result<crate::client::Response> {
+        let url = self.client.url(&format!(
+            "{}({})/{column}{suffix}",
+            E::ENTITY_SET_NAME,
+            id.hyphenated()
+        ))?;
+        self.client.send(self.request(Method::GET, url)).await
+    }
+
+    /// Runs an `$apply` and reads every result row as `R`, a type the caller names
+    /// (`#[derive(Deserialize)]` with the grouped columns and the aggregates' aliases) or
+    /// [`ApplyRow`]. Result pages are followed to the end.
+    ///
+    /// Dataverse aggregates at most 50,000 records
+    /// ([`AGGREGATE_RECORD_LIMIT`](crate::AGGREGATE_RECORD_LIMIT)); more is an
+    /// [`Error::Api`] with the code `0x8004E023`.
+    pub async fn apply<R: DeserializeOwned>(&self, apply: &Apply<E>) -> Result<Vec<R>> {
+        let mut url = self.client.url(E::ENTITY_SET_NAME)?;
+        url.set_query(Some(&apply.to_query_string()?));
+        let mut rows = Vec::new();
+        loop {
+            let response = self.client.send(self.request(Method::GET, url)).await?;
+            let body: PageBody<R> = Error::decode_json(
+                &format!("{} $apply result", E::ENTITY_SET_NAME),
+                &response.body,
+            )?;
+            let page = body.into_page(None);
+            rows.extend(page.items);
+            match page.next_link {
+                Some(link) => url = self.client.next_link_url(&link)?,
+                None => return Ok(rows),
+            }
+        }
+    }
+
+    /// [`EntitySet::apply`] into [`ApplyRow`]s, read by column and aggregate.
+    pub async fn apply_rows(&self, apply: &Apply<E>) -> Result<Vec<ApplyRow<E>>> {
+        self.apply(apply).await
     }
 
     /// Updates exactly the fields set in `changes` (and the lookups set on it); a missing

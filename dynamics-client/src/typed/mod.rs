@@ -4,6 +4,7 @@
 
 mod alternate_key;
 mod annotated;
+mod apply;
 mod bind;
 mod choice;
 pub mod codec;
@@ -14,18 +15,23 @@ pub mod choice_wire {
 }
 mod column;
 mod entity_set;
+mod function;
 mod literal;
 mod query;
 #[doc(hidden)]
 pub mod record;
+mod related;
 
 pub use alternate_key::AlternateKey;
 pub use annotated::{
     ASSOCIATED_NAVIGATION_PROPERTY, Annotated, FORMATTED_VALUE, LOOKUP_LOGICAL_NAME,
 };
+pub use apply::{AGGREGATE_RECORD_LIMIT, Aggregate, Apply, ApplyRow};
 pub use bind::{Bind, Binds};
 pub use choice::{Choice, MultiChoice};
 pub use column::{Column, Filter, OrderBy};
 pub use entity_set::EntitySet;
+pub use function::{Identifier, MAX_URL_LENGTH, Numeric, Ordered, Temporal};
 pub use literal::{Literal, literal};
 pub use query::{Columns, Query};
+pub use related::{Each, Related};

@@ -5,11 +5,12 @@ use std::marker::PhantomData;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::column::{Column, Filter, OrderBy};
+use super::related::Related;
 use crate::error::{Error, Result};
 
 /// Characters left as they are in a query option's value; everything else is percent-encoded,
 /// so that `&`, `=`, `+`, `#` and `%` inside literals can never end or alter an option.
-const VALUE: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -190,6 +191,28 @@ impl<E> Query<E> {
         Ok(self)
     }
 
+    /// Expands a collection-valued navigation property with its own query: the related
+    /// records' `$select`, `$filter`, `$orderby`, `$top` and `$expand` are sent as nested
+    /// options (`Account_Tasks($select=subject;$filter=statecode eq 0;$top=5)`); its `$count`,
+    /// page size and annotations are not (Dataverse does not take them there). Dataverse
+    /// refuses `$orderby` and `$top` in a collection's expand that itself nests an `$expand`,
+    /// and at most 15 `$expand`s in one query
+    /// (<https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/join-tables>).
+    pub fn expand_related<T>(mut self, related: Related<E, T>, query: Query<T>) -> Self {
+        let nested: Vec<String> = query
+            .options()
+            .into_iter()
+            .filter(|(name, _)| *name != "$count")
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        self.expand.push(if nested.is_empty() {
+            related.name().to_owned()
+        } else {
+            format!("{}({})", related.name(), nested.join(";"))
+        });
+        self
+    }
+
     /// Adds an `$expand` item written by hand (`primarycontactid($select=fullname;$filter=...)`),
     /// sent as is apart from URL encoding.
     pub fn expand_raw(mut self, item: impl Into<String>) -> Self {
@@ -235,9 +258,9 @@ impl<E> Query<E> {
         }
     }
 
-    /// The query string, without `?`, every value percent-encoded.
-    pub fn to_query_string(&self) -> String {
-        let mut options: Vec<(&str, String)> = Vec::new();
+    /// The options with a value, in the order they are sent, not yet encoded.
+    fn options(&self) -> Vec<(&'static str, String)> {
+        let mut options: Vec<(&'static str, String)> = Vec::new();
         if !self.select.is_empty() {
             options.push(("$select", self.select.join(",")));
         }
@@ -257,6 +280,11 @@ impl<E> Query<E> {
             options.push(("$expand", self.expand.join(",")));
         }
         options
+    }
+
+    /// The query string, without `?`, every value percent-encoded.
+    pub fn to_query_string(&self) -> String {
+        self.options()
             .iter()
             .map(|(name, value)| format!("{name}={}", utf8_percent_encode(value, VALUE)))
             .collect::<Vec<_>>()
@@ -304,6 +332,28 @@ mod tests {
         assert!(Query::<Account>::new().prefer().unwrap().is_empty());
         assert!(Query::<Account>::new().page_size(0).prefer().is_err());
         assert!(Query::<Account>::new().page_size(5001).prefer().is_err());
+    }
+
+    #[test]
+    fn collection_expands_carry_nested_options() {
+        struct Task;
+        const TASKS: Related<Account, Task> = Related::new("Account_Tasks");
+        const SUBJECT: Column<Task, String> = Column::new("subject");
+        let tasks = Query::<Task>::new()
+            .select(SUBJECT)
+            .filter(SUBJECT.starts_with("a&b"))
+            .order_by(SUBJECT.desc())
+            .top(5)
+            .count();
+        let q = Query::<Account>::new()
+            .select(NAME)
+            .expand_related(TASKS, tasks)
+            .expand_related(TASKS, Query::new());
+        assert_eq!(
+            q.to_query_string(),
+            "$select=name&$expand=Account_Tasks($select%3Dsubject%3B$filter%3Dstartswith(subject,'a%26b')\
+             %3B$orderby%3Dsubject%20desc%3B$top%3D5),Account_Tasks"
+        );
     }
 
     #[test]

@@ -13,8 +13,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::endpoints::json as json_response;
-use crate::server::Shared;
+use crate::server::{Shared, json_response};
 
 pub(super) fn router() -> Router<Arc<Shared>> {
     Router::new()

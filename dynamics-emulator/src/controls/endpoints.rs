@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::device_codes;
 use crate::controls::{FaultKind, FaultMix, ServiceProtectionLimit};
-use crate::server::Shared;
+use crate::server::{Shared, json_response as json};
 use crate::webapi::{ApiError, DuplicateRule};
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
@@ -97,16 +97,6 @@ struct Mix {
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("Invalid control request: {e}")))
-}
-
-pub(super) fn json(status: StatusCode, body: &Value) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 fn done() -> Response {

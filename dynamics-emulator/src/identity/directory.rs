@@ -1,4 +1,5 @@
-//! The directory's state: users, device codes, refresh tokens and applications.
+//! The directory's state: users, device codes, refresh tokens, and the one registry of
+//! applications.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,7 +29,8 @@ pub struct DeviceCodeInfo {
     pub client_id: String,
 }
 
-/// An application registered through Microsoft Graph.
+/// An application of the directory, as Microsoft Graph shows it: registered through Graph, or
+/// given to [`crate::EmulatorBuilder::register_app`].
 #[derive(Clone, Debug)]
 pub struct GraphApplication {
     /// The object id (`id`).
@@ -73,16 +75,44 @@ pub(crate) struct RefreshGrant {
     pub(crate) client_id: String,
 }
 
+/// An application of the registry.
 #[derive(Clone, Debug)]
 pub(crate) struct Application {
+    /// The object id.
     pub(crate) id: String,
+    /// The client id.
     pub(crate) app_id: String,
     pub(crate) display_name: String,
     /// The `keyCredentials` as Graph shows them (without `key`).
     pub(crate) key_credentials: Vec<Value>,
     pub(crate) certificates: Vec<Certificate>,
+    pub(crate) secrets: Vec<ClientSecret>,
     pub(crate) owners: Vec<Uuid>,
     pub(crate) created: String,
+    /// The application user the builder seeded for it; an app registered through Graph has
+    /// the one a test or the CLI creates in the Web API.
+    pub(crate) application_user: Option<Uuid>,
+}
+
+/// A client secret of an application. Never shown: `Debug` leaves it out.
+#[derive(Clone)]
+pub(crate) struct ClientSecret(String);
+
+impl ClientSecret {
+    pub(crate) fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
+    /// Whether `offered` is this secret, compared in constant time.
+    pub(crate) fn matches(&self, offered: &str) -> bool {
+        self.0.len() == offered.len() && openssl::memcmp::eq(self.0.as_bytes(), offered.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(..)")
+    }
 }
 
 impl Application {
@@ -106,7 +136,7 @@ pub(crate) struct Directory {
     /// By device code.
     pub(crate) device_codes: HashMap<String, DeviceCode>,
     pub(crate) refresh_tokens: HashMap<String, RefreshGrant>,
-    /// By `appId`.
+    /// The one registry of applications, by `appId`.
     pub(crate) applications: BTreeMap<String, Application>,
     /// `appId` → service principal object.
     pub(crate) service_principals: BTreeMap<String, Value>,
@@ -123,6 +153,43 @@ impl Directory {
                 rights,
             },
         );
+    }
+
+    /// Registers the builder's application `client_id` with one more credential, and the
+    /// application user seeded for it.
+    pub(crate) fn add_app(
+        &mut self,
+        client_id: &str,
+        credential: super::AppCredential,
+        application_user: Uuid,
+    ) {
+        let app = self
+            .applications
+            .entry(client_id.to_owned())
+            .or_insert_with(|| Application {
+                id: Uuid::new_v4().to_string(),
+                app_id: client_id.to_owned(),
+                display_name: client_id.to_owned(),
+                key_credentials: Vec::new(),
+                certificates: Vec::new(),
+                secrets: Vec::new(),
+                owners: Vec::new(),
+                created: "2024-01-01T00:00:00Z".to_owned(),
+                application_user: Some(application_user),
+            });
+        match credential {
+            super::AppCredential::Certificate(certificate) => {
+                app.key_credentials.push(json!({
+                    "keyId": Uuid::new_v4(),
+                    "type": "AsymmetricX509Cert",
+                    "usage": "Verify",
+                    "customKeyIdentifier": certificate.sha1_thumbprint_hex(),
+                    "key": null,
+                }));
+                app.certificates.push(certificate);
+            }
+            super::AppCredential::Secret(secret) => app.secrets.push(secret),
+        }
     }
 
     pub(crate) fn user(&self, upn: &str) -> Option<&User> {

@@ -18,10 +18,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::UserRights;
 use super::directory::{Application, User};
-use super::{Principal, UserRights, json_response};
 use crate::cert::Certificate;
-use crate::server::Shared;
+use crate::server::{Shared, json_response};
+use crate::token::Principal;
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new().route("/{*rest}", any(graph))
@@ -66,17 +67,17 @@ fn bad_request(message: impl Into<String>) -> Response {
 
 async fn graph(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
     let identity = &shared.identity;
-    let user = match identity.principal(request.headers()) {
-        None => {
+    // Graph answers a missing or bad token in its own error shape.
+    let user = match shared.tokens.authenticate(request.headers()) {
+        Err(_) => {
             return error(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationToken",
                 "Access token is empty or not valid for Microsoft Graph.",
             );
         }
-        Some(Err(response)) => return *response,
-        Some(Ok(Principal::App { .. })) => return denied(),
-        Some(Ok(Principal::User { object_id })) => match identity.state().user_by_id(object_id) {
+        Ok(Principal::App { .. }) => return denied(),
+        Ok(Principal::User { object_id }) => match identity.state().user_by_id(object_id) {
             Some(user) => user.clone(),
             None => return denied(),
         },
@@ -266,10 +267,12 @@ fn create_application(shared: &Shared, user: &User, body: &Bytes, base: &str) ->
         display_name: display_name.to_owned(),
         key_credentials: shown,
         certificates,
+        secrets: Vec::new(),
         owners: vec![user.object_id],
         created: OffsetDateTime::now_utc()
             .format(&Rfc3339)
             .unwrap_or_default(),
+        application_user: None,
     };
     let mut reply = app.to_json();
     if let Some(map) = reply.as_object_mut() {

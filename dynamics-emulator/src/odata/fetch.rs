@@ -32,6 +32,12 @@ pub(crate) struct Fetch {
     pub(crate) alias_orders: Vec<(String, bool)>,
     /// The `<link-entity>` joins, in the document's order.
     pub(crate) links: Vec<LinkEntity>,
+    /// `distinct="true"`: rows with the same selected values once.
+    pub(crate) distinct: bool,
+    /// `returntotalrecordcount="true"`: the count of matching records, as `$count` gives it.
+    pub(crate) total_count: bool,
+    /// `aggregatelimit`: a lower cap than the service's on the records an aggregate reads.
+    pub(crate) aggregate_limit: Option<usize>,
 }
 
 /// An `<attribute name alias aggregate groupby distinct>`.
@@ -43,6 +49,23 @@ pub(crate) struct Attribute {
     pub(crate) groupby: bool,
     /// `distinct="true"`, for `countcolumn`.
     pub(crate) distinct: bool,
+    /// `dategrouping`: the part of a date a `groupby` attribute groups by.
+    pub(crate) date_grouping: Option<DateGrouping>,
+}
+
+/// A `dategrouping` value
+/// (<https://learn.microsoft.com/en-us/power-apps/developer/data-platform/fetchxml/aggregate-data#grouping-by-parts-of-a-date>).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DateGrouping {
+    /// Day of the month.
+    Day,
+    /// Week of the year.
+    Week,
+    /// Month of the year.
+    Month,
+    /// Quarter of the year.
+    Quarter,
+    Year,
 }
 
 /// An aggregate function of an `<attribute>`.
@@ -172,13 +195,6 @@ pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
             root.name
         ));
     }
-    for (name, value) in &root.attributes {
-        if name == "distinct" && value == "true" {
-            return Err(format!(
-                "The fetch attribute '{name}' is not supported by this emulator."
-            ));
-        }
-    }
     let number = |name: &str| -> Result<Option<usize>, String> {
         root.attribute(name)
             .map(|v| {
@@ -203,8 +219,19 @@ pub(crate) fn parse(xml: &str) -> Result<Fetch, String> {
             .map(paging_cookie)
             .transpose()?,
         aggregate: flag(&root, "aggregate")?,
+        distinct: flag(&root, "distinct")?,
+        total_count: flag(&root, "returntotalrecordcount")?,
+        aggregate_limit: number("aggregatelimit")?,
         ..Fetch::default()
     };
+    // "You can't apply the fetch element top attribute together with returntotalrecordcount."
+    // (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/fetchxml/count-rows)
+    if fetch.total_count && fetch.top.is_some() {
+        return Err(
+            "The fetch attributes 'top' and 'returntotalrecordcount' cannot be used together."
+                .into(),
+        );
+    }
     let mut entities = root.children.iter().filter(|c| c.name == "entity");
     let entity = entities
         .next()
@@ -291,10 +318,27 @@ fn attribute(element: &Element, aggregate_query: bool) -> Result<Attribute, Stri
         aggregate,
         groupby: flag(element, "groupby")?,
         distinct: flag(element, "distinct")?,
+        date_grouping: match element.attribute("dategrouping") {
+            None => None,
+            Some("day") => Some(DateGrouping::Day),
+            Some("week") => Some(DateGrouping::Week),
+            Some("month") => Some(DateGrouping::Month),
+            Some("quarter") => Some(DateGrouping::Quarter),
+            Some("year") => Some(DateGrouping::Year),
+            Some(fiscal @ ("fiscal-period" | "fiscal-year")) => {
+                return Err(format!(
+                    "The dategrouping '{fiscal}' is not supported by this emulator (it has no fiscal year settings)."
+                ));
+            }
+            Some(other) => return Err(format!("'{other}' is not a valid dategrouping.")),
+        },
         name,
     };
-    if element.attribute("dategrouping").is_some() {
-        return Err("The attribute 'dategrouping' is not supported by this emulator.".into());
+    if column.date_grouping.is_some() && !column.groupby {
+        return Err(format!(
+            "The attribute '{}' has a dategrouping but is not grouped by.",
+            column.name
+        ));
     }
     match (
         aggregate_query,
@@ -627,7 +671,10 @@ mod tests {
             "<fetch aggregate='true'><entity name='a'><attribute name='b' aggregate='sum'/></entity></fetch>",
             "<fetch aggregate='true'><entity name='a'><attribute name='b' aggregate='median' alias='m'/></entity></fetch>",
             "<fetch aggregate='true'><entity name='a'><attribute name='b' alias='c' aggregate='sum' groupby='true'/></entity></fetch>",
-            "<fetch aggregate='true'><entity name='a'><attribute name='b' alias='c' groupby='true' dategrouping='year'/></entity></fetch>",
+            "<fetch aggregate='true'><entity name='a'><attribute name='b' alias='c' groupby='true' dategrouping='fiscal-year'/></entity></fetch>",
+            "<fetch aggregate='true'><entity name='a'><attribute name='b' alias='c' groupby='true' dategrouping='decade'/></entity></fetch>",
+            "<fetch aggregate='true'><entity name='a'><attribute name='b' alias='c' aggregate='max' dategrouping='year'/></entity></fetch>",
+            "<fetch top='5' returntotalrecordcount='true'><entity name='a'/></fetch>",
             "<fetch aggregate='true'><entity name='a'><all-attributes/></entity></fetch>",
             "<fetch aggregate='true'><entity name='a'><attribute name='b' alias='c' groupby='true'/><order attribute='b'/></entity></fetch>",
             "<fetch><entity name='a'><attribute name='b' aggregate='sum' alias='c'/></entity></fetch>",

@@ -1,7 +1,13 @@
 //! `$filter`: a parser for the subset Dataverse documents (comparisons, `and`/`or`/`not`,
-//! parentheses, `contains`/`startswith`/`endswith`, typed literals, `@p` aliases) and an
-//! evaluator over stored JSON records, typed by the schema.
+//! parentheses, `contains`/`startswith`/`endswith`, typed literals, `@p` aliases, Dataverse's
+//! query functions and `any`/`all` lambdas over collection-valued navigation properties) and
+//! an evaluator over stored JSON records, typed by the schema.
+//!
+//! Lambdas: <https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/filter-rows#filter-using-values-of-related-collections>.
+//! Inside one, properties are read through its variable (`a/statecode`); a reference to an
+//! enclosing lambda's variable is refused.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -10,6 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 use uuid::Uuid;
 
+use super::function::{Call, Param};
 use crate::schema::Kind;
 
 /// Nesting deeper than this is refused rather than risking the stack.
@@ -88,6 +95,87 @@ pub(crate) enum Expr {
     Not(Box<Expr>),
     Compare(CmpOp, Operand, Operand),
     Call(StrFn, Operand, Operand),
+    /// `Microsoft.Dynamics.CRM.<function>(...)`.
+    Function(Call),
+    /// `nav/any(a:body)` (`all` when `all`); `nav/any()` has no body.
+    Lambda {
+        navigation: String,
+        all: bool,
+        body: Option<Box<Expr>>,
+    },
+}
+
+/// What a filter needs to know of the records it tests, by property or `nav/property` path.
+pub(crate) trait Shape {
+    /// The kind of a property or path; `None` when there is no such property.
+    fn kind(&self, path: &str) -> Option<Kind>;
+    /// The shape of the records of a collection-valued navigation property.
+    fn related(&self, navigation: &str) -> Option<Box<dyn Shape + '_>>;
+}
+
+/// A table known only by its properties' kinds, without navigation properties.
+impl<F: Fn(&str) -> Option<Kind>> Shape for F {
+    fn kind(&self, path: &str) -> Option<Kind> {
+        self(path)
+    }
+
+    fn related(&self, _: &str) -> Option<Box<dyn Shape + '_>> {
+        None
+    }
+}
+
+/// What a query function reads besides the record: the clock and the caller.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Context {
+    /// Now, in UTC.
+    pub(crate) now: OffsetDateTime,
+    /// The calling user's `systemuserid`.
+    pub(crate) user: Uuid,
+    /// The calling user's business unit.
+    pub(crate) business_unit: Uuid,
+}
+
+/// The record a filter tests, and what is around it.
+pub(crate) trait Row<'v> {
+    /// A property or `nav/property` path's value.
+    fn value(&self, path: &str) -> Option<&'v Value>;
+    /// A property or path's kind.
+    fn kind(&self, path: &str) -> Option<Kind>;
+    /// The records of a collection-valued navigation property.
+    fn related(&self, navigation: &str) -> Vec<Box<dyn Row<'v> + '_>>;
+    /// The parent of record `id` of this record's table in the table's hierarchy.
+    fn parent(&self, id: Uuid) -> Option<Uuid>;
+    /// The clock and the caller.
+    fn context(&self) -> &Context;
+}
+
+/// A record known only by its values and their kinds.
+struct Plain<'a, 'v> {
+    value_of: &'a dyn Fn(&str) -> Option<&'v Value>,
+    kind_of: &'a dyn Fn(&str) -> Option<Kind>,
+    context: Context,
+}
+
+impl<'v> Row<'v> for Plain<'_, 'v> {
+    fn value(&self, path: &str) -> Option<&'v Value> {
+        (self.value_of)(path)
+    }
+
+    fn kind(&self, path: &str) -> Option<Kind> {
+        (self.kind_of)(path)
+    }
+
+    fn related(&self, _: &str) -> Vec<Box<dyn Row<'v> + '_>> {
+        Vec::new()
+    }
+
+    fn parent(&self, _: Uuid) -> Option<Uuid> {
+        None
+    }
+
+    fn context(&self) -> &Context {
+        &self.context
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -97,6 +185,8 @@ enum Token {
     Comma,
     Quoted(String),
     Word(String),
+    /// `[...]`: a list parameter's items (`["a","b"]`, `['a','b']`, `[1,2]`).
+    List(Vec<String>),
 }
 
 fn tokenize(text: &str) -> Result<Vec<Token>, String> {
@@ -117,25 +207,16 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             }
             '\'' => {
                 chars.next();
-                let mut s = String::new();
-                loop {
-                    match chars.next() {
-                        // '' inside a string is one quote.
-                        Some('\'') if chars.peek() == Some(&'\'') => {
-                            chars.next();
-                            s.push('\'');
-                        }
-                        Some('\'') => break,
-                        Some(c) => s.push(c),
-                        None => return Err("Unterminated string literal.".into()),
-                    }
-                }
-                tokens.push(Token::Quoted(s));
+                tokens.push(Token::Quoted(quoted(&mut chars)?));
+            }
+            '[' => {
+                chars.next();
+                tokens.push(Token::List(list(&mut chars)?));
             }
             _ => {
                 let mut word = String::new();
                 while let Some(&c) = chars.peek() {
-                    if c.is_whitespace() || matches!(c, '(' | ')' | ',' | '\'') {
+                    if c.is_whitespace() || matches!(c, '(' | ')' | ',' | '\'' | '[') {
                         break;
                     }
                     word.push(c);
@@ -146,6 +227,87 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
         }
     }
     Ok(tokens)
+}
+
+/// An OData string literal's text after its opening `'`, up to its closing one (`''` inside
+/// is one quote).
+fn quoted(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<String, String> {
+    let mut s = String::new();
+    loop {
+        match chars.next() {
+            Some('\'') if chars.peek() == Some(&'\'') => {
+                chars.next();
+                s.push('\'');
+            }
+            Some('\'') => return Ok(s),
+            Some(c) => s.push(c),
+            None => return Err("Unterminated string literal.".into()),
+        }
+    }
+}
+
+/// The items of a list after its `[`, up to its `]`: JSON strings (`"O'Brian"`), OData strings
+/// (`'O''Brian'`) or bare values (`5`).
+fn list(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Vec<String>, String> {
+    let mut items = Vec::new();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let item = match chars.peek() {
+            Some(']') if items.is_empty() => {
+                chars.next();
+                return Ok(items);
+            }
+            Some('"') => {
+                let mut raw = String::from('"');
+                chars.next();
+                loop {
+                    match chars.next() {
+                        Some('\\') => {
+                            raw.push('\\');
+                            raw.push(chars.next().ok_or("Unterminated string in a list.")?);
+                        }
+                        Some('"') => break,
+                        Some(c) => raw.push(c),
+                        None => return Err("Unterminated string in a list.".into()),
+                    }
+                }
+                raw.push('"');
+                serde_json::from_str::<String>(&raw)
+                    .map_err(|e| format!("Invalid JSON in a list: {e}."))?
+            }
+            Some('\'') => {
+                chars.next();
+                quoted(chars)?
+            }
+            Some(_) => {
+                let mut s = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == ',' || c == ']' {
+                        break;
+                    }
+                    s.push(c);
+                    chars.next();
+                }
+                s.trim().to_owned()
+            }
+            None => return Err("Unterminated list.".into()),
+        };
+        items.push(item);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            Some(',') => {}
+            Some(']') => return Ok(items),
+            _ => {
+                return Err(
+                    "Invalid JSON. A comma character ',' was expected in scope 'Array'.".into(),
+                );
+            }
+        }
+    }
 }
 
 /// Reads an unquoted literal: `null`, `true`, a GUID, a date, a date-time or a number.
@@ -210,7 +372,12 @@ struct Parser<'a> {
     pos: usize,
     aliases: &'a HashMap<String, String>,
     depth: usize,
+    /// The variables of the lambdas around the current position, innermost last.
+    variables: Vec<String>,
 }
+
+/// Dataverse's namespace, which qualifies every query function.
+const NAMESPACE: &str = "Microsoft.Dynamics.CRM.";
 
 /// Parses a `$filter` value; `aliases` holds `@p=value` query parameters.
 pub(crate) fn parse(text: &str, aliases: &HashMap<String, String>) -> Result<Expr, String> {
@@ -219,6 +386,7 @@ pub(crate) fn parse(text: &str, aliases: &HashMap<String, String>) -> Result<Exp
         pos: 0,
         aliases,
         depth: 0,
+        variables: Vec::new(),
     };
     let expr = parser.or()?;
     match parser.tokens.get(parser.pos) {
@@ -238,6 +406,7 @@ fn describe(token: &Token) -> String {
         Token::Comma => "','".into(),
         Token::Quoted(s) => format!("'{s}'"),
         Token::Word(w) => format!("'{w}'"),
+        Token::List(_) => "a list".into(),
     }
 }
 
@@ -309,6 +478,23 @@ impl Parser<'_> {
             self.expect(Token::Close)?;
             return Ok(inner);
         }
+        let opens = self.tokens.get(self.pos + 1) == Some(&Token::Open);
+        if let Some(word) = self.peek_word()
+            && opens
+        {
+            if let Some(name) = word.strip_prefix(NAMESPACE) {
+                let name = name.to_owned();
+                self.pos += 2;
+                return self.query_function(&name);
+            }
+            if let Some((path, operator)) = word.rsplit_once('/')
+                && matches!(operator, "any" | "all")
+            {
+                let (path, all) = (path.to_owned(), operator == "all");
+                self.pos += 2;
+                return self.lambda(&path, all);
+            }
+        }
         let function = match self.peek_word() {
             Some("contains") => Some(StrFn::Contains),
             Some("startswith") => Some(StrFn::StartsWith),
@@ -357,12 +543,161 @@ impl Parser<'_> {
                     .ok_or_else(|| format!("The parameter alias '{w}' has no value."))?;
                 alias_operand(value)
             }
-            Token::Word(w) => word_operand(&w),
+            Token::Word(w) => match parse_bare_literal(&w) {
+                Some(literal) => Ok(Operand::Literal(literal)),
+                None => word_operand(&self.relative(&w)?),
+            },
             other => Err(format!(
                 "Expected an operand but found {}.",
                 describe(&other)
             )),
         }
+    }
+
+    /// A path as the record it is read from sees it: inside a lambda, without the lambda's
+    /// variable (`a/subject` is `subject` of the related record).
+    fn relative(&self, path: &str) -> Result<String, String> {
+        let Some(variable) = self.variables.last() else {
+            return Ok(path.to_owned());
+        };
+        let (head, rest) = path.split_once('/').unwrap_or((path, ""));
+        if head == variable && !rest.is_empty() {
+            return Ok(rest.to_owned());
+        }
+        if self.variables.iter().any(|v| v == head) {
+            return Err(format!(
+                "'{path}' refers to an enclosing lambda's variable, which this emulator does not support."
+            ));
+        }
+        Err(format!(
+            "'{path}' must be read through the lambda variable '{variable}' ('{variable}/...')."
+        ))
+    }
+
+    /// `Microsoft.Dynamics.CRM.<name>(Param=value,...)`, after its `(`.
+    fn query_function(&mut self, name: &str) -> Result<Expr, String> {
+        let mut params = Vec::new();
+        if self.tokens.get(self.pos) == Some(&Token::Close) {
+            self.pos += 1;
+        } else {
+            loop {
+                let Some(Token::Word(word)) = self.tokens.get(self.pos).cloned() else {
+                    return Err(format!(
+                        "Expected a parameter name in 'Microsoft.Dynamics.CRM.{name}'."
+                    ));
+                };
+                self.pos += 1;
+                let (param, inline) = word.split_once('=').ok_or_else(|| {
+                    format!(
+                        "Expected 'Name=value' in 'Microsoft.Dynamics.CRM.{name}', found '{word}'."
+                    )
+                })?;
+                let value = if inline.is_empty() {
+                    let token = self
+                        .tokens
+                        .get(self.pos)
+                        .cloned()
+                        .ok_or("Expected a parameter value at the end of the expression.")?;
+                    self.pos += 1;
+                    self.param(token)?
+                } else {
+                    self.param(Token::Word(inline.to_owned()))?
+                };
+                params.push((param.to_owned(), value));
+                match self.tokens.get(self.pos) {
+                    Some(Token::Comma) => self.pos += 1,
+                    Some(Token::Close) => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => {
+                        return Err(format!(
+                            "Expected ',' or ')' in 'Microsoft.Dynamics.CRM.{name}'."
+                        ));
+                    }
+                }
+            }
+        }
+        Call::new(name, params, &|p| self.relative(p)).map(Expr::Function)
+    }
+
+    /// A function parameter's value: a string, a list, a bare value or an `@p` alias.
+    fn param(&self, token: Token) -> Result<Param, String> {
+        match token {
+            Token::Quoted(s) => Ok(Param::Text(s)),
+            Token::List(items) => Ok(Param::List(items)),
+            Token::Word(w) if w.starts_with('@') => {
+                let value = self
+                    .aliases
+                    .get(&w)
+                    .ok_or_else(|| format!("The parameter alias '{w}' has no value."))?;
+                match tokenize(value)?.as_slice() {
+                    [Token::Quoted(s)] => Ok(Param::Text(s.clone())),
+                    [Token::List(items)] => Ok(Param::List(items.clone())),
+                    [Token::Word(w)] if !w.starts_with('@') => Ok(Param::Text(w.clone())),
+                    _ => Err(format!(
+                        "The parameter alias value '{value}' is not a value."
+                    )),
+                }
+            }
+            Token::Word(w) => Ok(Param::Text(w)),
+            other => Err(format!(
+                "Expected a parameter value but found {}.",
+                describe(&other)
+            )),
+        }
+    }
+
+    /// `path/any(a:body)`, `path/all(a:body)` or `path/any()`, after the `(`.
+    fn lambda(&mut self, path: &str, all: bool) -> Result<Expr, String> {
+        let navigation = self.relative(path)?;
+        if navigation.is_empty()
+            || !navigation
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(format!(
+                "'{path}' is not a collection-valued navigation property; a lambda cannot follow a lookup."
+            ));
+        }
+        if self.tokens.get(self.pos) == Some(&Token::Close) && !all {
+            self.pos += 1;
+            return Ok(Expr::Lambda {
+                navigation,
+                all,
+                body: None,
+            });
+        }
+        let Some(Token::Word(word)) = self.tokens.get(self.pos).cloned() else {
+            return Err(format!("Expected 'variable:expression' after '{path}/'."));
+        };
+        let (variable, rest) = word.split_once(':').ok_or_else(|| {
+            format!("Expected 'variable:expression' after '{path}/', found '{word}'.")
+        })?;
+        if variable.is_empty()
+            || !variable
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(format!("'{variable}' is not a valid lambda variable."));
+        }
+        if rest.is_empty() {
+            self.pos += 1;
+        } else if let Some(token) = self.tokens.get_mut(self.pos) {
+            *token = Token::Word(rest.to_owned());
+        }
+        self.variables.push(variable.to_owned());
+        self.nest()?;
+        let body = self.or();
+        self.depth -= 1;
+        self.variables.pop();
+        let body = body?;
+        self.expect(Token::Close)?;
+        Ok(Expr::Lambda {
+            navigation,
+            all,
+            body: Some(Box::new(body)),
+        })
     }
 }
 
@@ -393,13 +728,26 @@ fn word_operand(word: &str) -> Result<Operand, String> {
 
 impl Expr {
     /// Checks every property exists and every literal fits the property it meets.
-    pub(crate) fn check(&self, kind_of: &dyn Fn(&str) -> Option<Kind>) -> Result<(), String> {
+    pub(crate) fn check(&self, shape: &dyn Shape) -> Result<(), String> {
+        let kind_of = |p: &str| shape.kind(p);
         match self {
             Expr::Or(a, b) | Expr::And(a, b) => {
-                a.check(kind_of)?;
-                b.check(kind_of)
+                a.check(shape)?;
+                b.check(shape)
             }
-            Expr::Not(a) => a.check(kind_of),
+            Expr::Not(a) => a.check(shape),
+            Expr::Function(call) => call.check(shape),
+            Expr::Lambda {
+                navigation, body, ..
+            } => {
+                let related = shape.related(navigation).ok_or_else(|| {
+                    format!("Could not find a collection-valued navigation property named '{navigation}'.")
+                })?;
+                match body {
+                    Some(body) => body.check(related.as_ref()),
+                    None => Ok(()),
+                }
+            }
             Expr::Compare(_, a, b) | Expr::Call(_, a, b) => {
                 let kind = |o: &Operand| match o {
                     Operand::Property(p) => kind_of(p)
@@ -426,7 +774,7 @@ impl Expr {
 
     /// Every property or `nav/property` path the expression reads, in the order written
     /// (repeats included).
-    pub(crate) fn properties(&self) -> Vec<&str> {
+    pub(crate) fn properties(&self) -> Vec<Cow<'_, str>> {
         let mut found = Vec::new();
         let mut pending = vec![self];
         while let Some(expr) = pending.pop() {
@@ -434,10 +782,16 @@ impl Expr {
                 // Right first, so the left side is taken next.
                 Expr::Or(a, b) | Expr::And(a, b) => pending.extend([b.as_ref(), a.as_ref()]),
                 Expr::Not(a) => pending.push(a),
+                // A lambda's body reads another table's records.
+                Expr::Lambda { .. } => {}
+                Expr::Function(call) => {
+                    let [plain, lookup] = call.columns();
+                    found.extend([plain, lookup].map(Cow::Owned));
+                }
                 Expr::Compare(_, a, b) | Expr::Call(_, a, b) => {
                     for operand in [a, b] {
                         if let Operand::Property(p) = operand {
-                            found.push(p.as_str());
+                            found.push(Cow::Borrowed(p.as_str()));
                         }
                     }
                 }
@@ -447,25 +801,38 @@ impl Expr {
     }
 
     /// Whether the record whose values `value_of` gives (by property or `nav/property` path)
-    /// matches.
+    /// matches; for filters without query functions or lambdas.
     pub(crate) fn matches<'v>(
         &self,
         value_of: &dyn Fn(&str) -> Option<&'v Value>,
         kind_of: &dyn Fn(&str) -> Option<Kind>,
     ) -> bool {
+        self.holds(&Plain {
+            value_of,
+            kind_of,
+            context: Context {
+                now: OffsetDateTime::now_utc(),
+                user: Uuid::nil(),
+                business_unit: Uuid::nil(),
+            },
+        })
+    }
+
+    /// Whether `row` matches.
+    pub(crate) fn holds<'v>(&self, row: &dyn Row<'v>) -> bool {
         match self {
-            Expr::Or(a, b) => a.matches(value_of, kind_of) || b.matches(value_of, kind_of),
-            Expr::And(a, b) => a.matches(value_of, kind_of) && b.matches(value_of, kind_of),
-            Expr::Not(a) => !a.matches(value_of, kind_of),
+            Expr::Or(a, b) => a.holds(row) || b.holds(row),
+            Expr::And(a, b) => a.holds(row) && b.holds(row),
+            Expr::Not(a) => !a.holds(row),
             Expr::Compare(op, a, b) => {
-                let kind = operand_kind(a, kind_of).or_else(|| operand_kind(b, kind_of));
-                let (x, y) = (resolve(a, value_of, kind), resolve(b, value_of, kind));
+                let kind = operand_kind(a, row).or_else(|| operand_kind(b, row));
+                let (x, y) = (resolve(a, row, kind), resolve(b, row, kind));
                 compare(*op, &x, &y)
             }
             Expr::Call(function, a, b) => {
                 let (Comparable::Text(x), Comparable::Text(y)) = (
-                    resolve(a, value_of, Some(Kind::String)),
-                    resolve(b, value_of, Some(Kind::String)),
+                    resolve(a, row, Some(Kind::String)),
+                    resolve(b, row, Some(Kind::String)),
                 ) else {
                     return false;
                 };
@@ -473,6 +840,19 @@ impl Expr {
                     StrFn::Contains => x.contains(&y),
                     StrFn::StartsWith => x.starts_with(&y),
                     StrFn::EndsWith => x.ends_with(&y),
+                }
+            }
+            Expr::Function(call) => call.holds(row),
+            Expr::Lambda {
+                navigation,
+                all,
+                body,
+            } => {
+                let related = row.related(navigation);
+                match (body, all) {
+                    (None, _) => !related.is_empty(),
+                    (Some(body), true) => related.iter().all(|r| body.holds(r.as_ref())),
+                    (Some(body), false) => related.iter().any(|r| body.holds(r.as_ref())),
                 }
             }
         }
@@ -493,9 +873,9 @@ fn compatible(kind: Kind, literal: &Literal) -> bool {
     }
 }
 
-fn operand_kind(operand: &Operand, kind_of: &dyn Fn(&str) -> Option<Kind>) -> Option<Kind> {
+fn operand_kind<'v>(operand: &Operand, row: &dyn Row<'v>) -> Option<Kind> {
     match operand {
-        Operand::Property(p) => kind_of(p),
+        Operand::Property(p) => row.kind(p),
         Operand::Literal(_) => None,
     }
 }
@@ -511,13 +891,9 @@ pub(crate) enum Comparable {
     Instant(i128),
 }
 
-fn resolve<'v>(
-    operand: &Operand,
-    value_of: &dyn Fn(&str) -> Option<&'v Value>,
-    kind: Option<Kind>,
-) -> Comparable {
+fn resolve<'v>(operand: &Operand, row: &dyn Row<'v>, kind: Option<Kind>) -> Comparable {
     match operand {
-        Operand::Property(p) => comparable_json(value_of(p).unwrap_or(&Value::Null), kind),
+        Operand::Property(p) => comparable_json(row.value(p).unwrap_or(&Value::Null), kind),
         Operand::Literal(l) => comparable_literal(l, kind),
     }
 }

@@ -1,9 +1,11 @@
 //! OData URL and body syntax: resource paths and keys, query options, `$filter`, FetchXML,
 //! `$batch`.
 
+pub(crate) mod apply;
 pub(crate) mod batch;
 pub(crate) mod fetch;
 pub(crate) mod filter;
+pub(crate) mod function;
 pub(crate) mod path;
 pub(crate) mod query;
 

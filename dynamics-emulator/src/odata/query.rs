@@ -17,6 +17,8 @@ pub(crate) struct Query {
     pub(crate) top: Option<usize>,
     pub(crate) count: bool,
     pub(crate) expand: Vec<Expand>,
+    /// `$apply`: grouping and aggregation.
+    pub(crate) apply: Option<super::apply::Apply>,
     /// A FetchXML query (`fetchXml=`), decoded.
     pub(crate) fetch_xml: Option<String>,
     /// Where the next page starts, from a `$skiptoken` this emulator issued.
@@ -162,6 +164,7 @@ fn options<'a>(
                 None => query.skip = Some(skiptoken_offset(value)?),
             },
             "$deltatoken" if !nested => query.delta_token = Some(value.to_owned()),
+            "$apply" if !nested => query.apply = Some(super::apply::parse(value, aliases)?),
             "$skip" | "$search" | "$format" | "$apply" | "$compute" | "$levels" | "$index"
             | "$skiptoken" | "$deltatoken" => {
                 return Err(format!(

@@ -2,7 +2,7 @@
 //! results in the Web API's JSON shape without null properties, and paging with the paging
 //! cookie and `morerecords` annotations.
 
-mod aggregate;
+pub(super) mod aggregate;
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use self::aggregate::measures;
 use super::ApiError;
+use super::apply::{AGGREGATE_RECORD_LIMIT, record_limit_exceeded};
 use super::protocol::ApiResponse;
 use super::read::{MAX_PAGE, SortOrder, View};
 use crate::odata::fetch::{
@@ -97,7 +98,7 @@ struct Test {
 /// value rather than on every comparison; a number by its bits, `-0` as `0` (numbers read from
 /// JSON are never NaN, so equal numbers have equal bits).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Same {
+pub(super) enum Same {
     Null,
     Bool(bool),
     Number(u64),
@@ -106,7 +107,7 @@ enum Same {
 }
 
 impl Same {
-    fn of(value: Comparable) -> Self {
+    pub(super) fn of(value: Comparable) -> Self {
         match value {
             Comparable::Null => Same::Null,
             Comparable::Bool(b) => Same::Bool(b),
@@ -120,6 +121,7 @@ impl Same {
 
 impl<'v> View<'v> {
     /// `GET /{set}?fetchXml=...`.
+    /// `$count=true` in the URL (`counted`) counts as `returntotalrecordcount="true"`.
     pub(super) fn fetch(
         &self,
         table: &Table,
@@ -211,6 +213,12 @@ impl<'v> View<'v> {
             });
         }
         if let Some(measures) = &measures {
+            let limit = fetch
+                .aggregate_limit
+                .map_or(AGGREGATE_RECORD_LIMIT, |l| l.min(AGGREGATE_RECORD_LIMIT));
+            if rows.len() > limit {
+                return Err(record_limit_exceeded());
+            }
             return self.aggregate(table, &fetch, measures, &rows);
         }
         // Ties keep the primary key's order (and the linked keys'), so pages never overlap.
@@ -234,21 +242,11 @@ impl<'v> View<'v> {
         if let Some(top) = fetch.top {
             rows.truncate(top);
         }
-        let total = rows.len();
-        let size = fetch.count.unwrap_or(MAX_PAGE).min(MAX_PAGE);
-        let skip = match &fetch.paging_cookie {
-            Some(cookie) => after_cookie(cookie, fetch.page, &rows)?,
-            None => None,
-        }
-        .unwrap_or_else(|| (fetch.page - 1).saturating_mul(size));
-        let more = rows.len() > skip.saturating_add(size);
-        let page: Vec<Row<'_>> = rows.into_iter().skip(skip).take(size).collect();
         let query = Query {
             select: select.clone(),
             ..Query::default()
         };
-        let mut value = Vec::with_capacity(page.len());
-        for row in &page {
+        let render = |row: &Row<'_>| -> Result<Map<String, Value>, ApiError> {
             let mut entity = self.entity(table, row.id, row.record, &query)?;
             for (link, linked) in links.iter().zip(&row.links) {
                 if let Some((id, record)) = linked {
@@ -257,28 +255,68 @@ impl<'v> View<'v> {
             }
             // FetchXML results leave out null properties.
             entity.retain(|_, v| !v.is_null());
-            value.push(Value::Object(entity));
-        }
+            Ok(entity)
+        };
+        let size = fetch.count.unwrap_or(MAX_PAGE).min(MAX_PAGE);
         let context = self.api.context(&table.set, select.as_deref(), "");
+        let counted = counted || fetch.total_count;
+        if fetch.distinct {
+            // Rows with the same selected values once, the first kept: the key is only part
+            // of a row when it is selected. Pages are numbered; there is no paging cookie.
+            let selected =
+                |name: &str| select.as_ref().is_some_and(|s| s.iter().any(|c| c == name));
+            let mut seen = std::collections::HashSet::new();
+            let mut distinct = Vec::new();
+            for row in &rows {
+                let mut entity = render(row)?;
+                entity.remove("@odata.etag");
+                if !selected(&table.primary_id) {
+                    entity.remove(&table.primary_id);
+                }
+                if !selected(&table.key) {
+                    entity.remove(&table.key);
+                }
+                if seen.insert(Value::Object(entity.clone()).to_string()) {
+                    distinct.push(Value::Object(entity));
+                }
+            }
+            let total = distinct.len();
+            let skip = (fetch.page - 1).saturating_mul(size);
+            let more = total > skip.saturating_add(size);
+            let value = distinct.into_iter().skip(skip).take(size).collect();
+            return Ok(self.page_body(context, value, more, None, counted.then_some(total)));
+        }
+        let total = rows.len();
+        let skip = match &fetch.paging_cookie {
+            Some(cookie) => after_cookie(cookie, fetch.page, &rows)?,
+            None => None,
+        }
+        .unwrap_or_else(|| (fetch.page - 1).saturating_mul(size));
+        let more = rows.len() > skip.saturating_add(size);
+        let page: Vec<Row<'_>> = rows.into_iter().skip(skip).take(size).collect();
+        let mut value = Vec::with_capacity(page.len());
+        for row in &page {
+            value.push(Value::Object(render(row)?));
+        }
         let cookie = more.then(|| paging_cookie(table, fetch.page, &page));
         Ok(self.page_body(context, value, more, cookie, counted.then_some(total)))
     }
 
-    /// A page of results: the context, the counts when `$count=true` asked for them, the rows
-    /// and, when more follow and the caller asked for them, the paging cookie (queries that
-    /// have one) and `morerecords`.
+    /// A page of results: the context, the rows, the count of every matching row when
+    /// `total` is given, and, when more follow and the caller asked for them, the paging
+    /// cookie (queries that have one) and `morerecords`.
     fn page_body(
         &self,
         context: String,
         value: Vec<Value>,
         more: bool,
         cookie: Option<String>,
-        counted: Option<usize>,
+        total: Option<usize>,
     ) -> ApiResponse {
         let mut body = Map::new();
         body.insert("@odata.context".into(), json!(context));
-        if let Some(total) = counted {
-            self.insert_counts(&mut body, total, true);
+        if let Some(total) = total {
+            self.insert_count(&mut body, total, true);
         }
         body.insert("value".into(), Value::Array(value));
         if let Some(cookie) = cookie.filter(|_| self.prefer.wants(PAGING_COOKIE)) {

@@ -194,7 +194,8 @@ impl WebApi {
         let column = table.column(&second.name)?;
         let kind = file_kind(table, column);
         let action = match (&request.method, value) {
-            (&Method::GET, true) => Action::Download,
+            // `$value` of any other column is its raw value, answered by the Web API.
+            (&Method::GET, true) if kind.is_some() => Action::Download,
             (&Method::PATCH, false) if kind.is_some() || looks_like_upload(request) => {
                 Action::Upload
             }

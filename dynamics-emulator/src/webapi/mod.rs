@@ -1,6 +1,7 @@
 //! The Dataverse Web API (v9.2, also answering v9.0 and v9.1 URLs) under `/api/data/v9.2/`,
 //! for every entity set of the metadata.
 
+mod apply;
 mod batch;
 mod changes;
 mod choices;
@@ -85,6 +86,8 @@ enum Target<'a> {
     Count(&'a Table),
     Entity(&'a Table, Key),
     Property(&'a Table, Key, &'a Column),
+    /// `set(key)/column/$value`: the raw value.
+    PropertyValue(&'a Table, Key, &'a Column),
     Navigation {
         table: &'a Table,
         key: Key,
@@ -336,6 +339,9 @@ impl WebApi {
         }
         match (table.column(&second.name), &second.key, rest) {
             (Some(column), None, []) => Ok(Target::Property(table, key, column)),
+            (Some(column), None, [Segment { name, key: None }]) if name == "$value" => {
+                Ok(Target::PropertyValue(table, key, column))
+            }
             _ => Err(ApiError::no_segment(&second.name)),
         }
     }

@@ -12,7 +12,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use super::relate::related;
 use super::{ApiError, Target, WebApi};
-use crate::odata::filter::{Comparable, comparable_json};
+use crate::odata::filter::{Comparable, Context, Row, Shape, comparable_json};
 use crate::odata::query::{self, Query};
 use crate::schema::{Column, Kind, Nav, Table};
 use crate::store::{Record, Tables};
@@ -45,6 +45,8 @@ pub(super) struct View<'a> {
     pub(super) api: &'a WebApi,
     pub(super) tables: &'a Tables,
     pub(super) prefer: &'a Prefer,
+    /// The caller's `systemuserid`, which `EqualUserId` compares with.
+    pub(super) user: Uuid,
 }
 
 impl WebApi {
@@ -62,6 +64,7 @@ impl WebApi {
             api: self,
             tables,
             prefer: &prefer,
+            user: caller.user_id,
         };
         let tracking = prefer.track_changes || query.delta_token.is_some() || query.sync.is_some();
         if !matches!(target, Target::Collection(_)) {
@@ -92,10 +95,12 @@ impl WebApi {
             Target::Operation(addressed) => self.invoke(caller, request, addressed, Some(tables)),
             Target::Batch => Err(ApiError::method_not_allowed("GET")),
             Target::Collection(table) if tracking => view.changes(table, &query),
-            Target::Collection(table) => match &query.fetch_xml {
-                Some(xml) => {
-                    // `$count=true` goes with fetchXml, as Microsoft's own paging example
-                    // shows (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/use-fetchxml-web-api#paging-with-fetchxml).
+            Target::Collection(table) => match (&query.apply, &query.fetch_xml) {
+                (Some(apply), _) => view.apply(table, apply, &query),
+                (None, Some(xml)) => {
+                    // `$count=true` is the one option FetchXML takes: "You can append
+                    // `&$count=true` to your FetchXml query"
+                    // (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/fetchxml/count-rows).
                     if query.select.is_some()
                         || query.filter.is_some()
                         || !query.orderby.is_empty()
@@ -103,12 +108,14 @@ impl WebApi {
                         || !query.expand.is_empty()
                     {
                         return Err(ApiError::bad_request(
-                            "fetchXml cannot be combined with other query options.",
+                            "fetchXml cannot be combined with other query options than $count.",
                         ));
                     }
                     view.fetch(table, xml, query.count)
                 }
-                None => view.collection(table, tables.rows(&table.set), &query, &request.path),
+                (None, None) => {
+                    view.collection(table, tables.rows(&table.set), &query, &request.path)
+                }
             },
             Target::Count(table) => {
                 let rows = view.query_rows(table, tables.rows(&table.set), &query)?;
@@ -138,13 +145,21 @@ impl WebApi {
                 );
                 Ok(view.with_preferences(ApiResponse::json(StatusCode::OK, Value::Object(body))))
             }
+            Target::PropertyValue(table, key, column) => {
+                // "To retrieve the raw value of a primitive property rather than JSON, append
+                // `/$value`" (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-the-raw-value-of-a-property).
+                let (_, value) = self.property(tables, table, &key, column)?;
+                let text = match value {
+                    Value::Null => return Ok(ApiResponse::empty(StatusCode::NO_CONTENT)),
+                    Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                Ok(ApiResponse::text(StatusCode::OK, text, "text/plain"))
+            }
             Target::Property(table, key, column) => {
-                let id = self.existing(tables, table, &key)?;
-                let value = tables
-                    .get(&table.set, &id)
-                    .and_then(|r| r.fields.get(&column.name))
-                    .cloned()
-                    .unwrap_or(Value::Null);
+                // `{"@odata.context": ..., "value": ...}` (same page, "Retrieve a single
+                // property value"); a null value is `204 No Content`, as OData answers it.
+                let (id, value) = self.property(tables, table, &key, column)?;
                 if value.is_null() {
                     return Ok(ApiResponse::empty(StatusCode::NO_CONTENT));
                 }
@@ -185,6 +200,24 @@ impl WebApi {
                 nav.name
             ))),
         }
+    }
+
+    /// The id of the record `key` names and the value of one of its columns (`null` when it
+    /// has none); a missing record is a 404.
+    fn property(
+        &self,
+        tables: &Tables,
+        table: &Table,
+        key: &super::Key,
+        column: &Column,
+    ) -> Result<(Uuid, Value), ApiError> {
+        let id = self.existing(tables, table, key)?;
+        let value = tables
+            .get(&table.set, &id)
+            .and_then(|r| r.fields.get(&column.name))
+            .cloned()
+            .unwrap_or(Value::Null);
+        Ok((id, value))
     }
 
     /// `{root}$metadata#set(select)suffix`.
@@ -400,44 +433,38 @@ impl<'a> View<'a> {
         mut rows: Vec<(Uuid, &'a Record)>,
         query: &Query,
     ) -> Result<Vec<(Uuid, &'a Record)>, ApiError> {
-        let kind_of = |p: &str| table.column(p).map(|c| c.kind);
         if let Some(filter) = &query.filter {
-            // `nav/property` reaches through a single-valued navigation property.
-            let path_kind = |p: &str| match p.split_once('/') {
-                None => kind_of(p),
-                Some((nav, property)) => {
-                    let nav = table.navs.get(nav).filter(|n| !n.collection)?;
-                    self.api
-                        .schema
-                        .column_of_type(&nav.target, property)
-                        .map(|c| c.kind)
-                }
-            };
             // Worked out once, not per row: a path through a navigation property to an
             // abstract type (`ownerid/...`) searches the schema's tables for its column.
-            let kinds: Vec<(&str, Option<Kind>)> = filter
+            let kinds: Vec<(String, Option<Kind>)> = filter
                 .properties()
                 .into_iter()
-                .map(|p| (p, path_kind(p)))
+                .map(|p| {
+                    let kind = path_kind(self.api, table, &p);
+                    (p.into_owned(), kind)
+                })
                 .collect();
-            let path_kind = |p: &str| {
-                kinds
-                    .iter()
-                    .find(|(name, _)| *name == p)
-                    .and_then(|(_, kind)| *kind)
+            let shape = TableShape {
+                api: self.api,
+                table,
+                kinds: Some(&kinds),
             };
-            filter.check(&path_kind).map_err(|e| {
+            filter.check(&shape).map_err(|e| {
                 ApiError::bad_request(format!("{e} (type '{}')", table.qualified_name))
             })?;
-            rows.retain(|(_, r)| {
-                let value_of = |p: &str| match p.split_once('/') {
-                    None => r.fields.get(p),
-                    Some((nav, property)) => {
-                        let (_, _, target) = self.single(table.navs.get(nav)?, r)?;
-                        target.fields.get(property)
-                    }
-                };
-                filter.matches(&value_of, &path_kind)
+            let context = Context {
+                now: time::OffsetDateTime::now_utc(),
+                user: self.user,
+                business_unit: self.api.business_unit_id(),
+            };
+            rows.retain(|(id, record)| {
+                filter.holds(&RecordRow {
+                    view: self,
+                    shape,
+                    id: *id,
+                    record,
+                    context: &context,
+                })
             });
         }
         for (property, _) in &query.orderby {
@@ -457,9 +484,9 @@ impl<'a> View<'a> {
         Ok(keyed.into_iter().map(|(_, row)| row).collect())
     }
 
-    /// `@odata.count` when `$count=true` asked for it, and the total-count annotations when
-    /// `Prefer: odata.include-annotations` does (`-1` without `$count`), for `total` matches.
-    pub(super) fn insert_counts(&self, body: &mut Map<String, Value>, total: usize, counted: bool) {
+    /// `@odata.count` (when `counted`) and the total-count annotations (when asked for) of a
+    /// collection of `total` records: counts stop at 5,000.
+    pub(super) fn insert_count(&self, body: &mut Map<String, Value>, total: usize, counted: bool) {
         if self.prefer.wants(TOTAL_COUNT) {
             let count = if counted {
                 total.min(MAX_PAGE) as i64
@@ -502,7 +529,7 @@ impl<'a> View<'a> {
             "@odata.context".into(),
             json!(self.api.context(&table.set, query.select.as_deref(), "")),
         );
-        self.insert_counts(&mut body, total, query.count);
+        self.insert_count(&mut body, total, query.count);
         body.insert("value".into(), Value::Array(values));
         if offset + page_size < rows.len() {
             let token = query::skiptoken(offset + page_size, (offset + page_size) / page_size + 1);
@@ -719,4 +746,129 @@ mod tests {
         );
         assert_eq!(formatted(Kind::String, &json!("x")), None);
     }
+}
+
+/// The kind of a property, or of `nav/property` through a single-valued navigation property.
+fn path_kind(api: &WebApi, table: &Table, path: &str) -> Option<Kind> {
+    match path.split_once('/') {
+        None => table.column(path).map(|c| c.kind),
+        Some((nav, property)) => {
+            let nav = table.navs.get(nav).filter(|n| !n.collection)?;
+            api.schema
+                .column_of_type(&nav.target, property)
+                .map(|c| c.kind)
+        }
+    }
+}
+
+/// A table's properties for a filter: the kinds worked out once for the query's own table,
+/// and the related tables lambdas reach.
+#[derive(Clone, Copy)]
+struct TableShape<'a> {
+    api: &'a WebApi,
+    table: &'a Table,
+    kinds: Option<&'a [(String, Option<Kind>)]>,
+}
+
+impl Shape for TableShape<'_> {
+    fn kind(&self, path: &str) -> Option<Kind> {
+        match self
+            .kinds
+            .and_then(|kinds| kinds.iter().find(|(p, _)| p == path))
+        {
+            Some((_, kind)) => *kind,
+            None => path_kind(self.api, self.table, path),
+        }
+    }
+
+    fn related(&self, navigation: &str) -> Option<Box<dyn Shape + '_>> {
+        let nav = self.table.navs.get(navigation).filter(|n| n.collection)?;
+        let table = self.api.schema.set_of_type(&nav.target)?;
+        Some(Box::new(TableShape {
+            api: self.api,
+            table,
+            kinds: None,
+        }))
+    }
+}
+
+/// A stored record as a filter sees it.
+struct RecordRow<'v, 's> {
+    view: &'s View<'v>,
+    shape: TableShape<'s>,
+    id: Uuid,
+    record: &'v Record,
+    context: &'s Context,
+}
+
+impl<'v> Row<'v> for RecordRow<'v, '_> {
+    fn value(&self, path: &str) -> Option<&'v Value> {
+        match path.split_once('/') {
+            None => self.record.fields.get(path),
+            Some((nav, property)) => {
+                let (_, _, target) = self
+                    .view
+                    .single(self.shape.table.navs.get(nav)?, self.record)?;
+                target.fields.get(property)
+            }
+        }
+    }
+
+    fn kind(&self, path: &str) -> Option<Kind> {
+        self.shape.kind(path)
+    }
+
+    fn related(&self, navigation: &str) -> Vec<Box<dyn Row<'v> + '_>> {
+        let table = self.shape.table;
+        let Some(nav) = table.navs.get(navigation).filter(|n| n.collection) else {
+            return Vec::new();
+        };
+        let (Some(target), rows) = self.view.related(table, nav, self.id) else {
+            return Vec::new();
+        };
+        let shape = TableShape {
+            api: self.view.api,
+            table: target,
+            kinds: None,
+        };
+        rows.into_iter()
+            .map(|(id, record)| {
+                Box::new(RecordRow {
+                    view: self.view,
+                    shape,
+                    id,
+                    record,
+                    context: self.context,
+                }) as Box<dyn Row<'v> + '_>
+            })
+            .collect()
+    }
+
+    fn parent(&self, id: Uuid) -> Option<Uuid> {
+        let table = self.shape.table;
+        let lookup = hierarchy_lookup(table)?;
+        let record = self.view.tables.get(&table.set, &id)?;
+        Uuid::parse_str(record.fields.get(lookup)?.as_str()?).ok()
+    }
+
+    fn context(&self) -> &Context {
+        self.context
+    }
+}
+
+/// The lookup that makes a table a hierarchy: a single-valued navigation property to the
+/// table itself, the one named `parent…` when there are several (account's
+/// `parentaccountid` rather than `masterid`).
+fn hierarchy_lookup(table: &Table) -> Option<&str> {
+    let mut own: Vec<(&str, &str)> = table
+        .navs
+        .values()
+        .filter(|n| !n.collection && n.target == table.qualified_name)
+        .filter_map(|n| Some((n.name.as_str(), n.lookup_property.as_deref()?)))
+        .collect();
+    own.sort_unstable();
+    own.iter()
+        .find(|(name, _)| name.starts_with("parent"))
+        .or(own.first())
+        .map(|(_, lookup)| *lookup)
 }

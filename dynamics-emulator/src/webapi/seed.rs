@@ -131,6 +131,8 @@ impl WebApi {
             api: self,
             tables: &tables,
             prefer: &prefer,
+            // Only renders records: no `$filter` of the caller's request reads the user here.
+            user: Uuid::nil(),
         };
         let query = Query::default();
         let rows = tables.rows(&table.set);

@@ -211,6 +211,8 @@ impl WebApi {
             api: self,
             tables,
             prefer: &prefer,
+            // Only renders records: no `$filter` of the caller's request reads the user here.
+            user: Uuid::nil(),
         };
         let mut body = view.entity(table, id, record, &query)?;
         body.insert(

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value, json};
 
 use super::{ApiError, Link, Row, Same, column_name};
-use crate::odata::fetch::{Aggregate, Attribute as FetchAttribute, Fetch};
+use crate::odata::fetch::{Aggregate, Attribute as FetchAttribute, DateGrouping, Fetch};
 use crate::odata::filter::{Comparable, comparable_json};
 use crate::schema::{Kind, Table};
 use crate::webapi::protocol::ApiResponse;
@@ -35,15 +35,19 @@ impl View<'_> {
         columns: &[Measure<'_>],
         rows: &[Row<'_>],
     ) -> Result<ApiResponse, ApiError> {
-        let value_of = |row: &Row<'_>, source: Option<usize>, column: &str| -> Value {
-            let record = match source {
+        let value_of = |row: &Row<'_>, c: &Measure<'_>| -> Value {
+            let record = match c.source {
                 None => Some(row.record),
                 Some(i) => row.links[i].map(|(_, r)| r),
             };
-            record
-                .and_then(|r| r.fields.get(column))
+            let value = record
+                .and_then(|r| r.fields.get(&c.column))
                 .cloned()
-                .unwrap_or(Value::Null)
+                .unwrap_or(Value::Null);
+            match c.attribute.date_grouping {
+                Some(part) => date_part(part, &value),
+                None => value,
+            }
         };
         let grouped: Vec<&Measure<'_>> = columns.iter().filter(|c| c.attribute.groupby).collect();
         // Groups in the order first seen; keys compared as the Web API compares values, each
@@ -53,7 +57,7 @@ impl View<'_> {
         for (r, row) in rows.iter().enumerate() {
             let key: Vec<Same> = grouped
                 .iter()
-                .map(|c| Same::of(comparable_json(&value_of(row, c.source, &c.column), c.kind)))
+                .map(|c| Same::of(comparable_json(&value_of(row, c), c.kind)))
                 .collect();
             let next = groups.len();
             let group = *group_of.entry(key).or_insert(next);
@@ -69,10 +73,7 @@ impl View<'_> {
         for members in &groups {
             let mut result = Map::new();
             for c in columns {
-                let values: Vec<Value> = members
-                    .iter()
-                    .map(|&r| value_of(&rows[r], c.source, &c.column))
-                    .collect();
+                let values: Vec<Value> = members.iter().map(|&r| value_of(&rows[r], c)).collect();
                 let value = match c.attribute.aggregate {
                     None => values.first().cloned().unwrap_or(Value::Null),
                     Some(function) => {
@@ -100,28 +101,7 @@ impl View<'_> {
             .chain(grouped.iter().map(|c| (c.alias, false)))
             .map(|(alias, descending)| (alias, kind_of(alias), descending))
             .collect();
-        let mut keyed: Vec<(Vec<Comparable>, Map<String, Value>)> = results
-            .into_iter()
-            .map(|result| {
-                let values = sort_keys
-                    .iter()
-                    .map(|(alias, kind, _)| {
-                        comparable_json(result.get(*alias).unwrap_or(&Value::Null), *kind)
-                    })
-                    .collect();
-                (values, result)
-            })
-            .collect();
-        keyed.sort_by(|(a, _), (b, _)| {
-            let mut order = Ordering::Equal;
-            for (((_, _, descending), x), y) in sort_keys.iter().zip(a).zip(b) {
-                let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
-                order = order.then(if *descending { o.reverse() } else { o });
-            }
-            order
-        });
-        let mut results: Vec<Map<String, Value>> =
-            keyed.into_iter().map(|(_, result)| result).collect();
+        let mut results = sorted(results, &sort_keys);
         if let Some(top) = fetch.top {
             results.truncate(top);
         }
@@ -167,9 +147,39 @@ pub(super) fn measures<'a>(
     Ok(columns)
 }
 
+/// Result rows ordered by `keys` (name, kind, descending), each row's values read once;
+/// nulls sort first, as SQL Server sorts them. `$apply` shares it.
+pub(in crate::webapi) fn sorted(
+    results: Vec<Map<String, Value>>,
+    keys: &[(&str, Option<Kind>, bool)],
+) -> Vec<Map<String, Value>> {
+    let mut keyed: Vec<(Vec<Comparable>, Map<String, Value>)> = results
+        .into_iter()
+        .map(|result| {
+            let values = keys
+                .iter()
+                .map(|(name, kind, _)| {
+                    comparable_json(result.get(*name).unwrap_or(&Value::Null), *kind)
+                })
+                .collect();
+            (values, result)
+        })
+        .collect();
+    keyed.sort_by(|(a, _), (b, _)| {
+        let mut order = Ordering::Equal;
+        for (((_, _, descending), x), y) in keys.iter().zip(a).zip(b) {
+            // `Comparable::Null` orders before every other value.
+            let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
+            order = order.then(if *descending { o.reverse() } else { o });
+        }
+        order
+    });
+    keyed.into_iter().map(|(_, result)| result).collect()
+}
+
 /// One aggregate over a group's values; nulls are left out, as SQL leaves them out. `null`
-/// when nothing is left (and the property is then left out).
-fn aggregate_values(
+/// when nothing is left (and the property is then left out). `$apply` shares it.
+pub(in crate::webapi) fn aggregate_values(
     function: Aggregate,
     distinct: bool,
     values: &[Value],
@@ -218,4 +228,34 @@ fn aggregate_values(
             best.map_or(Value::Null, |(value, _)| value.clone())
         }
     }
+}
+
+/// The part of a date a `dategrouping` groups by, as a number (day of the month, week of the
+/// year, month, quarter, year), read in UTC: Dataverse reads it in the user's time zone
+/// unless the query sets `usertimezone="false"`
+/// (<https://learn.microsoft.com/en-us/power-apps/developer/data-platform/fetchxml/reference/fetch>).
+/// Weeks are numbered as SQL Server's `DATEPART(week, ...)`: week 1 holds 1 January and
+/// weeks start on Sunday, which gives the documented example's week 12 for 25 March 2023.
+fn date_part(part: DateGrouping, value: &Value) -> Value {
+    let Some(text) = value.as_str() else {
+        return Value::Null;
+    };
+    let Some(date) = crate::odata::filter::parse_datetime(text)
+        .map(|t| t.date())
+        .or_else(|| crate::odata::filter::parse_date(text))
+    else {
+        return Value::Null;
+    };
+    let number = match part {
+        DateGrouping::Day => i32::from(date.day()),
+        DateGrouping::Week => {
+            let january_first = date.replace_ordinal(1).unwrap_or(date);
+            let offset = i32::from(january_first.weekday().number_days_from_sunday());
+            (i32::from(date.ordinal()) - 1 + offset) / 7 + 1
+        }
+        DateGrouping::Month => i32::from(u8::from(date.month())),
+        DateGrouping::Quarter => (i32::from(u8::from(date.month())) - 1) / 3 + 1,
+        DateGrouping::Year => date.year(),
+    };
+    json!(number)
 }

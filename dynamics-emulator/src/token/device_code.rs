@@ -1,68 +1,30 @@
 //! The OAuth 2.0 device authorization grant (RFC 8628) as Entra serves it:
 //! `/{tenant}/oauth2/v2.0/devicecode`, then the device code and refresh token grants on the
 //! token endpoint.
+//! <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code>,
+//! <https://learn.microsoft.com/en-us/entra/identity-platform/refresh-tokens>.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::directory::{Approval, DeviceCode, RefreshGrant, random_token};
-use super::{Identity, Rejection, json_response, now, reject, resource_of};
-use crate::server::Shared;
-use crate::token::core::missing;
-
-/// The grant type of a device code redemption.
-pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+use super::core::{Rejection, now, reject};
+use super::{Form, TokenService, resource_of};
+use crate::identity::Identity;
+use crate::identity::directory::{Approval, DeviceCode, RefreshGrant, random_token};
 
 /// How long a device code may wait for its user, as Entra's 15 minutes.
 const DEVICE_CODE_LIFETIME: i64 = 900;
 
-fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Rejection> {
-    form.get(name)
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| missing(name))
-}
-
-fn check_tenant(identity: &Identity, tenant: &str) -> Result<(), Rejection> {
-    if identity.tenant_matches(tenant, true) {
-        Ok(())
-    } else {
-        Err(reject(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            90002,
-            format!("Tenant '{tenant}' not found."),
-        ))
-    }
-}
-
-/// `POST /{tenant}/oauth2/v2.0/devicecode`.
-pub(crate) async fn device_code(
-    State(shared): State<Arc<Shared>>,
-    Path(tenant): Path<String>,
-    body: Bytes,
-) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    match start(&shared.identity, &tenant, &form) {
-        Ok(reply) => json_response(StatusCode::OK, &reply),
-        Err(rejection) => rejection.into_response(),
-    }
-}
-
-fn start(
+/// `POST /{tenant}/oauth2/v2.0/devicecode`: a device code, and the user code to enter.
+pub(super) fn start(
+    service: &TokenService,
     identity: &Identity,
     tenant: &str,
-    form: &HashMap<String, String>,
+    form: &Form,
 ) -> Result<Value, Rejection> {
-    check_tenant(identity, tenant)?;
-    let client_id = field(form, "client_id")?;
-    let scope = field(form, "scope")?;
+    service.check_tenant(tenant, true)?;
+    let client_id = form.require("client_id")?;
+    let scope = form.require("scope")?;
     let device_code = random_token(32);
     let mut state = identity.state();
     let serial = state.next();
@@ -79,13 +41,13 @@ fn start(
             created: serial,
         },
     );
-    let verification_uri = format!("{}/devicelogin", identity.base_url);
+    let verification_uri = format!("{}/devicelogin", service.settings.base_url);
     Ok(json!({
         "user_code": user_code,
         "device_code": device_code,
         "verification_uri": verification_uri,
         "expires_in": DEVICE_CODE_LIFETIME,
-        "interval": identity.poll_interval.as_secs().max(1),
+        "interval": service.settings.poll_interval.as_secs().max(1),
         "message": format!(
             "To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."
         ),
@@ -93,14 +55,15 @@ fn start(
 }
 
 /// The device code grant: `authorization_pending` until a test approves the code.
-pub(crate) fn redeem(
+pub(super) fn redeem(
+    service: &TokenService,
     identity: &Identity,
     tenant: &str,
-    form: &HashMap<String, String>,
+    form: &Form,
 ) -> Result<Value, Rejection> {
-    check_tenant(identity, tenant)?;
-    let code = field(form, "device_code")?;
-    let client_id = field(form, "client_id")?;
+    service.check_tenant(tenant, true)?;
+    let code = form.require("device_code")?;
+    let client_id = form.require("client_id")?;
     let mut state = identity.state();
     let Some(entry) = state.device_codes.get(code).cloned() else {
         return Err(reject(
@@ -150,19 +113,20 @@ pub(crate) fn redeem(
     // A device code is redeemed once.
     state.device_codes.remove(code);
     drop(state);
-    user_tokens(identity, &upn, client_id, &entry.scope)
+    user_tokens(service, identity, &upn, client_id, &entry.scope)
 }
 
 /// The refresh token grant: a new access token for any resource, and a rotated refresh token.
-pub(crate) fn refresh(
+pub(super) fn refresh(
+    service: &TokenService,
     identity: &Identity,
     tenant: &str,
-    form: &HashMap<String, String>,
+    form: &Form,
 ) -> Result<Value, Rejection> {
-    check_tenant(identity, tenant)?;
-    let token = field(form, "refresh_token")?;
-    let client_id = field(form, "client_id")?;
-    let scope = field(form, "scope")?;
+    service.check_tenant(tenant, true)?;
+    let token = form.require("refresh_token")?;
+    let client_id = form.require("client_id")?;
+    let scope = form.require("scope")?;
     let grant = identity.state().refresh_tokens.remove(token);
     let Some(RefreshGrant {
         upn,
@@ -184,11 +148,12 @@ pub(crate) fn refresh(
             "The refresh token was issued to another client.",
         ));
     }
-    user_tokens(identity, &upn, client_id, scope)
+    user_tokens(service, identity, &upn, client_id, scope)
 }
 
 /// Access, refresh and id tokens for a signed-in user.
 fn user_tokens(
+    service: &TokenService,
     identity: &Identity,
     upn: &str,
     client_id: &str,
@@ -212,7 +177,7 @@ fn user_tokens(
             format!("The user account {upn} does not exist in the directory."),
         )
     })?;
-    let access_token = identity.sign(json!({
+    let access_token = service.sign(json!({
         "aud": resource,
         "oid": user.object_id,
         "sub": user.object_id,
@@ -224,7 +189,7 @@ fn user_tokens(
         "scp": "user_impersonation",
         "ver": "2.0",
     }))?;
-    let id_token = identity.sign(json!({
+    let id_token = service.sign(json!({
         "aud": client_id,
         "oid": user.object_id,
         "sub": user.object_id,
@@ -240,7 +205,7 @@ fn user_tokens(
             client_id: client_id.to_owned(),
         },
     );
-    let lifetime = identity.token_lifetime.as_secs();
+    let lifetime = service.settings.lifetime.as_secs();
     Ok(json!({
         "token_type": "Bearer",
         "scope": scope,

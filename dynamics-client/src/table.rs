@@ -1,0 +1,306 @@
+//! Reads and writes of a table known only at run time, with records as JSON: for tools that
+//! read the table's shape from `$metadata` when they run (the `dynamics data import` and
+//! `export` commands) rather than from generated types.
+
+use futures::stream::Stream;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::batch::{Batch, BulkOptions, Handle, no_body};
+use crate::changes::{Change, ChangeBody, ChangePage, DeltaLink, change};
+use crate::client::{Client, Request};
+use crate::crud::{MAX_PAGE_SIZE, UpsertMode, check_name};
+use crate::error::{Error, Result};
+use crate::paging::{self, Cursor, Linked};
+use crate::typed::{AlternateKey, Literal};
+
+/// A table named at run time: its entity set (`accounts`), as `$metadata` names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    entity_set: String,
+}
+
+impl Table {
+    /// The table whose entity set is `entity_set`. Only letters, digits and `_` are taken.
+    pub fn new(entity_set: impl Into<String>) -> Result<Self> {
+        let entity_set = entity_set.into();
+        check_name("entity set", &entity_set)?;
+        Ok(Table { entity_set })
+    }
+
+    /// The entity set's name.
+    pub fn entity_set(&self) -> &str {
+        &self.entity_set
+    }
+}
+
+/// Which record a [`JsonWrite`] writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordKey {
+    /// The record with this id.
+    Id(Uuid),
+    /// The record with these alternate key values: the text between the parentheses of
+    /// `accounts(...)`, made by [`RecordKey::alternate`].
+    Alternate(String),
+}
+
+impl RecordKey {
+    /// An alternate key of columns named at run time, each with its value; values are
+    /// written as OData literals and refused when Dataverse cannot take them in a key URL.
+    pub fn alternate(parts: &[(&str, &dyn Literal)]) -> Result<Self> {
+        let mut key: Option<AlternateKey<()>> = None;
+        for (name, value) in parts {
+            // The typed key keeps `'static` names; a tool names a handful of key columns per
+            // run, so keeping them for the life of the process costs nothing worth counting.
+            let name: &'static str = Box::leak((*name).to_owned().into_boxed_str());
+            key = Some(match key {
+                None => AlternateKey::column(name, *value)?,
+                Some(key) => key.and_column(name, *value)?,
+            });
+        }
+        key.map(|k| RecordKey::Alternate(k.to_path_segment()))
+            .ok_or_else(|| Error::invalid_input("an alternate key needs at least one column"))
+    }
+
+    fn path(&self, table: &Table) -> String {
+        match self {
+            RecordKey::Id(id) => format!("{}({})", table.entity_set, id.hyphenated()),
+            RecordKey::Alternate(segment) => format!("{}({segment})", table.entity_set),
+        }
+    }
+}
+
+/// One write of a record given as JSON: an upsert limited by `mode` (create-only, update-only
+/// or either) of the record at `key`, with the columns of `body` (`"nav@odata.bind"` entries
+/// set lookups).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JsonWrite {
+    /// Which record.
+    pub key: RecordKey,
+    /// What the write may do: create only (`If-None-Match: *`), update only (`If-Match: *`),
+    /// or either.
+    pub mode: UpsertMode,
+    /// The columns to write.
+    pub body: Map<String, Value>,
+}
+
+impl Batch {
+    /// Adds a write of a record given as JSON to a table named at run time.
+    pub fn write_json(&mut self, table: &Table, write: &JsonWrite) -> Result<Handle<()>> {
+        let body = serde_json::to_vec(&write.body)
+            .map_err(|e| Error::invalid_input(format!("could not serialize the record: {e}")))?;
+        let wire = crate::batch::multipart::WireRequest {
+            method: "PATCH",
+            url: write.key.path(table),
+            headers: write.mode.condition().into_iter().collect(),
+            body: Some(body),
+        };
+        self.single(wire, no_body)
+    }
+}
+
+impl Client {
+    /// Writes every record, in batches, as [`bulk_upsert`](Client::bulk_upsert) does for typed
+    /// records; result `i` says how write `i` went.
+    ///
+    /// A create-only write whose record already exists is
+    /// [`Error::ConcurrencyConflict`](crate::Error::ConcurrencyConflict), also when an earlier
+    /// try of its batch may have created it (its answer was lost): the caller, who chose the
+    /// ids, tells the two apart (see [`exactly_once`](crate::exactly_once)).
+    pub async fn bulk_write_json(
+        &self,
+        table: &Table,
+        writes: Vec<JsonWrite>,
+        options: &BulkOptions,
+    ) -> Result<Vec<Result<()>>> {
+        self.bulk(writes, options, |batch, write: &JsonWrite| {
+            batch.write_json(table, write)
+        })
+        .await
+    }
+}
+
+/// One page of records read as JSON objects.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct JsonPage {
+    /// The records, as the service wrote them (annotations included).
+    pub records: Vec<Map<String, Value>>,
+    /// `@odata.nextLink`, when more pages follow.
+    pub next_link: Option<String>,
+}
+
+impl Linked for JsonPage {
+    fn next_link(&self) -> Option<&String> {
+        self.next_link.as_ref()
+    }
+}
+
+#[derive(Deserialize)]
+struct JsonPageBody {
+    value: Vec<Map<String, Value>>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+}
+
+impl Client {
+    /// Every page of a raw OData query on a table named at run time (see
+    /// [`query`](Client::query) for how `query` is written), `page_size` records at most per
+    /// page (`Prefer: odata.maxpagesize`, 1 to 5,000), one page held at a time.
+    /// `annotations` are asked for with `Prefer: odata.include-annotations` when not empty
+    /// (e.g. `Microsoft.Dynamics.CRM.lookuplogicalname`).
+    pub fn json_pages<'a>(
+        &'a self,
+        table: &'a Table,
+        query: &str,
+        page_size: u32,
+        annotations: &[&str],
+    ) -> impl Stream<Item = Result<JsonPage>> + Send + 'a {
+        let query = query.trim_start_matches('?').to_owned();
+        let prefer = prefer(&[], page_size, annotations);
+        paging::pages(move |cursor| {
+            let url = match cursor {
+                Cursor::First => self.url(&table.entity_set).map(|mut url| {
+                    if !query.is_empty() {
+                        url.set_query(Some(&query));
+                    }
+                    url
+                }),
+                Cursor::Next(link) => self.next_link_url(&link),
+            };
+            let prefer = prefer.clone();
+            async move {
+                let response = self.get_page(table, url, prefer).await?;
+                let body: JsonPageBody =
+                    Error::decode_json(&format!("{} page", table.entity_set), &response.body)?;
+                Ok(JsonPage {
+                    records: body.value,
+                    next_link: body.next_link,
+                })
+            }
+        })
+    }
+
+    /// Every page of the changes to a table named at run time since `since`, or without it
+    /// every record (the first sync), as [`changes`](Client::changes) reads them for typed
+    /// records; records come as JSON objects.
+    pub fn json_changes<'a>(
+        &'a self,
+        table: &'a Table,
+        columns: &[&str],
+        since: Option<&DeltaLink>,
+        page_size: u32,
+        annotations: &[&str],
+    ) -> impl Stream<Item = Result<ChangePage<Map<String, Value>>>> + Send + 'a {
+        let select = columns.join(",");
+        let since = since.cloned();
+        let prefer = prefer(&["odata.track-changes"], page_size, annotations);
+        paging::pages(move |cursor| {
+            let url = match (cursor, &since) {
+                (Cursor::First, Some(since)) => self.next_link_url(since.as_str()),
+                (Cursor::First, None) => self.url(&table.entity_set).map(|mut url| {
+                    if !select.is_empty() {
+                        url.query_pairs_mut().append_pair("$select", &select);
+                    }
+                    url
+                }),
+                (Cursor::Next(link), _) => self.next_link_url(&link),
+            };
+            let prefer = prefer.clone();
+            async move {
+                let response = self.get_page(table, url, prefer).await?;
+                let what = format!("{} changes", table.entity_set);
+                let body: ChangeBody<'_> = Error::decode_json(&what, &response.body)?;
+                let changes = body
+                    .value
+                    .iter()
+                    .map(|entry| change::<Map<String, Value>>(&what, entry))
+                    .collect::<Result<Vec<Change<_>>>>()?;
+                Ok(ChangePage {
+                    changes,
+                    next_link: body.next_link,
+                    delta_link: body.delta_link.map(DeltaLink::new),
+                })
+            }
+        })
+    }
+}
+
+impl Client {
+    /// One page's `GET`, with the `Prefer` header its pager worked out.
+    async fn get_page(
+        &self,
+        table: &Table,
+        url: Result<url::Url>,
+        prefer: std::result::Result<String, String>,
+    ) -> Result<crate::client::Response> {
+        let prefer = prefer.map_err(Error::invalid_input)?;
+        let mut request = Request::new(Method::GET, url?, &table.entity_set);
+        request.headers.push(("Prefer", prefer));
+        self.send(request).await
+    }
+
+    /// The environment's `$metadata` (CSDL XML), with the annotations Dataverse leaves out by
+    /// default (`?annotations=true`: descriptions, read-only columns, alternate keys, change
+    /// tracking), for tools that read a table's shape when they run.
+    pub async fn metadata_document(&self) -> Result<String> {
+        let url = self.url("$metadata?annotations=true")?;
+        let mut request = Request::new(Method::GET, url, "$metadata");
+        request
+            .headers
+            .push(("Accept", "application/xml".to_owned()));
+        let response = self.send(request).await?;
+        String::from_utf8(response.body)
+            .map_err(|e| Error::invalid_input(format!("$metadata is not UTF-8: {e}")))
+    }
+}
+
+/// One `Prefer` header with these preferences, the page size and the annotations, or why the
+/// page size cannot be asked for.
+fn prefer(
+    first: &[&str],
+    page_size: u32,
+    annotations: &[&str],
+) -> std::result::Result<String, String> {
+    if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+        return Err(format!(
+            "page size {page_size} is outside 1..={MAX_PAGE_SIZE}"
+        ));
+    }
+    let mut parts: Vec<String> = first.iter().map(|p| (*p).to_owned()).collect();
+    parts.push(format!("odata.maxpagesize={page_size}"));
+    if !annotations.is_empty() {
+        parts.push(format!(
+            "odata.include-annotations=\"{}\"",
+            annotations.join(",")
+        ));
+    }
+    Ok(parts.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_become_paths() {
+        let table = Table::new("accounts").unwrap();
+        let id = Uuid::from_u128(1);
+        assert_eq!(
+            RecordKey::Id(id).path(&table),
+            "accounts(00000000-0000-0000-0000-000000000001)"
+        );
+        let key = RecordKey::alternate(&[("accountnumber", &"O'Neil & Co" as &dyn Literal)]);
+        assert!(key.is_err(), "`&` cannot go into a key URL");
+        let key = RecordKey::alternate(&[
+            ("accountnumber", &"A 1" as &dyn Literal),
+            ("region", &7i32 as &dyn Literal),
+        ])
+        .unwrap();
+        assert_eq!(key.path(&table), "accounts(accountnumber='A%201',region=7)");
+        assert!(Table::new("accounts?x").is_err());
+        assert!(RecordKey::alternate(&[]).is_err());
+    }
+}
