@@ -205,7 +205,7 @@ struct LanePace {
     backed_off_at: Option<Instant>,
 }
 
-/// Runs bulk writes over one or several identities; see the [module docs](self).
+/// Runs bulk writes over one or several identities, each with its own adaptive pace.
 pub struct BulkEngine {
     lanes: Vec<Lane>,
     options: EngineOptions,

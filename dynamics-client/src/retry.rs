@@ -25,7 +25,7 @@ use crate::odata::{is_transient_server_error, throttle_limit};
 /// * Everything else (400, 401, 403, 404, 409, 412, a 500 carrying a business error code such
 ///   as duplicate detection's `0x80040333`, …) is returned at once: sending it again gives the
 ///   same answer. Which 500s are transient, and the evidence, is in
-///   [`is_transient_server_error`](crate::odata::is_transient_server_error).
+///   the client's `odata::is_transient_server_error`.
 /// * A request that is not idempotent (a `POST` create without a client-chosen id) is retried only
 ///   when it certainly did not take effect: on throttling, or when the connection was never made.
 ///   Set [`retry_non_idempotent`](Self::retry_non_idempotent) to retry it on 5xx/timeouts too.
