@@ -11,11 +11,9 @@
 //! (a file of `name command` lines to run against the same emulator settings, each given
 //! `BULK_URL`, `BULK_TOKEN`, `BULK_RECORDS` and printing its elapsed seconds).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use dynamics_client::{
@@ -23,6 +21,7 @@ use dynamics_client::{
     CredentialOptions, EngineOptions, Secret, TokenCredential,
 };
 use dynamics_emulator::{Emulator, ServerCost, ServiceProtection, TestCertificate};
+use dynamics_test_support::heap::{self, CountingAllocator};
 use futures::StreamExt as _;
 
 mod generated {
@@ -33,41 +32,8 @@ mod generated {
 }
 use generated::Account;
 
-/// Counts live and peak heap bytes of this process.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; only adds bookkeeping.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size >= layout.size() {
-            let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
-                - layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        } else {
-            LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const CLIENT_ID: &str = "9b2d6f41-7c3e-4a58-b1e0-5d8c2f7a4e19";
 /// The stated cost model, in Dataverse milliseconds (before the time scale): 100 ms per
@@ -204,8 +170,7 @@ async fn load(
     let engine = BulkEngine::new(client).options(options).expect("options");
     // Whether each input was answered, a bit each: the check costs 1/8 byte per record.
     let mut answered = vec![0u8; records.div_ceil(8)];
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = heap::live_bytes();
     let started = Instant::now();
     {
         let input = futures::stream::iter((0..records).map(|i| Account {
@@ -223,7 +188,7 @@ async fn load(
         }
     }
     let took = started.elapsed();
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    let peak = heap::peak_bytes_since(base);
     assert!((0..records).all(|i| answered[i / 8] & (1 << (i % 8)) != 0));
     (took, peak, engine.progress())
 }

@@ -12,6 +12,7 @@
 mod corpus;
 #[cfg(feature = "emulated")]
 pub mod emulated;
+pub mod heap;
 mod rng;
 
 pub use corpus::fuzz_corpus;
