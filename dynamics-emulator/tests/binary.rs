@@ -21,6 +21,21 @@ impl Drop for Running {
     }
 }
 
+/// Starts the binary and reads the URL its first line announces.
+fn listen(command: &mut Command) -> (Running, String) {
+    let mut child = Running(command.stdout(Stdio::piped()).spawn().unwrap());
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim_end()
+        .strip_prefix("dynamics-emulator listening on ")
+        .unwrap()
+        .to_owned();
+    (child, base)
+}
+
 #[tokio::test]
 async fn serves_tokens_after_announcing_its_url() {
     let dir = std::env::temp_dir().join(format!("emulator-bin-{}", uuid::Uuid::new_v4()));
@@ -40,7 +55,7 @@ async fn serves_tokens_after_announcing_its_url() {
         r#"[{"table": "account", "columns": ["emailaddress1"]}]"#,
     )
     .unwrap();
-    let mut child = Running(
+    let (child, base) = listen(
         Command::new(BIN)
             .arg("--metadata")
             .arg(common::sample_metadata())
@@ -57,20 +72,8 @@ async fn serves_tokens_after_announcing_its_url() {
             .arg("--seed")
             .arg(&seed_path)
             .arg("--duplicate-rules")
-            .arg(&rules_path)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .arg(&rules_path),
     );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim_end()
-        .strip_prefix("dynamics-emulator listening on ")
-        .unwrap()
-        .to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
 
     let endpoint = format!("{base}/contoso/oauth2/v2.0/token");
@@ -234,26 +237,14 @@ async fn service_protection_flags_turn_the_limits_on() {
         ),
         (vec!["--service-protection"], 6000),
     ] {
-        let mut child = Running(
+        let (_child, base) = listen(
             Command::new(BIN)
                 .arg("--metadata")
                 .arg(common::sample_metadata())
                 .arg("--app")
                 .arg(format!("{}={}", common::CLIENT_ID, cert_path.display()))
-                .args(&flags)
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap(),
+                .args(&flags),
         );
-        let mut line = String::new();
-        BufReader::new(child.0.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim_end()
-            .strip_prefix("dynamics-emulator listening on ")
-            .unwrap()
-            .to_owned();
         let tenant = dynamics_emulator::DEFAULT_TENANT;
         let endpoint = format!("{base}/{tenant}/oauth2/v2.0/token");
         let now = common::now();
@@ -318,7 +309,7 @@ async fn managed_identity_and_federated_flags() {
     let issuer = TestCertificate::generate("CN=issuer").unwrap();
     let issuer_path = dir.join("issuer.pem");
     std::fs::write(&issuer_path, issuer.cert_pem()).unwrap();
-    let mut child = Running(
+    let (child, base) = listen(
         Command::new(BIN)
             .arg("--metadata")
             .arg(common::sample_metadata())
@@ -336,20 +327,8 @@ async fn managed_identity_and_federated_flags() {
             .arg(format!(
                 "fed-id,https://issuer.example,repo:o/r:ref:refs/heads/main,{}",
                 issuer_path.display()
-            ))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            )),
     );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim_end()
-        .strip_prefix("dynamics-emulator listening on ")
-        .unwrap()
-        .to_owned();
     let http = reqwest::Client::new();
     let token = |reply: serde_json::Value| reply["access_token"].as_str().unwrap().to_owned();
     let reply: serde_json::Value = http
