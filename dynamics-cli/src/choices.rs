@@ -1,11 +1,11 @@
 //! The choices document: the option sets of every choice column, read from the Dataverse
 //! metadata API in the shape `dynamics-codegen` reads (see `dynamics_codegen::choices`).
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::dataverse::Dataverse;
 use crate::error::{CliError, Result};
-use crate::{http, output};
+use crate::output;
 
 /// The attribute metadata casts that carry option sets.
 pub(crate) const CASTS: &[&str] = &[
@@ -17,9 +17,7 @@ pub(crate) const CASTS: &[&str] = &[
 ];
 
 /// Reads the choice columns of `tables` and the global option sets.
-pub(crate) async fn pull(environment: &str, token: &str, tables: &[String]) -> Result<Value> {
-    let http = http::client()?;
-    let web_api = crate::dataverse::web_api_root(environment);
+pub(crate) async fn pull(dataverse: &Dataverse, tables: &[String]) -> Result<Value> {
     let mut definitions = Vec::new();
     for (i, table) in tables.iter().enumerate() {
         if i % 25 == 0 {
@@ -27,34 +25,18 @@ pub(crate) async fn pull(environment: &str, token: &str, tables: &[String]) -> R
         }
         let mut attributes = Vec::new();
         for cast in CASTS {
-            let url = format!(
-                "{web_api}EntityDefinitions(LogicalName='{table}')/Attributes/Microsoft.Dynamics.CRM.{cast}?$select=LogicalName&$expand=OptionSet,GlobalOptionSet"
-            );
-            let (_, body, _) = http::call(
-                &http,
-                "Dataverse metadata API",
-                Method::GET,
-                &url,
-                token,
-                None,
-            )
-            .await?;
+            let body = dataverse
+                .get_json(&format!(
+                    "EntityDefinitions(LogicalName='{table}')/Attributes/Microsoft.Dynamics.CRM.{cast}?$select=LogicalName&$expand=OptionSet,GlobalOptionSet"
+                ))
+                .await?;
             attributes.extend(cast_attributes(&body, cast));
         }
         if !attributes.is_empty() {
             definitions.push(json!({"LogicalName": table, "Attributes": attributes}));
         }
     }
-    let url = format!("{web_api}GlobalOptionSetDefinitions");
-    let (_, globals, _) = http::call(
-        &http,
-        "Dataverse metadata API",
-        Method::GET,
-        &url,
-        token,
-        None,
-    )
-    .await?;
+    let globals = dataverse.get_json("GlobalOptionSetDefinitions").await?;
     let document = json!({
         "EntityDefinitions": definitions,
         "GlobalOptionSetDefinitions": globals.get("value").cloned().unwrap_or_else(|| json!([])),

@@ -180,6 +180,10 @@ pub(crate) enum CertCommand {
         /// written to `<name>.pfx.password` (mode 0600).
         #[arg(long)]
         password_env: Option<String>,
+        /// Replace an existing `.pfx` and `.pfx.password` (a private key is never replaced
+        /// otherwise).
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -24,8 +24,8 @@ pub(crate) async fn run(command: Command) -> Result<()> {
             let session = session::login(&store, &settings, tenant.as_deref()).await?;
             println!(
                 "Signed in as {} (tenant {}). Tokens are cached in {}, encrypted with the key from {}.",
-                session.user,
-                session.tenant_id,
+                output::clean(&session.user),
+                output::clean(&session.tenant_id),
                 store.path().display(),
                 store.key_source()
             );
@@ -35,7 +35,7 @@ pub(crate) async fn run(command: Command) -> Result<()> {
             let store = open_store()?;
             let was = store.update(|c| Ok::<_, CliError>(c.session.take()))?;
             match was {
-                Some(s) => println!("Signed out {}.", s.user),
+                Some(s) => println!("Signed out {}.", output::clean(&s.user)),
                 None => println!("Nobody was signed in."),
             }
             Ok(())
@@ -86,9 +86,12 @@ pub(crate) async fn run(command: Command) -> Result<()> {
                 .await?;
             let metadata = pull_metadata(&store, &url, &output).await?;
             if let Some(path) = choices {
-                let token = session::token_for(&store, &url).await?;
+                let dataverse = crate::dataverse::Dataverse::new(
+                    &url,
+                    session::token_for(&store, &url).await?,
+                )?;
                 let tables = crate::choices::tables(&metadata);
-                let document = crate::choices::pull(&url, token.expose(), &tables).await?;
+                let document = crate::choices::pull(&dataverse, &tables).await?;
                 let text = serde_json::to_string_pretty(&document).unwrap_or_default();
                 write_atomic(&path, text.as_bytes())?;
                 eprintln!("Wrote {}", path.display());
@@ -125,8 +128,9 @@ pub(crate) async fn run(command: Command) -> Result<()> {
                     bits,
                     out,
                     password_env,
+                    force,
                 },
-        } => new_certificate(&subject, days, bits, &out, password_env.as_deref()),
+        } => new_certificate(&subject, days, bits, &out, password_env.as_deref(), force),
         Command::Connection { command } => connections::run(command, &settings).await,
         Command::Data { command } => crate::data::run(command).await,
     }
@@ -144,16 +148,29 @@ async fn pull_metadata(
     let token = session::token_for(store, environment).await?;
     let url = metadata_url(environment);
     output::progress(&format!("Downloading {url}"));
-    let request = http::client()?
+    let request = http::client_for(&url)?
         .get(&url)
         .bearer_auth(token.expose())
         .header("Accept", "application/xml");
-    let response = http::send(request, &url).await?;
+    let mut response = http::send(request, &url).await?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| CliError::Transport {
+    // Read no further than a document the parser would take (DYNAMICS_METADATA_MAX_BYTES).
+    let limit = dynamics_codegen::csdl::max_document_bytes();
+    let too_large =
+        |size| CliError::Codegen(dynamics_codegen::Error::DocumentTooLarge { size, limit });
+    if let Some(size) = response.content_length().filter(|&n| n > limit) {
+        return Err(too_large(size));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| CliError::Transport {
         url: url.clone(),
         reason: e.without_url().to_string(),
-    })?;
+    })? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large((body.len() + chunk.len()) as u64));
+        }
+        body.extend_from_slice(&chunk);
+    }
     if status != 200 {
         let text = String::from_utf8_lossy(&body);
         return Err(match status {
@@ -182,24 +199,10 @@ fn metadata_url(environment: &str) -> String {
     )
 }
 
-/// Writes through a temporary file in the same directory, then renames.
+/// Writes through an exclusively created temporary file in the same directory, then renames
+/// (see `dynamics_fs`); a symbolic link at `path` is refused.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    certificate::write_file(&temp, bytes, false)?;
-    std::fs::rename(&temp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        CliError::io("rename into", path)(e)
-    })
+    certificate::write_file(path, bytes)
 }
 
 fn new_certificate(
@@ -208,6 +211,7 @@ fn new_certificate(
     bits: u32,
     out: &Path,
     password_env: Option<&str>,
+    force: bool,
 ) -> Result<()> {
     let name: String = subject
         .strip_prefix("CN=")
@@ -224,35 +228,61 @@ fn new_certificate(
     if name.is_empty() {
         return Err(CliError::Usage("the subject needs a name".into()));
     }
-    std::fs::create_dir_all(out).map_err(CliError::io("create directory", out))?;
-    output::progress(&format!("Generating an RSA-{bits} key and certificate"));
-    let cert = NewCertificate::generate(subject, days, bits)?;
-    let (password, password_file) = match password_env {
-        Some(var) => {
-            let value = std::env::var(var)
+    certificate::check_parameters(days, bits)?;
+    let password = match password_env {
+        Some(var) => Some(
+            std::env::var(var)
                 .ok()
                 .filter(|v| !v.is_empty())
+                .map(Secret::new)
                 .ok_or_else(|| {
                     CliError::Usage(format!("the environment variable {var} is not set"))
-                })?;
-            (Secret::new(value), None)
-        }
-        None => {
-            let password = certificate::random_password()?;
-            let path = out.join(format!("{name}.pfx.password"));
-            certificate::write_file(&path, password.expose().as_bytes(), true)?;
-            (password, Some(path))
-        }
+                })?,
+        ),
+        None => None,
     };
     let written = certificate::Written {
         pem: out.join(format!("{name}.pem")),
         cer: out.join(format!("{name}.cer")),
         pfx: out.join(format!("{name}.pfx")),
-        password_file,
+        password_file: password
+            .is_none()
+            .then(|| out.join(format!("{name}.pfx.password"))),
     };
-    certificate::write_file(&written.pem, cert.cert_pem()?.as_bytes(), false)?;
-    certificate::write_file(&written.cer, &cert.cert_der()?, false)?;
-    certificate::write_file(&written.pfx, &cert.pkcs12(&name, &password)?, true)?;
+    // Every refusal comes before the first file is written, so none is left half-way.
+    let private = [Some(&written.pfx), written.password_file.as_ref()];
+    for path in [&written.pem, &written.cer]
+        .into_iter()
+        .chain(private.into_iter().flatten())
+    {
+        dynamics_fs::refuse_symlink(path)?;
+    }
+    if !force {
+        for path in private.into_iter().flatten() {
+            if path.symlink_metadata().is_ok() {
+                return Err(CliError::Usage(format!(
+                    "{} already exists; pass --force to replace the private key",
+                    path.display()
+                )));
+            }
+        }
+    }
+    std::fs::create_dir_all(out).map_err(CliError::io("create directory", out))?;
+    output::progress(&format!("Generating an RSA-{bits} key and certificate"));
+    let cert = NewCertificate::generate(subject, days, bits)?;
+    let password = match (password, &written.password_file) {
+        (Some(password), _) => password,
+        (None, path) => {
+            let password = certificate::random_password()?;
+            if let Some(path) = path {
+                certificate::write_secret(path, password.expose().as_bytes(), force)?;
+            }
+            password
+        }
+    };
+    certificate::write_secret(&written.pfx, &cert.pkcs12(&name, &password)?, force)?;
+    certificate::write_file(&written.pem, cert.cert_pem()?.as_bytes())?;
+    certificate::write_file(&written.cer, &cert.cert_der()?)?;
     println!("Certificate (PEM):  {}", written.pem.display());
     println!("Certificate (DER):  {}", written.cer.display());
     println!("Private key (PFX):  {}", written.pfx.display());

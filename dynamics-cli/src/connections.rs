@@ -181,7 +181,8 @@ pub(crate) async fn run(command: ConnectionCommand, settings: &Settings) -> Resu
             let who = test(&store, &name).await?;
             println!(
                 "Connection `{name}` is ready: client id {}, application user {}.",
-                app.app_id, who
+                output::clean(&app.app_id),
+                output::clean(&who)
             );
             println!(
                 "Apps use it with Client::from_connection(\"{name}\") or DYNAMICS_CONNECTION={name}."
@@ -286,7 +287,10 @@ pub(crate) async fn run(command: ConnectionCommand, settings: &Settings) -> Resu
             })?;
             output::progress("Testing: token with the certificate, then WhoAmI");
             let who = test(&store, &name).await?;
-            println!("Connection `{name}` is ready: application user {who}.");
+            println!(
+                "Connection `{name}` is ready: application user {}.",
+                output::clean(&who)
+            );
             Ok(())
         }
         ConnectionCommand::List { json } => {
@@ -332,14 +336,17 @@ pub(crate) async fn run(command: ConnectionCommand, settings: &Settings) -> Resu
                         Value::Null => "-".into(),
                         other => other.to_string(),
                     };
-                    println!("{key:<22} {text}");
+                    println!("{key:<22} {}", output::clean(&text));
                 }
             }
             Ok(())
         }
         ConnectionCommand::Test { name } => {
             let who = test(&store, &name).await?;
-            println!("Connection `{name}` works: WhoAmI says UserId {who}.");
+            println!(
+                "Connection `{name}` works: WhoAmI says UserId {}.",
+                output::clean(&who)
+            );
             Ok(())
         }
         ConnectionCommand::Edit {

@@ -1,17 +1,20 @@
-//! Dataverse calls made with the signed-in user's own token: the application user of an app
-//! registration, and its security role.
+//! Dataverse calls made with the signed-in user's own token through `dynamics-client`: the
+//! application user of an app registration, and its security role.
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use dynamics_client::{AccessToken, BoxFuture, Client, Entity, Secret, TokenCredential};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
 
 use crate::error::{CliError, Result};
-use crate::http;
 
-/// The Web API of one environment, reached as the signed-in user.
+/// The Web API of one environment, reached as the signed-in user through `dynamics-client`:
+/// its retries, throttling, transport rules and typed errors.
 pub(crate) struct Dataverse {
-    http: reqwest::Client,
-    web_api: String,
-    token: dynamics_client::Secret,
+    client: Client,
 }
 
 /// The Web API root of an environment, `https://<org>.crm.dynamics.com/api/data/v9.2/`.
@@ -24,36 +27,94 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// The signed-in user's access token for the environment, as a credential: the CLI refreshes
+/// it (see `session::token_for`) before it builds the client, so it is handed out as it is.
+struct UserToken(Secret);
+
+impl std::fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UserToken(..)")
+    }
+}
+
+impl TokenCredential for UserToken {
+    fn get_token<'a>(
+        &'a self,
+        _scope: &'a str,
+    ) -> BoxFuture<'a, dynamics_client::Result<AccessToken>> {
+        // `token_for` hands out tokens valid for at least two more minutes.
+        let expires = SystemTime::now() + Duration::from_secs(120);
+        Box::pin(async move { Ok(AccessToken::new(self.0.clone(), expires)) })
+    }
+}
+
+/// A new application user: `POST systemusers`.
+#[derive(Serialize, Deserialize)]
+struct NewApplicationUser {
+    applicationid: String,
+    #[serde(rename = "businessunitid@odata.bind")]
+    business_unit: String,
+}
+
+impl Entity for NewApplicationUser {
+    const LOGICAL_NAME: &'static str = "systemuser";
+    const ENTITY_SET_NAME: &'static str = "systemusers";
+    const PRIMARY_KEY: &'static str = "systemuserid";
+    fn id(&self) -> Option<Uuid> {
+        None
+    }
+}
+
+/// A security role, for `systemuserroles_association`.
+#[derive(Serialize, Deserialize)]
+struct Role {}
+
+impl Entity for Role {
+    const LOGICAL_NAME: &'static str = "role";
+    const ENTITY_SET_NAME: &'static str = "roles";
+    const PRIMARY_KEY: &'static str = "roleid";
+    fn id(&self) -> Option<Uuid> {
+        None
+    }
+}
+
+/// A refusal (403) and a missing thing (404) keep their exit codes; the rest is the client's.
+fn typed(error: dynamics_client::Error) -> CliError {
+    match error.status() {
+        Some(403) => CliError::Refused(format!("Dataverse: {error}")),
+        Some(404) => CliError::NotFound(format!("Dataverse: {error}")),
+        _ => CliError::Client(error),
+    }
+}
+
+fn guid(text: &str, what: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|_| CliError::Service {
+        service: "Dataverse",
+        status: 200,
+        message: format!("{what} `{text}` is not a GUID"),
+    })
+}
+
 impl Dataverse {
-    pub(crate) fn new(environment_url: &str, token: dynamics_client::Secret) -> Result<Self> {
-        Ok(Self {
-            http: http::client()?,
-            web_api: web_api_root(environment_url),
-            token,
-        })
+    pub(crate) fn new(environment_url: &str, token: Secret) -> Result<Self> {
+        let client = Client::builder(environment_url)
+            .credential(Arc::new(UserToken(token)))
+            .user_agent(concat!("dynamics-cli/", env!("CARGO_PKG_VERSION")).to_owned())
+            .build()
+            .map_err(|e| match e {
+                dynamics_client::Error::InvalidInput(reason) => CliError::Usage(reason),
+                other => CliError::Client(other),
+            })?;
+        Ok(Self { client })
     }
 
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(Value, reqwest::header::HeaderMap)> {
-        let url = format!("{}{path}", self.web_api);
-        let (_, json, headers) = http::call(
-            &self.http,
-            "Dataverse",
-            method,
-            &url,
-            self.token.expose(),
-            body,
-        )
-        .await?;
-        Ok((json, headers))
+    /// `GET` of a path under the Web API root, read as JSON.
+    pub(crate) async fn get_json(&self, path: &str) -> Result<Value> {
+        self.client.get(path).await.map_err(typed)
     }
 
     async fn first_id(&self, path: &str, id_field: &str) -> Result<Option<String>> {
-        let (reply, _) = self.call(Method::GET, path, None).await?;
+        let reply = self.get_json(path).await?;
         Ok(reply
             .get("value")
             .and_then(Value::as_array)
@@ -88,20 +149,12 @@ impl Dataverse {
         if let Some(id) = existing {
             return Ok(id);
         }
-        let body = json!({
-            "applicationid": app_id,
-            "businessunitid@odata.bind": format!("/businessunits({business_unit})"),
-        });
-        let (_, headers) = self.call(Method::POST, "systemusers", Some(&body)).await?;
-        headers
-            .get("OData-EntityId")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit_once('(')?.1.strip_suffix(')').map(str::to_owned))
-            .ok_or_else(|| CliError::Service {
-                service: "Dataverse",
-                status: 204,
-                message: "the new application user has no OData-EntityId".into(),
-            })
+        let user = NewApplicationUser {
+            applicationid: app_id.to_owned(),
+            business_unit: format!("/businessunits({business_unit})"),
+        };
+        let id = self.client.create(&user).await.map_err(typed)?;
+        Ok(id.hyphenated().to_string())
     }
 
     /// The id of the security role named `role` in `business_unit`.
@@ -123,14 +176,12 @@ impl Dataverse {
 
     /// Associates the user with the role (`systemuserroles_association`).
     pub(crate) async fn associate_role(&self, user_id: &str, role_id: &str) -> Result<()> {
-        let body = json!({ "@odata.id": format!("{}roles({role_id})", self.web_api) });
-        self.call(
-            Method::POST,
-            &format!("systemusers({user_id})/systemuserroles_association/$ref"),
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        let user = guid(user_id, "the application user id")?;
+        let role = guid(role_id, "the role id")?;
+        self.client
+            .associate::<NewApplicationUser, Role>(user, "systemuserroles_association", role)
+            .await
+            .map_err(typed)
     }
 
     /// Gives the user the security role named `role` of `business_unit`.

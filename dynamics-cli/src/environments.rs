@@ -54,7 +54,7 @@ pub(crate) async fn list(store: &ConnectionStore, settings: &Settings) -> Result
     let token = session::token_for(store, &settings.discovery_url).await?;
     let url = format!("{}/api/discovery/v2.0/Instances", settings.discovery_url);
     let (_, body, _) = http::call(
-        &http::client()?,
+        &http::client_for(&url)?,
         "Global Discovery",
         Method::GET,
         &url,
@@ -108,11 +108,9 @@ fn prompt(environments: &[Environment]) -> Result<String> {
     eprintln!("Which environment?");
     for (i, e) in environments.iter().enumerate() {
         eprintln!(
-            "  {}) {} - {} ({})",
+            "  {}) {}",
             i + 1,
-            e.friendly_name,
-            e.url,
-            e.region
+            output::clean(&format!("{} - {} ({})", e.friendly_name, e.url, e.region))
         );
     }
     let stdin = std::io::stdin();

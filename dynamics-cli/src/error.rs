@@ -41,6 +41,16 @@ pub(crate) enum CliError {
         /// Why.
         reason: String,
     },
+    /// A service answered with a redirect, which is never followed.
+    #[error("{url} answered HTTP {status} pointing at {}; redirects are not followed", .location.as_deref().unwrap_or("nowhere (no Location header)"))]
+    Redirected {
+        /// The request's URL.
+        url: String,
+        /// The status.
+        status: u16,
+        /// Its `Location` header.
+        location: Option<String>,
+    },
     /// The Dataverse client failed.
     #[error(transparent)]
     Client(#[from] dynamics_client::Error),
@@ -55,6 +65,10 @@ pub(crate) enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// A file was refused (a symbolic link, an existing key without `--force`, not the user's
+    /// own) or could not be written; nothing was written half-way.
+    #[error(transparent)]
+    File(#[from] dynamics_fs::Error),
     /// Generating a key or certificate failed.
     #[error("certificate: {0}")]
     Crypto(String),
@@ -78,8 +92,11 @@ impl CliError {
             Self::NotFound(_) => 5,
             Self::Store(dynamics_client::error::ConnectionError::NotFound(_)) => 5,
             Self::Store(_) => 6,
-            Self::Service { .. } | Self::Transport { .. } | Self::Client(_) => 7,
-            Self::Io { .. } | Self::Crypto(_) | Self::Codegen(_) => 1,
+            Self::Service { .. }
+            | Self::Transport { .. }
+            | Self::Redirected { .. }
+            | Self::Client(_) => 7,
+            Self::Io { .. } | Self::File(_) | Self::Crypto(_) | Self::Codegen(_) => 1,
             Self::Rejected(_) => crate::data::EXIT_REJECTED,
         }
     }

@@ -35,7 +35,7 @@ fn key_credential(cert_base64: &str, name: &str) -> Value {
 impl Graph {
     pub(crate) fn new(graph_url: &str, token: dynamics_client::Secret) -> Result<Self> {
         Ok(Self {
-            http: http::client()?,
+            http: http::client_for(graph_url)?,
             base: format!("{}/v1.0", graph_url.trim_end_matches('/')),
             token,
         })

@@ -1,28 +1,56 @@
-//! One HTTP client for the CLI's own calls (Entra, Graph, Discovery, the Web API with the
-//! user's token), and the reading of their error bodies.
+//! HTTP for the CLI's own calls (Entra, Graph, Discovery, the Web API with the user's token)
+//! under the library's transport rules, and the reading of their error bodies.
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 
 use crate::error::{CliError, Result};
 
-pub(crate) fn client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// An HTTP client for calls to `url`'s service, under the library's rules (see
+/// `dynamics_client::transport`): `https`, or `http` to a loopback host only; no redirects;
+/// no proxy for plain `http`.
+pub(crate) fn client_for(url: &str) -> Result<reqwest::Client> {
+    let parsed = checked(url)?;
+    dynamics_client::transport::client_builder(&parsed)
         .timeout(std::time::Duration::from_secs(60))
         .user_agent(concat!("dynamics-cli/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| CliError::Transport {
-            url: String::new(),
+            url: url.to_owned(),
             reason: e.to_string(),
         })
 }
 
-/// Sends; a transport failure names the URL (never a token: those travel in headers).
+/// `url`, refused unless it is `https` or `http` to a loopback host: a token or a refresh
+/// token never crosses the network in plain text.
+pub(crate) fn checked(url: &str) -> Result<url::Url> {
+    dynamics_client::transport::secure_url("URL", url).map_err(|e| match e {
+        dynamics_client::Error::InvalidInput(reason) => CliError::Usage(reason),
+        other => CliError::Usage(other.to_string()),
+    })
+}
+
+/// Sends, after checking the URL; a transport failure names the URL (never a token: those
+/// travel in headers). A redirect is never followed: it comes back as an error naming where
+/// it pointed.
 pub(crate) async fn send(request: RequestBuilder, url: &str) -> Result<Response> {
-    request.send().await.map_err(|e| CliError::Transport {
+    checked(url)?;
+    let response = request.send().await.map_err(|e| CliError::Transport {
         url: url.to_owned(),
         reason: e.without_url().to_string(),
-    })
+    })?;
+    let status = response.status();
+    if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
+        return Err(CliError::Redirected {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            location: response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        });
+    }
+    Ok(response)
 }
 
 /// The message of a Graph, Dataverse or Entra error body.

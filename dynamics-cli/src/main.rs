@@ -32,10 +32,11 @@ fn main() {
         }
     };
     if let Err(error) = runtime.block_on(commands::run(cli.command)) {
-        eprintln!("error: {error}");
+        // Errors quote servers and files: cleaned of terminal escapes.
+        eprintln!("error: {}", output::clean(&error.to_string()));
         let mut source = std::error::Error::source(&error);
         while let Some(cause) = source {
-            eprintln!("  caused by: {cause}");
+            eprintln!("  caused by: {}", output::clean(&cause.to_string()));
             source = cause.source();
         }
         std::process::exit(error.exit_code());

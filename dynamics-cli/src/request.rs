@@ -90,21 +90,16 @@ pub(crate) fn write(request: &Request<'_>, cert: &NewCertificate, out: &Path) ->
     let cer_name = format!("{}.cer", request.name);
     let cer = dir.join(&cer_name);
     let der = cert.cert_der()?;
-    write_file(&cer, &der, false)?;
+    write_file(&cer, &der)?;
     write_file(
         &dir.join(format!("{}.pem", request.name)),
         cert.cert_pem()?.as_bytes(),
-        false,
     )?;
     let text = steps(request, cert, &cer_name);
     let markdown = dir.join("request.md");
-    write_file(&markdown, text.as_bytes(), false)?;
+    write_file(&markdown, text.as_bytes())?;
     let eml = dir.join("request.eml");
-    write_file(
-        &eml,
-        email(request, &text, &cer_name, &der).as_bytes(),
-        false,
-    )?;
+    write_file(&eml, email(request, &text, &cer_name, &der).as_bytes())?;
     Ok(Package {
         dir,
         cer,

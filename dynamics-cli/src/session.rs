@@ -63,7 +63,7 @@ pub(crate) async fn login(
     settings: &Settings,
     tenant: Option<&str>,
 ) -> Result<UserSession> {
-    let http = http::client()?;
+    let http = http::client_for(&settings.authority_host)?;
     let tenant = tenant.unwrap_or("organizations");
     let authority = format!("{}/{tenant}/oauth2/v2.0", settings.authority_host);
     let url = format!("{authority}/devicecode");
@@ -81,7 +81,7 @@ pub(crate) async fn login(
     let code: DeviceCode = serde_json::from_str(&text)
         .map_err(|e| CliError::Auth(format!("unreadable device code reply: {e}")))?;
     // The message tells the user where to go and which code to type; it holds no secret.
-    eprintln!("{}", code.message);
+    eprintln!("{}", crate::output::clean(&code.message));
     let token_url = format!("{authority}/token");
     let mut interval = Duration::from_secs(code.interval.max(1));
     let deadline = now() + code.expires_in as i64;
@@ -175,6 +175,8 @@ pub(crate) fn current(store: &ConnectionStore) -> Result<UserSession> {
 
 /// An access token of the signed-in user for `resource`, from the cache or by refreshing.
 pub(crate) async fn token_for(store: &ConnectionStore, resource: &str) -> Result<Secret> {
+    // The token is for calls to `resource`: refused before one is even asked for.
+    http::checked(resource)?;
     let resource = resource.trim_end_matches('/').to_owned();
     let session = current(store)?;
     if let Some(cached) = session.access_tokens.get(&resource)
@@ -186,11 +188,11 @@ pub(crate) async fn token_for(store: &ConnectionStore, resource: &str) -> Result
         "Getting a token for {resource} as {}",
         session.user
     ));
-    let http = http::client()?;
     let url = format!(
         "{}/{}/oauth2/v2.0/token",
         session.authority_host, session.tenant_id
     );
+    let http = http::client_for(&url)?;
     let scope = scope_for(&resource);
     let form = [
         ("grant_type", "refresh_token"),

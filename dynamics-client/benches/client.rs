@@ -21,11 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use dynamics_client::{
-    AccessToken, BoxFuture, Client, ClientCertificateCredential, CredentialOptions, Secret,
-    TokenCredential, batch::Batch,
-};
-use dynamics_emulator::{Emulator, TestCertificate};
+use dynamics_client::{AccessToken, BoxFuture, Client, Secret, TokenCredential, batch::Batch};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
@@ -39,8 +35,6 @@ mod generated {
     }
 }
 use generated::Account;
-
-const CLIENT_ID: &str = "5a0c2e41-9b7d-4f3e-8a61-d2c4b6e8f013";
 
 /// The 10 columns read by the retrieve benchmark.
 const COLUMNS: [&str; 10] = [
@@ -76,52 +70,26 @@ impl TokenCredential for FixedToken {
 
 /// The emulator, an app registered on it, and a seeded account.
 struct Setup {
-    emulator: Emulator,
-    certificate: TestCertificate,
+    emulated: dynamics_test_support::emulated::Env,
     account: Uuid,
 }
 
 impl Setup {
     async fn start() -> Self {
-        let certificate = TestCertificate::generate("CN=dynamics-rs bench").expect("certificate");
-        let emulator = Emulator::builder()
-            .metadata_file(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../dynamics-codegen/tests/fixtures/sample.xml"
-            ))
-            .register_app(CLIENT_ID, &certificate)
-            .start()
+        let emulated = dynamics_test_support::emulated::start()
             .await
             .expect("emulator starts");
         let account = Uuid::new_v4();
-        emulator
+        emulated
+            .emulator
             .seed(&json!({"accounts": [record(account, 0)]}))
             .expect("seed");
-        Setup {
-            emulator,
-            certificate,
-            account,
-        }
+        Setup { emulated, account }
     }
 
     /// A client with a certificate credential of its own (so an empty token cache).
     fn client(&self) -> Client {
-        let credential = ClientCertificateCredential::from_pem_parts(
-            self.emulator.tenant_id(),
-            CLIENT_ID,
-            self.certificate.cert_pem().as_bytes(),
-            self.certificate.key_pem().as_bytes(),
-            None,
-            CredentialOptions {
-                authority_host: self.emulator.authority_host().to_owned(),
-                ..CredentialOptions::default()
-            },
-        )
-        .expect("credential");
-        Client::builder(self.emulator.environment_url())
-            .credential(Arc::new(credential))
-            .build()
-            .expect("client")
+        self.emulated.client().expect("client")
     }
 }
 
@@ -138,7 +106,7 @@ impl RawRoute {
             http: reqwest::Client::new(),
             url: format!(
                 "{}accounts({})?$select={}",
-                setup.emulator.web_api_url(),
+                setup.emulated.emulator.web_api_url(),
                 setup.account,
                 COLUMNS.join(",")
             ),
@@ -216,7 +184,7 @@ struct PageOf<T> {
 /// Token requests made by a fresh client for `calls` concurrent first calls.
 async fn token_requests_for(setup: &Setup, calls: usize) -> (u64, Duration) {
     let client = setup.client();
-    setup.emulator.controls().reset_counts();
+    setup.emulated.emulator.controls().reset_counts();
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..calls {
@@ -228,7 +196,7 @@ async fn token_requests_for(setup: &Setup, calls: usize) -> (u64, Duration) {
         done.expect("task").expect("retrieve");
     }
     (
-        setup.emulator.controls().token_request_count(),
+        setup.emulated.emulator.controls().token_request_count(),
         start.elapsed(),
     )
 }
@@ -285,7 +253,7 @@ fn retrieve(c: &mut Criterion) {
         })
     });
     group.finish();
-    runtime.block_on(setup.emulator.shutdown());
+    runtime.block_on(setup.emulated.emulator.shutdown());
 }
 
 fn decode(c: &mut Criterion) {
@@ -381,7 +349,7 @@ fn batch(c: &mut Criterion) {
     let (reply_type, reply) = runtime.block_on(async {
         let token = client_token(&setup).await;
         let response = reqwest::Client::new()
-            .post(format!("{}$batch", setup.emulator.web_api_url()))
+            .post(format!("{}$batch", setup.emulated.emulator.web_api_url()))
             .bearer_auth(token)
             .header("Content-Type", &content_type)
             .header("Accept", "application/json")
@@ -457,25 +425,14 @@ fn batch(c: &mut Criterion) {
         },
     );
     group.finish();
-    runtime.block_on(setup.emulator.shutdown());
+    runtime.block_on(setup.emulated.emulator.shutdown());
 }
 
 /// A token for the bench app, straight from the emulator's token endpoint.
 async fn client_token(setup: &Setup) -> String {
-    let credential = ClientCertificateCredential::from_pem_parts(
-        setup.emulator.tenant_id(),
-        CLIENT_ID,
-        setup.certificate.cert_pem().as_bytes(),
-        setup.certificate.key_pem().as_bytes(),
-        None,
-        CredentialOptions {
-            authority_host: setup.emulator.authority_host().to_owned(),
-            ..CredentialOptions::default()
-        },
-    )
-    .expect("credential");
+    let credential = setup.emulated.credential().expect("credential");
     credential
-        .get_token(&setup.emulator.scope())
+        .get_token(&setup.emulated.emulator.scope())
         .await
         .expect("token")
         .token
@@ -529,7 +486,7 @@ fn retrieve_loop(count: &str) {
             }
         }
         retrieve_phase_boundary("end");
-        setup.emulator.shutdown().await;
+        setup.emulated.emulator.shutdown().await;
     });
 }
 

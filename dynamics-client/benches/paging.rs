@@ -9,16 +9,15 @@
 //! (`$filter=numberofemployees lt TOTAL`), one record at a time, and nothing is kept. Peak heap
 //! bytes above the level before the stream are measured with a counting global allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use dynamics_client::{
     AccessToken, BoxFuture, Client, Query, Secret, TokenCredential, entity::EntitySet,
 };
+use dynamics_test_support::heap::{self, CountingAllocator};
 use futures::TryStreamExt as _;
 use serde_json::json;
 
@@ -31,41 +30,8 @@ mod generated {
 }
 use generated::Account;
 
-/// Counts live and peak heap bytes of this process.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; only adds bookkeeping.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size >= layout.size() {
-            let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
-                - layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        } else {
-            LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const PAGE_SIZE: u32 = 5000;
 const TOTALS: [usize; 4] = [10_000, 25_000, 50_000, 100_000];
@@ -176,15 +142,14 @@ async fn stream(accounts: EntitySet<'_, Account>, total: usize) -> (usize, usize
         .filter(Account::NUMBEROFEMPLOYEES.lt(total as i32))
         .page_size(PAGE_SIZE);
     let start = Instant::now();
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = heap::live_bytes();
     let mut records = std::pin::pin!(accounts.stream(query));
     let mut count = 0usize;
     while let Some(account) = records.try_next().await.expect("page") {
         std::hint::black_box(&account);
         count += 1;
     }
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    let peak = heap::peak_bytes_since(base);
     (count, peak, start.elapsed())
 }
 

@@ -13,11 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use dynamics_client::{
-    AccessToken, BoxFuture, Client, ClientCertificateCredential, CredentialOptions, Page, Secret,
-    TokenCredential,
-};
-use dynamics_emulator::{Emulator, TestCertificate};
+use dynamics_client::{AccessToken, BoxFuture, Client, Page, Secret, TokenCredential};
 
 /// Generated types for the sample metadata.
 mod generated {
@@ -28,7 +24,6 @@ mod generated {
 }
 use generated::Account;
 
-const CLIENT_ID: &str = "c4e8a1d7-3b6f-4e2a-9d50-8f1b7c3a6e24";
 const ROUNDS: usize = 3;
 const WARM_UP: usize = 20;
 
@@ -103,29 +98,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let certificate = TestCertificate::generate("CN=dynamics-rs peer bench").expect("certificate");
     let (emulator, token) = runtime.block_on(async {
-        let emulator = Emulator::builder()
-            .metadata_file(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../dynamics-codegen/tests/fixtures/sample.xml"
-            ))
-            .register_app(CLIENT_ID, &certificate)
-            .start()
+        let emulated = dynamics_test_support::emulated::start()
             .await
             .expect("emulator starts");
-        let credential = ClientCertificateCredential::from_pem_parts(
-            emulator.tenant_id(),
-            CLIENT_ID,
-            certificate.cert_pem().as_bytes(),
-            certificate.key_pem().as_bytes(),
-            None,
-            CredentialOptions {
-                authority_host: emulator.authority_host().to_owned(),
-                ..CredentialOptions::default()
-            },
-        )
-        .expect("credential");
+        let credential = emulated.credential().expect("credential");
+        let emulator = emulated.emulator;
         let token = credential
             .get_token(&emulator.scope())
             .await

@@ -157,7 +157,7 @@ impl Client {
     ) -> impl Stream<Item = Result<ChangePage<T>>> + Send + use<'a, T> {
         let columns: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
         let since = since.cloned();
-        paging::pages(move |cursor| {
+        paging::pages(self.max_pages(), move |cursor| {
             let url = match cursor {
                 Cursor::First => {
                     self.first_changes_url::<T>(&columns, since.as_ref(), max_page_size)

@@ -14,7 +14,9 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::credential::{CredentialOptions, EnvironmentCredential, TokenCredential};
+use crate::credential::{
+    CredentialOptions, DefaultCredential, EnvironmentCredential, TokenCredential,
+};
 use crate::endpoint;
 use crate::error::{ApiError, Error, Result, ThrottleLimit, ThrottledError};
 use crate::odata;
@@ -23,8 +25,10 @@ use crate::pool::{Identities, Pick};
 use crate::retry::{
     Decision, Failure, Kind, Progress, RetryPolicy, parse_retry_after, random_jitter,
 };
+use crate::throttle_gate::ThrottleStats;
+use crate::transport;
 
-pub use crate::options::BusinessLogic;
+pub use crate::options::{BusinessLogic, DEFAULT_MAX_RESPONSE_BYTES};
 
 /// A Dataverse Web API client for one environment. Cheap to clone; clones share the HTTP
 /// connection pool and the token cache.
@@ -53,6 +57,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     default_headers: HeaderMap,
     parallelism: ParallelismHint,
+    max_response_bytes: u64,
+    max_pages: Option<u64>,
 }
 
 impl Inner {
@@ -127,7 +133,7 @@ impl Client {
         }
         let http = match options.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
+            None => transport::client_builder(&environment)
                 .timeout(options.timeout)
                 .connect_timeout(options.connect_timeout)
                 .build()
@@ -163,6 +169,8 @@ impl Client {
                 clock: options.clock,
                 default_headers,
                 parallelism: ParallelismHint::default(),
+                max_response_bytes: options.max_response_bytes,
+                max_pages: options.max_pages,
             }),
             caller: None,
             headers: None,
@@ -246,6 +254,13 @@ impl Client {
         self.inner.parallelism.get()
     }
 
+    /// What service protection did to this client so far: throttling answers per limit and the
+    /// time its identities were held back, added up over the identities. All handles of one
+    /// client share it.
+    pub fn throttle_stats(&self) -> ThrottleStats {
+        self.inner.identities.throttle_stats()
+    }
+
     /// How many identities (application users) this client sends as: 1, or the size of its
     /// pool.
     pub fn identity_count(&self) -> usize {
@@ -269,6 +284,8 @@ impl Client {
                     clock: self.inner.clock.clone(),
                     default_headers: self.inner.default_headers.clone(),
                     parallelism: ParallelismHint::default(),
+                    max_response_bytes: self.inner.max_response_bytes,
+                    max_pages: self.inner.max_pages,
                 }),
                 caller: self.caller,
                 headers: self.headers.clone(),
@@ -300,9 +317,11 @@ impl Client {
         }
     }
 
-    /// Creates a client from the environment: `DYNAMICS_URL` names the environment and the
-    /// [`EnvironmentCredential`] variables (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, …) the
-    /// application. When `DYNAMICS_CONNECTION` names a saved connection, that connection is
+    /// Creates a client from the environment: `DYNAMICS_URL` names the environment. With
+    /// `AZURE_CLIENT_CERTIFICATE_PATH` or `AZURE_CLIENT_SECRET` set, the application signs in
+    /// through [`EnvironmentCredential`] (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, …); with
+    /// neither, through [`DefaultCredential`] (workload identity, managed identity, then the
+    /// Azure CLI). When `DYNAMICS_CONNECTION` names a saved connection, that connection is
     /// used instead (see [`Client::from_connection`]).
     ///
     /// `DYNAMICS_CONNECTION=a,b,c` names several connections, each an application user of the
@@ -323,8 +342,20 @@ impl Client {
         let url = lookup("DYNAMICS_URL")
             .filter(|u| !u.is_empty())
             .ok_or_else(|| Error::invalid_input("DYNAMICS_URL is not set"))?;
-        let credential = EnvironmentCredential::from_lookup(lookup, CredentialOptions::default())?;
-        Self::with_settings(&url, Arc::new(credential), Settings::default())
+        let set = |name: &str| lookup(name).is_some_and(|v| !v.is_empty());
+        let credential: Arc<dyn TokenCredential> =
+            if set("AZURE_CLIENT_CERTIFICATE_PATH") || set("AZURE_CLIENT_SECRET") {
+                Arc::new(EnvironmentCredential::from_lookup(
+                    lookup,
+                    CredentialOptions::default(),
+                )?)
+            } else {
+                Arc::new(DefaultCredential::from_lookup(
+                    lookup,
+                    CredentialOptions::default(),
+                ))
+            };
+        Self::with_settings(&url, credential, Settings::default())
     }
 
     /// The Web API root, e.g. `https://contoso.crm.dynamics.com/api/data/v9.2/`.
@@ -333,7 +364,10 @@ impl Client {
     }
 
     /// Keeps every request of `identity` back for `wait`, as after a `429` with
-    /// `Retry-After` (used when a request inside a batch sent as that identity was throttled).
+    /// `Retry-After`, on the direct path and for a request throttled inside a batch sent as that
+    /// identity. The gate closes for at most the retry policy's whole budget (`max_elapsed`): a
+    /// server asking for a billion seconds would otherwise fail every later call of this client
+    /// and its clones until the process ends.
     pub(crate) fn hold_back(
         &self,
         identity: usize,
@@ -342,13 +376,24 @@ impl Client {
         limit: Option<ThrottleLimit>,
     ) {
         let now = self.inner.clock.now();
-        if let Some(until) = now.checked_add(wait) {
+        let asked = now.checked_add(wait);
+        if let Some(until) = now.checked_add(wait.min(self.inner.retry.max_elapsed)) {
             self.inner
                 .identities
                 .get(identity)
                 .gate
-                .close(now, until, last, limit);
+                .close(now, until, asked, last, limit);
         }
+    }
+
+    /// The most pages a query reads ([`ClientBuilder::max_pages`]).
+    pub(crate) fn max_pages(&self) -> Option<u64> {
+        self.inner.max_pages
+    }
+
+    /// The most bytes an answer may have ([`ClientBuilder::max_response_bytes`]).
+    pub(crate) fn max_response_bytes(&self) -> u64 {
+        self.inner.max_response_bytes
     }
 
     /// The time on this client's clock, which reads every `Retry-After` date.
@@ -420,12 +465,15 @@ impl Client {
             let chosen = match inner.identities.pick(inner.clock.now()) {
                 Pick::Ready(index) => index,
                 Pick::Wait(wait, closed) => {
-                    if waited.saturating_add(wait) > inner.retry.max_elapsed {
+                    // A request that cannot afford what the service asked for fails at once;
+                    // the gate itself opens after at most the budget (see `hold_back`).
+                    let asked = closed.asked_wait(inner.clock.now()).max(wait);
+                    if waited.saturating_add(asked) > inner.retry.max_elapsed {
                         return Err(ThrottledError {
                             status: closed.last.status,
                             attempts: attempt,
                             waited,
-                            retry_after: Some(wait),
+                            retry_after: Some(asked),
                             limit: closed.limit,
                             last: closed.last,
                         }
@@ -472,8 +520,8 @@ impl Client {
             let span = tracing::Span::current();
             span.record("attempt", attempt);
             let outcome = match builder.send().await {
-                Ok(response) => read(response).await,
-                Err(e) => Err(e),
+                Ok(response) => read(response, inner.max_response_bytes).await,
+                Err(e) => Err(ReadFailure::Transport(e)),
             };
             let elapsed = inner
                 .clock
@@ -511,6 +559,15 @@ impl Client {
                         refreshed_after_401 = true;
                         continue;
                     }
+                    // Never followed (see `transport`); 304 is a conditional read's answer.
+                    if response.status.is_redirection()
+                        && response.status != StatusCode::NOT_MODIFIED
+                    {
+                        return Err(Error::Redirected {
+                            status: response.status.as_u16(),
+                            location: transport::location(&response.headers),
+                        });
+                    }
                     let status = response.status.as_u16();
                     let api = odata::parse_api_error(status, &response.headers, &response.body);
                     if earlier_attempt_unknown
@@ -533,16 +590,20 @@ impl Client {
                         message: &api.message,
                     };
                     let decision = inner.retry.decide(&failure, progress, random_jitter());
-                    let now = inner.clock.now();
                     if let (Kind::Throttled { limit, .. }, Some(after)) =
                         (decision.kind(), retry_after)
-                        && let Some(until) = now.checked_add(after)
                     {
-                        identity.gate.close(now, until, &api, limit);
+                        self.hold_back(chosen, after, &api, limit);
                     }
                     (decision, Pending::Api(api, retry_after))
                 }
-                Err(e) => {
+                Err(ReadFailure::TooLarge) => {
+                    return Err(Error::ResponseTooLarge {
+                        what: format!("{} {}", request.method, request.url.path()),
+                        limit: inner.max_response_bytes,
+                    });
+                }
+                Err(ReadFailure::Transport(e)) => {
                     let failure = Failure::Transport {
                         connect: e.is_connect(),
                     };
@@ -669,10 +730,30 @@ fn is_multipart(headers: &HeaderMap) -> bool {
         .is_some_and(crate::batch::multipart::is_multipart_mixed)
 }
 
-async fn read(response: reqwest::Response) -> Result<Response, reqwest::Error> {
+/// Why an answer could not be read.
+enum ReadFailure {
+    Transport(reqwest::Error),
+    /// Longer than the limit; what was read is dropped.
+    TooLarge,
+}
+
+/// Reads an answer into one buffer, chunk by chunk, stopping as soon as it passes `limit`
+/// bytes (or announces more in `Content-Length`).
+async fn read(mut response: reqwest::Response, limit: u64) -> Result<Response, ReadFailure> {
     let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.bytes().await?.to_vec();
+    let headers = std::mem::take(response.headers_mut());
+    let announced = response.content_length().unwrap_or(0);
+    if announced > limit {
+        return Err(ReadFailure::TooLarge);
+    }
+    // `announced` is at most `limit`, which the caller chose to hold in memory.
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(ReadFailure::Transport)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(ReadFailure::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Response {
         status,
         headers,
@@ -779,9 +860,7 @@ impl ClientBuilder {
     ///
     /// ```no_run
     /// use std::sync::Arc;
-    /// use dynamics_client::{
-    ///     Client, ClientSecretCredential, CredentialOptions, Secret, TokenCredential,
-    /// };
+    /// use dynamics_client::{///     Client, ClientSecretCredential, CredentialOptions, Secret, TokenCredential, ///};
     ///
     /// # fn run() -> dynamics_client::Result<()> {
     /// let app = |client_id: &str, secret: &str| -> dynamics_client::Result<Arc<dyn TokenCredential>> {
@@ -850,7 +929,27 @@ impl ClientBuilder {
         self
     }
 
-    /// Use this HTTP client instead of building one (its own timeouts then apply).
+    /// Most bytes one answer may have: a `$batch` reply, a page, a part of a file download (and
+    /// the whole of a downloaded file). Reading stops as soon as an answer passes it, with
+    /// [`Error::ResponseTooLarge`]. Default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`](crate::client::DEFAULT_MAX_RESPONSE_BYTES) (256 MiB).
+    pub fn max_response_bytes(mut self, limit: u64) -> Self {
+        self.settings.max_response_bytes = limit;
+        self
+    }
+
+    /// Most pages one query, change tracking or stream reads before failing with
+    /// [`Error::Paging`]. Default: no limit. A next link already followed always fails,
+    /// whatever this is.
+    pub fn max_pages(mut self, limit: u64) -> Self {
+        self.settings.max_pages = Some(limit);
+        self
+    }
+
+    /// Use this HTTP client instead of building one. Its own timeouts, redirect and proxy
+    /// settings then apply: build it with `redirect::Policy::none()` (see
+    /// [`transport::client_builder`](crate::transport::client_builder)), or a redirect sends
+    /// the request's body to wherever the server points.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.settings.http_client = Some(client);
         self
@@ -916,8 +1015,51 @@ mod tests {
 
         let err = Client::from_lookup(vars(&[("AZURE_TENANT_ID", "t")])).unwrap_err();
         assert!(err.to_string().contains("DYNAMICS_URL"), "{err}");
-        let err = Client::from_lookup(vars(&[("DYNAMICS_URL", "https://x.crm.dynamics.com")]))
-            .unwrap_err();
+        // A secret without its tenant is a mistake, not a reason to try other credentials.
+        let err = Client::from_lookup(vars(&[
+            ("DYNAMICS_URL", "https://x.crm.dynamics.com"),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("AZURE_TENANT_ID"), "{err}");
+    }
+
+    /// Which credential `from_env` picks: a certificate or a secret means the environment
+    /// credential; anything else, the default chain.
+    #[test]
+    fn from_env_credential_matrix() {
+        const URL: (&str, &str) = ("DYNAMICS_URL", "https://contoso.crm.dynamics.com");
+        const TENANT: (&str, &str) = ("AZURE_TENANT_ID", "t");
+        const CLIENT: (&str, &str) = ("AZURE_CLIENT_ID", "c");
+        const CASES: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[URL, TENANT, CLIENT, ("AZURE_CLIENT_SECRET", "s")],
+                "EnvironmentCredential { inner: ClientSecretCredential",
+            ),
+            (&[URL], "DefaultCredential"),
+            (&[URL, TENANT, CLIENT], "DefaultCredential"),
+            (
+                &[
+                    URL,
+                    TENANT,
+                    CLIENT,
+                    ("AZURE_FEDERATED_TOKEN_FILE", "/run/token"),
+                ],
+                "DefaultCredential",
+            ),
+            (
+                &[
+                    URL,
+                    ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"),
+                    ("IDENTITY_HEADER", "h"),
+                ],
+                "DefaultCredential",
+            ),
+        ];
+        for (pairs, expected) in CASES {
+            let client = Client::from_lookup(vars(pairs)).unwrap();
+            let debug = format!("{:?}", client.inner.identities.get(0).tokens.credential());
+            assert!(debug.starts_with(expected), "{pairs:?}: {debug}");
+        }
     }
 }

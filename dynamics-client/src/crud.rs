@@ -403,6 +403,16 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
 /// (`_parentaccountid_value`) and, for `PATCH`, the primary key (the id is in the URL).
 /// `nav@odata.bind` entries are kept: they are how lookups are set.
 pub(crate) fn write_body<T: Entity>(record: &T, drop_key: Option<&str>) -> Result<Vec<u8>> {
+    let fields = write_fields(record, drop_key)?;
+    serde_json::to_vec(&fields)
+        .map_err(|e| Error::invalid_input(format!("could not serialize record: {e}")))
+}
+
+/// The JSON object [`write_body`] serializes.
+pub(crate) fn write_fields<T: Entity>(
+    record: &T,
+    drop_key: Option<&str>,
+) -> Result<Map<String, Value>> {
     let value = serde_json::to_value(record).map_err(|e| {
         Error::invalid_input(format!(
             "could not serialize {} record: {e}",
@@ -422,8 +432,7 @@ pub(crate) fn write_body<T: Entity>(record: &T, drop_key: Option<&str>) -> Resul
     for bind in record.binds().into_iter().flat_map(|b| b.iter()) {
         fields.insert(bind.key(), Value::String(bind.value()));
     }
-    serde_json::to_vec(&fields)
-        .map_err(|e| Error::invalid_input(format!("could not serialize record: {e}")))
+    Ok(fields)
 }
 
 /// The body of a `PATCH` (update or upsert), alone or in a `$batch`: the record's writable

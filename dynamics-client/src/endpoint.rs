@@ -26,6 +26,22 @@ pub(crate) fn require_secure(what: &str, url: &Url) -> Result<()> {
     }
 }
 
+/// Parses the address of a token service on the machine itself (a managed identity endpoint):
+/// plain `http` is how those are served, and is allowed to loopback and link-local
+/// (`169.254.0.0/16`, never routed off the host's link) addresses, such as IMDS at
+/// `169.254.169.254` and App Service's identity endpoint on Linux.
+/// <https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/how-to-use-vm-token>
+pub(crate) fn parse_host_service_url(what: &str, text: &str) -> Result<Url> {
+    let url = Url::parse(text)
+        .map_err(|e| Error::invalid_input(format!("{what} `{text}` is not a valid URL: {e}")))?;
+    let link_local = matches!(url.host(), Some(Host::Ipv4(ip)) if ip.is_link_local());
+    if url.scheme() == "http" && link_local {
+        return Ok(url);
+    }
+    require_secure(what, &url)?;
+    Ok(url)
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -98,6 +114,25 @@ mod tests {
         assert!(parse_secure_url("environment URL", "http://localhost.evil.com").is_err());
         assert!(parse_secure_url("environment URL", "ftp://localhost").is_err());
         assert!(parse_secure_url("environment URL", "not a url").is_err());
+    }
+
+    #[test]
+    fn host_services_may_use_http_on_loopback_and_link_local_only() {
+        let imds = "http://169.254.169.254/metadata/identity/oauth2/token";
+        assert!(parse_host_service_url("IMDS", imds).is_ok());
+        assert!(
+            parse_host_service_url("IDENTITY_ENDPOINT", "http://169.254.129.3:8081/msi/token")
+                .is_ok()
+        );
+        assert!(
+            parse_host_service_url("IDENTITY_ENDPOINT", "http://127.0.0.1:41741/MSI/token").is_ok()
+        );
+        assert!(
+            parse_host_service_url("IDENTITY_ENDPOINT", "https://id.example.com/token").is_ok()
+        );
+        let err = parse_host_service_url("IDENTITY_ENDPOINT", "http://10.1.2.3/token").unwrap_err();
+        assert!(err.to_string().contains("plain http"), "{err}");
+        assert!(parse_host_service_url("IMDS", "http://169.254.169.254.evil.com/").is_err());
     }
 
     #[test]

@@ -57,6 +57,11 @@ pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
     /// Primary key column, e.g. `accountid`.
     const PRIMARY_KEY: &'static str;
 
+    /// The bulk operation messages (`CreateMultiple`, ...) the environment's metadata binds to
+    /// this table; none unless said. Generated code carries what the `$metadata` it was
+    /// generated from binds. See [`BulkMessages`](crate::bulk::BulkMessages).
+    const BULK_MESSAGES: crate::bulk::BulkMessages = crate::bulk::BulkMessages::NONE;
+
     /// The record's id, when it is known.
     fn id(&self) -> Option<Uuid>;
 

@@ -52,6 +52,36 @@ pub enum Error {
     /// An argument or setting was rejected before any request was sent.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The service answered with a redirect (`3xx`). Redirects are never followed: the
+    /// request's body and the answer would come from a host nobody chose.
+    #[error("the service answered HTTP {status} pointing at {}; redirects are not followed", .location.as_deref().unwrap_or("nowhere (no Location header)"))]
+    Redirected {
+        /// The status (301, 302, 303, 307, 308, ...).
+        status: u16,
+        /// Its `Location` header, as sent.
+        location: Option<String>,
+    },
+    /// A response body was longer than
+    /// [`ClientBuilder::max_response_bytes`](crate::ClientBuilder::max_response_bytes); reading
+    /// stopped there and nothing of it was used.
+    #[error(
+        "the answer to {what} is larger than the limit of {limit} bytes; reading stopped there (raise ClientBuilder::max_response_bytes if it is expected)"
+    )]
+    ResponseTooLarge {
+        /// The request, as method and path.
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A query's pages did not end: the server sent a next link already followed (a loop), or
+    /// more pages than [`ClientBuilder::max_pages`](crate::ClientBuilder::max_pages) allows.
+    #[error("paging stopped after {pages} pages: {reason}")]
+    Paging {
+        /// Pages read before stopping.
+        pages: u64,
+        /// What the server did.
+        reason: String,
+    },
     /// A `$batch` reply could not be read, or holds no answer for a request.
     #[error(transparent)]
     Batch(Box<BatchError>),
@@ -65,6 +95,7 @@ impl Error {
             Error::Auth(e) => e.status,
             Error::Throttled(e) => Some(e.status),
             Error::Transport(e) => e.status().map(|s| s.as_u16()),
+            Error::Redirected { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -424,6 +455,40 @@ pub enum CredentialError {
     /// A required setting (such as an environment variable) is missing or malformed.
     #[error("{0}")]
     Configuration(String),
+    /// The credential cannot work here: the place it gets tokens from is not set up (no managed
+    /// identity endpoint answers, `az` is not installed or not signed in, a variable is not
+    /// set). [`DefaultCredential`](crate::DefaultCredential) moves on to the next credential.
+    #[error("{credential} is unavailable: {reason}")]
+    Unavailable {
+        /// The credential, e.g. `"ManagedIdentityCredential"`.
+        credential: &'static str,
+        /// Why it does not apply.
+        reason: String,
+    },
+    /// No credential of a [`DefaultCredential`](crate::DefaultCredential) could get a token.
+    #[error("no credential could get a token:{}", Attempts(.0))]
+    NoneApplied(Vec<CredentialAttempt>),
+}
+
+/// One credential a [`DefaultCredential`](crate::DefaultCredential) tried, and why it failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialAttempt {
+    /// The credential, e.g. `"WorkloadIdentityCredential"`.
+    pub credential: &'static str,
+    /// Why it did not give a token (never contains a secret).
+    pub reason: String,
+}
+
+/// Lists attempts one per line, for [`CredentialError::NoneApplied`].
+struct Attempts<'a>(&'a [CredentialAttempt]);
+
+impl fmt::Display for Attempts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for attempt in self.0 {
+            write!(f, "\n- {}: {}", attempt.credential, attempt.reason)?;
+        }
+        Ok(())
+    }
 }
 
 impl From<AuthError> for Error {

@@ -74,6 +74,14 @@
 //! [`BatchError::Failed`](crate::error::BatchError::Failed) result: those records may or may not
 //! exist. Sending them again with the same ids settles it.
 //!
+//! # With an identity pool
+//!
+//! A client over several application users ([`pool`](crate::pool)) may send the tries of one
+//! request as different users: a try throttled on one goes out again at once on another. What
+//! is said above holds unchanged, because a create-only upsert under a fresh id cannot create
+//! twice whoever sends it, and a throttled try was not run. The record's owner and `createdby`
+//! are the user whose try created it.
+//!
 //! # Deletes
 //!
 //! A delete needs no id of its own to be safe to send again: deleting twice leaves no record

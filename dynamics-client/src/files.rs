@@ -264,6 +264,15 @@ impl Client {
             let total = size_header(headers, "x-ms-file-size", what)?.ok_or_else(|| {
                 Error::invalid_input(format!("the {what} answered a part without x-ms-file-size"))
             })?;
+            // The announced size is the server's word: the whole file is held in memory, so it
+            // gets the same limit as any one answer, checked before another part is asked for.
+            let limit = self.max_response_bytes();
+            if total as u64 > limit {
+                return Err(Error::ResponseTooLarge {
+                    what: what.to_owned(),
+                    limit,
+                });
+            }
             if let Some(suggested) = size_header(headers, "x-ms-chunk-size", what)? {
                 chunk = suggested.clamp(1, MAX_CHUNK);
             }

@@ -11,15 +11,17 @@ pub mod connection;
 #[cfg(not(feature = "connection-store"))]
 #[allow(dead_code, unused_imports)]
 mod connection;
-mod credential;
+pub mod credential;
 mod crud;
 mod endpoint;
+mod engine;
 pub mod entity;
 pub mod error;
 pub mod exactly_once;
 mod fetch_xml;
 pub mod files;
 mod keyed;
+mod multiple;
 pub mod odata;
 pub mod operations;
 mod options;
@@ -31,13 +33,15 @@ mod secret;
 pub mod table;
 mod throttle_gate;
 mod token_cache;
+pub mod transport;
 mod typed;
 
 pub use client::{Client, ClientBuilder};
 pub use clock::BoxFuture;
 pub use credential::{
-    AccessToken, AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential,
-    CredentialOptions, EnvironmentCredential, TokenCredential,
+    AccessToken, AssertionAlgorithm, AzureCliCredential, ClientCertificateCredential,
+    ClientSecretCredential, CredentialOptions, DefaultCredential, EnvironmentCredential,
+    ManagedIdentityCredential, ManagedIdentityId, TokenCredential, WorkloadIdentityCredential,
 };
 pub use entity::Entity;
 pub use error::{Error, Result};
@@ -54,6 +58,15 @@ pub mod query {
         Identifier, Literal, MAX_URL_LENGTH, Numeric, OrderBy, Ordered, Query, Related, Temporal,
         literal,
     };
+}
+
+/// Loading many records as fast as the service allows: the streaming [`BulkEngine`](bulk::BulkEngine),
+/// its pace and progress, and which bulk messages (`CreateMultiple`, …) a table has.
+pub mod bulk {
+    pub use crate::engine::{
+        BulkEngine, EngineOptions, MAX_IN_FLIGHT_PER_IDENTITY, Pace, Progress,
+    };
+    pub use crate::multiple::BulkMessages;
 }
 
 /// Generates typed Rust for the named tables of a `$metadata` document, at compile time.
@@ -87,7 +100,7 @@ pub mod __fuzzing {
     pub fn batch_reply(content_type: &str, body: &str) -> Result<usize, (usize, String)> {
         let boundary = crate::batch::multipart::boundary(content_type)
             .ok_or((0, "no multipart boundary".to_owned()))?;
-        crate::batch::multipart::parse(body, &boundary)
+        crate::batch::multipart::parse(body, &boundary, crate::batch::MAX_BATCH_REQUESTS)
             .map(|items| items.len())
             .map_err(|e| (e.line, e.message))
     }

@@ -8,6 +8,11 @@ use uuid::Uuid;
 use crate::clock::{Clock, SystemClock};
 use crate::retry::RetryPolicy;
 
+/// The default of [`ClientBuilder::max_response_bytes`](crate::ClientBuilder::max_response_bytes):
+/// 256 MiB, far above a page of 5,000 records or a 4 MiB file chunk, far below what would
+/// exhaust a machine.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Settings of a [`Client`](crate::Client), set through [`ClientBuilder`](crate::ClientBuilder).
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
@@ -26,7 +31,13 @@ pub(crate) struct Settings {
     pub(crate) user_agent: String,
     /// Impersonate this user: their Microsoft Entra object id, sent as `CallerObjectId`.
     pub(crate) caller_object_id: Option<Uuid>,
-    /// Use this HTTP client instead of building one (its own timeouts then apply).
+    /// Most bytes one answer may have; see
+    /// [`ClientBuilder::max_response_bytes`](crate::ClientBuilder::max_response_bytes).
+    pub(crate) max_response_bytes: u64,
+    /// Most pages one query reads; see [`ClientBuilder::max_pages`](crate::ClientBuilder::max_pages).
+    pub(crate) max_pages: Option<u64>,
+    /// Use this HTTP client instead of building one; see
+    /// [`ClientBuilder::http_client`](crate::ClientBuilder::http_client).
     pub(crate) http_client: Option<reqwest::Client>,
     /// Clock for retries and token expiry; tests install a [`ManualClock`](crate::clock::ManualClock).
     pub(crate) clock: Arc<dyn Clock>,
@@ -45,6 +56,8 @@ impl Default for Settings {
             max_concurrent_requests: 50,
             user_agent: concat!("dynamics-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             caller_object_id: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_pages: None,
             http_client: None,
             clock: Arc::new(SystemClock),
             server_affinity: false,

@@ -1,6 +1,7 @@
 //! Every page of a query as a `Stream`: `@odata.nextLink` followed exactly as returned, the same
 //! `Prefer: odata.maxpagesize` sent with every page, and at most one page held at a time.
 
+use std::collections::HashSet;
 use std::future::Future;
 
 use futures::stream::{self, Stream, StreamExt as _, TryStreamExt as _};
@@ -34,35 +35,48 @@ impl<T> Linked for Page<T> {
 /// Pages fetched one after the other by `fetch`, until a page has no next link.
 ///
 /// The next page is only asked for when the stream is polled again, so a consumer that keeps
-/// up holds one page at a time. A server that hands back the link it was just asked for would
-/// loop forever; that is reported as an error instead.
-pub(crate) fn pages<P, F, Fut>(fetch: F) -> impl Stream<Item = Result<P>>
+/// up holds one page at a time. A server that hands back a link already followed (A → A, or
+/// A → B → A) would loop forever, and one that never stops handing out new links would page
+/// forever: the first is an error, the second is one once `max_pages` pages were read.
+pub(crate) fn pages<P, F, Fut>(max_pages: Option<u64>, fetch: F) -> impl Stream<Item = Result<P>>
 where
     P: Linked,
     F: FnMut(Cursor) -> Fut,
     Fut: Future<Output = Result<P>>,
 {
+    let followed = HashSet::new();
     stream::try_unfold(
-        (fetch, Some(Cursor::First)),
-        |(mut fetch, cursor)| async move {
+        (fetch, Some(Cursor::First), followed, 0u64),
+        move |(mut fetch, cursor, mut followed, read)| async move {
             let Some(cursor) = cursor else {
                 return Ok(None);
             };
-            let asked = match &cursor {
-                Cursor::Next(link) => Some(link.clone()),
-                Cursor::First => None,
-            };
+            if max_pages.is_some_and(|max| read >= max) {
+                return Err(Error::Paging {
+                    pages: read,
+                    reason: format!(
+                        "the query has more than the {read} pages ClientBuilder::max_pages allows"
+                    ),
+                });
+            }
+            if let Cursor::Next(link) = &cursor {
+                followed.insert(link.clone());
+            }
             let page = fetch(cursor).await?;
-            let next = match (page.next_link(), asked) {
-                (Some(next), Some(asked)) if *next == asked => {
-                    return Err(Error::invalid_input(format!(
-                        "the server answered the next link `{next}` with the same link again"
-                    )));
+            let read = read + 1;
+            let next = match page.next_link() {
+                Some(next) if followed.contains(next) => {
+                    return Err(Error::Paging {
+                        pages: read,
+                        reason: format!(
+                            "the server answered with the next link `{next}`, which was already followed"
+                        ),
+                    });
                 }
-                (Some(next), _) => Some(Cursor::Next(next.clone())),
-                (None, _) => None,
+                Some(next) => Some(Cursor::Next(next.clone())),
+                None => None,
             };
-            Ok(Some((page, (fetch, next))))
+            Ok(Some((page, (fetch, next, followed, read))))
         },
     )
 }
@@ -95,7 +109,7 @@ impl Client {
         max_page_size: Option<u32>,
     ) -> impl Stream<Item = Result<Page<T>>> + Send + 'a {
         let query = query.to_owned();
-        pages(move |cursor| {
+        pages(self.max_pages(), move |cursor| {
             let query = query.clone();
             async move {
                 match cursor {

@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::credential::TokenCredential;
-use crate::throttle_gate::{Closed, ThrottleGate};
+use crate::throttle_gate::{Closed, ThrottleGate, ThrottleStats};
 use crate::token_cache::TokenCache;
 
 /// One application user: its tokens, its throttling state, its share of the concurrency.
@@ -134,6 +134,21 @@ impl Identities {
             // No identity at all cannot happen: a client is built with at least one.
             (None, None) => Pick::Ready(0),
         }
+    }
+
+    /// Throttling answers by limit and time held back, added up over the identities.
+    pub fn throttle_stats(&self) -> ThrottleStats {
+        self.members.iter().map(|m| m.gate.stats()).fold(
+            ThrottleStats::default(),
+            |mut all, one| {
+                all.requests += one.requests;
+                all.execution_time += one.execution_time;
+                all.concurrent_requests += one.concurrent_requests;
+                all.other += one.other;
+                all.waited += one.waited;
+                all
+            },
+        )
     }
 
     /// Time the identities spent held back by throttling, added up over the identities.
@@ -254,7 +269,7 @@ mod tests {
         let api = ApiError::new(429, "0x80072322", "busy");
         pool.get(1)
             .gate
-            .close(now, now + Duration::from_secs(10), &api, None);
+            .close(now, now + Duration::from_secs(10), None, &api, None);
         let picked: Vec<usize> = (0..4).map(|_| ready(pool.pick(now))).collect();
         assert!(!picked.contains(&1), "{picked:?}");
         assert!(picked.contains(&0) && picked.contains(&2), "{picked:?}");
@@ -270,10 +285,10 @@ mod tests {
         let api = ApiError::new(429, "0x80072322", "busy");
         pool.get(0)
             .gate
-            .close(now, now + Duration::from_secs(8), &api, None);
+            .close(now, now + Duration::from_secs(8), None, &api, None);
         pool.get(1)
             .gate
-            .close(now, now + Duration::from_secs(3), &api, None);
+            .close(now, now + Duration::from_secs(3), None, &api, None);
         match pool.pick(now) {
             Pick::Wait(wait, closed) => {
                 assert_eq!(wait, Duration::from_secs(3));

@@ -1,4 +1,5 @@
-//! The retry policy: which answers are retried, and how long to wait before the next try.
+//! The retry policy: which answers are retried, and how long to wait before the next try; and
+//! [`ThrottleStats`], the time a client spent waiting out service protection.
 //!
 //! Decisions are pure functions of the answer, the attempt number, the time already spent
 //! waiting and a jitter value, so they are tested without a server or a real clock.
@@ -11,6 +12,8 @@ use time::macros::format_description;
 
 use crate::error::ThrottleLimit;
 use crate::odata::{is_transient_server_error, throttle_limit};
+
+pub use crate::throttle_gate::ThrottleStats;
 
 /// How failed requests are retried.
 ///
@@ -25,7 +28,7 @@ use crate::odata::{is_transient_server_error, throttle_limit};
 /// * Everything else (400, 401, 403, 404, 409, 412, a 500 carrying a business error code such
 ///   as duplicate detection's `0x80040333`, …) is returned at once: sending it again gives the
 ///   same answer. Which 500s are transient, and the evidence, is in
-///   `odata::is_transient_server_error`.
+///   the client's `odata::is_transient_server_error`.
 /// * A request that is not idempotent (a `POST` create without a client-chosen id) is retried only
 ///   when it certainly did not take effect: on throttling, or when the connection was never made.
 ///   Set [`retry_non_idempotent`](Self::retry_non_idempotent) to retry it on 5xx/timeouts too.

@@ -160,7 +160,7 @@ impl Client {
     ) -> impl Stream<Item = Result<JsonPage>> + Send + 'a {
         let query = query.trim_start_matches('?').to_owned();
         let prefer = prefer(&[], page_size, annotations);
-        paging::pages(move |cursor| {
+        paging::pages(self.max_pages(), move |cursor| {
             let url = match cursor {
                 Cursor::First => self.url(&table.entity_set).map(|mut url| {
                     if !query.is_empty() {
@@ -197,7 +197,7 @@ impl Client {
         let select = columns.join(",");
         let since = since.cloned();
         let prefer = prefer(&["odata.track-changes"], page_size, annotations);
-        paging::pages(move |cursor| {
+        paging::pages(self.max_pages(), move |cursor| {
             let url = match (cursor, &since) {
                 (Cursor::First, Some(since)) => self.next_link_url(since.as_str()),
                 (Cursor::First, None) => self.url(&table.entity_set).map(|mut url| {

@@ -335,6 +335,33 @@ async fn a_throttled_request_in_a_batch_holds_back_the_next_request() {
     assert_eq!(clock.sleeps(), [Duration::from_secs(9)]);
 }
 
+/// Issue 22, item 4, on the `$batch` path: one request of a batch throttled with
+/// `Retry-After: 1000000000` closed the client's gate for that long. It now closes for at most
+/// the retry budget: calls that cannot afford the server's wait fail at once without being
+/// sent, and once the budget has passed requests go again.
+#[tokio::test]
+async fn a_huge_retry_after_in_a_batch_holds_the_client_back_for_the_budget_only() {
+    let (stub, calls) = stub_throttling_one_batch_request("1000000000").await;
+    let (client, clock) = client_on_virtual_time(&stub.url);
+    let mut batch = Batch::new();
+    batch.continue_on_error(true);
+    batch.create(&named("a")).unwrap();
+    let second = batch.create(&named("b")).unwrap();
+    let reply = client.execute_batch(&batch).await.unwrap();
+    assert!(matches!(reply.get(second), Err(Error::Throttled(_))));
+    let held = client.query_raw::<Account>("$top=1").await.unwrap_err();
+    assert!(matches!(held, Error::Throttled(_)), "{held}");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the held call was not sent"
+    );
+    clock.advance(dynamics_client::retry::RetryPolicy::default().max_elapsed);
+    client.query_raw::<Account>("$top=1").await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(clock.sleeps().is_empty(), "{:?}", clock.sleeps());
+}
+
 /// Out of re-sends, a bulk write reports the throttled request as failed, and still keeps the
 /// client's next request back until `Retry-After` has passed.
 #[tokio::test]

@@ -189,7 +189,7 @@ async fn a_next_link_answered_with_itself_is_an_error_not_a_loop() {
     let e = collect(stub.client().changes::<Account>(&[], None, None))
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("same link again"), "{e}");
+    assert!(e.to_string().contains("already followed"), "{e}");
     assert_eq!(stub.requests().len(), 2);
 }
 

@@ -186,10 +186,11 @@ pub(crate) fn write_if_changed(path: &Path, content: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(write_error)?;
     }
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temporary, content).map_err(write_error)?;
-    std::fs::rename(&temporary, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
-        write_error(e)
-    })
+    // A refusal (a symbolic link at `path`) reads as an I/O error of the file it names.
+    dynamics_fs::AtomicWrite::new()
+        .write(path, content.as_bytes())
+        .map_err(|e| match e {
+            dynamics_fs::Error::Io { source, .. } => write_error(source),
+            refused => write_error(std::io::Error::other(refused)),
+        })
 }

@@ -173,6 +173,31 @@ pub enum Error {
         type_name: String,
     },
 
+    /// The document is larger than the limit (see
+    /// [`csdl::max_document_bytes`](crate::csdl::max_document_bytes)); it was not read.
+    #[error("the $metadata document has {size} bytes, more than the limit of {limit}; set {var} to raise it", var = crate::csdl::MAX_DOCUMENT_BYTES_VAR)]
+    DocumentTooLarge {
+        /// The document's size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+
+    /// The document nests deeper than a limit: inheritance chains longer than
+    /// [`csdl::MAX_INHERITANCE_DEPTH`](crate::csdl::MAX_INHERITANCE_DEPTH), `Collection(...)`
+    /// nested more than [`csdl::MAX_COLLECTION_NESTING`](crate::csdl::MAX_COLLECTION_NESTING),
+    /// or more inherited members than
+    /// [`csdl::MAX_INHERITED_MEMBERS`](crate::csdl::MAX_INHERITED_MEMBERS) to give derived types.
+    #[error("{location}: {what} exceeds the limit of {limit}")]
+    TooDeep {
+        /// Where.
+        location: Location,
+        /// What is too deep or too many.
+        what: String,
+        /// The limit.
+        limit: usize,
+    },
+
     /// A choices document is not the JSON the metadata API returns.
     #[error("{location}: invalid choices document: {message}")]
     Choices {
@@ -242,8 +267,10 @@ macro_rules! located {
             | Error::MissingKey { location, .. }
             | Error::Duplicate { location, .. }
             | Error::InheritanceCycle { location, .. }
+            | Error::TooDeep { location, .. }
             | Error::Choices { location, .. } => Some(location),
             Error::Io { .. }
+            | Error::DocumentTooLarge { .. }
             | Error::UnknownEntity { .. }
             | Error::Format { .. }
             | Error::Write { .. }

@@ -10,7 +10,7 @@ use dynamics_codegen::csdl::Metadata;
 #[test]
 fn mutated_metadata_never_panics() {
     let sample = include_bytes!("fixtures/sample.xml");
-    let mut rng = Rng(0x00c0_ffee_d00d_f00d);
+    let mut rng = Rng::new(0x00c0_ffee_d00d_f00d);
     let (mut parsed, mut refused) = (0, 0);
     for _ in 0..3_000 {
         let input = mutate(&mut rng, sample);
@@ -32,7 +32,7 @@ fn mutated_metadata_never_panics() {
 #[test]
 fn mutated_choices_never_panic() {
     let sample = include_bytes!("fixtures/sample.choices.json");
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rng = Rng::new(0x5eed_1234_abcd_0001);
     let mut refused = 0;
     for _ in 0..2_000 {
         let input = mutate(&mut rng, sample);

@@ -254,7 +254,7 @@ fn agrees_with_the_full_parse(input: &[u8], tables: &[&str]) -> bool {
 
 #[test]
 fn mutated_documents_agree_with_the_full_parse() {
-    let mut rng = Rng(0x7ab1_e5f0_4a11_0001);
+    let mut rng = Rng::new(0x7ab1_e5f0_4a11_0001);
     let mut parsed = 0;
     for i in 0..4_000 {
         let input = mutate(&mut rng, SAMPLE.as_bytes());

@@ -34,6 +34,8 @@ pub use discovery::DiscoveryInstance;
 pub use identity::{DeviceCodeInfo, GraphApplication, Identity, UserRights};
 pub use jws::SigningAlgorithm;
 pub use protection::{ServerCost, ServiceProtection};
+pub use token::federated::{FederatedCredential, TOKEN_EXCHANGE_AUDIENCE};
+pub use token::managed_identity::ManagedIdentity;
 pub use webapi::{ActionError, DuplicateRule, OperationCall, OperationHandler};
 
 use crate::identity::AppCredential;
@@ -84,6 +86,8 @@ pub struct EmulatorBuilder {
     choices: Option<MetadataSource>,
     operations: Vec<(String, OperationHandler)>,
     tenant: String,
+    managed_identities: Vec<ManagedIdentity>,
+    identity_header: Option<String>,
     token_lifetime: Duration,
     device_code_interval: Duration,
     max_assertion_lifetime: Option<Duration>,
@@ -181,6 +185,36 @@ impl EmulatorBuilder {
             client_id.into(),
             AppCredential::Secret(identity::directory::ClientSecret::new(secret.into())),
         ));
+        self
+    }
+
+    /// Lets the app `client_id` exchange tokens of an external issuer for access tokens
+    /// (workload identity federation): the token is checked as Entra checks it, see
+    /// [`FederatedCredential`]. The app needs no certificate; it gets an application user.
+    /// Call again to give an app several federated credentials.
+    pub fn federated_credential(
+        mut self,
+        client_id: impl Into<String>,
+        credential: FederatedCredential,
+    ) -> Self {
+        self.identity
+            .apps
+            .push((client_id.into(), AppCredential::Federated(credential)));
+        self
+    }
+
+    /// Gives the emulated host a managed identity, served by both managed identity endpoints
+    /// ([`Emulator::identity_endpoint`] in the App Service style, [`Emulator::imds_authority`]
+    /// in the IMDS style). Each identity gets an application user.
+    pub fn managed_identity(mut self, identity: ManagedIdentity) -> Self {
+        self.managed_identities.push(identity);
+        self
+    }
+
+    /// The secret the App Service style endpoint expects in `X-IDENTITY-HEADER` (what App
+    /// Service puts in `IDENTITY_HEADER`); random unless set.
+    pub fn identity_header(mut self, header: impl Into<String>) -> Self {
+        self.identity_header = Some(header.into());
         self
     }
 
@@ -336,7 +370,14 @@ impl EmulatorBuilder {
                 .entry(client_id.to_owned())
                 .or_insert_with(Uuid::new_v4)
         });
-        let principals: Vec<(String, Uuid)> = principals.into_iter().collect();
+        let managed = token::managed_identity::ManagedIdentities::new(
+            self.managed_identities,
+            self.identity_header
+                .unwrap_or_else(|| Uuid::new_v4().simple().to_string()),
+        );
+        // Each managed identity gets an application user too.
+        let principals: Vec<(String, Uuid)> =
+            principals.into_iter().chain(managed.principals()).collect();
         let organization_id = Uuid::new_v4();
         let tokens = TokenService::new(token::Settings {
             tenant: self.tenant.clone(),
@@ -369,6 +410,7 @@ impl EmulatorBuilder {
                 &self.discovery_instances,
             ),
             identity,
+            managed,
             protection,
         });
         shared
@@ -423,6 +465,8 @@ impl Emulator {
             choices: None,
             operations: Vec::new(),
             tenant: DEFAULT_TENANT.to_owned(),
+            managed_identities: Vec::new(),
+            identity_header: None,
             token_lifetime: Duration::from_secs(3599),
             device_code_interval: Duration::from_secs(1),
             max_assertion_lifetime: Some(Duration::from_secs(600)),
@@ -463,6 +507,27 @@ impl Emulator {
     /// The scope to ask tokens for: `{environment}/.default`.
     pub fn scope(&self) -> String {
         format!("{}/.default", self.base_url)
+    }
+
+    /// The App Service style managed identity endpoint, `{base}/msi/token`: what to put in
+    /// `IDENTITY_ENDPOINT`, with [`Emulator::identity_header`] in `IDENTITY_HEADER`.
+    pub fn identity_endpoint(&self) -> String {
+        format!(
+            "{}{}",
+            self.base_url,
+            token::managed_identity::APP_SERVICE_PATH
+        )
+    }
+
+    /// The secret the App Service style endpoint expects in `X-IDENTITY-HEADER`.
+    pub fn identity_header(&self) -> &str {
+        self.shared.managed.header()
+    }
+
+    /// Where the IMDS style endpoint lives (`{base}/metadata/identity/oauth2/token` under it):
+    /// what to put in `AZURE_POD_IDENTITY_AUTHORITY_HOST` in place of `http://169.254.169.254`.
+    pub fn imds_authority(&self) -> &str {
+        &self.base_url
     }
 
     /// The tenant in the token endpoint path.

@@ -6,7 +6,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
-use dynamics_emulator::{Certificate, DuplicateRule, Emulator, ServerCost, ServiceProtection};
+use dynamics_emulator::{
+    Certificate, DuplicateRule, Emulator, FederatedCredential, ManagedIdentity, ServerCost,
+    ServiceProtection,
+};
 
 /// A local Dataverse Web API, Entra ID token endpoint and Global Discovery, driven by $metadata.
 #[derive(Parser, Debug)]
@@ -24,6 +27,21 @@ struct Args {
     /// Registers an app and the PEM certificate its client assertions are signed with.
     #[arg(long = "app", value_name = "CLIENT_ID=CERT_PEM_PATH", value_parser = parse_app)]
     apps: Vec<(String, PathBuf)>,
+    /// Gives the host a system-assigned managed identity with this client id, served at
+    /// {base}/msi/token (App Service style) and {base}/metadata/identity/oauth2/token (IMDS style).
+    #[arg(long, value_name = "CLIENT_ID")]
+    system_identity: Option<String>,
+    /// Gives the host a user-assigned managed identity (object id random).
+    #[arg(long = "user-identity", value_name = "CLIENT_ID=RESOURCE_ID", value_parser = parse_user_identity)]
+    user_identities: Vec<(String, String)>,
+    /// The secret the App Service style endpoint expects in X-IDENTITY-HEADER (give the same
+    /// value to the app as IDENTITY_HEADER); random, and so unusable, if unset.
+    #[arg(long, value_name = "SECRET")]
+    identity_header: Option<String>,
+    /// Lets an app exchange an external issuer's tokens for access tokens: tokens from ISSUER
+    /// about SUBJECT for api://AzureADTokenExchange, signed by the key of the PEM certificate.
+    #[arg(long = "federated", value_name = "CLIENT_ID,ISSUER,SUBJECT,ISSUER_CERT_PEM", value_parser = parse_federated)]
+    federated: Vec<(String, String, String, PathBuf)>,
     /// Lifetime of issued access tokens.
     #[arg(long, value_name = "SECONDS")]
     token_lifetime: Option<u64>,
@@ -73,6 +91,24 @@ fn parse_app(text: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+fn parse_user_identity(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((id, resource)) if !id.is_empty() && !resource.is_empty() => {
+            Ok((id.to_owned(), resource.to_owned()))
+        }
+        _ => Err("expected CLIENT_ID=RESOURCE_ID".to_owned()),
+    }
+}
+
+fn parse_federated(text: &str) -> Result<(String, String, String, PathBuf), String> {
+    match text.splitn(4, ',').collect::<Vec<_>>()[..] {
+        [id, issuer, subject, pem] if [id, issuer, subject, pem].iter().all(|p| !p.is_empty()) => {
+            Ok((id.into(), issuer.into(), subject.into(), PathBuf::from(pem)))
+        }
+        _ => Err("expected CLIENT_ID,ISSUER,SUBJECT,ISSUER_CERT_PEM".to_owned()),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -101,6 +137,27 @@ async fn run(args: Args) -> Result<(), String> {
         let certificate =
             Certificate::from_pem(&pem).map_err(|e| format!("--app {client_id}: {e}"))?;
         builder = builder.register_app(client_id.clone(), certificate);
+    }
+    if let Some(client_id) = args.system_identity {
+        builder = builder.managed_identity(ManagedIdentity::system_assigned(client_id));
+    }
+    for (client_id, resource_id) in args.user_identities {
+        builder = builder.managed_identity(ManagedIdentity::user_assigned(client_id, resource_id));
+    }
+    if let Some(header) = args.identity_header {
+        builder = builder.identity_header(header);
+    }
+    for (client_id, issuer, subject, path) in args.federated {
+        let pem = std::fs::read(&path).map_err(|e| {
+            format!(
+                "--federated {client_id}: cannot read {}: {e}",
+                path.display()
+            )
+        })?;
+        let key =
+            Certificate::from_pem(&pem).map_err(|e| format!("--federated {client_id}: {e}"))?;
+        builder =
+            builder.federated_credential(client_id, FederatedCredential::new(issuer, subject, key));
     }
     if let Some(seconds) = args.token_lifetime {
         builder = builder.token_lifetime(Duration::from_secs(seconds));

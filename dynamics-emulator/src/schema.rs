@@ -27,25 +27,41 @@ pub(crate) enum Kind {
     Other,
 }
 
+/// Each Edm primitive type the emulator checks, with the [`Kind`] it is checked as
+/// (`webapi/validate.rs::accepts` says what each kind takes); any other is stored unchecked.
+/// Adding a type is one coherent change across the tables that point at each other: this one,
+/// the generator's `EDM_TYPES` (`dynamics-codegen/src/generate/types.rs`), and the client's codecs
+/// (`dynamics-client/src/typed/codec.rs`) and literal encoding (`typed/literal.rs`).
+const EDM_KINDS: &[(Primitive, Kind)] = &[
+    (Primitive::String, Kind::String),
+    (Primitive::Guid, Kind::Guid),
+    (Primitive::Boolean, Kind::Boolean),
+    (Primitive::Byte, Kind::Integer(0, 255)),
+    (Primitive::SByte, Kind::Integer(-128, 127)),
+    (
+        Primitive::Int16,
+        Kind::Integer(i16::MIN as i64, i16::MAX as i64),
+    ),
+    (
+        Primitive::Int32,
+        Kind::Integer(i32::MIN as i64, i32::MAX as i64),
+    ),
+    (Primitive::Int64, Kind::Integer(i64::MIN, i64::MAX)),
+    (Primitive::Decimal, Kind::Decimal),
+    (Primitive::Double, Kind::Double),
+    (Primitive::Single, Kind::Double),
+    (Primitive::Date, Kind::Date),
+    (Primitive::DateTimeOffset, Kind::DateTimeOffset),
+    (Primitive::Binary, Kind::Binary),
+];
+
 impl Kind {
     pub(crate) fn of(ty: &TypeRef) -> Self {
         match ty {
-            TypeRef::Primitive(p) => match p {
-                Primitive::String => Kind::String,
-                Primitive::Guid => Kind::Guid,
-                Primitive::Boolean => Kind::Boolean,
-                Primitive::Byte => Kind::Integer(0, 255),
-                Primitive::SByte => Kind::Integer(-128, 127),
-                Primitive::Int16 => Kind::Integer(i16::MIN.into(), i16::MAX.into()),
-                Primitive::Int32 => Kind::Integer(i32::MIN.into(), i32::MAX.into()),
-                Primitive::Int64 => Kind::Integer(i64::MIN, i64::MAX),
-                Primitive::Decimal => Kind::Decimal,
-                Primitive::Double | Primitive::Single => Kind::Double,
-                Primitive::Date => Kind::Date,
-                Primitive::DateTimeOffset => Kind::DateTimeOffset,
-                Primitive::Binary => Kind::Binary,
-                _ => Kind::Other,
-            },
+            TypeRef::Primitive(p) => EDM_KINDS
+                .iter()
+                .find(|(edm, _)| edm == p)
+                .map_or(Kind::Other, |(_, kind)| *kind),
             _ => Kind::Other,
         }
     }

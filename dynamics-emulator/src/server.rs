@@ -23,6 +23,7 @@ use crate::controls::{self, Controls, RouteKind, Verdict, route_key};
 use crate::discovery::Discovery;
 use crate::identity;
 use crate::protection::{self, Protection, Refusal};
+use crate::token::managed_identity::{self, Flavour};
 use crate::token::{self, Caller, Principal, TokenService};
 use crate::webapi::{ApiError, WebApi};
 
@@ -35,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) api: WebApi,
     pub(crate) discovery: Discovery,
     pub(crate) identity: crate::identity::Identity,
+    /// The host's managed identities.
+    pub(crate) managed: crate::token::managed_identity::ManagedIdentities,
     /// Service protection limits and the server cost model.
     pub(crate) protection: Arc<Protection>,
 }
@@ -42,6 +45,11 @@ pub(crate) struct Shared {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
+        .route(
+            managed_identity::APP_SERVICE_PATH,
+            get(app_service_identity),
+        )
+        .route(managed_identity::IMDS_PATH, get(imds_identity))
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
             post(device_code_endpoint),
@@ -96,6 +104,26 @@ fn caller(shared: &Shared, headers: &axum::http::HeaderMap) -> Result<Caller, Bo
                 )
             }),
     }
+}
+
+async fn app_service_identity(
+    State(shared): State<Arc<Shared>>,
+    request: Request<Body>,
+) -> Response {
+    managed_identity_token(&shared, Flavour::AppService, &request)
+}
+
+async fn imds_identity(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
+    managed_identity_token(&shared, Flavour::Imds, &request)
+}
+
+fn managed_identity_token(shared: &Shared, flavour: Flavour, request: &Request<Body>) -> Response {
+    shared.managed.handle(
+        flavour,
+        &shared.tokens,
+        request.uri().query(),
+        request.headers(),
+    )
 }
 
 async fn web_api(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
@@ -297,7 +325,10 @@ async fn respond(
         .strip_prefix('/')
         .and_then(|p| p.split_once('/'))
         .and_then(|(_, rest)| rest.starts_with("oauth2/").then_some(rest));
+    // Managed identity endpoints issue tokens too, and take the token endpoint's faults.
+    let managed = path == managed_identity::APP_SERVICE_PATH || path == managed_identity::IMDS_PATH;
     let (kind, key) = match entra {
+        _ if managed => (RouteKind::Token, format!("{method} {path}")),
         Some(rest @ "oauth2/v2.0/token") => {
             (RouteKind::Token, format!("{method} /{{tenant}}/{rest}"))
         }

@@ -21,6 +21,21 @@ impl Drop for Running {
     }
 }
 
+/// Starts the binary and reads the URL its first line announces.
+fn listen(command: &mut Command) -> (Running, String) {
+    let mut child = Running(command.stdout(Stdio::piped()).spawn().unwrap());
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim_end()
+        .strip_prefix("dynamics-emulator listening on ")
+        .unwrap()
+        .to_owned();
+    (child, base)
+}
+
 #[tokio::test]
 async fn serves_tokens_after_announcing_its_url() {
     let dir = std::env::temp_dir().join(format!("emulator-bin-{}", uuid::Uuid::new_v4()));
@@ -40,7 +55,7 @@ async fn serves_tokens_after_announcing_its_url() {
         r#"[{"table": "account", "columns": ["emailaddress1"]}]"#,
     )
     .unwrap();
-    let mut child = Running(
+    let (child, base) = listen(
         Command::new(BIN)
             .arg("--metadata")
             .arg(common::sample_metadata())
@@ -57,20 +72,8 @@ async fn serves_tokens_after_announcing_its_url() {
             .arg("--seed")
             .arg(&seed_path)
             .arg("--duplicate-rules")
-            .arg(&rules_path)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .arg(&rules_path),
     );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim_end()
-        .strip_prefix("dynamics-emulator listening on ")
-        .unwrap()
-        .to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
 
     let endpoint = format!("{base}/contoso/oauth2/v2.0/token");
@@ -234,26 +237,14 @@ async fn service_protection_flags_turn_the_limits_on() {
         ),
         (vec!["--service-protection"], 6000),
     ] {
-        let mut child = Running(
+        let (_child, base) = listen(
             Command::new(BIN)
                 .arg("--metadata")
                 .arg(common::sample_metadata())
                 .arg("--app")
                 .arg(format!("{}={}", common::CLIENT_ID, cert_path.display()))
-                .args(&flags)
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap(),
+                .args(&flags),
         );
-        let mut line = String::new();
-        BufReader::new(child.0.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim_end()
-            .strip_prefix("dynamics-emulator listening on ")
-            .unwrap()
-            .to_owned();
         let tenant = dynamics_emulator::DEFAULT_TENANT;
         let endpoint = format!("{base}/{tenant}/oauth2/v2.0/token");
         let now = common::now();
@@ -309,4 +300,120 @@ async fn service_protection_flags_turn_the_limits_on() {
         "--time-scale",
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn managed_identity_and_federated_flags() {
+    let dir = std::env::temp_dir().join(format!("emulator-mi-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let issuer = TestCertificate::generate("CN=issuer").unwrap();
+    let issuer_path = dir.join("issuer.pem");
+    std::fs::write(&issuer_path, issuer.cert_pem()).unwrap();
+    let (child, base) = listen(
+        Command::new(BIN)
+            .arg("--metadata")
+            .arg(common::sample_metadata())
+            .args([
+                "--system-identity",
+                "0d9f3c1e-5b7a-4e2d-8c6f-1a3b5d7f9e0c",
+                "--identity-header",
+                "h1",
+            ])
+            .args([
+                "--user-identity",
+                "7e8f9a0b-1c2d-4e3f-9a5b-6c7d8e9f0a1b=/subscriptions/s/x/userAssignedIdentities/u",
+            ])
+            .arg("--federated")
+            .arg(format!(
+                "fed-id,https://issuer.example,repo:o/r:ref:refs/heads/main,{}",
+                issuer_path.display()
+            )),
+    );
+    let http = reqwest::Client::new();
+    let token = |reply: serde_json::Value| reply["access_token"].as_str().unwrap().to_owned();
+    let reply: serde_json::Value = http
+        .get(
+            url::Url::parse_with_params(
+                &format!("{base}/msi/token"),
+                &[
+                    ("api-version", "2019-08-01"),
+                    ("resource", &base),
+                    ("client_id", "7e8f9a0b-1c2d-4e3f-9a5b-6c7d8e9f0a1b"),
+                ],
+            )
+            .unwrap(),
+        )
+        .header("X-IDENTITY-HEADER", "h1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply["client_id"], "7e8f9a0b-1c2d-4e3f-9a5b-6c7d8e9f0a1b",
+        "{reply}"
+    );
+    let imds: serde_json::Value = http
+        .get(
+            url::Url::parse_with_params(
+                &format!("{base}/metadata/identity/oauth2/token"),
+                &[("api-version", "2018-02-01"), ("resource", &base)],
+            )
+            .unwrap(),
+        )
+        .header("Metadata", "true")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now = common::now();
+    let external = issuer
+        .sign_with_header(
+            SigningAlgorithm::Rs256,
+            &json!({"alg": "RS256"}),
+            &json!({"iss": "https://issuer.example", "sub": "repo:o/r:ref:refs/heads/main",
+                    "aud": "api://AzureADTokenExchange", "exp": now + 600}),
+        )
+        .unwrap();
+    let endpoint = format!(
+        "{base}/{}/oauth2/v2.0/token",
+        dynamics_emulator::DEFAULT_TENANT
+    );
+    let body = common::assertion_form("fed-id", &format!("{base}/.default"), &external);
+    let (status, federated) = common::post_form(&http, &endpoint, body).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{federated}");
+    for access_token in [token(reply), token(imds), token(federated)] {
+        let who = http
+            .get(format!("{base}/api/data/v9.2/WhoAmI()"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(who.status(), reqwest::StatusCode::OK);
+    }
+    drop(child);
+    let _ = std::fs::remove_dir_all(dir);
+
+    let metadata = common::sample_metadata();
+    let metadata = metadata.to_str().unwrap();
+    fails_with(
+        &["--metadata", metadata, "--user-identity", "no-resource"],
+        "CLIENT_ID=RESOURCE_ID",
+    );
+    fails_with(
+        &["--metadata", metadata, "--federated", "id,issuer,subject"],
+        "CLIENT_ID,ISSUER,SUBJECT,ISSUER_CERT_PEM",
+    );
+    fails_with(
+        &[
+            "--metadata",
+            metadata,
+            "--federated",
+            "id,i,s,/nonexistent.pem",
+        ],
+        "cannot read",
+    );
 }

@@ -1,22 +1,15 @@
 //! Shared setup for the examples of dynamics-rs: a client for a real environment when
 //! `DYNAMICS_URL` is set, otherwise an emulated environment started in this process.
 
+use dynamics_client::Client;
+use dynamics_emulator::{Emulator, EmulatorBuilder};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-
-use dynamics_client::{Client, ClientCertificateCredential, CredentialOptions};
-use dynamics_emulator::{Emulator, EmulatorBuilder, TestCertificate};
 
 /// The project's sample `$metadata` document: a small Dataverse-shaped environment
 /// (account, contact, systemuser, team, businessunit, activitypointer, task, new_project).
 pub fn sample_metadata_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("dynamics-codegen")
-        .join("tests")
-        .join("fixtures")
-        .join("sample.xml")
+    PathBuf::from(dynamics_test_support::SAMPLE_METADATA)
 }
 
 /// The help text shared by the examples: where they run and what they read.
@@ -29,12 +22,17 @@ DYNAMICS_URL is set. Then it runs, unchanged, against that environment, authenti
   AZURE_CLIENT_CERTIFICATE_PASSWORD  its password, if any
   AZURE_CLIENT_SECRET                a client secret, instead of a certificate
   AZURE_AUTHORITY_HOST               the authority (https://login.microsoftonline.com by default)
+With neither a certificate nor a secret, it signs in as the Azure SDKs' default chain does:
+  AZURE_FEDERATED_TOKEN_FILE         workload identity federation (with the two ids above)
+  IDENTITY_ENDPOINT, IDENTITY_HEADER managed identity on App Service and Functions
+  (otherwise)                        managed identity through IMDS, then the Azure CLI (`az login`)
 It uses only standard tables and columns that every environment has.";
 
 /// A client and, when emulated, the emulator behind it (kept alive as long as this is).
 #[derive(Debug)]
 pub struct Environment {
-    /// The client, authenticated with a certificate.
+    /// The client: with a certificate on the emulator, and as `Client::from_env` chooses on a
+    /// real environment.
     pub client: Client,
     /// The emulator, when no real environment was configured.
     pub emulator: Option<Emulator>,
@@ -60,29 +58,11 @@ impl Environment {
                 emulator: None,
             });
         }
-        let client_id = "7d1f3a52-8c0e-4b9a-a6d4-2e5f9b0c1d73";
-        let certificate = TestCertificate::generate("CN=dynamics-rs quickstart")?;
-        let builder = Emulator::builder()
-            .metadata_file(sample_metadata_path())
-            .register_app(client_id, &certificate);
-        let emulator = emulate(builder).start().await?;
-        let credential = ClientCertificateCredential::from_pem_parts(
-            emulator.tenant_id(),
-            client_id,
-            certificate.cert_pem().as_bytes(),
-            certificate.key_pem().as_bytes(),
-            None,
-            CredentialOptions {
-                authority_host: emulator.authority_host().to_owned(),
-                ..CredentialOptions::default()
-            },
-        )?;
-        let client = Client::builder(emulator.environment_url())
-            .credential(Arc::new(credential))
-            .build()?;
+        let emulated = dynamics_test_support::emulated::start_with(emulate).await?;
+        let client = emulated.client()?;
         Ok(Environment {
             client,
-            emulator: Some(emulator),
+            emulator: Some(emulated.emulator),
         })
     }
 

@@ -6,6 +6,7 @@
 use dynamics_client::__private::serde::Serialize;
 use dynamics_client::__private::serde::de::DeserializeOwned;
 use dynamics_client::__private::serde_json;
+use dynamics_test_support::{Rng, fuzz_corpus};
 use dynamics_tests::with_choices::{Account, Contact, NewProject};
 
 /// Decodes `bytes` as `T`; when that works, the record's own JSON must decode too.
@@ -33,27 +34,17 @@ fn check_any_record(bytes: &[u8]) -> usize {
 
 #[test]
 fn the_fuzz_corpus_replays() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/record");
-    let mut replayed = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        check_any_record(&std::fs::read(entry.unwrap().path()).unwrap());
-        replayed += 1;
+    for input in fuzz_corpus("record") {
+        check_any_record(&input);
     }
-    assert!(replayed >= 100, "only {replayed} corpus entries in {dir}");
 }
 
 const ANSWER: &str = r#"{"@odata.etag":"W/\"4567123\"","accountid":"5531d753-95af-e711-a94e-000d3a11e605","name":"Contoso, Ltd.","revenue":1234567890123.4567,"revenue@OData.Community.Display.V1.FormattedValue":"$1,234,567,890,123.46","numberofemployees":null,"creditonhold":false,"industrycode":4,"createdon":"2024-03-01T09:15:00Z","_parentaccountid_value":"00000000-0000-0000-0000-000000000001","_parentaccountid_value@Microsoft.Dynamics.CRM.lookuplogicalname":"account","lastname":"Smith","birthdate":"1990-02-28","new_budget":12.50}"#;
 
 #[test]
 fn seeded_mutations_of_an_answer_decode_or_refuse() {
-    // xorshift64*: the same inputs on every run.
-    let mut state = 0x0dec_0de5_u64;
-    let mut next = move |below: usize| {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) % below.max(1) as u64) as usize
-    };
+    let mut rng = Rng::new(0x0dec_0de5);
+    let mut next = move |below: usize| rng.below(below);
     let pieces: [&[u8]; 14] = [
         b"\"",
         b"null",

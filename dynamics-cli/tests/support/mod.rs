@@ -3,6 +3,8 @@
 //! in a private config directory.
 #![allow(dead_code)]
 
+pub mod stub;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;

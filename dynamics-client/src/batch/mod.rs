@@ -223,38 +223,7 @@ impl Batch {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Handle<serde_json::Value>> {
-        let method = match method {
-            Method::GET => "GET",
-            Method::POST => "POST",
-            Method::PATCH => "PATCH",
-            Method::PUT => "PUT",
-            Method::DELETE => "DELETE",
-            other => {
-                return Err(Error::invalid_input(format!(
-                    "method {other} is not used in a $batch"
-                )));
-            }
-        };
-        if path.is_empty()
-            || path.starts_with('/')
-            || path.contains("://")
-            || path.split(['/', '?']).any(|s| s == "..")
-            || path.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(Error::invalid_input(format!(
-                "`{path}` is not a path under the Web API root"
-            )));
-        }
-        let body = body
-            .map(serde_json::to_vec)
-            .transpose()
-            .map_err(|e| Error::invalid_input(e.to_string()))?;
-        let wire = WireRequest {
-            method,
-            url: path.to_owned(),
-            headers: Vec::new(),
-            body,
-        };
+        let wire = raw_request(method, path, body)?;
         self.single(wire, json_or_null)
     }
 
@@ -339,6 +308,18 @@ impl ChangeSet<'_> {
         Ok(handle(self.push(wire)?.0, no_body))
     }
 
+    /// Adds any write, untyped, as [`Batch::raw`] does; `$n` paths refer to records created
+    /// earlier in this change set.
+    pub fn raw(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Handle<serde_json::Value>> {
+        let wire = raw_request(method, path, body)?;
+        Ok(handle(self.push(wire)?.0, json_or_null))
+    }
+
     fn push(&mut self, wire: WireRequest) -> Result<(usize, u32)> {
         self.batch.next_content_id += 1;
         let content_id = self.batch.next_content_id;
@@ -348,6 +329,46 @@ impl ChangeSet<'_> {
         }
         Ok((index, content_id))
     }
+}
+
+/// An untyped request: see [`Batch::raw`].
+fn raw_request(
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<WireRequest> {
+    let method = match method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        other => {
+            return Err(Error::invalid_input(format!(
+                "method {other} is not used in a $batch"
+            )));
+        }
+    };
+    if path.is_empty()
+        || path.starts_with('/')
+        || path.contains("://")
+        || path.split(['/', '?']).any(|s| s == "..")
+        || path.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::invalid_input(format!(
+            "`{path}` is not a path under the Web API root"
+        )));
+    }
+    let body = body
+        .map(serde_json::to_vec)
+        .transpose()
+        .map_err(|e| Error::invalid_input(e.to_string()))?;
+    Ok(WireRequest {
+        method,
+        url: path.to_owned(),
+        headers: Vec::new(),
+        body,
+    })
 }
 
 fn handle<T>(index: usize, decode: fn(&WireReply, &str) -> Result<T>) -> Handle<T> {
@@ -632,9 +653,11 @@ impl Client {
             message: format!("the reply body is not UTF-8: {e}"),
         })?;
         let replies =
-            multipart::parse(text, &reply_boundary).map_err(|m| BatchError::Malformed {
-                line: m.line,
-                message: m.message,
+            multipart::parse(text, &reply_boundary, batch.requests.len()).map_err(|m| {
+                BatchError::Malformed {
+                    line: m.line,
+                    message: m.message,
+                }
             })?;
         let replies = match_replies(batch, replies)?;
         let descriptions = batch

@@ -142,18 +142,26 @@ fn valid_boundary(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "'()+_,-./:=? ".contains(c))
 }
 
-/// Parses a batch reply body whose content type carried `boundary`.
-pub(crate) fn parse(body: &str, boundary: &str) -> Result<Vec<ReplyItem>, Malformed> {
+/// Parses a batch reply body whose content type carried `boundary`. A reply holds one
+/// response per request sent, so more than `max_replies` responses (counted across change sets)
+/// is refused as soon as the one too many is found, before it is read.
+pub(crate) fn parse(
+    body: &str,
+    boundary: &str,
+    max_replies: usize,
+) -> Result<Vec<ReplyItem>, Malformed> {
     let lines = Lines::new(body);
     let mut items = Vec::new();
-    for part in split(&lines, 0, lines.len(), boundary)? {
+    let mut budget = max_replies;
+    for part in split(&lines, 0, lines.len(), boundary, budget)? {
         let (headers, content_start) = read_headers(&lines, part.start, part.end)?;
         let content_type = header(&headers, "Content-Type").unwrap_or_default();
         if let Some(inner) = boundary_of_nested(content_type, part.start)? {
             let mut replies = Vec::new();
-            for leaf in split(&lines, content_start, part.end, &inner)? {
+            for leaf in split(&lines, content_start, part.end, &inner, budget)? {
                 replies.push(read_reply(&lines, leaf)?);
             }
+            budget -= replies.len();
             if replies.is_empty() {
                 return Err(malformed(
                     part.start,
@@ -162,10 +170,21 @@ pub(crate) fn parse(body: &str, boundary: &str) -> Result<Vec<ReplyItem>, Malfor
             }
             items.push(ReplyItem::ChangeSet(replies));
         } else {
+            if budget == 0 {
+                return Err(too_many(part.start, max_replies));
+            }
+            budget -= 1;
             items.push(ReplyItem::Single(read_reply(&lines, part)?));
         }
     }
     Ok(items)
+}
+
+fn too_many(line: usize, max_replies: usize) -> Malformed {
+    malformed(
+        line,
+        format!("the reply holds more than the {max_replies} responses of the requests sent"),
+    )
 }
 
 fn boundary_of_nested(content_type: &str, line: usize) -> Result<Option<String>, Malformed> {
@@ -224,11 +243,13 @@ struct Span {
 
 /// Splits lines `from..to` at `--boundary` lines; requires the closing `--boundary--`.
 /// Text before the first delimiter (a preamble) and after the close is ignored.
+/// More than `max_parts` parts is refused at the first part too many.
 fn split(
     lines: &Lines<'_>,
     from: usize,
     to: usize,
     boundary: &str,
+    max_parts: usize,
 ) -> Result<Vec<Span>, Malformed> {
     let delimiter = format!("--{boundary}");
     let close = format!("--{boundary}--");
@@ -249,6 +270,9 @@ fn split(
         if text == delimiter {
             if let Some(start) = open {
                 parts.push(Span { start, end: i });
+            }
+            if parts.len() >= max_parts {
+                return Err(too_many(i, max_parts));
             }
             open = Some(i + 1);
         }
@@ -386,8 +410,39 @@ fn excerpt(text: &str) -> String {
 mod tests {
     use super::*;
 
+    const MAX_REPLIES: usize = crate::batch::MAX_BATCH_REQUESTS;
+
+    /// Issue 22, item 5: a reply of a million parts was split whole before its count was
+    /// checked. Now the part one too many is refused where it starts, single or in a change set.
+    #[test]
+    fn more_replies_than_requests_are_refused_while_parsing() {
+        let part = "--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+        let body = format!("{}--b--\r\n", part.repeat(5));
+        assert_eq!(parse(&body, "b", 5).unwrap().len(), 5);
+        let refused = parse(&body, "b", 2).err().unwrap();
+        assert_eq!(refused.line, 11, "{}", refused.message);
+        assert!(
+            refused.message.contains("more than the 2"),
+            "{}",
+            refused.message
+        );
+
+        let leaf = "--c\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+        let change_set = format!(
+            "--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n{}--c--\r\n--b--\r\n",
+            leaf.repeat(3)
+        );
+        assert!(parse(&change_set, "b", 3).is_ok());
+        let refused = parse(&change_set, "b", 2).err().unwrap();
+        assert!(
+            refused.message.contains("more than the 2"),
+            "{}",
+            refused.message
+        );
+    }
+
     fn reply(body: &str) -> Result<Vec<ReplyItem>, Malformed> {
-        parse(body, "batchresponse_1")
+        parse(body, "batchresponse_1", MAX_REPLIES)
     }
 
     const GOOD: &str = "--batchresponse_1\r\n\
@@ -438,7 +493,7 @@ Content-Type: application/json; odata.metadata=minimal\r\n\
     /// What must hold for any reply, whatever its bytes: a refusal names a line of the body
     /// and says why; an accepted reply has no more parts than delimiters.
     fn check_any_reply(body: &str) -> bool {
-        let accepted = parse(body, "batchresponse_1");
+        let accepted = parse(body, "batchresponse_1", MAX_REPLIES);
         let is_ok = accepted.is_ok();
         match accepted {
             Ok(items) => {
@@ -483,7 +538,8 @@ Content-Type: application/json; odata.metadata=minimal\r\n\
 
     #[test]
     fn seeded_mutations_of_a_good_reply_never_panic() {
-        // xorshift64*: the same inputs on every run.
+        // xorshift64*, as `dynamics_test_support::Rng`: the same inputs on every run. A copy,
+        // because this unit test cannot use a crate that depends on dynamics-client itself.
         let mut state = 0x5eed_ba7c_u64;
         let mut next = move |below: usize| {
             state ^= state >> 12;
@@ -543,7 +599,7 @@ Content-Type: application/json; odata.metadata=minimal\r\n\
     #[test]
     fn bodies_keep_their_lines() {
         let body = "--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 400 Bad Request\r\n\r\n{\"a\":\r\n1}\r\n--b--";
-        let items = parse(body, "b").unwrap();
+        let items = parse(body, "b", MAX_REPLIES).unwrap();
         let ReplyItem::Single(part) = &items[0] else {
             panic!()
         };

@@ -1,5 +1,5 @@
-//! Files of the store: atomic replacement (temporary file, fsync, rename, fsync of the
-//! directory) and a lock file that serialises concurrent writers.
+//! Files of the store: an owner-only directory, atomic replacement (see `dynamics_fs`) and a
+//! lock file that serialises concurrent writers.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,19 +22,16 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Conne
     }
 }
 
-/// Creates the config directory (owner-only on Unix) when missing.
+/// Makes the config directory owner-only: created `0700` when missing, tightened (with a
+/// warning) when others could reach it, refused when another user owns it.
 pub(super) fn ensure_dir(dir: &Path) -> Result<(), ConnectionError> {
-    if dir.is_dir() {
-        return Ok(());
+    if let dynamics_fs::DirState::Tightened { was } = dynamics_fs::ensure_private_dir(dir)? {
+        tracing::warn!(
+            dir = %dir.display(),
+            "the config directory had mode {was:o}, which let others list it; set it to 700"
+        );
     }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(io("create directory", dir))
+    Ok(())
 }
 
 /// The whole file, or `None` when it does not exist.
@@ -46,40 +43,12 @@ pub(super) fn read(path: &Path) -> Result<Option<Vec<u8>>, ConnectionError> {
     }
 }
 
-/// Replaces `path` with `bytes` so that readers see the old file or the new one, never a mix.
+/// Replaces `path` with `bytes` so that readers see the old file or the new one, never a mix,
+/// through an exclusively created owner-only temporary file.
 pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ConnectionError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let temp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let result = (|| {
-        let mut file = options.open(&temp).map_err(io("create", &temp))?;
-        file.write_all(bytes).map_err(io("write", &temp))?;
-        file.sync_all().map_err(io("fsync", &temp))?;
-        drop(file);
-        std::fs::rename(&temp, path).map_err(io("rename into", path))?;
-        // The rename itself is durable once the directory is synced (Unix only).
-        #[cfg(unix)]
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    Ok(dynamics_fs::AtomicWrite::new()
+        .private()
+        .write(path, bytes)?)
 }
 
 /// An exclusive lock on the store, held while it exists.

@@ -7,7 +7,6 @@
 //! [`KeySource`] always says which one was used. There is never a plaintext fallback.
 
 use std::fmt;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -101,7 +100,10 @@ impl StoreKey {
         let source = KeySource::KeyFile(path.clone());
         match std::fs::read_to_string(&path) {
             Ok(mut text) => {
-                check_private(&path)?;
+                if let Err(refused) = check_private(&path) {
+                    text.zeroize();
+                    return Err(refused);
+                }
                 let bytes = decode(text.trim(), &source);
                 text.zeroize();
                 Ok(Self {
@@ -136,53 +138,25 @@ fn decode(text: &str, source: &KeySource) -> Result<[u8; 32], ConnectionError> {
 fn create(path: &Path, source: KeySource) -> Result<StoreKey, ConnectionError> {
     let mut bytes = [0u8; 32];
     rand_bytes(&mut bytes).map_err(ConnectionError::Crypto)?;
-    let io = |action, source| ConnectionError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| io("create", e))?;
     let mut text = STANDARD.encode(bytes);
-    let written = file
-        .write_all(text.as_bytes())
-        .and_then(|()| file.sync_all());
+    // Never replaces a key another process has just created: that one wins.
+    let written = dynamics_fs::AtomicWrite::new()
+        .private()
+        .no_replace()
+        .write(path, text.as_bytes());
     text.zeroize();
-    written.map_err(|e| io("write", e))?;
+    written?;
     Ok(StoreKey { bytes, source })
 }
 
-/// Refuses a key file that group or others can read or write.
+/// Refuses a key file that is not this user's own, that group or others can read or write, or
+/// that is a symbolic link.
 fn check_private(path: &Path) -> Result<(), ConnectionError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path)
-            .map_err(|source| ConnectionError::Io {
-                action: "stat",
-                path: path.to_owned(),
-                source,
-            })?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(ConnectionError::Key {
-                source_name: KeySource::KeyFile(path.to_owned()).to_string(),
-                reason: format!(
-                    "mode {:o} lets others read it; run `chmod 600 {}`",
-                    mode & 0o777,
-                    path.display()
-                ),
-            });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+    dynamics_fs::check_private_file(path).map_err(|e| match e {
+        dynamics_fs::Error::Io { .. } => ConnectionError::File(e),
+        other => ConnectionError::Key {
+            source_name: KeySource::KeyFile(path.to_owned()).to_string(),
+            reason: other.to_string(),
+        },
+    })
 }

@@ -101,6 +101,10 @@ pub enum ConnectionError {
         /// How long this process waited.
         waited_ms: u128,
     },
+    /// A file or directory of the store is unsafe to use (a symbolic link, another user's,
+    /// readable by others) or could not be written; nothing was written half-way.
+    #[error(transparent)]
+    File(#[from] dynamics_fs::Error),
     /// An encryption primitive failed.
     #[error("encryption failed: {0}")]
     Crypto(#[source] openssl::error::ErrorStack),

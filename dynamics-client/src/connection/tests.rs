@@ -187,3 +187,65 @@ fn the_key_file_is_created_owner_only_and_reused() {
     let error = StoreKey::resolve(&dir).unwrap_err();
     assert!(error.to_string().contains("chmod 600"), "{error}");
 }
+
+/// Issue 22, item 8: a temporary file pre-created world-readable under the name the store
+/// used to write through (`.connections.store.<pid>.tmp`) left the store readable by all.
+#[cfg(unix)]
+#[test]
+fn a_planted_temporary_file_never_becomes_the_store() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = scratch();
+    let planted = dir.join(format!(".{STORE_FILE}.{}.tmp", std::process::id()));
+    std::fs::write(&planted, "").unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let store = store(&dir);
+    store
+        .update(|c| {
+            c.connections.insert("x".into(), connection("x"));
+            Ok::<_, ConnectionError>(())
+        })
+        .unwrap();
+    let mode = std::fs::metadata(store.path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read(&planted).unwrap(),
+        b"",
+        "the planted file was written"
+    );
+    assert!(store.load().unwrap().connections.contains_key("x"));
+}
+
+/// Issue 22, item 8: a store file replaced by a symbolic link is not written through.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_store_file_is_refused() {
+    let dir = scratch();
+    // A dangling link: the store reads as empty, and a write through it would create `victim`.
+    let victim = dir.join("victim");
+    std::os::unix::fs::symlink(&victim, dir.join(STORE_FILE)).unwrap();
+    let store = store(&dir);
+    let error = store.update(|_| Ok::<_, ConnectionError>(())).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ConnectionError::File(dynamics_fs::Error::Symlink { .. })
+        ),
+        "{error}"
+    );
+    assert!(!victim.exists(), "the store was written through the link");
+}
+
+/// Issue 22, item 8: a config directory others can list is made owner-only on open.
+#[cfg(unix)]
+#[test]
+fn the_config_directory_is_made_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = scratch();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _store = store(&dir);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}

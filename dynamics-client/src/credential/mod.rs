@@ -1,23 +1,37 @@
 //! Credentials: where access tokens come from.
 //!
 //! [`TokenCredential`] is the object-safe trait the client asks for tokens; this module ships
-//! [`ClientCertificateCredential`], [`ClientSecretCredential`] and [`EnvironmentCredential`].
-//! Credentials do not cache: the client keeps one token per scope (see the crate docs).
+//! [`ClientCertificateCredential`], [`ClientSecretCredential`], [`EnvironmentCredential`],
+//! [`WorkloadIdentityCredential`], [`ManagedIdentityCredential`], [`AzureCliCredential`] and
+//! the chain of the last four, [`DefaultCredential`]. Credentials do not cache: the client
+//! keeps one token per scope (see the crate docs).
 
 mod assertion;
+mod azure_cli;
+#[cfg(feature = "azure-core")]
+mod azure_core_interop;
 mod certificate;
 mod client_secret;
+mod default;
 mod environment;
+mod managed_identity;
 mod token_endpoint;
+mod workload_identity;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use assertion::AssertionAlgorithm;
+pub use azure_cli::{AzureCliCredential, DEFAULT_AZ_TIMEOUT};
+#[cfg(feature = "azure-core")]
+pub use azure_core_interop::{AsAzureSdkCredential, AzureSdkCredential};
 pub use certificate::ClientCertificateCredential;
 pub use client_secret::ClientSecretCredential;
+pub use default::DefaultCredential;
 pub use environment::EnvironmentCredential;
+pub use managed_identity::{IMDS_AUTHORITY, ManagedIdentityCredential, ManagedIdentityId};
+pub use workload_identity::WorkloadIdentityCredential;
 
 use crate::clock::{BoxFuture, Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -109,13 +123,13 @@ impl fmt::Debug for CredentialOptions {
 /// Timeout for token requests made with the default HTTP client.
 const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The HTTP client a credential uses when none was supplied.
-fn default_http_client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// The HTTP client a credential uses for `endpoint` when none was supplied: no redirects (a
+/// redirected token request would carry the assertion or secret to another host), no proxy for
+/// plain http (see [`crate::transport`]).
+fn default_http_client(endpoint: &url::Url) -> Result<reqwest::Client> {
+    crate::transport::client_builder(endpoint)
         .timeout(TOKEN_REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
-        // A redirected token request would carry the assertion or secret to another host.
-        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(Error::Transport)
 }

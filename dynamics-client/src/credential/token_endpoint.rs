@@ -37,12 +37,26 @@ struct TokenResponse {
     expires_in: Seconds,
 }
 
-/// `expires_in` is a number from Entra and a string from some older authorities.
+/// A count of seconds: a number from Entra, a string from older authorities and from managed
+/// identity endpoints.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Seconds {
+pub(crate) enum Seconds {
     Number(u64),
     Text(String),
+}
+
+impl Seconds {
+    /// The number; the error names `field` and quotes the text.
+    pub(crate) fn value(&self, field: &str) -> Result<u64, String> {
+        match self {
+            Seconds::Number(n) => Ok(*n),
+            Seconds::Text(t) => t
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{field}` is not a number of seconds: `{t}`")),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -55,8 +69,11 @@ struct ErrorResponse {
     error_codes: Vec<u64>,
     #[serde(default)]
     trace_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "correlationId")]
     correlation_id: Option<String>,
+    /// App Service's identity endpoint says what went wrong here instead.
+    #[serde(default)]
+    message: String,
 }
 
 impl TokenEndpoint {
@@ -65,7 +82,7 @@ impl TokenEndpoint {
         let url = crate::endpoint::token_endpoint(&host, tenant_id)?;
         let http = match &options.http_client {
             Some(client) => client.clone(),
-            None => default_http_client()?,
+            None => default_http_client(&url)?,
         };
         Ok(Self {
             url,
@@ -154,19 +171,19 @@ impl TokenEndpoint {
                 correlation_id: None,
             }));
         }
-        let seconds = match parsed.expires_in {
-            Seconds::Number(n) => n,
-            Seconds::Text(t) => t.trim().parse().map_err(|_| {
+        let seconds = parsed
+            .expires_in
+            .value("expires_in")
+            .map_err(|description| {
                 Error::from(AuthError {
                     status: Some(status),
                     error: "invalid_response".into(),
-                    description: format!("`expires_in` is not a number of seconds: `{t}`"),
+                    description,
                     codes: Vec::new(),
                     trace_id: None,
                     correlation_id: None,
                 })
-            })?,
-        };
+            })?;
         // Expiry counts from when the request was sent, so network time only shortens it.
         // An absurd lifetime is capped rather than trusted (or allowed to overflow).
         let lifetime = Duration::from_secs(seconds.min(MAX_TOKEN_LIFETIME.as_secs()));
@@ -182,7 +199,11 @@ pub(crate) fn parse_error(status: u16, body: &[u8]) -> Error {
     Error::from(AuthError {
         status: Some(status),
         error,
-        description: parsed.error_description,
+        description: if parsed.error_description.is_empty() {
+            parsed.message
+        } else {
+            parsed.error_description
+        },
         codes: parsed.error_codes,
         trace_id: parsed.trace_id,
         correlation_id: parsed.correlation_id,

@@ -55,6 +55,11 @@ impl Client {
 }
 
 impl<'c, E: Entity> EntitySet<'c, E> {
+    /// The client this entity set belongs to.
+    pub(crate) fn client(&self) -> &'c Client {
+        self.client
+    }
+
     /// Creates a record, with the lookups set on it; returns its id.
     pub async fn create(&self, record: &E) -> Result<Uuid> {
         self.client.create(record).await
@@ -417,7 +422,7 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         E: 'c,
     {
         let set = *self;
-        paging::pages(move |cursor| {
+        paging::pages(set.client.max_pages(), move |cursor| {
             let query = query.clone();
             async move {
                 let url = match cursor {

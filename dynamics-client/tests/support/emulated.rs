@@ -1,25 +1,24 @@
-//! An emulated environment on the sample metadata, with an app registered under a throwaway
-//! certificate, and clients for it.
+//! The emulated environment of `dynamics-test-support`, with the shapes these tests use: calls
+//! that cannot fail here unwrapped, and clients on a manual clock.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use dynamics_client::{
     Client, ClientBuilder, ClientCertificateCredential, CredentialOptions, clock::ManualClock,
 };
-use dynamics_emulator::{Emulator, EmulatorBuilder, TestCertificate};
+use dynamics_emulator::{EmulatorBuilder, TestCertificate};
+#[allow(unused_imports)] // emulator.rs reads it, the other binaries do not
+pub use dynamics_test_support::emulated::CLIENT_ID;
 
-pub const CLIENT_ID: &str = "3c5e1a2b-9f4d-4e61-8a7b-0c1d2e3f4a5b";
+pub struct Env(dynamics_test_support::emulated::Env);
 
-fn sample_metadata() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../dynamics-codegen/tests/fixtures/sample.xml"
-    ))
-}
+impl Deref for Env {
+    type Target = dynamics_test_support::emulated::Env;
 
-pub struct Env {
-    pub emulator: Emulator,
-    pub cert: TestCertificate,
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 pub async fn start() -> Env {
@@ -28,22 +27,12 @@ pub async fn start() -> Env {
 
 /// Like [`start`], with more settings on the emulator (e.g. a token lifetime).
 pub async fn start_with(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder) -> Env {
-    let cert = TestCertificate::generate("CN=dynamics-client e2e").unwrap();
-    let builder = Emulator::builder()
-        .metadata_file(sample_metadata())
-        .register_app(CLIENT_ID, &cert);
-    let emulator = configure(builder).start().await.unwrap();
-    Env { emulator, cert }
+    Env(dynamics_test_support::emulated::start_with(configure)
+        .await
+        .unwrap())
 }
 
 impl Env {
-    pub fn credential_options(&self) -> CredentialOptions {
-        CredentialOptions {
-            authority_host: self.emulator.authority_host().to_owned(),
-            ..CredentialOptions::default()
-        }
-    }
-
     pub fn credential_with(
         &self,
         tenant: &str,
@@ -51,24 +40,13 @@ impl Env {
         cert: &TestCertificate,
         options: CredentialOptions,
     ) -> ClientCertificateCredential {
-        ClientCertificateCredential::from_pem_parts(
-            tenant,
-            client_id,
-            cert.cert_pem().as_bytes(),
-            cert.key_pem().as_bytes(),
-            None,
-            options,
-        )
-        .unwrap()
+        self.0
+            .credential_with(tenant, client_id, cert, options)
+            .unwrap()
     }
 
     pub fn credential(&self) -> ClientCertificateCredential {
-        self.credential_with(
-            self.emulator.tenant_id(),
-            CLIENT_ID,
-            &self.cert,
-            self.credential_options(),
-        )
+        self.0.credential().unwrap()
     }
 
     pub fn client_with(
@@ -76,11 +54,10 @@ impl Env {
         credential: ClientCertificateCredential,
         configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
     ) -> Client {
-        configure(Client::builder(self.emulator.environment_url()).credential(Arc::new(credential)))
-            .build()
-            .unwrap()
+        self.0.client_with(credential, configure).unwrap()
     }
 
+    /// A client signed in as the app, on a manual clock.
     pub fn client(&self) -> (Client, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::default());
         let client = self.client_with(self.credential(), |b| b.clock(clock.clone()));

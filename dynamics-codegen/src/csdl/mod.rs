@@ -79,10 +79,53 @@ pub struct Metadata {
 
 /// The bytes of a metadata file, or an error naming it.
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         path: path.to_owned(),
         source,
-    })
+    };
+    // A file past the limit is refused before it is read into memory.
+    check_size(std::fs::metadata(path).map_err(io)?.len())
+        .map_err(|e| e.in_file(path.to_owned()))?;
+    std::fs::read(path).map_err(io)
+}
+
+/// The environment variable that raises (or lowers) [`max_document_bytes`]: a number of bytes.
+pub const MAX_DOCUMENT_BYTES_VAR: &str = "DYNAMICS_METADATA_MAX_BYTES";
+
+/// The default of [`max_document_bytes`]: 256 MiB, several times the largest Dataverse
+/// `$metadata` with annotations.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The longest `BaseType` chain accepted (Dataverse's deepest is 2: `crmbaseentity` →
+/// `principal` → `systemuser`). A longer one is refused where it starts.
+pub const MAX_INHERITANCE_DEPTH: usize = 64;
+
+/// The most `Collection(...)` wrappers around one type reference (a collection of collections
+/// is already more than a Dataverse document has).
+pub const MAX_COLLECTION_NESTING: usize = 8;
+
+/// The most inherited members (properties and navigation properties) all derived types of a
+/// document get from their bases together. Each derived type holds its own copy of its bases'
+/// members, so a document can ask for far more than its size: a few thousand types deriving
+/// from one type with thousands of members. Real documents need a few hundred.
+pub const MAX_INHERITED_MEMBERS: usize = 1_000_000;
+
+/// The largest `$metadata` document read, in bytes: `DYNAMICS_METADATA_MAX_BYTES` when set to
+/// a number, else [`DEFAULT_MAX_DOCUMENT_BYTES`]. Applies wherever a document is parsed: the
+/// generator, `dynamics_entities!`, `dynamics metadata pull` and the emulator.
+pub fn max_document_bytes() -> u64 {
+    std::env::var(MAX_DOCUMENT_BYTES_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES)
+}
+
+fn check_size(size: u64) -> Result<()> {
+    let limit = max_document_bytes();
+    if size > limit {
+        return Err(Error::DocumentTooLarge { size, limit });
+    }
+    Ok(())
 }
 
 /// The document as text, or an error at the first byte that is not UTF-8.
@@ -99,6 +142,7 @@ fn utf8(bytes: &[u8]) -> Result<&str> {
 impl Metadata {
     /// Parses and resolves a CSDL document. A leading byte-order mark is accepted.
     pub fn parse(text: &str) -> Result<Self> {
+        check_size(text.len() as u64)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let document = parse::parse(text)?;
         resolve::resolve(text, document)

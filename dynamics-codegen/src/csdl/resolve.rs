@@ -68,6 +68,9 @@ pub(crate) fn resolve(text: &str, mut doc: Document) -> Result<Metadata> {
     // Out-of-line annotations go to the types and properties they target.
     apply_out_of_line(&mut doc, &aliases, &index);
 
+    // Nesting first: resolving a type reference recurses once per `Collection(`.
+    check_collection_nesting(text, &doc)?;
+
     // Type references of structural members and operations.
     for t in &mut doc.entity_types {
         let owner = Owner("entity type", &t.name);
@@ -451,6 +454,69 @@ fn apply_out_of_line(
     }
 }
 
+/// Refuses a type reference with more than `MAX_COLLECTION_NESTING` `Collection(` wrappers,
+/// at the member or operation that has it.
+fn check_collection_nesting(text: &str, doc: &Document) -> Result<()> {
+    fn written<'d>(
+        properties: &'d [Property],
+        navigation: &'d [NavigationProperty],
+    ) -> impl Iterator<Item = (&'d str, usize)> {
+        let properties = properties.iter().map(|p| (&*p.type_name, p.offset));
+        properties.chain(navigation.iter().map(|n| (&*n.type_name, n.offset)))
+    }
+    let members = doc
+        .entity_types
+        .iter()
+        .flat_map(|t| written(&t.properties, &t.navigation_properties))
+        .chain(
+            doc.complex_types
+                .iter()
+                .flat_map(|t| written(&t.properties, &t.navigation_properties)),
+        )
+        .chain(doc.operations.iter().flat_map(|op| {
+            op.parameters
+                .iter()
+                .map(|p| (&*p.type_name, p.offset))
+                .chain(op.return_type.iter().map(|r| (&*r.type_name, op.offset)))
+        }));
+    for (written, offset) in members {
+        let mut rest = written.trim();
+        let mut depth = 0;
+        while let Some(inner) = rest.strip_prefix("Collection(") {
+            depth += 1;
+            if depth > super::MAX_COLLECTION_NESTING {
+                return Err(Error::TooDeep {
+                    location: Location::at(text, offset),
+                    what: "`Collection(...)` nesting".into(),
+                    limit: super::MAX_COLLECTION_NESTING,
+                });
+            }
+            rest = inner.trim_start();
+        }
+    }
+    Ok(())
+}
+
+/// Counts inherited members handed to derived types, refusing past `MAX_INHERITED_MEMBERS`.
+struct InheritedBudget<'t> {
+    text: &'t str,
+    given: usize,
+}
+
+impl InheritedBudget<'_> {
+    fn take(&mut self, members: usize, offset: usize) -> Result<()> {
+        self.given = self.given.saturating_add(members);
+        if self.given > super::MAX_INHERITED_MEMBERS {
+            return Err(Error::TooDeep {
+                location: Location::at(self.text, offset),
+                what: "the members derived types inherit, counted over the document,".into(),
+                limit: super::MAX_INHERITED_MEMBERS,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Flattens entity type inheritance: each type gets its bases' members first.
 fn flatten_entities(
     text: &str,
@@ -467,6 +533,7 @@ fn flatten_entities(
             _ => None,
         },
     )?;
+    let mut budget = InheritedBudget { text, given: 0 };
     for i in order {
         let Some(base) = types[i].base_type.clone() else {
             continue;
@@ -474,6 +541,13 @@ fn flatten_entities(
         let Some((TypeSlot::Entity(j), _)) = index.get(&base) else {
             continue;
         };
+        {
+            let b = &types[*j];
+            budget.take(
+                b.properties.len() + b.navigation_properties.len(),
+                types[i].offset,
+            )?;
+        }
         let (base_props, base_navs, base_key) = {
             let b = &types[*j];
             (
@@ -517,6 +591,7 @@ fn flatten_complex(
             _ => None,
         },
     )?;
+    let mut budget = InheritedBudget { text, given: 0 };
     for i in order {
         let Some(base) = types[i].base_type.clone() else {
             continue;
@@ -526,6 +601,10 @@ fn flatten_complex(
         };
         let (base_props, base_navs) = {
             let b = &types[*j];
+            budget.take(
+                b.properties.len() + b.navigation_properties.len(),
+                types[i].offset,
+            )?;
             (b.properties.clone(), b.navigation_properties.clone())
         };
         let t = &mut types[i];
@@ -556,6 +635,7 @@ fn inheritance_order<'t>(
         Done,
     }
     let mut state = vec![State::New; len];
+    let mut depth = vec![0usize; len];
     let mut order = Vec::with_capacity(len);
     for start in 0..len {
         // Walk up the chain, then emit it from the root down.
@@ -579,6 +659,16 @@ fn inheritance_order<'t>(
             }
         }
         for &i in chain.iter().rev() {
+            // Bases are done first, so the base's depth is known.
+            depth[i] = base_of(i).and_then(&slot_of).map_or(0, |b| depth[b] + 1);
+            if depth[i] > super::MAX_INHERITANCE_DEPTH {
+                let (name, offset) = name_of(i);
+                return Err(Error::TooDeep {
+                    location: Location::at(text, offset),
+                    what: format!("the inheritance chain of `{name}`"),
+                    limit: super::MAX_INHERITANCE_DEPTH,
+                });
+            }
             state[i] = State::Done;
             order.push(i);
         }

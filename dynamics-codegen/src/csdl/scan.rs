@@ -156,6 +156,8 @@ mod tests {
     #[test]
     fn value_ends_match_a_simple_scan() {
         let alphabet = b"ab\"'&\t\n\r\x01\x0d\x0e =\xc3\xa9<>";
+        // A seeded xorshift, in line: `dynamics_test_support::Rng` depends (through the
+        // emulator) on this crate, so a unit test inside it cannot use that.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..20_000 {
             seed ^= seed << 13;

@@ -124,7 +124,7 @@ impl Context<'_> {
                 };
                 let variant = ident::ident(&variants.unique(ident::type_name(&raw)));
                 let value = option.value;
-                let doc = format!(" `{label}` ({value}).");
+                let doc = super::Doc(format!(" `{label}` ({value})."));
                 variant_tokens.extend(quote! {
                     #[doc = #doc]
                     #variant,

@@ -67,14 +67,14 @@ impl Context<'_> {
                     codec.as_deref(),
                     quote!(skip_serializing_if = "::core::option::Option::is_none"),
                 );
-                let doc = format!(" `{wire}`: `{}`.", p.type_name);
+                let doc = super::Doc(format!(" `{wire}`: `{}`.", p.type_name));
                 field_tokens.extend(quote! {
                     #[doc = #doc]
                     #serde
                     pub #field: ::core::option::Option<#ty>,
                 });
             }
-            let doc = format!(" The `{}` complex type.", t.name);
+            let doc = super::Doc(format!(" The `{}` complex type.", t.name));
             items.extend(quote! {
                 #[doc = #doc]
                 #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq,
@@ -110,7 +110,7 @@ impl Context<'_> {
             for m in &t.members {
                 let variant = ident::ident(&variants.unique(ident::type_name(&m.name)));
                 let wire = &m.name;
-                let doc = format!(" `{wire}` ({}).", m.value);
+                let doc = super::Doc(format!(" `{wire}` ({}).", m.value));
                 variant_tokens.extend(quote! {
                     #[doc = #doc]
                     #[serde(rename = #wire)]

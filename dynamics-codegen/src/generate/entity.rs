@@ -87,8 +87,9 @@ impl Context<'_> {
             });
 
             let column = ident::ident(&consts.unique(ident::const_name(&field)));
-            let column_doc =
-                format!(" The `{wire}` column, for `$select`, `$orderby` and filters.");
+            let column_doc = super::Doc(format!(
+                " The `{wire}` column, for `$select`, `$orderby` and filters."
+            ));
             let constructor = match lookup.and_then(|l| l.targets.first()) {
                 Some(target) => {
                     let nav = &target.navigation_property;
@@ -164,6 +165,18 @@ impl Context<'_> {
                     }
                 }
             });
+            let bulk = self.bulk_messages(t);
+            let bulk = (!bulk.is_empty()).then(|| {
+                let flags = bulk.iter().map(|m| {
+                    let flag = ident::ident(m);
+                    quote!(#rt::bulk::BulkMessages::#flag)
+                });
+                let first = flags.clone().take(1);
+                let rest = flags.skip(1);
+                quote! {
+                    const BULK_MESSAGES: #rt::bulk::BulkMessages = #(#first)* #(.and(#rest))*;
+                }
+            });
             tokens.extend(quote! {
                 impl #rt::Entity for #struct_ident {
                     const LOGICAL_NAME: &'static str = #logical;
@@ -176,11 +189,54 @@ impl Context<'_> {
                         self.etag.as_deref()
                     }
                     #binds
+                    #bulk
                 }
             });
             entity_set = Some((ident::field_name(set), (set.clone(), struct_name.clone())));
         }
         GeneratedEntity { tokens, entity_set }
+    }
+
+    /// The bulk operation messages (`CreateMultiple`, `UpdateMultiple`, `UpsertMultiple`,
+    /// `DeleteMultiple`) the metadata binds to the entity set of `t`, directly or through a
+    /// base type (Dataverse binds them to `Collection(mscrm.crmbaseentity)`), as the flag names
+    /// of `BulkMessages`.
+    fn bulk_messages(&self, t: &EntityType) -> Vec<&'static str> {
+        const MESSAGES: [(&str, &str); 4] = [
+            ("CreateMultiple", "CREATE"),
+            ("UpdateMultiple", "UPDATE"),
+            ("UpsertMultiple", "UPSERT"),
+            ("DeleteMultiple", "DELETE"),
+        ];
+        MESSAGES
+            .iter()
+            .filter(|(name, _)| {
+                self.metadata.operations_named(name).any(|op| {
+                    op.binding_type().is_some_and(|ty| {
+                        ty.is_collection()
+                            && matches!(ty.element(), TypeRef::Entity(q) if self.derives_from(t, q))
+                    })
+                })
+            })
+            .map(|(_, flag)| *flag)
+            .collect()
+    }
+
+    /// Whether `t` is the entity type named `qualified` or derives from it.
+    fn derives_from(&self, t: &EntityType, qualified: &str) -> bool {
+        let mut current = Some(t);
+        // A base-type cycle in a malformed document cannot loop forever.
+        for _ in 0..32 {
+            let Some(ty) = current else { return false };
+            if ty.qualified_name() == qualified {
+                return true;
+            }
+            current = ty
+                .base_type
+                .as_deref()
+                .and_then(|b| self.metadata.entity_type(b));
+        }
+        false
     }
 
     /// The record's `Serialize` and `Deserialize`: a sorted table of wire names and one line
@@ -295,10 +351,10 @@ impl Context<'_> {
             [one] => {
                 let nav = &one.navigation_property;
                 let set = &one.entity_set;
-                let doc = format!(
+                let doc = super::Doc(format!(
                     " Sets the `{}` lookup to a `{}` record: sends `\"{nav}@odata.bind\": \"/{set}(<id>)\"`.",
                     lookup.name, one.logical_name
-                );
+                ));
                 let setter_tokens = quote! {
                     #[doc = #doc]
                     pub fn #setter(&mut self, id: #rt::__private::uuid::Uuid) -> &mut Self {
@@ -319,7 +375,7 @@ impl Context<'_> {
                     let variant = ident::ident(&variants.unique(target.variant.clone()));
                     let nav = &target.navigation_property;
                     let set = &target.entity_set;
-                    let doc = format!(" A `{}` record (`{nav}`).", target.logical_name);
+                    let doc = super::Doc(format!(" A `{}` record (`{nav}`).", target.logical_name));
                     variant_tokens.extend(quote! {
                         #[doc = #doc]
                         #variant(#rt::__private::uuid::Uuid),
@@ -328,14 +384,14 @@ impl Context<'_> {
                         #enum_ident::#variant(id) => #rt::entity::Bind::new(#nav, #set, id),
                     });
                 }
-                let enum_doc = format!(
+                let enum_doc = super::Doc(format!(
                     " The tables the `{}` lookup of [`{struct_name}`] can point at.",
                     lookup.name
-                );
-                let setter_doc = format!(
+                ));
+                let setter_doc = super::Doc(format!(
                     " Sets the `{}` lookup: sends `\"<navigation property>@odata.bind\": \"/<set>(<id>)\"` for the target's table.",
                     lookup.name
-                );
+                ));
                 let enumeration = quote! {
                     #[doc = #enum_doc]
                     #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]

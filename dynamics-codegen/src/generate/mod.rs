@@ -289,9 +289,9 @@ impl<'m> Context<'m> {
         for (method, (set, structure)) in &sets {
             let method = ident::ident(method);
             let structure = ident::ident(structure);
-            let doc = format!(
+            let doc = Doc(format!(
                 "The `{set}` entity set: typed create, retrieve, update, upsert, delete and query of [`{structure}`] records."
-            );
+            ));
             declarations.extend(quote! {
                 #[doc = #doc]
                 fn #method(&self) -> #rt::entity::EntitySet<'_, #structure>;
@@ -340,12 +340,49 @@ pub(crate) fn field_serde(
     quote!(#[serde(#(#parts),*)])
 }
 
-/// Escapes nothing: doc text goes through `#[doc = "..."]`, which takes any string.
+/// Doc lines, each cleaned by [`doc_text`].
 pub(crate) fn doc_lines(lines: &[String]) -> TokenStream {
     let mut out = TokenStream::new();
     for line in lines {
-        let line = format!(" {line}");
+        let line = doc_text(&format!(" {line}"));
         out.extend(quote!(#[doc = #line]));
     }
     out
+}
+
+/// Doc text that quotes the document (descriptions, names, labels), as `#[doc = #doc]` takes
+/// it: cleaned by [`doc_text`].
+pub(crate) struct Doc(pub(crate) String);
+
+impl quote::ToTokens for Doc {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        doc_text(&self.0).to_tokens(tokens);
+    }
+}
+
+/// `text` safe in a generated `///` comment. The formatter writes doc attributes out as line
+/// comments, so a carriage return, a line or paragraph separator, or another control character
+/// in a description would end the comment for editors and other tools and show the rest as
+/// code; those become spaces. Bidirectional formatting characters (which could make the code
+/// read differently from how it compiles, and which rustc's `text_direction_codepoint_in_comment`
+/// lint refuses) are dropped.
+pub(crate) fn doc_text(text: &str) -> String {
+    text.chars()
+        .filter(|c| !is_bidi_format(*c))
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// The Unicode bidirectional formatting characters (marks, embeddings, overrides, isolates).
+fn is_bidi_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }

@@ -301,12 +301,12 @@ impl Context<'_> {
                 ty.clone()
             };
             let serde = action.then(|| self.parameter_serde(p, &field, rust.codec, optional));
-            let doc = format!(
+            let doc = super::Doc(format!(
                 " `{}`: `{}`{}.",
                 p.name,
                 p.type_name,
                 if optional { " (optional)" } else { "" }
-            );
+            ));
             field_tokens.extend(quote! {
                 #[doc = #doc]
                 #serde

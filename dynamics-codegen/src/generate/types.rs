@@ -1,7 +1,7 @@
 //! EDM types → Rust types, and the serde codec a field needs on the wire.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 use super::Context;
 use crate::csdl::{Primitive, TypeRef};
@@ -48,32 +48,143 @@ impl Context<'_> {
 
     fn primitive(&self, p: Primitive) -> RustType {
         let rt = &self.runtime;
-        let plain = |ty: TokenStream| RustType { ty, codec: None };
-        let coded = |ty: TokenStream, codec: &'static str| RustType {
-            ty,
-            codec: Some(codec),
+        let Some(edm) = EDM_TYPES.iter().find(|t| t.edm == p) else {
+            return RustType {
+                ty: quote!(#rt::__private::serde_json::Value),
+                codec: None,
+            };
         };
-        match p {
-            Primitive::Guid => plain(quote!(#rt::__private::uuid::Uuid)),
-            Primitive::String => plain(quote!(::std::string::String)),
-            Primitive::Boolean => plain(quote!(bool)),
-            Primitive::Byte => plain(quote!(u8)),
-            Primitive::SByte => plain(quote!(i8)),
-            Primitive::Int16 => plain(quote!(i16)),
-            Primitive::Int32 => plain(quote!(i32)),
-            Primitive::Int64 => plain(quote!(i64)),
-            Primitive::Single => plain(quote!(f32)),
-            Primitive::Double => plain(quote!(f64)),
-            // Money and decimals: exact, never through f64.
-            Primitive::Decimal => coded(quote!(#rt::__private::rust_decimal::Decimal), "decimal"),
-            Primitive::DateTimeOffset => {
-                coded(quote!(#rt::__private::time::OffsetDateTime), "date_time")
+        let ty = match edm.rust {
+            Rust::Primitive(name) => {
+                let name = format_ident!("{name}");
+                quote!(#name)
             }
-            Primitive::Date => coded(quote!(#rt::__private::time::Date), "date"),
-            Primitive::Binary => coded(quote!(::std::vec::Vec<u8>), "binary"),
-            // ISO 8601 text on the wire; kept as written.
-            Primitive::Duration | Primitive::TimeOfDay => plain(quote!(::std::string::String)),
-            _ => plain(quote!(#rt::__private::serde_json::Value)),
+            Rust::Std(path) => {
+                let path = path.iter().map(|s| format_ident!("{s}"));
+                quote!(::std #(::#path)*)
+            }
+            Rust::Runtime(path) => {
+                let path = path.iter().map(|s| format_ident!("{s}"));
+                quote!(#rt::__private #(::#path)*)
+            }
+            Rust::Bytes => quote!(::std::vec::Vec<u8>),
+        };
+        RustType {
+            ty,
+            codec: edm.codec,
         }
     }
 }
+
+/// Where a generated field's Rust type comes from.
+enum Rust {
+    /// A primitive type of the language (`bool`, `i32`).
+    Primitive(&'static str),
+    /// A path under `::std`.
+    Std(&'static [&'static str]),
+    /// A path under the runtime's `__private` re-exports (`uuid::Uuid`).
+    Runtime(&'static [&'static str]),
+    /// `::std::vec::Vec<u8>`.
+    Bytes,
+}
+
+/// How one Edm primitive type is generated.
+struct EdmType {
+    edm: Primitive,
+    rust: Rust,
+    /// The module of `dynamics-client/src/typed/codec.rs` (re-exported as
+    /// `__private::codec`) that reads and writes an `Option` of the type when serde's own form
+    /// is not the Web API's; `None` when serde's is.
+    codec: Option<&'static str>,
+}
+
+/// Each Edm primitive type the generator knows, with its Rust type and codec; any other
+/// (`Edm.Stream`, spatial types, `Edm.Untyped`) is kept as JSON. Adding a type is one coherent
+/// change across the tables that point at each other: this one, the client's codecs
+/// (`dynamics-client/src/typed/codec.rs`, and `operations::required_codec` for required
+/// parameters) and literal encoding (`typed/literal.rs`), and the emulator's `EDM_KINDS`
+/// (`dynamics-emulator/src/schema.rs`).
+const EDM_TYPES: &[EdmType] = &[
+    EdmType {
+        edm: Primitive::Guid,
+        rust: Rust::Runtime(&["uuid", "Uuid"]),
+        codec: None,
+    },
+    EdmType {
+        edm: Primitive::String,
+        rust: Rust::Std(&["string", "String"]),
+        codec: None,
+    },
+    EdmType {
+        edm: Primitive::Boolean,
+        rust: Rust::Primitive("bool"),
+        codec: None,
+    },
+    EdmType {
+        edm: Primitive::Byte,
+        rust: Rust::Primitive("u8"),
+        codec: None,
+    },
+    EdmType {
+        edm: Primitive::SByte,
+        rust: Rust::Primitive("i8"),
+        codec: None,
+    },
+    EdmType {
+        edm: Primitive::Int16,
+        rust: Rust::Primitive("i16"),
+        codec: None,
+    },
+    EdmType {
+        edm: Primitive::Int32,
+        rust: Rust::Primitive("i32"),
+        codec: None,
+    },
+    EdmType {
+        edm: Primitive::Int64,
+        rust: Rust::Primitive("i64"),
+        codec: None,
+    },
+    EdmType {
+        edm: Primitive::Single,
+        rust: Rust::Primitive("f32"),
+        codec: None,
+    },
+    EdmType {
+        edm: Primitive::Double,
+        rust: Rust::Primitive("f64"),
+        codec: None,
+    },
+    // Money and decimals: exact, never through f64.
+    EdmType {
+        edm: Primitive::Decimal,
+        rust: Rust::Runtime(&["rust_decimal", "Decimal"]),
+        codec: Some("decimal"),
+    },
+    EdmType {
+        edm: Primitive::DateTimeOffset,
+        rust: Rust::Runtime(&["time", "OffsetDateTime"]),
+        codec: Some("date_time"),
+    },
+    EdmType {
+        edm: Primitive::Date,
+        rust: Rust::Runtime(&["time", "Date"]),
+        codec: Some("date"),
+    },
+    EdmType {
+        edm: Primitive::Binary,
+        rust: Rust::Bytes,
+        codec: Some("binary"),
+    },
+    // ISO 8601 text on the wire; kept as written.
+    EdmType {
+        edm: Primitive::Duration,
+        rust: Rust::Std(&["string", "String"]),
+        codec: None,
+    },
+    EdmType {
+        edm: Primitive::TimeOfDay,
+        rust: Rust::Std(&["string", "String"]),
+        codec: None,
+    },
+];

@@ -1,22 +1,8 @@
-//! Helpers shared by the test crates of `dynamics-codegen`: seeded mutations of documents and
-//! the fuzz corpora.
+//! Helpers shared by the test crates of `dynamics-codegen`: seeded mutations of documents, with
+//! the generator and corpus reader of `dynamics-test-support`.
 #![allow(dead_code)] // each test crate uses its own part
 
-/// xorshift64*: a small, seeded generator, so every run tries the same inputs.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+pub use dynamics_test_support::{Rng, fuzz_corpus as corpus};
 
 /// Pieces that reach deep into the parser when spliced in.
 const SPLICES: &[&[u8]] = &[
@@ -46,7 +32,7 @@ pub fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     for _ in 0..=rng.below(4) {
         let at = rng.below(bytes.len());
         match rng.below(5) {
-            0 => bytes[at] = rng.next() as u8,
+            0 => bytes[at] = rng.next_u64() as u8,
             1 => {
                 let end = (at + rng.below(64)).min(bytes.len());
                 bytes.drain(at..end);
@@ -68,15 +54,4 @@ pub fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
         }
     }
     bytes
-}
-
-/// Every file of a fuzz corpus (`fuzz/corpus/<target>`), as the fuzzer keeps them.
-pub fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let dir = format!("{}/../fuzz/corpus/{target}", env!("CARGO_MANIFEST_DIR"));
-    let inputs: Vec<Vec<u8>> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
-        .collect();
-    assert!(inputs.len() >= 100, "only {} inputs in {dir}", inputs.len());
-    inputs
 }

@@ -537,6 +537,9 @@ impl ::my_sdk::dynamics_client::Entity for Account {
     ) -> ::core::option::Option<&::my_sdk::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
+    const BULK_MESSAGES: ::my_sdk::dynamics_client::BulkMessages = ::my_sdk::dynamics_client::BulkMessages::CREATE
+        .and(::my_sdk::dynamics_client::BulkMessages::UPDATE)
+        .and(::my_sdk::dynamics_client::BulkMessages::UPSERT);
 }
 /// A record of the `contact` table.
 ///
@@ -938,6 +941,9 @@ impl ::my_sdk::dynamics_client::Entity for Contact {
     ) -> ::core::option::Option<&::my_sdk::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
+    const BULK_MESSAGES: ::my_sdk::dynamics_client::BulkMessages = ::my_sdk::dynamics_client::BulkMessages::CREATE
+        .and(::my_sdk::dynamics_client::BulkMessages::UPDATE)
+        .and(::my_sdk::dynamics_client::BulkMessages::UPSERT);
 }
 /// Typed access to the entity sets of the generated tables: bring this trait into
 /// scope and call `client.<entity set>()`.
@@ -961,6 +967,8 @@ impl EntitySets for ::my_sdk::dynamics_client::Client {
 /// `execute_bound_to_set` as its binding says.
 #[allow(dead_code)]
 pub mod operations {
+    #[allow(unused_imports)]
+    use super::{complex_types, enum_types};
     /// The `new_Rate` action bound to a `account` record: `POST accounts(<id>)/Microsoft.Dynamics.CRM.new_Rate`, run with `client.execute_bound(id, &request)`.
     ///
     /// Answers `Edm.Int32`.
@@ -1036,4 +1044,192 @@ pub mod operations {
             )
         }
     }
+    /// The `CreateMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.CreateMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers `mscrm.CreateMultipleResponse`.
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::my_sdk::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
+    pub struct CreateMultipleAccount {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<
+            ::my_sdk::dynamics_client::__private::serde_json::Value,
+        >,
+    }
+    impl ::my_sdk::dynamics_client::Operation for CreateMultipleAccount {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.CreateMultiple";
+        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Account>;
+        type Response = complex_types::CreateMultipleResponse;
+        fn call(
+            &self,
+        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
+            ::my_sdk::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `UpdateMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpdateMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::my_sdk::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
+    pub struct UpdateMultipleAccount {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<
+            ::my_sdk::dynamics_client::__private::serde_json::Value,
+        >,
+    }
+    impl ::my_sdk::dynamics_client::Operation for UpdateMultipleAccount {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.UpdateMultiple";
+        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Account>;
+        type Response = ();
+        fn call(
+            &self,
+        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
+            ::my_sdk::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `UpsertMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpsertMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::my_sdk::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
+    pub struct UpsertMultipleAccount {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<
+            ::my_sdk::dynamics_client::__private::serde_json::Value,
+        >,
+    }
+    impl ::my_sdk::dynamics_client::Operation for UpsertMultipleAccount {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.UpsertMultiple";
+        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Account>;
+        type Response = ();
+        fn call(
+            &self,
+        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
+            ::my_sdk::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `CreateMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.CreateMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers `mscrm.CreateMultipleResponse`.
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::my_sdk::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
+    pub struct CreateMultipleContact {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<
+            ::my_sdk::dynamics_client::__private::serde_json::Value,
+        >,
+    }
+    impl ::my_sdk::dynamics_client::Operation for CreateMultipleContact {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.CreateMultiple";
+        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Contact>;
+        type Response = complex_types::CreateMultipleResponse;
+        fn call(
+            &self,
+        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
+            ::my_sdk::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `UpdateMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.UpdateMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::my_sdk::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
+    pub struct UpdateMultipleContact {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<
+            ::my_sdk::dynamics_client::__private::serde_json::Value,
+        >,
+    }
+    impl ::my_sdk::dynamics_client::Operation for UpdateMultipleContact {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.UpdateMultiple";
+        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Contact>;
+        type Response = ();
+        fn call(
+            &self,
+        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
+            ::my_sdk::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `UpsertMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.UpsertMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::my_sdk::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
+    pub struct UpsertMultipleContact {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<
+            ::my_sdk::dynamics_client::__private::serde_json::Value,
+        >,
+    }
+    impl ::my_sdk::dynamics_client::Operation for UpsertMultipleContact {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.UpsertMultiple";
+        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Contact>;
+        type Response = ();
+        fn call(
+            &self,
+        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
+            ::my_sdk::dynamics_client::Call::action(self)
+        }
+    }
 }
+/// Complex types used by the generated tables and operations.
+#[allow(dead_code)]
+pub mod complex_types {
+    #[allow(unused_imports)]
+    use super::{complex_types, enum_types};
+    /// The `CreateMultipleResponse` complex type.
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::default::Default,
+        ::core::cmp::PartialEq,
+        ::my_sdk::dynamics_client::__private::serde::Serialize,
+        ::my_sdk::dynamics_client::__private::serde::Deserialize
+    )]
+    #[serde(crate = "::my_sdk::dynamics_client::__private::serde")]
+    pub struct CreateMultipleResponse {
+        /// `Ids`: `Collection(Edm.Guid)`.
+        #[serde(rename = "Ids", skip_serializing_if = "::core::option::Option::is_none")]
+        pub ids: ::core::option::Option<
+            ::std::vec::Vec<::my_sdk::dynamics_client::__private::uuid::Uuid>,
+        >,
+    }
+}
+/// Enum types used by the generated tables and operations.
+#[allow(dead_code)]
+pub mod enum_types {}

@@ -501,6 +501,9 @@ impl ::dynamics_client::Entity for Account {
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
+    const BULK_MESSAGES: ::dynamics_client::BulkMessages = ::dynamics_client::BulkMessages::CREATE
+        .and(::dynamics_client::BulkMessages::UPDATE)
+        .and(::dynamics_client::BulkMessages::UPSERT);
 }
 /// A record of the `activitypointer` table.
 ///
@@ -1274,6 +1277,9 @@ impl ::dynamics_client::Entity for Contact {
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
+    const BULK_MESSAGES: ::dynamics_client::BulkMessages = ::dynamics_client::BulkMessages::CREATE
+        .and(::dynamics_client::BulkMessages::UPDATE)
+        .and(::dynamics_client::BulkMessages::UPSERT);
 }
 /// A record of the `crmbaseentity` table.
 ///
@@ -2537,12 +2543,167 @@ pub mod operations {
             ::core::result::Result::Ok(::dynamics_client::operations::Call::function(p))
         }
     }
+    /// The `CreateMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.CreateMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers `mscrm.CreateMultipleResponse`.
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct CreateMultipleAccount {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
+    }
+    impl ::dynamics_client::Operation for CreateMultipleAccount {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.CreateMultiple";
+        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Response = complex_types::CreateMultipleResponse;
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `UpdateMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpdateMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct UpdateMultipleAccount {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
+    }
+    impl ::dynamics_client::Operation for UpdateMultipleAccount {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.UpdateMultiple";
+        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Response = ();
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `UpsertMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpsertMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct UpsertMultipleAccount {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
+    }
+    impl ::dynamics_client::Operation for UpsertMultipleAccount {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.UpsertMultiple";
+        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Response = ();
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `CreateMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.CreateMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers `mscrm.CreateMultipleResponse`.
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct CreateMultipleContact {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
+    }
+    impl ::dynamics_client::Operation for CreateMultipleContact {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.CreateMultiple";
+        type Binding = ::dynamics_client::BoundToSet<super::Contact>;
+        type Response = complex_types::CreateMultipleResponse;
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `UpdateMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.UpdateMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct UpdateMultipleContact {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
+    }
+    impl ::dynamics_client::Operation for UpdateMultipleContact {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.UpdateMultiple";
+        type Binding = ::dynamics_client::BoundToSet<super::Contact>;
+        type Response = ();
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `UpsertMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.UpsertMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct UpsertMultipleContact {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
+    }
+    impl ::dynamics_client::Operation for UpsertMultipleContact {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.UpsertMultiple";
+        type Binding = ::dynamics_client::BoundToSet<super::Contact>;
+        type Response = ();
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
 }
 /// Complex types used by the generated tables and operations.
 #[allow(dead_code)]
 pub mod complex_types {
     #[allow(unused_imports)]
     use super::{complex_types, enum_types};
+    /// The `CreateMultipleResponse` complex type.
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::default::Default,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+        ::dynamics_client::__private::serde::Deserialize
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct CreateMultipleResponse {
+        /// `Ids`: `Collection(Edm.Guid)`.
+        #[serde(rename = "Ids", skip_serializing_if = "::core::option::Option::is_none")]
+        pub ids: ::core::option::Option<
+            ::std::vec::Vec<::dynamics_client::__private::uuid::Uuid>,
+        >,
+    }
     /// The `RetrievePrincipalAccessResponse` complex type.
     #[derive(
         ::core::clone::Clone,

@@ -502,6 +502,9 @@ impl ::dynamics_client::Entity for Account {
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
+    const BULK_MESSAGES: ::dynamics_client::BulkMessages = ::dynamics_client::BulkMessages::CREATE
+        .and(::dynamics_client::BulkMessages::UPDATE)
+        .and(::dynamics_client::BulkMessages::UPSERT);
 }
 /// A record of the `new_project` table.
 ///
@@ -1415,6 +1418,8 @@ impl EntitySets for ::dynamics_client::Client {
 /// `execute_bound_to_set` as its binding says.
 #[allow(dead_code)]
 pub mod operations {
+    #[allow(unused_imports)]
+    use super::{complex_types, enum_types};
     /// The `new_CloseProject` action bound to a `new_project` record: `POST new_projects(<id>)/Microsoft.Dynamics.CRM.new_CloseProject`, run with `client.execute_bound(id, &request)`.
     ///
     /// Answers nothing (`204 No Content`).
@@ -1513,4 +1518,99 @@ pub mod operations {
             ::core::result::Result::Ok(::dynamics_client::operations::Call::function(p))
         }
     }
+    /// The `CreateMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.CreateMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers `mscrm.CreateMultipleResponse`.
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct CreateMultipleAccount {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
+    }
+    impl ::dynamics_client::Operation for CreateMultipleAccount {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.CreateMultiple";
+        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Response = complex_types::CreateMultipleResponse;
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `UpdateMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpdateMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct UpdateMultipleAccount {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
+    }
+    impl ::dynamics_client::Operation for UpdateMultipleAccount {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.UpdateMultiple";
+        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Response = ();
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
+    /// The `UpsertMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpsertMultiple`, run with `client.execute_bound_to_set(&request)`.
+    ///
+    /// Answers nothing (`204 No Content`).
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct UpsertMultipleAccount {
+        /// `Targets`: `Collection(mscrm.crmbaseentity)`.
+        #[serde(rename = "Targets")]
+        pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
+    }
+    impl ::dynamics_client::Operation for UpsertMultipleAccount {
+        const NAME: &'static str = "Microsoft.Dynamics.CRM.UpsertMultiple";
+        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Response = ();
+        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
+            ::dynamics_client::Call::action(self)
+        }
+    }
 }
+/// Complex types used by the generated tables and operations.
+#[allow(dead_code)]
+pub mod complex_types {
+    #[allow(unused_imports)]
+    use super::{complex_types, enum_types};
+    /// The `CreateMultipleResponse` complex type.
+    #[derive(
+        ::core::clone::Clone,
+        ::core::fmt::Debug,
+        ::core::default::Default,
+        ::core::cmp::PartialEq,
+        ::dynamics_client::__private::serde::Serialize,
+        ::dynamics_client::__private::serde::Deserialize
+    )]
+    #[serde(crate = "::dynamics_client::__private::serde")]
+    pub struct CreateMultipleResponse {
+        /// `Ids`: `Collection(Edm.Guid)`.
+        #[serde(rename = "Ids", skip_serializing_if = "::core::option::Option::is_none")]
+        pub ids: ::core::option::Option<
+            ::std::vec::Vec<::dynamics_client::__private::uuid::Uuid>,
+        >,
+    }
+}
+/// Enum types used by the generated tables and operations.
+#[allow(dead_code)]
+pub mod enum_types {}

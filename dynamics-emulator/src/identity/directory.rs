@@ -87,6 +87,8 @@ pub(crate) struct Application {
     pub(crate) key_credentials: Vec<Value>,
     pub(crate) certificates: Vec<Certificate>,
     pub(crate) secrets: Vec<ClientSecret>,
+    /// Federated identity credentials (given to the builder only).
+    pub(crate) federated: Vec<crate::token::federated::FederatedCredential>,
     pub(crate) owners: Vec<Uuid>,
     pub(crate) created: String,
     /// The application user the builder seeded for it; an app registered through Graph has
@@ -173,6 +175,7 @@ impl Directory {
                 key_credentials: Vec::new(),
                 certificates: Vec::new(),
                 secrets: Vec::new(),
+                federated: Vec::new(),
                 owners: Vec::new(),
                 created: "2024-01-01T00:00:00Z".to_owned(),
                 application_user: Some(application_user),
@@ -189,6 +192,7 @@ impl Directory {
                 app.certificates.push(certificate);
             }
             super::AppCredential::Secret(secret) => app.secrets.push(secret),
+            super::AppCredential::Federated(credential) => app.federated.push(credential),
         }
     }
 

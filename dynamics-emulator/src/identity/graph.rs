@@ -268,6 +268,7 @@ fn create_application(shared: &Shared, user: &User, body: &Bytes, base: &str) ->
         key_credentials: shown,
         certificates,
         secrets: Vec::new(),
+        federated: Vec::new(),
         owners: vec![user.object_id],
         created: OffsetDateTime::now_utc()
             .format(&Rfc3339)

@@ -26,6 +26,8 @@ pub(crate) enum AppCredential {
     Certificate(Certificate),
     /// A client secret.
     Secret(directory::ClientSecret),
+    /// A federated identity credential: an external issuer's tokens stand for the app.
+    Federated(crate::token::federated::FederatedCredential),
 }
 
 /// What the builder collects for the directory.
@@ -42,6 +44,7 @@ pub(crate) struct AppCredentials {
     pub(crate) object_id: String,
     pub(crate) certificates: Vec<Certificate>,
     pub(crate) secrets: Vec<directory::ClientSecret>,
+    pub(crate) federated: Vec<crate::token::federated::FederatedCredential>,
 }
 
 /// The emulated directory: users, device codes, refresh tokens, registered applications.
@@ -140,6 +143,7 @@ impl Identity {
             object_id: app.id.clone(),
             certificates: app.certificates.clone(),
             secrets: app.secrets.clone(),
+            federated: app.federated.clone(),
         })
     }
 

@@ -9,8 +9,9 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::core::{JWT_BEARER, Rejection, missing, reject, verify_assertion};
-use super::{Form, TokenService};
+use super::{Form, TokenService, federated};
 use crate::identity::Identity;
+use crate::jws::Jws;
 
 pub(super) fn grant(
     service: &TokenService,
@@ -42,15 +43,23 @@ pub(super) fn grant(
                 ));
             }
             let assertion = form.require("client_assertion")?;
-            let jws = verify_assertion(
-                assertion,
-                client_id,
-                &app.certificates,
-                &service.endpoint(),
-                service.settings.max_assertion_lifetime,
-            )?;
-            check_scope(service, form.require("scope")?)?;
-            service.seen.remember(&jws)?;
+            let federated = Jws::parse(assertion)
+                .filter(|jws| !app.federated.is_empty() && federated::is_federated(jws, client_id));
+            if let Some(jws) = federated {
+                // A federated token is the issuer's, reused until it rotates: no replay ledger.
+                federated::verify(&jws, &app.federated)?;
+                check_scope(service, form.require("scope")?)?;
+            } else {
+                let jws = verify_assertion(
+                    assertion,
+                    client_id,
+                    &app.certificates,
+                    &service.endpoint(),
+                    service.settings.max_assertion_lifetime,
+                )?;
+                check_scope(service, form.require("scope")?)?;
+                service.seen.remember(&jws)?;
+            }
         }
         (None, Some(secret)) => {
             // AADSTS7000215, as listed in

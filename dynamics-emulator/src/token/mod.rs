@@ -13,6 +13,8 @@
 mod client_credentials;
 pub(crate) mod core;
 mod device_code;
+pub(crate) mod federated;
+pub(crate) mod managed_identity;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -3,6 +3,7 @@
 
 mod apply;
 mod batch;
+mod bulk;
 mod changes;
 mod choices;
 mod duplicates;
@@ -239,7 +240,12 @@ impl WebApi {
         // The path is resolved once, before any lock: operations read the store only to find a
         // bound record, so a handler runs unlocked.
         let result = self.target(&request.path).and_then(|target| match target {
-            Target::Operation(addressed) => self.invoke(caller, request, addressed, None),
+            Target::Operation(addressed) => match self.builtin_bulk(&addressed) {
+                Some(message) => {
+                    self.bulk(caller, request, addressed, message, &mut self.store.write())
+                }
+                None => self.invoke(caller, request, addressed, None),
+            },
             target if request.method == Method::GET => {
                 self.read_at(caller, request, target, &self.store.read())
             }

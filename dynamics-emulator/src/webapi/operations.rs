@@ -163,21 +163,7 @@ impl WebApi {
         addressed: Addressed<'_>,
         tables: Option<&Tables>,
     ) -> Result<ApiResponse, ApiError> {
-        let operation = self.resolve(&addressed)?;
-        let expected = if operation.function {
-            Method::GET
-        } else {
-            Method::POST
-        };
-        if request.method != expected {
-            return Err(ApiError::method_not_allowed(request.method.as_str()));
-        }
-        let parameters = if operation.function {
-            function_parameters(addressed.inline.as_deref(), &request.query)?
-        } else {
-            action_parameters(request)?
-        };
-        check_parameters(operation, &parameters)?;
+        let (operation, parameters) = self.checked_call(request, &addressed)?;
         let record = match (addressed.table, &addressed.key) {
             (Some(table), Some(key)) => Some(match tables {
                 Some(tables) => self.bound_record(tables, table, key)?,
@@ -227,6 +213,52 @@ impl WebApi {
             }),
         };
         Ok(ApiResponse::json(StatusCode::OK, body))
+    }
+
+    /// The declared operation the path names, with its parameters read from the request and
+    /// checked against the declaration.
+    fn checked_call(
+        &self,
+        request: &ApiRequest,
+        addressed: &Addressed<'_>,
+    ) -> Result<(&Operation, Map<String, Value>), ApiError> {
+        let operation = self.resolve(addressed)?;
+        let expected = if operation.function {
+            Method::GET
+        } else {
+            Method::POST
+        };
+        if request.method != expected {
+            return Err(ApiError::method_not_allowed(request.method.as_str()));
+        }
+        let parameters = if operation.function {
+            function_parameters(addressed.inline.as_deref(), &request.query)?
+        } else {
+            action_parameters(request)?
+        };
+        check_parameters(operation, &parameters)?;
+        Ok((operation, parameters))
+    }
+
+    /// [`WebApi::checked_call`] for an action, returning its parameters.
+    pub(super) fn checked_action(
+        &self,
+        request: &ApiRequest,
+        addressed: &Addressed<'_>,
+    ) -> Result<Map<String, Value>, ApiError> {
+        self.checked_call(request, addressed).map(|(_, p)| p)
+    }
+
+    /// The bulk message the emulator runs itself for this call: one of the four, bound to an
+    /// entity set, with no handler registered for it.
+    pub(super) fn builtin_bulk(&self, addressed: &Addressed<'_>) -> Option<super::bulk::Message> {
+        if addressed.table.is_none()
+            || addressed.key.is_some()
+            || self.operations.handlers.contains_key(&addressed.name)
+        {
+            return None;
+        }
+        super::bulk::Message::named(&addressed.name)
     }
 
     /// The declared operation the path names, fitting its binding.

@@ -105,9 +105,10 @@ impl WebApi {
                 let id = self.existing(tables, table, &key)?;
                 self.reference_write(request, table, id, nav, target_key, tables)
             }
-            (_, Target::Operation(addressed)) => {
-                self.invoke(caller, request, addressed, Some(tables))
-            }
+            (_, Target::Operation(addressed)) => match self.builtin_bulk(&addressed) {
+                Some(message) => self.bulk(caller, request, addressed, message, tables),
+                None => self.invoke(caller, request, addressed, Some(tables)),
+            },
             (method, _) => Err(ApiError::method_not_allowed(method.as_str())),
         }
     }

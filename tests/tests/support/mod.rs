@@ -1,25 +1,13 @@
-//! An emulator on the sample metadata with an app registered, and a client signed in as it.
+//! An emulator on the sample metadata with an app registered, and a client signed in as it,
+//! from `dynamics-test-support`.
 
 // Each test binary compiles its own copy and uses part of it.
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
-use dynamics_client::{Client, ClientCertificateCredential, CredentialOptions};
-use dynamics_emulator::{Emulator, EmulatorBuilder, TestCertificate};
-
-const CLIENT_ID: &str = "5a0f2b8e-3c41-4d6a-9e2f-7b1c0d9e8a76";
-
-/// The sample metadata.
-pub const SAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../dynamics-codegen/tests/fixtures/sample.xml"
-);
-/// The sample choices document.
-pub const SAMPLE_CHOICES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../dynamics-codegen/tests/fixtures/sample.choices.json"
-);
+use dynamics_client::Client;
+use dynamics_emulator::{Emulator, EmulatorBuilder};
+#[allow(unused_imports)] // web_api reads it, the other binaries do not
+pub use dynamics_test_support::SAMPLE_CHOICES;
 
 /// Starts the emulator on the sample metadata, after `configure` has had its say, with a fresh
 /// certificate registered as an app; returns it and a client authenticated with that
@@ -27,26 +15,9 @@ pub const SAMPLE_CHOICES: &str = concat!(
 pub async fn start(
     configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder,
 ) -> (Emulator, Client) {
-    let cert = TestCertificate::generate("CN=dynamics-tests").unwrap();
-    let builder = Emulator::builder()
-        .metadata_file(SAMPLE)
-        .register_app(CLIENT_ID, &cert);
-    let emulator = configure(builder).start().await.unwrap();
-    let credential = ClientCertificateCredential::from_pem_parts(
-        emulator.tenant_id(),
-        CLIENT_ID,
-        cert.cert_pem().as_bytes(),
-        cert.key_pem().as_bytes(),
-        None,
-        CredentialOptions {
-            authority_host: emulator.authority_host().to_owned(),
-            ..CredentialOptions::default()
-        },
-    )
-    .unwrap();
-    let client = Client::builder(emulator.environment_url())
-        .credential(Arc::new(credential))
-        .build()
+    let env = dynamics_test_support::emulated::start_with(configure)
+        .await
         .unwrap();
-    (emulator, client)
+    let client = env.client().unwrap();
+    (env.emulator, client)
 }
