@@ -860,7 +860,9 @@ impl ClientBuilder {
     ///
     /// ```no_run
     /// use std::sync::Arc;
-    /// use dynamics_client::{///     Client, ClientSecretCredential, CredentialOptions, Secret, TokenCredential, ///};
+    /// use dynamics_client::{
+    ///     Client, ClientSecretCredential, CredentialOptions, Secret, TokenCredential,
+    /// };
     ///
     /// # fn run() -> dynamics_client::Result<()> {
     /// let app = |client_id: &str, secret: &str| -> dynamics_client::Result<Arc<dyn TokenCredential>> {
@@ -932,7 +934,7 @@ impl ClientBuilder {
     /// Most bytes one answer may have: a `$batch` reply, a page, a part of a file download (and
     /// the whole of a downloaded file). Reading stops as soon as an answer passes it, with
     /// [`Error::ResponseTooLarge`]. Default
-    /// [`DEFAULT_MAX_RESPONSE_BYTES`](crate::client::DEFAULT_MAX_RESPONSE_BYTES) (256 MiB).
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`] (256 MiB).
     pub fn max_response_bytes(mut self, limit: u64) -> Self {
         self.settings.max_response_bytes = limit;
         self
@@ -948,7 +950,7 @@ impl ClientBuilder {
 
     /// Use this HTTP client instead of building one. Its own timeouts, redirect and proxy
     /// settings then apply: build it with `redirect::Policy::none()` (see
-    /// [`transport::client_builder`](crate::transport::client_builder)), or a redirect sends
+    /// [`transport::client_builder`]), or a redirect sends
     /// the request's body to wherever the server points.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.settings.http_client = Some(client);

@@ -537,9 +537,9 @@ impl ::my_sdk::dynamics_client::Entity for Account {
     ) -> ::core::option::Option<&::my_sdk::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
-    const BULK_MESSAGES: ::my_sdk::dynamics_client::BulkMessages = ::my_sdk::dynamics_client::BulkMessages::CREATE
-        .and(::my_sdk::dynamics_client::BulkMessages::UPDATE)
-        .and(::my_sdk::dynamics_client::BulkMessages::UPSERT);
+    const BULK_MESSAGES: ::my_sdk::dynamics_client::bulk::BulkMessages = ::my_sdk::dynamics_client::bulk::BulkMessages::CREATE
+        .and(::my_sdk::dynamics_client::bulk::BulkMessages::UPDATE)
+        .and(::my_sdk::dynamics_client::bulk::BulkMessages::UPSERT);
 }
 /// A record of the `contact` table.
 ///
@@ -941,9 +941,9 @@ impl ::my_sdk::dynamics_client::Entity for Contact {
     ) -> ::core::option::Option<&::my_sdk::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
-    const BULK_MESSAGES: ::my_sdk::dynamics_client::BulkMessages = ::my_sdk::dynamics_client::BulkMessages::CREATE
-        .and(::my_sdk::dynamics_client::BulkMessages::UPDATE)
-        .and(::my_sdk::dynamics_client::BulkMessages::UPSERT);
+    const BULK_MESSAGES: ::my_sdk::dynamics_client::bulk::BulkMessages = ::my_sdk::dynamics_client::bulk::BulkMessages::CREATE
+        .and(::my_sdk::dynamics_client::bulk::BulkMessages::UPDATE)
+        .and(::my_sdk::dynamics_client::bulk::BulkMessages::UPSERT);
 }
 /// Typed access to the entity sets of the generated tables: bring this trait into
 /// scope and call `client.<entity set>()`.
@@ -1061,14 +1061,16 @@ pub mod operations {
             ::my_sdk::dynamics_client::__private::serde_json::Value,
         >,
     }
-    impl ::my_sdk::dynamics_client::Operation for CreateMultipleAccount {
+    impl ::my_sdk::dynamics_client::operations::Operation for CreateMultipleAccount {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.CreateMultiple";
-        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::my_sdk::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = complex_types::CreateMultipleResponse;
         fn call(
             &self,
-        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
-            ::my_sdk::dynamics_client::Call::action(self)
+        ) -> ::my_sdk::dynamics_client::Result<
+            ::my_sdk::dynamics_client::operations::Call,
+        > {
+            ::my_sdk::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `UpdateMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpdateMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -1088,14 +1090,16 @@ pub mod operations {
             ::my_sdk::dynamics_client::__private::serde_json::Value,
         >,
     }
-    impl ::my_sdk::dynamics_client::Operation for UpdateMultipleAccount {
+    impl ::my_sdk::dynamics_client::operations::Operation for UpdateMultipleAccount {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.UpdateMultiple";
-        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::my_sdk::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = ();
         fn call(
             &self,
-        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
-            ::my_sdk::dynamics_client::Call::action(self)
+        ) -> ::my_sdk::dynamics_client::Result<
+            ::my_sdk::dynamics_client::operations::Call,
+        > {
+            ::my_sdk::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `UpsertMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpsertMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -1115,14 +1119,16 @@ pub mod operations {
             ::my_sdk::dynamics_client::__private::serde_json::Value,
         >,
     }
-    impl ::my_sdk::dynamics_client::Operation for UpsertMultipleAccount {
+    impl ::my_sdk::dynamics_client::operations::Operation for UpsertMultipleAccount {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.UpsertMultiple";
-        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::my_sdk::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = ();
         fn call(
             &self,
-        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
-            ::my_sdk::dynamics_client::Call::action(self)
+        ) -> ::my_sdk::dynamics_client::Result<
+            ::my_sdk::dynamics_client::operations::Call,
+        > {
+            ::my_sdk::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `CreateMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.CreateMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -1142,14 +1148,16 @@ pub mod operations {
             ::my_sdk::dynamics_client::__private::serde_json::Value,
         >,
     }
-    impl ::my_sdk::dynamics_client::Operation for CreateMultipleContact {
+    impl ::my_sdk::dynamics_client::operations::Operation for CreateMultipleContact {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.CreateMultiple";
-        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Contact>;
+        type Binding = ::my_sdk::dynamics_client::operations::BoundToSet<super::Contact>;
         type Response = complex_types::CreateMultipleResponse;
         fn call(
             &self,
-        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
-            ::my_sdk::dynamics_client::Call::action(self)
+        ) -> ::my_sdk::dynamics_client::Result<
+            ::my_sdk::dynamics_client::operations::Call,
+        > {
+            ::my_sdk::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `UpdateMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.UpdateMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -1169,14 +1177,16 @@ pub mod operations {
             ::my_sdk::dynamics_client::__private::serde_json::Value,
         >,
     }
-    impl ::my_sdk::dynamics_client::Operation for UpdateMultipleContact {
+    impl ::my_sdk::dynamics_client::operations::Operation for UpdateMultipleContact {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.UpdateMultiple";
-        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Contact>;
+        type Binding = ::my_sdk::dynamics_client::operations::BoundToSet<super::Contact>;
         type Response = ();
         fn call(
             &self,
-        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
-            ::my_sdk::dynamics_client::Call::action(self)
+        ) -> ::my_sdk::dynamics_client::Result<
+            ::my_sdk::dynamics_client::operations::Call,
+        > {
+            ::my_sdk::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `UpsertMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.UpsertMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -1196,14 +1206,16 @@ pub mod operations {
             ::my_sdk::dynamics_client::__private::serde_json::Value,
         >,
     }
-    impl ::my_sdk::dynamics_client::Operation for UpsertMultipleContact {
+    impl ::my_sdk::dynamics_client::operations::Operation for UpsertMultipleContact {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.UpsertMultiple";
-        type Binding = ::my_sdk::dynamics_client::BoundToSet<super::Contact>;
+        type Binding = ::my_sdk::dynamics_client::operations::BoundToSet<super::Contact>;
         type Response = ();
         fn call(
             &self,
-        ) -> ::my_sdk::dynamics_client::Result<::my_sdk::dynamics_client::Call> {
-            ::my_sdk::dynamics_client::Call::action(self)
+        ) -> ::my_sdk::dynamics_client::Result<
+            ::my_sdk::dynamics_client::operations::Call,
+        > {
+            ::my_sdk::dynamics_client::operations::Call::action(self)
         }
     }
 }

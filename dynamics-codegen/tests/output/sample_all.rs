@@ -501,9 +501,9 @@ impl ::dynamics_client::Entity for Account {
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
-    const BULK_MESSAGES: ::dynamics_client::BulkMessages = ::dynamics_client::BulkMessages::CREATE
-        .and(::dynamics_client::BulkMessages::UPDATE)
-        .and(::dynamics_client::BulkMessages::UPSERT);
+    const BULK_MESSAGES: ::dynamics_client::bulk::BulkMessages = ::dynamics_client::bulk::BulkMessages::CREATE
+        .and(::dynamics_client::bulk::BulkMessages::UPDATE)
+        .and(::dynamics_client::bulk::BulkMessages::UPSERT);
 }
 /// A record of the `activitypointer` table.
 ///
@@ -1277,9 +1277,9 @@ impl ::dynamics_client::Entity for Contact {
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
-    const BULK_MESSAGES: ::dynamics_client::BulkMessages = ::dynamics_client::BulkMessages::CREATE
-        .and(::dynamics_client::BulkMessages::UPDATE)
-        .and(::dynamics_client::BulkMessages::UPSERT);
+    const BULK_MESSAGES: ::dynamics_client::bulk::BulkMessages = ::dynamics_client::bulk::BulkMessages::CREATE
+        .and(::dynamics_client::bulk::BulkMessages::UPDATE)
+        .and(::dynamics_client::bulk::BulkMessages::UPSERT);
 }
 /// A record of the `crmbaseentity` table.
 ///
@@ -2558,12 +2558,14 @@ pub mod operations {
         #[serde(rename = "Targets")]
         pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
     }
-    impl ::dynamics_client::Operation for CreateMultipleAccount {
+    impl ::dynamics_client::operations::Operation for CreateMultipleAccount {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.CreateMultiple";
-        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = complex_types::CreateMultipleResponse;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `UpdateMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpdateMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -2581,12 +2583,14 @@ pub mod operations {
         #[serde(rename = "Targets")]
         pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
     }
-    impl ::dynamics_client::Operation for UpdateMultipleAccount {
+    impl ::dynamics_client::operations::Operation for UpdateMultipleAccount {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.UpdateMultiple";
-        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = ();
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `UpsertMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpsertMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -2604,12 +2608,14 @@ pub mod operations {
         #[serde(rename = "Targets")]
         pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
     }
-    impl ::dynamics_client::Operation for UpsertMultipleAccount {
+    impl ::dynamics_client::operations::Operation for UpsertMultipleAccount {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.UpsertMultiple";
-        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = ();
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `CreateMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.CreateMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -2627,12 +2633,14 @@ pub mod operations {
         #[serde(rename = "Targets")]
         pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
     }
-    impl ::dynamics_client::Operation for CreateMultipleContact {
+    impl ::dynamics_client::operations::Operation for CreateMultipleContact {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.CreateMultiple";
-        type Binding = ::dynamics_client::BoundToSet<super::Contact>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Contact>;
         type Response = complex_types::CreateMultipleResponse;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `UpdateMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.UpdateMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -2650,12 +2658,14 @@ pub mod operations {
         #[serde(rename = "Targets")]
         pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
     }
-    impl ::dynamics_client::Operation for UpdateMultipleContact {
+    impl ::dynamics_client::operations::Operation for UpdateMultipleContact {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.UpdateMultiple";
-        type Binding = ::dynamics_client::BoundToSet<super::Contact>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Contact>;
         type Response = ();
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `UpsertMultiple` action bound to the `contacts` entity set: `POST contacts/Microsoft.Dynamics.CRM.UpsertMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -2673,12 +2683,14 @@ pub mod operations {
         #[serde(rename = "Targets")]
         pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
     }
-    impl ::dynamics_client::Operation for UpsertMultipleContact {
+    impl ::dynamics_client::operations::Operation for UpsertMultipleContact {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.UpsertMultiple";
-        type Binding = ::dynamics_client::BoundToSet<super::Contact>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Contact>;
         type Response = ();
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
 }

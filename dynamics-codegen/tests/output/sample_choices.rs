@@ -502,9 +502,9 @@ impl ::dynamics_client::Entity for Account {
     fn binds(&self) -> ::core::option::Option<&::dynamics_client::entity::Binds> {
         ::core::option::Option::Some(&self.__binds)
     }
-    const BULK_MESSAGES: ::dynamics_client::BulkMessages = ::dynamics_client::BulkMessages::CREATE
-        .and(::dynamics_client::BulkMessages::UPDATE)
-        .and(::dynamics_client::BulkMessages::UPSERT);
+    const BULK_MESSAGES: ::dynamics_client::bulk::BulkMessages = ::dynamics_client::bulk::BulkMessages::CREATE
+        .and(::dynamics_client::bulk::BulkMessages::UPDATE)
+        .and(::dynamics_client::bulk::BulkMessages::UPSERT);
 }
 /// A record of the `new_project` table.
 ///
@@ -1533,12 +1533,14 @@ pub mod operations {
         #[serde(rename = "Targets")]
         pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
     }
-    impl ::dynamics_client::Operation for CreateMultipleAccount {
+    impl ::dynamics_client::operations::Operation for CreateMultipleAccount {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.CreateMultiple";
-        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = complex_types::CreateMultipleResponse;
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `UpdateMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpdateMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -1556,12 +1558,14 @@ pub mod operations {
         #[serde(rename = "Targets")]
         pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
     }
-    impl ::dynamics_client::Operation for UpdateMultipleAccount {
+    impl ::dynamics_client::operations::Operation for UpdateMultipleAccount {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.UpdateMultiple";
-        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = ();
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
     /// The `UpsertMultiple` action bound to the `accounts` entity set: `POST accounts/Microsoft.Dynamics.CRM.UpsertMultiple`, run with `client.execute_bound_to_set(&request)`.
@@ -1579,12 +1583,14 @@ pub mod operations {
         #[serde(rename = "Targets")]
         pub targets: ::std::vec::Vec<::dynamics_client::__private::serde_json::Value>,
     }
-    impl ::dynamics_client::Operation for UpsertMultipleAccount {
+    impl ::dynamics_client::operations::Operation for UpsertMultipleAccount {
         const NAME: &'static str = "Microsoft.Dynamics.CRM.UpsertMultiple";
-        type Binding = ::dynamics_client::BoundToSet<super::Account>;
+        type Binding = ::dynamics_client::operations::BoundToSet<super::Account>;
         type Response = ();
-        fn call(&self) -> ::dynamics_client::Result<::dynamics_client::Call> {
-            ::dynamics_client::Call::action(self)
+        fn call(
+            &self,
+        ) -> ::dynamics_client::Result<::dynamics_client::operations::Call> {
+            ::dynamics_client::operations::Call::action(self)
         }
     }
 }
