@@ -5,10 +5,11 @@ use reqwest::Method;
 use uuid::Uuid;
 
 use crate::client::Client;
-use crate::crud::{check_name, record_path};
+use crate::crud::check_name;
 use crate::entity::Entity;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::odata;
+use crate::request::{ApiRequest, record_path};
 
 impl Client {
     /// Adds the `T` record `target` to the collection `navigation_property` of the `S` record
@@ -25,24 +26,17 @@ impl Client {
         target: Uuid,
     ) -> Result<()> {
         check_name("navigation property", navigation_property)?;
-        let url = self.url(&format!(
-            "{}/{navigation_property}/$ref",
-            record_path::<S>(source)
-        ))?;
+        let path = format!("{}/{navigation_property}/$ref", record_path::<S>(source));
         let target_url = self.url(&record_path::<T>(target))?;
-        let mut request = self.request::<S>(Method::POST, url);
-        request.body = Some(
-            serde_json::to_vec(&serde_json::json!({ "@odata.id": target_url.as_str() }))
-                .map_err(|e| Error::invalid_input(e.to_string()))?,
-        );
+        let mut request = ApiRequest::to_path(Method::POST, path, S::ENTITY_SET_NAME)
+            .json(&serde_json::json!({ "@odata.id": target_url.as_str() }))?;
         // Dataverse refuses to link a many-to-many pair that is already linked ("Cannot insert
         // duplicate key", 0x80040237,
         // https://learn.microsoft.com/troubleshoot/power-platform/dataverse/user-permissions/client-errors):
         // on a first try that is the caller's error, but after a try whose outcome is unknown it
         // means that try landed. So the request is safe to send again.
-        request.idempotent = true;
         request.landed_if_refused_with = Some(odata::DUPLICATE_KEY);
-        self.send(request).await?;
+        self.run(request).await?;
         Ok(())
     }
 
@@ -55,12 +49,17 @@ impl Client {
         target: Uuid,
     ) -> Result<()> {
         check_name("navigation property", navigation_property)?;
-        let url = self.url(&format!(
+        let path = format!(
             "{}/{navigation_property}({})/$ref",
             record_path::<S>(source),
             target.hyphenated()
-        ))?;
-        self.send(self.request::<T>(Method::DELETE, url)).await?;
+        );
+        self.run(ApiRequest::to_path(
+            Method::DELETE,
+            path,
+            S::ENTITY_SET_NAME,
+        ))
+        .await?;
         Ok(())
     }
 }

@@ -16,10 +16,10 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::client::Client;
-use crate::crud::check_page_size;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::paging::{self, Cursor, Linked};
+use crate::request::{ApiRequest, Prefer};
 
 /// One change to a table's records.
 ///
@@ -158,52 +158,24 @@ impl Client {
         let columns: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
         let since = since.cloned();
         paging::pages(self.max_pages(), move |cursor| {
-            let url = match cursor {
-                Cursor::First => {
-                    self.first_changes_url::<T>(&columns, since.as_ref(), max_page_size)
-                }
-                Cursor::Next(link) => self.next_link_url(&link),
+            let request = match cursor {
+                Cursor::First => first_changes_request::<T>(self, &columns, since.as_ref()),
+                Cursor::Next(link) => self
+                    .next_link_url(&link)
+                    .map(|url| ApiRequest::follow(url, T::ENTITY_SET_NAME)),
             };
-            async move { self.changes_page::<T>(url?, max_page_size).await }
+            async move { self.changes_page::<T>(request?, max_page_size).await }
         })
-    }
-
-    /// The URL of a sync's first page: the delta link, or the entity set with `$select`.
-    fn first_changes_url<T: Entity>(
-        &self,
-        columns: &[String],
-        since: Option<&DeltaLink>,
-        max_page_size: Option<u32>,
-    ) -> Result<url::Url> {
-        if let Some(size) = max_page_size {
-            check_page_size(size).map_err(Error::invalid_input)?;
-        }
-        if let Some(since) = since {
-            return self.next_link_url(since.as_str());
-        }
-        let mut url = self.url(T::ENTITY_SET_NAME)?;
-        if !columns.is_empty() {
-            url.query_pairs_mut()
-                .append_pair("$select", &columns.join(","));
-        }
-        Ok(url)
     }
 
     async fn changes_page<T: Entity>(
         &self,
-        url: url::Url,
+        request: ApiRequest,
         max_page_size: Option<u32>,
     ) -> Result<ChangePage<T>> {
-        let mut request = self.request::<T>(Method::GET, url);
-        request
-            .headers
-            .push(("Prefer", "odata.track-changes".to_owned()));
-        if let Some(size) = max_page_size {
-            request
-                .headers
-                .push(("Prefer", format!("odata.maxpagesize={size}")));
-        }
-        let response = self.send(request).await?;
+        let prefer = Prefer::default().track_changes(true);
+        let request = request.prefer(prefer.page_size(max_page_size)?);
+        let response = self.run(request).await?;
         let what = format!("{} changes", T::ENTITY_SET_NAME);
         let body: ChangeBody<'_> = Error::decode_json(&what, &response.body)?;
         let changes = body
@@ -217,6 +189,24 @@ impl Client {
             delta_link: body.delta_link.map(DeltaLink),
         })
     }
+}
+
+/// A sync's first page: the delta link, refused when it leaves this Web API, or the entity set
+/// with `$select`.
+fn first_changes_request<T: Entity>(
+    client: &Client,
+    columns: &[String],
+    since: Option<&DeltaLink>,
+) -> Result<ApiRequest> {
+    if let Some(since) = since {
+        let url = client.next_link_url(since.as_str())?;
+        return Ok(ApiRequest::follow(url, T::ENTITY_SET_NAME));
+    }
+    let mut request = ApiRequest::to_path(Method::GET, T::ENTITY_SET_NAME, T::ENTITY_SET_NAME);
+    if !columns.is_empty() {
+        request.query.push(("$select", columns.join(",")));
+    }
+    Ok(request)
 }
 
 #[cfg(test)]

@@ -438,7 +438,7 @@ impl Client {
         let span = tracing::info_span!(
             "dynamics.request",
             method = %request.method,
-            entity_set = request.entity_set,
+            entity_set = &*request.entity_set,
             path = request.url.path(),
             status = tracing::field::Empty,
             attempt = tracing::field::Empty,
@@ -772,7 +772,7 @@ pub(crate) struct Request<'a> {
     /// Safe to send twice (everything but a create without a client-chosen id).
     pub idempotent: bool,
     /// For tracing.
-    pub entity_set: &'a str,
+    pub entity_set: std::borrow::Cow<'a, str>,
     /// `Content-Type` of the body; JSON when `None`.
     pub content_type: Option<String>,
     /// A `$batch`: an error status with a `multipart/mixed` body is the batch's reply (the
@@ -790,14 +790,14 @@ pub(crate) struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// A body-less, idempotent request.
-    pub fn new(method: Method, url: Url, entity_set: &'a str) -> Self {
+    pub fn new(method: Method, url: Url, entity_set: impl Into<std::borrow::Cow<'a, str>>) -> Self {
         Request {
             method,
             url,
             body: None,
             headers: Vec::new(),
             idempotent: true,
-            entity_set,
+            entity_set: entity_set.into(),
             content_type: None,
             batch: false,
             create_only: false,

@@ -2,14 +2,15 @@
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::client::{Client, Request, Response};
+use crate::client::{Client, Response};
 use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::odata;
 use crate::page::{Page, PageBody};
+use crate::request::{ApiRequest, Condition, Prefer, check_page_size, record_path};
 
 /// Which way an upsert may go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,12 +29,12 @@ pub enum UpsertMode {
 }
 
 impl UpsertMode {
-    /// The condition header that limits an upsert to this mode.
-    pub(crate) fn condition(self) -> Option<(&'static str, String)> {
+    /// The condition that limits an upsert to this mode.
+    pub(crate) fn condition(self) -> Option<Condition> {
         match self {
             UpsertMode::CreateOrUpdate => None,
-            UpsertMode::CreateOnly => Some(("If-None-Match", "*".to_owned())),
-            UpsertMode::UpdateOnly => Some(("If-Match", "*".to_owned())),
+            UpsertMode::CreateOnly => Some(Condition::IfNoneMatchAny),
+            UpsertMode::UpdateOnly => Some(Condition::IfMatch("*".to_owned())),
         }
     }
 }
@@ -108,18 +109,13 @@ impl Client {
         record: &T,
         return_record: bool,
     ) -> Result<Option<Response>> {
-        let mut request = self.patch_request(
-            &record_path::<T>(id),
+        let request = ApiRequest::patch_record(
+            record_path::<T>(id),
             record,
             UpsertMode::CreateOnly.condition(),
-        )?;
-        request.create_only = true;
-        if return_record {
-            request
-                .headers
-                .push(("Prefer", "return=representation".to_owned()));
-        }
-        let response = self.send(request).await?;
+        )?
+        .prefer(Prefer::default().return_representation(return_record));
+        let response = self.run(request).await?;
         if response.status != reqwest::StatusCode::PRECONDITION_FAILED {
             return Ok(Some(response));
         }
@@ -159,20 +155,12 @@ impl Client {
 
     /// Reads one record. `columns` become `$select`; an empty slice reads every column.
     pub async fn retrieve<T: Entity>(&self, id: Uuid, columns: &[&str]) -> Result<T> {
-        self.retrieve_at(&record_path::<T>(id), columns).await
+        self.retrieve_at(record_path::<T>(id), columns).await
     }
 
     /// Reads the record at `path` (`set(key)`), `$select`ing `columns` when there are any.
-    pub(crate) async fn retrieve_at<T: Entity>(&self, path: &str, columns: &[&str]) -> Result<T> {
-        let mut url = self.url(path)?;
-        if !columns.is_empty() {
-            for column in columns {
-                check_name("column", column)?;
-            }
-            url.query_pairs_mut()
-                .append_pair("$select", &columns.join(","));
-        }
-        let response = self.send(self.request::<T>(Method::GET, url)).await?;
+    pub(crate) async fn retrieve_at<T: Entity>(&self, path: String, columns: &[&str]) -> Result<T> {
+        let response = self.run(ApiRequest::read::<T>(path, columns)?).await?;
         Error::decode_json(&format!("{} record", T::ENTITY_SET_NAME), &response.body)
     }
 
@@ -181,7 +169,7 @@ impl Client {
     /// Sends `If-Match: *`, so a missing record gives [`Error::NotFound`] instead of being
     /// created (use [`upsert`](Self::upsert) for that).
     pub async fn update<T: Entity>(&self, id: Uuid, changes: &T) -> Result<()> {
-        self.patch(id, changes, Some(("If-Match", "*".to_owned())))
+        self.patch(id, changes, Some(Condition::IfMatch("*".to_owned())))
             .await
     }
 
@@ -193,7 +181,7 @@ impl Client {
         changes: &T,
         etag: &str,
     ) -> Result<()> {
-        self.patch(id, changes, Some(("If-Match", etag.to_owned())))
+        self.patch(id, changes, Some(Condition::IfMatch(etag.to_owned())))
             .await
     }
 
@@ -215,8 +203,8 @@ impl Client {
 
     /// Deletes a record.
     pub async fn delete<T: Entity>(&self, id: Uuid) -> Result<()> {
-        let url = self.url(&record_path::<T>(id))?;
-        self.send(self.request::<T>(Method::DELETE, url)).await?;
+        self.run(ApiRequest::delete::<T>(record_path::<T>(id)))
+            .await?;
         Ok(())
     }
 
@@ -240,7 +228,7 @@ impl Client {
         query: &str,
         max_page_size: u32,
     ) -> Result<Page<T>> {
-        check_page_size(max_page_size).map_err(Error::invalid_input)?;
+        check_page_size(max_page_size)?;
         self.query_pages(query, Some(max_page_size)).await
     }
 
@@ -260,7 +248,8 @@ impl Client {
         max_page_size: Option<u32>,
     ) -> Result<Page<T>> {
         let url = self.next_link_url(link)?;
-        self.fetch_page(url, max_page_size).await
+        self.fetch_page(ApiRequest::follow(url, T::ENTITY_SET_NAME), max_page_size)
+            .await
     }
 
     /// Parses a next link and refuses one that leaves this environment's Web API.
@@ -276,113 +265,63 @@ impl Client {
         query: &str,
         max_page_size: Option<u32>,
     ) -> Result<Page<T>> {
-        let mut url = self.url(T::ENTITY_SET_NAME)?;
         let query = query.trim_start_matches('?');
+        let mut url = self.url(T::ENTITY_SET_NAME)?;
         if !query.is_empty() {
             url.set_query(Some(query));
         }
-        self.fetch_page(url, max_page_size).await
+        // The query is sent as written, so the URL is made here, not from pairs.
+        self.fetch_page(ApiRequest::follow(url, T::ENTITY_SET_NAME), max_page_size)
+            .await
     }
 
     /// Sends a `GET` to a path under the Web API root and decodes the JSON answer: for
     /// functions and resources without an [`Entity`] type, e.g. `client.get("WhoAmI()")`.
     pub async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T> {
-        let url = self.url(path_and_query)?;
-        let request = Request::new(Method::GET, url, "");
-        let response = self.send(request).await?;
+        let request = ApiRequest::to_path(Method::GET, path_and_query, "");
+        let response = self.run(request).await?;
         Error::decode_json(path_and_query, &response.body)
     }
 
     async fn fetch_page<T: Entity>(
         &self,
-        url: url::Url,
+        request: ApiRequest,
         max_page_size: Option<u32>,
     ) -> Result<Page<T>> {
-        let mut request = self.request::<T>(Method::GET, url);
-        if let Some(size) = max_page_size {
-            // Every page of one query must ask for the same size.
-            request
-                .headers
-                .push(("Prefer", format!("odata.maxpagesize={size}")));
-        }
-        let response = self.send(request).await?;
+        // Every page of one query must ask for the same size.
+        let request = request.prefer(Prefer::default().page_size(max_page_size)?);
+        let response = self.run(request).await?;
         let body: PageBody<T> =
             Error::decode_json(&format!("{} page", T::ENTITY_SET_NAME), &response.body)?;
         Ok(body.into_page(max_page_size))
     }
 
     async fn post_record<T: Entity>(&self, record: &T, return_record: bool) -> Result<Response> {
-        let url = self.url(T::ENTITY_SET_NAME)?;
-        let mut request = self.request::<T>(Method::POST, url);
-        request.body = Some(write_body(record, None)?);
-        // A retried POST could create the record twice (records with an id are not POSTed).
-        request.idempotent = false;
-        if return_record {
-            request
-                .headers
-                .push(("Prefer", "return=representation".to_owned()));
-        }
-        self.send(request).await
+        let request = ApiRequest::post_record(record, &[])?
+            .prefer(Prefer::default().return_representation(return_record));
+        self.run(request).await
     }
 
     async fn patch<T: Entity>(
         &self,
         id: Uuid,
         record: &T,
-        condition: Option<(&'static str, String)>,
+        condition: Option<Condition>,
     ) -> Result<()> {
-        self.patch_at(&record_path::<T>(id), record, condition)
-            .await
+        self.patch_at(record_path::<T>(id), record, condition).await
     }
 
-    /// `PATCH`es `record` to `path` (`set(key)`), with an optional condition header.
+    /// `PATCH`es `record` to `path` (`set(key)`), with an optional condition.
     pub(crate) async fn patch_at<T: Entity>(
         &self,
-        path: &str,
+        path: String,
         record: &T,
-        condition: Option<(&'static str, String)>,
+        condition: Option<Condition>,
     ) -> Result<()> {
-        self.send(self.patch_request(path, record, condition)?)
+        self.run(ApiRequest::patch_record(path, record, condition)?)
             .await?;
         Ok(())
     }
-
-    /// The `PATCH` of `record` to `path` (`set(key)`) that every update and upsert sends, with
-    /// an optional condition header and the body of [`patch_body`].
-    fn patch_request<T: Entity>(
-        &self,
-        path: &str,
-        record: &T,
-        condition: Option<(&'static str, String)>,
-    ) -> Result<Request<'static>> {
-        let url = self.url(path)?;
-        let mut request = self.request::<T>(Method::PATCH, url);
-        request.body = Some(patch_body(record)?);
-        request.headers.extend(condition);
-        Ok(request)
-    }
-
-    /// A body-less, idempotent request to one of `T`'s URLs.
-    pub(crate) fn request<T: Entity>(&self, method: Method, url: url::Url) -> Request<'static> {
-        Request::new(method, url, T::ENTITY_SET_NAME)
-    }
-}
-
-/// Dataverse's largest page (`odata.maxpagesize`).
-pub(crate) const MAX_PAGE_SIZE: u32 = 5000;
-
-/// `size` when Dataverse takes it as a page size (1 to 5,000), else what is wrong with it. The
-/// one check of every page size: raw and typed queries, change tracking, run-time tables.
-pub(crate) fn check_page_size(size: u32) -> std::result::Result<u32, String> {
-    if (1..=MAX_PAGE_SIZE).contains(&size) {
-        Ok(size)
-    } else {
-        Err(format!("page size {size} is outside 1..={MAX_PAGE_SIZE}"))
-    }
-}
-
-pub(crate) fn record_path<T: Entity>(id: Uuid) -> String {
-    format!("{}({})", T::ENTITY_SET_NAME, id.hyphenated())
 }
 
 /// Column and set names are plain identifiers; anything else could rewrite the URL.
@@ -396,116 +335,9 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
     }
 }
 
-/// Serializes a record for writing.
-///
-/// Drops what Dataverse refuses on write: instance annotations (`@odata.etag`), property
-/// annotations (`name@OData.Community.Display.V1.FormattedValue`), read-only lookup values
-/// (`_parentaccountid_value`) and, for `PATCH`, the primary key (the id is in the URL).
-/// `nav@odata.bind` entries are kept: they are how lookups are set.
-pub(crate) fn write_body<T: Entity>(record: &T, drop_key: Option<&str>) -> Result<Vec<u8>> {
-    let fields = write_fields(record, drop_key)?;
-    serde_json::to_vec(&fields)
-        .map_err(|e| Error::invalid_input(format!("could not serialize record: {e}")))
-}
-
-/// The JSON object [`write_body`] serializes.
-pub(crate) fn write_fields<T: Entity>(
-    record: &T,
-    drop_key: Option<&str>,
-) -> Result<Map<String, Value>> {
-    let value = serde_json::to_value(record).map_err(|e| {
-        Error::invalid_input(format!(
-            "could not serialize {} record: {e}",
-            T::ENTITY_SET_NAME
-        ))
-    })?;
-    let Value::Object(fields) = value else {
-        return Err(Error::invalid_input(format!(
-            "{} record must serialize as a JSON object",
-            T::ENTITY_SET_NAME
-        )));
-    };
-    let mut fields: Map<String, Value> = fields
-        .into_iter()
-        .filter(|(name, _)| is_writable(name) && Some(name.as_str()) != drop_key)
-        .collect();
-    for bind in record.binds().into_iter().flat_map(|b| b.iter()) {
-        fields.insert(bind.key(), Value::String(bind.value()));
-    }
-    Ok(fields)
-}
-
-/// The body of a `PATCH` (update or upsert), alone or in a `$batch`: the record's writable
-/// fields without its primary key, which the URL carries. Dataverse takes the key from the URL;
-/// a key in the body is only checked against it.
-pub(crate) fn patch_body<T: Entity>(record: &T) -> Result<Vec<u8>> {
-    write_body(record, Some(T::PRIMARY_KEY))
-}
-
-fn is_writable(name: &str) -> bool {
-    if name.ends_with("@odata.bind") {
-        return true;
-    }
-    let lookup_value = name.starts_with('_') && name.ends_with("_value");
-    !name.contains('@') && !lookup_value
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::{Deserialize, Serialize};
-
-    #[derive(Serialize, Deserialize)]
-    struct Account {
-        #[serde(rename = "accountid", skip_serializing_if = "Option::is_none")]
-        id: Option<Uuid>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        revenue: Option<f64>,
-        #[serde(rename = "@odata.etag", skip_serializing_if = "Option::is_none")]
-        etag: Option<String>,
-        #[serde(
-            rename = "_parentaccountid_value",
-            skip_serializing_if = "Option::is_none"
-        )]
-        parent: Option<Uuid>,
-        #[serde(
-            rename = "parentaccountid@odata.bind",
-            skip_serializing_if = "Option::is_none"
-        )]
-        parent_bind: Option<String>,
-    }
-
-    impl Entity for Account {
-        const LOGICAL_NAME: &'static str = "account";
-        const ENTITY_SET_NAME: &'static str = "accounts";
-        const PRIMARY_KEY: &'static str = "accountid";
-        fn id(&self) -> Option<Uuid> {
-            self.id
-        }
-    }
-
-    #[test]
-    fn patch_body_has_exactly_the_set_fields() {
-        let a = Account {
-            id: Some(Uuid::nil()),
-            name: Some("Contoso".into()),
-            revenue: None,
-            etag: Some("W/\"1\"".into()),
-            parent: Some(Uuid::nil()),
-            parent_bind: Some("/accounts(00000000-0000-0000-0000-000000000000)".into()),
-        };
-        let body = patch_body(&a).unwrap();
-        assert_eq!(
-            String::from_utf8(body).unwrap(),
-            r#"{"name":"Contoso","parentaccountid@odata.bind":"/accounts(00000000-0000-0000-0000-000000000000)"}"#
-        );
-        let body = write_body(&a, None).unwrap();
-        let text = String::from_utf8(body).unwrap();
-        assert!(text.contains(r#""accountid":"00000000-0000-0000-0000-000000000000""#));
-    }
-
     #[test]
     fn names_are_checked() {
         assert!(check_name("column", "name").is_ok());

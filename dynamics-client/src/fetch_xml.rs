@@ -12,6 +12,7 @@ use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::page::Page;
 use crate::paging;
+use crate::request::{ApiRequest, Prefer};
 
 const PAGING_COOKIE: &str = "Microsoft.Dynamics.CRM.fetchxmlpagingcookie";
 const MORE_RECORDS: &str = "Microsoft.Dynamics.CRM.morerecords";
@@ -303,12 +304,9 @@ impl Client {
             "fetchXml={}",
             utf8_percent_encode(&xml, NON_ALPHANUMERIC)
         )));
-        let mut request = self.request::<E>(Method::GET, url);
-        request.headers.push((
-            "Prefer",
-            format!("odata.include-annotations=\"{PAGING_COOKIE},{MORE_RECORDS}\""),
-        ));
-        let response = self.send(request).await?;
+        let request = ApiRequest::at(Method::GET, url, E::ENTITY_SET_NAME)
+            .prefer(Prefer::default().annotations(format!("{PAGING_COOKIE},{MORE_RECORDS}")));
+        let response = self.run(request).await?;
         let body: FetchBody<R> = Error::decode_json(
             &format!("{} FetchXML page", E::ENTITY_SET_NAME),
             &response.body,

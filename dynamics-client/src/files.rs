@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::client::Client;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::request::ApiRequest;
 
 /// "Downloading in multiple chunks is not supported for the files stored in the database."
 /// (`UploadingAndDownloadingInMultipleChunksNotSupported`, file column data docs).
@@ -109,14 +110,10 @@ impl Client {
             && content.len() <= DEFAULT_CHUNK
         {
             // One chunk's worth: one request.
-            let mut request = self.request::<T>(Method::PATCH, url);
-            request.body = Some(content.to_vec());
-            request.content_type = Some("application/octet-stream".to_owned());
-            request.headers.push((
-                "x-ms-file-name",
-                name.to_str().unwrap_or_default().to_owned(),
-            ));
-            return self.send(request).await.map(|_| ());
+            let request = ApiRequest::at(Method::PATCH, url, T::ENTITY_SET_NAME)
+                .binary(content.to_vec())
+                .header("x-ms-file-name", name.to_str().unwrap_or_default());
+            return self.run(request).await.map(|_| ());
         }
         if content.is_empty() {
             return Err(Error::invalid_input(format!(
@@ -126,11 +123,9 @@ impl Client {
         let mut url = url;
         url.query_pairs_mut()
             .append_pair("x-ms-file-name", file_name);
-        let mut request = self.request::<T>(Method::PATCH, url);
-        request
-            .headers
-            .push(("x-ms-transfer-mode", "chunked".to_owned()));
-        let opened = self.send(request).await?;
+        let request = ApiRequest::at(Method::PATCH, url, T::ENTITY_SET_NAME)
+            .header("x-ms-transfer-mode", "chunked");
+        let opened = self.run(request).await?;
         let what = format!("file upload of {}({id})/{column}", T::ENTITY_SET_NAME);
         let location = header(&opened.headers, LOCATION.as_str()).ok_or_else(|| {
             Error::invalid_input(format!("the {what} was opened without a Location"))
@@ -151,13 +146,12 @@ impl Client {
         loop {
             let last = (first + chunk).min(total);
             let part = content.get(first..last).unwrap_or_default();
-            let mut request = self.request::<T>(Method::PATCH, session.clone());
-            request.body = Some(part.to_vec());
-            request.content_type = Some("application/octet-stream".to_owned());
             let range = format!("bytes {first}-{}/{total}", last - 1);
-            request.headers.push((CONTENT_RANGE.as_str(), range));
-            request.headers.push(("x-ms-file-name", chunk_name.clone()));
-            self.send(request).await?;
+            let request = ApiRequest::at(Method::PATCH, session.clone(), T::ENTITY_SET_NAME)
+                .binary(part.to_vec())
+                .header(CONTENT_RANGE.as_str(), range)
+                .header("x-ms-file-name", chunk_name.clone());
+            self.run(request).await?;
             if last >= total {
                 return Ok(());
             }
@@ -227,14 +221,14 @@ impl Client {
         };
         loop {
             let first = file.content.len();
-            let mut request = self.request::<T>(Method::GET, url.clone());
+            let mut request = ApiRequest::at(Method::GET, url.clone(), T::ENTITY_SET_NAME);
             if ranged {
-                request.headers.push((
+                request = request.header(
                     RANGE.as_str(),
                     format!("bytes={first}-{}", first + chunk - 1),
-                ));
+                );
             }
-            let response = match self.send(request).await {
+            let response = match self.run(request).await {
                 // Files not in file storage cannot be read in parts: read it whole, once.
                 Err(Error::Api(e)) if ranged && first == 0 && e.code == CHUNKS_NOT_SUPPORTED => {
                     ranged = false;
@@ -297,7 +291,7 @@ impl Client {
     /// Removes the file of `column` (a file or image column) of record `id`.
     pub async fn delete_file<T: Entity>(&self, id: Uuid, column: &str) -> Result<()> {
         let url = self.column_url::<T>(id, column)?;
-        self.send(self.request::<T>(Method::DELETE, url))
+        self.run(ApiRequest::at(Method::DELETE, url, T::ENTITY_SET_NAME))
             .await
             .map(|_| ())
     }

@@ -1,11 +1,10 @@
 //! Retrieve, upsert and delete by alternate key: `accounts(accountnumber='A-1')`.
 
-use reqwest::Method;
-
 use crate::client::Client;
 use crate::crud::UpsertMode;
 use crate::entity::Entity;
 use crate::error::Result;
+use crate::request::ApiRequest;
 use crate::typed::AlternateKey;
 
 fn key_path<T: Entity>(key: &AlternateKey<T>) -> String {
@@ -20,7 +19,7 @@ impl Client {
         key: &AlternateKey<T>,
         columns: &[&str],
     ) -> Result<T> {
-        self.retrieve_at(&key_path(key), columns).await
+        self.retrieve_at(key_path(key), columns).await
     }
 
     /// Creates or updates the record with this alternate key, as `mode` allows. A created
@@ -36,14 +35,12 @@ impl Client {
         record: &T,
         mode: UpsertMode,
     ) -> Result<()> {
-        self.patch_at(&key_path(key), record, mode.condition())
-            .await
+        self.patch_at(key_path(key), record, mode.condition()).await
     }
 
     /// Deletes the record with this alternate key.
     pub async fn delete_by_key<T: Entity>(&self, key: &AlternateKey<T>) -> Result<()> {
-        let url = self.url(&key_path(key))?;
-        self.send(self.request::<T>(Method::DELETE, url)).await?;
+        self.run(ApiRequest::delete::<T>(key_path(key))).await?;
         Ok(())
     }
 }

@@ -28,6 +28,7 @@ mod options;
 mod page;
 mod paging;
 pub mod pool;
+mod request;
 pub mod retry;
 mod secret;
 pub mod table;

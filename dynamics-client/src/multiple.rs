@@ -21,16 +21,17 @@
 //! checked by reading the ids back, as [`exactly_once`](crate::exactly_once) describes.
 
 use reqwest::Method;
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::batch::BulkOptions;
-use crate::client::{Client, Request};
-use crate::crud::{UpsertMode, write_fields};
+use crate::client::Client;
+use crate::crud::UpsertMode;
 use crate::entity::Entity;
 use crate::error::BatchError;
 use crate::error::{Error, Result};
+use crate::request::{ApiRequest, Body, RetryClass, write_record};
 use crate::typed::EntitySet;
+use serde_json::value::RawValue;
 
 /// The bulk operation messages a table's metadata binds: a small set of flags.
 ///
@@ -177,33 +178,47 @@ impl Client {
         let odata_type = format!("Microsoft.Dynamics.CRM.{}", E::LOGICAL_NAME);
         let mut targets = Vec::with_capacity(items.len());
         for (id, record) in items {
-            let mut target = match record {
-                Some(record) => write_fields(record, None)?,
-                None => Map::new(),
+            // Each target names its type and carries its id, over whatever the record says.
+            let extra = [
+                ("@odata.type".to_owned(), odata_type.clone()),
+                (E::PRIMARY_KEY.to_owned(), id.hyphenated().to_string()),
+            ];
+            let target = match record {
+                Some(record) => write_record(record, None, &extra)?,
+                None => serde_json::to_vec(
+                    &extra
+                        .iter()
+                        .cloned()
+                        .collect::<std::collections::BTreeMap<_, _>>(),
+                )
+                .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}")))?,
             };
-            target.insert("@odata.type".into(), Value::String(odata_type.clone()));
-            target.insert(
-                E::PRIMARY_KEY.into(),
-                Value::String(id.hyphenated().to_string()),
-            );
-            targets.push(Value::Object(target));
+            let target = String::from_utf8(target)
+                .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}")))
+                .and_then(|text| {
+                    RawValue::from_string(text).map_err(|e| {
+                        Error::invalid_input(format!("could not serialize a target: {e}"))
+                    })
+                })?;
+            targets.push(target);
         }
-        let mut body = Map::new();
-        body.insert("Targets".into(), Value::Array(targets));
-        let body = serde_json::to_vec(&body)
+        let body = serde_json::to_vec(&serde_json::json!({ "Targets": targets }))
             .map_err(|e| Error::invalid_input(format!("could not serialize the targets: {e}")))?;
-        let url = self.url(&format!(
+        let path = format!(
             "{}/Microsoft.Dynamics.CRM.{}",
             E::ENTITY_SET_NAME,
             kind.action()
-        ))?;
-        let mut request = Request::new(Method::POST, url, E::ENTITY_SET_NAME);
-        request.body = Some(body);
+        );
+        let mut request = ApiRequest::to_path(Method::POST, path, E::ENTITY_SET_NAME);
+        request.body = Some(Body::Json(body));
         // Every target names its record, so sending the message again is safe; a create that
         // finds its records already there after a lost answer is checked below.
-        request.idempotent = true;
-        request.create_only = kind == Kind::Create;
-        let response = self.send(request).await?;
+        request.retry = if kind == Kind::Create {
+            RetryClass::CreateOnly
+        } else {
+            RetryClass::Idempotent
+        };
+        let response = self.run(request).await?;
         if response.status.is_success() {
             return Ok(());
         }

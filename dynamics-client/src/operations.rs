@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::client::{Client, Request};
-use crate::crud::record_path;
+use crate::client::Client;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::request::{ApiRequest, Body, RetryClass, record_path};
 use crate::typed::Literal;
 
 /// Namespace of Dataverse's bound operations.
@@ -478,14 +478,14 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Vec<u8>> {
-        let url = self.url(path)?;
-        let action = body.is_some();
-        let mut request = Request::new(method, url, "");
-        request.body = body;
-        // An action may change data: never sent twice after an answer that may have come
-        // after it ran.
-        request.idempotent = !action;
-        Ok(self.send(request).await?.body)
+        let mut request = ApiRequest::to_path(method, path, "");
+        if let Some(body) = body {
+            request.body = Some(Body::Json(body));
+            // An action may change data: never sent twice after an answer that may have come
+            // after it ran.
+            request.retry = RetryClass::NonIdempotent;
+        }
+        Ok(self.run(request).await?.body)
     }
 }
 

@@ -10,10 +10,11 @@ use uuid::Uuid;
 
 use crate::batch::{Batch, BulkOptions, Handle, no_body};
 use crate::changes::{Change, ChangeBody, ChangePage, DeltaLink, change};
-use crate::client::{Client, Request};
-use crate::crud::{UpsertMode, check_name, check_page_size};
+use crate::client::Client;
+use crate::crud::{UpsertMode, check_name};
 use crate::error::{Error, Result};
 use crate::paging::{self, Cursor, Linked};
+use crate::request::{ApiRequest, Prefer};
 use crate::typed::{AlternateKey, Literal};
 
 /// A table named at run time: its entity set (`accounts`), as `$metadata` names it.
@@ -89,15 +90,14 @@ pub struct JsonWrite {
 impl Batch {
     /// Adds a write of a record given as JSON to a table named at run time.
     pub fn write_json(&mut self, table: &Table, write: &JsonWrite) -> Result<Handle<()>> {
-        let body = serde_json::to_vec(&write.body)
-            .map_err(|e| Error::invalid_input(format!("could not serialize the record: {e}")))?;
-        let wire = crate::batch::multipart::WireRequest {
-            method: "PATCH",
-            url: write.key.path(table),
-            headers: write.mode.condition().into_iter().collect(),
-            body: Some(body),
-        };
-        self.single(wire, no_body)
+        let mut request = ApiRequest::to_path(
+            Method::PATCH,
+            write.key.path(table),
+            table.entity_set.clone(),
+        )
+        .json(&write.body)?;
+        request.condition = write.mode.condition();
+        self.single(request, no_body)
     }
 }
 
@@ -159,7 +159,7 @@ impl Client {
         annotations: &[&str],
     ) -> impl Stream<Item = Result<JsonPage>> + Send + 'a {
         let query = query.trim_start_matches('?').to_owned();
-        let prefer = prefer(&[], page_size, annotations);
+        let annotations = annotations.join(",");
         paging::pages(self.max_pages(), move |cursor| {
             let url = match cursor {
                 Cursor::First => self.url(&table.entity_set).map(|mut url| {
@@ -170,7 +170,7 @@ impl Client {
                 }),
                 Cursor::Next(link) => self.next_link_url(&link),
             };
-            let prefer = prefer.clone();
+            let prefer = page_preferences(false, page_size, &annotations);
             async move {
                 let response = self.get_page(table, url, prefer).await?;
                 let body: JsonPageBody =
@@ -196,7 +196,7 @@ impl Client {
     ) -> impl Stream<Item = Result<ChangePage<Map<String, Value>>>> + Send + 'a {
         let select = columns.join(",");
         let since = since.cloned();
-        let prefer = prefer(&["odata.track-changes"], page_size, annotations);
+        let annotations = annotations.join(",");
         paging::pages(self.max_pages(), move |cursor| {
             let url = match (cursor, &since) {
                 (Cursor::First, Some(since)) => self.next_link_url(since.as_str()),
@@ -208,7 +208,7 @@ impl Client {
                 }),
                 (Cursor::Next(link), _) => self.next_link_url(&link),
             };
-            let prefer = prefer.clone();
+            let prefer = page_preferences(true, page_size, &annotations);
             async move {
                 let response = self.get_page(table, url, prefer).await?;
                 let what = format!("{} changes", table.entity_set);
@@ -229,51 +229,35 @@ impl Client {
 }
 
 impl Client {
-    /// One page's `GET`, with the `Prefer` header its pager worked out.
+    /// One page's `GET`, with the preferences its pager worked out.
     async fn get_page(
         &self,
         table: &Table,
         url: Result<url::Url>,
-        prefer: std::result::Result<String, String>,
+        prefer: Result<Prefer>,
     ) -> Result<crate::client::Response> {
-        let prefer = prefer.map_err(Error::invalid_input)?;
-        let mut request = Request::new(Method::GET, url?, &table.entity_set);
-        request.headers.push(("Prefer", prefer));
-        self.send(request).await
+        let request = ApiRequest::at(Method::GET, url?, table.entity_set.clone()).prefer(prefer?);
+        self.run(request).await
     }
 
     /// The environment's `$metadata` (CSDL XML), with the annotations Dataverse leaves out by
     /// default (`?annotations=true`: descriptions, read-only columns, alternate keys, change
     /// tracking), for tools that read a table's shape when they run.
     pub async fn metadata_document(&self) -> Result<String> {
-        let url = self.url("$metadata?annotations=true")?;
-        let mut request = Request::new(Method::GET, url, "$metadata");
-        request
-            .headers
-            .push(("Accept", "application/xml".to_owned()));
-        let response = self.send(request).await?;
+        let request = ApiRequest::to_path(Method::GET, "$metadata?annotations=true", "$metadata")
+            .header("Accept", "application/xml");
+        let response = self.run(request).await?;
         String::from_utf8(response.body)
             .map_err(|e| Error::invalid_input(format!("$metadata is not UTF-8: {e}")))
     }
 }
 
-/// One `Prefer` header with these preferences, the page size and the annotations, or why the
-/// page size cannot be asked for.
-fn prefer(
-    first: &[&str],
-    page_size: u32,
-    annotations: &[&str],
-) -> std::result::Result<String, String> {
-    check_page_size(page_size)?;
-    let mut parts: Vec<String> = first.iter().map(|p| (*p).to_owned()).collect();
-    parts.push(format!("odata.maxpagesize={page_size}"));
-    if !annotations.is_empty() {
-        parts.push(format!(
-            "odata.include-annotations=\"{}\"",
-            annotations.join(",")
-        ));
-    }
-    Ok(parts.join(","))
+/// The preferences of every page of a run-time table's query or sync.
+fn page_preferences(track_changes: bool, page_size: u32, annotations: &str) -> Result<Prefer> {
+    Prefer::default()
+        .track_changes(track_changes)
+        .annotations(annotations.to_owned())
+        .page_size(Some(page_size))
 }
 
 #[cfg(test)]

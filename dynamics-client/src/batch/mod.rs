@@ -13,12 +13,13 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::client::{Client, Request, status_error};
-use crate::crud::{UpsertMode, check_name, patch_body, record_path, write_body};
+use crate::client::{Client, status_error};
+use crate::crud::{UpsertMode, check_name};
 use crate::entity::Entity;
 use crate::error::{BatchError, Error, Result, ThrottledError};
 use crate::odata;
 use crate::page::{Page, PageBody};
+use crate::request::{ApiRequest, Body, Prefer, RetryClass, record_path};
 use crate::typed::Query;
 use multipart::{ReplyItem, WireItem, WireReply, WireRequest};
 
@@ -148,27 +149,14 @@ impl Batch {
 
     /// Creates a record; the handle gives its id.
     pub fn create<E: Entity>(&mut self, record: &E) -> Result<Handle<Uuid>> {
-        let wire = create_request(record, &[])?;
-        self.single(wire, created_id)
+        let request = create_request(record, &[])?;
+        self.single(request, created_id)
     }
 
     /// Reads the named columns of a record (all columns when `columns` is empty).
     pub fn retrieve<E: Entity>(&mut self, id: Uuid, columns: &[&str]) -> Result<Handle<E>> {
-        let mut path = record_path::<E>(id);
-        if !columns.is_empty() {
-            for column in columns {
-                check_name("column", column)?;
-            }
-            path.push_str("?$select=");
-            path.push_str(&columns.join(","));
-        }
-        let wire = WireRequest {
-            method: "GET",
-            url: path,
-            headers: Vec::new(),
-            body: None,
-        };
-        self.single(wire, json_body::<E>)
+        let request = ApiRequest::read::<E>(record_path::<E>(id), columns)?;
+        self.single(request, json_body::<E>)
     }
 
     /// The first page of a typed query.
@@ -179,20 +167,15 @@ impl Batch {
             url.push('?');
             url.push_str(&text);
         }
-        let headers = query.prefer()?.into_iter().map(|p| ("Prefer", p)).collect();
-        let wire = WireRequest {
-            method: "GET",
-            url,
-            headers,
-            body: None,
-        };
-        self.single(wire, page_body::<E>)
+        let request =
+            ApiRequest::to_path(Method::GET, url, E::ENTITY_SET_NAME).prefer(query.prefer()?);
+        self.single(request, page_body::<E>)
     }
 
     /// Updates an existing record with the fields set in `changes` (`If-Match: *`).
     pub fn update<E: Entity>(&mut self, id: Uuid, changes: &E) -> Result<Handle<()>> {
-        let wire = patch_request(record_path::<E>(id), changes, UpsertMode::UpdateOnly)?;
-        self.single(wire, no_body)
+        let request = patch_request(record_path::<E>(id), changes, UpsertMode::UpdateOnly)?;
+        self.single(request, no_body)
     }
 
     /// Creates or updates the record with this id, as `mode` allows.
@@ -202,14 +185,14 @@ impl Batch {
         record: &E,
         mode: UpsertMode,
     ) -> Result<Handle<()>> {
-        let wire = patch_request(record_path::<E>(id), record, mode)?;
-        self.single(wire, no_body)
+        let request = patch_request(record_path::<E>(id), record, mode)?;
+        self.single(request, no_body)
     }
 
     /// Deletes a record.
     pub fn delete<E: Entity>(&mut self, id: Uuid) -> Result<Handle<()>> {
-        let wire = delete_request::<E>(id);
-        self.single(wire, no_body)
+        let request = ApiRequest::delete::<E>(record_path::<E>(id));
+        self.single(request, no_body)
     }
 
     /// Adds any request, untyped: a path under the Web API root (`WhoAmI()`,
@@ -223,26 +206,27 @@ impl Batch {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Handle<serde_json::Value>> {
-        let wire = raw_request(method, path, body)?;
-        self.single(wire, json_or_null)
+        let request = raw_request(method, path, body)?;
+        self.single(request, json_or_null)
     }
 
     pub(crate) fn single<T>(
         &mut self,
-        wire: WireRequest,
+        request: ApiRequest,
         decode: fn(&WireReply, &str) -> Result<T>,
     ) -> Result<Handle<T>> {
-        let index = self.push(wire, None)?;
+        let index = self.push(request, None)?;
         self.items.push(Group::Single(index));
         Ok(handle(index, decode))
     }
 
-    fn push(&mut self, wire: WireRequest, content_id: Option<u32>) -> Result<usize> {
+    fn push(&mut self, request: ApiRequest, content_id: Option<u32>) -> Result<usize> {
         if self.requests.len() >= MAX_BATCH_REQUESTS {
             return Err(Error::invalid_input(format!(
                 "a batch holds at most {MAX_BATCH_REQUESTS} requests"
             )));
         }
+        let wire = request.to_batch_part()?;
         self.requests.push(Planned { wire, content_id });
         Ok(self.requests.len() - 1)
     }
@@ -267,8 +251,8 @@ impl ChangeSet<'_> {
         record: &E,
         links: &[(&str, Reference)],
     ) -> Result<Created> {
-        let wire = create_request(record, links)?;
-        let (index, content_id) = self.push(wire)?;
+        let request = create_request(record, links)?;
+        let (index, content_id) = self.push(request)?;
         Ok(Created {
             id: handle(index, created_id),
             reference: Reference { content_id },
@@ -277,8 +261,8 @@ impl ChangeSet<'_> {
 
     /// Updates a record by id (`If-Match: *`).
     pub fn update<E: Entity>(&mut self, id: Uuid, changes: &E) -> Result<Handle<()>> {
-        let wire = patch_request(record_path::<E>(id), changes, UpsertMode::UpdateOnly)?;
-        Ok(handle(self.push(wire)?.0, no_body))
+        let request = patch_request(record_path::<E>(id), changes, UpsertMode::UpdateOnly)?;
+        Ok(handle(self.push(request)?.0, no_body))
     }
 
     /// Updates a record created earlier in this change set (`PATCH $n`).
@@ -287,8 +271,8 @@ impl ChangeSet<'_> {
         created: Reference,
         changes: &E,
     ) -> Result<Handle<()>> {
-        let wire = patch_request(created.as_text(), changes, UpsertMode::UpdateOnly)?;
-        Ok(handle(self.push(wire)?.0, no_body))
+        let request = patch_request(created.as_text(), changes, UpsertMode::UpdateOnly)?;
+        Ok(handle(self.push(request)?.0, no_body))
     }
 
     /// Creates or updates the record with this id, as `mode` allows.
@@ -298,14 +282,14 @@ impl ChangeSet<'_> {
         record: &E,
         mode: UpsertMode,
     ) -> Result<Handle<()>> {
-        let wire = patch_request(record_path::<E>(id), record, mode)?;
-        Ok(handle(self.push(wire)?.0, no_body))
+        let request = patch_request(record_path::<E>(id), record, mode)?;
+        Ok(handle(self.push(request)?.0, no_body))
     }
 
     /// Deletes a record.
     pub fn delete<E: Entity>(&mut self, id: Uuid) -> Result<Handle<()>> {
-        let wire = delete_request::<E>(id);
-        Ok(handle(self.push(wire)?.0, no_body))
+        let request = ApiRequest::delete::<E>(record_path::<E>(id));
+        Ok(handle(self.push(request)?.0, no_body))
     }
 
     /// Adds any write, untyped, as [`Batch::raw`] does; `$n` paths refer to records created
@@ -316,14 +300,14 @@ impl ChangeSet<'_> {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Handle<serde_json::Value>> {
-        let wire = raw_request(method, path, body)?;
-        Ok(handle(self.push(wire)?.0, json_or_null))
+        let request = raw_request(method, path, body)?;
+        Ok(handle(self.push(request)?.0, json_or_null))
     }
 
-    fn push(&mut self, wire: WireRequest) -> Result<(usize, u32)> {
+    fn push(&mut self, request: ApiRequest) -> Result<(usize, u32)> {
         self.batch.next_content_id += 1;
         let content_id = self.batch.next_content_id;
-        let index = self.batch.push(wire, Some(content_id))?;
+        let index = self.batch.push(request, Some(content_id))?;
         if let Some(Group::ChangeSet(members)) = self.batch.items.last_mut() {
             members.push(index);
         }
@@ -332,23 +316,7 @@ impl ChangeSet<'_> {
 }
 
 /// An untyped request: see [`Batch::raw`].
-fn raw_request(
-    method: Method,
-    path: &str,
-    body: Option<&serde_json::Value>,
-) -> Result<WireRequest> {
-    let method = match method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PATCH => "PATCH",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        other => {
-            return Err(Error::invalid_input(format!(
-                "method {other} is not used in a $batch"
-            )));
-        }
-    };
+fn raw_request(method: Method, path: &str, body: Option<&serde_json::Value>) -> Result<ApiRequest> {
     if path.is_empty()
         || path.starts_with('/')
         || path.contains("://")
@@ -359,16 +327,11 @@ fn raw_request(
             "`{path}` is not a path under the Web API root"
         )));
     }
-    let body = body
-        .map(serde_json::to_vec)
-        .transpose()
-        .map_err(|e| Error::invalid_input(e.to_string()))?;
-    Ok(WireRequest {
-        method,
-        url: path.to_owned(),
-        headers: Vec::new(),
-        body,
-    })
+    let request = ApiRequest::to_path(method, path, "");
+    match body {
+        Some(body) => request.json(body),
+        None => Ok(request),
+    }
 }
 
 fn handle<T>(index: usize, decode: fn(&WireReply, &str) -> Result<T>) -> Handle<T> {
@@ -379,44 +342,17 @@ fn handle<T>(index: usize, decode: fn(&WireReply, &str) -> Result<T>) -> Handle<
     }
 }
 
-fn create_request<E: Entity>(record: &E, links: &[(&str, Reference)]) -> Result<WireRequest> {
-    let mut body = write_body(record, None)?;
-    if !links.is_empty() {
-        let mut fields: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&body).map_err(|e| Error::invalid_input(e.to_string()))?;
-        for (navigation, reference) in links {
-            check_name("navigation property", navigation)?;
-            fields.insert(
-                format!("{navigation}@odata.bind"),
-                serde_json::Value::String(reference.as_text()),
-            );
-        }
-        body = serde_json::to_vec(&fields).map_err(|e| Error::invalid_input(e.to_string()))?;
+fn create_request<E: Entity>(record: &E, links: &[(&str, Reference)]) -> Result<ApiRequest> {
+    let mut binds = Vec::with_capacity(links.len());
+    for (navigation, reference) in links {
+        check_name("navigation property", navigation)?;
+        binds.push((format!("{navigation}@odata.bind"), reference.as_text()));
     }
-    Ok(WireRequest {
-        method: "POST",
-        url: E::ENTITY_SET_NAME.to_owned(),
-        headers: Vec::new(),
-        body: Some(body),
-    })
+    ApiRequest::post_record(record, &binds)
 }
 
-fn delete_request<E: Entity>(id: Uuid) -> WireRequest {
-    WireRequest {
-        method: "DELETE",
-        url: record_path::<E>(id),
-        headers: Vec::new(),
-        body: None,
-    }
-}
-
-fn patch_request<E: Entity>(url: String, record: &E, mode: UpsertMode) -> Result<WireRequest> {
-    Ok(WireRequest {
-        method: "PATCH",
-        url,
-        headers: mode.condition().into_iter().collect(),
-        body: Some(patch_body(record)?),
-    })
+fn patch_request<E: Entity>(path: String, record: &E, mode: UpsertMode) -> Result<ApiRequest> {
+    ApiRequest::patch_record(path, record, mode.condition())
 }
 
 fn created_id(reply: &WireReply, what: &str) -> Result<Uuid> {
@@ -621,19 +557,17 @@ impl Client {
         let boundary = format!("batch_{suffix}");
         let body = multipart::write(&items, &root, &boundary, &suffix);
 
-        let url = self.url("$batch")?;
-        let mut request = Request::new(Method::POST, url, "$batch");
-        request.body = Some(body);
-        request.content_type = Some(format!("multipart/mixed; boundary={boundary}"));
-        request.batch = true;
+        let mut request = ApiRequest::to_path(Method::POST, "$batch", "$batch")
+            .prefer(Prefer::default().continue_on_error(batch.continue_on_error));
+        request.body = Some(Body::Other {
+            bytes: body,
+            content_type: format!("{}; boundary={boundary}", multipart::MULTIPART_MIXED),
+        });
         // Creates without a chosen id must not run twice; reads, updates and deletes may.
-        request.idempotent = batch.requests.iter().all(|p| p.wire.method != "POST");
-        if batch.continue_on_error {
-            request
-                .headers
-                .push(("Prefer", "odata.continue-on-error".to_owned()));
+        if batch.requests.iter().any(|p| p.wire.method == "POST") {
+            request.retry = RetryClass::NonIdempotent;
         }
-        let response = self.send(request).await?;
+        let response = self.run(request).await?;
         let received = self.now();
         let content_type = response
             .headers

@@ -111,13 +111,16 @@ pub(crate) struct Malformed {
     pub message: String,
 }
 
+/// The media type of a `$batch` body and of its change sets.
+pub(crate) const MULTIPART_MIXED: &str = "multipart/mixed";
+
 /// Whether a `Content-Type` value is `multipart/mixed`, whatever its parameters: the one check
 /// of the `$batch` media type, for the reply, its nested change sets and the pipeline.
 pub(crate) fn is_multipart_mixed(content_type: &str) -> bool {
     content_type
         .split(';')
         .next()
-        .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("multipart/mixed"))
+        .is_some_and(|kind| kind.trim().eq_ignore_ascii_case(MULTIPART_MIXED))
 }
 
 /// The `boundary` parameter of a `multipart/mixed` content type.

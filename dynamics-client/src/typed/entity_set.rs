@@ -13,13 +13,14 @@ use super::apply::{Apply, ApplyRow};
 use super::column::Column;
 use super::query::{Columns, Query};
 use crate::changes::{ChangePage, DeltaLink};
-use crate::client::{Client, Request};
+use crate::client::Client;
 use crate::crud::UpsertMode;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::files::FileContent;
 use crate::page::{Page, PageBody};
 use crate::paging::{self, Cursor};
+use crate::request::{ApiRequest, Prefer, record_path};
 
 /// The entity set of table `E` on a client: `client.entity_set::<Account>()`, or the
 /// generated `client.accounts()`.
@@ -86,19 +87,9 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         id: Uuid,
         columns: impl Columns<E>,
     ) -> Result<Annotated<E>> {
-        let names = columns.names();
-        let mut url = self
-            .client
-            .url(&format!("{}({})", E::ENTITY_SET_NAME, id.hyphenated()))?;
-        if !names.is_empty() {
-            url.query_pairs_mut()
-                .append_pair("$select", &names.join(","));
-        }
-        let mut request = self.request(Method::GET, url);
-        request
-            .headers
-            .push(("Prefer", "odata.include-annotations=\"*\"".to_owned()));
-        let response = self.client.send(request).await?;
+        let request = ApiRequest::read::<E>(record_path::<E>(id), &columns.names())?
+            .prefer(Prefer::default().all_annotations());
+        let response = self.client.run(request).await?;
         let what = format!("{} record", E::ENTITY_SET_NAME);
         let record: E = Error::decode_json(&what, &response.body)?;
         let AnnotationsOnly(annotations) = Error::decode_json(&what, &response.body)?;
@@ -165,7 +156,7 @@ impl<'c, E: Entity> EntitySet<'c, E> {
             E::ENTITY_SET_NAME,
             id.hyphenated()
         ))?;
-        self.client.send(self.request(Method::GET, url)).await
+        self.client.run(self.request(Method::GET, url)).await
     }
 
     /// Runs an `$apply` and reads every result row as `R`, a type the caller names
@@ -180,7 +171,7 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         url.set_query(Some(&apply.to_query_string()?));
         let mut rows = Vec::new();
         loop {
-            let response = self.client.send(self.request(Method::GET, url)).await?;
+            let response = self.client.run(self.request(Method::GET, url)).await?;
             let body: PageBody<R> = Error::decode_json(
                 &format!("{} $apply result", E::ENTITY_SET_NAME),
                 &response.body,
@@ -302,7 +293,7 @@ impl<'c, E: Entity> EntitySet<'c, E> {
             E::ENTITY_SET_NAME,
             id.hyphenated()
         ))?;
-        self.client.send(self.request(Method::DELETE, url)).await?;
+        self.client.run(self.request(Method::DELETE, url)).await?;
         Ok(())
     }
 
@@ -452,17 +443,14 @@ impl<'c, E: Entity> EntitySet<'c, E> {
         url: url::Url,
         query: &Query<E>,
     ) -> Result<Page<T>> {
-        let mut request = self.request(Method::GET, url);
-        for prefer in query.prefer()? {
-            request.headers.push(("Prefer", prefer));
-        }
-        let response = self.client.send(request).await?;
+        let request = self.request(Method::GET, url).prefer(query.prefer()?);
+        let response = self.client.run(request).await?;
         let body: PageBody<T> =
             Error::decode_json(&format!("{} page", E::ENTITY_SET_NAME), &response.body)?;
         Ok(body.into_page(query.page_size))
     }
 
-    fn request(&self, method: Method, url: url::Url) -> Request<'static> {
-        Request::new(method, url, E::ENTITY_SET_NAME)
+    fn request(&self, method: Method, url: url::Url) -> ApiRequest {
+        ApiRequest::at(method, url, E::ENTITY_SET_NAME)
     }
 }

@@ -233,18 +233,15 @@ impl<E> Query<E> {
         self
     }
 
-    /// The `Prefer` headers for this query's page size and annotations, one header per
-    /// preference (the form Dataverse documents). A page size outside 1..=5,000 is refused.
-    pub(crate) fn prefer(&self) -> Result<Vec<String>> {
-        let mut prefer = Vec::new();
-        if let Some(size) = self.page_size {
-            crate::crud::check_page_size(size).map_err(Error::invalid_input)?;
-            prefer.push(format!("odata.maxpagesize={size}"));
-        }
-        if self.annotations {
-            prefer.push("odata.include-annotations=\"*\"".to_owned());
-        }
-        Ok(prefer)
+    /// The preferences for this query's page size and annotations. A page size outside
+    /// 1..=5,000 is refused.
+    pub(crate) fn prefer(&self) -> Result<crate::request::Prefer> {
+        let prefer = crate::request::Prefer::default().page_size(self.page_size)?;
+        Ok(if self.annotations {
+            prefer.all_annotations()
+        } else {
+            prefer
+        })
     }
 
     /// With no column selected, selects the primary key alone (for counting).
@@ -322,10 +319,16 @@ mod tests {
     fn preferences_are_separate_headers_and_checked() {
         let q = Query::<Account>::new().page_size(50).with_annotations();
         assert_eq!(
-            q.prefer().unwrap(),
+            q.prefer().unwrap().values(),
             ["odata.maxpagesize=50", "odata.include-annotations=\"*\""]
         );
-        assert!(Query::<Account>::new().prefer().unwrap().is_empty());
+        assert!(
+            Query::<Account>::new()
+                .prefer()
+                .unwrap()
+                .values()
+                .is_empty()
+        );
         assert!(Query::<Account>::new().page_size(0).prefer().is_err());
         assert!(Query::<Account>::new().page_size(5001).prefer().is_err());
     }
