@@ -2,10 +2,13 @@
 //! a throwaway self-signed certificate and key made with openssl for tests and quickstarts.
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private, Public};
 use openssl::rsa::Rsa;
 use openssl::x509::{X509, X509NameBuilder};
@@ -72,6 +75,14 @@ impl fmt::Debug for Certificate {
     }
 }
 
+/// Seconds since the Unix epoch, negative before it.
+fn unix_seconds(at: SystemTime) -> i64 {
+    match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
 fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
@@ -94,22 +105,66 @@ pub struct TestCertificate {
 }
 
 impl TestCertificate {
-    /// Generates a key pair and a certificate valid from one hour ago for one year.
+    /// Generates an RSA-2048 key pair and a certificate valid from one hour ago for one year.
     ///
     /// `subject` is either a bare common name (`my-app`) or `CN=...`.
     pub fn generate(subject: &str) -> Result<Self, Error> {
-        Self::build(subject).map_err(|e| Error::Certificate(e.to_string()))
+        let now = SystemTime::now();
+        // Back-dated an hour so a skewed clock does not make it "not yet valid".
+        Self::generate_valid(
+            subject,
+            now - Duration::from_secs(3600),
+            now + Duration::from_secs(365 * 86_400),
+        )
     }
 
-    fn build(subject: &str) -> Result<Self, openssl::error::ErrorStack> {
-        let key = PKey::from_rsa(Rsa::generate(2048)?)?;
+    /// Generates an RSA-2048 key pair and a certificate valid from `not_before` to `not_after`
+    /// (either may lie in the past or the future), for tests of expired or not yet valid
+    /// certificates.
+    pub fn generate_valid(
+        subject: &str,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Result<Self, Error> {
+        let build = || {
+            let key = PKey::from_rsa(Rsa::generate(2048)?)?;
+            Self::from_key(key, subject, not_before, not_after)
+        };
+        build().map_err(|e: openssl::error::ErrorStack| Error::Certificate(e.to_string()))
+    }
+
+    /// Generates a P-256 EC key pair and a certificate valid from one hour ago for one year:
+    /// a certificate Entra ID does not take for client assertions, for tests that must refuse
+    /// it.
+    pub fn generate_ec(subject: &str) -> Result<Self, Error> {
+        let now = SystemTime::now();
+        let build = || {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+            let key = PKey::from_ec_key(EcKey::generate(&group)?)?;
+            Self::from_key(
+                key,
+                subject,
+                now - Duration::from_secs(3600),
+                now + Duration::from_secs(365 * 86_400),
+            )
+        };
+        build().map_err(|e: openssl::error::ErrorStack| Error::Certificate(e.to_string()))
+    }
+
+    /// The one self-signed certificate builder of the test kit: `key`'s certificate for
+    /// `subject`, valid from `not_before` to `not_after`, signed with SHA-256.
+    fn from_key(
+        key: PKey<Private>,
+        subject: &str,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Result<Self, openssl::error::ErrorStack> {
         let cn = subject.strip_prefix("CN=").unwrap_or(subject);
         let mut name = X509NameBuilder::new()?;
         name.append_entry_by_text("CN", cn)?;
         let name = name.build();
         let mut serial = BigNum::new()?;
         serial.rand(127, MsbOption::MAYBE_ZERO, false)?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut builder = X509::builder()?;
         builder.set_version(2)?;
         let serial = serial.to_asn1_integer()?;
@@ -117,11 +172,8 @@ impl TestCertificate {
         builder.set_subject_name(&name)?;
         builder.set_issuer_name(&name)?;
         builder.set_pubkey(&key)?;
-        // Back-dated an hour so a skewed clock does not make it "not yet valid".
-        let (not_before, not_after) = (
-            Asn1Time::from_unix(now - 3600)?,
-            Asn1Time::days_from_now(365)?,
-        );
+        let not_before = Asn1Time::from_unix(unix_seconds(not_before))?;
+        let not_after = Asn1Time::from_unix(unix_seconds(not_after))?;
         builder.set_not_before(&not_before)?;
         builder.set_not_after(&not_after)?;
         builder.sign(&key, MessageDigest::sha256())?;
@@ -223,5 +275,20 @@ mod tests {
         assert!(!test.x5t().contains('=') && !test.x5t().contains('+'));
         assert!(test.key_pem().contains("PRIVATE KEY"));
         assert!(Certificate::from_pem(b"junk").is_err());
+    }
+
+    #[test]
+    fn validity_and_key_type_are_as_asked() {
+        let day = Duration::from_secs(86_400);
+        let now = SystemTime::now();
+        let expired = TestCertificate::generate_valid("old", now - 3 * day, now - day).unwrap();
+        let x509 = X509::from_pem(expired.cert_pem().as_bytes()).unwrap();
+        let today = Asn1Time::days_from_now(0).unwrap();
+        assert!(x509.not_after() < today, "expired");
+        assert!(x509.not_before() < x509.not_after());
+        let ec = TestCertificate::generate_ec("CN=ec").unwrap();
+        let x509 = X509::from_pem(ec.cert_pem().as_bytes()).unwrap();
+        assert!(x509.public_key().unwrap().ec_key().is_ok(), "an EC key");
+        assert!(ec.key_pem().contains("PRIVATE KEY"));
     }
 }

@@ -11,15 +11,11 @@ use dynamics_client::{
 use dynamics_codegen::Error as MetadataError;
 use dynamics_codegen::choices::Choices;
 use dynamics_codegen::csdl::Metadata;
+use dynamics_emulator::TestCertificate;
 use dynamics_tests::built::{Account, EntitySets};
-use openssl::asn1::Asn1Time;
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::rsa::Rsa;
 use openssl::symm::Cipher;
-use openssl::x509::{X509, X509NameBuilder};
+use openssl::x509::X509;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TENANT: &str = "00000000-0000-0000-0000-0000000000aa";
@@ -144,32 +140,25 @@ fn m10_an_unknown_table() {
 
 // ---- certificates, keys and passwords -------------------------------------------------------
 
-fn rsa_key() -> PKey<Private> {
-    PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("key")
+/// A key and its certificate valid from `from_days` to `to_days` relative to now, made by the
+/// test kit's one certificate generator.
+fn certificate(from_days: i64, to_days: i64) -> (PKey<Private>, X509) {
+    let now = SystemTime::now();
+    let at = |days: i64| {
+        let span = Duration::from_secs(days.unsigned_abs() * 86_400);
+        if days < 0 { now - span } else { now + span }
+    };
+    parts(
+        TestCertificate::generate_valid("bad-inputs", at(from_days), at(to_days))
+            .expect("certificate"),
+    )
 }
 
-fn certificate(key: &PKey<Private>, from_days: i64, to_days: i64) -> X509 {
-    let mut name = X509NameBuilder::new().expect("name");
-    name.append_entry_by_nid(Nid::COMMONNAME, "bad-inputs")
-        .expect("cn");
-    let name = name.build();
-    let mut builder = X509::builder().expect("builder");
-    builder.set_version(2).expect("version");
-    builder.set_subject_name(&name).expect("subject");
-    builder.set_issuer_name(&name).expect("issuer");
-    builder.set_pubkey(key).expect("pubkey");
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    builder
-        .set_not_before(&Asn1Time::from_unix(now + from_days * 86_400).expect("time"))
-        .expect("not before");
-    builder
-        .set_not_after(&Asn1Time::from_unix(now + to_days * 86_400).expect("time"))
-        .expect("not after");
-    builder.sign(key, MessageDigest::sha256()).expect("sign");
-    builder.build()
+fn parts(generated: TestCertificate) -> (PKey<Private>, X509) {
+    (
+        PKey::private_key_from_pem(generated.key_pem().as_bytes()).expect("key"),
+        X509::from_pem(generated.cert_pem().as_bytes()).expect("certificate"),
+    )
 }
 
 fn pem_credential(
@@ -208,8 +197,8 @@ fn c11_garbage_instead_of_a_certificate() {
 
 #[test]
 fn c12_an_encrypted_key_without_password() {
-    let key = rsa_key();
-    let cert = certificate(&key, -1, 30).to_pem().expect("pem");
+    let (key, cert) = certificate(-1, 30);
+    let cert = cert.to_pem().expect("pem");
     let encrypted = key
         .private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), b"s3cret")
         .expect("pem");
@@ -222,8 +211,8 @@ fn c12_an_encrypted_key_without_password() {
 
 #[test]
 fn c13_a_wrong_key_password() {
-    let key = rsa_key();
-    let cert = certificate(&key, -1, 30).to_pem().expect("pem");
+    let (key, cert) = certificate(-1, 30);
+    let cert = cert.to_pem().expect("pem");
     let encrypted = key
         .private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), b"s3cret")
         .expect("pem");
@@ -238,8 +227,7 @@ fn c13_a_wrong_key_password() {
 
 #[test]
 fn c14_a_wrong_pkcs12_password() {
-    let key = rsa_key();
-    let cert = certificate(&key, -1, 30);
+    let (key, cert) = certificate(-1, 30);
     let archive = openssl::pkcs12::Pkcs12::builder()
         .name("bad-inputs")
         .pkey(&key)
@@ -260,8 +248,11 @@ fn c14_a_wrong_pkcs12_password() {
 
 #[test]
 fn c15_a_key_of_another_certificate() {
-    let cert = certificate(&rsa_key(), -1, 30).to_pem().expect("pem");
-    let other = rsa_key().private_key_to_pem_pkcs8().expect("pem");
+    let cert = certificate(-1, 30).1.to_pem().expect("pem");
+    let other = certificate(-1, 30)
+        .0
+        .private_key_to_pem_pkcs8()
+        .expect("pem");
     let e = credential_error(pem_credential(&cert, &other, None));
     assert_eq!(
         e.to_string(),
@@ -271,8 +262,8 @@ fn c15_a_key_of_another_certificate() {
 
 #[test]
 fn c16_an_expired_certificate() {
-    let key = rsa_key();
-    let cert = certificate(&key, -30, -1).to_pem().expect("pem");
+    let (key, cert) = certificate(-30, -1);
+    let cert = cert.to_pem().expect("pem");
     let e = credential_error(pem_credential(
         &cert,
         &key.private_key_to_pem_pkcs8().expect("pem"),
@@ -287,8 +278,8 @@ fn c16_an_expired_certificate() {
 
 #[test]
 fn c17_a_certificate_not_yet_valid() {
-    let key = rsa_key();
-    let cert = certificate(&key, 2, 30).to_pem().expect("pem");
+    let (key, cert) = certificate(2, 30);
+    let cert = cert.to_pem().expect("pem");
     let e = credential_error(pem_credential(
         &cert,
         &key.private_key_to_pem_pkcs8().expect("pem"),
@@ -299,9 +290,8 @@ fn c17_a_certificate_not_yet_valid() {
 
 #[test]
 fn c18_an_elliptic_curve_key() {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("curve");
-    let key = PKey::from_ec_key(EcKey::generate(&group).expect("ec")).expect("key");
-    let cert = certificate(&key, -1, 30).to_pem().expect("pem");
+    let (key, cert) = parts(TestCertificate::generate_ec("bad-inputs").expect("certificate"));
+    let cert = cert.to_pem().expect("pem");
     let e = credential_error(pem_credential(
         &cert,
         &key.private_key_to_pem_pkcs8().expect("pem"),
@@ -372,8 +362,8 @@ fn u21_not_a_url() {
 
 #[test]
 fn u22_plain_http_authority() {
-    let key = rsa_key();
-    let cert = certificate(&key, -1, 30).to_pem().expect("pem");
+    let (key, cert) = certificate(-1, 30);
+    let cert = cert.to_pem().expect("pem");
     let e = ClientCertificateCredential::from_pem_parts(
         TENANT,
         CLIENT_ID,

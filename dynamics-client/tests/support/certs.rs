@@ -1,15 +1,13 @@
-//! Throwaway certificates and keys, generated per test run (never committed).
+//! Throwaway certificates and keys, generated per test run (never committed) by the test kit's
+//! one generator, the emulator's `TestCertificate`.
 
-use openssl::asn1::Asn1Time;
-use openssl::bn::{BigNum, MsbOption};
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
+use std::time::{Duration, SystemTime};
+
+use dynamics_emulator::TestCertificate;
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
-use openssl::rsa::Rsa;
 use openssl::symm::Cipher;
-use openssl::x509::{X509, X509NameBuilder};
+use openssl::x509::X509;
 
 pub struct TestCert {
     pub key: PKey<Private>,
@@ -24,17 +22,27 @@ impl TestCert {
 
     /// An RSA certificate valid from `from_days` to `to_days` relative to now.
     pub fn rsa_valid(from_days: i64, to_days: i64) -> Self {
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let cert = self_signed(&key, from_days, to_days);
-        Self { key, cert }
+        let now = SystemTime::now();
+        let at = |days: i64| {
+            let span = Duration::from_secs(days.unsigned_abs() * 86_400);
+            if days < 0 { now - span } else { now + span }
+        };
+        Self::from(
+            TestCertificate::generate_valid("dynamics-client test", at(from_days), at(to_days))
+                .unwrap(),
+        )
     }
 
     /// A P-256 EC certificate, which client assertions cannot use.
     pub fn ec() -> Self {
-        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
-        let cert = self_signed(&key, -1, 1);
-        Self { key, cert }
+        Self::from(TestCertificate::generate_ec("dynamics-client test").unwrap())
+    }
+
+    fn from(generated: TestCertificate) -> Self {
+        Self {
+            key: PKey::private_key_from_pem(generated.key_pem().as_bytes()).unwrap(),
+            cert: X509::from_pem(generated.cert_pem().as_bytes()).unwrap(),
+        }
     }
 
     pub fn cert_pem(&self) -> Vec<u8> {
@@ -69,34 +77,4 @@ impl TestCert {
             .to_der()
             .unwrap()
     }
-}
-
-fn self_signed(key: &PKey<Private>, from_days: i64, to_days: i64) -> X509 {
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "dynamics-client test")
-        .unwrap();
-    let name = name.build();
-    let mut builder = X509::builder().unwrap();
-    builder.set_version(2).unwrap();
-    let mut serial = BigNum::new().unwrap();
-    serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
-    builder
-        .set_serial_number(&serial.to_asn1_integer().unwrap())
-        .unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder.set_issuer_name(&name).unwrap();
-    builder.set_pubkey(key).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let day = 86_400;
-    builder
-        .set_not_before(&Asn1Time::from_unix(now + from_days * day).unwrap())
-        .unwrap();
-    builder
-        .set_not_after(&Asn1Time::from_unix(now + to_days * day).unwrap())
-        .unwrap();
-    builder.sign(key, MessageDigest::sha256()).unwrap();
-    builder.build()
 }
