@@ -10,7 +10,7 @@ use crate::cli::{CertCommand, Command, MetadataCommand};
 use crate::error::{CliError, Result};
 use crate::output;
 use crate::settings::Settings;
-use crate::{connections, environments, http, session};
+use crate::{connections, environments, session};
 
 pub(crate) fn open_store() -> Result<ConnectionStore> {
     Ok(ConnectionStore::open_default()?)
@@ -136,67 +136,24 @@ pub(crate) async fn run(command: Command) -> Result<()> {
     }
 }
 
-/// Downloads `$metadata` with the signed-in user's token and writes it atomically.
-///
-/// `annotations=true` asks for the annotations Dataverse leaves out by default: descriptions
-/// (doc comments), read-only columns, alternate keys and which tables track changes.
+/// Downloads `$metadata` with the signed-in user's token, through `dynamics-client` (its
+/// retries, throttling and transport rules), and writes it atomically. Reading stops at the
+/// size the parser takes (`DYNAMICS_METADATA_MAX_BYTES`).
 async fn pull_metadata(
     store: &ConnectionStore,
     environment: &str,
     path: &Path,
 ) -> Result<dynamics_codegen::csdl::Metadata> {
     let token = session::token_for(store, environment).await?;
-    let url = metadata_url(environment);
-    output::progress(&format!("Downloading {url}"));
-    let request = http::client_for(&url)?
-        .get(&url)
-        .bearer_auth(token.expose())
-        .header("Accept", "application/xml");
-    let mut response = http::send(request, &url).await?;
-    let status = response.status().as_u16();
-    // Read no further than a document the parser would take (DYNAMICS_METADATA_MAX_BYTES).
     let limit = dynamics_codegen::csdl::max_document_bytes();
-    let too_large =
-        |size| CliError::Codegen(dynamics_codegen::Error::DocumentTooLarge { size, limit });
-    if let Some(size) = response.content_length().filter(|&n| n > limit) {
-        return Err(too_large(size));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| CliError::Transport {
-        url: url.clone(),
-        reason: e.without_url().to_string(),
-    })? {
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(too_large((body.len() + chunk.len()) as u64));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    if status != 200 {
-        let text = String::from_utf8_lossy(&body);
-        return Err(match status {
-            403 => CliError::Refused(http::error_message(&text)),
-            _ => CliError::Service {
-                service: "Dataverse",
-                status,
-                message: http::error_message(&text),
-            },
-        });
-    }
+    let dataverse = crate::dataverse::Dataverse::with_limit(environment, token, limit)?;
+    output::progress(&format!("Downloading {}", dataverse.metadata_url()));
+    let text = dataverse.metadata_document().await?;
     // Refuse to write something that is not CSDL, so a bad reply never replaces a good file.
-    let text = String::from_utf8_lossy(&body);
     let parsed = dynamics_codegen::csdl::Metadata::parse(&text)?;
-    write_atomic(path, &body)?;
-    eprintln!("Wrote {} ({} bytes)", path.display(), body.len());
+    write_atomic(path, text.as_bytes())?;
+    eprintln!("Wrote {} ({} bytes)", path.display(), text.len());
     Ok(parsed)
-}
-
-/// Where an environment's `$metadata` is read, with the annotations Dataverse leaves out by
-/// default.
-fn metadata_url(environment: &str) -> String {
-    format!(
-        "{}$metadata?annotations=true",
-        crate::dataverse::web_api_root(environment)
-    )
 }
 
 /// Writes through an exclusively created temporary file in the same directory, then renames
@@ -293,22 +250,4 @@ fn new_certificate(
     println!("SHA-1 thumbprint:   {}", cert.thumbprint());
     println!("Valid until:        {}", cert.not_after());
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metadata_is_pulled_with_its_annotations() {
-        for environment in [
-            "https://contoso.crm.dynamics.com",
-            "https://contoso.crm.dynamics.com/",
-        ] {
-            assert_eq!(
-                metadata_url(environment),
-                "https://contoso.crm.dynamics.com/api/data/v9.2/$metadata?annotations=true"
-            );
-        }
-    }
 }

@@ -17,16 +17,6 @@ pub(crate) struct Dataverse {
     client: Client,
 }
 
-/// The Web API root of an environment, `https://<org>.crm.dynamics.com/api/data/v9.2/`.
-pub(crate) fn web_api_root(environment_url: &str) -> String {
-    format!("{}/api/data/v9.2/", environment_url.trim_end_matches('/'))
-}
-
-/// OData string literal: single quotes doubled.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// The signed-in user's access token for the environment, as a credential: the CLI refreshes
 /// it (see `session::token_for`) before it builds the client, so it is handed out as it is.
 struct UserToken(Secret);
@@ -97,7 +87,22 @@ fn guid(text: &str, what: &str) -> Result<Uuid> {
 
 impl Dataverse {
     pub(crate) fn new(environment_url: &str, token: Secret) -> Result<Self> {
-        let client = Client::builder(environment_url)
+        Self::build(Client::builder(environment_url), token)
+    }
+
+    /// A client that reads answers of at most `max_response_bytes` (a `$metadata` document no
+    /// larger than the parser takes).
+    pub(crate) fn with_limit(
+        environment_url: &str,
+        token: Secret,
+        max_response_bytes: u64,
+    ) -> Result<Self> {
+        let builder = Client::builder(environment_url).max_response_bytes(max_response_bytes);
+        Self::build(builder, token)
+    }
+
+    fn build(builder: dynamics_client::ClientBuilder, token: Secret) -> Result<Self> {
+        let client = builder
             .credential(Arc::new(UserToken(token)))
             .user_agent(concat!("dynamics-cli/", env!("CARGO_PKG_VERSION")).to_owned())
             .build()
@@ -106,6 +111,31 @@ impl Dataverse {
                 other => CliError::Client(other),
             })?;
         Ok(Self { client })
+    }
+
+    /// Where the environment's `$metadata` is read.
+    pub(crate) fn metadata_url(&self) -> String {
+        format!("{}$metadata?annotations=true", self.client.web_api_url())
+    }
+
+    /// The environment's `$metadata`, with the annotations Dataverse leaves out by default:
+    /// descriptions (doc comments), read-only columns, alternate keys and which tables track
+    /// changes.
+    pub(crate) async fn metadata_document(&self) -> Result<String> {
+        self.client
+            .metadata_document()
+            .await
+            .map_err(|error| match error {
+                dynamics_client::Error::ResponseTooLarge { limit, .. } => CliError::Service {
+                    service: "Dataverse",
+                    status: 200,
+                    message: format!(
+                        "the $metadata document is larger than the limit of {limit} bytes; set {} to raise it",
+                        dynamics_codegen::csdl::MAX_DOCUMENT_BYTES_VAR
+                    ),
+                },
+                other => typed(other),
+            })
     }
 
     /// `GET` of a path under the Web API root, read as JSON.
@@ -162,7 +192,7 @@ impl Dataverse {
         self.first_id(
             &format!(
                 "roles?$select=roleid&$filter=name eq {} and _businessunitid_value eq {business_unit}",
-                literal(role)
+                dynamics_client::query::literal(role)
             ),
             "roleid",
         )
@@ -198,8 +228,19 @@ impl Dataverse {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn literals_escape_quotes() {
-        assert_eq!(super::literal("O'Neil"), "'O''Neil'");
+    fn metadata_is_pulled_with_its_annotations() {
+        for environment in [
+            "https://contoso.crm.dynamics.com",
+            "https://contoso.crm.dynamics.com/",
+        ] {
+            let dataverse = Dataverse::with_limit(environment, Secret::new("token"), 1024).unwrap();
+            assert_eq!(
+                dataverse.metadata_url(),
+                "https://contoso.crm.dynamics.com/api/data/v9.2/$metadata?annotations=true"
+            );
+        }
     }
 }
