@@ -151,3 +151,69 @@ fn complete_refuses_malformed_ids_before_touching_the_store() {
     }
     assert!(!config.join("connections.store").exists());
 }
+
+/// With the `keyring` feature on Linux, `connection list` says the kernel keyring was looked
+/// at; a key loaded there with `keyctl padd` (as the README says) is used, and the store
+/// never writes one there. Skipped, with the reason, without `keyctl` or where the kernel
+/// refuses it.
+#[cfg(all(feature = "keyring", target_os = "linux"))]
+#[test]
+fn a_key_loaded_into_the_kernel_keyring_is_used_and_named() {
+    use std::process::{Command, Stdio};
+
+    let config = support::scratch("keyring");
+    let list = || {
+        Command::new(env!("CARGO_BIN_EXE_dynamics"))
+            .args(["connection", "list"])
+            .env("DYNAMICS_CONFIG_DIR", &config)
+            .env_remove("DYNAMICS_STORE_KEY")
+            .output()
+            .unwrap()
+    };
+    let said = stderr(&list());
+    assert!(
+        said.contains("store.key (owner-only; the kernel keyring holds no key"),
+        "{said}"
+    );
+
+    let dir = std::fs::canonicalize(&config).unwrap();
+    let description = format!("keyring-rs:{}@dynamics-rs", dir.display());
+    let key = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let loaded = Command::new("keyctl")
+        .args(["padd", "user", &description, "@u"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut keyctl| {
+            use std::io::Write as _;
+            if let Some(mut input) = keyctl.stdin.take() {
+                input.write_all(key.as_bytes())?;
+            }
+            keyctl.wait_with_output()
+        });
+    match loaded {
+        Ok(done) if done.status.success() => {}
+        Ok(done) => {
+            eprintln!("skipped: keyctl refused: {}", stderr(&done));
+            return;
+        }
+        Err(e) => {
+            eprintln!("skipped: no keyctl here: {e}");
+            return;
+        }
+    }
+    let listed = list();
+    let _ = Command::new("keyctl")
+        .args(["purge", "user", &description])
+        .output();
+    ok(&listed);
+    let said = stderr(&listed);
+    assert!(
+        said.contains(&format!(
+            "key from the Linux kernel keyring (keyutils key `{description}`)"
+        )),
+        "{said}"
+    );
+    assert!(!said.contains(key));
+}

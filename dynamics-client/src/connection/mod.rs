@@ -14,9 +14,12 @@
 mod cipher;
 mod file;
 mod key;
+#[cfg(test)]
+mod key_tests;
 mod model;
 #[cfg(test)]
 mod tests;
+mod vault;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -141,8 +144,8 @@ impl ConnectionStore {
         Self::open(dir)
     }
 
-    /// Opens the store in `dir`, with the key from `DYNAMICS_STORE_KEY` or `dir/store.key`
-    /// (created on first use).
+    /// Opens the store in `dir`, with the key from `DYNAMICS_STORE_KEY`, the OS keyring
+    /// (feature `keyring`) or `dir/store.key` (see [`StoreKey::resolve`]).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, ConnectionError> {
         let dir = dir.into();
         file::ensure_dir(&dir)?;

@@ -10,7 +10,7 @@ const KEY_SENTINEL: &str =
     "-----BEGIN PRIVATE KEY-----\nSENTINEL-KEY-MATERIAL\n-----END PRIVATE KEY-----\n";
 const TOKEN_SENTINEL: &str = "SENTINEL-REFRESH-TOKEN-0123456789";
 
-fn scratch() -> PathBuf {
+pub(super) fn scratch() -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("dynamics-store-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -21,7 +21,7 @@ fn store(dir: &std::path::Path) -> ConnectionStore {
     ConnectionStore::with_key(dir, StoreKey::from_bytes([42; 32])).unwrap()
 }
 
-fn connection(name: &str) -> Connection {
+pub(super) fn connection(name: &str) -> Connection {
     let mut c = Connection::new(
         name,
         "https://contoso.crm.dynamics.com",
@@ -171,20 +171,18 @@ fn the_key_file_is_created_owner_only_and_reused() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = scratch();
     let path = dir.join(KEY_FILE);
-    // Only when DYNAMICS_STORE_KEY is absent does the key file come into play.
-    if std::env::var_os(STORE_KEY_VAR).is_some() {
-        return;
-    }
-    let first = StoreKey::resolve(&dir).unwrap();
+    // Neither DYNAMICS_STORE_KEY nor a keyring: the key file alone.
+    let resolve = || key::resolve_from(&dir, None, None);
+    let first = resolve().unwrap();
     assert_eq!(first.source(), &KeySource::KeyFile(path.clone()));
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let second = StoreKey::resolve(&dir).unwrap();
+    let second = resolve().unwrap();
     assert_eq!(first.bytes(), second.bytes());
     assert!(!format!("{first:?}").contains(&format!("{:?}", first.bytes())));
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let error = StoreKey::resolve(&dir).unwrap_err();
+    let error = resolve().unwrap_err();
     assert!(error.to_string().contains("chmod 600"), "{error}");
 }
 
