@@ -269,8 +269,8 @@ impl Client {
 
     /// One client per identity of this client's pool (one client for a client without a pool),
     /// each sending as that identity only and sharing its token cache, throttle gate and
-    /// concurrency slots with this client: for work that paces each identity itself, such as a
-    /// bulk engine given one client per identity.
+    /// concurrency slots with this client: for work that paces each identity itself, as the
+    /// [`BulkEngine`](crate::bulk::BulkEngine) does.
     pub fn identity_clients(&self) -> Vec<Client> {
         (0..self.inner.identities.len())
             .map(|index| Client {

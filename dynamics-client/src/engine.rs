@@ -32,10 +32,12 @@
 //! as "Use bulk operation messages" advises
 //! (<https://learn.microsoft.com/power-apps/developer/data-platform/bulk-operations>).
 //!
-//! **Several identities**: give [`BulkEngine::with_identities`] one client per identity (app or
-//! user). Each chunk goes to the identity with the most room, so each is paced by its own limits.
-//! A client that is itself a pool of identities ([`Client::identity_count`] above 1) is one lane
-//! with up to 52 chunks in flight per identity; its pool picks the identity of each request.
+//! **Several identities**: give the engine a client that is a pool of identities (apps or
+//! users, [`ClientBuilder::credentials`](crate::ClientBuilder::credentials),
+//! [`Client::from_connections`]). The engine runs one lane per identity of the pool: each chunk
+//! goes to the identity with the most room, and each identity is paced by its own limits, with
+//! at most 52 chunks in flight. There is one identity pool, the client's; the engine only
+//! paces it.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -247,21 +249,10 @@ type Running<'a, E> =
     FuturesUnordered<Pin<Box<dyn std::future::Future<Output = Finished<E>> + Send + 'a>>>;
 
 impl BulkEngine {
-    /// An engine for one identity.
+    /// An engine writing through `client`: one lane per identity of the client's pool (one for
+    /// a client of a single identity), each paced by its own limits.
     pub fn new(client: Client) -> Self {
-        Self::build(vec![client], EngineOptions::default())
-    }
-
-    /// An engine spreading chunks over several identities, each paced by its own limits.
-    /// At least one client is needed.
-    pub fn with_identities(clients: impl IntoIterator<Item = Client>) -> Result<Self> {
-        let clients: Vec<Client> = clients.into_iter().collect();
-        if clients.is_empty() {
-            return Err(Error::invalid_input(
-                "a bulk engine needs at least one identity",
-            ));
-        }
-        Ok(Self::build(clients, EngineOptions::default()))
+        Self::build(client.identity_clients(), EngineOptions::default())
     }
 
     fn build(clients: Vec<Client>, options: EngineOptions) -> Self {
@@ -272,7 +263,7 @@ impl BulkEngine {
                 .map(|client| Lane {
                     pace: Mutex::new(LanePace {
                         concurrency: None,
-                        cap: MAX_IN_FLIGHT_PER_IDENTITY * client.identity_count(),
+                        cap: MAX_IN_FLIGHT_PER_IDENTITY,
                         chunk_size: None,
                         in_flight: 0,
                         peak_in_flight: 0,

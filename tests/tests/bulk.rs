@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dynamics_client::__private::uuid::Uuid;
-use dynamics_client::{Entity, bulk::BulkEngine, bulk::BulkMessages, bulk::EngineOptions};
-use dynamics_emulator::{FaultKind, FaultMix, ServerCost, ServiceProtection};
+use dynamics_client::{
+    Client, Entity, TokenCredential, bulk::BulkEngine, bulk::BulkMessages, bulk::EngineOptions,
+};
+use dynamics_emulator::{FaultKind, FaultMix, ServerCost, ServiceProtection, TestCertificate};
 use dynamics_tests::built::Account;
 use futures::StreamExt as _;
 
@@ -154,6 +156,57 @@ async fn load(emulator: &dynamics_emulator::Emulator, engine: &BulkEngine, count
     let progress = engine.progress();
     assert_eq!(progress.records_done, count as u64);
     assert_eq!(progress.records_failed, 0);
+}
+
+/// A client over two application users is one identity pool, and the engine runs a lane for each:
+/// each identity is paced by its own service protection limits, which Dataverse counts per user
+/// (<https://learn.microsoft.com/power-apps/developer/data-platform/api-limits#how-service-protection-api-limits-are-enforced>).
+#[tokio::test]
+async fn the_engine_runs_a_lane_for_each_identity_of_the_clients_pool() {
+    const SECOND_APP: &str = "8e2c4b1a-7d35-4f60-9a1b-2c3d4e5f6a7b";
+    let second = TestCertificate::generate("CN=second identity").unwrap();
+    let env = dynamics_test_support::emulated::start_with(|b| {
+        b.register_app(SECOND_APP, &second)
+            .service_protection(ServiceProtection::new(
+                6000,
+                Duration::from_secs(1200),
+                Duration::from_secs(300),
+                52,
+            ))
+    })
+    .await
+    .unwrap();
+    let first: Arc<dyn TokenCredential> = Arc::new(env.credential().unwrap());
+    let other: Arc<dyn TokenCredential> = Arc::new(
+        env.credential_with(
+            env.emulator.tenant_id(),
+            SECOND_APP,
+            &second,
+            env.credential_options(),
+        )
+        .unwrap(),
+    );
+    let client = Client::builder(env.emulator.environment_url())
+        .credentials([first, other])
+        .build()
+        .unwrap();
+    let engine = BulkEngine::new(client)
+        .options(
+            EngineOptions::default()
+                .chunk_size(10)
+                .initial_concurrency(2),
+        )
+        .unwrap();
+    load(&env.emulator, &engine, 200).await;
+    let progress = engine.progress();
+    assert_eq!(progress.identities.len(), 2, "{progress:?}");
+    assert!(
+        progress
+            .identities
+            .iter()
+            .all(|pace| pace.peak_in_flight > 0),
+        "each identity carried chunks: {progress:?}"
+    );
 }
 
 #[tokio::test]
