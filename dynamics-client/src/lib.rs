@@ -120,5 +120,6 @@ pub mod __private {
     pub use crate::operations::required_codec;
     pub use crate::typed::choice_wire as choice;
     pub use crate::typed::codec;
+    pub use crate::typed::edm::edm_forms;
     pub use crate::typed::record;
 }

@@ -15,3 +15,10 @@ pub use error::{Error, Location, Result, Warning};
 #[cfg(feature = "format")]
 pub use format::{HEADER, format};
 pub use generate::{Generator, GeneratorSettings};
+
+/// The generator's table of Edm types, for the test that keeps it in step with the client's
+/// and the emulator's. Not public API.
+#[doc(hidden)]
+pub mod __edm {
+    pub use crate::generate::edm_types;
+}

@@ -38,6 +38,13 @@ pub use token::federated::{FederatedCredential, TOKEN_EXCHANGE_AUDIENCE};
 pub use token::managed_identity::ManagedIdentity;
 pub use webapi::{ActionError, DuplicateRule, OperationCall, OperationHandler};
 
+/// The emulator's table of Edm types, for the test that keeps it in step with the generator's
+/// and the client's. Not public API.
+#[doc(hidden)]
+pub mod __edm {
+    pub use crate::schema::edm_kinds;
+}
+
 use crate::identity::AppCredential;
 use crate::server::Shared;
 use crate::token::{Caller, TokenService};

@@ -14,6 +14,7 @@ pub mod choice_wire {
     pub use super::choice::{deserialize, serialize};
 }
 mod column;
+pub(crate) mod edm;
 mod entity_set;
 mod function;
 mod literal;

@@ -10,6 +10,8 @@ mod ident;
 mod operation;
 mod types;
 
+pub use types::edm_types;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 

@@ -88,6 +88,25 @@ enum Rust {
     Bytes,
 }
 
+/// Each Edm type the generator maps (`Decimal`), with the Rust type it generates
+/// (`rust_decimal::Decimal`, paths under the runtime without its `__private` prefix) and the
+/// client codec it names: for the test that keeps the generator's, the client's and the
+/// emulator's tables in step (`tests/tests/edm_tables.rs`).
+pub fn edm_types() -> Vec<(String, String, Option<&'static str>)> {
+    EDM_TYPES
+        .iter()
+        .map(|t| {
+            let rust = match t.rust {
+                Rust::Primitive(name) => name.to_owned(),
+                Rust::Std(path) => path.last().copied().unwrap_or_default().to_owned(),
+                Rust::Runtime(path) => path.join("::"),
+                Rust::Bytes => "Vec<u8>".to_owned(),
+            };
+            (format!("{:?}", t.edm), rust, t.codec)
+        })
+        .collect()
+}
+
 /// How one Edm primitive type is generated.
 struct EdmType {
     edm: Primitive,
@@ -100,10 +119,10 @@ struct EdmType {
 
 /// Each Edm primitive type the generator knows, with its Rust type and codec; any other
 /// (`Edm.Stream`, spatial types, `Edm.Untyped`) is kept as JSON. Adding a type is one coherent
-/// change across the tables that point at each other: this one, the client's codecs
-/// (`dynamics-client/src/typed/codec.rs`, and `operations::required_codec` for required
-/// parameters) and literal encoding (`typed/literal.rs`), and the emulator's `EDM_KINDS`
-/// (`dynamics-emulator/src/schema.rs`).
+/// change across the tables that point at each other: this one, the client's `EDM_FORMS`
+/// (`dynamics-client/src/typed/edm.rs`: codecs, required-parameter codecs and literals), and the
+/// emulator's `EDM_KINDS` (`dynamics-emulator/src/schema.rs`). `tests/tests/edm_tables.rs`
+/// checks that the three agree.
 const EDM_TYPES: &[EdmType] = &[
     EdmType {
         edm: Primitive::Guid,
