@@ -79,7 +79,7 @@ pub(crate) async fn run(command: DataCommand) -> Result<()> {
             eprintln!(
                 "Imported {} row(s) into {}; {} already there (earlier run); {} rejected{}",
                 outcome.written,
-                schema.entity_set,
+                crate::output::clean(&schema.entity_set),
                 outcome.skipped,
                 outcome.rejected,
                 if outcome.rejected > 0 {
@@ -182,8 +182,12 @@ async fn pull_choices(client: &Client, table: &str) -> Option<Choices> {
         match client.get::<Value>(&path).await {
             Ok(body) => attributes.extend(crate::choices::cast_attributes(&body, cast)),
             Err(e) => {
+                // The service's words, and a table name from the document: escaped for the
+                // terminal like every text from outside.
                 eprintln!(
-                    "warning: choice labels of {table} are not known ({e}); choices are read by value only"
+                    "warning: choice labels of {} are not known ({}); choices are read by value only",
+                    crate::output::clean(table),
+                    crate::output::clean(&e.to_string())
                 );
                 return None;
             }
@@ -202,7 +206,11 @@ async fn pull_choices(client: &Client, table: &str) -> Option<Choices> {
     match Choices::parse(&document.to_string()) {
         Ok(choices) => Some(choices),
         Err(e) => {
-            eprintln!("warning: the option sets of {table} do not read as choices ({e})");
+            eprintln!(
+                "warning: the option sets of {} do not read as choices ({})",
+                crate::output::clean(table),
+                crate::output::clean(&e.to_string())
+            );
             None
         }
     }
