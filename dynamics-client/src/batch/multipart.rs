@@ -33,7 +33,7 @@ pub(crate) fn write(items: &[WireItem<'_>], root: &str, boundary: &str, suffix: 
                 let inner = format!("changeset_{suffix}_{n}");
                 push(
                     &mut out,
-                    &format!("Content-Type: multipart/mixed; boundary={inner}\r\n\r\n"),
+                    &format!("Content-Type: {MULTIPART_MIXED}; boundary={inner}\r\n\r\n"),
                 );
                 for (id, request) in requests {
                     push(&mut out, &format!("--{inner}\r\n"));
