@@ -484,4 +484,87 @@ mod tests {
         });
         assert!(upload.to_batch_part().is_err());
     }
+
+    #[derive(Debug)]
+    struct NoToken;
+
+    impl crate::credential::TokenCredential for NoToken {
+        fn get_token<'a>(
+            &'a self,
+            _scope: &'a str,
+        ) -> crate::clock::BoxFuture<'a, Result<crate::credential::AccessToken>> {
+            Box::pin(async { Err(Error::invalid_input("no token in this test")) })
+        }
+    }
+
+    fn client() -> Client {
+        Client::builder("https://contoso.crm.dynamics.com")
+            .credential(std::sync::Arc::new(NoToken))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_direct_request_and_a_batch_part_carry_the_same_lines() {
+        let mut request = ApiRequest::to_path(Method::PATCH, "accounts(1)", "accounts")
+            .prefer(Prefer::default().return_representation(true))
+            .header("MSCRM.SuppressDuplicateDetection", "false");
+        request.condition = Some(Condition::IfNoneMatchAny);
+        request.query.push(("$select", "name".to_owned()));
+        let part = request.to_batch_part().unwrap();
+        let direct = request.into_pipeline(&client()).unwrap();
+        assert_eq!(direct.headers, part.headers);
+        assert_eq!(
+            direct.url.as_str(),
+            "https://contoso.crm.dynamics.com/api/data/v9.2/accounts(1)?%24select=name"
+        );
+    }
+
+    #[test]
+    fn the_retry_class_decides_what_the_pipeline_may_resend() {
+        let classes = [
+            (RetryClass::Idempotent, true, false),
+            (RetryClass::CreateOnly, true, true),
+            (RetryClass::NonIdempotent, false, false),
+        ];
+        for (class, idempotent, create_only) in classes {
+            let mut request = ApiRequest::to_path(Method::POST, "accounts", "accounts");
+            request.retry = class;
+            let sent = request.into_pipeline(&client()).unwrap();
+            assert_eq!(
+                (sent.idempotent, sent.create_only),
+                (idempotent, create_only),
+                "{class:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_link_outside_this_web_api_is_refused_before_anything_is_sent() {
+        let elsewhere = Url::parse("https://attacker.example/api/data/v9.2/accounts").unwrap();
+        match ApiRequest::follow(elsewhere, "accounts").into_pipeline(&client()) {
+            Err(Error::InvalidInput(reason)) => assert!(reason.contains("attacker"), "{reason}"),
+            Err(other) => panic!("refused for another reason: {other}"),
+            Ok(_) => panic!("a link to another host was accepted"),
+        }
+    }
+
+    #[test]
+    fn a_batch_body_goes_as_multipart_and_a_file_as_octets() {
+        let mut batch = ApiRequest::to_path(Method::POST, "$batch", "$batch");
+        batch.body = Some(Body::Other {
+            bytes: b"--b--".to_vec(),
+            content_type: "multipart/mixed; boundary=b".to_owned(),
+        });
+        let sent = batch.into_pipeline(&client()).unwrap();
+        assert!(sent.batch);
+        let upload =
+            ApiRequest::to_path(Method::PATCH, "accounts(1)/file", "accounts").binary(vec![1, 2]);
+        let sent = upload.into_pipeline(&client()).unwrap();
+        assert!(!sent.batch);
+        assert_eq!(
+            sent.content_type.as_deref(),
+            Some("application/octet-stream")
+        );
+    }
 }
