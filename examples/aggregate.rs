@@ -28,8 +28,9 @@ dynamics_client::dynamics_entities! {
     entities = [account, task],
 }
 
-/// The accounts' tasks: a collection-valued navigation property of `account`.
-const TASKS: Related<Account, Task> = Related::new("Account_Tasks");
+/// The accounts' tasks: the collection-valued navigation property `Account_Tasks`, a constant
+/// the macro generates from the metadata.
+const TASKS: Related<Account, Task> = Account::ACCOUNT_TASKS;
 
 /// One row of "revenue by industry", named by the caller: the grouped column and the
 /// aggregates' aliases.

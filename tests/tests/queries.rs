@@ -17,7 +17,8 @@ use dynamics_tests::built::{Account, EntitySets, Task, TaskRegardingobjectid};
 
 mod support;
 
-const TASKS: Related<Account, Task> = Related::new("Account_Tasks");
+/// Generated from the metadata's `Account_Tasks` collection-valued navigation property.
+const TASKS: Related<Account, Task> = Account::ACCOUNT_TASKS;
 
 /// Accounts in two industries, a hierarchy Parent ← Child, tasks on the parent (one open,
 /// one closed); all created by the client, so owned by its application user.

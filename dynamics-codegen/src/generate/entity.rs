@@ -114,6 +114,25 @@ impl Context<'_> {
             }
         }
 
+        // Collection-valued navigation properties to tables also generated: typed handles for
+        // `any`/`all` filters and collection `$expand`s, named after the property.
+        for nav in t.navigation_properties.iter().filter(|n| n.collection) {
+            let Some(target) = self.entity_names.get(&nav.target) else {
+                continue;
+            };
+            let constant = ident::ident(&consts.unique(ident::const_name(&nav.name)));
+            let target_ident = ident::ident(target);
+            let name = &nav.name;
+            let doc = super::Doc(format!(
+                " The `{name}` collection of related [`{target}`] records, for `any`/`all` filters and `$expand`."
+            ));
+            column_tokens.extend(quote! {
+                #[doc = #doc]
+                pub const #constant: #rt::query::Related<#struct_ident, #target_ident> =
+                    #rt::query::Related::new(#name);
+            });
+        }
+
         let has_binds = !setters.is_empty();
         let binds_field = has_binds.then(|| {
             quote! {

@@ -436,6 +436,16 @@ impl Account {
         "_owningbusinessunit_value",
         "owningbusinessunit",
     );
+    /// The `account_parent_account` collection of related [`Account`] records, for `any`/`all` filters and `$expand`.
+    pub const ACCOUNT_PARENT_ACCOUNT: ::my_sdk::dynamics_client::query::Related<
+        Account,
+        Account,
+    > = ::my_sdk::dynamics_client::query::Related::new("account_parent_account");
+    /// The `contact_customer_accounts` collection of related [`Contact`] records, for `any`/`all` filters and `$expand`.
+    pub const CONTACT_CUSTOMER_ACCOUNTS: ::my_sdk::dynamics_client::query::Related<
+        Account,
+        Contact,
+    > = ::my_sdk::dynamics_client::query::Related::new("contact_customer_accounts");
     /// Sets the `parentaccountid` lookup to a `account` record: sends `"parentaccountid@odata.bind": "/accounts(<id>)"`.
     pub fn set_parentaccountid(
         &mut self,
@@ -839,6 +849,16 @@ impl Contact {
         Contact,
         ::my_sdk::dynamics_client::__private::uuid::Uuid,
     > = ::my_sdk::dynamics_client::Column::lookup("_ownerid_value", "ownerid");
+    /// The `contact_customer_contacts` collection of related [`Contact`] records, for `any`/`all` filters and `$expand`.
+    pub const CONTACT_CUSTOMER_CONTACTS: ::my_sdk::dynamics_client::query::Related<
+        Contact,
+        Contact,
+    > = ::my_sdk::dynamics_client::query::Related::new("contact_customer_contacts");
+    /// The `account_primary_contact` collection of related [`Account`] records, for `any`/`all` filters and `$expand`.
+    pub const ACCOUNT_PRIMARY_CONTACT: ::my_sdk::dynamics_client::query::Related<
+        Contact,
+        Account,
+    > = ::my_sdk::dynamics_client::query::Related::new("account_primary_contact");
     /// Sets the `parentcustomerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_parentcustomerid(
         &mut self,

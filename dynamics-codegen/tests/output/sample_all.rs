@@ -416,6 +416,25 @@ impl Account {
         "_owningbusinessunit_value",
         "owningbusinessunit",
     );
+    /// The `account_parent_account` collection of related [`Account`] records, for `any`/`all` filters and `$expand`.
+    pub const ACCOUNT_PARENT_ACCOUNT: ::dynamics_client::query::Related<
+        Account,
+        Account,
+    > = ::dynamics_client::query::Related::new("account_parent_account");
+    /// The `contact_customer_accounts` collection of related [`Contact`] records, for `any`/`all` filters and `$expand`.
+    pub const CONTACT_CUSTOMER_ACCOUNTS: ::dynamics_client::query::Related<
+        Account,
+        Contact,
+    > = ::dynamics_client::query::Related::new("contact_customer_accounts");
+    /// The `Account_Tasks` collection of related [`Task`] records, for `any`/`all` filters and `$expand`.
+    pub const ACCOUNT_TASKS: ::dynamics_client::query::Related<Account, Task> = ::dynamics_client::query::Related::new(
+        "Account_Tasks",
+    );
+    /// The `new_project_customer_accounts` collection of related [`NewProject`] records, for `any`/`all` filters and `$expand`.
+    pub const NEW_PROJECT_CUSTOMER_ACCOUNTS: ::dynamics_client::query::Related<
+        Account,
+        NewProject,
+    > = ::dynamics_client::query::Related::new("new_project_customer_accounts");
     /// Sets the `parentaccountid` lookup to a `account` record: sends `"parentaccountid@odata.bind": "/accounts(<id>)"`.
     pub fn set_parentaccountid(
         &mut self,
@@ -872,6 +891,21 @@ impl Businessunit {
         Businessunit,
         ::dynamics_client::__private::time::OffsetDateTime,
     > = ::dynamics_client::Column::new("createdon");
+    /// The `business_unit_parent_business_unit` collection of related [`Businessunit`] records, for `any`/`all` filters and `$expand`.
+    pub const BUSINESS_UNIT_PARENT_BUSINESS_UNIT: ::dynamics_client::query::Related<
+        Businessunit,
+        Businessunit,
+    > = ::dynamics_client::query::Related::new("business_unit_parent_business_unit");
+    /// The `business_unit_system_users` collection of related [`Systemuser`] records, for `any`/`all` filters and `$expand`.
+    pub const BUSINESS_UNIT_SYSTEM_USERS: ::dynamics_client::query::Related<
+        Businessunit,
+        Systemuser,
+    > = ::dynamics_client::query::Related::new("business_unit_system_users");
+    /// The `business_unit_teams` collection of related [`Team`] records, for `any`/`all` filters and `$expand`.
+    pub const BUSINESS_UNIT_TEAMS: ::dynamics_client::query::Related<
+        Businessunit,
+        Team,
+    > = ::dynamics_client::query::Related::new("business_unit_teams");
     /// Sets the `parentbusinessunitid` lookup to a `businessunit` record: sends `"parentbusinessunitid@odata.bind": "/businessunits(<id>)"`.
     pub fn set_parentbusinessunitid(
         &mut self,
@@ -1184,6 +1218,25 @@ impl Contact {
         Contact,
         ::dynamics_client::__private::uuid::Uuid,
     > = ::dynamics_client::Column::lookup("_ownerid_value", "ownerid");
+    /// The `contact_customer_contacts` collection of related [`Contact`] records, for `any`/`all` filters and `$expand`.
+    pub const CONTACT_CUSTOMER_CONTACTS: ::dynamics_client::query::Related<
+        Contact,
+        Contact,
+    > = ::dynamics_client::query::Related::new("contact_customer_contacts");
+    /// The `account_primary_contact` collection of related [`Account`] records, for `any`/`all` filters and `$expand`.
+    pub const ACCOUNT_PRIMARY_CONTACT: ::dynamics_client::query::Related<
+        Contact,
+        Account,
+    > = ::dynamics_client::query::Related::new("account_primary_contact");
+    /// The `Contact_Tasks` collection of related [`Task`] records, for `any`/`all` filters and `$expand`.
+    pub const CONTACT_TASKS: ::dynamics_client::query::Related<Contact, Task> = ::dynamics_client::query::Related::new(
+        "Contact_Tasks",
+    );
+    /// The `new_project_customer_contacts` collection of related [`NewProject`] records, for `any`/`all` filters and `$expand`.
+    pub const NEW_PROJECT_CUSTOMER_CONTACTS: ::dynamics_client::query::Related<
+        Contact,
+        NewProject,
+    > = ::dynamics_client::query::Related::new("new_project_customer_contacts");
     /// Sets the `parentcustomerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_parentcustomerid(
         &mut self,
@@ -1571,6 +1624,10 @@ impl NewProject {
         NewProject,
         ::dynamics_client::__private::uuid::Uuid,
     > = ::dynamics_client::Column::lookup("_ownerid_value", "ownerid");
+    /// The `new_project_Tasks` collection of related [`Task`] records, for `any`/`all` filters and `$expand`.
+    pub const NEW_PROJECT_TASKS: ::dynamics_client::query::Related<NewProject, Task> = ::dynamics_client::query::Related::new(
+        "new_project_Tasks",
+    );
     /// Sets the `new_customerid` lookup: sends `"<navigation property>@odata.bind": "/<set>(<id>)"` for the target's table.
     pub fn set_new_customerid(&mut self, target: NewProjectNewCustomerid) -> &mut Self {
         self.__binds.unset(&["new_customerid_account", "new_customerid_contact"]);
@@ -1720,6 +1777,23 @@ impl Principal {
         Principal,
         ::dynamics_client::__private::uuid::Uuid,
     > = ::dynamics_client::Column::new("ownerid");
+    /// The `owner_accounts` collection of related [`Account`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_ACCOUNTS: ::dynamics_client::query::Related<Principal, Account> = ::dynamics_client::query::Related::new(
+        "owner_accounts",
+    );
+    /// The `owner_contacts` collection of related [`Contact`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_CONTACTS: ::dynamics_client::query::Related<Principal, Contact> = ::dynamics_client::query::Related::new(
+        "owner_contacts",
+    );
+    /// The `owner_tasks` collection of related [`Task`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_TASKS: ::dynamics_client::query::Related<Principal, Task> = ::dynamics_client::query::Related::new(
+        "owner_tasks",
+    );
+    /// The `owner_new_projects` collection of related [`NewProject`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_NEW_PROJECTS: ::dynamics_client::query::Related<
+        Principal,
+        NewProject,
+    > = ::dynamics_client::query::Related::new("owner_new_projects");
 }
 /// A record of the `systemuser` table.
 ///
@@ -1854,6 +1928,23 @@ impl Systemuser {
         Systemuser,
         ::dynamics_client::__private::uuid::Uuid,
     > = ::dynamics_client::Column::lookup("_businessunitid_value", "businessunitid");
+    /// The `owner_accounts` collection of related [`Account`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_ACCOUNTS: ::dynamics_client::query::Related<Systemuser, Account> = ::dynamics_client::query::Related::new(
+        "owner_accounts",
+    );
+    /// The `owner_contacts` collection of related [`Contact`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_CONTACTS: ::dynamics_client::query::Related<Systemuser, Contact> = ::dynamics_client::query::Related::new(
+        "owner_contacts",
+    );
+    /// The `owner_tasks` collection of related [`Task`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_TASKS: ::dynamics_client::query::Related<Systemuser, Task> = ::dynamics_client::query::Related::new(
+        "owner_tasks",
+    );
+    /// The `owner_new_projects` collection of related [`NewProject`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_NEW_PROJECTS: ::dynamics_client::query::Related<
+        Systemuser,
+        NewProject,
+    > = ::dynamics_client::query::Related::new("owner_new_projects");
     /// Sets the `businessunitid` lookup to a `businessunit` record: sends `"businessunitid@odata.bind": "/businessunits(<id>)"`.
     pub fn set_businessunitid(
         &mut self,
@@ -2317,6 +2408,22 @@ impl Team {
         Team,
         ::dynamics_client::__private::uuid::Uuid,
     > = ::dynamics_client::Column::lookup("_businessunitid_value", "businessunitid");
+    /// The `owner_accounts` collection of related [`Account`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_ACCOUNTS: ::dynamics_client::query::Related<Team, Account> = ::dynamics_client::query::Related::new(
+        "owner_accounts",
+    );
+    /// The `owner_contacts` collection of related [`Contact`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_CONTACTS: ::dynamics_client::query::Related<Team, Contact> = ::dynamics_client::query::Related::new(
+        "owner_contacts",
+    );
+    /// The `owner_tasks` collection of related [`Task`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_TASKS: ::dynamics_client::query::Related<Team, Task> = ::dynamics_client::query::Related::new(
+        "owner_tasks",
+    );
+    /// The `owner_new_projects` collection of related [`NewProject`] records, for `any`/`all` filters and `$expand`.
+    pub const OWNER_NEW_PROJECTS: ::dynamics_client::query::Related<Team, NewProject> = ::dynamics_client::query::Related::new(
+        "owner_new_projects",
+    );
     /// Sets the `businessunitid` lookup to a `businessunit` record: sends `"businessunitid@odata.bind": "/businessunits(<id>)"`.
     pub fn set_businessunitid(
         &mut self,

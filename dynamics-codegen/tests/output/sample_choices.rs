@@ -417,6 +417,16 @@ impl Account {
         "_owningbusinessunit_value",
         "owningbusinessunit",
     );
+    /// The `account_parent_account` collection of related [`Account`] records, for `any`/`all` filters and `$expand`.
+    pub const ACCOUNT_PARENT_ACCOUNT: ::dynamics_client::query::Related<
+        Account,
+        Account,
+    > = ::dynamics_client::query::Related::new("account_parent_account");
+    /// The `new_project_customer_accounts` collection of related [`NewProject`] records, for `any`/`all` filters and `$expand`.
+    pub const NEW_PROJECT_CUSTOMER_ACCOUNTS: ::dynamics_client::query::Related<
+        Account,
+        NewProject,
+    > = ::dynamics_client::query::Related::new("new_project_customer_accounts");
     /// Sets the `parentaccountid` lookup to a `account` record: sends `"parentaccountid@odata.bind": "/accounts(<id>)"`.
     pub fn set_parentaccountid(
         &mut self,
