@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Fixture, start};
+use common::{Fixture, start, start_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -17,7 +17,10 @@ const ALPHA: &str = "00000000-0000-4000-8000-00000000000a";
 const CONTACT: &str = "00000000-0000-4000-8000-0000000000c1";
 
 async fn seeded() -> (Fixture, String) {
-    let f = start().await;
+    seed(start().await).await
+}
+
+async fn seed(f: Fixture) -> (Fixture, String) {
     let token = f.access_token().await;
     f.emulator
         .seed(&json!({
@@ -57,6 +60,47 @@ async fn apply(f: &Fixture, token: &str, apply: &str) -> Vec<Value> {
             .ends_with("$metadata#accounts")
     );
     body["value"].as_array().unwrap().clone()
+}
+
+/// "List of unique statuses in the query", asked with
+/// `Prefer: odata.include-annotations="OData.Community.Display.V1.FormattedValue"`: each grouped
+/// value comes with its label, and so does each aggregate (en-US number format).
+#[tokio::test]
+async fn apply_answers_formatted_values_when_asked() {
+    let (f, token) = seed(
+        start_with(|b| {
+            b.choices_file(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../dynamics-codegen/tests/fixtures/sample.choices.json"
+            ))
+        })
+        .await,
+    )
+    .await;
+    let path = format!(
+        "accounts?$apply={}",
+        encoded("groupby((statuscode),aggregate($count as count,revenue with sum as total))")
+    );
+    let prefer = "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\"";
+    let reply = f
+        .send(Method::GET, &path, &token, None, &[("Prefer", prefer)])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let formatted = "@OData.Community.Display.V1.FormattedValue";
+    assert_eq!(
+        reply.body["value"][0],
+        json!({
+            format!("statuscode{formatted}"): "Active",
+            "statuscode": 1,
+            format!("count{formatted}"): "3",
+            "count": 3,
+            format!("total{formatted}"): "400.00",
+            "total": 400,
+        })
+    );
+    // Without the preference, no annotation.
+    let plain = apply(&f, &token, "groupby((statuscode))").await;
+    assert_eq!(plain[0], json!({"statuscode": 1}));
 }
 
 #[tokio::test]

@@ -14,8 +14,9 @@ use super::ApiError;
 use super::fetch::Same;
 use super::fetch::aggregate::{aggregate_values, sorted};
 use super::protocol::ApiResponse;
-use super::read::View;
+use super::read::{FORMATTED, View, formatted};
 use crate::odata::apply::Apply;
+use crate::odata::fetch::Aggregate;
 use crate::odata::filter::comparable_json;
 use crate::odata::query::Query;
 use crate::schema::{Kind, Table};
@@ -128,6 +129,15 @@ impl<'v> View<'v> {
         if groups.is_empty() && members.is_empty() {
             members.push(Vec::new());
         }
+        // Formatted values when asked for, as the documented examples show them beside each
+        // grouped value and aggregate (`statuscode@OData.Community.Display.V1.FormattedValue`).
+        let format = self.prefer.wants(FORMATTED);
+        let label = |path: &str, kind: Option<Kind>, value: &Value| -> Option<String> {
+            let choice = (!path.contains('/'))
+                .then(|| self.api.choice_label(table, path, value))
+                .flatten();
+            choice.or_else(|| kind.and_then(|kind| formatted(kind, value)))
+        };
         let mut results: Vec<Map<String, Value>> = Vec::with_capacity(members.len());
         for list in &members {
             let mut result = Map::new();
@@ -136,6 +146,9 @@ impl<'v> View<'v> {
                     .first()
                     .map_or(Value::Null, |(_, r)| value_at(r, &group.path));
                 if !value.is_null() {
+                    if format && let Some(text) = label(&group.path, group.kind, &value) {
+                        result.insert(format!("{}@{FORMATTED}", group.name), json!(text));
+                    }
                     result.insert(group.name.clone(), value);
                 }
             }
@@ -146,6 +159,17 @@ impl<'v> View<'v> {
                 };
                 let value = aggregate_values(measure.function, measure.distinct, &values, *kind);
                 if !value.is_null() {
+                    // A count is a whole number whatever it counted; the other aggregates have
+                    // their column's kind.
+                    let counted = measure.distinct || measure.function == Aggregate::Count;
+                    let result_kind = if counted {
+                        Some(Kind::Integer(0, i64::MAX))
+                    } else {
+                        *kind
+                    };
+                    if format && let Some(text) = result_kind.and_then(|k| formatted(k, &value)) {
+                        result.insert(format!("{}@{FORMATTED}", measure.alias), json!(text));
+                    }
                     result.insert(measure.alias.clone(), value);
                 }
             }

@@ -21,7 +21,7 @@ use crate::token::Caller;
 /// Dataverse's page size ceiling and default, and the cap on `@odata.count`.
 pub(super) const MAX_PAGE: usize = 5000;
 
-const FORMATTED: &str = "OData.Community.Display.V1.FormattedValue";
+pub(super) const FORMATTED: &str = "OData.Community.Display.V1.FormattedValue";
 const LOOKUP_LOGICAL_NAME: &str = "Microsoft.Dynamics.CRM.lookuplogicalname";
 const ASSOCIATED_NAVIGATION: &str = "Microsoft.Dynamics.CRM.associatednavigationproperty";
 const TOTAL_COUNT: &str = "Microsoft.Dynamics.CRM.totalrecordcount";
@@ -667,7 +667,7 @@ pub(super) fn primary_name(table: &Table) -> Option<&str> {
 }
 
 /// A formatted value in the en-US style Dataverse uses for a user with default settings.
-fn formatted(kind: Kind, value: &Value) -> Option<String> {
+pub(super) fn formatted(kind: Kind, value: &Value) -> Option<String> {
     match (kind, value) {
         (Kind::Boolean, Value::Bool(b)) => Some(if *b { "Yes" } else { "No" }.into()),
         (Kind::Integer(..), Value::Number(n)) => n.as_i64().map(|i| group(&i.to_string())),
