@@ -2,8 +2,6 @@
 //! read the table's shape from `$metadata` when they run (the `dynamics data import` and
 //! `export` commands) rather than from generated types.
 
-use std::future::Future;
-
 use futures::stream::Stream;
 use reqwest::Method;
 use serde::Deserialize;
@@ -214,38 +212,36 @@ impl Writes for JsonWrites<'_> {
         first.is_some_and(|w| self.message(std::slice::from_ref(w)).is_some())
     }
 
-    fn send<'a>(
-        &'a self,
-        client: &'a Client,
-        items: &'a [JsonWrite],
+    async fn send(
+        &self,
+        client: &Client,
+        items: &[JsonWrite],
         as_batch: bool,
-    ) -> impl Future<Output = Result<Vec<Result<()>>>> + Send + 'a {
-        async move {
-            match self.message(items) {
-                Some((table, kind)) if !as_batch => {
-                    let mut ids = Vec::with_capacity(items.len());
-                    let mut targets = Vec::with_capacity(items.len());
-                    for write in items {
-                        let RecordKey::Id(id) = write.key else {
-                            unreachable!("a message carries writes by id only")
-                        };
-                        let mut target = write.body.clone();
-                        target.insert("@odata.type".to_owned(), table.odata_type().into());
-                        target.insert(
-                            table.primary_key.to_owned(),
-                            id.hyphenated().to_string().into(),
-                        );
-                        targets.push(serde_json::value::to_raw_value(&target).map_err(|e| {
-                            Error::invalid_input(format!("could not serialize a target: {e}"))
-                        })?);
-                        ids.push(id);
-                    }
-                    client.send_message(table, kind, targets, &ids).await?;
-                    Ok(items.iter().map(|_| Ok(())).collect())
-                }
-                _ => client.write_json_batch(self.table, items).await,
-            }
+    ) -> Result<Vec<Result<()>>> {
+        let Some((table, kind)) = self.message(items).filter(|_| !as_batch) else {
+            return client.write_json_batch(self.table, items).await;
+        };
+        let mut ids = Vec::with_capacity(items.len());
+        let mut targets = Vec::with_capacity(items.len());
+        for write in items {
+            let RecordKey::Id(id) = write.key else {
+                unreachable!("a message carries writes by id only")
+            };
+            let mut target = write.body.clone();
+            target.insert("@odata.type".to_owned(), table.odata_type().into());
+            target.insert(
+                table.primary_key.to_owned(),
+                id.hyphenated().to_string().into(),
+            );
+            targets.push(
+                serde_json::value::to_raw_value(&target).map_err(|e| {
+                    Error::invalid_input(format!("could not serialize a target: {e}"))
+                })?,
+            );
+            ids.push(id);
         }
+        client.send_message(table, kind, targets, &ids).await?;
+        Ok(items.iter().map(|_| Ok(())).collect())
     }
 }
 

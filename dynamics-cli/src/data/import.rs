@@ -299,12 +299,11 @@ impl<'a> ReadRows<'a> {
                 self.block.push_back(ready);
             }
         }
+        if self.block.is_empty() {
+            return Ok(());
+        }
         let fingerprints = self.block.iter().map(|r| r.fingerprint);
-        self.sending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .journal
-            .record("sent", fingerprints)
+        self.lock().journal.record("sent", fingerprints)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'a, Sending> {
