@@ -36,8 +36,16 @@
 //! users, [`ClientBuilder::credentials`](crate::ClientBuilder::credentials),
 //! [`Client::from_connections`]). The engine runs one lane per identity of the pool: each chunk
 //! goes to the identity with the most room, and each identity is paced by its own limits, with
-//! at most 52 chunks in flight. There is one identity pool, the client's; the engine only
-//! paces it.
+//! at most 52 chunks in flight. An identity that service protection holds back gets no new
+//! chunk while another can take it (its `Retry-After` may last minutes), and the identities'
+//! `x-ms-dop-hint`s are read at once, a throttled one answering without being waited out. There
+//! is one identity pool, the client's; the engine only paces it.
+//!
+//! **What it writes**: typed records ([`create`](BulkEngine::create) and the others, the bulk
+//! messages `Entity::BULK_MESSAGES` names), or JSON records of a table named at run time
+//! ([`write_json`](BulkEngine::write_json), the messages the table was told of with
+//! [`Table::with_bulk_messages`]). Both are the same engine over an internal "chunk of writes"
+//! trait: only how a chunk is sent differs.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
