@@ -158,6 +158,15 @@ async fn ten_thousand_rows_go_in_and_come_back_the_same() {
         stderr(&out)
     );
     assert_eq!(setup.accounts().len(), 10_000);
+    // The sample metadata binds `CreateMultiple` to accounts: the rows went in as bulk
+    // messages, none through `$batch`.
+    let controls = setup.emulator.controls();
+    assert!(
+        controls
+            .request_count("POST /api/data/v9.2/accounts/Microsoft.Dynamics.CRM.CreateMultiple")
+            >= 10
+    );
+    assert_eq!(controls.request_count("POST /api/data/v9.2/$batch"), 0);
 
     let exported = setup.path("export.csv");
     let columns =
@@ -215,14 +224,16 @@ async fn ten_thousand_rows_go_in_and_come_back_the_same() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_import_killed_midway_then_run_again_leaves_exactly_every_row_once() {
+    // The import sends `CreateMultiple`s of up to 1,000 rows, more of them at a time as they
+    // come back: enough rows and slow replies keep the first run going when it is killed.
+    const ROWS: usize = 30_000;
     let setup = setup("data-resume").await;
     let input = setup.path("accounts.csv");
-    std::fs::write(&input, accounts_csv(10_000)).unwrap();
-    // Slow replies, so the first run is still going when it is killed.
+    std::fs::write(&input, accounts_csv(ROWS)).unwrap();
     setup
         .emulator
         .controls()
-        .set_latency(Duration::from_millis(150));
+        .set_latency(Duration::from_millis(300));
     let mut first = setup
         .command(&["data", "import", "account", "--file", arg(&input)])
         .stdout(Stdio::null())
@@ -243,10 +254,7 @@ async fn an_import_killed_midway_then_run_again_leaves_exactly_every_row_once() 
     first.kill().unwrap();
     first.wait().unwrap();
     let landed = setup.accounts().len();
-    assert!(
-        landed < 10_000,
-        "the first run finished before it was killed"
-    );
+    assert!(landed < ROWS, "the first run finished before it was killed");
     let journal = std::fs::read_to_string(setup.path("accounts.csv.import-journal")).unwrap();
     assert!(journal.starts_with("dynamics-import-journal 1 "));
 
@@ -257,14 +265,14 @@ async fn an_import_killed_midway_then_run_again_leaves_exactly_every_row_once() 
         .await;
     ok(&out);
     let accounts = setup.accounts();
-    assert_eq!(accounts.len(), 10_000, "{}", stderr(&out));
+    assert_eq!(accounts.len(), ROWS, "{}", stderr(&out));
     let mut numbers: Vec<&str> = accounts
         .iter()
         .map(|a| a["accountnumber"].as_str().unwrap())
         .collect();
     numbers.sort_unstable();
     numbers.dedup();
-    assert_eq!(numbers.len(), 10_000, "no account twice");
+    assert_eq!(numbers.len(), ROWS, "no account twice");
     // The rerun sent only what was missing: fewer writes than rows.
     let summary = stderr(&out);
     let count = |suffix: &str| -> u64 {
@@ -278,7 +286,7 @@ async fn an_import_killed_midway_then_run_again_leaves_exactly_every_row_once() 
     let written = count(" row(s) into accounts");
     // Requests still in flight when the first run was killed may land after `landed` was read.
     assert!(already >= landed as u64, "{summary}");
-    assert_eq!(written + already, 10_000, "{summary}");
+    assert_eq!(written + already, ROWS as u64, "{summary}");
 
     // Once done, a third run sends nothing at all.
     setup.emulator.controls().reset_counts();
@@ -291,14 +299,14 @@ async fn an_import_killed_midway_then_run_again_leaves_exactly_every_row_once() 
         "{}",
         stderr(&out)
     );
+    let controls = setup.emulator.controls();
+    assert_eq!(controls.request_count("POST /api/data/v9.2/$batch"), 0);
     assert_eq!(
-        setup
-            .emulator
-            .controls()
-            .request_count("POST /api/data/v9.2/$batch"),
+        controls
+            .request_count("POST /api/data/v9.2/accounts/Microsoft.Dynamics.CRM.CreateMultiple"),
         0
     );
-    assert_eq!(setup.accounts().len(), 10_000);
+    assert_eq!(setup.accounts().len(), ROWS);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -273,24 +273,49 @@ impl Client {
     /// [`BulkEngine`](crate::bulk::BulkEngine) does.
     pub fn identity_clients(&self) -> Vec<Client> {
         (0..self.inner.identities.len())
-            .map(|index| Client {
-                inner: Arc::new(Inner {
-                    environment: self.inner.environment.clone(),
-                    base: self.inner.base.clone(),
-                    scope: self.inner.scope.clone(),
-                    http: self.inner.http.clone(),
-                    identities: self.inner.identities.only(index),
-                    retry: self.inner.retry.clone(),
-                    clock: self.inner.clock.clone(),
-                    default_headers: self.inner.default_headers.clone(),
-                    parallelism: ParallelismHint::default(),
-                    max_response_bytes: self.inner.max_response_bytes,
-                    max_pages: self.inner.max_pages,
-                }),
-                caller: self.caller,
-                headers: self.headers.clone(),
-            })
+            .map(|index| self.derived(self.inner.identities.only(index), self.inner.retry.clone()))
             .collect()
+    }
+
+    /// This client with no retries: a throttled answer comes back at once (having closed its
+    /// identity's gate) instead of being waited out, for a probe that must not stall. A gate
+    /// already closed is still waited at: check [`held_back`](Self::held_back) first.
+    pub(crate) fn without_retries(&self) -> Client {
+        let retry = RetryPolicy {
+            max_retries: 0,
+            ..self.inner.retry.clone()
+        };
+        self.derived(self.inner.identities.shared(), retry)
+    }
+
+    /// A client over `identities` with `retry`, sharing everything else with this one but the
+    /// `x-ms-dop-hint` it has read.
+    fn derived(&self, identities: Identities, retry: RetryPolicy) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                environment: self.inner.environment.clone(),
+                base: self.inner.base.clone(),
+                scope: self.inner.scope.clone(),
+                http: self.inner.http.clone(),
+                identities,
+                retry,
+                clock: self.inner.clock.clone(),
+                default_headers: self.inner.default_headers.clone(),
+                parallelism: ParallelismHint::default(),
+                max_response_bytes: self.inner.max_response_bytes,
+                max_pages: self.inner.max_pages,
+            }),
+            caller: self.caller,
+            headers: self.headers.clone(),
+        }
+    }
+
+    /// Whether every identity of this client is held back by throttling right now.
+    pub(crate) fn held_back(&self) -> bool {
+        matches!(
+            self.inner.identities.pick(self.inner.clock.now()),
+            Pick::Wait(..)
+        )
     }
 
     /// How long this client's identities have been held back by throttling so far (the

@@ -135,10 +135,25 @@ impl Client {
     /// upsert was answered 412 on a retry: the record is there when an earlier try made it,
     /// and missing when the 412 came from something else, such as a clashing alternate key.
     pub(crate) async fn confirm_created<T: Entity>(&self, ids: &[Uuid]) -> Result<Vec<bool>> {
+        self.confirm_created_in(T::ENTITY_SET_NAME, Some(T::PRIMARY_KEY), ids)
+            .await
+    }
+
+    /// [`confirm_created`](Self::confirm_created) for a table named at run time; without its
+    /// primary key's name each record is read whole.
+    pub(crate) async fn confirm_created_in(
+        &self,
+        entity_set: &str,
+        primary_key: Option<&str>,
+        ids: &[Uuid],
+    ) -> Result<Vec<bool>> {
         let mut batch = crate::batch::Batch::new();
         let mut handles = Vec::with_capacity(ids.len());
         for id in ids {
-            let path = format!("{}?$select={}", record_path::<T>(*id), T::PRIMARY_KEY);
+            let mut path = format!("{entity_set}({})", id.hyphenated());
+            if let Some(key) = primary_key {
+                path.push_str(&format!("?$select={key}"));
+            }
             handles.push(batch.raw(Method::GET, &path, None)?);
         }
         batch.continue_on_error(true);

@@ -36,8 +36,16 @@
 //! users, [`ClientBuilder::credentials`](crate::ClientBuilder::credentials),
 //! [`Client::from_connections`]). The engine runs one lane per identity of the pool: each chunk
 //! goes to the identity with the most room, and each identity is paced by its own limits, with
-//! at most 52 chunks in flight. There is one identity pool, the client's; the engine only
-//! paces it.
+//! at most 52 chunks in flight. An identity that service protection holds back gets no new
+//! chunk while another can take it (its `Retry-After` may last minutes), and the identities'
+//! `x-ms-dop-hint`s are read at once, a throttled one answering without being waited out. There
+//! is one identity pool, the client's; the engine only paces it.
+//!
+//! **What it writes**: typed records ([`create`](BulkEngine::create) and the others, the bulk
+//! messages `Entity::BULK_MESSAGES` names), or JSON records of a table named at run time
+//! ([`write_json`](BulkEngine::write_json), the messages the table was told of with
+//! [`Table::with_bulk_messages`]). Both are the same engine over an internal "chunk of writes"
+//! trait: only how a chunk is sent differs.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -51,7 +59,8 @@ use uuid::Uuid;
 use crate::client::Client;
 use crate::entity::Entity;
 use crate::error::{BatchError, Error, Result};
-use crate::multiple::{Item, Kind};
+use crate::multiple::{Kind, TypedWrites};
+use crate::table::{JsonWrite, JsonWrites, Table};
 use crate::throttle_gate::ThrottleStats;
 
 /// Dataverse's concurrency limit per user and web server: the engine never exceeds it.
@@ -227,11 +236,41 @@ impl std::fmt::Debug for BulkEngine {
     }
 }
 
-/// A chunk that finished: its items, where it ran, and how.
-struct Finished<E> {
+/// What the engine sends, a chunk at a time: writes of one kind to one table, typed records
+/// or JSON records of a table named at run time. The engine paces and resends; this says
+/// whether a bulk message carries the writes and how a chunk goes out.
+pub(crate) trait Writes: Send + Sync {
+    /// One write of the input.
+    type Item: Send + Sync;
+    /// What a write yields when it succeeds (the id of a created record, or nothing).
+    type Out: Send;
+
+    /// Whether a bulk message carries these writes, judged by the first (chunks then start
+    /// larger).
+    fn bound(&self, first: Option<&Self::Item>) -> bool;
+
+    /// Sends one chunk as `client`: the bound message, or `$batch` when none is bound or
+    /// `as_batch`. The outer error is the request's own failure (nothing written, for a
+    /// message); the inner results are per item, in order.
+    fn send<'a>(
+        &'a self,
+        client: &'a Client,
+        items: &'a [Self::Item],
+        as_batch: bool,
+    ) -> impl std::future::Future<Output = Result<Vec<Result<Self::Out>>>> + Send + 'a;
+}
+
+/// A chunk: its items and their input indices.
+struct Chunk<W: Writes> {
+    indices: Vec<usize>,
+    items: Vec<W::Item>,
+}
+
+/// A chunk that finished: where it ran, and how.
+struct Finished<W: Writes> {
     lane: usize,
-    items: Vec<(usize, Item<E>)>,
-    outcome: Result<Vec<Result<Uuid>>>,
+    chunk: Chunk<W>,
+    outcome: Result<Vec<Result<W::Out>>>,
     started: Instant,
     took: Duration,
     tries: u32,
@@ -239,14 +278,14 @@ struct Finished<E> {
 }
 
 /// A chunk to send again, with its tries so far and whether it goes as `$batch`.
-struct Resend<E> {
-    items: Vec<(usize, Item<E>)>,
+struct Resend<W: Writes> {
+    chunk: Chunk<W>,
     tries: u32,
     as_batch: bool,
 }
 
-type Running<'a, E> =
-    FuturesUnordered<Pin<Box<dyn std::future::Future<Output = Finished<E>> + Send + 'a>>>;
+type Running<'a, W> =
+    FuturesUnordered<Pin<Box<dyn std::future::Future<Output = Finished<W>> + Send + 'a>>>;
 
 impl BulkEngine {
     /// An engine writing through `client`: one lane per identity of the client's pool (one for
@@ -337,7 +376,7 @@ impl BulkEngine {
         S: Stream<Item = E> + Send + 'a,
     {
         let items = records.map(|record| (record.id().unwrap_or_else(Uuid::new_v4), Some(record)));
-        self.run(Kind::Create, items)
+        self.run(typed::<E>(Kind::Create), items)
     }
 
     /// Updates every `(id, changes)`; yields `(input index, result)` as chunks finish.
@@ -346,8 +385,11 @@ impl BulkEngine {
         E: Entity + Clone + 'a,
         S: Stream<Item = (Uuid, E)> + Send + 'a,
     {
-        self.run(Kind::Update, changes.map(|(id, r)| (id, Some(r))))
-            .map(|(i, r)| (i, r.map(|_| ())))
+        self.run(
+            typed::<E>(Kind::Update),
+            changes.map(|(id, r)| (id, Some(r))),
+        )
+        .map(|(i, r)| (i, r.map(|_| ())))
     }
 
     /// Creates or updates every `(id, record)`; yields `(input index, result)` as chunks
@@ -357,8 +399,11 @@ impl BulkEngine {
         E: Entity + Clone + 'a,
         S: Stream<Item = (Uuid, E)> + Send + 'a,
     {
-        self.run(Kind::Upsert, records.map(|(id, r)| (id, Some(r))))
-            .map(|(i, r)| (i, r.map(|_| ())))
+        self.run(
+            typed::<E>(Kind::Upsert),
+            records.map(|(id, r)| (id, Some(r))),
+        )
+        .map(|(i, r)| (i, r.map(|_| ())))
     }
 
     /// Deletes every record of `E` with these ids; yields `(input index, result)` as chunks
@@ -368,30 +413,55 @@ impl BulkEngine {
         E: Entity + Clone + 'a,
         S: Stream<Item = Uuid> + Send + 'a,
     {
-        self.run::<E, _>(Kind::Delete, ids.map(|id| (id, None)))
+        self.run(typed::<E>(Kind::Delete), ids.map(|id| (id, None)))
             .map(|(i, r)| (i, r.map(|_| ())))
     }
 
-    fn run<'a, E, S>(
+    /// Writes every record of a table named at run time, each as its [`JsonWrite`] says (which
+    /// record, create-only, update-only or either, which columns); yields
+    /// `(input index, result)` as chunks finish, not in input order, paced as for typed records.
+    ///
+    /// A chunk of writes by id that share one mode goes as the bulk message the table was told
+    /// its environment binds ([`Table::with_bulk_messages`]: `CreateMultiple` for create-only,
+    /// `UpdateMultiple` for update-only, `UpsertMultiple` for either); anything else
+    /// (alternate keys, mixed modes, a table told of no message) goes through `$batch`.
+    /// Create-only writes by id are exactly once, as [`create`](Self::create) is: a 412 to a
+    /// resend after a lost answer is checked by reading the record back, and is `Ok` when that
+    /// earlier try created it (see [`exactly_once`](crate::exactly_once)); a 412 by alternate
+    /// key stays [`Error::ConcurrencyConflict`].
+    pub fn write_json<'a, S>(
         &'a self,
-        kind: Kind,
-        items: S,
-    ) -> impl Stream<Item = (usize, Result<Uuid>)> + 'a
+        table: &'a Table,
+        writes: S,
+    ) -> impl Stream<Item = (usize, Result<()>)> + 'a
     where
-        E: Entity + Clone + 'a,
-        S: Stream<Item = Item<E>> + Send + 'a,
+        S: Stream<Item = JsonWrite> + Send + 'a,
     {
-        struct State<'a, E, S> {
-            input: Pin<Box<futures::stream::Fuse<futures::stream::Enumerate<S>>>>,
+        self.run(JsonWrites { table }, writes)
+    }
+
+    fn run<'a, W, S>(
+        &'a self,
+        writes: W,
+        items: S,
+    ) -> impl Stream<Item = (usize, Result<W::Out>)> + 'a
+    where
+        W: Writes + 'a,
+        S: Stream<Item = W::Item> + Send + 'a,
+    {
+        struct State<'a, W: Writes, S: Stream> {
+            writes: std::sync::Arc<W>,
+            input: Pin<Box<futures::stream::Peekable<futures::stream::Enumerate<S>>>>,
             exhausted: bool,
-            running: Running<'a, E>,
+            running: Running<'a, W>,
             /// Chunks to send again, with their tries so far.
-            again: VecDeque<Resend<E>>,
-            ready: VecDeque<(usize, Result<Uuid>)>,
+            again: VecDeque<Resend<W>>,
+            ready: VecDeque<(usize, Result<W::Out>)>,
             started: bool,
         }
         let state = State {
-            input: Box::pin(items.enumerate().fuse()),
+            writes: std::sync::Arc::new(writes),
+            input: Box::pin(items.enumerate().peekable()),
             exhausted: false,
             running: FuturesUnordered::new(),
             again: VecDeque::new(),
@@ -405,38 +475,50 @@ impl BulkEngine {
                 }
                 if !st.started {
                     st.started = true;
-                    self.start_paces::<E>(kind).await;
+                    let first = st.input.as_mut().peek().await.map(|(_, item)| item);
+                    let bound = st.writes.bound(first);
+                    self.start_paces(bound).await;
                 }
                 // Fill every identity's free slots: chunks to resend first, then new ones.
                 while let Some(lane) = self.roomiest() {
-                    let (items, tries, as_batch) = match st.again.pop_front() {
-                        Some(again) => (again.items, again.tries, again.as_batch),
+                    let (chunk, tries, as_batch) = match st.again.pop_front() {
+                        Some(again) => (again.chunk, again.tries, again.as_batch),
                         None if !st.exhausted => {
                             let size = self.lanes[lane].lock().chunk_size.unwrap_or(1);
-                            let mut items = Vec::with_capacity(size);
-                            while items.len() < size {
+                            let mut chunk = Chunk {
+                                indices: Vec::with_capacity(size),
+                                items: Vec::with_capacity(size),
+                            };
+                            while chunk.items.len() < size {
                                 match st.input.next().await {
-                                    Some(item) => items.push(item),
+                                    Some((index, item)) => {
+                                        chunk.indices.push(index);
+                                        chunk.items.push(item);
+                                    }
                                     None => {
                                         st.exhausted = true;
                                         break;
                                     }
                                 }
                             }
-                            if items.is_empty() {
+                            if chunk.items.is_empty() {
                                 self.lanes[lane].lock().in_flight -= 1;
                                 break;
                             }
-                            (items, 0, false)
+                            (chunk, 0, false)
                         }
                         None => {
                             self.lanes[lane].lock().in_flight -= 1;
                             break;
                         }
                     };
-                    st.running.push(Box::pin(
-                        self.send_chunk(kind, lane, items, tries, as_batch),
-                    ));
+                    st.running.push(Box::pin(self.send_chunk(
+                        st.writes.clone(),
+                        lane,
+                        chunk,
+                        tries,
+                        as_batch,
+                    )));
                 }
                 let finished = st.running.next().await?;
                 self.absorb(finished, &mut st.again, &mut st.ready);
@@ -445,17 +527,18 @@ impl BulkEngine {
     }
 
     /// Picks each identity's starting pace, reading `x-ms-dop-hint` with a `WhoAmI` when no
-    /// answer has carried one yet.
-    async fn start_paces<E: Entity>(&self, kind: Kind) {
-        let bound = E::BULK_MESSAGES.contains(kind.message());
+    /// answer has carried one yet. The identities are asked at once, and without retries: an
+    /// identity that is throttled answers at once, its gate closes, and the others start
+    /// without waiting for it.
+    async fn start_paces(&self, bound: bool) {
         let chunk = self
             .options
             .chunk_size
             .unwrap_or(if bound { 1000 } else { 100 })
             .clamp(self.options.min_chunk_size, self.options.max_chunk_size);
-        for lane in &self.lanes {
+        let hints = self.lanes.iter().map(|lane| async move {
             if lane.lock().concurrency.is_some() {
-                continue;
+                return;
             }
             let hint = match (
                 self.options.initial_concurrency,
@@ -463,17 +546,21 @@ impl BulkEngine {
             ) {
                 (Some(n), _) => Some(n),
                 (None, Some(hint)) => Some(hint as usize),
+                // Held back already: no answer comes before the wait is over.
+                (None, None) if lane.client.held_back() => None,
                 (None, None) => {
                     // Any answer carries the hint; an error here is the run's to meet later.
-                    let _ = lane.client.get::<serde_json::Value>("WhoAmI").await;
-                    lane.client.recommended_parallelism().map(|h| h as usize)
+                    let probe = lane.client.without_retries();
+                    let _ = probe.get::<serde_json::Value>("WhoAmI").await;
+                    probe.recommended_parallelism().map(|h| h as usize)
                 }
             };
             let mut pace = lane.lock();
             let max = self.max_concurrency(&lane.client);
             pace.concurrency = Some(hint.unwrap_or(4).clamp(1, max));
             pace.chunk_size = Some(chunk);
-        }
+        });
+        futures::future::join_all(hints).await;
     }
 
     /// The most chunks `client` may have in flight: the option, at most 52, per identity of
@@ -482,20 +569,23 @@ impl BulkEngine {
         self.options.max_concurrency.min(MAX_IN_FLIGHT_PER_IDENTITY) * client.identity_count()
     }
 
-    /// The identity with the most free slots, if any has one; it is counted as taken.
+    /// The identity with the most free slots, if any has one; it is counted as taken. An
+    /// identity that service protection holds back gets no new chunk while another one can
+    /// take it: its `Retry-After` may last minutes, which the others need not wait out.
     fn roomiest(&self) -> Option<usize> {
-        let (lane, room) = self
+        let (lane, room, _) = self
             .lanes
             .iter()
             .enumerate()
             .map(|(i, lane)| {
-                let pace = lane.lock();
-                (
-                    i,
-                    pace.concurrency.unwrap_or(1).saturating_sub(pace.in_flight),
-                )
+                let room = {
+                    let pace = lane.lock();
+                    pace.concurrency.unwrap_or(1).saturating_sub(pace.in_flight)
+                };
+                let open = room > 0 && (self.lanes.len() == 1 || !lane.client.held_back());
+                (i, room, open)
             })
-            .max_by_key(|(_, room)| *room)?;
+            .max_by_key(|(_, room, open)| (*open, *room))?;
         if room == 0 {
             return None;
         }
@@ -505,26 +595,21 @@ impl BulkEngine {
         Some(lane)
     }
 
-    async fn send_chunk<E: Entity + Clone>(
+    async fn send_chunk<W: Writes>(
         &self,
-        kind: Kind,
+        writes: std::sync::Arc<W>,
         lane: usize,
-        items: Vec<(usize, Item<E>)>,
+        chunk: Chunk<W>,
         tries: u32,
         as_batch: bool,
-    ) -> Finished<E> {
+    ) -> Finished<W> {
         let started = Instant::now();
-        let chunk: Vec<Item<E>> = items
-            .iter()
-            .map(|(_, (id, record))| (*id, record.clone()))
-            .collect();
-        let outcome = self.lanes[lane]
-            .client
-            .write_chunk_as::<E>(kind, chunk, as_batch)
+        let outcome = writes
+            .send(&self.lanes[lane].client, &chunk.items, as_batch)
             .await;
         Finished {
             lane,
-            items,
+            chunk,
             outcome,
             started,
             took: started.elapsed(),
@@ -534,26 +619,26 @@ impl BulkEngine {
     }
 
     /// Adapts the identity's pace to how its chunk went, and queues its results or a resend.
-    fn absorb<E>(
+    fn absorb<W: Writes>(
         &self,
-        finished: Finished<E>,
-        again: &mut VecDeque<Resend<E>>,
-        ready: &mut VecDeque<(usize, Result<Uuid>)>,
+        finished: Finished<W>,
+        again: &mut VecDeque<Resend<W>>,
+        ready: &mut VecDeque<(usize, Result<W::Out>)>,
     ) {
         let Finished {
             lane,
-            items,
+            chunk,
             outcome,
             started,
             took,
             tries,
             as_batch,
         } = finished;
-        self.adapt(lane, items.len(), started, took);
+        self.adapt(lane, chunk.items.len(), started, took);
         match outcome {
             Err(Error::Throttled(_)) if tries <= self.options.chunk_retries => {
                 again.push_back(Resend {
-                    items,
+                    chunk,
                     tries,
                     as_batch,
                 });
@@ -563,22 +648,24 @@ impl BulkEngine {
                 if !as_batch =>
             {
                 again.push_back(Resend {
-                    items,
+                    chunk,
                     tries: 0,
                     as_batch: true,
                 });
             }
             Err(e) => {
                 let message = e.to_string();
-                self.failed.fetch_add(items.len() as u64, Ordering::Relaxed);
+                self.failed
+                    .fetch_add(chunk.indices.len() as u64, Ordering::Relaxed);
                 ready.extend(
-                    items
+                    chunk
+                        .indices
                         .into_iter()
-                        .map(|(index, _)| (index, Err(BatchError::Failed(message.clone()).into()))),
+                        .map(|index| (index, Err(BatchError::Failed(message.clone()).into()))),
                 );
             }
             Ok(results) => {
-                for ((index, _), result) in items.into_iter().zip(results) {
+                for (index, result) in chunk.indices.into_iter().zip(results) {
                     let counter = if result.is_ok() {
                         &self.done
                     } else {
@@ -638,6 +725,14 @@ impl BulkEngine {
             let cap = pace.cap.min(max);
             pace.concurrency = Some((concurrency + 1).min(cap));
         }
+    }
+}
+
+/// Typed writes of `kind`.
+fn typed<E>(kind: Kind) -> TypedWrites<E> {
+    TypedWrites {
+        kind,
+        entity: std::marker::PhantomData,
     }
 }
 

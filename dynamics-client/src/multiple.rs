@@ -137,7 +137,12 @@ impl Client {
         }
         if !as_batch && E::BULK_MESSAGES.contains(kind.message()) {
             let ids: Vec<Uuid> = items.iter().map(|(id, _)| *id).collect();
-            self.send_message::<E>(kind, &items).await?;
+            let targets = items
+                .iter()
+                .map(|(id, record)| typed_target::<E>(*id, record.as_ref()))
+                .collect::<Result<Vec<_>>>()?;
+            self.send_message(MessageTable::of::<E>(), kind, targets, &ids)
+                .await?;
             return Ok(ids.into_iter().map(Ok).collect());
         }
         let options = BulkOptions::default()
@@ -173,43 +178,23 @@ impl Client {
             .collect())
     }
 
-    /// `POST {set}/Microsoft.Dynamics.CRM.{Action}` with every item as a target.
-    async fn send_message<E: Entity>(&self, kind: Kind, items: &[Item<E>]) -> Result<()> {
-        let odata_type = format!("Microsoft.Dynamics.CRM.{}", E::LOGICAL_NAME);
-        let mut targets = Vec::with_capacity(items.len());
-        for (id, record) in items {
-            // Each target names its type and carries its id, over whatever the record says.
-            let extra = [
-                ("@odata.type".to_owned(), odata_type.clone()),
-                (E::PRIMARY_KEY.to_owned(), id.hyphenated().to_string()),
-            ];
-            let target = match record {
-                Some(record) => write_record(record, None, &extra)?,
-                None => serde_json::to_vec(
-                    &extra
-                        .iter()
-                        .cloned()
-                        .collect::<std::collections::BTreeMap<_, _>>(),
-                )
-                .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}")))?,
-            };
-            let target = String::from_utf8(target)
-                .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}")))
-                .and_then(|text| {
-                    RawValue::from_string(text).map_err(|e| {
-                        Error::invalid_input(format!("could not serialize a target: {e}"))
-                    })
-                })?;
-            targets.push(target);
-        }
+    /// `POST {set}/Microsoft.Dynamics.CRM.{Action}` with `targets`, the records with these
+    /// `ids` in order, each target naming its type and carrying its id.
+    pub(crate) async fn send_message(
+        &self,
+        table: MessageTable<'_>,
+        kind: Kind,
+        targets: Vec<Box<RawValue>>,
+        ids: &[Uuid],
+    ) -> Result<()> {
         let body = serde_json::to_vec(&serde_json::json!({ "Targets": targets }))
             .map_err(|e| Error::invalid_input(format!("could not serialize the targets: {e}")))?;
         let path = format!(
             "{}/Microsoft.Dynamics.CRM.{}",
-            E::ENTITY_SET_NAME,
+            table.entity_set,
             kind.action()
         );
-        let mut request = ApiRequest::to_path(Method::POST, path, E::ENTITY_SET_NAME);
+        let mut request = ApiRequest::to_path(Method::POST, path, table.entity_set.to_owned());
         request.body = Some(Body::Json(body));
         // Every target names its record, so sending the message again is safe; a create that
         // finds its records already there after a lost answer is checked below.
@@ -223,8 +208,9 @@ impl Client {
             return Ok(());
         }
         // A 412 after an earlier try whose answer was lost: did that try create them all?
-        let ids: Vec<Uuid> = items.iter().map(|(id, _)| *id).collect();
-        let found = self.confirm_created::<E>(&ids).await?;
+        let found = self
+            .confirm_created_in(table.entity_set, Some(table.primary_key), ids)
+            .await?;
         if found.iter().all(|f| *f) {
             return Ok(());
         }
@@ -237,6 +223,59 @@ impl Client {
         ))
         .into())
     }
+}
+
+/// The names of a table that a bulk message needs, as the metadata gives them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MessageTable<'a> {
+    /// Where the message is bound (`accounts`).
+    pub entity_set: &'a str,
+    /// Each target's `@odata.type` is `Microsoft.Dynamics.CRM.<logical name>`.
+    pub logical_name: &'a str,
+    /// Each target carries its id under this column.
+    pub primary_key: &'a str,
+}
+
+impl MessageTable<'static> {
+    fn of<E: Entity>() -> Self {
+        MessageTable {
+            entity_set: E::ENTITY_SET_NAME,
+            logical_name: E::LOGICAL_NAME,
+            primary_key: E::PRIMARY_KEY,
+        }
+    }
+}
+
+impl MessageTable<'_> {
+    /// `@odata.type` of every target.
+    pub(crate) fn odata_type(&self) -> String {
+        format!("Microsoft.Dynamics.CRM.{}", self.logical_name)
+    }
+}
+
+/// One typed target: the record's writable columns (none for a delete), its type and its id
+/// over whatever the record says.
+fn typed_target<E: Entity>(id: Uuid, record: Option<&E>) -> Result<Box<RawValue>> {
+    let table = MessageTable::of::<E>();
+    let extra = [
+        ("@odata.type".to_owned(), table.odata_type()),
+        (E::PRIMARY_KEY.to_owned(), id.hyphenated().to_string()),
+    ];
+    let bytes = match record {
+        Some(record) => write_record(record, None, &extra)?,
+        None => serde_json::to_vec(
+            &extra
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )
+        .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}")))?,
+    };
+    String::from_utf8(bytes)
+        .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}")))
+        .and_then(|text| {
+            RawValue::from_string(text)
+                .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}")))
+        })
 }
 
 impl<E: Entity> EntitySet<'_, E> {
@@ -292,5 +331,29 @@ impl<E: Entity> EntitySet<'_, E> {
         let items = items.into_iter().map(|(id, r)| (id, Some(r))).collect();
         let results = self.client().write_chunk::<E>(kind, items).await?;
         Ok(results.into_iter().map(|r| r.map(|_| ())).collect())
+    }
+}
+
+/// Typed writes of one kind, as the bulk engine sends them: the bound message, else `$batch`.
+pub(crate) struct TypedWrites<E> {
+    pub kind: Kind,
+    pub entity: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E: Entity + Clone> crate::engine::Writes for TypedWrites<E> {
+    type Item = Item<E>;
+    type Out = Uuid;
+
+    fn bound(&self, _first: Option<&Item<E>>) -> bool {
+        E::BULK_MESSAGES.contains(self.kind.message())
+    }
+
+    fn send<'a>(
+        &'a self,
+        client: &'a Client,
+        items: &'a [Item<E>],
+        as_batch: bool,
+    ) -> impl std::future::Future<Output = Result<Vec<Result<Uuid>>>> + Send + 'a {
+        client.write_chunk_as::<E>(self.kind, items.to_vec(), as_batch)
     }
 }

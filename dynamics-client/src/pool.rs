@@ -100,6 +100,15 @@ impl Identities {
         }
     }
 
+    /// Every member, sharing its tokens, gate and slots with this pool.
+    pub fn shared(&self) -> Self {
+        Self {
+            members: self.members.clone(),
+            next: AtomicUsize::new(0),
+            slots_each: self.slots_each,
+        }
+    }
+
     /// The identity the next try should go out as: among those not held back by throttling,
     /// the one with the most free slots, taking turns among equals. When every identity is
     /// held back, the shortest wait.

@@ -12,28 +12,80 @@ use crate::batch::{Batch, BulkOptions, Handle, no_body};
 use crate::changes::{Change, ChangeBody, ChangePage, DeltaLink, change};
 use crate::client::Client;
 use crate::crud::{UpsertMode, check_name};
+use crate::engine::Writes;
 use crate::error::{Error, Result};
+use crate::multiple::{BulkMessages, Kind, MessageTable};
 use crate::paging::{self, Cursor, Linked};
 use crate::request::{ApiRequest, Prefer};
 use crate::typed::{AlternateKey, Literal};
 
-/// A table named at run time: its entity set (`accounts`), as `$metadata` names it.
+/// A table named at run time: its entity set (`accounts`), as `$metadata` names it, and, when
+/// told, which bulk operation messages its environment binds to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table {
     entity_set: String,
+    /// What the bulk messages need ([`Table::with_bulk_messages`]).
+    bulk: Option<BulkBinding>,
+}
+
+/// The bulk messages bound to a table, and the names they need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct BulkBinding {
+    logical_name: String,
+    primary_key: String,
+    messages: BulkMessages,
 }
 
 impl Table {
     /// The table whose entity set is `entity_set`. Only letters, digits and `_` are taken.
+    /// Bulk writes of it go through `$batch` until it is told which messages are bound
+    /// ([`with_bulk_messages`](Self::with_bulk_messages)).
     pub fn new(entity_set: impl Into<String>) -> Result<Self> {
         let entity_set = entity_set.into();
         check_name("entity set", &entity_set)?;
-        Ok(Table { entity_set })
+        Ok(Table {
+            entity_set,
+            bulk: None,
+        })
     }
 
     /// The entity set's name.
     pub fn entity_set(&self) -> &str {
         &self.entity_set
+    }
+
+    /// Tells the table which bulk operation messages (`CreateMultiple`, ...) its environment's
+    /// `$metadata` binds to it, with the two names every target of a message needs: the
+    /// table's logical name (`@odata.type` is `Microsoft.Dynamics.CRM.<logical name>`) and its
+    /// primary key (each target carries its id there), as "Use bulk operation messages"
+    /// describes them (<https://learn.microsoft.com/power-apps/developer/data-platform/bulk-operations>).
+    /// dynamics-codegen reads all three from `$metadata` (`Metadata::bulk_messages` and the
+    /// entity type). The [`BulkEngine`](crate::bulk::BulkEngine) then sends the bound
+    /// messages; what is not bound goes through `$batch`.
+    pub fn with_bulk_messages(
+        mut self,
+        logical_name: impl Into<String>,
+        primary_key: impl Into<String>,
+        messages: BulkMessages,
+    ) -> Result<Self> {
+        let logical_name = logical_name.into();
+        let primary_key = primary_key.into();
+        check_name("logical name", &logical_name)?;
+        check_name("primary key", &primary_key)?;
+        self.bulk = Some(BulkBinding {
+            logical_name,
+            primary_key,
+            messages,
+        });
+        Ok(self)
+    }
+
+    /// The bulk operation messages the table was told are bound ([`BulkMessages::NONE`] until
+    /// [`with_bulk_messages`](Self::with_bulk_messages)).
+    pub fn bulk_messages(&self) -> BulkMessages {
+        self.bulk
+            .as_ref()
+            .map_or(BulkMessages::NONE, |bulk| bulk.messages)
     }
 }
 
@@ -119,6 +171,107 @@ impl Client {
             batch.write_json(table, write)
         })
         .await
+    }
+}
+
+/// Writes of JSON records to a run-time table, as the bulk engine sends them.
+pub(crate) struct JsonWrites<'t> {
+    pub table: &'t Table,
+}
+
+impl JsonWrites<'_> {
+    /// The bound message that carries every one of `writes`, and the names it needs: only
+    /// writes by id that share one mode (a message has no per-target condition).
+    fn message(&self, writes: &[JsonWrite]) -> Option<(MessageTable<'_>, Kind)> {
+        let bulk = self.table.bulk.as_ref()?;
+        let mode = writes.first()?.mode;
+        let kind = match mode {
+            UpsertMode::CreateOnly => Kind::Create,
+            UpsertMode::UpdateOnly => Kind::Update,
+            _ => Kind::Upsert,
+        };
+        let all = writes
+            .iter()
+            .all(|w| w.mode == mode && matches!(w.key, RecordKey::Id(_)));
+        (all && bulk.messages.contains(kind.message())).then_some((
+            MessageTable {
+                entity_set: &self.table.entity_set,
+                logical_name: &bulk.logical_name,
+                primary_key: &bulk.primary_key,
+            },
+            kind,
+        ))
+    }
+}
+
+impl Writes for JsonWrites<'_> {
+    type Item = JsonWrite;
+    type Out = ();
+
+    fn bound(&self, first: Option<&JsonWrite>) -> bool {
+        first.is_some_and(|w| self.message(std::slice::from_ref(w)).is_some())
+    }
+
+    async fn send(
+        &self,
+        client: &Client,
+        items: &[JsonWrite],
+        as_batch: bool,
+    ) -> Result<Vec<Result<()>>> {
+        let Some((table, kind)) = self.message(items).filter(|_| !as_batch) else {
+            return client.write_json_batch(self.table, items).await;
+        };
+        let mut ids = Vec::with_capacity(items.len());
+        let mut targets = Vec::with_capacity(items.len());
+        for write in items {
+            let RecordKey::Id(id) = write.key else {
+                unreachable!("a message carries writes by id only")
+            };
+            let mut target = write.body.clone();
+            target.insert("@odata.type".to_owned(), table.odata_type().into());
+            target.insert(
+                table.primary_key.to_owned(),
+                id.hyphenated().to_string().into(),
+            );
+            targets.push(
+                serde_json::value::to_raw_value(&target).map_err(|e| {
+                    Error::invalid_input(format!("could not serialize a target: {e}"))
+                })?,
+            );
+            ids.push(id);
+        }
+        client.send_message(table, kind, targets, &ids).await?;
+        Ok(items.iter().map(|_| Ok(())).collect())
+    }
+}
+
+impl Client {
+    /// One `$batch` of JSON writes (at most 1,000); a 412 to a create-only write by id that a
+    /// lost answer may have landed is checked by reading the record back.
+    async fn write_json_batch(
+        &self,
+        table: &Table,
+        writes: &[JsonWrite],
+    ) -> Result<Vec<Result<()>>> {
+        let options = BulkOptions::default()
+            .batch_size(writes.len().clamp(1, crate::batch::MAX_BATCH_REQUESTS))
+            .concurrency(1);
+        let sent = self
+            .bulk_sent(writes, &options, |batch, write: &&JsonWrite| {
+                batch.write_json(table, write)
+            })
+            .await?;
+        let ids: Vec<Option<Uuid>> = writes
+            .iter()
+            .map(|w| match (&w.key, w.mode) {
+                (RecordKey::Id(id), UpsertMode::CreateOnly) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let primary_key = table.bulk.as_ref().map(|b| b.primary_key.as_str());
+        Ok(self
+            .settle_creates(&table.entity_set, primary_key, sent, &ids)
+            .await)
     }
 }
 

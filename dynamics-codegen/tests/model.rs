@@ -333,3 +333,25 @@ fn attributes_read_alike_however_they_are_laid_out() {
         );
     }
 }
+
+#[test]
+fn bulk_messages_are_those_bound_to_the_table_or_a_base_type() {
+    let m = sample();
+    let bound = |m: &Metadata, table: &str| m.bulk_messages(m.entity_type(table).unwrap());
+    assert_eq!(
+        bound(&m, "account"),
+        ["CreateMultiple", "UpdateMultiple", "UpsertMultiple"]
+    );
+    assert!(bound(&m, "new_project").is_empty());
+    // Bound to the base type every table derives from, as Dataverse binds them: every table.
+    let text = include_str!("fixtures/sample.xml").replace(
+        r#"Name="entityset" Type="Collection(mscrm.contact)""#,
+        r#"Name="entityset" Type="Collection(mscrm.crmbaseentity)""#,
+    );
+    let m = Metadata::parse(&text).unwrap();
+    assert_eq!(
+        bound(&m, "new_project"),
+        ["CreateMultiple", "UpdateMultiple", "UpsertMultiple"]
+    );
+    assert_eq!(bound(&m, "task").len(), 3);
+}

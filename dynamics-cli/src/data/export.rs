@@ -58,7 +58,7 @@ pub(crate) async fn run(client: &Client, schema: &Schema, export: &Export<'_>) -
         &columns,
         export.track.is_some(),
     )?;
-    let mut progress = Progress::new("export", None, client);
+    let mut progress = Progress::new("export", None, || client.throttled_for());
     let wire: Vec<&str> = columns.iter().map(|c| c.wire.as_str()).collect();
     match export.track {
         None => {

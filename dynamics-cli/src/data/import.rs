@@ -18,18 +18,20 @@
 //! a "record already exists" answer to its create-only write is then read as the earlier
 //! run's success. Delete the journal to import the file again from the start.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use dynamics_client::{
     Client,
-    batch::BulkOptions,
+    bulk::{BulkEngine, BulkMessages, EngineOptions},
     entity::UpsertMode,
     query::Literal,
     table::{JsonWrite, RecordKey, Table},
 };
+use futures::stream::{Stream, StreamExt as _};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -40,7 +42,8 @@ use super::rows::{Cell, Original, Row, Rows};
 use super::{Format, Mode};
 use crate::error::{CliError, Result};
 
-/// Rows sent per chunk: the journal is written around each, and progress shown after each.
+/// Rows recorded in the journal at a time: as `sent` before the engine gets any of them, and
+/// as `done` once written.
 const CHUNK: usize = 1000;
 
 /// What `import` was asked to do.
@@ -77,7 +80,7 @@ pub(crate) async fn run(
     let plan = Plan::new(metadata, schema, import)?;
     let journal_path = journal_path(import.file);
     let settings = plan.settings(client);
-    let mut journal = Journal::open(&journal_path, &settings)?;
+    let journal = Journal::open(&journal_path, &settings)?;
     let mut rejects = Rejects::create(&import.rejects, import.format)?;
 
     // First pass: every row checked, nothing sent; the bad ones go to the rejects file now.
@@ -99,103 +102,214 @@ pub(crate) async fn run(
         );
     }
 
-    // Second pass: the good rows, in chunks, skipping those the journal has as done.
-    let table = Table::new(&schema.entity_set)?;
-    let options = BulkOptions::default()
-        .batch_size(100)
-        .concurrency(4 * client.identity_count());
-    let mut progress = Progress::new("import", total, client);
+    // Second pass: the good rows through the bulk engine, skipping those the journal has as
+    // done. The engine reads rows as it has room for them, so memory stays bounded.
+    let table = Table::new(&schema.entity_set)?.with_bulk_messages(
+        &schema.logical_name,
+        &schema.primary_key,
+        bulk_messages(metadata, schema),
+    )?;
+    let engine =
+        BulkEngine::new(client.clone()).options(engine_options(total, client.identity_count()))?;
+    let mut progress = Progress::new("import", total, || engine.progress().throttle_wait);
+    let sending = Mutex::new(Sending {
+        journal,
+        pending: HashMap::new(),
+        done: Vec::new(),
+        skipped: 0,
+        failure: None,
+    });
+    let input = ReadRows {
+        rows: Rows::open(import.file, import.format)?,
+        file: import.file,
+        plan: &plan,
+        occurrences: HashMap::new(),
+        block: VecDeque::new(),
+        handed: 0,
+        sending: &sending,
+    }
+    .into_stream();
     let mut outcome = Outcome {
         written: 0,
         skipped: 0,
         rejected: 0,
     };
-    let mut occurrences: HashMap<u128, u32> = HashMap::new();
-    let mut rows = Rows::open(import.file, import.format)?;
-    let mut chunk: Vec<Ready> = Vec::with_capacity(CHUNK);
-    loop {
-        let row = rows.next_row(import.file)?;
-        let end = row.is_none();
-        if let Some(row) = row
-            && let Ok(mut ready) = plan.prepare(&row, &mut occurrences)
-        {
-            ready.original = row.original;
-            if journal.done.contains(&ready.fingerprint) {
-                outcome.skipped += 1;
-                progress.advance(1);
-            } else {
-                chunk.push(ready);
+    // The engine, and the rows it reads, are done with `sending` at the end of this block.
+    {
+        let mut results = std::pin::pin!(engine.write_json(&table, input));
+        while let Some((index, result)) = results.next().await {
+            let mut sending = sending.lock().unwrap_or_else(PoisonError::into_inner);
+            let row = sending
+                .pending
+                .remove(&index)
+                .expect("every result is for a row handed to the engine");
+            match result {
+                Ok(()) => {
+                    outcome.written += 1;
+                    sending.done.push(row.fingerprint);
+                }
+                // A create-only write of a row an earlier run sent: that run created the record.
+                Err(dynamics_client::Error::ConcurrencyConflict(_))
+                    if import.mode == Mode::Create
+                        && sending.journal.sent_before.contains(&row.fingerprint) =>
+                {
+                    outcome.skipped += 1;
+                    sending.done.push(row.fingerprint);
+                }
+                Err(e) => {
+                    let row = Row {
+                        line: row.line,
+                        original: row.original,
+                        cells: Ok(Vec::new()),
+                    };
+                    rejects.write(&row, &format!("the service refused the row: {e}"))?;
+                }
             }
-        }
-        if chunk.len() == CHUNK || (end && !chunk.is_empty()) {
-            let sent = std::mem::take(&mut chunk);
-            let count = sent.len() as u64;
-            send(
-                client,
-                &table,
-                &options,
-                sent,
-                &mut journal,
-                &mut rejects,
-                &mut outcome,
-                import.mode,
-            )
-            .await?;
-            progress.advance(count);
-        }
-        if end {
-            break;
+            if sending.done.len() >= CHUNK {
+                sending.record_done()?;
+            }
+            let skipped = std::mem::take(&mut sending.skipped);
+            outcome.skipped += skipped;
+            progress.advance(1 + skipped);
         }
     }
+    let mut sending = sending.into_inner().unwrap_or_else(PoisonError::into_inner);
+    sending.record_done()?;
+    outcome.skipped += sending.skipped;
+    progress.advance(sending.skipped);
     progress.finish();
+    if let Some(failure) = sending.failure {
+        return Err(failure);
+    }
     outcome.rejected = rejects.count;
     rejects.close()?;
     Ok(outcome)
 }
 
-/// Sends one chunk and records how each row went.
-#[allow(clippy::too_many_arguments)]
-async fn send(
-    client: &Client,
-    table: &Table,
-    options: &BulkOptions,
-    chunk: Vec<Ready>,
-    journal: &mut Journal,
-    rejects: &mut Rejects,
-    outcome: &mut Outcome,
-    mode: Mode,
-) -> Result<()> {
-    journal.record("sent", chunk.iter().map(|r| r.fingerprint))?;
-    let (meta, writes): (Vec<(u64, u128, Original)>, Vec<JsonWrite>) = chunk
+/// The bulk operation messages the environment's `$metadata` binds to the table.
+fn bulk_messages(metadata: &dynamics_codegen::csdl::Metadata, schema: &Schema) -> BulkMessages {
+    metadata
+        .entity_type_by_set(&schema.entity_set)
+        .map(|t| metadata.bulk_messages(t))
+        .unwrap_or_default()
         .into_iter()
-        .map(|r| ((r.line, r.fingerprint, r.original), r.write))
-        .unzip();
-    let results = client.bulk_write_json(table, writes, options).await?;
-    let mut done = Vec::with_capacity(meta.len());
-    for ((line, fingerprint, original), result) in meta.into_iter().zip(results) {
-        match result {
-            Ok(()) => {
-                outcome.written += 1;
-                done.push(fingerprint);
-            }
-            // A create-only write of a row an earlier run sent: that run created the record.
-            Err(dynamics_client::Error::ConcurrencyConflict(_))
-                if mode == Mode::Create && journal.sent_before.contains(&fingerprint) =>
-            {
-                outcome.skipped += 1;
-                done.push(fingerprint);
-            }
-            Err(e) => {
-                let row = Row {
-                    line,
-                    original,
-                    cells: Ok(Vec::new()),
-                };
-                rejects.write(&row, &format!("the service refused the row: {e}"))?;
+        .filter_map(BulkMessages::named)
+        .fold(BulkMessages::NONE, BulkMessages::and)
+}
+
+/// The engine's options for `total` rows: chunks of at most half an identity's share, so that
+/// a small import still spreads over every identity of a pool.
+fn engine_options(total: u64, identities: usize) -> EngineOptions {
+    let defaults = EngineOptions::default();
+    let share = total.div_ceil(2 * identities.max(1) as u64);
+    let most = usize::try_from(share)
+        .unwrap_or(usize::MAX)
+        .clamp(defaults.min_chunk_size, defaults.max_chunk_size);
+    let least = defaults.min_chunk_size;
+    defaults.chunk_size_range(least, most)
+}
+
+/// A row handed to the engine, waiting for its result.
+struct Pending {
+    line: u64,
+    fingerprint: u128,
+    /// The row as it was, for the rejects file should the service refuse it.
+    original: Original,
+}
+
+/// What the row reader and the result loop share.
+struct Sending {
+    journal: Journal,
+    /// The rows handed to the engine and not answered yet, by input index.
+    pending: HashMap<usize, Pending>,
+    /// Rows written since the journal last recorded them.
+    done: Vec<u128>,
+    /// Rows the journal had as done, skipped since the result loop last counted them.
+    skipped: u64,
+    /// Why the reader stopped early (a file or journal that could not be read or written).
+    failure: Option<CliError>,
+}
+
+impl Sending {
+    /// Records the rows written so far as `done`.
+    fn record_done(&mut self) -> Result<()> {
+        let done = std::mem::take(&mut self.done);
+        self.journal.record("done", done.into_iter())
+    }
+}
+
+/// Reads the good rows for the engine, a block at a time: each block is recorded in the journal
+/// as `sent` (and on disk) before the engine gets any row of it.
+struct ReadRows<'a> {
+    rows: Rows,
+    file: &'a Path,
+    plan: &'a Plan<'a>,
+    occurrences: HashMap<u128, u32>,
+    block: VecDeque<Ready>,
+    /// Rows handed to the engine so far: the next one's input index.
+    handed: usize,
+    sending: &'a Mutex<Sending>,
+}
+
+impl<'a> ReadRows<'a> {
+    fn into_stream(self) -> impl Stream<Item = JsonWrite> + Send + 'a {
+        futures::stream::unfold(self, |mut reader| async move {
+            let write = reader.next();
+            write.map(|write| (write, reader))
+        })
+    }
+
+    /// The next row's write, `None` at the end or when reading failed (kept in `failure`).
+    fn next(&mut self) -> Option<JsonWrite> {
+        if self.block.is_empty()
+            && let Err(failure) = self.read_block()
+        {
+            self.lock().failure = Some(failure);
+            return None;
+        }
+        let ready = self.block.pop_front()?;
+        let index = self.handed;
+        self.handed += 1;
+        self.lock().pending.insert(
+            index,
+            Pending {
+                line: ready.line,
+                fingerprint: ready.fingerprint,
+                original: ready.original,
+            },
+        );
+        Some(ready.write)
+    }
+
+    /// Reads up to a block of rows to send, and records them as sent.
+    fn read_block(&mut self) -> Result<()> {
+        while self.block.len() < CHUNK {
+            let Some(row) = self.rows.next_row(self.file)? else {
+                break;
+            };
+            // Rejected rows were reported by the first pass.
+            let Ok(mut ready) = self.plan.prepare(&row, &mut self.occurrences) else {
+                continue;
+            };
+            ready.original = row.original;
+            let mut sending = self.lock();
+            if sending.journal.done.contains(&ready.fingerprint) {
+                sending.skipped += 1;
+            } else {
+                self.block.push_back(ready);
             }
         }
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let fingerprints = self.block.iter().map(|r| r.fingerprint);
+        self.lock().journal.record("sent", fingerprints)
     }
-    journal.record("done", done.into_iter())
+
+    fn lock(&self) -> std::sync::MutexGuard<'a, Sending> {
+        // The shared state is updated a field at a time: a panic cannot leave it half-written.
+        self.sending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// How each row becomes a write.

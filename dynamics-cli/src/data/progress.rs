@@ -4,8 +4,6 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::time::{Duration, Instant};
 
-use dynamics_client::Client;
-
 /// How often a plain line is written when standard error is not a terminal.
 const LINE_EVERY: Duration = Duration::from_secs(5);
 /// How often the bar is redrawn on a terminal.
@@ -20,11 +18,18 @@ pub(crate) struct Progress<'a> {
     started: Instant,
     last: Option<Instant>,
     terminal: bool,
-    client: &'a Client,
+    /// Time spent waiting out throttling so far.
+    throttled: Box<dyn Fn() -> Duration + 'a>,
 }
 
 impl<'a> Progress<'a> {
-    pub fn new(what: &'static str, total: impl Into<Option<u64>>, client: &'a Client) -> Self {
+    /// Progress of `total` records (when known); `throttled` tells the time spent waiting out
+    /// throttling so far.
+    pub fn new(
+        what: &'static str,
+        total: impl Into<Option<u64>>,
+        throttled: impl Fn() -> Duration + 'a,
+    ) -> Self {
         Progress {
             what,
             total: total.into(),
@@ -32,7 +37,7 @@ impl<'a> Progress<'a> {
             started: Instant::now(),
             last: None,
             terminal: std::io::stderr().is_terminal(),
-            client,
+            throttled: Box::new(throttled),
         }
     }
 
@@ -58,7 +63,7 @@ impl<'a> Progress<'a> {
             self.done,
             self.total,
             self.started.elapsed(),
-            self.client.throttled_for(),
+            (self.throttled)(),
         );
         let mut err = std::io::stderr().lock();
         // A failing terminal must not fail the import: progress is best effort.

@@ -110,34 +110,52 @@ impl Client {
         I: IntoIterator<Item = (Uuid, E)>,
     {
         // Only the ids are kept here: the records are read a chunk at a time, as they are sent.
-        let mut ids: Vec<Uuid> = Vec::new();
-        let keyed = records.into_iter().inspect(|(id, _)| ids.push(*id));
+        let mut ids: Vec<Option<Uuid>> = Vec::new();
+        let keyed = records.into_iter().inspect(|(id, _)| ids.push(Some(*id)));
         let sent = self
             .bulk_sent(keyed, options, |batch, (id, record): &(Uuid, E)| {
                 batch.upsert(*id, record, UpsertMode::CreateOnly)
             })
             .await?;
-        // A 412 for a record whose batch may have landed before: was it that earlier try?
-        let uncertain: Vec<usize> = sent
+        let settled = self
+            .settle_creates(E::ENTITY_SET_NAME, Some(E::PRIMARY_KEY), sent, &ids)
+            .await;
+        Ok(settled
+            .into_iter()
+            .zip(ids)
+            .map(|(result, id)| result.map(|()| id.expect("every create has an id")))
+            .collect())
+    }
+
+    /// The results of writes, where a 412 to a create-only write by id whose batch may have
+    /// landed before (its answer was lost, then it was sent again) is checked by reading the
+    /// record back: when it is there, that earlier try created it. `ids[i]` is the id write `i`
+    /// creates under, `None` for a write that is not a create-only write by id (its 412 stays
+    /// a conflict). See [`exactly_once`](crate::exactly_once).
+    pub(crate) async fn settle_creates(
+        &self,
+        entity_set: &str,
+        primary_key: Option<&str>,
+        sent: Vec<Sent<()>>,
+        ids: &[Option<Uuid>],
+    ) -> Vec<Result<()>> {
+        let uncertain: Vec<(usize, Uuid)> = sent
             .iter()
+            .zip(ids)
             .enumerate()
-            .filter(|(_, s)| {
+            .filter(|(_, (s, _))| {
                 s.maybe_landed && matches!(s.result, Err(Error::ConcurrencyConflict(_)))
             })
-            .map(|(i, _)| i)
+            .filter_map(|(i, (_, id))| Some((i, (*id)?)))
             .collect();
-        let mut results: Vec<Result<Uuid>> = sent
-            .into_iter()
-            .zip(&ids)
-            .map(|(s, id)| s.result.map(|()| *id))
-            .collect();
-        for positions in uncertain.chunks(MAX_BATCH_REQUESTS) {
-            let checked: Vec<Uuid> = positions.iter().map(|&i| ids[i]).collect();
-            match self.confirm_created::<E>(&checked).await {
+        let mut results: Vec<Result<()>> = sent.into_iter().map(|s| s.result).collect();
+        for checked in uncertain.chunks(MAX_BATCH_REQUESTS) {
+            let ids: Vec<Uuid> = checked.iter().map(|(_, id)| *id).collect();
+            match self.confirm_created_in(entity_set, primary_key, &ids).await {
                 Ok(found) => {
-                    for (&i, exists) in positions.iter().zip(found) {
+                    for (&(i, _), exists) in checked.iter().zip(found) {
                         if exists {
-                            results[i] = Ok(ids[i]);
+                            results[i] = Ok(());
                         }
                     }
                 }
@@ -145,13 +163,13 @@ impl Client {
                     let message = format!(
                         "the record may have been created by an earlier try, but checking failed: {e}"
                     );
-                    for &i in positions {
+                    for &(i, _) in checked {
                         results[i] = Err(BatchError::Failed(message.clone()).into());
                     }
                 }
             }
         }
-        Ok(results)
+        results
     }
 
     /// Updates every `(id, changes)`; result `i` says how update `i` went.
@@ -237,7 +255,7 @@ impl Client {
 
     /// [`bulk`](Self::bulk), also telling for each item whether a try that may have taken
     /// effect came before its result.
-    async fn bulk_sent<T, Out, I, F>(
+    pub(crate) async fn bulk_sent<T, Out, I, F>(
         &self,
         items: I,
         options: &BulkOptions,
@@ -346,9 +364,9 @@ impl Client {
 
 /// One item's result, and whether a try of it that may have taken effect (a batch whose answer
 /// was lost, then sent again) came before that result.
-struct Sent<Out> {
-    result: Result<Out>,
-    maybe_landed: bool,
+pub(crate) struct Sent<Out> {
+    pub(crate) result: Result<Out>,
+    pub(crate) maybe_landed: bool,
 }
 
 impl<Out> Sent<Out> {

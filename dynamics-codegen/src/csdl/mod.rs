@@ -377,6 +377,33 @@ impl Metadata {
         })
     }
 
+    /// The bulk operation messages (`CreateMultiple`, `UpdateMultiple`, `UpsertMultiple`,
+    /// `DeleteMultiple`, in that order) the document binds to collections of entity type `t`,
+    /// directly or through a base type (Dataverse binds them to
+    /// `Collection(mscrm.crmbaseentity)` where every table takes them). Older environments bind
+    /// none; see "Use bulk operation messages"
+    /// (<https://learn.microsoft.com/power-apps/developer/data-platform/bulk-operations>).
+    pub fn bulk_messages(&self, t: &EntityType) -> Vec<&'static str> {
+        const MESSAGES: [&str; 4] = [
+            "CreateMultiple",
+            "UpdateMultiple",
+            "UpsertMultiple",
+            "DeleteMultiple",
+        ];
+        let qualified = t.qualified_name();
+        MESSAGES
+            .into_iter()
+            .filter(|name| {
+                self.operations_named(name).any(|op| {
+                    op.binding_type().is_some_and(|ty| {
+                        ty.is_collection()
+                            && matches!(ty.element(), TypeRef::Entity(q) if self.derives_from(&qualified, q))
+                    })
+                })
+            })
+            .collect()
+    }
+
     /// The terms the document declares.
     pub fn terms(&self) -> &[Term] {
         &self.terms

@@ -216,46 +216,21 @@ impl Context<'_> {
         GeneratedEntity { tokens, entity_set }
     }
 
-    /// The bulk operation messages (`CreateMultiple`, `UpdateMultiple`, `UpsertMultiple`,
-    /// `DeleteMultiple`) the metadata binds to the entity set of `t`, directly or through a
-    /// base type (Dataverse binds them to `Collection(mscrm.crmbaseentity)`), as the flag names
+    /// The bulk operation messages the metadata binds to the entity set of `t`
+    /// ([`Metadata::bulk_messages`](crate::csdl::Metadata::bulk_messages)), as the flag names
     /// of `BulkMessages`.
     fn bulk_messages(&self, t: &EntityType) -> Vec<&'static str> {
-        const MESSAGES: [(&str, &str); 4] = [
-            ("CreateMultiple", "CREATE"),
-            ("UpdateMultiple", "UPDATE"),
-            ("UpsertMultiple", "UPSERT"),
-            ("DeleteMultiple", "DELETE"),
-        ];
-        MESSAGES
-            .iter()
-            .filter(|(name, _)| {
-                self.metadata.operations_named(name).any(|op| {
-                    op.binding_type().is_some_and(|ty| {
-                        ty.is_collection()
-                            && matches!(ty.element(), TypeRef::Entity(q) if self.derives_from(t, q))
-                    })
-                })
+        self.metadata
+            .bulk_messages(t)
+            .into_iter()
+            .filter_map(|name| match name {
+                "CreateMultiple" => Some("CREATE"),
+                "UpdateMultiple" => Some("UPDATE"),
+                "UpsertMultiple" => Some("UPSERT"),
+                "DeleteMultiple" => Some("DELETE"),
+                _ => None,
             })
-            .map(|(_, flag)| *flag)
             .collect()
-    }
-
-    /// Whether `t` is the entity type named `qualified` or derives from it.
-    fn derives_from(&self, t: &EntityType, qualified: &str) -> bool {
-        let mut current = Some(t);
-        // A base-type cycle in a malformed document cannot loop forever.
-        for _ in 0..32 {
-            let Some(ty) = current else { return false };
-            if ty.qualified_name() == qualified {
-                return true;
-            }
-            current = ty
-                .base_type
-                .as_deref()
-                .and_then(|b| self.metadata.entity_type(b));
-        }
-        false
     }
 
     /// The record's `Serialize` and `Deserialize`: a sorted table of wire names and one line
