@@ -143,7 +143,7 @@ async fn query_functions_select_what_dataverse_would() {
 
 #[tokio::test]
 async fn apply_rows_decode_into_caller_types_and_typed_rows() {
-    let (_emulator, client) = support::start(|b| b).await;
+    let (_emulator, client) = support::start(|b| b.choices_file(support::SAMPLE_CHOICES)).await;
     seeded(&client).await;
     #[derive(serde::Deserialize, Debug, PartialEq)]
     #[serde(crate = "dynamics_client::__private::serde")]
@@ -176,6 +176,16 @@ async fn apply_rows_decode_into_caller_types_and_typed_rows() {
     let rows: Vec<ApplyRow<Account>> = client.accounts().apply_rows(&apply).await.unwrap();
     assert_eq!(rows[0].group(Account::INDUSTRYCODE).unwrap(), Some(1));
     assert_eq!(rows[1].aggregate::<f64>(&total).unwrap(), Some(40.0));
+    assert_eq!(rows[0].formatted("industrycode"), None, "not asked for");
+    // Asked for: each grouped value's label and each aggregate in the user's number format,
+    // as in "Aggregate data using the Web API"
+    // (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/aggregate-data).
+    let labelled = apply.clone().with_formatted_values();
+    let rows = client.accounts().apply_rows(&labelled).await.unwrap();
+    assert_eq!(rows[0].formatted("industrycode"), Some("Accounting"));
+    assert_eq!(rows[0].formatted(total.name()), Some("350.00"));
+    assert_eq!(rows[0].formatted("count"), Some("2"));
+    assert_eq!(rows[0].group(Account::INDUSTRYCODE).unwrap(), Some(1));
     let filtered = Apply::new()
         .filter(Account::NAME.ne("Other"))
         .aggregate(Account::REVENUE.max().alias("top"));

@@ -145,6 +145,7 @@ pub struct Apply<E> {
     filter: Option<Filter<E>>,
     group_by: Vec<&'static str>,
     aggregates: Vec<Aggregate<E>>,
+    formatted_values: bool,
 }
 
 impl<E> Default for Apply<E> {
@@ -153,6 +154,7 @@ impl<E> Default for Apply<E> {
             filter: None,
             group_by: Vec::new(),
             aggregates: Vec::new(),
+            formatted_values: false,
         }
     }
 }
@@ -187,6 +189,21 @@ impl<E> Apply<E> {
     pub fn aggregate(mut self, aggregate: Aggregate<E>) -> Self {
         self.aggregates.push(aggregate);
         self
+    }
+
+    /// Asks for each grouped value's and aggregate's formatted value (a choice's label, a
+    /// number in the user's format), read with [`ApplyRow::formatted`]: `Prefer:
+    /// odata.include-annotations="OData.Community.Display.V1.FormattedValue"`, as the
+    /// documentation's examples do
+    /// (<https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/aggregate-data>).
+    pub fn with_formatted_values(mut self) -> Self {
+        self.formatted_values = true;
+        self
+    }
+
+    /// Whether [`with_formatted_values`](Self::with_formatted_values) was asked for.
+    pub(crate) fn wants_formatted_values(&self) -> bool {
+        self.formatted_values
     }
 
     /// The `$apply` value, before URL encoding. Refused: nothing to group or aggregate, an
@@ -248,6 +265,7 @@ impl<E> Clone for Apply<E> {
             filter: self.filter.clone(),
             group_by: self.group_by.clone(),
             aggregates: self.aggregates.clone(),
+            formatted_values: self.formatted_values,
         }
     }
 }
@@ -303,6 +321,15 @@ impl<E> ApplyRow<E> {
                     ))
                 }),
         }
+    }
+
+    /// The formatted value of a grouped column or an aggregate, by the name it answers under
+    /// (the column's name or the aggregate's alias), when the [`Apply`] asked for them with
+    /// [`with_formatted_values`](Apply::with_formatted_values) and the service sent one.
+    pub fn formatted(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(&format!("{name}@{}", crate::typed::FORMATTED_VALUE))
+            .and_then(Value::as_str)
     }
 
     /// Every value of the row as sent, annotations included.

@@ -169,9 +169,15 @@ impl<'c, E: Entity> EntitySet<'c, E> {
     pub async fn apply<R: DeserializeOwned>(&self, apply: &Apply<E>) -> Result<Vec<R>> {
         let mut url = self.client.url(E::ENTITY_SET_NAME)?;
         url.set_query(Some(&apply.to_query_string()?));
+        let prefer = if apply.wants_formatted_values() {
+            Prefer::default().annotations(crate::typed::FORMATTED_VALUE)
+        } else {
+            Prefer::default()
+        };
         let mut rows = Vec::new();
         loop {
-            let response = self.client.run(self.request(Method::GET, url)).await?;
+            let request = self.request(Method::GET, url).prefer(prefer.clone());
+            let response = self.client.run(request).await?;
             let body: PageBody<R> = Error::decode_json(
                 &format!("{} $apply result", E::ENTITY_SET_NAME),
                 &response.body,
