@@ -153,27 +153,6 @@ impl Batch {
     }
 }
 
-impl Client {
-    /// Writes every record, in batches, as [`bulk_upsert`](Client::bulk_upsert) does for typed
-    /// records; result `i` says how write `i` went.
-    ///
-    /// A create-only write whose record already exists is
-    /// [`Error::ConcurrencyConflict`], also when an earlier
-    /// try of its batch may have created it (its answer was lost): the caller, who chose the
-    /// ids, tells the two apart (see [`exactly_once`](crate::exactly_once)).
-    pub async fn bulk_write_json(
-        &self,
-        table: &Table,
-        writes: Vec<JsonWrite>,
-        options: &BulkOptions,
-    ) -> Result<Vec<Result<()>>> {
-        self.bulk(writes, options, |batch, write: &JsonWrite| {
-            batch.write_json(table, write)
-        })
-        .await
-    }
-}
-
 /// Writes of JSON records to a run-time table, as the bulk engine sends them.
 pub(crate) struct JsonWrites<'t> {
     pub table: &'t Table,
