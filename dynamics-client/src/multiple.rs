@@ -31,7 +31,6 @@ use crate::error::BatchError;
 use crate::error::{Error, Result};
 use crate::request::{ApiRequest, Body, RetryClass, write_record};
 use crate::typed::EntitySet;
-use serde_json::value::RawValue;
 
 /// The bulk operation messages a table's metadata binds: a small set of flags.
 ///
@@ -179,16 +178,24 @@ impl Client {
     }
 
     /// `POST {set}/Microsoft.Dynamics.CRM.{Action}` with `targets`, the records with these
-    /// `ids` in order, each target naming its type and carrying its id.
+    /// `ids` in order, each target a JSON object naming its type and carrying its id.
     pub(crate) async fn send_message(
         &self,
         table: MessageTable<'_>,
         kind: Kind,
-        targets: Vec<Box<RawValue>>,
+        targets: Vec<Vec<u8>>,
         ids: &[Uuid],
     ) -> Result<()> {
-        let body = serde_json::to_vec(&serde_json::json!({ "Targets": targets }))
-            .map_err(|e| Error::invalid_input(format!("could not serialize the targets: {e}")))?;
+        // The targets are JSON already: joined as written, never parsed again.
+        let mut body = Vec::with_capacity(targets.iter().map(|t| t.len() + 1).sum::<usize>() + 14);
+        body.extend_from_slice(b"{\"Targets\":[");
+        for (n, target) in targets.iter().enumerate() {
+            if n > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(target);
+        }
+        body.extend_from_slice(b"]}");
         let path = format!(
             "{}/Microsoft.Dynamics.CRM.{}",
             table.entity_set,
@@ -255,27 +262,21 @@ impl MessageTable<'_> {
 
 /// One typed target: the record's writable columns (none for a delete), its type and its id
 /// over whatever the record says.
-fn typed_target<E: Entity>(id: Uuid, record: Option<&E>) -> Result<Box<RawValue>> {
+fn typed_target<E: Entity>(id: Uuid, record: Option<&E>) -> Result<Vec<u8>> {
     let table = MessageTable::of::<E>();
     let extra = [
         ("@odata.type".to_owned(), table.odata_type()),
         (E::PRIMARY_KEY.to_owned(), id.hyphenated().to_string()),
     ];
-    let bytes = match record {
-        Some(record) => write_record(record, None, &extra)?,
+    match record {
+        Some(record) => write_record(record, None, &extra),
         None => serde_json::to_vec(
             &extra
                 .into_iter()
                 .collect::<std::collections::BTreeMap<_, _>>(),
         )
-        .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}")))?,
-    };
-    String::from_utf8(bytes)
-        .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}")))
-        .and_then(|text| {
-            RawValue::from_string(text)
-                .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}")))
-        })
+        .map_err(|e| Error::invalid_input(format!("could not serialize a target: {e}"))),
+    }
 }
 
 impl<E: Entity> EntitySet<'_, E> {

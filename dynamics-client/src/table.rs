@@ -213,7 +213,7 @@ impl Writes for JsonWrites<'_> {
                 id.hyphenated().to_string().into(),
             );
             targets.push(
-                serde_json::value::to_raw_value(&target).map_err(|e| {
+                serde_json::to_vec(&target).map_err(|e| {
                     Error::invalid_input(format!("could not serialize a target: {e}"))
                 })?,
             );
