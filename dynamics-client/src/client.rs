@@ -367,19 +367,21 @@ impl Client {
         let url = lookup("DYNAMICS_URL")
             .filter(|u| !u.is_empty())
             .ok_or_else(|| Error::invalid_input("DYNAMICS_URL is not set"))?;
-        let set = |name: &str| lookup(name).is_some_and(|v| !v.is_empty());
-        let credential: Arc<dyn TokenCredential> =
-            if set("AZURE_CLIENT_CERTIFICATE_PATH") || set("AZURE_CLIENT_SECRET") {
-                Arc::new(EnvironmentCredential::from_lookup(
-                    lookup,
-                    CredentialOptions::default(),
-                )?)
-            } else {
-                Arc::new(DefaultCredential::from_lookup(
-                    lookup,
-                    CredentialOptions::default(),
-                ))
-            };
+        let settings = crate::credential::Settings(&lookup);
+        let credential: Arc<dyn TokenCredential> = if settings
+            .is_set("AZURE_CLIENT_CERTIFICATE_PATH")
+            || settings.is_set("AZURE_CLIENT_SECRET")
+        {
+            Arc::new(EnvironmentCredential::from_lookup(
+                lookup,
+                CredentialOptions::default(),
+            )?)
+        } else {
+            Arc::new(DefaultCredential::from_lookup(
+                lookup,
+                CredentialOptions::default(),
+            ))
+        };
         Self::with_settings(&url, credential, Settings::default())
     }
 

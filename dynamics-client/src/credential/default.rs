@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
     AccessToken, AzureCliCredential, CredentialOptions, EnvironmentCredential,
-    ManagedIdentityCredential, ManagedIdentityId, TokenCredential, WorkloadIdentityCredential,
+    ManagedIdentityCredential, ManagedIdentityId, Settings, TokenCredential,
+    WorkloadIdentityCredential,
 };
 use crate::clock::BoxFuture;
 use crate::error::{CredentialAttempt, CredentialError, Error, Result};
@@ -78,7 +79,8 @@ impl DefaultCredential {
         lookup: impl Fn(&str) -> Option<String>,
         options: CredentialOptions,
     ) -> Self {
-        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let settings = Settings(&lookup);
+        let get = |name: &str| settings.get(name);
         let lookup = &lookup;
         let mut links = Vec::with_capacity(4);
 

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::{
-    AccessToken, ClientCertificateCredential, ClientSecretCredential, CredentialOptions,
+    AccessToken, ClientCertificateCredential, ClientSecretCredential, CredentialOptions, Settings,
     TokenCredential,
 };
 use crate::clock::BoxFuture;
@@ -41,17 +41,13 @@ impl EnvironmentCredential {
     /// Reads the variables through `lookup` instead of the process environment.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
-        mut options: CredentialOptions,
+        options: CredentialOptions,
     ) -> Result<Self> {
-        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let required = |name: &'static str| {
-            get(name).ok_or_else(|| CredentialError::Configuration(format!("{name} is not set")))
-        };
-        let tenant_id = required("AZURE_TENANT_ID")?;
-        let client_id = required("AZURE_CLIENT_ID")?;
-        if let Some(host) = get("AZURE_AUTHORITY_HOST") {
-            options.authority_host = host;
-        }
+        let settings = Settings(lookup);
+        let get = |name: &str| settings.get(name);
+        let tenant_id = settings.required("AZURE_TENANT_ID")?;
+        let client_id = settings.required("AZURE_CLIENT_ID")?;
+        let options = settings.authority_host(options);
         let inner: Box<dyn TokenCredential> =
             if let Some(path) = get("AZURE_CLIENT_CERTIFICATE_PATH") {
                 let password = get("AZURE_CLIENT_CERTIFICATE_PASSWORD").map(Secret::new);

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::token_endpoint::{Seconds, parse_error};
-use super::{AccessToken, CredentialOptions, TokenCredential, default_http_client};
+use super::{AccessToken, CredentialOptions, Settings, TokenCredential, default_http_client};
 use crate::clock::{BoxFuture, Clock};
 use crate::error::{AuthError, CredentialError, Error, Result};
 use crate::retry::parse_retry_after;
@@ -146,7 +146,8 @@ impl ManagedIdentityCredential {
         id: ManagedIdentityId,
         options: CredentialOptions,
     ) -> Result<Self> {
-        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let settings = Settings(lookup);
+        let get = |name: &str| settings.get(name);
         match (get("IDENTITY_ENDPOINT"), get("IDENTITY_HEADER")) {
             (Some(endpoint), Some(header)) => {
                 Self::app_service(&endpoint, Secret::new(header), id, options)

@@ -34,8 +34,42 @@ pub use managed_identity::{IMDS_AUTHORITY, ManagedIdentityCredential, ManagedIde
 pub use workload_identity::WorkloadIdentityCredential;
 
 use crate::clock::{BoxFuture, Clock, SystemClock};
-use crate::error::{Error, Result};
+use crate::error::{CredentialError, Error, Result};
 use crate::secret::Secret;
+
+/// The Azure SDKs' settings (`AZURE_TENANT_ID`, `IDENTITY_ENDPOINT`, …), read through a lookup:
+/// the process environment, or a test's table. The one reader of them for every credential and
+/// for [`Client::from_env`](crate::Client::from_env).
+pub(crate) struct Settings<L>(pub(crate) L);
+
+impl<L: Fn(&str) -> Option<String>> Settings<L> {
+    /// The variable's value; empty counts as unset, as the Azure SDKs take it.
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.is_empty())
+    }
+
+    /// Whether the variable is set (and not empty).
+    pub(crate) fn is_set(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The variable's value, or a configuration error naming it.
+    pub(crate) fn required(
+        &self,
+        name: &'static str,
+    ) -> std::result::Result<String, CredentialError> {
+        self.get(name)
+            .ok_or_else(|| CredentialError::Configuration(format!("{name} is not set")))
+    }
+
+    /// `options` with `AZURE_AUTHORITY_HOST` as its authority, when the variable is set.
+    pub(crate) fn authority_host(&self, mut options: CredentialOptions) -> CredentialOptions {
+        if let Some(host) = self.get("AZURE_AUTHORITY_HOST") {
+            options.authority_host = host;
+        }
+        options
+    }
+}
 
 /// A source of OAuth access tokens.
 ///

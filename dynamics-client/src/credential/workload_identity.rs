@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use super::token_endpoint::{TokenEndpoint, form};
-use super::{AccessToken, CredentialOptions, TokenCredential};
+use super::{AccessToken, CredentialOptions, Settings, TokenCredential};
 use crate::clock::BoxFuture;
 use crate::error::{CredentialError, Result};
 use crate::secret::Secret;
@@ -69,18 +69,13 @@ impl WorkloadIdentityCredential {
     /// [`new`](Self::new), reading the variables through `lookup`.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
-        mut options: CredentialOptions,
+        options: CredentialOptions,
     ) -> Result<Self> {
-        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let required = |name: &'static str| {
-            get(name).ok_or_else(|| CredentialError::Configuration(format!("{name} is not set")))
-        };
-        let token_file = required("AZURE_FEDERATED_TOKEN_FILE")?;
-        let tenant_id = required("AZURE_TENANT_ID")?;
-        let client_id = required("AZURE_CLIENT_ID")?;
-        if let Some(host) = get("AZURE_AUTHORITY_HOST") {
-            options.authority_host = host;
-        }
+        let settings = Settings(lookup);
+        let token_file = settings.required("AZURE_FEDERATED_TOKEN_FILE")?;
+        let tenant_id = settings.required("AZURE_TENANT_ID")?;
+        let client_id = settings.required("AZURE_CLIENT_ID")?;
+        let options = settings.authority_host(options);
         Self::with_token_file(&tenant_id, &client_id, token_file, options)
     }
 
