@@ -161,14 +161,10 @@ async fn protected(shared: &Shared, caller: &Caller, request: Request<Body>) -> 
         }
     };
     let (parts, body) = request.into_parts();
-    // The body is read here to price the request; the Web API reads it again from memory.
-    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "0x80040216",
-            "The request body could not be read.",
-        )
-        .into_response();
+    // Read once, here, to price the request; the Web API takes it as read.
+    let body = match crate::webapi::read_body(body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let path = parts
         .uri
@@ -179,10 +175,7 @@ async fn protected(shared: &Shared, caller: &Caller, request: Request<Body>) -> 
     let work = protection::work_of(&parts.method, path, &body);
     let started = Instant::now();
     let hold = model.hold(work);
-    let mut response = shared
-        .api
-        .handle(caller, Request::from_parts(parts, Body::from(body)))
-        .await;
+    let mut response = shared.api.handle_read(caller, parts, body);
     // Held for the simulated time, however long the emulator itself took.
     if let Some(rest) = hold.checked_sub(started.elapsed()) {
         tokio::time::sleep(rest).await;

@@ -43,6 +43,19 @@ use crate::token::Caller;
 /// Bodies larger than this are refused (Dataverse's own limit is far lower for JSON).
 const MAX_BODY: usize = 128 * 1024 * 1024;
 
+/// A request's body, read once, up to [`MAX_BODY`]: the one read for every Web API request,
+/// whether service protection prices it first or not.
+pub(crate) async fn read_body(body: Body) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "0x80040216",
+            "The request body is too large.",
+        )
+        .into_response()
+    })
+}
+
 /// The users' entity set.
 const USERS: &str = "systemusers";
 /// The column of a user naming the application it is the application user of.
@@ -192,17 +205,19 @@ impl WebApi {
 
     pub(crate) async fn handle(&self, caller: &Caller, request: Request<Body>) -> Response {
         let (parts, body) = request.into_parts();
-        let body = match axum::body::to_bytes(body, MAX_BODY).await {
-            Ok(body) => body,
-            Err(_) => {
-                return ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "0x80040216",
-                    "The request body is too large.",
-                )
-                .into_response();
-            }
-        };
+        match read_body(body).await {
+            Ok(body) => self.handle_read(caller, parts, body),
+            Err(refused) => refused,
+        }
+    }
+
+    /// [`handle`](Self::handle) for a request whose body was already read with [`read_body`].
+    pub(crate) fn handle_read(
+        &self,
+        caller: &Caller,
+        parts: axum::http::request::Parts,
+        body: axum::body::Bytes,
+    ) -> Response {
         // Code written for v9.0 and v9.1 keeps working against v9.2, as in Dataverse.
         let path = parts
             .uri
