@@ -392,8 +392,9 @@ mod tests {
     use super::*;
     use serde::{Deserialize, Serialize};
 
+    /// The record the batch tests (here and in `response.rs`) build requests of.
     #[derive(Serialize, Deserialize, Default)]
-    struct Account {
+    pub(super) struct Account {
         #[serde(rename = "accountid", skip_serializing_if = "Option::is_none")]
         id: Option<Uuid>,
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -254,26 +254,8 @@ fn member_with_content_id(batch: &Batch, members: &[usize], id: &str) -> Option<
 mod tests {
     use super::*;
     use crate::batch::Created;
-    use crate::entity::Entity;
-    use serde::{Deserialize, Serialize};
+    use crate::batch::tests::Account;
     use uuid::Uuid;
-
-    #[derive(Serialize, Deserialize, Default)]
-    struct Account {
-        #[serde(rename = "accountid", skip_serializing_if = "Option::is_none")]
-        id: Option<Uuid>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-    }
-
-    impl Entity for Account {
-        const LOGICAL_NAME: &'static str = "account";
-        const ENTITY_SET_NAME: &'static str = "accounts";
-        const PRIMARY_KEY: &'static str = "accountid";
-        fn id(&self) -> Option<Uuid> {
-            self.id
-        }
-    }
 
     fn reply(status: u16, content_id: Option<&str>) -> WireReply {
         WireReply {
