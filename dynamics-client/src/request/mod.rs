@@ -220,7 +220,7 @@ impl ApiRequest {
 
     /// `GET` of a link the service gave.
     pub(crate) fn follow(link: Url, entity_set: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Method::GET, Target::Link(link), entity_set)
+        Self::at(Method::GET, link, entity_set)
     }
 
     /// A body-less, idempotent request to an absolute URL inside this Web API.

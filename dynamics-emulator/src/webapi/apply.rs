@@ -130,7 +130,8 @@ impl<'v> View<'v> {
             members.push(Vec::new());
         }
         // Formatted values when asked for, as the documented examples show them beside each
-        // grouped value and aggregate (`statuscode@OData.Community.Display.V1.FormattedValue`).
+        // grouped value and aggregate (`statuscode@OData.Community.Display.V1.FormattedValue`):
+        // https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/aggregate-data
         let format = self.prefer.wants(FORMATTED);
         let label = |path: &str, kind: Option<Kind>, value: &Value| -> Option<String> {
             let choice = (!path.contains('/'))
