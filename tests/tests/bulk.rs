@@ -148,6 +148,17 @@ async fn the_v9_1_corpus_document_falls_back_to_batch() {
     assert!(emulator.records("accounts").unwrap().is_empty());
 }
 
+/// An engine over `client` starting at chunks of `chunk_size` records, `concurrency` in flight.
+fn paced(client: Client, chunk_size: usize, concurrency: usize) -> BulkEngine {
+    BulkEngine::new(client)
+        .options(
+            EngineOptions::default()
+                .chunk_size(chunk_size)
+                .initial_concurrency(concurrency),
+        )
+        .unwrap()
+}
+
 /// Runs `count` creates through `engine` and checks each record was created exactly once.
 async fn load(emulator: &dynamics_emulator::Emulator, engine: &BulkEngine, count: usize) {
     let records = futures::stream::iter((0..count).map(|i| named(&format!("record {i}"))));
@@ -197,13 +208,7 @@ async fn the_engine_runs_a_lane_for_each_identity_of_the_clients_pool() {
         .credentials([first, other])
         .build()
         .unwrap();
-    let engine = BulkEngine::new(client)
-        .options(
-            EngineOptions::default()
-                .chunk_size(10)
-                .initial_concurrency(2),
-        )
-        .unwrap();
+    let engine = paced(client, 10, 2);
     load(&env.emulator, &engine, 200).await;
     let progress = engine.progress();
     assert_eq!(progress.identities.len(), 2, "{progress:?}");
@@ -227,13 +232,7 @@ async fn the_engine_grows_its_chunks_when_the_request_count_limit_bites() {
         ))
     })
     .await;
-    let engine = BulkEngine::new(client)
-        .options(
-            EngineOptions::default()
-                .chunk_size(10)
-                .initial_concurrency(2),
-        )
-        .unwrap();
+    let engine = paced(client, 10, 2);
     load(&emulator, &engine, 200).await;
     let pace = &engine.progress().identities[0];
     assert!(pace.throttles.requests > 0, "{pace:?}");
@@ -257,13 +256,7 @@ async fn the_engine_shrinks_its_chunks_when_the_execution_time_limit_bites() {
         ))
     })
     .await;
-    let engine = BulkEngine::new(client)
-        .options(
-            EngineOptions::default()
-                .chunk_size(50)
-                .initial_concurrency(2),
-        )
-        .unwrap();
+    let engine = paced(client, 50, 2);
     load(&emulator, &engine, 300).await;
     let pace = &engine.progress().identities[0];
     assert!(pace.throttles.execution_time > 0, "{pace:?}");
@@ -286,13 +279,7 @@ async fn the_engine_stays_under_the_concurrency_limit_once_it_bites() {
         ))
     })
     .await;
-    let engine = BulkEngine::new(client)
-        .options(
-            EngineOptions::default()
-                .chunk_size(5)
-                .initial_concurrency(6),
-        )
-        .unwrap();
+    let engine = paced(client, 5, 6);
     load(&emulator, &engine, 100).await;
     let pace = &engine.progress().identities[0];
     assert!(pace.throttles.concurrent_requests > 0, "{pace:?}");
