@@ -13,11 +13,10 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use url::Url;
 
-use super::token_endpoint::{Seconds, parse_error};
+use super::token_endpoint::{Seconds, read_reply};
 use super::{AccessToken, CredentialOptions, Settings, TokenCredential, default_http_client};
 use crate::clock::{BoxFuture, Clock};
 use crate::error::{AuthError, CredentialError, Error, Result};
-use crate::retry::parse_retry_after;
 use crate::secret::Secret;
 
 /// The credential's name in errors and in [`DefaultCredential`](super::DefaultCredential)'s list.
@@ -348,16 +347,7 @@ impl ManagedIdentityCredential {
         }
         let started = self.clock.now();
         let response = request.send().await.map_err(Error::Transport)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(Error::Transport)?;
-        if !(200..300).contains(&status) {
-            *retry_after = headers
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, self.clock.now()));
-            return Err(parse_error(status, &bytes));
-        }
+        let (status, bytes) = read_reply(response, self.clock.as_ref(), retry_after).await?;
         let parsed: ManagedIdentityToken =
             Error::decode_secret_json("managed identity token response", &bytes)?;
         parsed.into_access_token(status, started)

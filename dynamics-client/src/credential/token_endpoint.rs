@@ -147,17 +147,8 @@ impl TokenEndpoint {
             .send()
             .await
             .map_err(Error::Transport)?;
-        let status = response.status().as_u16();
-        tracing::Span::current().record("status", status);
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(Error::Transport)?;
-        if !(200..300).contains(&status) {
-            *retry_after = headers
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, self.clock.now()));
-            return Err(parse_error(status, &bytes));
-        }
+        tracing::Span::current().record("status", response.status().as_u16());
+        let (status, bytes) = read_reply(response, self.clock.as_ref(), retry_after).await?;
         let parsed: TokenResponse = Error::decode_secret_json("token response", &bytes)?;
         if let Some(kind) = &parsed.token_type
             && !kind.eq_ignore_ascii_case("bearer")
@@ -190,6 +181,28 @@ impl TokenEndpoint {
         let expires_on = started.checked_add(lifetime).unwrap_or(started);
         Ok(AccessToken::new(parsed.access_token, expires_on))
     }
+}
+
+/// A token service's answer read: its status and body when it is a success; otherwise the error
+/// it carries, with the wait its `Retry-After` asks for put in `retry_after`. The one reader of
+/// Entra ID's and the managed identity endpoints' answers.
+pub(super) async fn read_reply(
+    response: reqwest::Response,
+    clock: &dyn Clock,
+    retry_after: &mut Option<Duration>,
+) -> Result<(u16, Vec<u8>)> {
+    let status = response.status().as_u16();
+    let wait = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response.bytes().await.map_err(Error::Transport)?.to_vec();
+    if !(200..300).contains(&status) {
+        *retry_after = wait.and_then(|v| parse_retry_after(&v, clock.now()));
+        return Err(parse_error(status, &bytes));
+    }
+    Ok((status, bytes))
 }
 
 /// Reads an Entra error body; a body that is not one still gives a typed error with the status.
